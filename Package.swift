@@ -1,0 +1,35 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "MLPKit",
+    products: [
+        .library(name: "MLPKit", targets: ["MLPKit"]),
+        .executable(name: "mlp", targets: ["mlp"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        .target(name: "MLPKit"),
+        .target(name: "MLPKitKernels"),
+        .target(name: "MLPKitOpenCL", dependencies: ["MLPKit", "MLPKitKernels"]),
+        .executableTarget(
+            name: "mlp",
+            dependencies: [
+                "MLPKit",
+                "MLPKitOpenCL",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .testTarget(
+            name: "MLPKitTests",
+            dependencies: ["MLPKit"]
+        ),
+        .testTarget(
+            name: "MLPKitOpenCLTests",
+            dependencies: ["MLPKitOpenCL", "MLPKit", "MLPKitKernels"]
+        ),
+    ],
+    swiftLanguageModes: [.v5]
+)

@@ -1,0 +1,140 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// The operation-level seam between the training algorithm and the hardware.
+///
+/// `TrainingSession` states SEED.md's step once, in terms of these operations; every backend
+/// (CPU, OpenCL, CUDA) supplies them and none re-states the algorithm. All matrices are
+/// row-major Float32. A `BufferSlice` names a buffer and an element offset into it.
+///
+/// Products come in the three layouts the step needs, never with an explicit transpose copy:
+/// - `.nt`: C[m×n] = A[m×k] · B[n×k]ᵀ (forward: Z = A_prev · Wᵀ)
+/// - `.tn`: C[m×n] = A[k×m]ᵀ · B[k×n] (weight gradient: dW = dZᵀ · A_prev)
+/// - `.nn`: C[m×n] = A[m×k] · B[k×n] (input gradient: dA_prev = dZ · W)
+public protocol Backend: AnyObject {
+    associatedtype Buffer
+
+    /// A one-line description for `mlp devices` and logs.
+    var summary: String { get }
+
+    /// A buffer of `count` Float32 elements, zero-filled.
+    func makeBuffer(count: Int) throws -> Buffer
+    /// Copies host values into `destination` starting at its offset.
+    func upload(_ values: UnsafeBufferPointer<Float>, to destination: BufferSlice<Buffer>) throws
+    /// Copies `count` elements starting at `source` into host memory.
+    func download(_ source: BufferSlice<Buffer>, count: Int, into values: UnsafeMutableBufferPointer<Float>) throws
+
+    /// C = op(A)·op(B), then the epilogue, in one operation.
+    func matrixProduct(
+        _ layout: ProductLayout, m: Int, n: Int, k: Int,
+        a: BufferSlice<Buffer>, b: BufferSlice<Buffer>, c: BufferSlice<Buffer>,
+        epilogue: ProductEpilogue<Buffer>
+    ) throws
+
+    /// sums[j] = Σ_i matrix[i, j] over a rows×columns matrix (the bias gradient).
+    func columnSums(_ matrix: BufferSlice<Buffer>, rows: Int, columns: Int, into sums: BufferSlice<Buffer>) throws
+
+    /// The loss's gradient with respect to the output layer's pre-activation, scaled by 1/rows,
+    /// written into `gradient`, and the loss summed over the rows (not yet divided by rows)
+    /// written into `lossSum[0]`.
+    func lossGradient(
+        _ loss: Loss, targets: TargetEncoding, output: BufferSlice<Buffer>, target: BufferSlice<Buffer>,
+        rows: Int, columns: Int, gradient: BufferSlice<Buffer>, lossSum: BufferSlice<Buffer>
+    ) throws
+
+    /// Copies rows `indices[0..<count]` (an index list stored as Float32 integers in `indices`)
+    /// of a `width`-column matrix `source` into consecutive rows of `destination`.
+    func gatherRows(
+        _ source: BufferSlice<Buffer>, width: Int, indices: BufferSlice<Buffer>, count: Int,
+        into destination: BufferSlice<Buffer>
+    ) throws
+
+    /// One Adam step over a flat parameter buffer (SEED.md §4), with t = `step` (t ≥ 1).
+    func adamUpdate(
+        parameters: BufferSlice<Buffer>, gradients: BufferSlice<Buffer>,
+        firstMoment: BufferSlice<Buffer>, secondMoment: BufferSlice<Buffer>,
+        count: Int, hyperparameters: AdamHyperparameters, step: Int
+    ) throws
+
+    /// Waits until all queued work is done (a no-op on the CPU).
+    func synchronize() throws
+}
+
+/// A buffer and an element offset into it.
+public struct BufferSlice<Buffer> {
+    public var buffer: Buffer
+    public var offset: Int
+
+    @inlinable
+    public init(_ buffer: Buffer, offset: Int = 0) {
+        self.buffer = buffer
+        self.offset = offset
+    }
+
+    /// The same buffer, `elements` further on.
+    @inlinable
+    public func advanced(by elements: Int) -> BufferSlice {
+        BufferSlice(buffer, offset: offset + elements)
+    }
+}
+
+/// Which operands of a matrix product are transposed (see `Backend`).
+public enum ProductLayout: String, Sendable, CaseIterable {
+    /// C = A · Bᵀ
+    case nt
+    /// C = Aᵀ · B
+    case tn
+    /// C = A · B
+    case nn
+}
+
+/// Element-wise work fused onto a matrix product's output C[m×n].
+public enum ProductEpilogue<Buffer> {
+    /// C as computed.
+    case none
+    /// C[i, j] += bias[j]
+    case bias(BufferSlice<Buffer>)
+    /// C[i, j] = max(0, C[i, j] + bias[j])
+    case biasReLU(BufferSlice<Buffer>)
+    /// C[i, j] = activation[i, j] > 0 ? C[i, j] : 0, with `activation` an m×n matrix: the ReLU
+    /// derivative, using (Z > 0) = (A > 0) for A = ReLU(Z).
+    case reluMask(BufferSlice<Buffer>)
+}
+
+/// How targets are stored: one class index per row, or one value per output column.
+public enum TargetEncoding: String, Sendable {
+    /// One Float32 per row holding an integer class index in 0..<columns.
+    case classIndices
+    /// `columns` values per row: regression targets, or one-hot / probability rows.
+    case dense
+
+    /// Floats per row of targets for a network with `outputs` outputs.
+    @inlinable
+    public func width(outputs: Int) -> Int {
+        self == .classIndices ? 1 : outputs
+    }
+}
+
+/// Adam's constants (SEED.md §4): α, β1, β2, ε.
+public struct AdamHyperparameters: Sendable, Equatable, Codable {
+    public var learningRate: Float
+    public var beta1: Float
+    public var beta2: Float
+    public var epsilon: Float
+
+    public init(learningRate: Float = 1e-3, beta1: Float = 0.9, beta2: Float = 0.999, epsilon: Float = 1e-8) {
+        self.learningRate = learningRate
+        self.beta1 = beta1
+        self.beta2 = beta2
+        self.epsilon = epsilon
+    }
+
+    /// Bias corrections (1 − β1ᵗ, 1 − β2ᵗ) for step t, computed in Float64.
+    public func biasCorrections(step: Int) -> (first: Float, second: Float) {
+        let t = Double(step)
+        return (Float(1 - pow(Double(beta1), t)), Float(1 - pow(Double(beta2), t)))
+    }
+}

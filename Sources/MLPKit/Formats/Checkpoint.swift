@@ -1,0 +1,290 @@
+/// A model (and optionally Adam's state) as a safetensors file.
+///
+/// Tensors `W1, b1, …, WL, bL` are F32 in the seed's shapes ([out × in] and [out]), so a
+/// PyTorch state dict maps onto them by renaming keys. Adam's moments are `adam.m.W1`,
+/// `adam.v.W1`, …; the step count and the hyperparameters go in the header's metadata with the
+/// layer sizes, activation and loss. A file with only W/b tensors loads too: the architecture
+/// comes from the shapes.
+public struct Checkpoint: Sendable, Equatable {
+    public var layerSizes: [Int]
+    public var activation: Activation
+    /// The loss the model was trained with, when the file records it.
+    public var loss: Loss?
+    /// W1, b1, W2, b2, … flat.
+    public var parameters: [Float]
+    /// Adam's state, when the file has it.
+    public var optimizer: OptimizerState?
+    public var hyperparameters: AdamHyperparameters?
+    /// Other metadata, as strings (for example how the data was shuffled).
+    public var metadata: [String: String]
+
+    public init(model: MLP, optimizer: OptimizerState? = nil, hyperparameters: AdamHyperparameters? = nil,
+                metadata: [String: String] = [:]) {
+        layerSizes = model.layerSizes
+        activation = model.activation
+        loss = model.loss
+        parameters = model.parameters
+        self.optimizer = optimizer
+        self.hyperparameters = hyperparameters
+        self.metadata = metadata
+    }
+
+    /// The model, with `loss` used when the file records none.
+    /// - Throws: `CheckpointError.missingLoss` when neither gives a loss.
+    public func model(defaultLoss: Loss? = nil) throws -> MLP {
+        guard let chosen = loss ?? defaultLoss else { throw CheckpointError.missingLoss }
+        return try MLP(layerSizes: layerSizes, activation: activation, loss: chosen, parameters: parameters)
+    }
+
+    static let metadataKeys = ["format", "layers", "activation", "loss", "adam.step", "adam.learning_rate",
+                               "adam.beta1", "adam.beta2", "adam.epsilon"]
+
+    // MARK: - Writing
+
+    /// The file's bytes.
+    public func encoded() throws -> [UInt8] {
+        let layout = try LayerLayout(sizes: layerSizes)
+        guard parameters.count == layout.parameterCount else {
+            throw ModelError.parameterCount(expected: layout.parameterCount, got: parameters.count)
+        }
+        var meta: [(String, JSONValue)] = [
+            ("format", .string("mlpkit")),
+            ("layers", .string(layerSizes.map(String.init).joined(separator: ","))),
+            ("activation", .string(activation.rawValue)),
+        ]
+        if let loss { meta.append(("loss", .string(loss.rawValue))) }
+        if let optimizer { meta.append(("adam.step", .string(String(optimizer.step)))) }
+        if let h = hyperparameters {
+            meta += [("adam.learning_rate", .string("\(h.learningRate)")), ("adam.beta1", .string("\(h.beta1)")),
+                     ("adam.beta2", .string("\(h.beta2)")), ("adam.epsilon", .string("\(h.epsilon)"))]
+        }
+        for key in metadata.keys.sorted() where !Self.metadataKeys.contains(key) {
+            meta.append((key, .string(metadata[key] ?? "")))
+        }
+        var header: [(String, JSONValue)] = [("__metadata__", .object(meta))]
+        var data: [Float] = []
+        data.reserveCapacity(parameters.count * (optimizer == nil ? 1 : 3))
+        func add(_ name: String, _ values: ArraySlice<Float>, shape: [Int]) {
+            let start = data.count * 4
+            data.append(contentsOf: values)
+            header.append((name, .object([
+                ("dtype", .string("F32")),
+                ("shape", .array(shape.map { .number(Double($0)) })),
+                ("data_offsets", .array([.number(Double(start)), .number(Double(data.count * 4))])),
+            ])))
+        }
+        func addAll(_ prefix: String, _ values: [Float]) {
+            for i in 1...layout.layerCount {
+                let w = layout.weightOffsets[i - 1], b = layout.biasOffsets[i - 1]
+                add("\(prefix)W\(i)", values[w..<b], shape: [layerSizes[i], layerSizes[i - 1]])
+                add("\(prefix)b\(i)", values[b..<(b + layerSizes[i])], shape: [layerSizes[i]])
+            }
+        }
+        addAll("", parameters)
+        if let optimizer {
+            guard optimizer.firstMoment.count == parameters.count, optimizer.secondMoment.count == parameters.count else {
+                throw ModelError.parameterCount(expected: parameters.count, got: optimizer.firstMoment.count)
+            }
+            addAll("adam.m.", optimizer.firstMoment)
+            addAll("adam.v.", optimizer.secondMoment)
+        }
+        var headerBytes = Array(JSONValue.object(header).serialized.utf8)
+        while headerBytes.count % 8 != 0 { headerBytes.append(0x20) }
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(8 + headerBytes.count + data.count * 4)
+        withUnsafeBytes(of: UInt64(headerBytes.count).littleEndian) { bytes.append(contentsOf: $0) }
+        bytes.append(contentsOf: headerBytes)
+        data.withUnsafeBytes { raw in
+            for value in raw.bindMemory(to: UInt32.self) {
+                withUnsafeBytes(of: value.littleEndian) { bytes.append(contentsOf: $0) }
+            }
+        }
+        return bytes
+    }
+
+    /// Writes the file atomically (a temporary file in the same folder, then rename).
+    public func save(to path: String) throws {
+        try FileIO.writeAtomically(try encoded(), to: path)
+    }
+
+    // MARK: - Reading
+
+    /// Reads and validates a checkpoint file.
+    /// - Throws: `CheckpointError` naming what is wrong, or `FileError`.
+    public static func load(from path: String) throws -> Checkpoint {
+        do {
+            return try decode(try FileIO.read(path))
+        } catch let error as CheckpointError {
+            throw CheckpointError.invalid(path: path, reason: error.reason)
+        }
+    }
+
+    /// Parses and validates a checkpoint's bytes.
+    public static func decode(_ bytes: [UInt8]) throws -> Checkpoint {
+        func fail(_ reason: String) -> CheckpointError { .invalid(path: "", reason: reason) }
+        guard bytes.count >= 8 else { throw fail("the file is \(bytes.count) bytes, too short for a safetensors header") }
+        var headerLength: UInt64 = 0
+        for i in 0..<8 { headerLength |= UInt64(bytes[i]) << (8 * UInt64(i)) }
+        guard headerLength >= 2, headerLength <= UInt64(bytes.count - 8) else {
+            throw fail("the header length \(headerLength) does not fit the file's \(bytes.count) bytes")
+        }
+        let dataStart = 8 + Int(headerLength)
+        let header: JSONValue
+        do {
+            header = try JSONValue.parse(bytes[8..<dataStart])
+        } catch let error as JSONValue.ParseError {
+            throw fail("the header is not valid JSON (\(error.reason) at byte \(error.offset + 8))")
+        }
+        guard case .object(let members) = header else { throw fail("the header is not a JSON object") }
+        let dataLength = bytes.count - dataStart
+
+        // Every tensor: its dtype, shape and byte range, checked against the data.
+        var tensors: [String: (shape: [Int], range: Range<Int>)] = [:]
+        var metadata: [String: String] = [:]
+        var ranges: [Range<Int>] = []
+        for (name, value) in members {
+            if name == "__metadata__" {
+                guard case .object(let entries) = value else { throw fail("__metadata__ is not an object") }
+                for (key, entry) in entries {
+                    guard let text = entry.stringValue else { throw fail("metadata \(key) is not a string") }
+                    metadata[key] = text
+                }
+                continue
+            }
+            guard tensors[name] == nil else { throw fail("tensor \(name) appears twice") }
+            guard let dtype = value["dtype"]?.stringValue else { throw fail("tensor \(name) has no dtype") }
+            guard let shapeValues = value["shape"]?.arrayValue,
+                  let offsets = value["data_offsets"]?.arrayValue, offsets.count == 2,
+                  let begin = offsets[0].integerValue, let end = offsets[1].integerValue
+            else { throw fail("tensor \(name) has no valid shape or data_offsets") }
+            var shape: [Int] = []
+            var elements = 1
+            for dimension in shapeValues {
+                guard let size = dimension.integerValue, size >= 0, size <= 1 << 31 else {
+                    throw fail("tensor \(name) has an invalid shape")
+                }
+                let (product, overflow) = elements.multipliedReportingOverflow(by: size)
+                guard !overflow, product <= dataLength else { throw fail("tensor \(name)'s shape is larger than the file") }
+                elements = product
+                shape.append(size)
+            }
+            guard begin >= 0, begin <= end, end <= dataLength else {
+                throw fail("tensor \(name)'s data_offsets [\(begin), \(end)] lie outside the \(dataLength) data bytes")
+            }
+            let isModelTensor = name.hasPrefix("W") || name.hasPrefix("b") || name.hasPrefix("adam.")
+            if isModelTensor {
+                guard dtype == "F32" else { throw fail("tensor \(name) is \(dtype); MLPKit reads F32 only") }
+                guard end - begin == elements * 4 else {
+                    throw fail("tensor \(name) has \(end - begin) bytes but its shape \(shape) needs \(elements * 4)")
+                }
+            }
+            ranges.append(begin..<end)
+            tensors[name] = (shape, begin..<end)
+        }
+        ranges.sort { $0.lowerBound < $1.lowerBound }
+        for (first, second) in zip(ranges, ranges.dropFirst()) where second.lowerBound < first.upperBound {
+            throw fail("tensors overlap in the data")
+        }
+
+        // The architecture, from W1, W2, … and their biases.
+        var layerCount = 0
+        while tensors["W\(layerCount + 1)"] != nil { layerCount += 1 }
+        guard layerCount >= 1 else { throw fail("no tensor W1: not an MLPKit or converted PyTorch MLP checkpoint") }
+        var sizes: [Int] = []
+        for i in 1...layerCount {
+            guard let weight = tensors["W\(i)"], weight.shape.count == 2 else { throw fail("W\(i) is not a matrix") }
+            guard let bias = tensors["b\(i)"] else { throw fail("W\(i) has no bias b\(i)") }
+            let (outputs, inputs) = (weight.shape[0], weight.shape[1])
+            guard outputs >= 1, inputs >= 1 else { throw fail("W\(i) has an empty shape \(weight.shape)") }
+            guard bias.shape == [outputs] else { throw fail("b\(i) has shape \(bias.shape) but W\(i) has \(outputs) rows") }
+            if i == 1 {
+                sizes.append(inputs)
+            } else if inputs != sizes[i - 1] {
+                throw fail("W\(i) takes \(inputs) inputs but layer \(i - 1) has \(sizes[i - 1]) outputs")
+            }
+            sizes.append(outputs)
+        }
+        if let recorded = metadata["layers"], recorded != sizes.map(String.init).joined(separator: ",") {
+            throw fail("the metadata's layers \(recorded) disagree with the tensors' shapes \(sizes)")
+        }
+        let layout: LayerLayout
+        do { layout = try LayerLayout(sizes: sizes) } catch { throw fail("\(error)") }
+
+        func floats(_ range: Range<Int>) -> [Float] {
+            var values = [Float](repeating: 0, count: range.count / 4)
+            for index in 0..<values.count {
+                let at = dataStart + range.lowerBound + index * 4
+                let bits = UInt32(bytes[at]) | UInt32(bytes[at + 1]) << 8 | UInt32(bytes[at + 2]) << 16 | UInt32(bytes[at + 3]) << 24
+                values[index] = Float(bitPattern: bits)
+            }
+            return values
+        }
+        func gather(_ prefix: String) throws -> [Float]? {
+            var values: [Float] = []
+            values.reserveCapacity(layout.parameterCount)
+            for i in 1...layerCount {
+                guard let weight = tensors["\(prefix)W\(i)"], let bias = tensors["\(prefix)b\(i)"] else {
+                    if prefix.isEmpty || i == 1 && tensors["\(prefix)W1"] == nil { return nil }
+                    throw fail("\(prefix)W\(i) or \(prefix)b\(i) is missing")
+                }
+                guard weight.shape == [sizes[i], sizes[i - 1]], bias.shape == [sizes[i]] else {
+                    throw fail("\(prefix)W\(i) or \(prefix)b\(i) does not match the model's shapes")
+                }
+                values += floats(weight.range)
+                values += floats(bias.range)
+            }
+            return values
+        }
+        guard let parameters = try gather("") else { throw fail("the model's tensors are incomplete") }
+        guard parameters.allSatisfy(\.isFinite) else { throw fail("a parameter is NaN or infinite") }
+
+        var checkpoint = Checkpoint(
+            model: try MLP(layerSizes: sizes, loss: .meanSquaredError, parameters: parameters))
+        checkpoint.loss = nil
+        if let name = metadata["activation"] {
+            guard let activation = Activation(rawValue: name) else { throw fail("unknown activation \(name)") }
+            checkpoint.activation = activation
+        }
+        if let name = metadata["loss"] {
+            guard let loss = Loss(rawValue: name) else { throw fail("unknown loss \(name)") }
+            checkpoint.loss = loss
+        }
+        let m = try gather("adam.m."), v = try gather("adam.v.")
+        if let m, let v {
+            guard let text = metadata["adam.step"], let step = Int(text), step >= 0 else {
+                throw fail("the Adam state has no valid adam.step in the metadata")
+            }
+            checkpoint.optimizer = OptimizerState(step: step, firstMoment: m, secondMoment: v)
+        } else if m != nil || v != nil {
+            throw fail("the Adam state needs both adam.m.* and adam.v.*")
+        }
+        if let rate = metadata["adam.learning_rate"].flatMap(Float.init), let beta1 = metadata["adam.beta1"].flatMap(Float.init),
+           let beta2 = metadata["adam.beta2"].flatMap(Float.init), let epsilon = metadata["adam.epsilon"].flatMap(Float.init) {
+            checkpoint.hyperparameters = AdamHyperparameters(learningRate: rate, beta1: beta1, beta2: beta2, epsilon: epsilon)
+        }
+        checkpoint.metadata = metadata.filter { !metadataKeys.contains($0.key) }
+        return checkpoint
+    }
+}
+
+/// Why a checkpoint could not be read.
+public enum CheckpointError: Error, CustomStringConvertible, Equatable {
+    case invalid(path: String, reason: String)
+    case missingLoss
+
+    var reason: String {
+        switch self {
+        case .invalid(_, let reason): return reason
+        case .missingLoss: return "the checkpoint records no loss; pass one"
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case let .invalid(path, reason):
+            return path.isEmpty ? "invalid checkpoint: \(reason)" : "invalid checkpoint \(path): \(reason)"
+        case .missingLoss:
+            return reason
+        }
+    }
+}

@@ -1,0 +1,96 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Errors reading or writing files.
+public enum FileError: Error, CustomStringConvertible, Equatable {
+    case cannotOpen(path: String, reason: String)
+    case readFailed(path: String, reason: String)
+    case writeFailed(path: String, reason: String)
+
+    public var description: String {
+        switch self {
+        case let .cannotOpen(path, reason): return "cannot open \(path): \(reason)"
+        case let .readFailed(path, reason): return "cannot read \(path): \(reason)"
+        case let .writeFailed(path, reason): return "cannot write \(path): \(reason)"
+        }
+    }
+}
+
+/// Whole-file reads and atomic writes.
+public enum FileIO {
+    static func systemError() -> String {
+        String(cString: strerror(errno))
+    }
+
+    /// The bytes of the file at `path`.
+    /// - Throws: `FileError` when it cannot be opened or read, or is a directory.
+    public static func read(_ path: String) throws -> [UInt8] {
+        let descriptor = open(path, O_RDONLY)
+        guard descriptor >= 0 else { throw FileError.cannotOpen(path: path, reason: systemError()) }
+        defer { close(descriptor) }
+        var status = stat()
+        guard fstat(descriptor, &status) == 0 else { throw FileError.readFailed(path: path, reason: systemError()) }
+        guard (status.st_mode & S_IFMT) == S_IFREG else {
+            throw FileError.readFailed(path: path, reason: "not a regular file")
+        }
+        let size = Int(status.st_size)
+        var bytes = [UInt8](repeating: 0, count: size)
+        var done = 0
+        try bytes.withUnsafeMutableBytes { buffer in
+            while done < size {
+                let count = Glibc.read(descriptor, buffer.baseAddress! + done, size - done)
+                if count < 0 {
+                    if errno == EINTR { continue }
+                    throw FileError.readFailed(path: path, reason: systemError())
+                }
+                if count == 0 { break }
+                done += count
+            }
+        }
+        if done < size { bytes.removeLast(size - done) }
+        return bytes
+    }
+
+    /// Writes `bytes` to `path` atomically: into a temporary file in the same folder, flushed to
+    /// disk, then renamed over `path`. A crash at any moment leaves the old file or the new one.
+    /// - Throws: `FileError.writeFailed`; the temporary file is removed on failure.
+    public static func writeAtomically(_ bytes: [UInt8], to path: String) throws {
+        let folderEnd = path.lastIndex(of: "/")
+        let folder = folderEnd.map { String(path[..<$0]) } ?? "."
+        let name = folderEnd.map { String(path[path.index(after: $0)...]) } ?? path
+        let temporary = (folder.isEmpty ? "" : folder + "/") + ".\(name).tmp-\(getpid())"
+        let descriptor = open(temporary, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        guard descriptor >= 0 else { throw FileError.writeFailed(path: path, reason: systemError()) }
+        var done = 0
+        let failure: String? = bytes.withUnsafeBytes { buffer in
+            while done < bytes.count {
+                let count = write(descriptor, buffer.baseAddress! + done, bytes.count - done)
+                if count < 0 {
+                    if errno == EINTR { continue }
+                    return systemError()
+                }
+                done += count
+            }
+            return fsync(descriptor) == 0 ? nil : systemError()
+        }
+        close(descriptor)
+        if let failure {
+            unlink(temporary)
+            throw FileError.writeFailed(path: path, reason: failure)
+        }
+        guard rename(temporary, path) == 0 else {
+            let reason = systemError()
+            unlink(temporary)
+            throw FileError.writeFailed(path: path, reason: reason)
+        }
+        // make the rename itself durable
+        let folderDescriptor = open(folder.isEmpty ? "/" : folder, O_RDONLY)
+        if folderDescriptor >= 0 {
+            fsync(folderDescriptor)
+            close(folderDescriptor)
+        }
+    }
+}

@@ -1,0 +1,77 @@
+/// A multi-layer perceptron: linear layers with an activation between them and a linear
+/// output, its parameters in one flat Float32 buffer (see `LayerLayout`).
+///
+/// ```swift
+/// var model = try MLP(layerSizes: [64, 256, 128, 10], loss: .crossEntropy, seed: 0)
+/// ```
+public struct MLP: Sendable, Equatable {
+    /// How fresh parameters are drawn.
+    public enum Initialization: String, Sendable, CaseIterable {
+        /// PyTorch nn.Linear's default: W and b uniform in ±1/√fan_in.
+        case pytorch
+        /// He normal: W with standard deviation √(2/fan_in), b zero.
+        case heNormal = "he"
+    }
+
+    /// Where each layer's parameters sit.
+    public let layout: LayerLayout
+    /// The hidden layers' activation.
+    public var activation: Activation
+    /// The loss the model is trained with.
+    public var loss: Loss
+    /// W1, b1, W2, b2, … (see `LayerLayout`).
+    public var parameters: [Float]
+
+    /// Layer sizes [inputs, hidden…, outputs].
+    public var layerSizes: [Int] { layout.sizes }
+
+    /// A fresh model, deterministic from `seed`: the same seed gives the same bits every run.
+    public init(
+        layerSizes: [Int], activation: Activation = .relu, loss: Loss,
+        initialization: Initialization = .pytorch, seed: UInt64 = 0
+    ) throws {
+        layout = try LayerLayout(sizes: layerSizes)
+        self.activation = activation
+        self.loss = loss
+        var generator = SeededGenerator(seed: seed)
+        var values = [Float](repeating: 0, count: layout.parameterCount)
+        for layer in 1...layout.layerCount {
+            let fanIn = layerSizes[layer - 1], fanOut = layerSizes[layer]
+            let weights = layout.weightOffsets[layer - 1], biases = layout.biasOffsets[layer - 1]
+            switch initialization {
+            case .pytorch:
+                let bound = 1 / Double(fanIn).squareRoot()
+                for i in 0..<(fanOut * fanIn) { values[weights + i] = generator.nextUniform(bound: bound) }
+                for i in 0..<fanOut { values[biases + i] = generator.nextUniform(bound: bound) }
+            case .heNormal:
+                let deviation = (2 / Double(fanIn)).squareRoot()
+                for i in 0..<(fanOut * fanIn) { values[weights + i] = Float(generator.nextNormal() * deviation) }
+            }
+        }
+        parameters = values
+    }
+
+    /// A model with the given parameters (W1, b1, W2, b2, … flat).
+    /// - Throws: `ModelError` when the sizes are invalid or the count does not match them.
+    public init(layerSizes: [Int], activation: Activation = .relu, loss: Loss, parameters: [Float]) throws {
+        layout = try LayerLayout(sizes: layerSizes)
+        guard parameters.count == layout.parameterCount else {
+            throw ModelError.parameterCount(expected: layout.parameterCount, got: parameters.count)
+        }
+        self.activation = activation
+        self.loss = loss
+        self.parameters = parameters
+    }
+
+    /// W_i as a flat row-major [out × in] array, for layer i in 1...L.
+    public func weights(layer: Int) -> ArraySlice<Float> {
+        let start = layout.weightOffsets[layer - 1]
+        return parameters[start..<(start + layerSizes[layer] * layerSizes[layer - 1])]
+    }
+
+    /// b_i, for layer i in 1...L.
+    public func bias(layer: Int) -> ArraySlice<Float> {
+        let start = layout.biasOffsets[layer - 1]
+        return parameters[start..<(start + layerSizes[layer])]
+    }
+}

@@ -1,0 +1,92 @@
+/// Rows of inputs with their targets, in host memory, validated.
+public struct Dataset: Sendable, Equatable {
+    /// Row-major inputs, `rows × features`.
+    public let inputs: [Float]
+    /// Row-major targets, `rows × targetWidth`: class indices (one per row) or dense rows.
+    public let targets: [Float]
+    public let rows: Int
+    public let features: Int
+    public let targetEncoding: TargetEncoding
+    /// Floats per target row: 1 for class indices, else the number of outputs.
+    public let targetWidth: Int
+
+    /// - Throws: `ModelError.dataShape` when counts disagree, `ModelError.nonFinite` on NaN or
+    ///   infinity, and for class indices anything that is not a non-negative integer.
+    public init(inputs: [Float], features: Int, targets: [Float], encoding: TargetEncoding, targetWidth: Int) throws {
+        guard features >= 1, targetWidth >= 1, encoding == .dense || targetWidth == 1 else {
+            throw ModelError.dataShape("a data set needs at least one feature and one target column")
+        }
+        guard inputs.count % features == 0, !inputs.isEmpty else {
+            throw ModelError.dataShape("\(inputs.count) input values do not make rows of \(features) features")
+        }
+        let rows = inputs.count / features
+        guard rows <= 1 << 24 else {
+            throw ModelError.dataShape("\(rows) rows is more than the 16777216 a data set may have")
+        }
+        guard targets.count == rows * targetWidth else {
+            throw ModelError.dataShape("\(rows) input rows but \(targets.count / targetWidth) target rows")
+        }
+        if let bad = inputs.firstIndex(where: { !$0.isFinite }) {
+            throw ModelError.nonFinite("input row \(bad / features + 1), column \(bad % features + 1) is \(inputs[bad])")
+        }
+        if let bad = targets.firstIndex(where: { !$0.isFinite }) {
+            throw ModelError.nonFinite("target row \(bad / targetWidth + 1) is \(targets[bad])")
+        }
+        if encoding == .classIndices, let bad = targets.firstIndex(where: { $0 < 0 || $0.rounded() != $0 || $0 > 16_777_216 }) {
+            throw ModelError.dataShape("target row \(bad + 1): class label \(targets[bad]) is not a non-negative integer")
+        }
+        self.inputs = inputs
+        self.targets = targets
+        self.rows = rows
+        self.features = features
+        self.targetEncoding = encoding
+        self.targetWidth = targetWidth
+    }
+
+    /// The number of classes the labels imply (largest label + 1), for class indices.
+    public var labelClassCount: Int {
+        Int(targets.max() ?? 0) + 1
+    }
+
+    /// The rows at `indices`, in that order.
+    public func subset(_ indices: some Collection<Int>) -> Dataset {
+        var newInputs: [Float] = [], newTargets: [Float] = []
+        newInputs.reserveCapacity(indices.count * features)
+        newTargets.reserveCapacity(indices.count * targetWidth)
+        for row in indices {
+            newInputs.append(contentsOf: inputs[(row * features)..<((row + 1) * features)])
+            newTargets.append(contentsOf: targets[(row * targetWidth)..<((row + 1) * targetWidth)])
+        }
+        return Dataset(validatedInputs: newInputs, features: features, targets: newTargets,
+                       encoding: targetEncoding, targetWidth: targetWidth)
+    }
+
+    /// Rows already known to be valid (taken from a valid data set).
+    private init(validatedInputs: [Float], features: Int, targets: [Float], encoding: TargetEncoding, targetWidth: Int) {
+        inputs = validatedInputs
+        self.targets = targets
+        rows = validatedInputs.count / features
+        self.features = features
+        targetEncoding = encoding
+        self.targetWidth = targetWidth
+    }
+
+    /// Checks that this data fits a model with `layout` trained with `loss`.
+    /// - Throws: `ModelError.dataShape` naming the mismatch.
+    public func validate(for layout: LayerLayout, loss: Loss) throws {
+        guard features == layout.inputs else {
+            throw ModelError.dataShape("the data has \(features) features but the model takes \(layout.inputs) inputs")
+        }
+        switch targetEncoding {
+        case .classIndices:
+            guard labelClassCount <= layout.outputs else {
+                throw ModelError.dataShape("class label \(labelClassCount - 1) is outside the model's \(layout.outputs) classes (0…\(layout.outputs - 1))")
+            }
+        case .dense:
+            guard targetWidth == layout.outputs else {
+                throw ModelError.dataShape("the data has \(targetWidth) target columns but the model has \(layout.outputs) outputs")
+            }
+        }
+        _ = loss
+    }
+}

@@ -1,0 +1,103 @@
+/// How long and how to train.
+public struct TrainingConfiguration: Sendable, Equatable {
+    /// How long a run lasts.
+    public enum Length: Sendable, Equatable {
+        /// Whole passes over the data (each `ceil(rows / batchSize)` steps).
+        case epochs(Int)
+        /// An exact number of steps.
+        case steps(Int)
+    }
+
+    public var batchSize: Int
+    public var length: Length
+    public var shuffle: Bool
+    /// Seeds the shuffling (and nothing else: the model's initialisation has its own seed).
+    public var seed: UInt64
+
+    public init(batchSize: Int = 128, length: Length = .epochs(10), shuffle: Bool = true, seed: UInt64 = 0) {
+        self.batchSize = batchSize
+        self.length = length
+        self.shuffle = shuffle
+        self.seed = seed
+    }
+}
+
+/// What a training run reports after each epoch (or the part of one a run ends in).
+public struct EpochReport: Sendable, Equatable {
+    /// 1-based epoch number, counted from step 1 of the model's history.
+    public var epoch: Int
+    /// Adam's t after the epoch.
+    public var step: Int
+    /// The mean of the seed's loss over the epoch's rows (each batch weighted by its rows).
+    public var trainingLoss: Double
+    /// Steps of this epoch that this run took.
+    public var stepsInEpoch: Int
+}
+
+/// What a training run reports after each step, for progress display.
+public struct StepReport: Sendable, Equatable {
+    public var step: Int
+    public var stepsDone: Int
+    public var stepsTotal: Int
+    public var epoch: Int
+    public var rowsDone: Int
+}
+
+extension TrainingSession {
+    /// Trains on `data` for the configured length, continuing from the session's step t so a
+    /// resumed run takes exactly the batches an uninterrupted one would.
+    ///
+    /// - Parameters:
+    ///   - onStep: called after every step (cheap; the loss is not read back for it).
+    ///   - onEpoch: called when an epoch ends, and at the end of the run; return false to stop.
+    /// - Throws: `ModelError.nonFinite` naming the step when the loss becomes NaN or infinite,
+    ///   and the backend's errors.
+    public func train(
+        on data: DeviceDataset<B>, configuration: TrainingConfiguration,
+        onStep: (StepReport) -> Void = { _ in },
+        onEpoch: (EpochReport) throws -> Bool = { _ in true }
+    ) throws {
+        let schedule = try BatchSchedule(rows: data.rows, batchSize: min(configuration.batchSize, batchCapacity),
+                                         shuffle: configuration.shuffle, seed: configuration.seed)
+        let total: Int
+        switch configuration.length {
+        case .epochs(let epochs):
+            guard epochs >= 0 else { throw ModelError.invalidHyperparameter("epochs must be at least 0, got \(epochs)") }
+            total = epochs * schedule.stepsPerEpoch
+        case .steps(let steps):
+            guard steps >= 0 else { throw ModelError.invalidHyperparameter("steps must be at least 0, got \(steps)") }
+            total = steps
+        }
+        try reserveLossSums(schedule.stepsPerEpoch)
+        var currentEpoch = -1
+        var slotsUsed = 0, rowsInEpoch = 0, rowsDone = 0
+        func finishEpoch() throws -> Bool {
+            guard slotsUsed > 0 else { return true }
+            let sums = try lossSums(count: slotsUsed)
+            let mean = sums.reduce(0.0) { $0 + Double($1) } / Double(rowsInEpoch)
+            if !mean.isFinite {
+                // name the first step whose loss was not finite
+                let bad = sums.firstIndex { !$0.isFinite } ?? 0
+                throw ModelError.nonFinite("the loss became \(mean) at step \(step - slotsUsed + bad + 1)")
+            }
+            let report = EpochReport(epoch: currentEpoch + 1, step: step, trainingLoss: mean, stepsInEpoch: slotsUsed)
+            slotsUsed = 0
+            rowsInEpoch = 0
+            return try onEpoch(report)
+        }
+        for done in 0..<total {
+            let (epoch, positions) = schedule.batch(step: step)
+            if epoch != currentEpoch {
+                if !(try finishEpoch()) { return }
+                currentEpoch = epoch
+                if schedule.shuffle { try setRowOrder(schedule.order(epoch: epoch)) }
+            }
+            try trainStep(on: data, positions: positions, gathered: schedule.shuffle, lossSlot: slotsUsed)
+            slotsUsed += 1
+            rowsInEpoch += positions.count
+            rowsDone += positions.count
+            onStep(StepReport(step: step, stepsDone: done + 1, stepsTotal: total, epoch: epoch + 1, rowsDone: rowsDone))
+        }
+        _ = try finishEpoch()
+    }
+}

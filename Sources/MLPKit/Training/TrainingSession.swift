@@ -1,0 +1,316 @@
+/// Adam's state: the step count t and the moments m and v, in the parameters' flat layout.
+public struct OptimizerState: Sendable, Equatable {
+    /// Steps taken so far (the last t used; the next step uses t + 1).
+    public var step: Int
+    public var firstMoment: [Float]
+    public var secondMoment: [Float]
+
+    public init(step: Int, firstMoment: [Float], secondMoment: [Float]) {
+        self.step = step
+        self.firstMoment = firstMoment
+        self.secondMoment = secondMoment
+    }
+
+    /// A fresh state for `count` parameters: t = 0, m = v = 0.
+    public static func zero(count: Int) -> OptimizerState {
+        OptimizerState(step: 0, firstMoment: [Float](repeating: 0, count: count), secondMoment: [Float](repeating: 0, count: count))
+    }
+}
+
+/// A data set resident on a backend.
+public struct DeviceDataset<B: Backend> {
+    public let inputs: B.Buffer
+    public let targets: B.Buffer
+    public let rows: Int
+    public let features: Int
+    public let targetEncoding: TargetEncoding
+    public let targetWidth: Int
+}
+
+/// A model, its gradients and Adam's state on a backend, with a workspace for batches of up to
+/// `batchCapacity` rows: SEED.md's training step, written once for every backend.
+public final class TrainingSession<B: Backend> {
+    public let backend: B
+    public let layout: LayerLayout
+    public let activation: Activation
+    public let loss: Loss
+    public var hyperparameters: AdamHyperparameters
+    /// Adam's t: the number of steps taken.
+    public private(set) var step: Int
+    public let batchCapacity: Int
+
+    // θ, dL/dθ, m and v, each one flat buffer in the layout W1, b1, W2, b2, …
+    let parameters: B.Buffer
+    let gradients: B.Buffer
+    let firstMoment: B.Buffer
+    let secondMoment: B.Buffer
+    // The workspace: A_0 (the gathered input batch), A_1 … A_L (A_L holds Z_L), two buffers for
+    // dZ, the gathered targets, a row-order list and one loss sum per step of an epoch.
+    let activations: [B.Buffer]
+    let deltas: (B.Buffer, B.Buffer)
+    let targetBatch: B.Buffer
+    private var rowOrder: B.Buffer
+    private var rowOrderCapacity: Int
+    private var lossSums: B.Buffer
+    private var lossSumCapacity: Int
+
+    /// Places `model` (and Adam's state, when resuming) on `backend`.
+    /// - Throws: `ModelError` when the state does not fit the model, or the backend's errors.
+    public init(
+        model: MLP, backend: B, hyperparameters: AdamHyperparameters = AdamHyperparameters(),
+        optimizerState: OptimizerState? = nil, batchCapacity: Int
+    ) throws {
+        guard batchCapacity >= 1 else {
+            throw ModelError.invalidHyperparameter("batch size must be at least 1, got \(batchCapacity)")
+        }
+        try Self.validate(hyperparameters)
+        let count = model.layout.parameterCount
+        let state = optimizerState ?? .zero(count: count)
+        guard state.firstMoment.count == count, state.secondMoment.count == count, state.step >= 0 else {
+            throw ModelError.parameterCount(expected: count, got: state.firstMoment.count)
+        }
+        self.backend = backend
+        layout = model.layout
+        activation = model.activation
+        loss = model.loss
+        self.hyperparameters = hyperparameters
+        step = state.step
+        self.batchCapacity = batchCapacity
+        parameters = try backend.makeBuffer(count: count)
+        gradients = try backend.makeBuffer(count: count)
+        firstMoment = try backend.makeBuffer(count: count)
+        secondMoment = try backend.makeBuffer(count: count)
+        activations = try layout.sizes.map { try backend.makeBuffer(count: batchCapacity * $0) }
+        let widest = layout.sizes.dropFirst().max() ?? 1
+        deltas = (try backend.makeBuffer(count: batchCapacity * widest), try backend.makeBuffer(count: batchCapacity * widest))
+        targetBatch = try backend.makeBuffer(count: batchCapacity * layout.outputs)
+        rowOrder = try backend.makeBuffer(count: batchCapacity)
+        rowOrderCapacity = batchCapacity
+        lossSums = try backend.makeBuffer(count: 1)
+        lossSumCapacity = 1
+        try upload(model.parameters, to: parameters)
+        try upload(state.firstMoment, to: firstMoment)
+        try upload(state.secondMoment, to: secondMoment)
+    }
+
+    private func upload(_ values: [Float], to buffer: B.Buffer) throws {
+        try values.withUnsafeBufferPointer { try backend.upload($0, to: BufferSlice(buffer)) }
+    }
+
+    static func validate(_ hyperparameters: AdamHyperparameters) throws {
+        let h = hyperparameters
+        guard h.learningRate.isFinite, h.learningRate >= 0 else {
+            throw ModelError.invalidHyperparameter("learning rate must be a non-negative number, got \(h.learningRate)")
+        }
+        guard h.beta1 >= 0, h.beta1 < 1, h.beta2 >= 0, h.beta2 < 1 else {
+            throw ModelError.invalidHyperparameter("beta1 and beta2 must lie in [0, 1), got \(h.beta1) and \(h.beta2)")
+        }
+        guard h.epsilon.isFinite, h.epsilon > 0 else {
+            throw ModelError.invalidHyperparameter("epsilon must be positive, got \(h.epsilon)")
+        }
+    }
+
+    // MARK: - Data on the device
+
+    /// Copies `dataset` to the backend.
+    /// - Throws: `ModelError.dataShape` when it does not fit the model.
+    public func upload(_ dataset: Dataset) throws -> DeviceDataset<B> {
+        try dataset.validate(for: layout, loss: loss)
+        let inputs = try backend.makeBuffer(count: dataset.inputs.count)
+        let targets = try backend.makeBuffer(count: dataset.targets.count)
+        try upload(dataset.inputs, to: inputs)
+        try upload(dataset.targets, to: targets)
+        return DeviceDataset(inputs: inputs, targets: targets, rows: dataset.rows, features: dataset.features,
+                             targetEncoding: dataset.targetEncoding, targetWidth: dataset.targetWidth)
+    }
+
+    /// Sets the row order used by `trainStep(on:positions:)` (an epoch's permutation).
+    public func setRowOrder(_ order: [Int]) throws {
+        if order.count > rowOrderCapacity {
+            rowOrder = try backend.makeBuffer(count: order.count)
+            rowOrderCapacity = order.count
+        }
+        try upload(order.map { Float($0) }, to: rowOrder)
+    }
+
+    /// Makes room for `count` per-step loss sums (one epoch's worth).
+    public func reserveLossSums(_ count: Int) throws {
+        if count > lossSumCapacity {
+            lossSums = try backend.makeBuffer(count: count)
+            lossSumCapacity = count
+        }
+    }
+
+    // MARK: - The training step (SEED.md §5)
+
+    /// One training step on the rows at `positions` of the current row order: forward pass,
+    /// loss, backward pass, Adam. The batch's loss sum stays on the backend in slot `lossSlot`
+    /// until `lossSums(count:)` reads it.
+    public func trainStep(on data: DeviceDataset<B>, positions: Range<Int>, gathered: Bool, lossSlot: Int = 0) throws {
+        let rows = positions.count
+        guard rows >= 1, rows <= batchCapacity, positions.lowerBound >= 0, positions.upperBound <= data.rows else {
+            throw ModelError.dataShape("batch \(positions) does not fit \(data.rows) rows with capacity \(batchCapacity)")
+        }
+        guard lossSlot >= 0, lossSlot < lossSumCapacity else {
+            throw ModelError.dataShape("loss slot \(lossSlot) outside 0..<\(lossSumCapacity)")
+        }
+        // X and Y: gathered by the row order, or read in place when the rows are consecutive
+        let X: BufferSlice<B.Buffer>, Y: BufferSlice<B.Buffer>
+        if gathered {
+            let indices = BufferSlice(rowOrder, offset: positions.lowerBound)
+            try backend.gatherRows(BufferSlice(data.inputs), width: data.features, indices: indices, count: rows,
+                                   into: BufferSlice(activations[0]))
+            try backend.gatherRows(BufferSlice(data.targets), width: data.targetWidth, indices: indices, count: rows,
+                                   into: BufferSlice(targetBatch))
+            X = BufferSlice(activations[0])
+            Y = BufferSlice(targetBatch)
+        } else {
+            X = BufferSlice(data.inputs, offset: positions.lowerBound * data.features)
+            Y = BufferSlice(data.targets, offset: positions.lowerBound * data.targetWidth)
+        }
+        let ZL = try forward(X, rows: rows)
+        // dZ_L = dL/dZ_L (already divided by B), and the batch's loss sum
+        var dZ = BufferSlice(deltas.0)
+        try backend.lossGradient(loss, targets: data.targetEncoding, output: ZL, target: Y, rows: rows,
+                                 columns: layout.outputs, gradient: dZ, lossSum: BufferSlice(lossSums, offset: lossSlot))
+        try backward(X, rows: rows, dZL: &dZ)
+        // Adam over every parameter at once, t = t + 1
+        step += 1
+        try backend.adamUpdate(parameters: BufferSlice(parameters), gradients: BufferSlice(gradients),
+                               firstMoment: BufferSlice(firstMoment), secondMoment: BufferSlice(secondMoment),
+                               count: layout.parameterCount, hyperparameters: hyperparameters, step: step)
+    }
+
+    /// Z_i = A_{i−1} · W_iᵀ + b_i and A_i = ReLU(Z_i) for i < L; returns Z_L.
+    func forward(_ X: BufferSlice<B.Buffer>, rows: Int) throws -> BufferSlice<B.Buffer> {
+        var A = X
+        for i in 1...layout.layerCount {
+            let W = BufferSlice(parameters, offset: layout.weightOffsets[i - 1])
+            let b = BufferSlice(parameters, offset: layout.biasOffsets[i - 1])
+            let Z = BufferSlice(activations[i])
+            try backend.matrixProduct(.nt, m: rows, n: layout.sizes[i], k: layout.sizes[i - 1], a: A, b: W, c: Z,
+                                      epilogue: i < layout.layerCount ? .biasReLU(b) : .bias(b))
+            A = Z
+        }
+        return A
+    }
+
+    /// From dZ_L back to dW_1: dW_i = dZ_iᵀ · A_{i−1}, db_i = Σ_rows dZ_i,
+    /// dZ_{i−1} = (dZ_i · W_i) ⊙ (A_{i−1} > 0).
+    func backward(_ X: BufferSlice<B.Buffer>, rows: Int, dZL: inout BufferSlice<B.Buffer>) throws {
+        var dZ = dZL
+        var spare = BufferSlice(deltas.1)
+        for i in stride(from: layout.layerCount, through: 1, by: -1) {
+            let APrevious = i == 1 ? X : BufferSlice(activations[i - 1])
+            let dW = BufferSlice(gradients, offset: layout.weightOffsets[i - 1])
+            let db = BufferSlice(gradients, offset: layout.biasOffsets[i - 1])
+            try backend.matrixProduct(.tn, m: layout.sizes[i], n: layout.sizes[i - 1], k: rows, a: dZ, b: APrevious,
+                                      c: dW, epilogue: .none)
+            try backend.columnSums(dZ, rows: rows, columns: layout.sizes[i], into: db)
+            if i > 1 {
+                let W = BufferSlice(parameters, offset: layout.weightOffsets[i - 1])
+                try backend.matrixProduct(.nn, m: rows, n: layout.sizes[i - 1], k: layout.sizes[i], a: dZ, b: W,
+                                          c: spare, epilogue: .reluMask(APrevious))
+                swap(&dZ, &spare)
+            }
+        }
+    }
+
+    // MARK: - Reading results back
+
+    /// The loss sums of slots 0..<count (each the sum over its batch's rows).
+    public func lossSums(count: Int) throws -> [Float] {
+        var values = [Float](repeating: 0, count: count)
+        try values.withUnsafeMutableBufferPointer { try backend.download(BufferSlice(lossSums), count: count, into: $0) }
+        return values
+    }
+
+    /// The flat gradient of the last step (W1, b1, …).
+    public func gradientValues() throws -> [Float] {
+        try download(gradients)
+    }
+
+    /// The model with its current parameters.
+    public func model() throws -> MLP {
+        try MLP(layerSizes: layout.sizes, activation: activation, loss: loss, parameters: try download(parameters))
+    }
+
+    /// Adam's current state.
+    public func optimizerState() throws -> OptimizerState {
+        OptimizerState(step: step, firstMoment: try download(firstMoment), secondMoment: try download(secondMoment))
+    }
+
+    private func download(_ buffer: B.Buffer) throws -> [Float] {
+        var values = [Float](repeating: 0, count: layout.parameterCount)
+        try values.withUnsafeMutableBufferPointer {
+            try backend.download(BufferSlice(buffer), count: layout.parameterCount, into: $0)
+        }
+        return values
+    }
+
+    // MARK: - Evaluation and inference
+
+    /// The seed's loss over every row of `data` (batches of `batchCapacity`), and for
+    /// classification the fraction of rows whose largest output is the target class.
+    public func evaluate(_ data: DeviceDataset<B>) throws -> (loss: Double, accuracy: Double?) {
+        var lossTotal = 0.0, correct = 0
+        var outputs = [Float](repeating: 0, count: batchCapacity * layout.outputs)
+        var targets = [Float](repeating: 0, count: batchCapacity * data.targetWidth)
+        let classification = loss.isClassification
+        try reserveLossSums(1)
+        var start = 0
+        while start < data.rows {
+            let rows = min(batchCapacity, data.rows - start)
+            let X = BufferSlice(data.inputs, offset: start * data.features)
+            let Y = BufferSlice(data.targets, offset: start * data.targetWidth)
+            let ZL = try forward(X, rows: rows)
+            try backend.lossGradient(loss, targets: data.targetEncoding, output: ZL, target: Y, rows: rows,
+                                     columns: layout.outputs, gradient: BufferSlice(deltas.0), lossSum: BufferSlice(lossSums))
+            lossTotal += Double(try lossSums(count: 1)[0])
+            if classification {
+                try outputs.withUnsafeMutableBufferPointer { try backend.download(ZL, count: rows * layout.outputs, into: $0) }
+                try targets.withUnsafeMutableBufferPointer { try backend.download(Y, count: rows * data.targetWidth, into: $0) }
+                for row in 0..<rows {
+                    let predicted = Self.argmax(outputs[(row * layout.outputs)..<((row + 1) * layout.outputs)])
+                    let actual = data.targetEncoding == .classIndices
+                        ? Int(targets[row])
+                        : Self.argmax(targets[(row * data.targetWidth)..<((row + 1) * data.targetWidth)])
+                    if predicted == actual { correct += 1 }
+                }
+            }
+            start += rows
+        }
+        return (lossTotal / Double(data.rows), classification ? Double(correct) / Double(data.rows) : nil)
+    }
+
+    /// Z_L for every row of `inputs` (row-major, `layout.inputs` per row), in batches.
+    public func predict(_ inputs: [Float]) throws -> [Float] {
+        let features = layout.inputs
+        guard inputs.count % features == 0 else {
+            throw ModelError.dataShape("\(inputs.count) values do not make rows of \(features) inputs")
+        }
+        let rows = inputs.count / features
+        var outputs = [Float](repeating: 0, count: rows * layout.outputs)
+        var start = 0
+        while start < rows {
+            let count = min(batchCapacity, rows - start)
+            try inputs.withUnsafeBufferPointer {
+                try backend.upload(UnsafeBufferPointer(rebasing: $0[(start * features)..<((start + count) * features)]),
+                                   to: BufferSlice(activations[0]))
+            }
+            let ZL = try forward(BufferSlice(activations[0]), rows: count)
+            try outputs.withUnsafeMutableBufferPointer {
+                try backend.download(ZL, count: count * layout.outputs,
+                                     into: UnsafeMutableBufferPointer(rebasing: $0[(start * layout.outputs)...]))
+            }
+            start += count
+        }
+        return outputs
+    }
+
+    static func argmax(_ values: ArraySlice<Float>) -> Int {
+        var best = values.startIndex
+        for index in values.indices where values[index] > values[best] { best = index }
+        return best - values.startIndex
+    }
+}
