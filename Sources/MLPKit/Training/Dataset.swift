@@ -90,3 +90,23 @@ public struct Dataset: Sendable, Equatable {
         _ = loss
     }
 }
+
+extension Dataset {
+    /// Splits off a seeded random `fraction` of the rows for validation.
+    /// - Returns: (training rows, validation rows), each in the original row order.
+    /// - Throws: `ModelError.invalidHyperparameter` unless 0 < fraction < 1 and both parts get a row.
+    public func split(validationFraction fraction: Double, seed: UInt64) throws -> (training: Dataset, validation: Dataset) {
+        guard fraction > 0, fraction < 1 else {
+            throw ModelError.invalidHyperparameter("the validation split must lie strictly between 0 and 1, got \(fraction)")
+        }
+        let count = Int((Double(rows) * fraction).rounded())
+        guard count >= 1, count < rows else {
+            throw ModelError.invalidHyperparameter("a validation split of \(fraction) of \(rows) rows leaves no rows for one part")
+        }
+        var generator = SeededGenerator(seed: seed ^ 0x5EED_5EED_5EED_5EED)
+        let held = Set(generator.permutation(rows).prefix(count))
+        let trainingRows = (0..<rows).filter { !held.contains($0) }
+        let validationRows = (0..<rows).filter { held.contains($0) }
+        return (subset(trainingRows), subset(validationRows))
+    }
+}

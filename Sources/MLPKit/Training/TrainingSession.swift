@@ -53,6 +53,7 @@ public final class TrainingSession<B: Backend> {
     private var rowOrderCapacity: Int
     private var lossSums: B.Buffer
     private var lossSumCapacity: Int
+    private var lastStep: (slot: Int, rows: Int)?
 
     /// Places `model` (and Adam's state, when resuming) on `backend`.
     /// - Throws: `ModelError` when the state does not fit the model, or the backend's errors.
@@ -168,6 +169,7 @@ public final class TrainingSession<B: Backend> {
             X = BufferSlice(data.inputs, offset: positions.lowerBound * data.features)
             Y = BufferSlice(data.targets, offset: positions.lowerBound * data.targetWidth)
         }
+        lastStep = (lossSlot, rows)
         let ZL = try forward(X, rows: rows)
         // dZ_L = dL/dZ_L (already divided by B), and the batch's loss sum
         var dZ = BufferSlice(deltas.0)
@@ -223,6 +225,12 @@ public final class TrainingSession<B: Backend> {
         var values = [Float](repeating: 0, count: count)
         try values.withUnsafeMutableBufferPointer { try backend.download(BufferSlice(lossSums), count: count, into: $0) }
         return values
+    }
+
+    /// The mean loss of the last training step's batch (reads it back from the backend).
+    public func lastLoss() throws -> Double? {
+        guard let lastStep else { return nil }
+        return Double(try lossSums(count: lastStep.slot + 1)[lastStep.slot]) / Double(lastStep.rows)
     }
 
     /// The flat gradient of the last step (W1, b1, …).

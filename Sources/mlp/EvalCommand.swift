@@ -1,0 +1,71 @@
+import ArgumentParser
+import MLPKit
+
+struct EvalCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "eval",
+        abstract: "The seed's loss over every row of a data set and, for classification, the accuracy.")
+
+    @Option(help: ArgumentHelp("The checkpoint to evaluate.", valueName: "checkpoint"))
+    var model: String
+
+    @OptionGroup var data: DataOptions
+
+    @Option(help: "mse or cross-entropy, for a checkpoint that does not record its loss.")
+    var loss: Loss?
+
+    @Option(name: .customLong("batch-size"), help: "Rows per forward pass.")
+    var batchSize: Int = 1024
+
+    @Option(help: "auto, cpu, opencl or cuda.")
+    var device: DeviceChoice = .auto
+
+    @Flag(help: "Print {\"loss\": …, \"accuracy\": …, \"rows\": …}.")
+    var json = false
+
+    func validate() throws {
+        try require(batchSize >= 1, "--batch-size must be at least 1, got \(batchSize)")
+    }
+
+    func run() throws {
+        let checkpoint = try Checkpoint.load(from: model)
+        if let recorded = checkpoint.loss, let loss, loss != recorded {
+            throw CommandError("--loss \(loss.rawValue) disagrees with the checkpoint's loss \(recorded.rawValue)")
+        }
+        let network = try checkpoint.model(defaultLoss: loss)
+        let (inputs, targetsOrNil) = try data.load()
+        guard let targets = targetsOrNil else { throw CommandError("no targets") }
+        try checkInputs(inputs, fit: network)
+        let (dataset, _) = try DataLoader.dataset(inputs: inputs, targets: targets, loss: network.loss,
+                                                  outputs: network.layout.outputs)
+        let result = try device.run(EvalTask(model: network, dataset: dataset, batchSize: batchSize))
+        if json {
+            var object: [(String, JSONValue)] = [("loss", .number(result.loss))]
+            object.append(("accuracy", result.accuracy.map { .number($0) } ?? .null))
+            object.append(("rows", .number(Double(dataset.rows))))
+            print(JSONValue.object(object).serialized)
+        } else {
+            print("loss: \(Format.fixed(result.loss, 6))")
+            if let accuracy = result.accuracy { print("accuracy: \(Format.fixed(accuracy, 4))") }
+            print("rows: \(dataset.rows)")
+        }
+    }
+}
+
+/// Throws unless the data's feature count matches the model's inputs.
+func checkInputs(_ inputs: DataMatrix, fit model: MLP) throws {
+    guard inputs.columns == model.layout.inputs else {
+        throw CommandError("the model takes \(model.layout.inputs) inputs but the data has \(inputs.columns) features")
+    }
+}
+
+struct EvalTask: BackendTask {
+    let model: MLP
+    let dataset: Dataset
+    let batchSize: Int
+
+    func run<B: Backend>(on backend: B) throws -> (loss: Double, accuracy: Double?) {
+        let session = try TrainingSession(model: model, backend: backend, batchCapacity: min(batchSize, dataset.rows))
+        return try session.evaluate(try session.upload(dataset))
+    }
+}

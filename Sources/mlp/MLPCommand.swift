@@ -1,0 +1,48 @@
+import ArgumentParser
+import MLPKit
+#if canImport(Glibc)
+import Glibc
+#endif
+
+@main
+struct MLPCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "mlp",
+        abstract: "Train and run batched multi-layer perceptrons with Adam, exactly as the math says.",
+        subcommands: [TrainCommand.self, EvalCommand.self, PredictCommand.self, DemoCommand.self, DevicesCommand.self]
+    )
+
+    /// Results go to stdout; every error is one line `error: …` on stderr with a non-zero exit.
+    static func main() {
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch {
+            let code = exitCode(for: error)
+            if code == .success {
+                print(fullMessage(for: error))
+                Glibc.exit(0)
+            }
+            let message: String
+            if error is CommandError || error is CleanExit { message = "\(error)" } else { message = self.message(for: error) }
+            let line = message.split(separator: "\n").first.map(String.init) ?? "failed"
+            Terminal.writeError("error: " + (line.hasPrefix("Error: ") ? String(line.dropFirst(7)) : line))
+            Glibc.exit(code == .validationFailure ? 64 : 1)
+        }
+    }
+}
+
+/// A failure the command line reports in one line.
+struct CommandError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// Writing to the terminal's streams.
+enum Terminal {
+    static func writeError(_ line: String) {
+        fputs(line + "\n", stderr)
+    }
+
+    static var standardErrorIsTerminal: Bool { isatty(2) == 1 }
+}

@@ -1,0 +1,87 @@
+import ArgumentParser
+import MLPKit
+#if canImport(Glibc)
+import Glibc
+#endif
+
+struct PredictCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "predict",
+        abstract: "Predictions for every row: values (regression), or the class and class probabilities.",
+        discussion: """
+            Regression writes one column per output. Classification writes the predicted class in the first
+            column, then one probability per class (CSV header: class,p0,p1,…).
+            """)
+
+    @Option(help: ArgumentHelp("The checkpoint to run.", valueName: "checkpoint"))
+    var model: String
+
+    @OptionGroup var data: DataOptions
+
+    @Option(help: ArgumentHelp("Where to write the predictions: .npy or .csv.", valueName: "file"))
+    var out: String
+
+    @Option(help: "mse or cross-entropy, for a checkpoint that does not record its loss.")
+    var loss: Loss?
+
+    @Option(name: .customLong("batch-size"), help: "Rows per forward pass.")
+    var batchSize: Int = 1024
+
+    @Option(help: "auto, cpu, opencl or cuda.")
+    var device: DeviceChoice = .auto
+
+    func validate() throws {
+        try require(batchSize >= 1, "--batch-size must be at least 1, got \(batchSize)")
+        let lowercased = out.lowercased()
+        try require(lowercased.hasSuffix(".npy") || lowercased.hasSuffix(".csv"), "--out must end in .npy or .csv, got \(out)")
+        try require(data.y == nil, "predict takes inputs only: drop --y")
+    }
+
+    func run() throws {
+        let checkpoint = try Checkpoint.load(from: model)
+        let network = try checkpoint.model(defaultLoss: loss ?? .meanSquaredError)
+        let (inputs, _) = try data.load(requireTargets: false)
+        try checkInputs(inputs, fit: network)
+        guard inputs.values.allSatisfy(\.isFinite) else { throw CommandError("the inputs contain NaN or infinity") }
+        let outputs = try device.run(PredictTask(model: network, inputs: inputs.values, batchSize: batchSize))
+        let classes = network.layout.outputs
+        var header: [String]
+        var matrix: DataMatrix
+        if network.loss.isClassification {
+            // the class, then softmax probabilities
+            header = ["class"] + (0..<classes).map { "p\($0)" }
+            var values: [Float] = []
+            values.reserveCapacity(inputs.rows * (classes + 1))
+            for row in 0..<inputs.rows {
+                let logits = outputs[(row * classes)..<((row + 1) * classes)]
+                let largest = logits.max() ?? 0
+                let exponentials = logits.map { expf($0 - largest) }
+                let sum = exponentials.reduce(0, +)
+                let best = logits.indices.max { logits[$0] < logits[$1] || (logits[$0] == logits[$1] && $0 > $1) } ?? logits.startIndex
+                values.append(Float(best - logits.startIndex))
+                values.append(contentsOf: exponentials.map { $0 / sum })
+            }
+            matrix = DataMatrix(rows: inputs.rows, columns: classes + 1, values: values, isIntegral: false)
+        } else {
+            header = classes == 1 ? ["prediction"] : (0..<classes).map { "y\($0)" }
+            matrix = DataMatrix(rows: inputs.rows, columns: classes, values: outputs, isIntegral: false)
+        }
+        let bytes = out.lowercased().hasSuffix(".npy")
+            ? NumpyFile.encode(matrix)
+            : Array(CSVFile.encode(header: header, matrix: matrix).utf8)
+        try FileIO.writeAtomically(bytes, to: out)
+        Terminal.writeError("wrote \(inputs.rows) predictions to \(out)")
+    }
+}
+
+struct PredictTask: BackendTask {
+    let model: MLP
+    let inputs: [Float]
+    let batchSize: Int
+
+    func run<B: Backend>(on backend: B) throws -> [Float] {
+        let rows = inputs.count / model.layout.inputs
+        let session = try TrainingSession(model: model, backend: backend, batchCapacity: max(1, min(batchSize, rows)))
+        return try session.predict(inputs)
+    }
+}

@@ -1,0 +1,223 @@
+import ArgumentParser
+import MLPKit
+#if canImport(Glibc)
+import Glibc
+#endif
+
+struct TrainCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "train",
+        abstract: "Train a model on a data set and save it as a safetensors checkpoint.",
+        discussion: """
+            Examples:
+              mlp train --data iris.csv --target species --hidden 16,16 --epochs 50 --out iris.safetensors
+              mlp train --x train-images-idx3-ubyte --y train-labels-idx1-ubyte --validation-split 0.1
+            """
+    )
+
+    @OptionGroup var data: DataOptions
+
+    @Option(help: "Hidden layer sizes, comma-separated (input and output sizes come from the data).")
+    var hidden: String = "256,128"
+
+    @Option(help: "mse or cross-entropy (default: cross-entropy for one integer target column, else mse).")
+    var loss: Loss?
+
+    @Option(help: "Passes over the training data.")
+    var epochs: Int?
+
+    @Option(help: "An exact number of steps, instead of --epochs.")
+    var steps: Int?
+
+    @Option(name: .customLong("batch-size"), help: "Rows per step (default 128).")
+    var batchSize: Int?
+
+    @Option(help: "Adam's learning rate α (default 0.001).")
+    var lr: Float?
+
+    @Option(help: "Adam's β1 (default 0.9).")
+    var beta1: Float?
+
+    @Option(help: "Adam's β2 (default 0.999).")
+    var beta2: Float?
+
+    @Option(help: "Adam's ε (default 1e-8).")
+    var eps: Float?
+
+    @Option(help: "Seeds the initialisation, the shuffling and the validation split (default 0).")
+    var seed: UInt64?
+
+    @Flag(name: .customLong("no-shuffle"), help: "Take batches in file order instead of shuffling each epoch.")
+    var noShuffle = false
+
+    @Option(help: ArgumentHelp("Start from this checkpoint: its architecture wins, and its Adam state resumes the run.", valueName: "checkpoint"))
+    var `init`: String?
+
+    @Option(name: .customLong("validation-split"), help: "Hold out this fraction of the rows and report its loss and accuracy each epoch.")
+    var validationSplit: Double?
+
+    @Option(help: "auto, cpu, opencl or cuda.")
+    var device: DeviceChoice = .auto
+
+    @Option(help: ArgumentHelp("Where to save the checkpoint.", valueName: "file"))
+    var out: String = "model.safetensors"
+
+    @Option(help: ArgumentHelp("Write the loss (and accuracy) per epoch as an SVG chart.", valueName: "file.svg"))
+    var plot: String?
+
+    @Flag(help: "Print one JSON object with the results at the end.")
+    var json = false
+
+    func validate() throws {
+        try require(epochs == nil || steps == nil, "use --epochs or --steps, not both")
+        try require((epochs ?? 1) >= 1, "--epochs must be at least 1, got \(epochs ?? 0)")
+        try require((steps ?? 1) >= 1, "--steps must be at least 1, got \(steps ?? 0)")
+        try require((batchSize ?? 1) >= 1, "--batch-size must be at least 1, got \(batchSize ?? 0)")
+        try require(lr.map { $0.isFinite && $0 >= 0 } ?? true, "--lr must be a non-negative number, got \(lr ?? 0)")
+        try require(beta1.map { $0 >= 0 && $0 < 1 } ?? true, "--beta1 must lie in [0, 1), got \(beta1 ?? 0)")
+        try require(beta2.map { $0 >= 0 && $0 < 1 } ?? true, "--beta2 must lie in [0, 1), got \(beta2 ?? 0)")
+        try require(eps.map { $0.isFinite && $0 > 0 } ?? true, "--eps must be positive, got \(eps ?? 0)")
+        try require(validationSplit.map { $0 > 0 && $0 < 1 } ?? true,
+                    "--validation-split must lie strictly between 0 and 1, got \(validationSplit ?? 0)")
+        try require(plot.map { $0.lowercased().hasSuffix(".svg") } ?? true, "--plot writes SVG: give a file ending in .svg")
+        _ = try parseHiddenSizes(hidden)
+    }
+
+    func run() throws {
+        let startTime = Clock.now
+        let (inputs, targetsOrNil) = try data.load()
+        guard let targets = targetsOrNil else { throw CommandError("no targets") }
+
+        // The model: from --init (its architecture wins) or fresh from --hidden.
+        let checkpoint = try `init`.map { try Checkpoint.load(from: $0) }
+        let chosenLoss = loss ?? checkpoint?.loss ?? DataLoader.defaultLoss(for: targets)
+        if let checkpoint, let recorded = checkpoint.loss, let loss, loss != recorded {
+            throw CommandError("--loss \(loss.rawValue) disagrees with the checkpoint's loss \(recorded.rawValue)")
+        }
+        let (dataset, outputs) = try DataLoader.dataset(inputs: inputs, targets: targets, loss: chosenLoss,
+                                                        outputs: checkpoint?.layerSizes.last)
+        let metadataSeed = checkpoint?.metadata["training.seed"].flatMap { UInt64($0) }
+        let seed = self.seed ?? metadataSeed ?? 0
+        let model: MLP
+        if let checkpoint {
+            guard checkpoint.layerSizes[0] == inputs.columns else {
+                throw CommandError("the checkpoint takes \(checkpoint.layerSizes[0]) inputs but the data has \(inputs.columns) features")
+            }
+            model = try checkpoint.model(defaultLoss: chosenLoss)
+        } else {
+            model = try MLP(layerSizes: [inputs.columns] + (try parseHiddenSizes(hidden)) + [outputs], loss: chosenLoss, seed: seed)
+        }
+        let defaults = checkpoint?.hyperparameters ?? AdamHyperparameters()
+        let hyperparameters = AdamHyperparameters(
+            learningRate: lr ?? defaults.learningRate, beta1: beta1 ?? defaults.beta1,
+            beta2: beta2 ?? defaults.beta2, epsilon: eps ?? defaults.epsilon)
+        let batch = batchSize ?? checkpoint?.metadata["training.batch_size"].flatMap { Int($0) } ?? 128
+
+        let (training, validation) = try validationSplit.map { try dataset.split(validationFraction: $0, seed: seed) }
+            .map { ($0.training, Optional($0.validation)) } ?? (dataset, nil)
+        let configuration = TrainingConfiguration(
+            batchSize: batch, length: steps.map { .steps($0) } ?? .epochs(epochs ?? 10), shuffle: !noShuffle, seed: seed)
+        if !json {
+            let source = loss != nil ? "" : checkpoint?.loss != nil ? " (from the checkpoint)" : " (chosen from the targets; --loss to change)"
+            Terminal.writeError("loss: \(chosenLoss.rawValue)\(source); layers \(model.layerSizes.map(String.init).joined(separator: ","))")
+        }
+        let task = TrainTask(
+            model: model, optimizer: checkpoint?.optimizer, hyperparameters: hyperparameters, training: training,
+            validation: validation, configuration: configuration, wantsTrainingAccuracy: plot != nil, quiet: json)
+        let result = try device.run(task)
+
+        // Nothing is written until training has succeeded.
+        var metadata = ["training.seed": String(seed), "training.batch_size": String(batch),
+                        "training.shuffle": String(!noShuffle)]
+        if let validationSplit { metadata["training.validation_split"] = "\(validationSplit)" }
+        try Checkpoint(model: result.model, optimizer: result.optimizer, hyperparameters: hyperparameters, metadata: metadata)
+            .save(to: out)
+        if let plot {
+            try FileIO.writeAtomically(Array(TrainingChart.svg(history: result.history, loss: chosenLoss).utf8), to: plot)
+        }
+        let seconds = Clock.seconds(since: startTime)
+        let last = result.history.last
+        if json {
+            var object: [(String, JSONValue)] = [
+                ("steps", .number(Double(result.stepsTaken))),
+                ("epochs", .number(Double(result.history.count))),
+                ("final_loss", .number(last?.trainingLoss ?? .nan)),
+                ("seconds", .number(seconds)),
+                ("total_steps", .number(Double(result.optimizer.step))),
+                ("loss", .string(chosenLoss.rawValue)),
+                ("layers", .array(result.model.layerSizes.map { .number(Double($0)) })),
+                ("device", .string(result.deviceSummary)),
+                ("out", .string(out)),
+            ]
+            if let value = last?.validationLoss { object.append(("validation_loss", .number(value))) }
+            if let value = last?.validationAccuracy { object.append(("validation_accuracy", .number(value))) }
+            print(JSONValue.object(object).serialized)
+        } else {
+            var line = "trained \(result.stepsTaken) steps in \(Format.fixed(seconds, 2)) s on \(result.deviceSummary)"
+            if let last { line += "; final loss \(Format.fixed(last.trainingLoss, 6))" }
+            if let accuracy = last?.validationAccuracy { line += ", validation accuracy \(Format.fixed(accuracy, 4))" }
+            print(line)
+            print("saved \(out)")
+        }
+    }
+}
+
+/// One epoch's figures, for the progress lines, the chart and `--json`.
+struct EpochRecord {
+    var epoch: Int
+    var trainingLoss: Double
+    var trainingAccuracy: Double?
+    var validationLoss: Double?
+    var validationAccuracy: Double?
+}
+
+/// The training run itself, generic over the backend.
+struct TrainTask: BackendTask {
+    let model: MLP
+    let optimizer: OptimizerState?
+    let hyperparameters: AdamHyperparameters
+    let training: Dataset
+    let validation: Dataset?
+    let configuration: TrainingConfiguration
+    let wantsTrainingAccuracy: Bool
+    let quiet: Bool
+
+    struct Output {
+        var model: MLP
+        var optimizer: OptimizerState
+        var history: [TrainingChart.Point]
+        var stepsTaken: Int
+        var deviceSummary: String
+    }
+
+    func run<B: Backend>(on backend: B) throws -> Output {
+        let capacity = min(configuration.batchSize, training.rows)
+        let session = try TrainingSession(model: model, backend: backend, hyperparameters: hyperparameters,
+                                          optimizerState: optimizer, batchCapacity: max(capacity, min(validation?.rows ?? 0, 4096)))
+        let trainingData = try session.upload(training)
+        let validationData = try validation.map { try session.upload($0) }
+        let progress = Progress(quiet: quiet, rowsPerEpoch: training.rows)
+        var history: [TrainingChart.Point] = []
+        var stepsTaken = 0
+        try session.train(on: trainingData, configuration: configuration, onStep: { report in
+            stepsTaken = report.stepsDone
+            progress.step(report, session: session)
+        }, onEpoch: { report in
+            var point = TrainingChart.Point(epoch: report.epoch, trainingLoss: report.trainingLoss)
+            if wantsTrainingAccuracy, model.loss.isClassification {
+                point.trainingAccuracy = try session.evaluate(trainingData).accuracy
+            }
+            if let validationData {
+                let result = try session.evaluate(validationData)
+                point.validationLoss = result.loss
+                point.validationAccuracy = result.accuracy
+            }
+            history.append(point)
+            progress.epoch(point, stepsTotal: report.step)
+            return true
+        })
+        progress.finish()
+        return Output(model: try session.model(), optimizer: try session.optimizerState(), history: history,
+                      stepsTaken: stepsTaken, deviceSummary: backend.summary)
+    }
+}
