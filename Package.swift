@@ -24,7 +24,12 @@ let package = Package(
         ),
         .testTarget(
             name: "MLPKitTests",
-            dependencies: ["MLPKit"]
+            dependencies: ["MLPKit"],
+            exclude: ["Fixtures"]
+        ),
+        .testTarget(
+            name: "mlpTests",
+            dependencies: ["mlp", "MLPKit"]
         ),
         .testTarget(
             name: "MLPKitOpenCLTests",

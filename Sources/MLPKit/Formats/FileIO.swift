@@ -10,6 +10,13 @@ public enum FileError: Error, CustomStringConvertible, Equatable {
     case readFailed(path: String, reason: String)
     case writeFailed(path: String, reason: String)
 
+    /// What went wrong, without the path.
+    public var reason: String {
+        switch self {
+        case .cannotOpen(_, let reason), .readFailed(_, let reason), .writeFailed(_, let reason): return reason
+        }
+    }
+
     public var description: String {
         switch self {
         case let .cannotOpen(path, reason): return "cannot open \(path): \(reason)"
@@ -25,7 +32,8 @@ public enum FileIO {
         String(cString: strerror(errno))
     }
 
-    /// The bytes of the file at `path`.
+    /// The bytes of the file at `path` (a regular file, or a pipe such as /dev/stdin), read with
+    /// one allocation sized from `fstat`, grown only if the file is longer than it said.
     /// - Throws: `FileError` when it cannot be opened or read, or is a directory.
     public static func read(_ path: String) throws -> [UInt8] {
         let descriptor = open(path, O_RDONLY)
@@ -33,24 +41,24 @@ public enum FileIO {
         defer { close(descriptor) }
         var status = stat()
         guard fstat(descriptor, &status) == 0 else { throw FileError.readFailed(path: path, reason: systemError()) }
-        guard (status.st_mode & S_IFMT) == S_IFREG else {
-            throw FileError.readFailed(path: path, reason: "not a regular file")
-        }
-        let size = Int(status.st_size)
-        var bytes = [UInt8](repeating: 0, count: size)
-        var done = 0
-        try bytes.withUnsafeMutableBytes { buffer in
-            while done < size {
-                let count = Glibc.read(descriptor, buffer.baseAddress! + done, size - done)
-                if count < 0 {
-                    if errno == EINTR { continue }
-                    throw FileError.readFailed(path: path, reason: systemError())
-                }
-                if count == 0 { break }
-                done += count
+        guard (status.st_mode & S_IFMT) != S_IFDIR else { throw FileError.readFailed(path: path, reason: "is a directory") }
+        // one spare byte, so a file of exactly the reported size reaches end-of-file without growing
+        var bytes = [UInt8](repeating: 0, count: max(Int(status.st_size), 0) + 1)
+        var count = 0
+        while true {
+            if count == bytes.count { bytes.append(contentsOf: repeatElement(0, count: max(bytes.count, 1 << 16))) }
+            let got = bytes.withUnsafeMutableBytes { raw -> Int in
+                guard let base = raw.baseAddress else { return 0 }
+                return Glibc.read(descriptor, base + count, raw.count - count)
             }
+            if got < 0 {
+                if errno == EINTR { continue }
+                throw FileError.readFailed(path: path, reason: systemError())
+            }
+            if got == 0 { break }
+            count += got
         }
-        if done < size { bytes.removeLast(size - done) }
+        bytes.removeSubrange(count...)
         return bytes
     }
 

@@ -1,0 +1,402 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Reads and writes numeric CSV files.
+public enum CSVFile {
+    /// Reads a numeric CSV file.
+    ///
+    /// See ``decode(_:name:hasHeader:)`` for the accepted format.
+    ///
+    /// - Parameters:
+    ///   - path: The file to read.
+    ///   - hasHeader: Whether the first non-empty line holds column names.
+    /// - Returns: The header's column names (nil without a header) and the rows as a matrix.
+    /// - Throws: `DataFileError.cannotOpen` when the file cannot be read, otherwise as ``decode(_:name:hasHeader:)``.
+    public static func read(path: String, hasHeader: Bool) throws -> (header: [String]?, matrix: DataMatrix) {
+        try decode(DataFileIO.readAll(path: path), name: path, hasHeader: hasHeader)
+    }
+
+    /// Parses the bytes of a numeric CSV file.
+    ///
+    /// Cells are separated by commas; spaces and tabs around a cell are ignored. Lines end in `\n` or `\r\n`; empty
+    /// (or blank) lines are skipped wherever they appear, and the last line needs no newline. A UTF-8 byte-order mark
+    /// is skipped. Every row must have as many cells as the first row (or the header). Cells are decimal numbers as
+    /// `strtof` reads them (`-1.5`, `2e-3`, `.5`); a number may be wrapped in double quotes. Header names may be
+    /// quoted (`"a","b"`, with `""` for a quote).
+    ///
+    /// - Parameters:
+    ///   - bytes: The whole file.
+    ///   - name: The file's name, used in error messages.
+    ///   - hasHeader: Whether the first non-empty line holds column names.
+    /// - Returns: The header's column names (nil when `hasHeader` is false) and the rows as a matrix; `isIntegral`
+    ///   is true when every value is integral.
+    /// - Throws: `DataFileError.csv` naming the 1-based line and column (and the header's name for the column) for a
+    ///   short or long row, an empty or non-numeric cell, NaN, infinity, or a number beyond Float32's range;
+    ///   `DataFileError.empty` for a file with no data rows (including a header-only file).
+    public static func decode(_ bytes: [UInt8], name: String, hasHeader: Bool) throws -> (header: [String]?, matrix: DataMatrix) {
+        try bytes.withUnsafeBufferPointer { buffer in
+            try powersOfTen.withUnsafeBufferPointer { powers in
+                try parse(buffer, powers: powers, name: name, hasHeader: hasHeader)
+            }
+        }
+    }
+
+    /// Encodes rows as CSV with an optional header line.
+    ///
+    /// Numbers are printed so they read back exactly: integral values without a fraction (`3`, `-0`), others in
+    /// Float's shortest round-trip form (`0.1`, `1e-05`). Header names containing a comma, quote, line break or
+    /// surrounding spaces are quoted. Every line, the last included, ends in `\n`.
+    ///
+    /// - Parameters:
+    ///   - header: Column names, or nil for no header line.
+    ///   - matrix: The rows to write; `values.count` should equal `rows * columns`.
+    /// - Returns: The CSV text.
+    public static func encode(header: [String]?, matrix: DataMatrix) -> String {
+        var out = ""
+        out.reserveCapacity(matrix.values.count * 12 + 64)
+        if let header {
+            out += header.map(quoteIfNeeded).joined(separator: ",")
+            out += "\n"
+        }
+        let columns = max(matrix.columns, 1)
+        for (index, value) in matrix.values.enumerated() {
+            out += format(value)
+            out += (index % columns == columns - 1 || index == matrix.values.count - 1) ? "\n" : ","
+        }
+        return out
+    }
+
+    // MARK: - Number formatting
+
+    /// The text for one value: an integer when integral (below 2^63), else Float's shortest round-trip description.
+    static func format(_ value: Float) -> String {
+        if value.isFinite, value.rounded(.towardZero) == value, value.magnitude < 9.2e18 {
+            if value == 0 { return value.sign == .minus ? "-0" : "0" }
+            return String(Int64(value))
+        }
+        return value.description
+    }
+
+    private static func quoteIfNeeded(_ name: String) -> String {
+        let special = name.contains { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }
+        let padded = name.first == " " || name.last == " " || name.first == "\t" || name.last == "\t"
+        guard special || padded else { return name }
+        var quoted = "\""
+        for character in name {
+            if character == "\"" { quoted += "\"\"" } else { quoted.append(character) }
+        }
+        return quoted + "\""
+    }
+
+    // MARK: - Parsing
+
+    /// 10^0 ... 10^22, each exactly representable as a Double.
+    static let powersOfTen: [Double] = {
+        var powers: [Double] = [1]
+        for _ in 1...22 { powers.append(powers[powers.count - 1] * 10) }
+        return powers
+    }()
+
+    @inline(__always)
+    private static func isSpace(_ byte: UInt8) -> Bool { byte == 0x20 || byte == 0x09 }
+
+    private static func parse(
+        _ buffer: UnsafeBufferPointer<UInt8>, powers: UnsafeBufferPointer<Double>, name: String, hasHeader: Bool
+    ) throws -> (header: [String]?, matrix: DataMatrix) {
+        let count = buffer.count
+        var header: [String]? = nil
+        var values: [Float] = []
+        var columns = 0  // 0 until the header or first row fixes it.
+        var rows = 0
+        var integral = true
+        var lineNumber = 0
+        guard let base = buffer.baseAddress, count > 0 else {
+            throw DataFileError.empty(path: name, reason: "CSV file is empty")
+        }
+        let comma = UInt8(ascii: ",")
+        var position = 0
+        if count >= 3, base[0] == 0xEF, base[1] == 0xBB, base[2] == 0xBF { position = 3 }
+
+        while position < count {
+            lineNumber += 1
+            let lineStart = position
+            var lineEnd: Int
+            if let newline = memchr(base + position, 0x0A, count - position) {
+                lineEnd = UnsafeRawPointer(base).distance(to: UnsafeRawPointer(newline))
+                position = lineEnd + 1
+            } else {
+                lineEnd = count
+                position = count
+            }
+            if lineEnd > lineStart, base[lineEnd - 1] == 0x0D { lineEnd -= 1 }
+            var firstVisible = lineStart
+            while firstVisible < lineEnd, isSpace(base[firstVisible]) { firstVisible += 1 }
+            if firstVisible == lineEnd { continue }  // empty or blank line
+
+            if hasHeader, header == nil {
+                let names = try parseHeader(base, from: lineStart, to: lineEnd, line: lineNumber, name: name)
+                header = names
+                columns = names.count
+                continue
+            }
+            if columns > 0 && values.capacity == 0 {
+                // Reserve for a guess at the row count from this line's length, so large files rarely reallocate.
+                let estimate = (count - lineStart) / max(lineEnd - lineStart + 1, 1) + 1
+                values.reserveCapacity(estimate.multipliedReportingOverflow(by: columns).overflow ? 0 : estimate * columns)
+            }
+
+            var column = 0
+            var cursor = lineStart
+            while true {
+                column += 1
+                if columns > 0 && column > columns {
+                    throw DataFileError.csv(
+                        path: name, line: lineNumber, column: column, columnName: nil,
+                        reason: "row has more than \(columns) cells (expected \(columns)\(hasHeader ? ", as in the header" : ", as in the first row"))")
+                }
+                while cursor < lineEnd, isSpace(base[cursor]) { cursor += 1 }
+                var value: Float
+                var cellEnd: Int
+                if let (fast, stop) = parseDecimal(base, from: cursor, to: lineEnd, powers: powers),
+                   stop == lineEnd || base[stop] == comma || isSpace(base[stop]) {
+                    value = fast
+                    cellEnd = stop
+                    while cellEnd < lineEnd, isSpace(base[cellEnd]) { cellEnd += 1 }
+                    if cellEnd < lineEnd && base[cellEnd] != comma {
+                        // Something after the number and spaces: let the slow path report it.
+                        while cellEnd < lineEnd, base[cellEnd] != comma { cellEnd += 1 }
+                        value = try slowCell(base, from: cursor, to: cellEnd, line: lineNumber, column: column, header: header, name: name)
+                    }
+                } else {
+                    cellEnd = cursor
+                    while cellEnd < lineEnd, base[cellEnd] != comma { cellEnd += 1 }
+                    value = try slowCell(base, from: cursor, to: cellEnd, line: lineNumber, column: column, header: header, name: name)
+                }
+                if !value.isFinite {
+                    var textEnd = cellEnd
+                    while textEnd < lineEnd, base[textEnd] != comma { textEnd += 1 }
+                    throw DataFileError.csv(
+                        path: name, line: lineNumber, column: column, columnName: columnName(header, column),
+                        reason: "\(quoted(base, cursor, textEnd)) is beyond the Float32 range (about ±3.4e38)")
+                }
+                if integral && value.rounded(.towardZero) != value { integral = false }
+                values.append(value)
+                if cellEnd >= lineEnd { break }
+                cursor = cellEnd + 1  // past the comma
+            }
+            if columns == 0 {
+                columns = column
+            } else if column < columns {
+                throw DataFileError.csv(
+                    path: name, line: lineNumber, column: column + 1, columnName: columnName(header, column + 1),
+                    reason: "row has \(column) cells but \(columns) are expected\(hasHeader ? " (as in the header)" : " (as in the first row)")")
+            }
+            rows += 1
+        }
+        if rows == 0 {
+            throw DataFileError.empty(
+                path: name, reason: header == nil ? "CSV file has no data rows" : "CSV file has a header but no data rows")
+        }
+        return (header, DataMatrix(rows: rows, columns: columns, values: values, isIntegral: integral))
+    }
+
+    private static func columnName(_ header: [String]?, _ column: Int) -> String? {
+        guard let header, column >= 1, column <= header.count else { return nil }
+        return header[column - 1]
+    }
+
+    /// A cell's text in quotes for messages, shortened when long.
+    private static func quoted(_ base: UnsafePointer<UInt8>, _ start: Int, _ end: Int) -> String {
+        var stop = end
+        while stop > start, isSpace(base[stop - 1]) { stop -= 1 }
+        let limit = min(stop, start + 40)
+        let text = String(decoding: UnsafeBufferPointer(start: base + start, count: limit - start), as: UTF8.self)
+        return "'" + text + (limit < stop ? "…" : "") + "'"
+    }
+
+    /// Parses a cell the fast path declined: trims, unquotes, and reads it with `strtof`; NaN, infinity, empty and
+    /// non-numeric cells throw. A finite result may still be infinite when the number overflows Float32.
+    private static func slowCell(
+        _ base: UnsafePointer<UInt8>, from start: Int, to end: Int, line: Int, column: Int, header: [String]?, name: String
+    ) throws -> Float {
+        var first = start, stop = end
+        while first < stop, isSpace(base[first]) { first += 1 }
+        while stop > first, isSpace(base[stop - 1]) { stop -= 1 }
+        func error(_ reason: String) -> DataFileError {
+            .csv(path: name, line: line, column: column, columnName: columnName(header, column), reason: reason)
+        }
+        if first == stop { throw error("empty cell") }
+        var numberStart = first, numberEnd = stop
+        if stop - first >= 2, base[first] == UInt8(ascii: "\""), base[stop - 1] == UInt8(ascii: "\"") {
+            numberStart += 1
+            numberEnd -= 1
+            while numberStart < numberEnd, isSpace(base[numberStart]) { numberStart += 1 }
+            while numberEnd > numberStart, isSpace(base[numberEnd - 1]) { numberEnd -= 1 }
+            if numberStart == numberEnd { throw error("empty cell") }
+        }
+        guard let value = strtofExact(base, from: numberStart, to: numberEnd) else {
+            throw error("\(quoted(base, first, stop)) is not a number")
+        }
+        if value.isNaN { throw error("NaN is not allowed (\(quoted(base, first, stop)))") }
+        if value.isInfinite {
+            let text = String(decoding: UnsafeBufferPointer(start: base + numberStart, count: numberEnd - numberStart), as: UTF8.self)
+            if text.lowercased().contains("inf") {
+                throw error("infinity is not allowed (\(quoted(base, first, stop)))")
+            }
+        }
+        return value
+    }
+
+    /// `strtof` on exactly the bytes `start..<end` (copied to a null-terminated buffer); nil unless it reads them all.
+    static func strtofExact(_ base: UnsafePointer<UInt8>, from start: Int, to end: Int) -> Float? {
+        let length = end - start
+        guard length > 0 else { return nil }
+        return withUnsafeTemporaryAllocation(of: CChar.self, capacity: length + 1) { text -> Float? in
+            guard let textBase = text.baseAddress else { return nil }
+            for k in 0..<length { text[k] = CChar(bitPattern: base[start + k]) }
+            text[length] = 0
+            var stop: UnsafeMutablePointer<CChar>? = nil
+            let value = strtof(textBase, &stop)
+            guard let stop, textBase.distance(to: stop) == length else { return nil }
+            return value
+        }
+    }
+
+    /// The exact fast path: `[+-]? digits [. digits] [(e|E) [+-] digits]` with at most 19 significant digits and a
+    /// decimal exponent within ±22.
+    ///
+    /// The significand (< 10^19) and the exact power of ten give a Double within 2 ulps of the true value; converting
+    /// it to Float is then correctly rounded unless it lies within a few Double ulps of a halfway point between two
+    /// Floats, in which case this returns nil and the caller falls back to `strtof`. Returns the value and the index
+    /// just past the number, or nil when the text is not of this form.
+    @inline(__always)
+    static func parseDecimal(
+        _ base: UnsafePointer<UInt8>, from start: Int, to end: Int, powers: UnsafeBufferPointer<Double>
+    ) -> (Float, Int)? {
+        var index = start
+        var negative = false
+        if index < end {
+            let byte = base[index]
+            if byte == UInt8(ascii: "-") {
+                negative = true
+                index += 1
+            } else if byte == UInt8(ascii: "+") {
+                index += 1
+            }
+        }
+        var significand: UInt64 = 0
+        var digits = 0
+        var sawDigit = false
+        var exponent = 0
+        while index < end {
+            let digit = base[index] &- UInt8(ascii: "0")
+            if digit > 9 { break }
+            sawDigit = true
+            if significand != 0 || digit != 0 {
+                if digits == 19 { return nil }
+                significand = significand &* 10 &+ UInt64(digit)
+                digits += 1
+            }
+            index += 1
+        }
+        if index < end, base[index] == UInt8(ascii: ".") {
+            index += 1
+            while index < end {
+                let digit = base[index] &- UInt8(ascii: "0")
+                if digit > 9 { break }
+                sawDigit = true
+                if significand != 0 || digit != 0 {
+                    if digits == 19 { return nil }
+                    significand = significand &* 10 &+ UInt64(digit)
+                    digits += 1
+                }
+                exponent -= 1
+                index += 1
+            }
+        }
+        guard sawDigit else { return nil }
+        if index < end, base[index] | 0x20 == UInt8(ascii: "e") {
+            var next = index + 1
+            var negativeExponent = false
+            if next < end, base[next] == UInt8(ascii: "-") || base[next] == UInt8(ascii: "+") {
+                negativeExponent = base[next] == UInt8(ascii: "-")
+                next += 1
+            }
+            var written = 0
+            var sawExponentDigit = false
+            while next < end {
+                let digit = base[next] &- UInt8(ascii: "0")
+                if digit > 9 { break }
+                sawExponentDigit = true
+                if written < 100_000 { written = written * 10 + Int(digit) }
+                next += 1
+            }
+            guard sawExponentDigit else { return nil }
+            exponent += negativeExponent ? -written : written
+            index = next
+        }
+        if significand == 0 { return (negative ? -0.0 : 0.0, index) }
+        guard exponent >= -22, exponent <= 22 else { return nil }
+        var wide = Double(significand)
+        if exponent < 0 { wide /= powers[-exponent] } else { wide *= powers[exponent] }
+        // The 29 bits below a Float's 24-bit significand: 0x1000_0000 is exactly halfway between two Floats.
+        let below = wide.bitPattern & 0x1FFF_FFFF
+        if below &- (0x1000_0000 - 8) <= 16 { return nil }
+        let narrow = Float(wide)
+        return (negative ? -narrow : narrow, index)
+    }
+
+    /// Splits a header line into names: cells trimmed of spaces, double-quoted cells unquoted (`""` is a quote).
+    private static func parseHeader(
+        _ base: UnsafePointer<UInt8>, from start: Int, to end: Int, line: Int, name: String
+    ) throws -> [String] {
+        var names: [String] = []
+        var index = start
+        let quote = UInt8(ascii: "\""), comma = UInt8(ascii: ",")
+        while true {
+            let column = names.count + 1
+            while index < end, isSpace(base[index]) { index += 1 }
+            if index < end, base[index] == quote {
+                index += 1
+                var text: [UInt8] = []
+                var closed = false
+                while index < end {
+                    if base[index] == quote {
+                        if index + 1 < end, base[index + 1] == quote {
+                            text.append(quote)
+                            index += 2
+                            continue
+                        }
+                        index += 1
+                        closed = true
+                        break
+                    }
+                    text.append(base[index])
+                    index += 1
+                }
+                guard closed else {
+                    throw DataFileError.csv(path: name, line: line, column: column, columnName: nil, reason: "unterminated quote in the header")
+                }
+                while index < end, isSpace(base[index]) { index += 1 }
+                guard index == end || base[index] == comma else {
+                    throw DataFileError.csv(
+                        path: name, line: line, column: column, columnName: nil, reason: "unexpected text after a closing quote in the header")
+                }
+                names.append(String(decoding: text, as: UTF8.self))
+            } else {
+                let cellStart = index
+                while index < end, base[index] != comma { index += 1 }
+                var stop = index
+                while stop > cellStart, isSpace(base[stop - 1]) { stop -= 1 }
+                names.append(String(decoding: UnsafeBufferPointer(start: base + cellStart, count: stop - cellStart), as: UTF8.self))
+            }
+            if index >= end { return names }
+            index += 1  // past the comma
+        }
+    }
+}

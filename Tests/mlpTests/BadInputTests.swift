@@ -1,0 +1,110 @@
+import Foundation
+import MLPKit
+import XCTest
+
+/// Every bad input gets one line `error: …` on stderr, a non-zero exit, and no output file.
+final class BadInputTests: XCTestCase {
+    var folder: URL!
+
+    override func setUpWithError() throws {
+        folder = try makeTemporaryFolder(self)
+        func write(_ name: String, _ text: String) throws {
+            try text.write(to: folder.appendingPathComponent(name), atomically: true, encoding: .utf8)
+        }
+        try write("good.csv", "a,b,label\n0.5,1.5,0\n-1,2,1\n3,0.25,2\n1,1,1\n")
+        try write("letters.csv", "a,b,label\n0.5,1.5,0\n-1,oops,1\n")
+        try write("short.csv", "a,b,label\n0.5,1.5,0\n-1,2\n")
+        try write("long.csv", "a,b,label\n0.5,1.5,0\n-1,2,1,7\n")
+        try write("nan.csv", "a,b,label\n0.5,nan,0\n-1,2,1\n")
+        try write("inf.csv", "a,b,label\n0.5,1,0\n-1,inf,1\n")
+        try write("bigLabel.csv", "a,b,label\n0.5,1.5,0\n-1,2,12\n")
+        try write("x.csv", "0.5,1.5\n-1,2\n3,0.25\n1,1\n")
+        try write("y3.csv", "0\n1\n2\n")
+        // a float16 .npy, which MLPKit does not read
+        var header = "{'descr': '<f2', 'fortran_order': False, 'shape': (2,), }"
+        while (10 + header.count + 1) % 64 != 0 { header += " " }
+        header += "\n"
+        var npy: [UInt8] = [0x93] + Array("NUMPY".utf8) + [1, 0, UInt8(header.utf8.count), 0] + Array(header.utf8)
+        npy += [0, 0x3C, 0, 0x40]
+        try Data(npy).write(to: folder.appendingPathComponent("half.npy"))
+        // a good model, then a truncated and an inconsistent copy
+        let model = try MLP(layerSizes: [2, 4, 3], loss: .crossEntropy, seed: 1)
+        try Checkpoint(model: model).save(to: folder.appendingPathComponent("model.safetensors").path)
+        let bytes = try Data(contentsOf: folder.appendingPathComponent("model.safetensors"))
+        try bytes.prefix(bytes.count - 9).write(to: folder.appendingPathComponent("truncated.safetensors"))
+        let text = String(decoding: bytes, as: UTF8.self)
+        try Data(text.replacingOccurrences(of: "\"shape\":[3,4]", with: "\"shape\":[4,3]").utf8)
+            .write(to: folder.appendingPathComponent("inconsistent.safetensors"))
+        let wide = try MLP(layerSizes: [5, 4, 3], loss: .crossEntropy, seed: 1)
+        try Checkpoint(model: wide).save(to: folder.appendingPathComponent("wide.safetensors").path)
+    }
+
+    /// Runs `mlp` expecting failure: one `error:` line naming `expected`, and no `out.*` file.
+    func assertFails(_ arguments: [String], mentioning expected: String, file: StaticString = #filePath, line: UInt = #line) throws {
+        let before = Set(try FileManager.default.contentsOfDirectory(atPath: folder.path))
+        let result = try CommandRunner.run(arguments, in: folder)
+        XCTAssertNotEqual(result.status, 0, "\(arguments) succeeded", file: file, line: line)
+        let lines = result.standardError.split(separator: "\n", omittingEmptySubsequences: true)
+            .filter { !$0.hasPrefix("loss: ") }
+        XCTAssertEqual(lines.count, 1, "\(arguments): stderr was \(result.standardError)", file: file, line: line)
+        XCTAssertTrue(lines.first?.hasPrefix("error: ") ?? false, "\(arguments): \(result.standardError)", file: file, line: line)
+        XCTAssertTrue(result.standardError.localizedCaseInsensitiveContains(expected),
+                      "\(arguments): expected '\(expected)' in \(result.standardError)", file: file, line: line)
+        let after = Set(try FileManager.default.contentsOfDirectory(atPath: folder.path))
+        XCTAssertEqual(after, before, "\(arguments) left files behind", file: file, line: line)
+        XCTAssertFalse(result.standardError.contains("Fatal error"), file: file, line: line)
+    }
+
+    let train = ["train", "--data", "good.csv", "--target", "label", "--hidden", "4", "--epochs", "1", "--out", "out.safetensors"]
+
+    func testBadFlagValues() throws {
+        try assertFails(train + ["--batch-size", "0"], mentioning: "batch-size")
+        try assertFails(train + ["--lr=-0.1"], mentioning: "--lr")
+        try assertFails(train + ["--hidden", "8,abc"], mentioning: "abc")
+        try assertFails(train + ["--hidden", "8,0"], mentioning: "--hidden")
+        try assertFails(train + ["--device", "tpu"], mentioning: "tpu")
+        try assertFails(train + ["--epochs", "0"], mentioning: "--epochs")
+        try assertFails(train + ["--steps", "5"], mentioning: "--epochs or --steps")
+        try assertFails(train + ["--validation-split", "1.5"], mentioning: "validation-split")
+        try assertFails(train + ["--beta1", "1"], mentioning: "beta1")
+        try assertFails(train + ["--eps", "0"], mentioning: "eps")
+        try assertFails(train + ["--loss", "hinge"], mentioning: "hinge")
+        try assertFails(train + ["--plot", "chart.png"], mentioning: "svg")
+        try assertFails(train + ["--unknown-flag"], mentioning: "unknown-flag")
+    }
+
+    func testMissingAndMalformedData() throws {
+        try assertFails(["train", "--data", "missing.csv", "--target", "label", "--out", "out.safetensors"], mentioning: "missing.csv")
+        try assertFails(["train", "--data", "good.csv", "--target", "nope", "--out", "out.safetensors"], mentioning: "nope")
+        try assertFails(["train", "--data", "good.csv", "--out", "out.safetensors"], mentioning: "--target")
+        try assertFails(["train", "--data", "letters.csv", "--target", "label", "--out", "out.safetensors"], mentioning: "line 3")
+        try assertFails(["train", "--data", "short.csv", "--target", "label", "--out", "out.safetensors"], mentioning: "line 3")
+        try assertFails(["train", "--data", "long.csv", "--target", "label", "--out", "out.safetensors"], mentioning: "line 3")
+        try assertFails(["train", "--data", "nan.csv", "--target", "label", "--out", "out.safetensors"], mentioning: "line 2")
+        try assertFails(["train", "--data", "inf.csv", "--target", "label", "--out", "out.safetensors"], mentioning: "line 3")
+        try assertFails(["train", "--x", "half.npy", "--y", "y3.csv", "--out", "out.safetensors"], mentioning: "f2")
+        try assertFails(["train", "--x", "x.csv", "--y", "y3.csv", "--out", "out.safetensors"], mentioning: "rows")
+        try assertFails(["train", "--x", "x.csv", "--out", "out.safetensors"], mentioning: "--y")
+    }
+
+    func testBadCheckpoints() throws {
+        try assertFails(["eval", "--model", "truncated.safetensors", "--data", "good.csv", "--target", "label"], mentioning: "truncated.safetensors")
+        try assertFails(["eval", "--model", "inconsistent.safetensors", "--data", "good.csv", "--target", "label"], mentioning: "W2")
+        try assertFails(["eval", "--model", "missing.safetensors", "--data", "good.csv", "--target", "label"], mentioning: "missing.safetensors")
+        try assertFails(["eval", "--model", "good.csv", "--data", "good.csv", "--target", "label"], mentioning: "checkpoint")
+        try assertFails(train + ["--init", "truncated.safetensors"], mentioning: "truncated.safetensors")
+        // sizes that do not fit the data
+        try assertFails(["eval", "--model", "wide.safetensors", "--data", "good.csv", "--target", "label"], mentioning: "inputs")
+        try assertFails(train + ["--init", "wide.safetensors"], mentioning: "inputs")
+        try assertFails(["predict", "--model", "wide.safetensors", "--x", "x.csv", "--out", "out.csv"], mentioning: "inputs")
+        // a label outside the model's classes
+        try assertFails(["eval", "--model", "model.safetensors", "--data", "bigLabel.csv", "--target", "label"], mentioning: "12")
+        try assertFails(["train", "--init", "model.safetensors", "--data", "bigLabel.csv", "--target", "label",
+                         "--out", "out.safetensors"], mentioning: "12")
+    }
+
+    func testPredictRefusesBadOutput() throws {
+        try assertFails(["predict", "--model", "model.safetensors", "--x", "x.csv", "--out", "out.txt"], mentioning: ".npy or .csv")
+        try assertFails(["predict", "--model", "model.safetensors", "--x", "x.csv", "--out", "missing-folder/out.csv"], mentioning: "out.csv")
+    }
+}
