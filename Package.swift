@@ -12,7 +12,7 @@ let package = Package(
     ],
     targets: [
         .target(name: "MLPKit"),
-        .target(name: "MLPKitKernels"),
+        .target(name: "MLPKitKernels", exclude: ["NOTES.md"]),
         .target(name: "MLPKitOpenCL", dependencies: ["MLPKit", "MLPKitKernels"]),
         .executableTarget(
             name: "mlp",

@@ -25,8 +25,8 @@ enum CommandRunner {
         process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         // stdout and stderr go to files, so a full pipe can never block the child
         let capture = FileManager.default.temporaryDirectory.appendingPathComponent("mlp-capture-\(UUID().uuidString)")
-        FileManager.default.createFile(atPath: capture.path + ".out", contents: nil)
-        FileManager.default.createFile(atPath: capture.path + ".err", contents: nil)
+        _ = FileManager.default.createFile(atPath: capture.path + ".out", contents: nil)
+        _ = FileManager.default.createFile(atPath: capture.path + ".err", contents: nil)
         defer {
             try? FileManager.default.removeItem(atPath: capture.path + ".out")
             try? FileManager.default.removeItem(atPath: capture.path + ".err")

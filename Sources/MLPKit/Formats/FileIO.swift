@@ -69,7 +69,7 @@ public enum FileIO {
         let folderEnd = path.lastIndex(of: "/")
         let folder = folderEnd.map { String(path[..<$0]) } ?? "."
         let name = folderEnd.map { String(path[path.index(after: $0)...]) } ?? path
-        let temporary = (folder.isEmpty ? "" : folder + "/") + ".\(name).tmp-\(getpid())"
+        let temporary = (folder.isEmpty ? "/" : folder + "/") + ".\(name).tmp-\(getpid())"
         let descriptor = open(temporary, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
         guard descriptor >= 0 else { throw FileError.writeFailed(path: path, reason: systemError()) }
         var done = 0
