@@ -1,0 +1,78 @@
+extension KernelSource {
+    /// The fused loss gradients: one thread per row writes the row's gradient (already divided
+    /// by `rows`) and its loss into `rowLoss[i]`; `sum_reduce` then totals the rows.
+    ///
+    /// Targets are dense rows or one float per row holding a class index (one-hot implied). For
+    /// dense cross-entropy targets the gradient is (Σ_j y_j · softmax − y)/rows, the exact gradient
+    /// of −Σ y·log softmax, which is (softmax − y)/rows for probability rows. A class index outside
+    /// [0, columns) makes the row's cross-entropy loss NaN (as on the CPU backend). The gradient
+    /// may overwrite the output in place: each thread reads its row before writing it.
+    public static let loss: String = """
+    /* Mean squared error: grad = (z − y)/rows, rowLoss[i] = Σ_j ½(z − y)²; y dense or one-hot from a class index. */
+    KERNEL_ANY void loss_mse(const int rows, const int columns, const int targetKind,
+                             const GLOBAL float* z, const int zOffset,
+                             const GLOBAL float* y, const int yOffset,
+                             GLOBAL float* grad, const int gradOffset,
+                             GLOBAL float* rowLoss)
+    {
+        const float scale = 1.0f / (float)rows;
+        for (int i = GLOBAL_ID_X; i < rows; i += GLOBAL_SIZE_X) {
+            const GLOBAL float* zr = z + zOffset + i * columns;
+            GLOBAL float* gr = grad + gradOffset + i * columns;
+            const int label = targetKind == TARGET_CLASS_INDICES ? (int)y[yOffset + i] : -1;
+            float sum = 0.0f;
+            for (int j = 0; j < columns; ++j) {
+                const float target = targetKind == TARGET_DENSE ? y[yOffset + i * columns + j]
+                                                               : (j == label ? 1.0f : 0.0f);
+                const float d = zr[j] - target;
+                gr[j] = d * scale;
+                sum += 0.5f * d * d;
+            }
+            rowLoss[i] = sum;
+        }
+    }
+
+    /* Softmax cross-entropy by log-sum-exp: rowLoss[i] = −Σ_j y·log softmax(z), grad = (Σy·softmax(z) − y)/rows. */
+    KERNEL_ANY void loss_softmax_cross_entropy(const int rows, const int columns, const int targetKind,
+                                               const GLOBAL float* z, const int zOffset,
+                                               const GLOBAL float* y, const int yOffset,
+                                               GLOBAL float* grad, const int gradOffset,
+                                               GLOBAL float* rowLoss)
+    {
+        const float scale = 1.0f / (float)rows;
+        for (int i = GLOBAL_ID_X; i < rows; i += GLOBAL_SIZE_X) {
+            const GLOBAL float* zr = z + zOffset + i * columns;
+            const GLOBAL float* yr = y + yOffset + i * columns;
+            GLOBAL float* gr = grad + gradOffset + i * columns;
+            float largest = zr[0];
+            for (int j = 1; j < columns; ++j) {
+                largest = fmaxf(largest, zr[j]);
+            }
+            float total = 0.0f;
+            for (int j = 0; j < columns; ++j) {
+                total += expf(zr[j] - largest);
+            }
+            const float logSumExp = largest + logf(total);
+            if (targetKind == TARGET_CLASS_INDICES) {
+                const int label = (int)y[yOffset + i];
+                rowLoss[i] = (label >= 0 && label < columns) ? logSumExp - zr[label] : NAN_F;
+                for (int j = 0; j < columns; ++j) {
+                    gr[j] = (expf(zr[j] - logSumExp) - (j == label ? 1.0f : 0.0f)) * scale;
+                }
+            } else {
+                float targetSum = 0.0f;
+                float loss = 0.0f;
+                for (int j = 0; j < columns; ++j) {
+                    targetSum += yr[j];
+                    loss += yr[j] * (logSumExp - zr[j]);
+                }
+                for (int j = 0; j < columns; ++j) {
+                    gr[j] = (targetSum * expf(zr[j] - logSumExp) - yr[j]) * scale;
+                }
+                rowLoss[i] = loss;
+            }
+        }
+    }
+
+    """
+}

@@ -1,0 +1,50 @@
+import MLPKitKernels
+import XCTest
+
+/// Every kernel compiles with NVRTC for sm_90 (Hopper), for every tile preset, with no register
+/// spills; ptxas' register and shared-memory report is printed.
+final class NVRTCCompileTests: XCTestCase {
+    static let options = ["--gpu-architecture=sm_90", "--ptxas-options=-v", "--std=c++17"]
+
+    func testKernelsCompileForSM90WithoutSpills() throws {
+        let compiler: NVRTCCompiler
+        do {
+            compiler = try NVRTCCompiler()
+        } catch {
+            try missingTool("\(error). Install NVRTC: pip install nvidia-cuda-nvrtc==13.0.88 (or set MLPKIT_NVRTC)")
+        }
+        print("NVRTC \(compiler.version) from \(compiler.path), options \(Self.options.joined(separator: " "))")
+        for tiles in KernelTiles.presets {
+            let result = try compiler.compile(KernelSource.program(tiles: tiles), name: "mlpkit_kernels.cu",
+                                              options: Self.options)
+            XCTAssert(result.succeeded, "NVRTC failed for tiles \(tiles):\n\(result.log)")
+            guard result.succeeded else { continue }
+            XCTAssertGreaterThan(result.cubinBytes, 0)
+            let reports = PTXASReport.parse(result.log)
+            print("ptxas sm_90, tiles \(tiles), cubin \(result.cubinBytes) bytes:")
+            for report in reports.sorted(by: { $0.kernel < $1.kernel }) {
+                print("  \(report)")
+                XCTAssertEqual(report.spillStores + report.spillLoads, 0, "\(report.kernel) spills with tiles \(tiles)")
+            }
+            XCTAssertEqual(Set(reports.map(\.kernel)), Set(KernelName.allCases.map(\.rawValue)),
+                           "every kernel is compiled, with its unmangled name")
+        }
+    }
+
+    func testReportParsing() {
+        let log = """
+        ptxas info    : Compiling entry function 'gemm_nt' for 'sm_90'
+        ptxas info    : Function properties for gemm_nt
+        ptxas         .     8 bytes stack frame, 12 bytes spill stores, 4 bytes spill loads
+        ptxas info    : Used 101 registers, used 1 barriers, 16512 bytes smem, 400 bytes cmem[0]
+        """
+        let reports = PTXASReport.parse(log)
+        XCTAssertEqual(reports.count, 1)
+        XCTAssertEqual(reports.first?.kernel, "gemm_nt")
+        XCTAssertEqual(reports.first?.registers, 101)
+        XCTAssertEqual(reports.first?.sharedBytes, 16512)
+        XCTAssertEqual(reports.first?.spillStores, 12)
+        XCTAssertEqual(reports.first?.spillLoads, 4)
+        XCTAssertEqual(reports.first?.stackBytes, 8)
+    }
+}
