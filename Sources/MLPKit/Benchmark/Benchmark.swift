@@ -1,0 +1,120 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Timed training steps on random data: the numbers behind `mlp bench`.
+public enum Benchmark {
+    /// One benchmark configuration: a network, a batch size and a loss.
+    public struct Configuration: Sendable, Equatable {
+        public var name: String
+        public var layers: [Int]
+        public var batch: Int
+        public var loss: Loss
+
+        public init(name: String, layers: [Int], batch: Int, loss: Loss) {
+            self.name = name
+            self.layers = layers
+            self.batch = batch
+            self.loss = loss
+        }
+
+        /// Floating-point operations of one training step: 2·B·(3·Σ in·out − h1·h2).
+        public var flopsPerStep: Double {
+            (try? LayerLayout(sizes: layers).trainingFlops(batch: batch)) ?? 0
+        }
+
+        public static let tiny = Configuration(name: "tiny", layers: [32, 64, 64, 1], batch: 64, loss: .meanSquaredError)
+        public static let mnist = Configuration(name: "mnist", layers: [784, 256, 128, 10], batch: 128, loss: .crossEntropy)
+        public static let wide = Configuration(name: "wide", layers: [1024, 2048, 2048, 1024], batch: 512, loss: .meanSquaredError)
+        public static let large = Configuration(name: "large", layers: [4096, 4096, 4096, 4096], batch: 4096, loss: .meanSquaredError)
+        /// The CPU configurations, in order.
+        public static let standard = [tiny, mnist, wide]
+    }
+
+    /// Step times of one configuration.
+    public struct Result: Sendable, Equatable {
+        public var configuration: Configuration
+        public var stepSeconds: [Double]
+
+        public var median: Double { Benchmark.median(stepSeconds) }
+        public var minimum: Double { stepSeconds.min() ?? .nan }
+        public var maximum: Double { stepSeconds.max() ?? .nan }
+        /// GFLOP/s at the median step time.
+        public var gflops: Double { configuration.flopsPerStep / median / 1e9 }
+    }
+
+    /// Seconds on a monotonic clock.
+    public static func now() -> Double {
+        var time = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &time)
+        return Double(time.tv_sec) + Double(time.tv_nsec) * 1e-9
+    }
+
+    static func median(_ values: [Double]) -> Double {
+        guard !values.isEmpty else { return .nan }
+        let sorted = values.sorted()
+        return sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
+    }
+
+    /// Full training steps (gather, forward, loss, backward, Adam) on random data, each timed
+    /// after `warmup` untimed steps. The data set holds 8 batches so steps see changing rows.
+    public static func run<B: Backend>(_ configuration: Configuration, on backend: B, steps: Int, warmup: Int = 10) throws -> Result {
+        var generator = SeededGenerator(seed: 42)
+        let rows = configuration.batch * 8
+        let inputs = (0..<(rows * configuration.layers[0])).map { _ in Float(generator.nextNormal()) }
+        let outputs = configuration.layers[configuration.layers.count - 1]
+        let dataset: Dataset
+        switch configuration.loss {
+        case .crossEntropy:
+            let labels = (0..<rows).map { _ in Float(generator.next() % UInt64(outputs)) }
+            dataset = try Dataset(inputs: inputs, features: configuration.layers[0], targets: labels,
+                                  encoding: .classIndices, targetWidth: 1)
+        case .meanSquaredError:
+            let targets = (0..<(rows * outputs)).map { _ in Float(generator.nextNormal()) }
+            dataset = try Dataset(inputs: inputs, features: configuration.layers[0], targets: targets,
+                                  encoding: .dense, targetWidth: outputs)
+        }
+        let model = try MLP(layerSizes: configuration.layers, loss: configuration.loss, seed: 1)
+        let session = try TrainingSession(model: model, backend: backend, batchCapacity: configuration.batch)
+        let data = try session.upload(dataset)
+        let schedule = try BatchSchedule(rows: rows, batchSize: configuration.batch, shuffle: true, seed: 3)
+        try session.setRowOrder(schedule.order(epoch: 0))
+        try session.reserveLossSums(schedule.stepsPerEpoch)
+        var times: [Double] = []
+        times.reserveCapacity(steps)
+        for index in 0..<(warmup + steps) {
+            let (_, positions) = schedule.batch(step: index)
+            let start = now()
+            try session.trainStep(on: data, positions: positions, gathered: true, lossSlot: index % schedule.stepsPerEpoch)
+            try backend.synchronize()
+            if index >= warmup { times.append(now() - start) }
+        }
+        guard let loss = try session.lastLoss(), loss.isFinite else {
+            throw ModelError.nonFinite("the benchmark's loss is not finite")
+        }
+        return Result(configuration: configuration, stepSeconds: times)
+    }
+
+    /// The backend's large square product rate in GFLOP/s (median of `repetitions`): the
+    /// machine's ceiling that the training steps are compared with.
+    public static func productCeiling<B: Backend>(on backend: B, size: Int = 2048, repetitions: Int = 7) throws -> Double {
+        var generator = SeededGenerator(seed: 9)
+        let values = (0..<(size * size)).map { _ in Float(generator.nextNormal()) }
+        let a = try backend.makeBuffer(count: size * size)
+        let b = try backend.makeBuffer(count: size * size)
+        let c = try backend.makeBuffer(count: size * size)
+        try values.withUnsafeBufferPointer {
+            try backend.upload($0, to: BufferSlice(a))
+            try backend.upload($0, to: BufferSlice(b))
+        }
+        var times: [Double] = []
+        for index in 0..<(repetitions + 2) {
+            let start = now()
+            try backend.matrixProduct(.nn, m: size, n: size, k: size, a: BufferSlice(a), b: BufferSlice(b), c: BufferSlice(c),
+                                      epilogue: .none)
+            try backend.synchronize()
+            if index >= 2 { times.append(now() - start) }
+        }
+        return 2 * Double(size) * Double(size) * Double(size) / median(times) / 1e9
+    }
+}
