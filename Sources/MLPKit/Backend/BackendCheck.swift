@@ -1,0 +1,438 @@
+/// Compares every operation of a candidate backend with the CPU backend on the same fresh,
+/// seeded random inputs, and a short training run's parameters, for `mlp check` and the
+/// kernel tests.
+///
+/// Each check draws new inputs (uniform in [−1, 1), never a zero-filled buffer), places them
+/// in buffers padded with NaN (at a non-zero offset in every other case, so reading outside a
+/// slice shows), fills the outputs with NaN (so an element a kernel forgets to write shows),
+/// runs the operation on both backends and measures ‖candidate − reference‖ / ‖reference‖ with
+/// Float64 accumulation (see `relativeError(_:_:)`).
+///
+/// ```swift
+/// let rows = try BackendCheck(candidate: try OpenCLBackend()).run()
+/// let failed = rows.filter { !$0.passed }
+/// ```
+public struct BackendCheck<Candidate: Backend> {
+    /// The backend under test.
+    public let candidate: Candidate
+    /// The backend it is compared with.
+    public let reference: CPUBackend
+    /// Seeds every input, so a failing check can be rerun exactly.
+    public let seed: UInt64
+
+    /// - Parameters:
+    ///   - candidate: the backend under test.
+    ///   - reference: the CPU backend to compare with (BLAS when installed, by default).
+    ///   - seed: seeds the random inputs and the training runs.
+    public init(candidate: Candidate, reference: CPUBackend = CPUBackend(), seed: UInt64 = 0x5EED_C4EC) {
+        self.candidate = candidate
+        self.reference = reference
+        self.seed = seed
+    }
+
+    /// Runs every check, in a fixed order: products (three layouts × four epilogues × six
+    /// sizes), column sums, loss gradients and loss sums, batch gathers, Adam, and a 100-step
+    /// training run per loss.
+    ///
+    /// - Parameter onResult: called with each row as soon as it is measured.
+    /// - Returns: one row per check; a mismatch is a row that did not pass, not an error.
+    /// - Throws: `BackendCheckError` when either backend throws while running a check.
+    @discardableResult
+    public func run(onResult: (BackendCheckResult) -> Void = { _ in }) throws(BackendCheckError) -> [BackendCheckResult] {
+        var results: [BackendCheckResult] = []
+        func record(_ result: BackendCheckResult) {
+            results.append(result)
+            onResult(result)
+        }
+        var random = SeededGenerator(seed: seed)
+        for (index, size) in BackendCheckShapes.products.enumerated() {
+            for layout in ProductLayout.allCases {
+                for epilogue in BackendCheckShapes.Epilogue.allCases {
+                    record(try checkProduct(layout, epilogue, size, offset: index % 2 == 1, random: &random))
+                }
+            }
+        }
+        for (index, shape) in BackendCheckShapes.columnSums.enumerated() {
+            record(try checkColumnSums(shape, offset: index % 2 == 1, random: &random))
+        }
+        for loss in Loss.allCases {
+            for encoding in [TargetEncoding.classIndices, .dense] {
+                for (index, shape) in BackendCheckShapes.losses.enumerated() {
+                    let rows = try checkLoss(loss, encoding, shape, variant: index, random: &random)
+                    record(rows.gradient)
+                    record(rows.sum)
+                }
+            }
+        }
+        for (index, shape) in BackendCheckShapes.gathers.enumerated() {
+            record(try checkGather(shape, offset: index % 2 == 1, random: &random))
+        }
+        for (index, count) in BackendCheckShapes.adamCounts.enumerated() {
+            let firstStep = index % 2 == 0 ? 1 : 1000
+            record(try checkAdam(count: count, steps: firstStep...(firstStep + 4), offset: index % 2 == 1, random: &random))
+        }
+        record(try checkTraining(.crossEntropy))
+        record(try checkTraining(.meanSquaredError))
+        return results
+    }
+
+    /// ‖candidate − reference‖ / ‖reference‖ (Euclidean norms, accumulated in Float64).
+    ///
+    /// A reference that is all zeros is compared absolutely (‖candidate − reference‖). A NaN or
+    /// infinity in the difference (an unwritten, NaN-poisoned element, for instance), or
+    /// arrays of different lengths, give +∞, which fails every threshold.
+    public static func relativeError(_ candidate: [Float], _ reference: [Float]) -> Double {
+        guard candidate.count == reference.count else { return .infinity }
+        var difference = 0.0, norm = 0.0
+        for (x, r) in zip(candidate, reference) {
+            let d = Double(x) - Double(r)
+            difference += d * d
+            norm += Double(r) * Double(r)
+        }
+        guard difference.isFinite, norm.isFinite else { return .infinity }
+        return norm == 0 ? difference.squareRoot() : (difference / norm).squareRoot()
+    }
+
+    // MARK: - The checks
+
+    /// Runs `body` on one backend, turning anything it throws into `BackendCheckError`.
+    private func attempt<T>(_ name: String, _ sizes: String, on backend: String,
+                            _ body: () throws -> T) throws(BackendCheckError) -> T {
+        do {
+            return try body()
+        } catch {
+            throw .operationFailed(check: name, sizes: sizes, backend: backend, reason: "\(error)")
+        }
+    }
+
+    /// Runs `body` on the reference and on the candidate.
+    private func both<T>(_ name: String, _ sizes: String,
+                         _ body: (any BackendCheckRunner) throws -> T) throws(BackendCheckError) -> (candidate: T, reference: T) {
+        let expected = try attempt(name, sizes, on: "the reference (\(reference.summary))") {
+            try body(Runner(backend: reference))
+        }
+        let actual = try attempt(name, sizes, on: "the candidate (\(candidate.summary))") {
+            try body(Runner(backend: candidate))
+        }
+        return (actual, expected)
+    }
+
+    private func row(_ name: String, _ sizes: String, _ actual: [Float], _ expected: [Float],
+                     threshold: Double) -> BackendCheckResult {
+        BackendCheckResult(name: name, sizes: sizes, relativeError: Self.relativeError(actual, expected), threshold: threshold)
+    }
+
+    private func checkProduct(
+        _ layout: ProductLayout, _ epilogue: BackendCheckShapes.Epilogue, _ size: (m: Int, n: Int, k: Int),
+        offset: Bool, random: inout SeededGenerator
+    ) throws(BackendCheckError) -> BackendCheckResult {
+        let (m, n, k) = size
+        let a = random.checkValues(m * k), b = random.checkValues(k * n)
+        // the ReLU mask's activation: positive, negative and exact zeros, as A = ReLU(Z) has
+        let auxiliary = epilogue == .reluMask
+            ? random.checkValues(m * n).enumerated().map { $0.offset % 5 == 2 ? 0 : $0.element }
+            : random.checkValues(n)
+        let name = "matrixProduct \(layout.rawValue) \(epilogue.rawValue)"
+        let sizes = "\(m)×\(n)×\(k)"
+        let (actual, expected) = try both(name, sizes) {
+            try $0.product(layout, m: m, n: n, k: k, a: a, b: b, epilogue: epilogue, auxiliary: auxiliary, offset: offset)
+        }
+        return row(name, sizes, actual, expected, threshold: BackendCheckThreshold.product)
+    }
+
+    private func checkColumnSums(_ shape: (rows: Int, columns: Int), offset: Bool,
+                                 random: inout SeededGenerator) throws(BackendCheckError) -> BackendCheckResult {
+        let matrix = random.checkValues(shape.rows * shape.columns)
+        let sizes = "\(shape.rows)×\(shape.columns)"
+        let (actual, expected) = try both("columnSums", sizes) {
+            try $0.columnSums(matrix, rows: shape.rows, columns: shape.columns, offset: offset)
+        }
+        return row("columnSums", sizes, actual, expected, threshold: BackendCheckThreshold.elementwise)
+    }
+
+    private func checkLoss(
+        _ loss: Loss, _ encoding: TargetEncoding, _ shape: (rows: Int, columns: Int), variant: Int,
+        random: inout SeededGenerator
+    ) throws(BackendCheckError) -> (gradient: BackendCheckResult, sum: BackendCheckResult) {
+        let (rows, columns) = shape
+        let output = random.checkValues(rows * columns).map { $0 * 4 }
+        let targets: [Float]
+        switch (loss, encoding) {
+        case (_, .classIndices):
+            targets = random.checkLabels(rows, classes: columns)
+        case (.meanSquaredError, .dense):
+            targets = random.checkValues(rows * columns)
+        case (.crossEntropy, .dense):
+            // positive rows, summing to 1 in every other case (else the gradient's Σy factor shows)
+            targets = random.checkProbabilityRows(rows: rows, columns: columns, normalized: variant % 2 == 0)
+        }
+        let name = "lossGradient \(loss.rawValue) \(encoding == .classIndices ? "indices" : "dense")"
+        let sizes = "\(rows)×\(columns)"
+        let (actual, expected) = try both(name, sizes) {
+            try $0.lossGradient(loss, encoding, output: output, targets: targets, rows: rows, columns: columns,
+                                offset: variant % 2 == 1)
+        }
+        return (row(name + " gradient", sizes, actual.gradient, expected.gradient, threshold: BackendCheckThreshold.elementwise),
+                row(name + " loss sum", sizes, [actual.sum], [expected.sum], threshold: BackendCheckThreshold.elementwise))
+    }
+
+    private func checkGather(_ shape: (sourceRows: Int, width: Int, count: Int), offset: Bool,
+                             random: inout SeededGenerator) throws(BackendCheckError) -> BackendCheckResult {
+        let source = random.checkValues(shape.sourceRows * shape.width)
+        let indices = random.checkLabels(shape.count, classes: shape.sourceRows)
+        let sizes = "\(shape.count) of \(shape.sourceRows)×\(shape.width)"
+        let (actual, expected) = try both("gatherRows", sizes) {
+            try $0.gather(source, width: shape.width, indices: indices, offset: offset)
+        }
+        return row("gatherRows", sizes, actual, expected, threshold: BackendCheckThreshold.copy)
+    }
+
+    private func checkAdam(count: Int, steps: ClosedRange<Int>, offset: Bool,
+                           random: inout SeededGenerator) throws(BackendCheckError) -> BackendCheckResult {
+        let parameters = random.checkValues(count)
+        let firstMoment = random.checkValues(count).map { $0 * 0.1 }
+        let secondMoment = random.checkValues(count).map { abs($0) * 0.01 }
+        let gradients = steps.map { _ in random.checkValues(count) }
+        let sizes = "\(count), t \(steps.lowerBound)…\(steps.upperBound)"
+        let (actual, expected) = try both("adamUpdate", sizes) {
+            try $0.adam(parameters: parameters, firstMoment: firstMoment, secondMoment: secondMoment,
+                        gradients: gradients, steps: steps, offset: offset)
+        }
+        let error = zip(actual, expected).map { Self.relativeError($0, $1) }.max() ?? .infinity
+        return BackendCheckResult(name: "adamUpdate", sizes: sizes, relativeError: error,
+                                  threshold: BackendCheckThreshold.elementwise)
+    }
+
+    /// `TrainingSession` on both backends from the same model and data: 100 steps of shuffled
+    /// batches of 32 from 203 rows (so every epoch ends with a partial batch).
+    private func checkTraining(_ loss: Loss) throws(BackendCheckError) -> BackendCheckResult {
+        let sizes = BackendCheckShapes.trainingLayers, rows = 203, batch = 32, steps = 100
+        let name = "training \(loss.rawValue)"
+        let description = "[\(sizes.map(String.init).joined(separator: ","))] batch \(batch), \(steps) steps"
+        var random = SeededGenerator(seed: seed ^ (loss == .crossEntropy ? 0xC0FFEE : 0xBEEF))
+        let outputs = sizes[sizes.count - 1]
+        let inputs = random.checkValues(rows * sizes[0])
+        let encoding: TargetEncoding = loss == .crossEntropy ? .classIndices : .dense
+        let targets = encoding == .classIndices ? random.checkLabels(rows, classes: outputs) : random.checkValues(rows * outputs)
+        let model: MLP, dataset: Dataset
+        do {
+            model = try MLP(layerSizes: sizes, loss: loss, seed: seed)
+            dataset = try Dataset(inputs: inputs, features: sizes[0], targets: targets, encoding: encoding,
+                                  targetWidth: encoding.width(outputs: outputs))
+        } catch {
+            throw .operationFailed(check: name, sizes: description, backend: "setup", reason: "\(error)")
+        }
+        let configuration = TrainingConfiguration(batchSize: batch, length: .steps(steps), shuffle: true, seed: seed)
+        func train<X: Backend>(_ backend: X) throws -> [Float]? {
+            let session = try TrainingSession(model: model, backend: backend, batchCapacity: batch)
+            let data = try session.upload(dataset)
+            do {
+                try session.train(on: data, configuration: configuration)
+            } catch ModelError.nonFinite {
+                return nil  // the loss became NaN or infinite: a mismatch, reported as +∞
+            }
+            return try session.model().parameters
+        }
+        let expected = try attempt(name, description, on: "the reference (\(reference.summary))") { try train(reference) }
+        let actual = try attempt(name, description, on: "the candidate (\(candidate.summary))") { try train(candidate) }
+        let error: Double
+        if let actual, let expected { error = Self.relativeError(actual, expected) } else { error = .infinity }
+        return BackendCheckResult(name: name, sizes: description, relativeError: error, threshold: BackendCheckThreshold.training)
+    }
+}
+
+/// One row of a `BackendCheck`: an operation at one size, and how far the candidate's result
+/// lies from the reference's.
+public struct BackendCheckResult: Sendable, Equatable {
+    /// The operation and its variant, e.g. "matrixProduct tn biasReLU" or "training mse".
+    public var name: String
+    /// The shapes, e.g. "37×53×29" (m×n×k) for a product or "257×33" (rows×columns).
+    public var sizes: String
+    /// ‖candidate − reference‖ / ‖reference‖ (see `BackendCheck.relativeError(_:_:)`).
+    public var relativeError: Double
+    /// The largest relative error that passes.
+    public var threshold: Double
+
+    public init(name: String, sizes: String, relativeError: Double, threshold: Double) {
+        self.name = name
+        self.sizes = sizes
+        self.relativeError = relativeError
+        self.threshold = threshold
+    }
+
+    /// Whether the relative error is within the threshold (false for NaN).
+    public var passed: Bool { relativeError <= threshold }
+
+    /// The operation's kind: the name's first word ("matrixProduct", "lossGradient", "training", …).
+    public var kind: String {
+        name.split(separator: " ").first.map(String.init) ?? name
+    }
+}
+
+/// The thresholds `BackendCheck` applies.
+public enum BackendCheckThreshold {
+    /// Float32 matrix products (with their fused epilogues).
+    public static let product = 1e-5
+    /// Element-wise operations and reductions: column sums, loss gradients and sums, Adam.
+    public static let elementwise = 1e-5
+    /// The batch gather, a copy: it must be exact.
+    public static let copy = 0.0
+    /// Parameters after the 100-step training runs.
+    public static let training = 1e-4
+}
+
+/// Why `BackendCheck` could not finish.
+public enum BackendCheckError: Error, CustomStringConvertible, Equatable {
+    /// A backend threw while running a check (or the check's own setup failed).
+    case operationFailed(check: String, sizes: String, backend: String, reason: String)
+
+    public var description: String {
+        switch self {
+        case let .operationFailed(check, sizes, backend, reason):
+            return "\(check) at \(sizes) failed on \(backend): \(reason)"
+        }
+    }
+}
+
+/// The sizes `BackendCheck` runs.
+enum BackendCheckShapes {
+    /// The fused epilogue of a product check.
+    enum Epilogue: String, CaseIterable {
+        case none, bias, biasReLU, reluMask
+    }
+
+    /// m, n, k: ones, a single row and a single column, primes, a tile multiple, and larger
+    /// sizes just past tile multiples.
+    static let products: [(m: Int, n: Int, k: Int)] = [
+        (1, 1, 1), (1, 97, 13), (41, 1, 7), (37, 53, 29), (128, 128, 64), (257, 130, 200),
+    ]
+    static let columnSums: [(rows: Int, columns: Int)] = [(1, 1), (1, 37), (37, 53), (128, 64), (257, 130), (1000, 3)]
+    static let losses: [(rows: Int, columns: Int)] = [(1, 1), (1, 10), (37, 5), (128, 10), (257, 33)]
+    static let gathers: [(sourceRows: Int, width: Int, count: Int)] = [(1, 1, 1), (50, 13, 17), (300, 1, 64), (97, 784, 33)]
+    static let adamCounts = [1, 37, 4099, 100_003]
+    static let trainingLayers = [13, 32, 24, 5]
+}
+
+// MARK: - Running one check on one backend
+
+/// One check's operation on one backend, from host arrays to host arrays. An existential, so
+/// `BackendCheck.both` can hand the same closure each backend in turn.
+private protocol BackendCheckRunner {
+    func product(_ layout: ProductLayout, m: Int, n: Int, k: Int, a: [Float], b: [Float],
+                 epilogue: BackendCheckShapes.Epilogue, auxiliary: [Float], offset: Bool) throws -> [Float]
+    func columnSums(_ matrix: [Float], rows: Int, columns: Int, offset: Bool) throws -> [Float]
+    func lossGradient(_ loss: Loss, _ encoding: TargetEncoding, output: [Float], targets: [Float], rows: Int,
+                      columns: Int, offset: Bool) throws -> (gradient: [Float], sum: Float)
+    func gather(_ source: [Float], width: Int, indices: [Float], offset: Bool) throws -> [Float]
+    func adam(parameters: [Float], firstMoment: [Float], secondMoment: [Float], gradients: [[Float]],
+              steps: ClosedRange<Int>, offset: Bool) throws -> [[Float]]
+}
+
+private struct Runner<B: Backend>: BackendCheckRunner {
+    let backend: B
+
+    /// A buffer holding `values` at `offset`, with NaN before and `trailing` NaNs after.
+    func buffer(_ values: [Float], offset: Int = 0, trailing: Int = 3) throws -> BufferSlice<B.Buffer> {
+        let total = offset + values.count + trailing
+        let buffer = try backend.makeBuffer(count: total)
+        let poison = [Float](repeating: .nan, count: total)
+        try poison.withUnsafeBufferPointer { try backend.upload($0, to: BufferSlice(buffer)) }
+        let slice = BufferSlice(buffer, offset: offset)
+        try values.withUnsafeBufferPointer { try backend.upload($0, to: slice) }
+        return slice
+    }
+
+    /// `count` NaNs at `offset`: the operation must overwrite every one.
+    func poisoned(_ count: Int, offset: Int = 0) throws -> BufferSlice<B.Buffer> {
+        try buffer([Float](repeating: .nan, count: count), offset: offset)
+    }
+
+    func read(_ slice: BufferSlice<B.Buffer>, _ count: Int) throws -> [Float] {
+        var values = [Float](repeating: 0, count: count)
+        try values.withUnsafeMutableBufferPointer { try backend.download(slice, count: count, into: $0) }
+        return values
+    }
+
+    func product(_ layout: ProductLayout, m: Int, n: Int, k: Int, a: [Float], b: [Float],
+                 epilogue: BackendCheckShapes.Epilogue, auxiliary: [Float], offset: Bool) throws -> [Float] {
+        let aSlice = try buffer(a, offset: offset ? 7 : 0)
+        let bSlice = try buffer(b, offset: offset ? 3 : 0)
+        let cSlice = try poisoned(m * n, offset: offset ? 5 : 0)
+        let auxiliarySlice = try buffer(auxiliary, offset: offset ? 2 : 0)
+        let fused: ProductEpilogue<B.Buffer>
+        switch epilogue {
+        case .none: fused = .none
+        case .bias: fused = .bias(auxiliarySlice)
+        case .biasReLU: fused = .biasReLU(auxiliarySlice)
+        case .reluMask: fused = .reluMask(auxiliarySlice)
+        }
+        try backend.matrixProduct(layout, m: m, n: n, k: k, a: aSlice, b: bSlice, c: cSlice, epilogue: fused)
+        return try read(cSlice, m * n)
+    }
+
+    func columnSums(_ matrix: [Float], rows: Int, columns: Int, offset: Bool) throws -> [Float] {
+        let sums = try poisoned(columns, offset: offset ? 9 : 0)
+        try backend.columnSums(try buffer(matrix, offset: offset ? 4 : 0), rows: rows, columns: columns, into: sums)
+        return try read(sums, columns)
+    }
+
+    func lossGradient(_ loss: Loss, _ encoding: TargetEncoding, output: [Float], targets: [Float], rows: Int,
+                      columns: Int, offset: Bool) throws -> (gradient: [Float], sum: Float) {
+        let shift = offset ? 4 : 0
+        let gradient = try poisoned(rows * columns, offset: shift)
+        let sum = try poisoned(1, offset: shift)
+        try backend.lossGradient(loss, targets: encoding, output: try buffer(output, offset: shift),
+                                 target: try buffer(targets, offset: shift), rows: rows, columns: columns,
+                                 gradient: gradient, lossSum: sum)
+        return (try read(gradient, rows * columns), try read(sum, 1)[0])
+    }
+
+    func gather(_ source: [Float], width: Int, indices: [Float], offset: Bool) throws -> [Float] {
+        let shift = offset ? 6 : 0
+        let destination = try poisoned(indices.count * width, offset: shift)
+        try backend.gatherRows(try buffer(source, offset: shift, trailing: 0), width: width,
+                               indices: try buffer(indices, offset: shift), count: indices.count, into: destination)
+        return try read(destination, indices.count * width)
+    }
+
+    func adam(parameters: [Float], firstMoment: [Float], secondMoment: [Float], gradients: [[Float]],
+              steps: ClosedRange<Int>, offset: Bool) throws -> [[Float]] {
+        let shift = offset ? 5 : 0
+        let count = parameters.count
+        let theta = try buffer(parameters, offset: shift)
+        let m = try buffer(firstMoment, offset: shift)
+        let v = try buffer(secondMoment, offset: shift)
+        let g = try poisoned(count, offset: shift)
+        for (step, values) in zip(steps, gradients) {
+            try values.withUnsafeBufferPointer { try backend.upload($0, to: g) }
+            try backend.adamUpdate(parameters: theta, gradients: g, firstMoment: m, secondMoment: v, count: count,
+                                   hyperparameters: AdamHyperparameters(), step: step)
+        }
+        return [try read(theta, count), try read(m, count), try read(v, count)]
+    }
+}
+
+// MARK: - Inputs
+
+extension SeededGenerator {
+    /// `count` values uniform in [−1, 1).
+    fileprivate mutating func checkValues(_ count: Int) -> [Float] {
+        (0..<count).map { _ in nextUniform(bound: 1) }
+    }
+
+    /// `count` class indices in 0..<classes, as Float32.
+    fileprivate mutating func checkLabels(_ count: Int, classes: Int) -> [Float] {
+        (0..<count).map { _ in Float(next() % UInt64(max(classes, 1))) }
+    }
+
+    /// Positive target rows, each summing to 1 when `normalized`.
+    fileprivate mutating func checkProbabilityRows(rows: Int, columns: Int, normalized: Bool) -> [Float] {
+        var values = checkValues(rows * columns).map { abs($0) + 0.01 }
+        guard normalized else { return values }
+        for i in 0..<rows {
+            let total = values[(i * columns)..<((i + 1) * columns)].reduce(0, +)
+            for j in 0..<columns { values[i * columns + j] /= total }
+        }
+        return values
+    }
+}
