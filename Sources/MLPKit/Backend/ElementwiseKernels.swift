@@ -35,7 +35,9 @@ enum ElementwiseKernels {
         }
     }
 
-    /// One Adam step (SEED.md §4) over `count` parameters.
+    /// One Adam step (SEED.md §4) over `count` parameters, eight lanes at a time. Every lane
+    /// does the same IEEE operations in the same order as the scalar tail, so the result does
+    /// not depend on where a parameter falls.
     static func adam(
         parameters theta: UnsafeMutablePointer<Float>, gradients g: UnsafePointer<Float>,
         m: UnsafeMutablePointer<Float>, v: UnsafeMutablePointer<Float>, count: Int,
@@ -44,17 +46,36 @@ enum ElementwiseKernels {
         let beta1 = hyperparameters.beta1, beta2 = hyperparameters.beta2
         let alpha = hyperparameters.learningRate, epsilon = hyperparameters.epsilon
         let (correction1, correction2) = hyperparameters.biasCorrections(step: step)
-        for i in 0..<count {
+        typealias Lanes = SIMD8<Float>
+        let lanes = Lanes.scalarCount
+        var i = 0
+        while i + lanes <= count {
+            let gradient = UnsafeRawPointer(g + i).loadUnaligned(as: Lanes.self)
+            let mOld = UnsafeRawPointer(m + i).loadUnaligned(as: Lanes.self)
+            let vOld = UnsafeRawPointer(v + i).loadUnaligned(as: Lanes.self)
+            let thetaOld = UnsafeRawPointer(theta + i).loadUnaligned(as: Lanes.self)
             // update the biased first moment (momentum) and second moment (RMSprop)
+            let mt = beta1 * mOld + (1 - beta1) * gradient
+            let vt = beta2 * vOld + (1 - beta2) * gradient * gradient
+            // bias-corrected moments, then the parameter update
+            let mHat = mt / correction1
+            let vHat = vt / correction2
+            let thetaNew = thetaOld - alpha * mHat / (vHat.squareRoot() + epsilon)
+            UnsafeMutableRawPointer(m + i).storeBytes(of: mt, as: Lanes.self)
+            UnsafeMutableRawPointer(v + i).storeBytes(of: vt, as: Lanes.self)
+            UnsafeMutableRawPointer(theta + i).storeBytes(of: thetaNew, as: Lanes.self)
+            i += lanes
+        }
+        while i < count {
             let gradient = g[i]
             let mt = beta1 * m[i] + (1 - beta1) * gradient
             let vt = beta2 * v[i] + (1 - beta2) * gradient * gradient
             m[i] = mt
             v[i] = vt
-            // bias-corrected moments, then the parameter update
             let mHat = mt / correction1
             let vHat = vt / correction2
-            theta[i] -= alpha * mHat / (vHat.squareRoot() + epsilon)
+            theta[i] = theta[i] - alpha * mHat / (vHat.squareRoot() + epsilon)
+            i += 1
         }
     }
 }
