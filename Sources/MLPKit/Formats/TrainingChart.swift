@@ -1,3 +1,9 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// Loss (and accuracy) per epoch as an SVG chart: training and validation lines, labelled
 /// axes, a legend.
 public enum TrainingChart {
@@ -50,15 +56,23 @@ public enum TrainingChart {
             <rect width="100%" height="100%" fill="white"/>
 
             """
-        svg += panel(title: "Loss (\(loss.rawValue))", series: lossSeries, originX: 0, fixedRange: nil)
+        svg += panel(title: "Loss (\(loss.rawValue))", series: lossSeries, originX: 0, fixedRange: nil, legendAtTop: true)
         if panels == 2 {
-            svg += panel(title: "Accuracy", series: accuracySeries, originX: panelWidth, fixedRange: (0, 1))
+            svg += panel(title: "Accuracy", series: accuracySeries, originX: panelWidth, fixedRange: (0, 1), legendAtTop: false)
         }
         svg += "</svg>\n"
         return svg
     }
 
-    static func panel(title: String, series: [Series], originX: Double, fixedRange: (Double, Double)?) -> String {
+    /// A tick spacing of 1, 2 or 5 times a power of ten giving about four intervals over `span`.
+    static func niceStep(_ span: Double) -> Double {
+        let raw = span / 4
+        let power = pow(10, (log10(raw)).rounded(.down))
+        for factor in [1.0, 2.0, 5.0, 10.0] where raw <= factor * power { return factor * power }
+        return 10 * power
+    }
+
+    static func panel(title: String, series: [Series], originX: Double, fixedRange: (Double, Double)?, legendAtTop: Bool) -> String {
         let left = originX + margin.left, right = originX + panelWidth - margin.right
         let top = margin.top, bottom = panelHeight - margin.bottom
         let epochs = series.flatMap { $0.points.map(\.0) }
@@ -66,7 +80,8 @@ public enum TrainingChart {
         let firstEpoch = Double(epochs.min() ?? 1), lastEpoch = Double(max(epochs.max() ?? 1, (epochs.min() ?? 1) + 1))
         var (low, high) = fixedRange ?? (min(values.min() ?? 0, 0), values.max() ?? 1)
         if high <= low { high = low + 1 }
-        if fixedRange == nil { high += (high - low) * 0.05 }
+        let tickStep = fixedRange == nil ? niceStep(high - low) : 0.25
+        if fixedRange == nil { high = (high / tickStep).rounded(.up) * tickStep }
         func x(_ epoch: Double) -> Double { left + (epoch - firstEpoch) / (lastEpoch - firstEpoch) * (right - left) }
         func y(_ value: Double) -> Double { bottom - (value - low) / (high - low) * (bottom - top) }
         func number(_ value: Double) -> String { String(format3(value)) }
@@ -74,8 +89,7 @@ public enum TrainingChart {
         var out = "<g>\n"
         out += "<text x=\"\(number((left + right) / 2))\" y=\"22\" text-anchor=\"middle\" font-size=\"14\" font-weight=\"bold\">\(title)</text>\n"
         // axes, grid and tick labels
-        for tick in 0...4 {
-            let value = low + (high - low) * Double(tick) / 4
+        for value in stride(from: low, through: high + tickStep / 2, by: tickStep) {
             let yy = y(value)
             out += "<line x1=\"\(number(left))\" y1=\"\(number(yy))\" x2=\"\(number(right))\" y2=\"\(number(yy))\" stroke=\"#e0e0e0\"/>\n"
             out += "<text x=\"\(number(left - 6))\" y=\"\(number(yy + 4))\" text-anchor=\"end\">\(format3(value))</text>\n"
@@ -98,7 +112,7 @@ public enum TrainingChart {
             for point in points where points.count <= 60 {
                 out += "<circle cx=\"\(number(x(Double(point.0))))\" cy=\"\(number(y(point.1)))\" r=\"2.5\" fill=\"\(line.color)\"/>\n"
             }
-            let legendY = top + 14 + Double(index) * 16
+            let legendY = (legendAtTop ? top + 14 : bottom - 8 - Double(series.count - 1) * 16) + Double(index) * 16
             out += "<line x1=\"\(number(right - 110))\" y1=\"\(number(legendY - 4))\" x2=\"\(number(right - 86))\" y2=\"\(number(legendY - 4))\" stroke=\"\(line.color)\" stroke-width=\"2\"\(dash)/>\n"
             out += "<text x=\"\(number(right - 80))\" y=\"\(number(legendY))\">\(line.name)</text>\n"
         }
