@@ -14,11 +14,13 @@ let package = Package(
         .target(name: "MLPKit"),
         .target(name: "MLPKitKernels", exclude: ["NOTES.md"]),
         .target(name: "MLPKitOpenCL", dependencies: ["MLPKit", "MLPKitKernels"]),
+        .target(name: "MLPKitCUDA", dependencies: ["MLPKit", "MLPKitKernels"]),
         .executableTarget(
             name: "mlp",
             dependencies: [
                 "MLPKit",
                 "MLPKitOpenCL",
+                "MLPKitCUDA",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -33,7 +35,11 @@ let package = Package(
         ),
         .testTarget(
             name: "MLPKitOpenCLTests",
-            dependencies: ["MLPKitOpenCL", "MLPKit", "MLPKitKernels"]
+            dependencies: ["MLPKitOpenCL", "MLPKit", "MLPKitKernels", "MLPKitCUDA"]
+        ),
+        .testTarget(
+            name: "MLPKitCUDATests",
+            dependencies: ["MLPKitCUDA", "MLPKit", "MLPKitKernels"]
         ),
     ],
     swiftLanguageModes: [.v5]

@@ -1,4 +1,5 @@
 import MLPKit
+import MLPKitCUDA
 import MLPKitOpenCL
 
 /// Something to do with whichever backend `--device` names.
@@ -11,15 +12,20 @@ extension DeviceChoice {
     /// Runs `task` on the chosen backend: `auto` takes a GPU when one is usable, else the CPU.
     func run<T: BackendTask>(_ task: T) throws -> T.Output {
         switch self {
-        case .cpu, .auto:
-            // auto: CUDA would come first; there is no CUDA backend in this build, so the CPU.
+        case .auto:
+            // a CUDA GPU when one is usable, else the CPU
+            if let backend = try? CUDABackend() { return try task.run(on: backend) }
+            return try task.run(on: CPUBackend())
+        case .cpu:
             return try task.run(on: CPUBackend())
         case .opencl:
             let backend: OpenCLBackend
             do { backend = try OpenCLBackend() } catch { throw CommandError("OpenCL is unavailable: \(error)") }
             return try task.run(on: backend)
         case .cuda:
-            throw CommandError("CUDA is unavailable: this build of mlp has no CUDA backend yet; use --device cpu or --device opencl")
+            let backend: CUDABackend
+            do { backend = try CUDABackend() } catch { throw CommandError("CUDA is unavailable: \(error)") }
+            return try task.run(on: backend)
         }
     }
 }

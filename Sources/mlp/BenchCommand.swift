@@ -1,5 +1,6 @@
 import ArgumentParser
 import MLPKit
+import MLPKitCUDA
 
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -32,40 +33,49 @@ struct BenchCommand: ParsableCommand {
     }
 
     func run() throws {
-        let configurations = config == .all
-            ? Benchmark.Configuration.standard
-            : Benchmark.Configuration.standard.filter { $0.name == config.rawValue }
-        let report = try device.run(BenchTask(configurations: configurations, steps: steps))
+        let chosen: (Benchmark.Configuration) -> Bool = { config == .all || $0.name == config.rawValue }
+        let report = try device.run(BenchTask(chosen: chosen, steps: steps))
         if json {
-            let results: [JSONValue] = report.results.map { result in
-                .object([
-                    ("name", .string(result.configuration.name)),
-                    ("layers", .array(result.configuration.layers.map { .number(Double($0)) })),
-                    ("batch", .number(Double(result.configuration.batch))),
-                    ("step_seconds", .number(result.median)),
-                    ("min_seconds", .number(result.minimum)),
-                    ("max_seconds", .number(result.maximum)),
-                    ("gflops", .number(result.gflops)),
-                    ("fraction_of_ceiling", .number(result.gflops / report.ceiling)),
-                ])
-            }
-            print(JSONValue.object([
+            var object: [(String, JSONValue)] = [
                 ("device", .string(report.device)),
                 ("ceiling_gflops", .number(report.ceiling)),
-                ("results", .array(results)),
-            ]).serialized)
+                ("results", .array(report.rows.map { row in
+                    .object([
+                        ("name", .string(row.configuration.name)),
+                        ("layers", .array(row.configuration.layers.map { .number(Double($0)) })),
+                        ("batch", .number(Double(row.configuration.batch))),
+                        ("mode", .string(row.mode)),
+                        ("step_seconds", .number(row.median)),
+                        ("min_seconds", .number(row.minimum)),
+                        ("max_seconds", .number(row.maximum)),
+                        ("gflops", .number(row.gflops)),
+                        ("tflops", .number(row.gflops / 1000)),
+                        ("fraction_of_ceiling", .number(row.gflops / report.ceiling)),
+                    ])
+                })),
+            ]
+            if !report.products.isEmpty {
+                object.append(("products", .array(report.products.map { product in
+                    .object([("layout", .string(product.layout.rawValue)), ("size", .number(Double(product.size))),
+                             ("seconds", .number(product.median)), ("tflops", .number(product.tflops))])
+                })))
+            }
+            print(JSONValue.object(object).serialized)
             return
         }
         print("device: \(report.device)")
-        print("product ceiling (2048³): \(Format.fixed(report.ceiling, 1)) GFLOP/s")
-        print("config  layers                  batch    median        min        max   GFLOP/s  of ceiling")
-        for result in report.results {
-            let c = result.configuration
+        print("product ceiling: \(Format.fixed(report.ceiling, 1)) GFLOP/s")
+        print("config  layers                  batch  mode       median        min        max   GFLOP/s  of ceiling")
+        for row in report.rows {
+            let c = row.configuration
             let layers = c.layers.map(String.init).joined(separator: ",")
-            print(pad(c.name, 7) + " " + pad(layers, 22) + " " + padLeft("\(c.batch)", 6) + " "
-                  + padLeft(Format.seconds(result.median), 10) + " " + padLeft(Format.seconds(result.minimum), 10) + " "
-                  + padLeft(Format.seconds(result.maximum), 10) + " " + padLeft(Format.fixed(result.gflops, 1), 9) + " "
-                  + padLeft(Format.fixed(100 * result.gflops / report.ceiling, 1) + "%", 11))
+            print(pad(c.name, 7) + " " + pad(layers, 22) + " " + padLeft("\(c.batch)", 6) + "  " + pad(row.mode, 6) + " "
+                  + padLeft(Format.seconds(row.median), 10) + " " + padLeft(Format.seconds(row.minimum), 10) + " "
+                  + padLeft(Format.seconds(row.maximum), 10) + " " + padLeft(Format.fixed(row.gflops, 1), 9) + " "
+                  + padLeft(Format.fixed(100 * row.gflops / report.ceiling, 1) + "%", 11))
+        }
+        for product in report.products {
+            print("product \(product.layout.rawValue) \(product.size)³: \(Format.seconds(product.median)), \(Format.fixed(product.tflops, 2)) TFLOP/s")
         }
     }
 
@@ -74,18 +84,51 @@ struct BenchCommand: ParsableCommand {
 }
 
 struct BenchTask: BackendTask {
-    let configurations: [Benchmark.Configuration]
+    let chosen: (Benchmark.Configuration) -> Bool
     let steps: Int
+
+    /// One configuration's step times, however they were measured.
+    struct Row {
+        var configuration: Benchmark.Configuration
+        var mode: String
+        var median: Double
+        var minimum: Double
+        var maximum: Double
+        var gflops: Double { configuration.flopsPerStep / median / 1e9 }
+    }
 
     struct Report {
         var device: String
+        /// GFLOP/s of the large square product the rows are compared with.
         var ceiling: Double
-        var results: [Benchmark.Result]
+        var rows: [Row]
+        var products: [CUDABenchmark.ProductResult] = []
     }
 
     func run<B: Backend>(on backend: B) throws -> Report {
-        let results = try configurations.map { try Benchmark.run($0, on: backend, steps: steps) }
-        return Report(device: backend.summary, ceiling: try Benchmark.productCeiling(on: backend), results: results)
+        if let cuda = backend as? CUDABackend { return try runOnCUDA(cuda) }
+        let rows = try Benchmark.Configuration.standard.filter(chosen).map { configuration in
+            let result = try Benchmark.run(configuration, on: backend, steps: steps)
+            return Row(configuration: configuration, mode: "step", median: result.median, minimum: result.minimum,
+                       maximum: result.maximum)
+        }
+        return Report(device: backend.summary, ceiling: try Benchmark.productCeiling(on: backend), rows: rows)
+    }
+
+    /// On CUDA: the CPU configurations plus the large one, each eager and graph-replayed, timed
+    /// with CUDA events; and the products at 4096³ in every layout.
+    func runOnCUDA(_ backend: CUDABackend) throws -> Report {
+        var rows: [Row] = []
+        for configuration in CUDABenchmark.configurations where chosen(configuration) || configuration.name == "large" {
+            for graphed in [false, true] {
+                let result = try CUDABenchmark.run(configuration, on: backend, steps: steps, graphed: graphed)
+                rows.append(Row(configuration: configuration, mode: graphed ? "graph" : "eager", median: result.median,
+                                minimum: result.minimum, maximum: result.maximum))
+            }
+        }
+        let products = try CUDABenchmark.products(on: backend, size: 4096)
+        let ceiling = products.map { $0.tflops * 1000 }.max() ?? .nan
+        return Report(device: backend.summary, ceiling: ceiling, rows: rows, products: products)
     }
 }
 

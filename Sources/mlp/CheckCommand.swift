@@ -1,5 +1,6 @@
 import ArgumentParser
 import MLPKit
+import MLPKitCUDA
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -105,7 +106,10 @@ struct CheckTask: BackendTask {
         let reference = backend is CPUBackend ? CPUBackend(useBLAS: false) : CPUBackend()
         let check = BackendCheck(candidate: backend, reference: reference, seed: seed)
         do {
-            return Report(device: backend.summary, reference: reference.summary, results: try check.run())
+            var results = try check.run()
+            // on CUDA, graph-replayed steps must equal eagerly queued ones exactly
+            if let cuda = backend as? CUDABackend { results += try cuda.graphReplayCheckRows() }
+            return Report(device: backend.summary, reference: reference.summary, results: results)
         } catch {
             throw CommandError("\(error)")
         }

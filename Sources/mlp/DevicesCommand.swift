@@ -1,5 +1,6 @@
 import ArgumentParser
 import MLPKit
+import MLPKitCUDA
 import MLPKitOpenCL
 
 struct DevicesCommand: ParsableCommand {
@@ -23,6 +24,16 @@ struct DevicesCommand: ParsableCommand {
         } catch {
             print("opencl: unavailable: \(error)")
         }
-        print("cuda: unavailable: this build has no CUDA backend yet")
+        switch CUDABackend.availability() {
+        case .success(let devices):
+            if devices.isEmpty { print("cuda: no devices") }
+            for device in devices { print("cuda: \(device)") }
+            switch CUDABackend.compilerAvailability() {
+            case .success(let compiler): print("cuda: kernels compiled by \(compiler)")
+            case .failure(let error): print("cuda: no kernel compiler: \(error)")
+            }
+        case .failure(let error):
+            print("cuda: unavailable: \(error)")
+        }
     }
 }

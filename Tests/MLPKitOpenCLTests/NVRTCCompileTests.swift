@@ -1,3 +1,4 @@
+import MLPKitCUDA
 import MLPKitKernels
 import XCTest
 
