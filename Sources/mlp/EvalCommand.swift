@@ -11,7 +11,7 @@ struct EvalCommand: ParsableCommand {
 
     @OptionGroup var data: DataOptions
 
-    @Option(help: "mse or cross-entropy, for a checkpoint that does not record its loss.")
+    @Option(help: "mse, cross-entropy or binary-cross-entropy, for a checkpoint that does not record its loss.")
     var loss: Loss?
 
     @Option(name: .customLong("batch-size"), help: "Rows per forward pass.")

@@ -7,10 +7,12 @@ import Glibc
 struct PredictCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "predict",
-        abstract: "Predictions for every row: values (regression), or the class and class probabilities.",
+        abstract: "Predictions for every row: values (regression), the class and class probabilities, or label probabilities.",
         discussion: """
             Regression writes one column per output. Classification writes the predicted class in the first
-            column, then one probability per class (CSV header: class,p0,p1,…).
+            column, then one probability per class (CSV header: class,p0,p1,…). Binary cross-entropy writes
+            σ(z), the probability of each label being 1 (CSV header: p0,p1,…). A checkpoint with a
+            standardisation applies it to the inputs first.
             """)
 
     @Option(help: ArgumentHelp("The checkpoint to run.", valueName: "checkpoint"))
@@ -21,7 +23,7 @@ struct PredictCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Where to write the predictions: .npy or .csv.", valueName: "file"))
     var out: String
 
-    @Option(help: "mse or cross-entropy, for a checkpoint that does not record its loss.")
+    @Option(help: "mse, cross-entropy or binary-cross-entropy, for a checkpoint that does not record its loss.")
     var loss: Loss?
 
     @Option(name: .customLong("batch-size"), help: "Rows per forward pass.")
@@ -47,7 +49,12 @@ struct PredictCommand: ParsableCommand {
         let classes = network.layout.outputs
         var header: [String]
         var matrix: DataMatrix
-        if network.loss.isClassification {
+        if network.loss == .binaryCrossEntropy {
+            // one probability σ(z) per label
+            header = (0..<classes).map { "p\($0)" }
+            matrix = DataMatrix(rows: inputs.rows, columns: classes, values: outputs.map(ActivationFunction.sigmoid),
+                                isIntegral: false)
+        } else if network.loss.isClassification {
             // the class, then softmax probabilities
             header = ["class"] + (0..<classes).map { "p\($0)" }
             var values: [Float] = []

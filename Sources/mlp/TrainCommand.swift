@@ -20,7 +20,7 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Hidden layer sizes, comma-separated (input and output sizes come from the data).")
     var hidden: String = "256,128"
 
-    @Option(help: "mse or cross-entropy (default: cross-entropy for one integer target column, else mse).")
+    @Option(help: "mse, cross-entropy or binary-cross-entropy (sigmoid outputs for 0/1 or multi-label targets; default: cross-entropy for one integer target column, else mse).")
     var loss: Loss?
 
     @Option(help: "Passes over the training data.")
@@ -62,17 +62,24 @@ struct TrainCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Where to save the checkpoint.", valueName: "file"))
     var out: String = "model.safetensors"
 
+    @Option(name: .customLong("checkpoint-every"),
+            help: ArgumentHelp("Also save the checkpoint to --out every N steps, atomically, after checking the model is finite.", valueName: "N"))
+    var checkpointEvery: Int?
+
     @Option(help: ArgumentHelp("Write the loss (and accuracy) per epoch as an SVG chart.", valueName: "file.svg"))
     var plot: String?
 
     @Flag(help: "Print one JSON object with the results at the end.")
     var json = false
 
+    @OptionGroup(title: "Beyond the seed") var features: TrainingFeatureOptions
+
     func validate() throws {
         try require(epochs == nil || steps == nil, "use --epochs or --steps, not both")
         try require((epochs ?? 1) >= 1, "--epochs must be at least 1, got \(epochs ?? 0)")
         try require((steps ?? 1) >= 1, "--steps must be at least 1, got \(steps ?? 0)")
         try require((batchSize ?? 1) >= 1, "--batch-size must be at least 1, got \(batchSize ?? 0)")
+        try require((checkpointEvery ?? 1) >= 1, "--checkpoint-every must be at least 1, got \(checkpointEvery ?? 0)")
         try require(lr.map { $0.isFinite && $0 >= 0 } ?? true, "--lr must be a non-negative number, got \(lr ?? 0)")
         try require(beta1.map { $0 >= 0 && $0 < 1 } ?? true, "--beta1 must lie in [0, 1), got \(beta1 ?? 0)")
         try require(beta2.map { $0 >= 0 && $0 < 1 } ?? true, "--beta2 must lie in [0, 1), got \(beta2 ?? 0)")
@@ -80,6 +87,7 @@ struct TrainCommand: ParsableCommand {
         try require(validationSplit.map { $0 > 0 && $0 < 1 } ?? true,
                     "--validation-split must lie strictly between 0 and 1, got \(validationSplit ?? 0)")
         try require(plot.map { $0.lowercased().hasSuffix(".svg") } ?? true, "--plot writes SVG: give a file ending in .svg")
+        try require(features.patience == nil || validationSplit != nil, "--patience needs --validation-split: early stopping watches the validation loss")
         _ = try parseHiddenSizes(hidden)
     }
 
@@ -98,40 +106,73 @@ struct TrainCommand: ParsableCommand {
                                                         outputs: checkpoint?.layerSizes.last)
         let metadataSeed = checkpoint?.metadata["training.seed"].flatMap { UInt64($0) }
         let seed = self.seed ?? metadataSeed ?? 0
-        let model: MLP
+        var model: MLP
+        let activation = try features.activationFunction(checkpoint: checkpoint)
         if let checkpoint {
             guard checkpoint.layerSizes[0] == inputs.columns else {
                 throw CommandError("the checkpoint takes \(checkpoint.layerSizes[0]) inputs but the data has \(inputs.columns) features")
             }
             model = try checkpoint.model(defaultLoss: chosenLoss)
         } else {
-            model = try MLP(layerSizes: [inputs.columns] + (try parseHiddenSizes(hidden)) + [outputs], loss: chosenLoss, seed: seed)
+            model = try MLP(layerSizes: [inputs.columns] + (try parseHiddenSizes(hidden)) + [outputs], activation: activation,
+                            loss: chosenLoss, seed: seed)
         }
         let defaults = checkpoint?.hyperparameters ?? AdamHyperparameters()
-        let hyperparameters = AdamHyperparameters(
+        let hyperparameters = features.hyperparameters(AdamHyperparameters(
             learningRate: lr ?? defaults.learningRate, beta1: beta1 ?? defaults.beta1,
-            beta2: beta2 ?? defaults.beta2, epsilon: eps ?? defaults.epsilon)
+            beta2: beta2 ?? defaults.beta2, epsilon: eps ?? defaults.epsilon,
+            weightDecay: defaults.weightDecay, clipNorm: defaults.clipNorm))
         let batch = batchSize ?? checkpoint?.metadata["training.batch_size"].flatMap { Int($0) } ?? 128
 
         let (training, validation) = try validationSplit.map { try dataset.split(validationFraction: $0, seed: seed) }
             .map { ($0.training, Optional($0.validation)) } ?? (dataset, nil)
         let configuration = TrainingConfiguration(
             batchSize: batch, length: steps.map { .steps($0) } ?? .epochs(epochs ?? 10), shuffle: !noShuffle, seed: seed)
+        model.standardization = try features.standardization(training: training, checkpoint: checkpoint)
+        let runSteps = try steps ?? (epochs ?? 10) * BatchSchedule(rows: training.rows, batchSize: batch, shuffle: false, seed: 0).stepsPerEpoch
+        let (schedule, scheduleContinued) = try features.learningRateSchedule(
+            checkpoint: checkpoint, start: checkpoint?.optimizer?.step ?? 0, runSteps: runSteps)
         if !json {
             let source = loss != nil ? "" : checkpoint?.loss != nil ? " (from the checkpoint)" : " (chosen from the targets; --loss to change)"
-            Terminal.writeError("loss: \(chosenLoss.rawValue)\(source); layers \(model.layerSizes.map(String.init).joined(separator: ","))")
+            var line = "loss: \(chosenLoss.rawValue)\(source); layers \(model.layerSizes.map(String.init).joined(separator: ","))"
+            if model.activation != .relu { line += "; activation \(model.activation)" }
+            if schedule != .constant { line += "; schedule \(schedule)\(scheduleContinued ? " (continued)" : "")" }
+            if model.standardization != nil { line += "; standardized inputs" }
+            Terminal.writeError(line)
         }
-        let task = TrainTask(
-            model: model, optimizer: checkpoint?.optimizer, hyperparameters: hyperparameters, training: training,
-            validation: validation, configuration: configuration, wantsTrainingAccuracy: plot != nil, quiet: json)
-        let result = try device.run(task)
-
-        // Nothing is written until training has succeeded.
         var metadata = ["training.seed": String(seed), "training.batch_size": String(batch),
                         "training.shuffle": String(!noShuffle)]
         if let validationSplit { metadata["training.validation_split"] = "\(validationSplit)" }
-        try Checkpoint(model: result.model, optimizer: result.optimizer, hyperparameters: hyperparameters, metadata: metadata)
-            .save(to: out)
+        var task = TrainTask(
+            model: model, optimizer: checkpoint?.optimizer, hyperparameters: hyperparameters, training: training,
+            validation: validation, configuration: configuration, wantsTrainingAccuracy: plot != nil, quiet: json)
+        task.schedule = schedule
+        task.patience = features.patience
+
+        // The NaN guard: training throws when the loss or the parameters stop being finite, and
+        // --checkpoint-every saves only snapshots checked finite, so the file at --out is the last good one.
+        var lastSaved: Int?
+        if let checkpointEvery {
+            let (out, metadata) = (out, metadata)
+            task.checkpointEvery = checkpointEvery
+            task.onCheckpoint = { snapshot in
+                try Checkpoint(model: snapshot.model, optimizer: snapshot.optimizer, hyperparameters: hyperparameters,
+                               schedule: schedule, metadata: metadata).save(to: out)
+                lastSaved = snapshot.step
+            }
+        }
+        let result: TrainTask.Output
+        do {
+            result = try device.run(task)
+        } catch ModelError.nonFinite(let reason) {
+            let kept = lastSaved.map { "kept the last good checkpoint \(out) (step \($0))" } ?? "did not write \(out)"
+            throw CommandError("\(reason); \(kept)")
+        }
+
+        // Without --checkpoint-every nothing is written until training has succeeded.
+        // With --patience: the best epoch's model and Adam state.
+        try Checkpoint(model: result.model, optimizer: result.optimizer, hyperparameters: hyperparameters,
+                       schedule: schedule, metadata: metadata).save(to: out)
         if let plot {
             try FileIO.writeAtomically(Array(TrainingChart.svg(history: result.history, loss: chosenLoss).utf8), to: plot)
         }
@@ -151,12 +192,23 @@ struct TrainCommand: ParsableCommand {
             ]
             if let value = last?.validationLoss { object.append(("validation_loss", .number(value))) }
             if let value = last?.validationAccuracy { object.append(("validation_accuracy", .number(value))) }
+            if let early = result.earlyStopping {
+                object.append(("best_epoch", .number(Double(early.bestEpoch))))
+                object.append(("best_validation_loss", .number(early.bestValidationLoss)))
+                object.append(("stopped_early_after_epoch", early.stoppedAfterEpoch.map { .number(Double($0)) } ?? .null))
+            }
             print(JSONValue.object(object).serialized)
         } else {
             var line = "trained \(result.stepsTaken) steps in \(Format.fixed(seconds, 2)) s on \(result.deviceSummary)"
             if let last { line += "; final loss \(Format.fixed(last.trainingLoss, 6))" }
             if let accuracy = last?.validationAccuracy { line += ", validation accuracy \(Format.fixed(accuracy, 4))" }
             print(line)
+            if let early = result.earlyStopping {
+                let stop = early.stoppedAfterEpoch.map {
+                    "stopped early after epoch \($0): no lower validation loss for \(features.patience ?? 0) epochs; "
+                } ?? ""
+                print("\(stop)kept epoch \(early.bestEpoch), validation loss \(Format.fixed(early.bestValidationLoss, 6))")
+            }
             print("saved \(out)")
         }
     }
@@ -181,25 +233,38 @@ struct TrainTask: BackendTask {
     let configuration: TrainingConfiguration
     let wantsTrainingAccuracy: Bool
     let quiet: Bool
+    /// Snapshots every this many steps (0: none), each checked finite, go to `onCheckpoint`.
+    var checkpointEvery = 0
+    var onCheckpoint: (TrainingSnapshot) throws -> Void = { _ in }
+    var schedule = LearningRateSchedule.constant
+    /// Early stopping on the validation loss after this many epochs without improvement.
+    var patience: Int?
 
     struct Output {
+        /// The final model and Adam state, or with `patience` the best epoch's.
         var model: MLP
         var optimizer: OptimizerState
         var history: [TrainingChart.Point]
         var stepsTaken: Int
         var deviceSummary: String
+        var earlyStopping: EarlyStoppingResult?
     }
 
     func run<B: Backend>(on backend: B) throws -> Output {
         let capacity = min(configuration.batchSize, training.rows)
         let session = try TrainingSession(model: model, backend: backend, hyperparameters: hyperparameters,
                                           optimizerState: optimizer, batchCapacity: max(capacity, min(validation?.rows ?? 0, 4096)))
+        session.schedule = schedule
         let trainingData = try session.upload(training)
         let validationData = try validation.map { try session.upload($0) }
         let progress = Progress(quiet: quiet, rowsPerEpoch: training.rows)
         var history: [TrainingChart.Point] = []
         var stepsTaken = 0
-        try session.train(on: trainingData, configuration: configuration, onStep: { report in
+        var stopping = try patience.map { try EarlyStopping(patience: $0) }
+        var best: (model: MLP, optimizer: OptimizerState)?
+        var stoppedAfter: Int?
+        defer { progress.finish() }
+        try session.train(on: trainingData, configuration: configuration, checkpointEvery: checkpointEvery, onStep: { report in
             stepsTaken = report.stepsDone
             progress.step(report, session: session)
         }, onEpoch: { report in
@@ -214,10 +279,21 @@ struct TrainTask: BackendTask {
             }
             history.append(point)
             progress.epoch(point, stepsTotal: report.step)
+            if stopping != nil, let loss = point.validationLoss {
+                switch stopping!.record(epoch: report.epoch, validationLoss: loss) {
+                case .improved: best = (try session.model(), try session.optimizerState())
+                case .wait: break
+                case .stop:
+                    stoppedAfter = report.epoch
+                    return false
+                }
+            }
             return true
-        })
-        progress.finish()
-        return Output(model: try session.model(), optimizer: try session.optimizerState(), history: history,
-                      stepsTaken: stepsTaken, deviceSummary: backend.summary)
+        }, onCheckpoint: onCheckpoint)
+        let earlyStopping = stopping?.best.map {
+            EarlyStoppingResult(bestEpoch: $0.epoch, bestValidationLoss: $0.loss, stoppedAfterEpoch: stoppedAfter)
+        }
+        return Output(model: try best?.model ?? session.model(), optimizer: try best?.optimizer ?? session.optimizerState(),
+                      history: history, stepsTaken: stepsTaken, deviceSummary: backend.summary, earlyStopping: earlyStopping)
     }
 }

@@ -32,6 +32,7 @@ final class ResumeTests: XCTestCase {
         case (_, .classIndices): targets = random.labels(23, classes: 4)
         case (.crossEntropy, .dense): targets = random.probabilities(rows: 23, columns: 4)
         case (.meanSquaredError, .dense): targets = random.normal(23 * 4)
+        case (.binaryCrossEntropy, .dense): targets = random.binary(23 * 4)
         }
         return Problem(
             model: try MLP(layerSizes: layers, loss: loss, seed: seed + 1),

@@ -61,6 +61,115 @@ public protocol Backend: AnyObject {
 
     /// Waits until all queued work is done (a no-op on the CPU).
     func synchronize() throws
+
+    // MARK: Beyond the seed (each has a default below, so a backend that implements only the
+    // seed's operations keeps compiling and says clearly what it lacks)
+
+    /// Throws `BackendError.unsupported` unless this backend implements `feature`. The default
+    /// accepts the seed's features (ReLU, MSE, cross-entropy, plain Adam) and refuses the rest.
+    func requireSupport(_ feature: BackendFeature) throws
+
+    /// C = op(A)·op(B), then a hidden activation's epilogue (any `ActivationFunction`), in one
+    /// operation. The default handles ReLU through `.biasReLU` and `.reluMask` and throws
+    /// `BackendError.unsupported` for the other activations.
+    func matrixProduct(
+        _ layout: ProductLayout, m: Int, n: Int, k: Int,
+        a: BufferSlice<Buffer>, b: BufferSlice<Buffer>, c: BufferSlice<Buffer>,
+        activation epilogue: ActivationEpilogue<Buffer>
+    ) throws
+
+    /// One step of Adam with AdamW's decoupled weight decay and gradient clipping by global norm
+    /// (see `AdamHyperparameters.weightDecay` and `clipNorm`), in this order:
+    /// g ← g · min(1, c / (‖g‖ + 1e-6)) over all `count` gradients (torch.nn.utils.clip_grad_norm_);
+    /// θ ← θ · (1 − α·λ) (torch.optim.AdamW); then SEED.md §4's update with g.
+    /// The default runs `adamUpdate` when λ = 0 without clipping and throws
+    /// `BackendError.unsupported` otherwise.
+    func adamWUpdate(
+        parameters: BufferSlice<Buffer>, gradients: BufferSlice<Buffer>,
+        firstMoment: BufferSlice<Buffer>, secondMoment: BufferSlice<Buffer>,
+        count: Int, hyperparameters: AdamHyperparameters, step: Int
+    ) throws
+}
+
+extension Backend {
+    /// "CPU", "OpenCL", "CUDA": the type's name without "Backend", for messages.
+    public var backendName: String {
+        let name = String(describing: Self.self)
+        return name.hasSuffix("Backend") && name.count > 7 ? String(name.dropLast(7)) : name
+    }
+
+    public func requireSupport(_ feature: BackendFeature) throws {
+        guard feature.isSeedFeature else {
+            throw BackendError.unsupported(backend: backendName, feature: feature.description)
+        }
+    }
+
+    public func matrixProduct(
+        _ layout: ProductLayout, m: Int, n: Int, k: Int,
+        a: BufferSlice<Buffer>, b: BufferSlice<Buffer>, c: BufferSlice<Buffer>,
+        activation epilogue: ActivationEpilogue<Buffer>
+    ) throws {
+        switch epilogue {
+        case .biasActivation(let bias, .relu, preActivation: nil):
+            try matrixProduct(layout, m: m, n: n, k: k, a: a, b: b, c: c, epilogue: .biasReLU(bias))
+        case .activationDerivative(let activation, .relu):
+            try matrixProduct(layout, m: m, n: n, k: k, a: a, b: b, c: c, epilogue: .reluMask(activation))
+        case .biasActivation(_, let function, _), .activationDerivative(_, let function):
+            throw BackendError.unsupported(backend: backendName, feature: BackendFeature.activation(function).description)
+        }
+    }
+
+    public func adamWUpdate(
+        parameters: BufferSlice<Buffer>, gradients: BufferSlice<Buffer>,
+        firstMoment: BufferSlice<Buffer>, secondMoment: BufferSlice<Buffer>,
+        count: Int, hyperparameters: AdamHyperparameters, step: Int
+    ) throws {
+        if hyperparameters.weightDecay != 0 {
+            throw BackendError.unsupported(backend: backendName, feature: BackendFeature.weightDecay.description)
+        }
+        if hyperparameters.clipNorm != nil {
+            throw BackendError.unsupported(backend: backendName, feature: BackendFeature.gradientClipping.description)
+        }
+        try adamUpdate(parameters: parameters, gradients: gradients, firstMoment: firstMoment, secondMoment: secondMoment,
+                       count: count, hyperparameters: hyperparameters, step: step)
+    }
+}
+
+/// What a training run may need beyond the seed's ReLU, MSE, cross-entropy and plain Adam.
+public enum BackendFeature: Sendable, Equatable, CustomStringConvertible {
+    case activation(ActivationFunction)
+    case loss(Loss)
+    /// AdamW's decoupled weight decay (λ ≠ 0).
+    case weightDecay
+    /// Gradient clipping by global norm.
+    case gradientClipping
+
+    /// Whether every backend has it: ReLU, MSE and cross-entropy.
+    public var isSeedFeature: Bool {
+        switch self {
+        case .activation(let function): return function == .relu
+        case .loss(let loss): return loss == .meanSquaredError || loss == .crossEntropy
+        case .weightDecay, .gradientClipping: return false
+        }
+    }
+
+    /// "the tanh activation", "the binary-cross-entropy loss", …
+    public var description: String {
+        switch self {
+        case .activation(let function): return "the \(function.kind.rawValue) activation"
+        case .loss(let loss): return "the \(loss.rawValue) loss"
+        case .weightDecay: return "weight decay (AdamW)"
+        case .gradientClipping: return "gradient clipping"
+        }
+    }
+
+    /// The features a run of `activation`, `loss` and `hyperparameters` uses.
+    public static func used(activation: ActivationFunction, loss: Loss, hyperparameters: AdamHyperparameters) -> [BackendFeature] {
+        var features: [BackendFeature] = [.activation(activation), .loss(loss)]
+        if hyperparameters.weightDecay != 0 { features.append(.weightDecay) }
+        if hyperparameters.clipNorm != nil { features.append(.gradientClipping) }
+        return features
+    }
 }
 
 /// A buffer and an element offset into it.
@@ -104,6 +213,19 @@ public enum ProductEpilogue<Buffer> {
     case reluMask(BufferSlice<Buffer>)
 }
 
+/// A hidden activation's element-wise work fused onto a product's output C[m×n]: the general
+/// form of `ProductEpilogue.biasReLU` and `.reluMask` (see `Backend.matrixProduct(_:m:n:k:a:b:c:activation:)`).
+/// It is a separate type, not more `ProductEpilogue` cases, so that backends switching over
+/// `ProductEpilogue` keep compiling unchanged.
+public enum ActivationEpilogue<Buffer> {
+    /// Z[i, j] = C[i, j] + bias[j]; Z is also written to `preActivation` (m×n) when given (for an
+    /// activation whose derivative needs Z); then C[i, j] = f(Z[i, j]).
+    case biasActivation(BufferSlice<Buffer>, ActivationFunction, preActivation: BufferSlice<Buffer>?)
+    /// C[i, j] = C[i, j] · f'(·) read from `source` (m×n): A = f(Z), or Z when
+    /// `derivativeNeedsPreActivation` (GELU).
+    case activationDerivative(BufferSlice<Buffer>, ActivationFunction)
+}
+
 /// How targets are stored: one class index per row, or one value per output column.
 public enum TargetEncoding: String, Sendable {
     /// One Float32 per row holding an integer class index in 0..<columns.
@@ -118,19 +240,32 @@ public enum TargetEncoding: String, Sendable {
     }
 }
 
-/// Adam's constants (SEED.md §4): α, β1, β2, ε.
+/// Adam's constants (SEED.md §4): α, β1, β2, ε; and AdamW's decoupled weight decay λ and
+/// gradient clipping by global norm, both off by default (then the update is exactly the seed's).
 public struct AdamHyperparameters: Sendable, Equatable, Codable {
     public var learningRate: Float
     public var beta1: Float
     public var beta2: Float
     public var epsilon: Float
+    /// AdamW's λ: θ ← θ·(1 − α·λ) before the Adam update, for every parameter (biases
+    /// included, as torch.optim.AdamW does by default). 0 is plain Adam.
+    public var weightDecay: Float
+    /// When set, the gradient is scaled by min(1, c / (‖g‖ + 1e-6)) before the moments, ‖g‖
+    /// being the norm of all the gradients together (torch.nn.utils.clip_grad_norm_).
+    public var clipNorm: Float?
 
-    public init(learningRate: Float = 1e-3, beta1: Float = 0.9, beta2: Float = 0.999, epsilon: Float = 1e-8) {
+    public init(learningRate: Float = 1e-3, beta1: Float = 0.9, beta2: Float = 0.999, epsilon: Float = 1e-8,
+                weightDecay: Float = 0, clipNorm: Float? = nil) {
         self.learningRate = learningRate
         self.beta1 = beta1
         self.beta2 = beta2
         self.epsilon = epsilon
+        self.weightDecay = weightDecay
+        self.clipNorm = clipNorm
     }
+
+    /// Whether this is the seed's Adam: no weight decay, no clipping.
+    public var isPlainAdam: Bool { weightDecay == 0 && clipNorm == nil }
 
     /// Bias corrections (1 − β1ᵗ, 1 − β2ᵗ) for step t, computed in Float64.
     public func biasCorrections(step: Int) -> (first: Float, second: Float) {

@@ -31,8 +31,9 @@ public struct BackendCheck<Candidate: Backend> {
     }
 
     /// Runs every check, in a fixed order: products (three layouts × four epilogues × six
-    /// sizes), column sums, loss gradients and loss sums, batch gathers, Adam, and a 100-step
-    /// training run per loss.
+    /// sizes), column sums, loss gradients and loss sums (for each loss the candidate
+    /// implements), batch gathers, Adam, the hidden activations' epilogues and AdamW with
+    /// clipping (when the candidate implements them), and a 100-step training run per loss.
     ///
     /// - Parameter onResult: called with each row as soon as it is measured.
     /// - Returns: one row per check; a mismatch is a row that did not pass, not an error.
@@ -55,7 +56,8 @@ public struct BackendCheck<Candidate: Backend> {
         for (index, shape) in BackendCheckShapes.columnSums.enumerated() {
             record(try checkColumnSums(shape, offset: index % 2 == 1, random: &random))
         }
-        for loss in Loss.allCases {
+        // the losses the candidate implements (every backend has MSE and cross-entropy)
+        for loss in Loss.allCases where (try? candidate.requireSupport(.loss(loss))) != nil {
             for encoding in [TargetEncoding.classIndices, .dense] {
                 for (index, shape) in BackendCheckShapes.losses.enumerated() {
                     let rows = try checkLoss(loss, encoding, shape, variant: index, random: &random)
@@ -70,6 +72,21 @@ public struct BackendCheck<Candidate: Backend> {
         for (index, count) in BackendCheckShapes.adamCounts.enumerated() {
             let firstStep = index % 2 == 0 ? 1 : 1000
             record(try checkAdam(count: count, steps: firstStep...(firstStep + 4), offset: index % 2 == 1, random: &random))
+        }
+        // beyond the seed, for the features the candidate implements: the hidden activations'
+        // epilogues and AdamW with clipping
+        for function in BackendCheckShapes.activations where (try? candidate.requireSupport(.activation(function))) != nil {
+            for (index, size) in BackendCheckShapes.activationProducts.enumerated() {
+                for derivative in [false, true] {
+                    record(try checkActivationProduct(function, derivative: derivative, size, offset: index % 2 == 1, random: &random))
+                }
+            }
+        }
+        if (try? candidate.requireSupport(.weightDecay)) != nil, (try? candidate.requireSupport(.gradientClipping)) != nil {
+            for (index, count) in BackendCheckShapes.adamCounts.enumerated() {
+                record(try checkAdam(count: count, steps: 1...5, offset: index % 2 == 1, random: &random,
+                                     hyperparameters: AdamHyperparameters(learningRate: 0.01, weightDecay: 0.1, clipNorm: 4)))
+            }
         }
         record(try checkTraining(.crossEntropy))
         record(try checkTraining(.meanSquaredError))
@@ -165,6 +182,9 @@ public struct BackendCheck<Candidate: Backend> {
         case (.crossEntropy, .dense):
             // positive rows, summing to 1 in every other case (else the gradient's Σy factor shows)
             targets = random.checkProbabilityRows(rows: rows, columns: columns, normalized: variant % 2 == 0)
+        case (.binaryCrossEntropy, .dense):
+            // labels of 0 and 1, and soft targets in every other case
+            targets = random.checkValues(rows * columns).map { variant % 2 == 0 ? ($0 > 0 ? 1 : 0) : abs($0) }
         }
         let name = "lossGradient \(loss.rawValue) \(encoding == .classIndices ? "indices" : "dense")"
         let sizes = "\(rows)×\(columns)"
@@ -187,20 +207,44 @@ public struct BackendCheck<Candidate: Backend> {
         return row("gatherRows", sizes, actual, expected, threshold: BackendCheckThreshold.copy)
     }
 
-    private func checkAdam(count: Int, steps: ClosedRange<Int>, offset: Bool,
-                           random: inout SeededGenerator) throws(BackendCheckError) -> BackendCheckResult {
+    private func checkAdam(count: Int, steps: ClosedRange<Int>, offset: Bool, random: inout SeededGenerator,
+                           hyperparameters: AdamHyperparameters = AdamHyperparameters()) throws(BackendCheckError) -> BackendCheckResult {
         let parameters = random.checkValues(count)
         let firstMoment = random.checkValues(count).map { $0 * 0.1 }
         let secondMoment = random.checkValues(count).map { abs($0) * 0.01 }
         let gradients = steps.map { _ in random.checkValues(count) }
         let sizes = "\(count), t \(steps.lowerBound)…\(steps.upperBound)"
-        let (actual, expected) = try both("adamUpdate", sizes) {
+        let name = hyperparameters.isPlainAdam ? "adamUpdate" : "adamWUpdate λ \(hyperparameters.weightDecay), clip \(hyperparameters.clipNorm ?? 0)"
+        let (actual, expected) = try both(name, sizes) {
             try $0.adam(parameters: parameters, firstMoment: firstMoment, secondMoment: secondMoment,
-                        gradients: gradients, steps: steps, offset: offset)
+                        gradients: gradients, steps: steps, offset: offset, hyperparameters: hyperparameters)
         }
         let error = zip(actual, expected).map { Self.relativeError($0, $1) }.max() ?? .infinity
-        return BackendCheckResult(name: "adamUpdate", sizes: sizes, relativeError: error,
+        return BackendCheckResult(name: name, sizes: sizes, relativeError: error,
                                   threshold: BackendCheckThreshold.elementwise)
+    }
+
+    /// A product with a hidden activation's epilogue: C = f(C + bias) (and Z for GELU), or
+    /// C ⊙ f'(source) with source A = f(Z) (Z for GELU).
+    private func checkActivationProduct(
+        _ function: ActivationFunction, derivative: Bool, _ size: (m: Int, n: Int, k: Int), offset: Bool,
+        random: inout SeededGenerator
+    ) throws(BackendCheckError) -> BackendCheckResult {
+        let (m, n, k) = size
+        let layout: ProductLayout = derivative ? .nn : .nt
+        let a = random.checkValues(m * k), b = random.checkValues(k * n)
+        var auxiliary = derivative ? random.checkValues(m * n).map { $0 * 3 } : random.checkValues(n)
+        if derivative, !function.derivativeNeedsPreActivation {
+            // a source that is some A = f(Z), exact zeros included
+            auxiliary = auxiliary.enumerated().map { $0.offset % 5 == 2 ? function.apply(0) : function.apply($0.element) }
+        }
+        let name = "matrixProduct \(layout.rawValue) \(derivative ? "derivative" : "bias+activation") \(function)"
+        let sizes = "\(m)×\(n)×\(k)"
+        let (actual, expected) = try both(name, sizes) {
+            try $0.activationProduct(layout, m: m, n: n, k: k, a: a, b: b, function: function, derivative: derivative,
+                                     auxiliary: auxiliary, offset: offset)
+        }
+        return row(name, sizes, actual, expected, threshold: BackendCheckThreshold.product)
     }
 
     /// `TrainingSession` on both backends from the same model and data: 100 steps of shuffled
@@ -310,6 +354,8 @@ enum BackendCheckShapes {
     static let losses: [(rows: Int, columns: Int)] = [(1, 1), (1, 10), (37, 5), (128, 10), (257, 33)]
     static let gathers: [(sourceRows: Int, width: Int, count: Int)] = [(1, 1, 1), (50, 13, 17), (300, 1, 64), (97, 784, 33)]
     static let adamCounts = [1, 37, 4099, 100_003]
+    static let activations: [ActivationFunction] = [.leakyReLU(slope: 0.01), .tanh, .sigmoid, .gelu]
+    static let activationProducts: [(m: Int, n: Int, k: Int)] = [(1, 97, 13), (37, 53, 29), (257, 130, 200)]
     static let trainingLayers = [13, 32, 24, 5]
 }
 
@@ -325,7 +371,9 @@ private protocol BackendCheckRunner {
                       columns: Int, offset: Bool) throws -> (gradient: [Float], sum: Float)
     func gather(_ source: [Float], width: Int, indices: [Float], offset: Bool) throws -> [Float]
     func adam(parameters: [Float], firstMoment: [Float], secondMoment: [Float], gradients: [[Float]],
-              steps: ClosedRange<Int>, offset: Bool) throws -> [[Float]]
+              steps: ClosedRange<Int>, offset: Bool, hyperparameters: AdamHyperparameters) throws -> [[Float]]
+    func activationProduct(_ layout: ProductLayout, m: Int, n: Int, k: Int, a: [Float], b: [Float], function: ActivationFunction,
+                           derivative: Bool, auxiliary: [Float], offset: Bool) throws -> [Float]
 }
 
 private struct Runner<B: Backend>: BackendCheckRunner {
@@ -395,8 +443,26 @@ private struct Runner<B: Backend>: BackendCheckRunner {
         return try read(destination, indices.count * width)
     }
 
+    /// C, then Z after it when the epilogue keeps Z.
+    func activationProduct(_ layout: ProductLayout, m: Int, n: Int, k: Int, a: [Float], b: [Float], function: ActivationFunction,
+                           derivative: Bool, auxiliary: [Float], offset: Bool) throws -> [Float] {
+        let aSlice = try buffer(a, offset: offset ? 7 : 0)
+        let bSlice = try buffer(b, offset: offset ? 3 : 0)
+        let cSlice = try poisoned(m * n, offset: offset ? 5 : 0)
+        let auxiliarySlice = try buffer(auxiliary, offset: offset ? 2 : 0)
+        if derivative {
+            try backend.matrixProduct(layout, m: m, n: n, k: k, a: aSlice, b: bSlice, c: cSlice,
+                                      activation: .activationDerivative(auxiliarySlice, function))
+            return try read(cSlice, m * n)
+        }
+        let kept = function.derivativeNeedsPreActivation ? try poisoned(m * n, offset: offset ? 1 : 0) : nil
+        try backend.matrixProduct(layout, m: m, n: n, k: k, a: aSlice, b: bSlice, c: cSlice,
+                                  activation: .biasActivation(auxiliarySlice, function, preActivation: kept))
+        return try read(cSlice, m * n) + (try kept.map { try read($0, m * n) } ?? [])
+    }
+
     func adam(parameters: [Float], firstMoment: [Float], secondMoment: [Float], gradients: [[Float]],
-              steps: ClosedRange<Int>, offset: Bool) throws -> [[Float]] {
+              steps: ClosedRange<Int>, offset: Bool, hyperparameters: AdamHyperparameters) throws -> [[Float]] {
         let shift = offset ? 5 : 0
         let count = parameters.count
         let theta = try buffer(parameters, offset: shift)
@@ -405,8 +471,13 @@ private struct Runner<B: Backend>: BackendCheckRunner {
         let g = try poisoned(count, offset: shift)
         for (step, values) in zip(steps, gradients) {
             try values.withUnsafeBufferPointer { try backend.upload($0, to: g) }
-            try backend.adamUpdate(parameters: theta, gradients: g, firstMoment: m, secondMoment: v, count: count,
-                                   hyperparameters: AdamHyperparameters(), step: step)
+            if hyperparameters.isPlainAdam {
+                try backend.adamUpdate(parameters: theta, gradients: g, firstMoment: m, secondMoment: v, count: count,
+                                       hyperparameters: hyperparameters, step: step)
+            } else {
+                try backend.adamWUpdate(parameters: theta, gradients: g, firstMoment: m, secondMoment: v, count: count,
+                                        hyperparameters: hyperparameters, step: step)
+            }
         }
         return [try read(theta, count), try read(m, count), try read(v, count)]
     }

@@ -8,6 +8,8 @@ public enum BackendError: Error, CustomStringConvertible, Equatable {
     case unavailable(backend: String, reason: String)
     /// A call into a driver or runtime failed.
     case callFailed(call: String, reason: String)
+    /// The backend does not implement a feature (yet): an activation, a loss, weight decay, …
+    case unsupported(backend: String, feature: String)
 
     public var description: String {
         switch self {
@@ -19,6 +21,8 @@ public enum BackendError: Error, CustomStringConvertible, Equatable {
             return "\(backend) is unavailable: \(reason)"
         case let .callFailed(call, reason):
             return "\(call) failed: \(reason)"
+        case let .unsupported(backend, feature):
+            return "the \(backend) backend does not support \(feature) yet"
         }
     }
 }

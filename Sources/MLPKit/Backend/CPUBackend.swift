@@ -114,6 +114,35 @@ public final class CPUBackend: Backend {
         }
     }
 
+    /// The CPU backend implements every feature.
+    public func requireSupport(_ feature: BackendFeature) throws {
+        if case .activation(let function) = feature { try function.validate() }
+    }
+
+    public func matrixProduct(
+        _ layout: ProductLayout, m: Int, n: Int, k: Int,
+        a: BufferSlice<CPUBuffer>, b: BufferSlice<CPUBuffer>, c: BufferSlice<CPUBuffer>,
+        activation epilogue: ActivationEpilogue<CPUBuffer>
+    ) throws {
+        // check every operand before the product writes C
+        switch epilogue {
+        case let .biasActivation(bias, function, preActivation):
+            let biasPointer = try pointer(bias, count: n, "matrixProduct bias")
+            let prePointer = try preActivation.map { try pointer($0, count: m * n, "matrixProduct pre-activation") }
+            try matrixProduct(layout, m: m, n: n, k: k, a: a, b: b, c: c, epilogue: .none)
+            if m == 0 || n == 0 { return }
+            let cPointer = c.buffer.pointer + c.offset
+            ElementwiseKernels.biasActivation(cPointer, rows: m, columns: n, bias: biasPointer, function: function,
+                                              preActivation: prePointer)
+        case let .activationDerivative(source, function):
+            let sourcePointer = try pointer(source, count: m * n, "matrixProduct activation derivative")
+            try matrixProduct(layout, m: m, n: n, k: k, a: a, b: b, c: c, epilogue: .none)
+            if m == 0 || n == 0 { return }
+            let cPointer = c.buffer.pointer + c.offset
+            ElementwiseKernels.activationDerivative(cPointer, source: sourcePointer, count: m * n, function: function)
+        }
+    }
+
     public func columnSums(_ matrix: BufferSlice<CPUBuffer>, rows: Int, columns: Int, into sums: BufferSlice<CPUBuffer>) throws {
         let matrixPointer = try pointer(matrix, count: rows * columns, "columnSums")
         let sumsPointer = try pointer(sums, count: columns, "columnSums output")
@@ -164,6 +193,16 @@ public final class CPUBackend: Backend {
         let v = try pointer(secondMoment, count: count, "adamUpdate second moment")
         ElementwiseKernels.adam(parameters: theta, gradients: g, m: m, v: v, count: count,
                                 hyperparameters: hyperparameters, step: step)
+    }
+
+    /// AdamW with clipping, as `adamUpdate` (which on the CPU honours weight decay and clipping too).
+    public func adamWUpdate(
+        parameters: BufferSlice<CPUBuffer>, gradients: BufferSlice<CPUBuffer>,
+        firstMoment: BufferSlice<CPUBuffer>, secondMoment: BufferSlice<CPUBuffer>,
+        count: Int, hyperparameters: AdamHyperparameters, step: Int
+    ) throws {
+        try adamUpdate(parameters: parameters, gradients: gradients, firstMoment: firstMoment, secondMoment: secondMoment,
+                       count: count, hyperparameters: hyperparameters, step: step)
     }
 
     public func synchronize() throws {}

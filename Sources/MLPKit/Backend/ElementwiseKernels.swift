@@ -25,6 +25,53 @@ enum ElementwiseKernels {
         for i in 0..<count where !(activation[i] > 0) { c[i] = 0 }
     }
 
+    /// Z[i, j] = C[i, j] + bias[j] (also stored in `preActivation` when given), C[i, j] = f(Z).
+    static func biasActivation(
+        _ c: UnsafeMutablePointer<Float>, rows: Int, columns: Int, bias: UnsafePointer<Float>,
+        function: ActivationFunction, preActivation: UnsafeMutablePointer<Float>?
+    ) {
+        @inline(__always)
+        func each(_ f: (Float) -> Float) {
+            for i in 0..<rows {
+                let row = c + i * columns
+                if let preActivation {
+                    let pre = preActivation + i * columns
+                    for j in 0..<columns {
+                        let z = row[j] + bias[j]
+                        pre[j] = z
+                        row[j] = f(z)
+                    }
+                } else {
+                    for j in 0..<columns { row[j] = f(row[j] + bias[j]) }
+                }
+            }
+        }
+        switch function {
+        case .relu: each { max($0, 0) }
+        case .leakyReLU(let slope): each { $0 > 0 ? $0 : slope * $0 }
+        case .tanh: each { tanhf($0) }
+        case .sigmoid: each { ActivationFunction.sigmoid($0) }
+        case .gelu: each { ActivationFunction.gelu.apply($0) }
+        }
+    }
+
+    /// C[i] = C[i] · f'(source[i]): source is A = f(Z), or Z for GELU.
+    static func activationDerivative(_ c: UnsafeMutablePointer<Float>, source: UnsafePointer<Float>, count: Int,
+                                     function: ActivationFunction) {
+        switch function {
+        case .relu:
+            reluMask(c, activation: source, count: count)
+        case .leakyReLU(let slope):
+            for i in 0..<count where !(source[i] > 0) { c[i] *= slope }
+        case .tanh:
+            for i in 0..<count { c[i] *= 1 - source[i] * source[i] }
+        case .sigmoid:
+            for i in 0..<count { c[i] *= source[i] * (1 - source[i]) }
+        case .gelu:
+            for i in 0..<count { c[i] *= ActivationFunction.gelu.derivative(from: source[i]) }
+        }
+    }
+
     /// sums[j] = Σ_i matrix[i, j], row by row so that the reads are sequential.
     @inline(__always)
     static func columnSums(_ matrix: UnsafePointer<Float>, rows: Int, columns: Int, into sums: UnsafeMutablePointer<Float>) {
@@ -46,14 +93,42 @@ enum ElementwiseKernels {
         let beta1 = hyperparameters.beta1, beta2 = hyperparameters.beta2
         let alpha = hyperparameters.learningRate, epsilon = hyperparameters.epsilon
         let (correction1, correction2) = hyperparameters.biasCorrections(step: step)
+        // Beyond the seed, both skipped entirely when off (so plain Adam is bit for bit the seed's):
+        // clipping by global norm, g ← g·min(1, c/(‖g‖ + 1e-6)) with ‖g‖ accumulated in Float64,
+        // and AdamW's decoupled decay θ ← θ·(1 − α·λ) before the update.
+        var gradientScale: Float = 1
+        if let clipNorm = hyperparameters.clipNorm {
+            gradientScale = clipScale(g, count: count, clipNorm: clipNorm)
+        }
+        let decay = Float(1 - Double(alpha) * Double(hyperparameters.weightDecay))
+        // the plain case is its own copy of the loops, with no test for either option inside
+        if gradientScale == 1, hyperparameters.weightDecay == 0 {
+            adamLoops(theta, g, m, v, count: count, beta1: beta1, beta2: beta2, alpha: alpha, epsilon: epsilon,
+                      corrections: (correction1, correction2), clips: false, gradientScale: 1, decays: false, decay: 1)
+        } else {
+            adamLoops(theta, g, m, v, count: count, beta1: beta1, beta2: beta2, alpha: alpha, epsilon: epsilon,
+                      corrections: (correction1, correction2), clips: gradientScale != 1, gradientScale: gradientScale,
+                      decays: hyperparameters.weightDecay != 0, decay: decay)
+        }
+    }
+
+    @inline(__always)
+    private static func adamLoops(
+        _ theta: UnsafeMutablePointer<Float>, _ g: UnsafePointer<Float>, _ m: UnsafeMutablePointer<Float>,
+        _ v: UnsafeMutablePointer<Float>, count: Int, beta1: Float, beta2: Float, alpha: Float, epsilon: Float,
+        corrections: (Float, Float), clips: Bool, gradientScale: Float, decays: Bool, decay: Float
+    ) {
+        let (correction1, correction2) = corrections
         typealias Lanes = SIMD8<Float>
         let lanes = Lanes.scalarCount
         var i = 0
         while i + lanes <= count {
-            let gradient = UnsafeRawPointer(g + i).loadUnaligned(as: Lanes.self)
+            var gradient = UnsafeRawPointer(g + i).loadUnaligned(as: Lanes.self)
+            if clips { gradient *= gradientScale }
             let mOld = UnsafeRawPointer(m + i).loadUnaligned(as: Lanes.self)
             let vOld = UnsafeRawPointer(v + i).loadUnaligned(as: Lanes.self)
-            let thetaOld = UnsafeRawPointer(theta + i).loadUnaligned(as: Lanes.self)
+            var thetaOld = UnsafeRawPointer(theta + i).loadUnaligned(as: Lanes.self)
+            if decays { thetaOld *= decay }
             // update the biased first moment (momentum) and second moment (RMSprop)
             let mt = beta1 * mOld + (1 - beta1) * gradient
             let vt = beta2 * vOld + (1 - beta2) * gradient * gradient
@@ -67,16 +142,28 @@ enum ElementwiseKernels {
             i += lanes
         }
         while i < count {
-            let gradient = g[i]
+            var gradient = g[i]
+            if clips { gradient *= gradientScale }
             let mt = beta1 * m[i] + (1 - beta1) * gradient
             let vt = beta2 * v[i] + (1 - beta2) * gradient * gradient
             m[i] = mt
             v[i] = vt
             let mHat = mt / correction1
             let vHat = vt / correction2
-            theta[i] = theta[i] - alpha * mHat / (vHat.squareRoot() + epsilon)
+            var thetaOld = theta[i]
+            if decays { thetaOld *= decay }
+            theta[i] = thetaOld - alpha * mHat / (vHat.squareRoot() + epsilon)
             i += 1
         }
+    }
+
+    /// min(1, c / (‖g‖ + 1e-6)) for the `count` gradients at `g`, ‖g‖ accumulated in Float64
+    /// (torch.nn.utils.clip_grad_norm_'s rule). 1 when the norm is within c; NaN when it is not finite.
+    static func clipScale(_ g: UnsafePointer<Float>, count: Int, clipNorm: Float) -> Float {
+        var sum = 0.0
+        for i in 0..<count { sum += Double(g[i]) * Double(g[i]) }
+        let scale = Double(clipNorm) / (sum.squareRoot() + 1e-6)
+        return scale < 1 ? Float(scale) : scale.isNaN ? .nan : 1
     }
 }
 
@@ -107,6 +194,24 @@ enum LossKernels {
                     rowSum += difference * difference
                 }
                 total += 0.5 * Double(rowSum)
+            }
+        case .binaryCrossEntropy:
+            // per output: max(z, 0) − z·y + log1p(exp(−|z|)) = −[y·log σ(z) + (1 − y)·log(1 − σ(z))],
+            // without overflow for any z; gradient (σ(z) − y)/B
+            for i in 0..<rows {
+                let z = output + i * columns, d = gradient + i * columns
+                var rowLoss = 0.0
+                for j in 0..<columns {
+                    let y: Float
+                    switch targets {
+                    case .dense: y = target[i * columns + j]
+                    case .classIndices: y = Int(target[i]) == j ? 1 : 0
+                    }
+                    let logit = z[j]
+                    d[j] = (ActivationFunction.sigmoid(logit) - y) * scale
+                    rowLoss += Double(max(logit, 0) - logit * y + log1pf(expf(-abs(logit))))
+                }
+                total += rowLoss
             }
         case .crossEntropy:
             for i in 0..<rows {

@@ -73,6 +73,10 @@ public enum Benchmark {
             let targets = (0..<(rows * outputs)).map { _ in Float(generator.nextNormal()) }
             dataset = try Dataset(inputs: inputs, features: configuration.layers[0], targets: targets,
                                   encoding: .dense, targetWidth: outputs)
+        case .binaryCrossEntropy:
+            let targets = (0..<(rows * outputs)).map { _ in Float(generator.next() % 2) }
+            dataset = try Dataset(inputs: inputs, features: configuration.layers[0], targets: targets,
+                                  encoding: .dense, targetWidth: outputs)
         }
         let model = try MLP(layerSizes: configuration.layers, loss: configuration.loss, seed: 1)
         let session = try TrainingSession(model: model, backend: backend, batchCapacity: configuration.batch)

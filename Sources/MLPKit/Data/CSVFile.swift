@@ -146,8 +146,11 @@ public enum CSVFile {
             }
             if columns > 0 && values.capacity == 0 {
                 // Reserve for a guess at the row count from this line's length, so large files rarely reallocate.
+                // Never more than the rest of the file can hold (a cell takes a byte and a separator), so
+                // a wide header over a short first row cannot make this reserve more than the file justifies.
                 let estimate = (count - lineStart) / max(lineEnd - lineStart + 1, 1) + 1
-                values.reserveCapacity(estimate.multipliedReportingOverflow(by: columns).overflow ? 0 : estimate * columns)
+                let (guess, overflow) = estimate.multipliedReportingOverflow(by: columns)
+                values.reserveCapacity(min(overflow ? 0 : guess, (count - lineStart) / 2 + 1))
             }
 
             var column = 0

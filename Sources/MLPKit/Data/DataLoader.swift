@@ -81,7 +81,8 @@ public enum DataLoader {
     }
 
     /// Pairs inputs with targets for `loss`: one integer column becomes class indices for
-    /// cross-entropy, anything else dense rows.
+    /// cross-entropy, anything else dense rows (for binary cross-entropy, one 0/1 column or rows
+    /// of 0/1 labels, one output each).
     /// - Parameters:
     ///   - outputs: the model's output count when known (from a checkpoint); else it comes
     ///     from the data (the largest label + 1, or the target's columns).
@@ -116,6 +117,9 @@ public enum DataLoader {
                     throw LoadError.mismatch("target row \(row + 1) is not one-hot or a row of probabilities (it sums to \(sum))")
                 }
             }
+        }
+        if loss == .binaryCrossEntropy, let bad = targets.values.firstIndex(where: { !($0 >= 0 && $0 <= 1) }) {
+            throw LoadError.mismatch("binary cross-entropy needs targets of 0 and 1 (or probabilities in [0, 1]); target row \(bad / targets.columns + 1), column \(bad % targets.columns + 1) is \(targets.values[bad])")
         }
         let dataset = try Dataset(inputs: inputs.values, features: inputs.columns, targets: targets.values,
                                   encoding: .dense, targetWidth: targets.columns)

@@ -7,7 +7,8 @@
 /// comes from the shapes.
 public struct Checkpoint: Sendable, Equatable {
     public var layerSizes: [Int]
-    public var activation: Activation
+    /// The hidden activation (metadata `activation`, and `activation.slope` for leaky ReLU).
+    public var activation: ActivationFunction
     /// The loss the model was trained with, when the file records it.
     public var loss: Loss?
     /// W1, b1, W2, b2, … flat.
@@ -15,17 +16,25 @@ public struct Checkpoint: Sendable, Equatable {
     /// Adam's state, when the file has it.
     public var optimizer: OptimizerState?
     public var hyperparameters: AdamHyperparameters?
+    /// The learning-rate schedule the run followed, when the file records one (metadata
+    /// `schedule`, `schedule.*`), so a resumed run continues it.
+    public var schedule: LearningRateSchedule?
+    /// The input standardisation, when the model has one (tensors `standardize.mean` and
+    /// `standardize.std`, F32, shape [inputs]).
+    public var standardization: Standardization?
     /// Other metadata, as strings (for example how the data was shuffled).
     public var metadata: [String: String]
 
     public init(model: MLP, optimizer: OptimizerState? = nil, hyperparameters: AdamHyperparameters? = nil,
-                metadata: [String: String] = [:]) {
+                schedule: LearningRateSchedule? = nil, metadata: [String: String] = [:]) {
         layerSizes = model.layerSizes
         activation = model.activation
         loss = model.loss
         parameters = model.parameters
+        standardization = model.standardization
         self.optimizer = optimizer
         self.hyperparameters = hyperparameters
+        self.schedule = schedule
         self.metadata = metadata
     }
 
@@ -33,11 +42,16 @@ public struct Checkpoint: Sendable, Equatable {
     /// - Throws: `CheckpointError.missingLoss` when neither gives a loss.
     public func model(defaultLoss: Loss? = nil) throws -> MLP {
         guard let chosen = loss ?? defaultLoss else { throw CheckpointError.missingLoss }
-        return try MLP(layerSizes: layerSizes, activation: activation, loss: chosen, parameters: parameters)
+        return try MLP(layerSizes: layerSizes, activation: activation, loss: chosen, parameters: parameters,
+                       standardization: standardization)
     }
 
-    static let metadataKeys = ["format", "layers", "activation", "loss", "adam.step", "adam.learning_rate",
-                               "adam.beta1", "adam.beta2", "adam.epsilon"]
+    static let metadataKeys = ["format", "layers", "activation", "activation.slope", "loss", "adam.step",
+                               "adam.learning_rate", "adam.beta1", "adam.beta2", "adam.epsilon", "adam.weight_decay",
+                               "adam.clip_norm"] + LearningRateSchedule.metadataKeys
+
+    /// The names of the standardisation's tensors.
+    static let standardizationTensors = (mean: "standardize.mean", deviation: "standardize.std")
 
     // MARK: - Writing
 
@@ -50,13 +64,20 @@ public struct Checkpoint: Sendable, Equatable {
         var meta: [(String, JSONValue)] = [
             ("format", .string("mlpkit")),
             ("layers", .string(layerSizes.map(String.init).joined(separator: ","))),
-            ("activation", .string(activation.rawValue)),
+            ("activation", .string(activation.kind.rawValue)),
         ]
+        if let slope = activation.leakySlope { meta.append(("activation.slope", .string("\(slope)"))) }
         if let loss { meta.append(("loss", .string(loss.rawValue))) }
         if let optimizer { meta.append(("adam.step", .string(String(optimizer.step)))) }
         if let h = hyperparameters {
             meta += [("adam.learning_rate", .string("\(h.learningRate)")), ("adam.beta1", .string("\(h.beta1)")),
-                     ("adam.beta2", .string("\(h.beta2)")), ("adam.epsilon", .string("\(h.epsilon)"))]
+                     ("adam.beta2", .string("\(h.beta2)")), ("adam.epsilon", .string("\(h.epsilon)")),
+                     ("adam.weight_decay", .string("\(h.weightDecay)"))]
+            if let clipNorm = h.clipNorm { meta.append(("adam.clip_norm", .string("\(clipNorm)"))) }
+        }
+        if let schedule {
+            let entries = schedule.metadata
+            for key in entries.keys.sorted() { meta.append((key, .string(entries[key] ?? ""))) }
         }
         for key in metadata.keys.sorted() where !Self.metadataKeys.contains(key) {
             meta.append((key, .string(metadata[key] ?? "")))
@@ -88,22 +109,41 @@ public struct Checkpoint: Sendable, Equatable {
             addAll("adam.m.", optimizer.firstMoment)
             addAll("adam.v.", optimizer.secondMoment)
         }
+        if let standardization {
+            guard standardization.features == layerSizes[0] else {
+                throw ModelError.dataShape("the standardisation has \(standardization.features) features but the model takes \(layerSizes[0]) inputs")
+            }
+            add(Self.standardizationTensors.mean, standardization.mean[...], shape: [layerSizes[0]])
+            add(Self.standardizationTensors.deviation, standardization.deviation[...], shape: [layerSizes[0]])
+        }
         var headerBytes = Array(JSONValue.object(header).serialized.utf8)
         while headerBytes.count % 8 != 0 { headerBytes.append(0x20) }
         var bytes: [UInt8] = []
         bytes.reserveCapacity(8 + headerBytes.count + data.count * 4)
         withUnsafeBytes(of: UInt64(headerBytes.count).littleEndian) { bytes.append(contentsOf: $0) }
         bytes.append(contentsOf: headerBytes)
+        #if _endian(little)
+        data.withUnsafeBytes { bytes.append(contentsOf: $0) }
+        #else
         data.withUnsafeBytes { raw in
             for value in raw.bindMemory(to: UInt32.self) {
                 withUnsafeBytes(of: value.littleEndian) { bytes.append(contentsOf: $0) }
             }
         }
+        #endif
         return bytes
     }
 
     /// Writes the file atomically (a temporary file in the same folder, then rename).
+    /// - Throws: `ModelError.nonFinite` (writing nothing) when a parameter or Adam moment is NaN or
+    ///   infinite, so a diverged model never replaces a good checkpoint; `FileError` when writing fails.
     public func save(to path: String) throws {
+        guard parameters.allSatisfy({ $0.isFinite }) else {
+            throw ModelError.nonFinite("refusing to save \(path): a parameter is NaN or infinite")
+        }
+        if let optimizer, !(optimizer.firstMoment.allSatisfy({ $0.isFinite }) && optimizer.secondMoment.allSatisfy({ $0.isFinite })) {
+            throw ModelError.nonFinite("refusing to save \(path): Adam's state is NaN or infinite")
+        }
         try FileIO.writeAtomically(try encoded(), to: path)
     }
 
@@ -172,6 +212,7 @@ public struct Checkpoint: Sendable, Equatable {
                 throw fail("tensor \(name)'s data_offsets [\(begin), \(end)] lie outside the \(dataLength) data bytes")
             }
             let isModelTensor = name.hasPrefix("W") || name.hasPrefix("b") || name.hasPrefix("adam.")
+                || name.hasPrefix("standardize.")
             if isModelTensor {
                 guard dtype == "F32" else { throw fail("tensor \(name) is \(dtype); MLPKit reads F32 only") }
                 guard end - begin == elements * 4 else {
@@ -242,8 +283,28 @@ public struct Checkpoint: Sendable, Equatable {
             model: try MLP(layerSizes: sizes, loss: .meanSquaredError, parameters: parameters))
         checkpoint.loss = nil
         if let name = metadata["activation"] {
-            guard let activation = Activation(rawValue: name) else { throw fail("unknown activation \(name)") }
-            checkpoint.activation = activation
+            guard let kind = Activation(rawValue: name) else { throw fail("unknown activation \(name)") }
+            var slope = ActivationFunction.defaultLeakySlope
+            if kind == .leakyReLU, let text = metadata["activation.slope"] {
+                guard let value = Float(text), value.isFinite, value >= 0 else {
+                    throw fail("activation.slope \(text) is not a non-negative number")
+                }
+                slope = value
+            }
+            checkpoint.activation = ActivationFunction(kind, leakySlope: slope)
+        }
+        let (meanName, deviationName) = Self.standardizationTensors
+        if let mean = tensors[meanName], let deviation = tensors[deviationName] {
+            guard mean.shape == [sizes[0]], deviation.shape == [sizes[0]] else {
+                throw fail("\(meanName) and \(deviationName) must have shape [\(sizes[0])], the model's inputs")
+            }
+            do {
+                checkpoint.standardization = try Standardization(mean: floats(mean.range), deviation: floats(deviation.range))
+            } catch {
+                throw fail("\(error)")
+            }
+        } else if tensors[meanName] != nil || tensors[deviationName] != nil {
+            throw fail("the standardisation needs both \(meanName) and \(deviationName)")
         }
         if let name = metadata["loss"] {
             guard let loss = Loss(rawValue: name) else { throw fail("unknown loss \(name)") }
@@ -260,7 +321,25 @@ public struct Checkpoint: Sendable, Equatable {
         }
         if let rate = metadata["adam.learning_rate"].flatMap(Float.init), let beta1 = metadata["adam.beta1"].flatMap(Float.init),
            let beta2 = metadata["adam.beta2"].flatMap(Float.init), let epsilon = metadata["adam.epsilon"].flatMap(Float.init) {
-            checkpoint.hyperparameters = AdamHyperparameters(learningRate: rate, beta1: beta1, beta2: beta2, epsilon: epsilon)
+            var hyperparameters = AdamHyperparameters(learningRate: rate, beta1: beta1, beta2: beta2, epsilon: epsilon)
+            if let text = metadata["adam.weight_decay"] {
+                guard let value = Float(text), value.isFinite, value >= 0 else {
+                    throw fail("adam.weight_decay \(text) is not a non-negative number")
+                }
+                hyperparameters.weightDecay = value
+            }
+            if let text = metadata["adam.clip_norm"] {
+                guard let value = Float(text), value.isFinite, value > 0 else {
+                    throw fail("adam.clip_norm \(text) is not a positive number")
+                }
+                hyperparameters.clipNorm = value
+            }
+            checkpoint.hyperparameters = hyperparameters
+        }
+        do {
+            checkpoint.schedule = try LearningRateSchedule(metadata: metadata)
+        } catch {
+            throw fail("\(error)")
         }
         checkpoint.metadata = metadata.filter { !metadataKeys.contains($0.key) }
         return checkpoint

@@ -64,12 +64,15 @@ public enum FileIO {
 
     /// Writes `bytes` to `path` atomically: into a temporary file in the same folder, flushed to
     /// disk, then renamed over `path`. A crash at any moment leaves the old file or the new one.
+    /// The temporary file is `.NAME.tmp-PID`; ones a killed writer left for the same `path` are
+    /// removed first (see ``removeStaleTemporaries(for:)``).
     /// - Throws: `FileError.writeFailed`; the temporary file is removed on failure.
     public static func writeAtomically(_ bytes: [UInt8], to path: String) throws {
         let folderEnd = path.lastIndex(of: "/")
         let folder = folderEnd.map { String(path[..<$0]) } ?? "."
         let name = folderEnd.map { String(path[path.index(after: $0)...]) } ?? path
         let temporary = (folder.isEmpty ? "/" : folder + "/") + ".\(name).tmp-\(getpid())"
+        removeStaleTemporaries(for: path)
         let descriptor = open(temporary, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
         guard descriptor >= 0 else { throw FileError.writeFailed(path: path, reason: systemError()) }
         var done = 0
@@ -100,5 +103,31 @@ public enum FileIO {
             fsync(folderDescriptor)
             close(folderDescriptor)
         }
+    }
+
+    /// Removes the temporary files (`.NAME.tmp-PID` beside `path`) that writers of `path` killed
+    /// mid-write left behind: only names of exactly that form, and only when process PID no longer
+    /// exists, so a save in progress in another process is never disturbed. Errors are ignored.
+    public static func removeStaleTemporaries(for path: String) {
+        let folderEnd = path.lastIndex(of: "/")
+        let folder = folderEnd.map { String(path[..<$0]) } ?? "."
+        let name = folderEnd.map { String(path[path.index(after: $0)...]) } ?? path
+        let directory = folder.isEmpty ? "/" : folder
+        let prefix = ".\(name).tmp-"
+        guard !name.isEmpty, let stream = opendir(directory) else { return }
+        var stale: [String] = []
+        while let entry = readdir(stream) {
+            let entryName = withUnsafePointer(to: &entry.pointee.d_name) {
+                String(cString: UnsafeRawPointer($0).assumingMemoryBound(to: CChar.self))
+            }
+            guard entryName.utf8.starts(with: prefix.utf8) else { continue }
+            let digits = entryName.utf8.dropFirst(prefix.utf8.count)
+            guard !digits.isEmpty, digits.count <= 10, digits.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }),
+                  let pid = pid_t(String(decoding: digits, as: UTF8.self)), pid > 0, pid != getpid()
+            else { continue }
+            if kill(pid, 0) != 0 && errno == ESRCH { stale.append(entryName) }
+        }
+        closedir(stream)
+        for entryName in stale { unlink(directory + "/" + entryName) }
     }
 }

@@ -16,9 +16,12 @@ public struct MLP: Sendable, Equatable {
     /// Where each layer's parameters sit.
     public let layout: LayerLayout
     /// The hidden layers' activation.
-    public var activation: Activation
+    public var activation: ActivationFunction
     /// The loss the model is trained with.
     public var loss: Loss
+    /// Per-feature standardisation applied to every input row before the first layer (when
+    /// the model was trained with it; see `Standardization`).
+    public var standardization: Standardization?
     /// W1, b1, W2, b2, … (see `LayerLayout`).
     public var parameters: [Float]
 
@@ -27,10 +30,11 @@ public struct MLP: Sendable, Equatable {
 
     /// A fresh model, deterministic from `seed`: the same seed gives the same bits every run.
     public init(
-        layerSizes: [Int], activation: Activation = .relu, loss: Loss,
+        layerSizes: [Int], activation: ActivationFunction = .relu, loss: Loss,
         initialization: Initialization = .pytorch, seed: UInt64 = 0
     ) throws {
         layout = try LayerLayout(sizes: layerSizes)
+        try activation.validate()
         self.activation = activation
         self.loss = loss
         var generator = SeededGenerator(seed: seed)
@@ -53,14 +57,20 @@ public struct MLP: Sendable, Equatable {
 
     /// A model with the given parameters (W1, b1, W2, b2, … flat).
     /// - Throws: `ModelError` when the sizes are invalid or the count does not match them.
-    public init(layerSizes: [Int], activation: Activation = .relu, loss: Loss, parameters: [Float]) throws {
+    public init(layerSizes: [Int], activation: ActivationFunction = .relu, loss: Loss, parameters: [Float],
+                standardization: Standardization? = nil) throws {
         layout = try LayerLayout(sizes: layerSizes)
         guard parameters.count == layout.parameterCount else {
             throw ModelError.parameterCount(expected: layout.parameterCount, got: parameters.count)
         }
+        try activation.validate()
+        if let standardization, standardization.features != layout.inputs {
+            throw ModelError.dataShape("the standardisation has \(standardization.features) features but the model takes \(layout.inputs) inputs")
+        }
         self.activation = activation
         self.loss = loss
         self.parameters = parameters
+        self.standardization = standardization
     }
 
     /// W_i as a flat row-major [out × in] array, for layer i in 1...L.

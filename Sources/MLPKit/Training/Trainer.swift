@@ -43,6 +43,14 @@ public struct StepReport: Sendable, Equatable {
     public var rowsDone: Int
 }
 
+/// The model and Adam's state at a periodic checkpoint of a training run, both checked finite.
+public struct TrainingSnapshot {
+    /// Adam's t: the steps the model has taken.
+    public var step: Int
+    public var model: MLP
+    public var optimizer: OptimizerState
+}
+
 extension TrainingSession {
     /// Trains on `data` for the configured length, continuing from the session's step t so a
     /// resumed run takes exactly the batches an uninterrupted one would.
@@ -50,13 +58,35 @@ extension TrainingSession {
     /// - Parameters:
     ///   - onStep: called after every step (cheap; the loss is not read back for it).
     ///   - onEpoch: called when an epoch ends, and at the end of the run; return false to stop.
-    /// - Throws: `ModelError.nonFinite` naming the step when the loss becomes NaN or infinite,
-    ///   and the backend's errors.
+    /// - Throws: `ModelError.nonFinite` naming the step when the loss or the parameters become NaN
+    ///   or infinite, and the backend's errors.
     public func train(
         on data: DeviceDataset<B>, configuration: TrainingConfiguration,
         onStep: (StepReport) -> Void = { _ in },
         onEpoch: (EpochReport) throws -> Bool = { _ in true }
     ) throws {
+        try train(on: data, configuration: configuration, checkpointEvery: 0, onStep: onStep, onEpoch: onEpoch,
+                  onCheckpoint: { _ in })
+    }
+
+    /// Trains as ``train(on:configuration:onStep:onEpoch:)`` does, and every `checkpointEvery`
+    /// steps (whenever Adam's t is a multiple of it; 0 for never) hands `onCheckpoint` the model
+    /// and Adam's state, after checking that the loss of every step so far in the epoch and every
+    /// parameter and moment is finite. So a snapshot is never NaN: the run throws instead, and
+    /// the last snapshot handed out is the last good one.
+    ///
+    /// - Throws: `ModelError.nonFinite` naming the step when the loss or the parameters become NaN
+    ///   or infinite (checked at every snapshot, at the end of every epoch and at the end of the
+    ///   run), what `onCheckpoint` throws, and the backend's errors.
+    public func train(
+        on data: DeviceDataset<B>, configuration: TrainingConfiguration, checkpointEvery: Int,
+        onStep: (StepReport) -> Void = { _ in },
+        onEpoch: (EpochReport) throws -> Bool = { _ in true },
+        onCheckpoint: (TrainingSnapshot) throws -> Void
+    ) throws {
+        guard checkpointEvery >= 0 else {
+            throw ModelError.invalidHyperparameter("checkpoint interval must be at least 0, got \(checkpointEvery)")
+        }
         let schedule = try BatchSchedule(rows: data.rows, batchSize: min(configuration.batchSize, batchCapacity),
                                          shuffle: configuration.shuffle, seed: configuration.seed)
         let total: Int
@@ -76,19 +106,32 @@ extension TrainingSession {
             let sums = try lossSums(count: slotsUsed)
             let mean = sums.reduce(0.0) { $0 + Double($1) } / Double(rowsInEpoch)
             if !mean.isFinite {
-                // name the first step whose loss was not finite
+                // name the first step whose loss was not finite, and its value
                 let bad = sums.firstIndex { !$0.isFinite } ?? 0
-                throw ModelError.nonFinite("the loss became \(mean) at step \(step - slotsUsed + bad + 1)")
+                let value = sums[bad].isFinite ? mean : Double(sums[bad])
+                throw ModelError.nonFinite("the loss became \(Self.describe(value)) at step \(step - slotsUsed + bad + 1)")
             }
             let report = EpochReport(epoch: currentEpoch + 1, step: step, trainingLoss: mean, stepsInEpoch: slotsUsed)
             slotsUsed = 0
             rowsInEpoch = 0
             return try onEpoch(report)
         }
+        // The NaN guard for snapshots: this epoch's losses so far, then the parameters and moments.
+        func checkedSnapshot() throws -> TrainingSnapshot {
+            if slotsUsed > 0 {
+                let sums = try lossSums(count: slotsUsed)
+                if let bad = sums.firstIndex(where: { !$0.isFinite }) {
+                    throw ModelError.nonFinite("the loss became \(Self.describe(Double(sums[bad]))) at step \(step - slotsUsed + bad + 1)")
+                }
+            }
+            let snapshot = TrainingSnapshot(step: step, model: try model(), optimizer: try optimizerState())
+            try Self.checkFinite(snapshot)
+            return snapshot
+        }
         for done in 0..<total {
             let (epoch, positions) = schedule.batch(step: step)
             if epoch != currentEpoch {
-                if !(try finishEpoch()) { return }
+                if !(try finishEpoch()) { _ = try checkedSnapshot(); return }
                 currentEpoch = epoch
                 if schedule.shuffle { try setRowOrder(schedule.order(epoch: epoch)) }
             }
@@ -97,7 +140,26 @@ extension TrainingSession {
             rowsInEpoch += positions.count
             rowsDone += positions.count
             onStep(StepReport(step: step, stepsDone: done + 1, stepsTotal: total, epoch: epoch + 1, rowsDone: rowsDone))
+            if checkpointEvery > 0, step % checkpointEvery == 0 {
+                try onCheckpoint(try checkedSnapshot())
+            }
         }
         _ = try finishEpoch()
+        // the last step's update can turn the parameters NaN after a finite loss
+        _ = try checkedSnapshot()
     }
+
+    /// Throws `ModelError.nonFinite` naming the step when a parameter or moment is NaN or infinite.
+    static func checkFinite(_ snapshot: TrainingSnapshot) throws {
+        if let bad = snapshot.model.parameters.first(where: { !$0.isFinite }) {
+            throw ModelError.nonFinite("a parameter became \(describe(Double(bad))) by step \(snapshot.step)")
+        }
+        let moments = snapshot.optimizer
+        if let bad = moments.firstMoment.first(where: { !$0.isFinite }) ?? moments.secondMoment.first(where: { !$0.isFinite }) {
+            throw ModelError.nonFinite("Adam's moments became \(describe(Double(bad))) by step \(snapshot.step) (the gradients overflow)")
+        }
+    }
+
+    /// `nan`, `inf` or `-inf` (never `-nan`).
+    static func describe(_ value: Double) -> String { value.isNaN ? "nan" : "\(value)" }
 }

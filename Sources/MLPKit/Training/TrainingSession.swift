@@ -32,9 +32,14 @@ public struct DeviceDataset<B: Backend> {
 public final class TrainingSession<B: Backend> {
     public let backend: B
     public let layout: LayerLayout
-    public let activation: Activation
+    public let activation: ActivationFunction
     public let loss: Loss
+    /// Applied to every input row the session uploads or predicts from (the model's).
+    public let standardization: Standardization?
+    /// Adam's constants; `learningRate` is the base rate α that `schedule` scales.
     public var hyperparameters: AdamHyperparameters
+    /// How the learning rate follows from `hyperparameters.learningRate` step by step.
+    public var schedule: LearningRateSchedule = .constant
     /// Adam's t: the number of steps taken.
     public private(set) var step: Int
     public let batchCapacity: Int
@@ -47,6 +52,8 @@ public final class TrainingSession<B: Backend> {
     // The workspace: A_0 (the gathered input batch), A_1 … A_L (A_L holds Z_L), two buffers for
     // dZ, the gathered targets, a row-order list and one loss sum per step of an epoch.
     let activations: [B.Buffer]
+    /// Z_1 … Z_{L−1} (index i − 1), kept only when the activation's derivative needs Z (GELU).
+    let preActivations: [B.Buffer]
     let deltas: (B.Buffer, B.Buffer)
     let targetBatch: B.Buffer
     private var rowOrder: B.Buffer
@@ -65,6 +72,11 @@ public final class TrainingSession<B: Backend> {
             throw ModelError.invalidHyperparameter("batch size must be at least 1, got \(batchCapacity)")
         }
         try Self.validate(hyperparameters)
+        try model.activation.validate()
+        // a backend without one of the features this run needs says so now, before any work
+        for feature in BackendFeature.used(activation: model.activation, loss: model.loss, hyperparameters: hyperparameters) {
+            try backend.requireSupport(feature)
+        }
         let count = model.layout.parameterCount
         let state = optimizerState ?? .zero(count: count)
         guard state.firstMoment.count == count, state.secondMoment.count == count, state.step >= 0 else {
@@ -74,6 +86,7 @@ public final class TrainingSession<B: Backend> {
         layout = model.layout
         activation = model.activation
         loss = model.loss
+        standardization = model.standardization
         self.hyperparameters = hyperparameters
         step = state.step
         self.batchCapacity = batchCapacity
@@ -82,6 +95,9 @@ public final class TrainingSession<B: Backend> {
         firstMoment = try backend.makeBuffer(count: count)
         secondMoment = try backend.makeBuffer(count: count)
         activations = try layout.sizes.map { try backend.makeBuffer(count: batchCapacity * $0) }
+        preActivations = model.activation.derivativeNeedsPreActivation
+            ? try layout.sizes.dropFirst().dropLast().map { try backend.makeBuffer(count: batchCapacity * $0) }
+            : []
         let widest = layout.sizes.dropFirst().max() ?? 1
         deltas = (try backend.makeBuffer(count: batchCapacity * widest), try backend.makeBuffer(count: batchCapacity * widest))
         targetBatch = try backend.makeBuffer(count: batchCapacity * layout.outputs)
@@ -109,6 +125,12 @@ public final class TrainingSession<B: Backend> {
         guard h.epsilon.isFinite, h.epsilon > 0 else {
             throw ModelError.invalidHyperparameter("epsilon must be positive, got \(h.epsilon)")
         }
+        guard h.weightDecay.isFinite, h.weightDecay >= 0 else {
+            throw ModelError.invalidHyperparameter("weight decay must be a non-negative number, got \(h.weightDecay)")
+        }
+        if let clipNorm = h.clipNorm, !(clipNorm.isFinite && clipNorm > 0) {
+            throw ModelError.invalidHyperparameter("the clipping norm must be a positive number, got \(clipNorm)")
+        }
     }
 
     // MARK: - Data on the device
@@ -119,7 +141,7 @@ public final class TrainingSession<B: Backend> {
         try dataset.validate(for: layout, loss: loss)
         let inputs = try backend.makeBuffer(count: dataset.inputs.count)
         let targets = try backend.makeBuffer(count: dataset.targets.count)
-        try upload(dataset.inputs, to: inputs)
+        try upload(try standardization?.apply(dataset.inputs) ?? dataset.inputs, to: inputs)
         try upload(dataset.targets, to: targets)
         return DeviceDataset(inputs: inputs, targets: targets, rows: dataset.rows, features: dataset.features,
                              targetEncoding: dataset.targetEncoding, targetWidth: dataset.targetWidth)
@@ -176,29 +198,54 @@ public final class TrainingSession<B: Backend> {
         try backend.lossGradient(loss, targets: data.targetEncoding, output: ZL, target: Y, rows: rows,
                                  columns: layout.outputs, gradient: dZ, lossSum: BufferSlice(lossSums, offset: lossSlot))
         try backward(X, rows: rows, dZL: &dZ)
-        // Adam over every parameter at once, t = t + 1
+        // Adam over every parameter at once, t = t + 1, at the schedule's rate for t
+        try schedule.validate()
         step += 1
-        try backend.adamUpdate(parameters: BufferSlice(parameters), gradients: BufferSlice(gradients),
-                               firstMoment: BufferSlice(firstMoment), secondMoment: BufferSlice(secondMoment),
-                               count: layout.parameterCount, hyperparameters: hyperparameters, step: step)
+        var h = hyperparameters
+        h.learningRate = schedule.rate(base: h.learningRate, step: step)
+        if h.isPlainAdam {
+            try backend.adamUpdate(parameters: BufferSlice(parameters), gradients: BufferSlice(gradients),
+                                   firstMoment: BufferSlice(firstMoment), secondMoment: BufferSlice(secondMoment),
+                                   count: layout.parameterCount, hyperparameters: h, step: step)
+        } else {
+            // AdamW's decay and clipping by global norm (SEED.md's Adam when both are off)
+            try backend.adamWUpdate(parameters: BufferSlice(parameters), gradients: BufferSlice(gradients),
+                                    firstMoment: BufferSlice(firstMoment), secondMoment: BufferSlice(secondMoment),
+                                    count: layout.parameterCount, hyperparameters: h, step: step)
+        }
     }
 
-    /// Z_i = A_{i−1} · W_iᵀ + b_i and A_i = ReLU(Z_i) for i < L; returns Z_L.
+    /// The learning rate step t uses: the schedule applied to the base rate.
+    public func learningRate(step t: Int) -> Float {
+        schedule.rate(base: hyperparameters.learningRate, step: t)
+    }
+
+    /// Z_i = A_{i−1} · W_iᵀ + b_i and A_i = f(Z_i) for i < L (ReLU by default); returns Z_L.
+    /// For ReLU the product's `.biasReLU` epilogue, else the activation epilogue, which also
+    /// keeps Z_i when the derivative needs it.
     func forward(_ X: BufferSlice<B.Buffer>, rows: Int) throws -> BufferSlice<B.Buffer> {
         var A = X
         for i in 1...layout.layerCount {
             let W = BufferSlice(parameters, offset: layout.weightOffsets[i - 1])
             let b = BufferSlice(parameters, offset: layout.biasOffsets[i - 1])
             let Z = BufferSlice(activations[i])
-            try backend.matrixProduct(.nt, m: rows, n: layout.sizes[i], k: layout.sizes[i - 1], a: A, b: W, c: Z,
-                                      epilogue: i < layout.layerCount ? .biasReLU(b) : .bias(b))
+            let (m, n, k) = (rows, layout.sizes[i], layout.sizes[i - 1])
+            if i == layout.layerCount {
+                try backend.matrixProduct(.nt, m: m, n: n, k: k, a: A, b: W, c: Z, epilogue: .bias(b))
+            } else if activation == .relu {
+                try backend.matrixProduct(.nt, m: m, n: n, k: k, a: A, b: W, c: Z, epilogue: .biasReLU(b))
+            } else {
+                let kept = preActivations.isEmpty ? nil : BufferSlice(preActivations[i - 1])
+                try backend.matrixProduct(.nt, m: m, n: n, k: k, a: A, b: W, c: Z,
+                                          activation: .biasActivation(b, activation, preActivation: kept))
+            }
             A = Z
         }
         return A
     }
 
     /// From dZ_L back to dW_1: dW_i = dZ_iᵀ · A_{i−1}, db_i = Σ_rows dZ_i,
-    /// dZ_{i−1} = (dZ_i · W_i) ⊙ (A_{i−1} > 0).
+    /// dZ_{i−1} = (dZ_i · W_i) ⊙ f'(Z_{i−1}), for ReLU (A_{i−1} > 0).
     func backward(_ X: BufferSlice<B.Buffer>, rows: Int, dZL: inout BufferSlice<B.Buffer>) throws {
         var dZ = dZL
         var spare = BufferSlice(deltas.1)
@@ -211,8 +258,15 @@ public final class TrainingSession<B: Backend> {
             try backend.columnSums(dZ, rows: rows, columns: layout.sizes[i], into: db)
             if i > 1 {
                 let W = BufferSlice(parameters, offset: layout.weightOffsets[i - 1])
-                try backend.matrixProduct(.nn, m: rows, n: layout.sizes[i - 1], k: layout.sizes[i], a: dZ, b: W,
-                                          c: spare, epilogue: .reluMask(APrevious))
+                let (m, n, k) = (rows, layout.sizes[i - 1], layout.sizes[i])
+                if activation == .relu {
+                    try backend.matrixProduct(.nn, m: m, n: n, k: k, a: dZ, b: W, c: spare, epilogue: .reluMask(APrevious))
+                } else {
+                    // f' from A_{i−1}, or from the kept Z_{i−1} (GELU)
+                    let source = preActivations.isEmpty ? APrevious : BufferSlice(preActivations[i - 2])
+                    try backend.matrixProduct(.nn, m: m, n: n, k: k, a: dZ, b: W, c: spare,
+                                              activation: .activationDerivative(source, activation))
+                }
                 swap(&dZ, &spare)
             }
         }
@@ -240,7 +294,8 @@ public final class TrainingSession<B: Backend> {
 
     /// The model with its current parameters.
     public func model() throws -> MLP {
-        try MLP(layerSizes: layout.sizes, activation: activation, loss: loss, parameters: try download(parameters))
+        try MLP(layerSizes: layout.sizes, activation: activation, loss: loss, parameters: try download(parameters),
+                standardization: standardization)
     }
 
     /// Adam's current state.
@@ -259,7 +314,9 @@ public final class TrainingSession<B: Backend> {
     // MARK: - Evaluation and inference
 
     /// The seed's loss over every row of `data` (batches of `batchCapacity`), and for
-    /// classification the fraction of rows whose largest output is the target class.
+    /// cross-entropy the fraction of rows whose largest output is the target class; for binary
+    /// cross-entropy the fraction of labels predicted right at threshold 0.5 (σ(z) > 0.5, that
+    /// is z > 0, against y ≥ 0.5), over rows × outputs labels.
     public func evaluate(_ data: DeviceDataset<B>) throws -> (loss: Double, accuracy: Double?) {
         var lossTotal = 0.0, correct = 0
         var outputs = [Float](repeating: 0, count: batchCapacity * layout.outputs)
@@ -278,6 +335,17 @@ public final class TrainingSession<B: Backend> {
             if classification {
                 try outputs.withUnsafeMutableBufferPointer { try backend.download(ZL, count: rows * layout.outputs, into: $0) }
                 try targets.withUnsafeMutableBufferPointer { try backend.download(Y, count: rows * data.targetWidth, into: $0) }
+                if loss == .binaryCrossEntropy {
+                    for row in 0..<rows {
+                        for j in 0..<layout.outputs {
+                            let y: Float = data.targetEncoding == .classIndices
+                                ? (Int(targets[row]) == j ? 1 : 0) : targets[row * data.targetWidth + j]
+                            if (outputs[row * layout.outputs + j] > 0) == (y >= 0.5) { correct += 1 }
+                        }
+                    }
+                    start += rows
+                    continue
+                }
                 for row in 0..<rows {
                     let predicted = Self.argmax(outputs[(row * layout.outputs)..<((row + 1) * layout.outputs)])
                     let actual = data.targetEncoding == .classIndices
@@ -288,15 +356,18 @@ public final class TrainingSession<B: Backend> {
             }
             start += rows
         }
-        return (lossTotal / Double(data.rows), classification ? Double(correct) / Double(data.rows) : nil)
+        let labels = loss == .binaryCrossEntropy ? data.rows * layout.outputs : data.rows
+        return (lossTotal / Double(data.rows), classification ? Double(correct) / Double(labels) : nil)
     }
 
     /// Z_L for every row of `inputs` (row-major, `layout.inputs` per row), in batches.
-    public func predict(_ inputs: [Float]) throws -> [Float] {
+    /// The model's standardisation, when it has one, is applied first.
+    public func predict(_ rawInputs: [Float]) throws -> [Float] {
         let features = layout.inputs
-        guard inputs.count % features == 0 else {
-            throw ModelError.dataShape("\(inputs.count) values do not make rows of \(features) inputs")
+        guard rawInputs.count % features == 0 else {
+            throw ModelError.dataShape("\(rawInputs.count) values do not make rows of \(features) inputs")
         }
+        let inputs = try standardization?.apply(rawInputs) ?? rawInputs
         let rows = inputs.count / features
         var outputs = [Float](repeating: 0, count: rows * layout.outputs)
         var start = 0

@@ -2,9 +2,21 @@ import MLPKit
 
 /// An independent Float64 forward pass and loss, written from SEED.md for the tests.
 enum DoubleReference {
+    /// f(z) in Float64 for each hidden activation, written from its definition.
+    static func activate(_ z: Double, _ function: ActivationFunction) -> Double {
+        switch function {
+        case .relu: return max(0, z)
+        case .leakyReLU(let slope): return z > 0 ? z : Double(slope) * z
+        case .tanh: return Foundation.tanh(z)
+        case .sigmoid: return 1 / (1 + Foundation.exp(-z))
+        case .gelu: return 0.5 * z * (1 + Foundation.tanh((2 / Double.pi).squareRoot() * (z + 0.044715 * z * z * z)))
+        }
+    }
+
     /// Z_L for every row.
-    static func forward(layers: [Int], parameters: [Double], inputs: [Double], rows: Int) -> [Double] {
-        var activation = inputs
+    static func forward(layers: [Int], parameters: [Double], inputs: [Double], rows: Int,
+                        activation: ActivationFunction = .relu) -> [Double] {
+        var activationValues = inputs
         var offset = 0
         for i in 1..<layers.count {
             let (fanIn, fanOut) = (layers[i - 1], layers[i])
@@ -14,20 +26,21 @@ enum DoubleReference {
             for r in 0..<rows {
                 for o in 0..<fanOut {
                     var sum = parameters[biasStart + o]
-                    for j in 0..<fanIn { sum += activation[r * fanIn + j] * parameters[weightStart + o * fanIn + j] }
-                    next[r * fanOut + o] = i < layers.count - 1 ? max(0, sum) : sum
+                    for j in 0..<fanIn { sum += activationValues[r * fanIn + j] * parameters[weightStart + o * fanIn + j] }
+                    next[r * fanOut + o] = i < layers.count - 1 ? activate(sum, activation) : sum
                 }
             }
-            activation = next
+            activationValues = next
         }
-        return activation
+        return activationValues
     }
 
-    /// The seed's loss (mean over rows): MSE 1/(2B)·ΣΣ(z − y)², or −1/B·ΣΣ y·log softmax(z).
+    /// The seed's loss (mean over rows): MSE 1/(2B)·ΣΣ(z − y)², −1/B·ΣΣ y·log softmax(z), or
+    /// binary cross-entropy −1/B·ΣΣ [y·log σ(z) + (1 − y)·log(1 − σ(z))] written directly.
     static func loss(_ loss: Loss, layers: [Int], parameters: [Double], inputs: [Double], targets: [Double],
-                     encoding: TargetEncoding, rows: Int) -> Double {
+                     encoding: TargetEncoding, rows: Int, activation: ActivationFunction = .relu) -> Double {
         let outputs = layers[layers.count - 1]
-        let z = forward(layers: layers, parameters: parameters, inputs: inputs, rows: rows)
+        let z = forward(layers: layers, parameters: parameters, inputs: inputs, rows: rows, activation: activation)
         var total = 0.0
         for r in 0..<rows {
             let row = Array(z[(r * outputs)..<((r + 1) * outputs)])
@@ -41,6 +54,11 @@ enum DoubleReference {
                 let largest = row.max() ?? 0
                 let logSumExp = largest + Foundation.log(row.reduce(0) { $0 + Foundation.exp($1 - largest) })
                 for j in 0..<outputs { total -= y[j] * (row[j] - logSumExp) }
+            case .binaryCrossEntropy:
+                for j in 0..<outputs {
+                    let p = 1 / (1 + Foundation.exp(-row[j]))
+                    total -= y[j] * Foundation.log(p) + (1 - y[j]) * Foundation.log(1 - p)
+                }
             }
         }
         return total / Double(rows)
@@ -61,6 +79,11 @@ struct TestData {
 
     mutating func labels(_ count: Int, classes: Int) -> [Float] {
         (0..<count).map { _ in Float(generator.next() % UInt64(classes)) }
+    }
+
+    /// Labels of 0 and 1.
+    mutating func binary(_ count: Int) -> [Float] {
+        (0..<count).map { _ in Float(generator.next() % 2) }
     }
 
     /// Rows of positive probabilities that sum to 1.

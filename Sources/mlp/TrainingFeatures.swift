@@ -1,0 +1,151 @@
+import ArgumentParser
+import MLPKit
+
+/// `mlp train`'s options beyond the seed: the hidden activation, AdamW's weight decay, gradient
+/// clipping, the learning-rate schedule, early stopping and input standardisation.
+struct TrainingFeatureOptions: ParsableArguments {
+    @Option(help: "The hidden activation: relu (default), leaky-relu, tanh, sigmoid or gelu (tanh form).")
+    var activation: Activation?
+
+    @Option(name: .customLong("leaky-slope"), help: "Leaky ReLU's slope for negative inputs (default 0.01).")
+    var leakySlope: Float?
+
+    @Option(name: .customLong("weight-decay"),
+            help: ArgumentHelp("AdamW's decoupled weight decay λ: θ ← θ·(1 − α·λ) before each Adam step, on every parameter, biases included (as torch.optim.AdamW does by default). 0 (the default) is plain Adam.", valueName: "λ"))
+    var weightDecay: Float?
+
+    @Option(name: .customLong("clip-norm"),
+            help: ArgumentHelp("Clip the gradient by global norm: scale it by min(1, c/(‖g‖ + 1e-6)), ‖g‖ over all parameters together, before Adam's moments (torch.nn.utils.clip_grad_norm_).", valueName: "c"))
+    var clipNorm: Float?
+
+    @Option(help: "The learning-rate schedule: constant (default), step (--step-size, --gamma) or cosine (--warmup-steps); a resumed run continues the checkpoint's.")
+    var schedule: ScheduleName?
+
+    @Option(name: .customLong("step-size"), help: ArgumentHelp("--schedule step: multiply the rate by --gamma every N steps.", valueName: "N"))
+    var stepSize: Int?
+
+    @Option(help: ArgumentHelp("--schedule step: the factor (default 0.1).", valueName: "γ"))
+    var gamma: Float?
+
+    @Option(name: .customLong("warmup-steps"),
+            help: ArgumentHelp("--schedule cosine: raise the rate linearly over the first W steps, then follow half a cosine down to 0 at the run's last step (default 0).", valueName: "W"))
+    var warmupSteps: Int?
+
+    @Option(name: .customLong("schedule-steps"),
+            help: ArgumentHelp("--schedule cosine: the schedule's total steps T, counted from its first step (default: this run's steps, so that resuming with --init continues to the same T).", valueName: "T"))
+    var scheduleSteps: Int?
+
+    @Option(help: ArgumentHelp("Stop after N epochs in a row without a lower validation loss (needs --validation-split); --out gets the best epoch's model.", valueName: "N"))
+    var patience: Int?
+
+    @Flag(help: "Standardise each feature with the training rows' mean and standard deviation (stored in the checkpoint; eval and predict apply them).")
+    var standardize = false
+
+    enum ScheduleName: String, ExpressibleByArgument, CaseIterable {
+        case constant, step, cosine
+    }
+
+    func validate() throws {
+        try require(leakySlope.map { $0.isFinite && $0 >= 0 } ?? true, "--leaky-slope must be a non-negative number, got \(leakySlope ?? 0)")
+        try require(leakySlope == nil || activation == nil || activation == .leakyReLU,
+                    "--leaky-slope goes with --activation leaky-relu, not \(activation?.rawValue ?? "")")
+        try require(weightDecay.map { $0.isFinite && $0 >= 0 } ?? true, "--weight-decay must be a non-negative number, got \(weightDecay ?? 0)")
+        try require(clipNorm.map { $0.isFinite && $0 > 0 } ?? true, "--clip-norm must be a positive number, got \(clipNorm ?? 0)")
+        try require((stepSize ?? 1) >= 1, "--step-size must be at least 1, got \(stepSize ?? 0)")
+        try require(gamma.map { $0.isFinite && $0 > 0 } ?? true, "--gamma must be a positive number, got \(gamma ?? 0)")
+        try require((warmupSteps ?? 0) >= 0, "--warmup-steps must be at least 0, got \(warmupSteps ?? 0)")
+        try require((stepSize == nil && gamma == nil) || schedule == .step, "--step-size and --gamma go with --schedule step")
+        try require((scheduleSteps ?? 1) >= 1, "--schedule-steps must be at least 1, got \(scheduleSteps ?? 0)")
+        try require((warmupSteps == nil && scheduleSteps == nil) || schedule == .cosine,
+                    "--warmup-steps and --schedule-steps go with --schedule cosine")
+        if let scheduleSteps, let warmupSteps {
+            try require(warmupSteps < scheduleSteps, "--warmup-steps \(warmupSteps) must be less than --schedule-steps \(scheduleSteps)")
+        }
+        try require(schedule != .step || stepSize != nil, "--schedule step needs --step-size N")
+        try require((patience ?? 1) >= 1, "--patience must be at least 1, got \(patience ?? 0)")
+    }
+
+    /// The activation: --activation (and --leaky-slope) for a fresh model; a checkpoint's own,
+    /// which these flags must agree with when given.
+    func activationFunction(checkpoint: Checkpoint?) throws -> ActivationFunction {
+        guard let checkpoint else {
+            let kind = activation ?? (leakySlope != nil ? .leakyReLU : .relu)
+            return ActivationFunction(kind, leakySlope: leakySlope ?? ActivationFunction.defaultLeakySlope)
+        }
+        let recorded = checkpoint.activation
+        if let activation, activation != recorded.kind {
+            throw CommandError("--activation \(activation.rawValue) disagrees with the checkpoint's activation \(recorded.kind.rawValue)")
+        }
+        if let leakySlope {
+            guard let slope = recorded.leakySlope else {
+                throw CommandError("--leaky-slope goes with leaky-relu, but the checkpoint's activation is \(recorded.kind.rawValue)")
+            }
+            guard slope == leakySlope else {
+                throw CommandError("--leaky-slope \(leakySlope) disagrees with the checkpoint's slope \(slope)")
+            }
+        }
+        return recorded
+    }
+
+    /// `base` with --weight-decay and --clip-norm when given (else the checkpoint's, in `base`).
+    func hyperparameters(_ base: AdamHyperparameters) -> AdamHyperparameters {
+        var result = base
+        if let weightDecay { result.weightDecay = weightDecay }
+        if let clipNorm { result.clipNorm = clipNorm }
+        return result
+    }
+
+    /// The schedule of this run, which takes `runSteps` steps from Adam's step `start`.
+    ///
+    /// Without --schedule: the checkpoint's schedule, continued, or constant. With it: the
+    /// checkpoint's schedule when it is of that kind and every flag given agrees with it (so
+    /// repeating the first run's flags continues it); otherwise a new schedule that starts at
+    /// `start`, a cosine one spanning T = --schedule-steps or else `runSteps` steps.
+    /// - Returns: the schedule, and whether it continues the checkpoint's.
+    func learningRateSchedule(checkpoint: Checkpoint?, start: Int, runSteps: Int) throws -> (LearningRateSchedule, continued: Bool) {
+        let recorded = checkpoint?.schedule
+        guard let schedule else { return (recorded ?? .constant, recorded != nil) }
+        switch (schedule, recorded) {
+        case (.constant, .constant?):
+            return (.constant, true)
+        case let (.step, .step(recordedSize, recordedGamma, _)?)
+            where (stepSize ?? recordedSize) == recordedSize && (gamma ?? recordedGamma) == recordedGamma:
+            return (recorded!, true)
+        case let (.cosine, .cosine(recordedWarmup, recordedTotal, _)?)
+            where (warmupSteps ?? recordedWarmup) == recordedWarmup && (scheduleSteps ?? recordedTotal) == recordedTotal:
+            return (recorded!, true)
+        case (.constant, _):
+            return (.constant, false)
+        case (.step, _):
+            return (.step(stepSize: stepSize ?? 1, gamma: gamma ?? 0.1, start: start), false)
+        case (.cosine, _):
+            let total = scheduleSteps ?? runSteps, warmup = warmupSteps ?? 0
+            guard warmup < total else {
+                throw CommandError("--warmup-steps \(warmup) must be less than the schedule's \(total) steps")
+            }
+            return (.cosine(warmupSteps: warmup, totalSteps: total, start: start), false)
+        }
+    }
+
+    /// The standardisation of a run: a checkpoint's own (its parameters were trained on
+    /// standardised inputs), or with --standardize one fitted to the training rows.
+    func standardization(training: Dataset, checkpoint: Checkpoint?) throws -> Standardization? {
+        if let checkpoint {
+            if standardize, checkpoint.standardization == nil {
+                throw CommandError("--standardize: the checkpoint was trained on raw inputs; a resumed run cannot start standardising them")
+            }
+            return checkpoint.standardization
+        }
+        return standardize ? try Standardization(fitting: training.inputs, features: training.features) : nil
+    }
+}
+
+extension Activation: ExpressibleByArgument {}
+
+/// The best epoch seen by early stopping, and where the run stopped.
+struct EarlyStoppingResult {
+    var bestEpoch: Int
+    var bestValidationLoss: Double
+    /// The epoch after which the run stopped, nil when it ran its full length.
+    var stoppedAfterEpoch: Int?
+}
