@@ -1,3 +1,5 @@
+import MLPKit
+
 /// An instantiated CUDA graph of kernel launches in a chain (each node depends on the one before,
 /// as the launches would run on one stream), with the node of every launch so that arguments can
 /// be patched in place (`cuGraphExecKernelNodeSetParams_v2`) between replays.
@@ -182,3 +184,6 @@ extension CUDABackend {
         return launches
     }
 }
+
+/// Steps of `TrainingSession.train` run as one graph launch each (see `graphed`).
+extension CUDABackend: StepGraphCapable {}

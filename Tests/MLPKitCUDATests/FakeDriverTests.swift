@@ -281,6 +281,27 @@ final class FakeDriverTests: XCTestCase {
         }
     }
 
+    /// `TrainingSession.train` runs every step as one graph launch on CUDA, and queues the
+    /// launches one by one when `usesStepGraphs` is off; Adam's t advances on the device either way.
+    func testTrainReplaysEveryStepAsAGraph() throws {
+        let backend = try fakeBackend()
+        var random = SeededGenerator(seed: 8)
+        let dataset = try Dataset(inputs: random.values(75 * 13), features: 13, targets: random.labels(75, classes: 5),
+                                  encoding: .classIndices, targetWidth: 1)
+        let model = try MLP(layerSizes: [13, 32, 24, 5], loss: .crossEntropy, seed: 4)
+        for graphs in [true, false] {
+            let session = try TrainingSession(model: model, backend: backend, batchCapacity: 32)
+            session.usesStepGraphs = graphs
+            let data = try session.upload(dataset)
+            try FakeDriver.reset()
+            try session.train(on: data, configuration: TrainingConfiguration(batchSize: 32, length: .epochs(2), shuffle: true, seed: 1))
+            XCTAssertEqual(session.step, 6)
+            XCTAssertEqual(try backend.deviceStepCounter(), 6, "Adam's t on the device")
+            XCTAssertEqual(try FakeDriver.counter("graph_launches"), graphs ? 6 : 0)
+            XCTAssertEqual(try FakeDriver.counter("bad_pointers"), 0)
+        }
+    }
+
     /// Inside a graphed step only device work may be queued.
     func testHostWorkInsideAGraphedStepIsRefused() throws {
         let backend = try fakeBackend()

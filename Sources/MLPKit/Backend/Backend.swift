@@ -273,3 +273,13 @@ public struct AdamHyperparameters: Sendable, Equatable, Codable {
         return (Float(1 - pow(Double(beta1), t)), Float(1 - pow(Double(beta2), t)))
     }
 }
+
+/// A backend that records the operations of a whole training step once and then replays the
+/// recording as one launch (CUDA graphs), patching only what changes from step to step.
+/// `TrainingSession.train` runs each step through `graphed` when the backend offers it and
+/// `usesStepGraphs` is on.
+public protocol StepGraphCapable: Backend {
+    /// Runs `body`, whose queued operations are recorded and launched as one graph. `body` must
+    /// only queue device work: no downloads or waits inside.
+    func graphed(_ body: () throws -> Void) throws
+}

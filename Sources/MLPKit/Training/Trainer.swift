@@ -135,7 +135,9 @@ extension TrainingSession {
                 currentEpoch = epoch
                 if schedule.shuffle { try setRowOrder(schedule.order(epoch: epoch)) }
             }
-            try trainStep(on: data, positions: positions, gathered: schedule.shuffle, lossSlot: slotsUsed)
+            try runGraphedWhenPossible {
+                try trainStep(on: data, positions: positions, gathered: schedule.shuffle, lossSlot: slotsUsed)
+            }
             slotsUsed += 1
             rowsInEpoch += positions.count
             rowsDone += positions.count
@@ -162,4 +164,14 @@ extension TrainingSession {
 
     /// `nan`, `inf` or `-inf` (never `-nan`).
     static func describe(_ value: Double) -> String { value.isNaN ? "nan" : "\(value)" }
+
+    /// Runs one step's operations as a replayed graph on backends that record them
+    /// (`StepGraphCapable`) when `usesStepGraphs` is on; else queues them as they come.
+    func runGraphedWhenPossible(_ body: () throws -> Void) throws {
+        if usesStepGraphs, let recorder = backend as? any StepGraphCapable {
+            try recorder.graphed(body)
+        } else {
+            try body()
+        }
+    }
 }

@@ -43,6 +43,9 @@ public final class TrainingSession<B: Backend> {
     /// Adam's t: the number of steps taken.
     public private(set) var step: Int
     public let batchCapacity: Int
+    /// Whether `train` replays each step as one recorded graph on backends that can
+    /// (`StepGraphCapable`, i.e. CUDA). Results are the same either way.
+    public var usesStepGraphs = true
 
     // θ, dL/dθ, m and v, each one flat buffer in the layout W1, b1, W2, b2, …
     let parameters: B.Buffer
