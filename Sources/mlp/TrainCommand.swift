@@ -132,13 +132,14 @@ struct TrainCommand: ParsableCommand {
         let runSteps = try steps ?? (epochs ?? 10) * BatchSchedule(rows: training.rows, batchSize: batch, shuffle: false, seed: 0).stepsPerEpoch
         let (schedule, scheduleContinued) = try features.learningRateSchedule(
             checkpoint: checkpoint, start: checkpoint?.optimizer?.step ?? 0, runSteps: runSteps)
+        var announcement: String?
         if !json {
             let source = loss != nil ? "" : checkpoint?.loss != nil ? " (from the checkpoint)" : " (chosen from the targets; --loss to change)"
             var line = "loss: \(chosenLoss.rawValue)\(source); layers \(model.layerSizes.map(String.init).joined(separator: ","))"
             if model.activation != .relu { line += "; activation \(model.activation)" }
             if schedule != .constant { line += "; schedule \(schedule)\(scheduleContinued ? " (continued)" : "")" }
             if model.standardization != nil { line += "; standardized inputs" }
-            Terminal.writeError(line)
+            announcement = line
         }
         var metadata = ["training.seed": String(seed), "training.batch_size": String(batch),
                         "training.shuffle": String(!noShuffle)]
@@ -148,6 +149,7 @@ struct TrainCommand: ParsableCommand {
             validation: validation, configuration: configuration, wantsTrainingAccuracy: plot != nil, quiet: json)
         task.schedule = schedule
         task.patience = features.patience
+        task.announcement = announcement
 
         // The NaN guard: training throws when the loss or the parameters stop being finite, and
         // --checkpoint-every saves only snapshots checked finite, so the file at --out is the last good one.
@@ -233,6 +235,8 @@ struct TrainTask: BackendTask {
     let configuration: TrainingConfiguration
     let wantsTrainingAccuracy: Bool
     let quiet: Bool
+    /// A line for stderr once the backend is open and the session built (the loss and layers).
+    var announcement: String?
     /// Snapshots every this many steps (0: none), each checked finite, go to `onCheckpoint`.
     var checkpointEvery = 0
     var onCheckpoint: (TrainingSnapshot) throws -> Void = { _ in }
@@ -255,6 +259,7 @@ struct TrainTask: BackendTask {
         let session = try TrainingSession(model: model, backend: backend, hyperparameters: hyperparameters,
                                           optimizerState: optimizer, batchCapacity: max(capacity, min(validation?.rows ?? 0, 4096)))
         session.schedule = schedule
+        if let announcement { Terminal.writeError(announcement) }
         let trainingData = try session.upload(training)
         let validationData = try validation.map { try session.upload($0) }
         let progress = Progress(quiet: quiet, rowsPerEpoch: training.rows)

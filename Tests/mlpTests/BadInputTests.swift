@@ -103,6 +103,14 @@ final class BadInputTests: XCTestCase {
                          "--out", "out.safetensors"], mentioning: "12")
     }
 
+    /// Without a GPU, `--device cuda` is one clear line (and nothing about the data before it).
+    func testUnavailableCUDAIsOneLine() throws {
+        try XCTSkipIf(FileManager.default.fileExists(atPath: "/dev/nvidia0"), "this machine has an NVIDIA GPU")
+        try assertFails(train + ["--device", "cuda"], mentioning: "CUDA is unavailable")
+        let result = try CommandRunner.run(train + ["--device", "cuda"], in: folder)
+        XCTAssertFalse(result.standardError.contains("loss: "), result.standardError)
+    }
+
     func testPredictRefusesBadOutput() throws {
         try assertFails(["predict", "--model", "model.safetensors", "--x", "x.csv", "--out", "out.txt"], mentioning: ".npy or .csv")
         try assertFails(["predict", "--model", "model.safetensors", "--x", "x.csv", "--out", "missing-folder/out.csv"], mentioning: "out.csv")
