@@ -12,7 +12,7 @@ let package = Package(
     ],
     targets: [
         .target(name: "MLPKit"),
-        .target(name: "MLPKitKernels", exclude: ["NOTES.md"]),
+        .target(name: "MLPKitKernels", dependencies: ["MLPKit"], exclude: ["NOTES.md"]),
         .target(name: "MLPKitOpenCL", dependencies: ["MLPKit", "MLPKitKernels"]),
         .target(name: "MLPKitCUDA", dependencies: ["MLPKit", "MLPKitKernels"]),
         .executableTarget(

@@ -1,0 +1,94 @@
+import MLPKit
+
+/// A GPU backend that runs the portable kernels: it submits `KernelLaunchPlan`s its own way and
+/// maps `KernelPlanError` onto its own typed error; the `Backend` operations themselves (checks,
+/// kernel choice, geometry, arguments) come from `KernelLaunchPlanner` through this extension.
+public protocol KernelLaunchingBackend: Backend where Buffer: KernelPlanBuffer {
+    associatedtype LaunchError: Error
+
+    /// The planner for the compiled tiles and the backend's element-wise geometry.
+    var launchPlanner: KernelLaunchPlanner { get }
+    /// The device's Adam step counter (one int32), read by `adam_update`.
+    var adamStepCounter: Buffer { get }
+    /// Queues (or records) one planned launch.
+    func submit(_ plan: KernelLaunchPlan<Buffer>) throws(LaunchError)
+    /// A planning error as the backend's error.
+    static func launchError(_ error: KernelPlanError) -> LaunchError
+    /// The per-row loss scratch buffer, at least `rows` long.
+    func rowLossBuffer(rows: Int) throws(LaunchError) -> Buffer
+    /// Makes the device's step counter hold `step` (queued).
+    func setDeviceStep(_ step: Int) throws(LaunchError)
+    /// The loss whose kernel runs for `loss` (default: `loss` itself).
+    func kernelLoss(_ loss: Loss) -> Loss
+}
+
+extension KernelLaunchingBackend {
+    public func kernelLoss(_ loss: Loss) -> Loss { loss }
+
+    /// Runs a planning step, its `KernelPlanError` as the backend's error.
+    public func planned<T>(_ body: () throws(KernelPlanError) -> T) throws(LaunchError) -> T {
+        do {
+            return try body()
+        } catch {
+            throw Self.launchError(error)
+        }
+    }
+
+    public func matrixProduct(
+        _ layout: ProductLayout, m: Int, n: Int, k: Int,
+        a: BufferSlice<Buffer>, b: BufferSlice<Buffer>, c: BufferSlice<Buffer>,
+        epilogue: ProductEpilogue<Buffer>
+    ) throws(LaunchError) {
+        let plan = try planned { () throws(KernelPlanError) in
+            try launchPlanner.matrixProduct(layout, m: m, n: n, k: k, a: a, b: b, c: c, epilogue: epilogue)
+        }
+        if let plan { try submit(plan) }
+    }
+
+    public func columnSums(_ matrix: BufferSlice<Buffer>, rows: Int, columns: Int,
+                           into sums: BufferSlice<Buffer>) throws(LaunchError) {
+        let plan = try planned { () throws(KernelPlanError) in
+            try launchPlanner.columnSums(matrix, rows: rows, columns: columns, into: sums)
+        }
+        if let plan { try submit(plan) }
+    }
+
+    public func lossGradient(
+        _ loss: Loss, targets: TargetEncoding, output: BufferSlice<Buffer>, target: BufferSlice<Buffer>,
+        rows: Int, columns: Int, gradient: BufferSlice<Buffer>, lossSum: BufferSlice<Buffer>
+    ) throws(LaunchError) {
+        let kernelLoss = kernelLoss(loss)
+        let plan = try planned { () throws(KernelPlanError) in
+            try launchPlanner.lossGradient(kernelLoss, targets: targets, output: output, target: target,
+                                           rows: rows, columns: columns, gradient: gradient, lossSum: lossSum)
+        }
+        for launch in plan.launches(rowLosses: try rowLossBuffer(rows: rows)) {
+            try submit(launch)
+        }
+    }
+
+    public func gatherRows(
+        _ source: BufferSlice<Buffer>, width: Int, indices: BufferSlice<Buffer>, count: Int,
+        into destination: BufferSlice<Buffer>
+    ) throws(LaunchError) {
+        let plan = try planned { () throws(KernelPlanError) in
+            try launchPlanner.gatherRows(source, width: width, indices: indices, count: count, into: destination)
+        }
+        if let plan { try submit(plan) }
+    }
+
+    public func adamUpdate(
+        parameters: BufferSlice<Buffer>, gradients: BufferSlice<Buffer>,
+        firstMoment: BufferSlice<Buffer>, secondMoment: BufferSlice<Buffer>,
+        count: Int, hyperparameters: AdamHyperparameters, step: Int
+    ) throws(LaunchError) {
+        let plan = try planned { () throws(KernelPlanError) in
+            try launchPlanner.adamUpdate(parameters: parameters, gradients: gradients, firstMoment: firstMoment,
+                                         secondMoment: secondMoment, count: count, hyperparameters: hyperparameters,
+                                         step: step, stepCounter: adamStepCounter)
+        }
+        guard let plan else { return }
+        try setDeviceStep(step)
+        try submit(plan)
+    }
+}
