@@ -65,6 +65,26 @@ public final class BLASLibrary: @unchecked Sendable {
     /// Sets the library's thread count, where the library allows it (OpenBLAS does).
     public func setThreadCount(_ count: Int) {
         setThreads?(Int32(clamping: count))
+        currentThreads = count
+    }
+
+    /// The threads the library had when loaded: the most a product may use.
+    public private(set) lazy var maximumThreads: Int = threads ?? 1
+    private var currentThreads: Int?
+
+    /// Products with fewer multiply-adds than this run on one thread: measured on a 2-core
+    /// machine, OpenBLAS's second thread slows the mnist configuration's products (at most
+    /// 128·256·784 ≈ 2.6e7 multiply-adds) by about 25%, and speeds up the wide one's (≥ 5e8).
+    public static let singleThreadBelow = 1 << 27
+
+    /// Uses one thread for a small product and all of them for a large one, changing the
+    /// library's setting only when it differs.
+    func chooseThreads(m: Int, n: Int, k: Int) {
+        guard setThreads != nil, maximumThreads > 1 else { return }
+        let (product, overflow) = m.multipliedReportingOverflow(by: n)
+        let work = overflow ? Int.max : product.multipliedReportingOverflow(by: k).overflow ? Int.max : product * k
+        let wanted = work < Self.singleThreadBelow ? 1 : maximumThreads
+        if currentThreads != wanted { setThreadCount(wanted) }
     }
 
     private static let rowMajor: Int32 = 101
@@ -82,6 +102,7 @@ public final class BLASLibrary: @unchecked Sendable {
         case .tn: (transposeA, transposeB, lda, ldb) = (Self.transpose, Self.noTranspose, m, n)
         case .nn: (transposeA, transposeB, lda, ldb) = (Self.noTranspose, Self.noTranspose, k, n)
         }
+        chooseThreads(m: m, n: n, k: k)
         sgemm(
             Self.rowMajor, transposeA, transposeB, Int32(m), Int32(n), Int32(k), 1,
             a, Int32(max(lda, 1)), b, Int32(max(ldb, 1)), 0, c, Int32(max(n, 1)))
