@@ -22,6 +22,13 @@ final class CrashSafetyTests: XCTestCase {
         try FileManager.default.contentsOfDirectory(atPath: folder.path).filter { $0.hasPrefix(".model.safetensors.tmp-") }
     }
 
+    /// Whether process `pid` is stopped (state T in /proc/PID/stat).
+    static func isStopped(_ pid: Int32) -> Bool {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+              let close = stat.lastIndex(of: ")") else { return false }
+        return stat[stat.index(after: close)...].trimmingCharacters(in: .whitespaces).hasPrefix("T")
+    }
+
     /// Starts `mlp` with `arguments` in the test folder, its output discarded.
     func start(_ arguments: [String]) throws -> Process {
         let process = Process()
@@ -69,22 +76,30 @@ final class CrashSafetyTests: XCTestCase {
         try FileManager.default.removeItem(atPath: out)
         for name in try temporaries() { try FileManager.default.removeItem(atPath: path(name)) }
 
-        // Odd kills come at a random moment; even ones once a save has begun (its temporary file
-        // exists) plus up to 3 ms, to aim at the moment a non-atomic writer would tear the file.
+        // Odd kills come at a random moment. Even ones come inside a save: after a random wait,
+        // once the process's temporary file exists, it is stopped (SIGSTOP) and, if the file is
+        // still there, so the save has not reached its rename, killed where it stands; otherwise
+        // it continues to its next save.
         var seen = false, killedMidWrite = 0, loaded = 0
         let kills = 30
         for attempt in 1...kills {
             let process = try start(arguments)
-            let delay: Double
+            let pid = process.processIdentifier
+            let temporary = ".model.safetensors.tmp-\(pid)"
+            let began = Date()
             if attempt % 2 == 1 {
-                delay = Double.random(in: 0...(firstSave * 1.5 + 0.5), using: &generator)
-                usleep(useconds_t(delay * 1e6))
+                usleep(useconds_t(Double.random(in: 0...(firstSave * 1.5 + 0.5), using: &generator) * 1e6))
             } else {
-                let began = Date()
-                try wait(upTo: firstSave * 3 + 10, for: process) { try temporaries().contains(".model.safetensors.tmp-\(process.processIdentifier)") }
-                usleep(useconds_t.random(in: 0...3000, using: &generator))
-                delay = Date().timeIntervalSince(began)
+                usleep(useconds_t(Double.random(in: 0...(firstSave + 0.2), using: &generator) * 1e6))
+                while process.isRunning, Date().timeIntervalSince(began) < firstSave * 3 + 20 {
+                    try wait(upTo: firstSave * 3 + 20, for: process) { try temporaries().contains(temporary) }
+                    kill(pid, SIGSTOP)
+                    wait(upTo: 5, for: process) { Self.isStopped(pid) }
+                    if try temporaries().contains(temporary) { break }
+                    kill(pid, SIGCONT)
+                }
             }
+            let delay = Date().timeIntervalSince(began)
             kill(process.processIdentifier, SIGKILL)
             process.waitUntilExit()
             XCTAssertEqual(process.terminationReason, .uncaughtSignal, "kill \(attempt): mlp exited by itself")
@@ -104,10 +119,10 @@ final class CrashSafetyTests: XCTestCase {
             // each save first removes the temporaries of killed writers, so at most one is left
             let left = try temporaries()
             XCTAssertLessThanOrEqual(left.count, 1, "kill \(attempt): \(left)")
-            if left.contains(".model.safetensors.tmp-\(process.processIdentifier)") { killedMidWrite += 1 }
+            if left.contains(temporary) { killedMidWrite += 1 }
         }
         XCTAssertTrue(seen, "no kill came after a save; the first save took \(firstSave) s")
-        XCTAssertGreaterThan(killedMidWrite, 0, "no kill landed inside a save")
+        XCTAssertGreaterThanOrEqual(killedMidWrite, kills / 2, "the even kills should all land inside a save")
         print("CrashSafetyTests: \(kills) kills, \(loaded) left a checkpoint that loads, \(killedMidWrite) landed inside a save"
               + " (its temporary file present); first save after \((firstSave * 100).rounded() / 100) s")
 

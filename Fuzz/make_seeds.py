@@ -1,0 +1,100 @@
+#!/usr/bin/env python3
+"""Writes the fuzzers' seed corpora (small, valid files) into Fuzz/Corpus/<reader>/.
+
+Python 3 standard library only. The files are committed; rerun this after changing it:
+    python3 Fuzz/make_seeds.py
+"""
+import json
+import os
+import struct
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def write(reader, name, data):
+    folder = os.path.join(HERE, "Corpus", reader)
+    os.makedirs(folder, exist_ok=True)
+    if isinstance(data, str):
+        data = data.encode()
+    with open(os.path.join(folder, name), "wb") as f:
+        f.write(data)
+
+
+# --- safetensors checkpoints ------------------------------------------------------------------
+
+def safetensors(tensors, metadata=None, pad=True):
+    """tensors: list of (name, dtype, shape, raw bytes), laid out in order."""
+    header, data = {}, b""
+    if metadata is not None:
+        header["__metadata__"] = metadata
+    for name, dtype, shape, raw in tensors:
+        header[name] = {"dtype": dtype, "shape": shape, "data_offsets": [len(data), len(data) + len(raw)]}
+        data += raw
+    text = json.dumps(header, separators=(",", ":")).encode()
+    if pad:
+        text += b" " * (-len(text) % 8)
+    return struct.pack("<Q", len(text)) + text + data
+
+
+def f32(values):
+    return struct.pack("<%df" % len(values), *values)
+
+
+def mlp_tensors(sizes, prefix="", start=0.0):
+    tensors, k = [], start
+    for i in range(1, len(sizes)):
+        n_w, n_b = sizes[i] * sizes[i - 1], sizes[i]
+        tensors.append((f"{prefix}W{i}", "F32", [sizes[i], sizes[i - 1]], f32([k + 0.25 * j for j in range(n_w)])))
+        tensors.append((f"{prefix}b{i}", "F32", [sizes[i]], f32([-0.5 * j for j in range(n_b)])))
+        k += 1
+    return tensors
+
+
+sizes = [2, 3, 2]
+full_meta = {"format": "mlpkit", "layers": "2,3,2", "activation": "relu", "loss": "cross-entropy",
+             "adam.step": "7", "adam.learning_rate": "0.001", "adam.beta1": "0.9", "adam.beta2": "0.999",
+             "adam.epsilon": "1e-08", "training.seed": "0", "training.batch_size": "128", "training.shuffle": "true"}
+adam = mlp_tensors(sizes, "adam.m.", 0.1) + [(n, d, s, f32([abs(x) for x in struct.unpack("<%df" % (len(r) // 4), r)]))
+                                            for n, d, s, r in mlp_tensors(sizes, "adam.v.", 0.2)]
+write("checkpoint", "mlpkit-adam.safetensors", safetensors(mlp_tensors(sizes) + adam, full_meta))
+write("checkpoint", "mlpkit-mse.safetensors",
+      safetensors(mlp_tensors([1, 1]), {"format": "mlpkit", "layers": "1,1", "activation": "relu", "loss": "mse"}))
+# a converted PyTorch state dict: no metadata, tensors in sorted key order, unpadded header
+pt = mlp_tensors([3, 4, 2])
+write("checkpoint", "pytorch.safetensors", safetensors(sorted(pt, key=lambda t: t[0]), None, pad=False))
+# extra tensors MLPKit ignores, of another dtype
+write("checkpoint", "extra.safetensors",
+      safetensors(mlp_tensors([2, 1]) + [("step", "I64", [1], struct.pack("<q", 3)), ("scale", "F16", [2], b"\x00<\x00<")],
+                  {"note": "unicode \u00e9 \\ \" /"}))
+
+# --- .npy -------------------------------------------------------------------------------------
+
+def npy(descr, shape, raw, version=(1, 0)):
+    shape_text = "(%d,)" % shape[0] if len(shape) == 1 else "(" + ", ".join(map(str, shape)) + ")"
+    d = "{'descr': '%s', 'fortran_order': False, 'shape': %s, }" % (descr, shape_text)
+    pre = 10 if version == (1, 0) else 12
+    d += " " * (-(pre + len(d) + 1) % 64) + "\n"
+    length = struct.pack("<H", len(d)) if version == (1, 0) else struct.pack("<I", len(d))
+    return b"\x93NUMPY" + bytes(version) + length + d.encode() + raw
+
+
+write("numpy", "f4-2x3.npy", npy("<f4", [2, 3], f32([0, 1.5, -2, 3.25, 4, 1e-3])))
+write("numpy", "f8-4.npy", npy("<f8", [4], struct.pack("<4d", 0.1, -2, 3e10, 7)))
+write("numpy", "i4-2x2.npy", npy("<i4", [2, 2], struct.pack("<4i", 1, -2, 3, 2**31 - 1)))
+write("numpy", "i8-3x1.npy", npy("<i8", [3, 1], struct.pack("<3q", 0, 1, 2)))
+write("numpy", "u1-2x2x2.npy", npy("|u1", [2, 2, 2], bytes(range(8))))
+write("numpy", "f4-v2.npy", npy("<f4", [1, 2], f32([5, 6]), version=(2, 0)))
+write("numpy", "f4-v3.npy", npy("<f4", [2], f32([7, 8]), version=(3, 0)))
+
+# --- CSV (header-*: read with a header row, plain-*: without) --------------------------------------------------------------------------------------
+
+write("csv", "header-basic.csv", "a,b,c\n1,2,3\n4.5,-6e-3,7\n")
+write("csv", "plain-basic.csv", "1,2\n3,4")
+write("csv", "header-quoted-crlf.csv", '\ufeff"x", "y ""q""",label\r\n"1.5", 2 ,0\r\n\r\n-.5,+3E+2,1\r\n')
+write("csv", "plain-blank-lines.csv", "\n  \n0.1,0.2,0.3,0.4\n\n1e-38,3.4e38,-0,16777217\n")
+write("csv", "plain-long-digits.csv", "0.30000000000000004441,123456789012345678901234,1e-45\n")
+
+# --- IDX --------------------------------------------------------------------------------------
+
+write("idx", "labels-idx1-ubyte", struct.pack(">II", 0x801, 5) + bytes([0, 1, 2, 9, 255]))
+write("idx", "images-idx3-ubyte", struct.pack(">IIII", 0x803, 2, 3, 3) + bytes(range(0, 252, 14)))
