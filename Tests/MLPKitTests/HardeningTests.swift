@@ -33,6 +33,16 @@ final class HardeningTests: XCTestCase {
         return try Dataset(inputs: inputs, features: 3, targets: targets, encoding: .dense, targetWidth: 1)
     }
 
+    /// A device that never ends (or any device) is refused at once instead of read forever.
+    func testEndlessDeviceIsRefused() throws {
+        XCTAssertThrowsError(try FileIO.read("/dev/zero")) { error in
+            XCTAssertEqual(error as? FileError, .readFailed(path: "/dev/zero", reason: "not a regular file or a pipe"))
+        }
+        XCTAssertThrowsError(try NumpyFile.read(path: "/dev/zero")) { error in
+            XCTAssertTrue("\(error)".contains("not a regular file or a pipe"), "\(error)")
+        }
+    }
+
     func testDivergingRunStopsNamingTheStepAndKeepsTheLastGoodCheckpoint() throws {
         let model = try MLP(layerSizes: [3, 16, 16, 1], loss: .meanSquaredError, seed: 3)
         let session = try TrainingSession(model: model, backend: CPUBackend(), batchCapacity: 32)

@@ -32,7 +32,8 @@ public enum FileIO {
         String(cString: strerror(errno))
     }
 
-    /// The bytes of the file at `path` (a regular file, or a pipe such as /dev/stdin), read with
+    /// The bytes of the file at `path` (a regular file, or a pipe such as /dev/stdin; devices are
+    /// refused, since one like /dev/zero never ends), read with
     /// one allocation sized from `fstat`, grown only if the file is longer than it said.
     /// - Throws: `FileError` when it cannot be opened or read, or is a directory.
     public static func read(_ path: String) throws -> [UInt8] {
@@ -41,7 +42,12 @@ public enum FileIO {
         defer { close(descriptor) }
         var status = stat()
         guard fstat(descriptor, &status) == 0 else { throw FileError.readFailed(path: path, reason: systemError()) }
-        guard (status.st_mode & S_IFMT) != S_IFDIR else { throw FileError.readFailed(path: path, reason: "is a directory") }
+        let kind = status.st_mode & S_IFMT
+        guard kind != S_IFDIR else { throw FileError.readFailed(path: path, reason: "is a directory") }
+        // a device such as /dev/zero never ends: read only files and pipes
+        guard kind == S_IFREG || kind == S_IFIFO else {
+            throw FileError.readFailed(path: path, reason: "not a regular file or a pipe")
+        }
         // one spare byte, so a file of exactly the reported size reaches end-of-file without growing
         var bytes = [UInt8](repeating: 0, count: max(Int(status.st_size), 0) + 1)
         var count = 0
