@@ -94,30 +94,6 @@ func assertClose(_ x: [Float], _ reference: [Float], tolerance: Double = 1e-5, _
     XCTAssert(error <= tolerance, "\(what): relative error \(error) > \(tolerance)", file: file, line: line)
 }
 
-extension Backend {
-    /// A new buffer holding `values` at `offset` and NaN before and after, so that reading
-    /// outside the slice shows in the results.
-    func buffer(_ values: [Float], offset: Int = 0, trailing: Int = 3) throws -> BufferSlice<Buffer> {
-        let buffer = try makeBuffer(count: offset + values.count + trailing)
-        let poison = [Float](repeating: .nan, count: offset + values.count + trailing)
-        try poison.withUnsafeBufferPointer { try upload($0, to: BufferSlice(buffer)) }
-        let slice = BufferSlice(buffer, offset: offset)
-        try values.withUnsafeBufferPointer { try upload($0, to: slice) }
-        return slice
-    }
-
-    /// A buffer of `count` NaNs at `offset`: results must overwrite every element.
-    func poisoned(_ count: Int, offset: Int = 0) throws -> BufferSlice<Buffer> {
-        try buffer([Float](repeating: .nan, count: count), offset: offset)
-    }
-
-    /// `count` elements read back from `slice`.
-    func read(_ slice: BufferSlice<Buffer>, _ count: Int) throws -> [Float] {
-        var values = [Float](repeating: 0, count: count)
-        try values.withUnsafeMutableBufferPointer { try download(slice, count: count, into: $0) }
-        return values
-    }
-}
 
 /// Sets an environment variable for the duration of `body`.
 func withEnvironment<T>(_ name: String, _ value: String?, _ body: () throws -> T) rethrows -> T {

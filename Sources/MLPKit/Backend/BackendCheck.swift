@@ -379,34 +379,12 @@ private protocol BackendCheckRunner {
 private struct Runner<B: Backend>: BackendCheckRunner {
     let backend: B
 
-    /// A buffer holding `values` at `offset`, with NaN before and `trailing` NaNs after.
-    func buffer(_ values: [Float], offset: Int = 0, trailing: Int = 3) throws -> BufferSlice<B.Buffer> {
-        let total = offset + values.count + trailing
-        let buffer = try backend.makeBuffer(count: total)
-        let poison = [Float](repeating: .nan, count: total)
-        try poison.withUnsafeBufferPointer { try backend.upload($0, to: BufferSlice(buffer)) }
-        let slice = BufferSlice(buffer, offset: offset)
-        try values.withUnsafeBufferPointer { try backend.upload($0, to: slice) }
-        return slice
-    }
-
-    /// `count` NaNs at `offset`: the operation must overwrite every one.
-    func poisoned(_ count: Int, offset: Int = 0) throws -> BufferSlice<B.Buffer> {
-        try buffer([Float](repeating: .nan, count: count), offset: offset)
-    }
-
-    func read(_ slice: BufferSlice<B.Buffer>, _ count: Int) throws -> [Float] {
-        var values = [Float](repeating: 0, count: count)
-        try values.withUnsafeMutableBufferPointer { try backend.download(slice, count: count, into: $0) }
-        return values
-    }
-
     func product(_ layout: ProductLayout, m: Int, n: Int, k: Int, a: [Float], b: [Float],
                  epilogue: BackendCheckShapes.Epilogue, auxiliary: [Float], offset: Bool) throws -> [Float] {
-        let aSlice = try buffer(a, offset: offset ? 7 : 0)
-        let bSlice = try buffer(b, offset: offset ? 3 : 0)
-        let cSlice = try poisoned(m * n, offset: offset ? 5 : 0)
-        let auxiliarySlice = try buffer(auxiliary, offset: offset ? 2 : 0)
+        let aSlice = try backend.buffer(a, offset: offset ? 7 : 0)
+        let bSlice = try backend.buffer(b, offset: offset ? 3 : 0)
+        let cSlice = try backend.poisoned(m * n, offset: offset ? 5 : 0)
+        let auxiliarySlice = try backend.buffer(auxiliary, offset: offset ? 2 : 0)
         let fused: ProductEpilogue<B.Buffer>
         switch epilogue {
         case .none: fused = .none
@@ -415,60 +393,60 @@ private struct Runner<B: Backend>: BackendCheckRunner {
         case .reluMask: fused = .reluMask(auxiliarySlice)
         }
         try backend.matrixProduct(layout, m: m, n: n, k: k, a: aSlice, b: bSlice, c: cSlice, epilogue: fused)
-        return try read(cSlice, m * n)
+        return try backend.read(cSlice, m * n)
     }
 
     func columnSums(_ matrix: [Float], rows: Int, columns: Int, offset: Bool) throws -> [Float] {
-        let sums = try poisoned(columns, offset: offset ? 9 : 0)
-        try backend.columnSums(try buffer(matrix, offset: offset ? 4 : 0), rows: rows, columns: columns, into: sums)
-        return try read(sums, columns)
+        let sums = try backend.poisoned(columns, offset: offset ? 9 : 0)
+        try backend.columnSums(try backend.buffer(matrix, offset: offset ? 4 : 0), rows: rows, columns: columns, into: sums)
+        return try backend.read(sums, columns)
     }
 
     func lossGradient(_ loss: Loss, _ encoding: TargetEncoding, output: [Float], targets: [Float], rows: Int,
                       columns: Int, offset: Bool) throws -> (gradient: [Float], sum: Float) {
         let shift = offset ? 4 : 0
-        let gradient = try poisoned(rows * columns, offset: shift)
-        let sum = try poisoned(1, offset: shift)
-        try backend.lossGradient(loss, targets: encoding, output: try buffer(output, offset: shift),
-                                 target: try buffer(targets, offset: shift), rows: rows, columns: columns,
+        let gradient = try backend.poisoned(rows * columns, offset: shift)
+        let sum = try backend.poisoned(1, offset: shift)
+        try backend.lossGradient(loss, targets: encoding, output: try backend.buffer(output, offset: shift),
+                                 target: try backend.buffer(targets, offset: shift), rows: rows, columns: columns,
                                  gradient: gradient, lossSum: sum)
-        return (try read(gradient, rows * columns), try read(sum, 1)[0])
+        return (try backend.read(gradient, rows * columns), try backend.read(sum, 1)[0])
     }
 
     func gather(_ source: [Float], width: Int, indices: [Float], offset: Bool) throws -> [Float] {
         let shift = offset ? 6 : 0
-        let destination = try poisoned(indices.count * width, offset: shift)
-        try backend.gatherRows(try buffer(source, offset: shift, trailing: 0), width: width,
-                               indices: try buffer(indices, offset: shift), count: indices.count, into: destination)
-        return try read(destination, indices.count * width)
+        let destination = try backend.poisoned(indices.count * width, offset: shift)
+        try backend.gatherRows(try backend.buffer(source, offset: shift, trailing: 0), width: width,
+                               indices: try backend.buffer(indices, offset: shift), count: indices.count, into: destination)
+        return try backend.read(destination, indices.count * width)
     }
 
     /// C, then Z after it when the epilogue keeps Z.
     func activationProduct(_ layout: ProductLayout, m: Int, n: Int, k: Int, a: [Float], b: [Float], function: ActivationFunction,
                            derivative: Bool, auxiliary: [Float], offset: Bool) throws -> [Float] {
-        let aSlice = try buffer(a, offset: offset ? 7 : 0)
-        let bSlice = try buffer(b, offset: offset ? 3 : 0)
-        let cSlice = try poisoned(m * n, offset: offset ? 5 : 0)
-        let auxiliarySlice = try buffer(auxiliary, offset: offset ? 2 : 0)
+        let aSlice = try backend.buffer(a, offset: offset ? 7 : 0)
+        let bSlice = try backend.buffer(b, offset: offset ? 3 : 0)
+        let cSlice = try backend.poisoned(m * n, offset: offset ? 5 : 0)
+        let auxiliarySlice = try backend.buffer(auxiliary, offset: offset ? 2 : 0)
         if derivative {
             try backend.matrixProduct(layout, m: m, n: n, k: k, a: aSlice, b: bSlice, c: cSlice,
                                       activation: .activationDerivative(auxiliarySlice, function))
-            return try read(cSlice, m * n)
+            return try backend.read(cSlice, m * n)
         }
-        let kept = function.derivativeNeedsPreActivation ? try poisoned(m * n, offset: offset ? 1 : 0) : nil
+        let kept = function.derivativeNeedsPreActivation ? try backend.poisoned(m * n, offset: offset ? 1 : 0) : nil
         try backend.matrixProduct(layout, m: m, n: n, k: k, a: aSlice, b: bSlice, c: cSlice,
                                   activation: .biasActivation(auxiliarySlice, function, preActivation: kept))
-        return try read(cSlice, m * n) + (try kept.map { try read($0, m * n) } ?? [])
+        return try backend.read(cSlice, m * n) + (try kept.map { try backend.read($0, m * n) } ?? [])
     }
 
     func adam(parameters: [Float], firstMoment: [Float], secondMoment: [Float], gradients: [[Float]],
               steps: ClosedRange<Int>, offset: Bool, hyperparameters: AdamHyperparameters) throws -> [[Float]] {
         let shift = offset ? 5 : 0
         let count = parameters.count
-        let theta = try buffer(parameters, offset: shift)
-        let m = try buffer(firstMoment, offset: shift)
-        let v = try buffer(secondMoment, offset: shift)
-        let g = try poisoned(count, offset: shift)
+        let theta = try backend.buffer(parameters, offset: shift)
+        let m = try backend.buffer(firstMoment, offset: shift)
+        let v = try backend.buffer(secondMoment, offset: shift)
+        let g = try backend.poisoned(count, offset: shift)
         for (step, values) in zip(steps, gradients) {
             try values.withUnsafeBufferPointer { try backend.upload($0, to: g) }
             if hyperparameters.isPlainAdam {
@@ -479,7 +457,7 @@ private struct Runner<B: Backend>: BackendCheckRunner {
                                         hyperparameters: hyperparameters, step: step)
             }
         }
-        return [try read(theta, count), try read(m, count), try read(v, count)]
+        return [try backend.read(theta, count), try backend.read(m, count), try backend.read(v, count)]
     }
 }
 
