@@ -16,6 +16,8 @@
 #   initcheck    compute-sanitizer --tool initcheck (reads of device memory nothing wrote)
 #   bench        .device/mlp bench --device cuda --json
 #   torch        Benchmarks/peers/torch_cuda_bench.py --json (eager, CUDA graph, cuBLAS sgemm)
+#   check-V, bench-V  each tuning variant V of $VARIANTS (MLPKIT_CUDA_TILES; default large-2 large-bk8)
+#   ncu-mnist, ncu-wide  Nsight Compute per-kernel times of the first steps (PROFILE=0 skips)
 #   table        the comparison, printed last
 # Never changes the GPU's settings (clocks, power, MIG, persistence).
 set -uo pipefail
@@ -63,12 +65,13 @@ if [ ! -x "$MLP" ]; then
     exit 1
 fi
 
-# random training data (numpy, from PyTorch's environment): 4,000 rows of 64 features, 10 classes
+# random training data (numpy, from PyTorch's environment): 4,000 rows of 784 features, 10 classes
+# (the first layer's product is small beside its k, so it runs with the compact tile and split k)
 python3 - "$OUT" <<'PY'
 import sys
 import numpy as np
 rng = np.random.default_rng(0)
-np.save(f"{sys.argv[1]}/x.npy", rng.standard_normal((4000, 64), dtype=np.float32))
+np.save(f"{sys.argv[1]}/x.npy", rng.standard_normal((4000, 784), dtype=np.float32))
 np.save(f"{sys.argv[1]}/y.npy", rng.integers(0, 10, 4000).astype(np.int64))
 PY
 train=(train --device cuda --x "$OUT/x.npy" --y "$OUT/y.npy" --hidden 256,128 --batch-size 128)
@@ -92,6 +95,20 @@ run racecheck 60 "$SANITIZER" --tool racecheck --racecheck-report all --error-ex
     "$MLP" "${train[@]}" --steps 3 --out "$OUT/racecheck.safetensors"
 run initcheck 40 "$SANITIZER" --tool initcheck --error-exitcode 3 \
     "$MLP" "${train[@]}" --steps 5 --out "$OUT/initcheck.safetensors"
+
+# tuning variants (KernelTiles.named): each checked, then timed on the tiny config (which also
+# runs the large one and the 4096³ products); VARIANTS="" skips them
+for variant in ${VARIANTS-large-2 large-bk8}; do
+    run "check-$variant" 60 env MLPKIT_CUDA_TILES="$variant" "$MLP" check --device cuda --json
+    run "bench-$variant" 90 env MLPKIT_CUDA_TILES="$variant" "$MLP" bench --device cuda --config tiny --steps 50 --json
+done
+# per-kernel device times (Nsight Compute) of the first training steps of mnist and wide
+if [ "${PROFILE-1}" = 1 ] && command -v ncu >/dev/null; then
+    for config in mnist wide; do
+        run "ncu-$config" 120 ncu --clock-control none --metrics gpu__time_duration.sum --csv --launch-count 60 \
+            "$MLP" bench --device cuda --config "$config" --steps 1 --json
+    done
+fi
 
 # the comparison table, last (the reply carries the end of the output)
 python3 - "$OUT" <<'PY' | tee "$OUT/table.txt"
