@@ -34,6 +34,14 @@ public final class CUDABackend: Backend {
     let program: CUDAProgram
     /// Per-row losses before `sum_reduce` totals them; grown on demand.
     var rowLosses: CUDABuffer?
+    /// Gradient clipping's partial sums and scale (`clipScratchBuffer`); grown on demand.
+    var clipScratch: CUDABuffer?
+    /// The split-k products' workspace (grown on demand).
+    var productWorkspaceBuffer: CUDABuffer?
+    /// Product blocks that keep the device busy, for `KernelLaunchPlanner.productGeometry`
+    /// (default: one per multiprocessor; 0 always uses the main tile). Tests raise it to
+    /// exercise the compact tile and split k on small products.
+    public var productParallelism: Int?
     /// Adam's t in device memory (one Int32).
     let stepCounter: CUDABuffer
     /// The value `stepCounter` holds once queued work is done, when known.
@@ -74,9 +82,17 @@ public final class CUDABackend: Backend {
     // MARK: - Life cycle
 
     /// Opens `selection`'s device and compiles the kernels for it (once per process) with
-    /// `tiles`, or with the largest preset the device runs when `tiles` is nil.
+    /// `tiles`, or with the largest preset the device runs when `tiles` is nil (or the preset or
+    /// tuning variant `MLPKIT_CUDA_TILES` names, see `KernelTiles.named`).
     /// - Throws: `CUDAError` naming what is missing or which call failed.
     public convenience init(device selection: CUDADeviceSelection = .automatic, tiles: KernelTiles? = nil) throws(CUDAError) {
+        var tiles = tiles
+        if tiles == nil, let name = SharedLibrary.environment("MLPKIT_CUDA_TILES") {
+            guard let named = KernelTiles.named[name] else {
+                throw .invalidArgument("MLPKIT_CUDA_TILES=\(name) is none of \(KernelTiles.named.keys.sorted().joined(separator: ", "))")
+            }
+            tiles = named
+        }
         try self.init(driver: CUDADriver.shared.get(), compiler: { () throws(CUDAError) in try NVRTCCompiler.shared.get() },
                       device: selection, tiles: tiles)
     }

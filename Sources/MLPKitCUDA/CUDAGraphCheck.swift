@@ -27,7 +27,9 @@ extension CUDABackend {
     /// the last batch of each partial): once with every step graphed (`graphed(_:)`), once
     /// launching kernel by kernel. The parameters, Adam's moments and step, and every loss sum
     /// must be bit-for-bit equal.
-    public func graphReplayCheck(loss: Loss = .crossEntropy, steps: Int = 40, seed: UInt64 = 7) throws -> CUDAGraphCheckResult {
+    public func graphReplayCheck(loss: Loss = .crossEntropy, steps: Int = 40, seed: UInt64 = 7,
+                                 activation: ActivationFunction = .relu,
+                                 hyperparameters: AdamHyperparameters = AdamHyperparameters(learningRate: 3e-3)) throws -> CUDAGraphCheckResult {
         let sizes = [13, 32, 24, 5], rows = 203, batch = 32
         var generator = SeededGenerator(seed: seed)
         let inputs = (0..<(rows * sizes[0])).map { _ in Float(generator.nextNormal()) }
@@ -36,11 +38,14 @@ extension CUDABackend {
             let labels = (0..<rows).map { _ in Float(generator.next() % UInt64(sizes[3])) }
             dataset = try Dataset(inputs: inputs, features: sizes[0], targets: labels, encoding: .classIndices, targetWidth: 1)
         } else {
-            let targets = (0..<(rows * sizes[3])).map { _ in Float(generator.nextNormal()) }
+            // binary cross-entropy: 0/1 labels, one per output
+            let targets = (0..<(rows * sizes[3])).map { _ in
+                let value = Float(generator.nextNormal())
+                return loss == .binaryCrossEntropy ? (value > 0 ? 1 : 0) : value
+            }
             dataset = try Dataset(inputs: inputs, features: sizes[0], targets: targets, encoding: .dense, targetWidth: sizes[3])
         }
-        let model = try MLP(layerSizes: sizes, loss: loss, seed: seed)
-        let hyperparameters = AdamHyperparameters(learningRate: 3e-3)
+        let model = try MLP(layerSizes: sizes, activation: activation, loss: loss, seed: seed)
         let schedule = try BatchSchedule(rows: rows, batchSize: batch, shuffle: true, seed: seed)
         let before = graphStatistics
 
@@ -97,13 +102,20 @@ extension CUDABackend {
 }
 
 extension CUDABackend {
-    /// `graphReplayCheck` for both losses as `mlp check` rows: |graphed − eager| must be 0
-    /// (a step count that differs reads as infinity).
+    /// `graphReplayCheck` for both losses, and for GELU with binary cross-entropy and AdamW with
+    /// clipping (the norm reduced on the device inside the graph), as `mlp check` rows:
+    /// |graphed − eager| must be 0 (a step count that differs reads as infinity).
     public func graphReplayCheckRows(steps: Int = 40) throws -> [BackendCheckResult] {
-        try [Loss.crossEntropy, .meanSquaredError].map { loss in
-            let result = try graphReplayCheck(loss: loss, steps: steps)
+        let features = AdamHyperparameters(learningRate: 3e-3, weightDecay: 0.01, clipNorm: 0.5)
+        let runs: [(String, Loss, ActivationFunction, AdamHyperparameters)] = [
+            ("\(Loss.crossEntropy)", .crossEntropy, .relu, AdamHyperparameters(learningRate: 3e-3)),
+            ("\(Loss.meanSquaredError)", .meanSquaredError, .relu, AdamHyperparameters(learningRate: 3e-3)),
+            ("gelu, binary-cross-entropy, adamw, clip", .binaryCrossEntropy, .gelu, features),
+        ]
+        return try runs.map { name, loss, activation, hyperparameters in
+            let result = try graphReplayCheck(loss: loss, steps: steps, activation: activation, hyperparameters: hyperparameters)
             return BackendCheckResult(
-                name: "graph replay vs eager (\(loss))",
+                name: "graph replay vs eager (\(name))",
                 sizes: "[13,32,24,5] batch 32, \(steps) steps, \(result.graphsBuilt) graphs, \(result.nodesPatched) patches",
                 relativeError: result.stepsAgree ? result.maxDifference : .infinity, threshold: 0)
         }

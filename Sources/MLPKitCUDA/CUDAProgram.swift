@@ -157,10 +157,6 @@ final class CUDAProgram {
 
     /// The block size a kernel is compiled for (1 where any size works).
     static func requiredThreads(_ name: KernelName, tiles: KernelTiles) -> Int {
-        switch name {
-        case .gemmNT, .gemmTN, .gemmNN: tiles.gemmThreads
-        case .columnSums, .sumReduce: tiles.reduceThreads
-        case .lossMSE, .lossCrossEntropy, .gatherRows, .adam, .advanceStep: 1
-        }
+        name.requiredThreads(tiles)
     }
 }

@@ -52,7 +52,7 @@ public struct LossGradientPlan<Buffer> {
     let lossKernel: KernelName
     let lossArguments: [KernelLaunchPlan<Buffer>.Argument]
     let lossBlocks: Int
-    let elementThreads: Int
+    let lossThreads: Int
     let reduceThreads: Int
     let lossSum: Buffer
     let sumOffset: Int32
@@ -61,8 +61,8 @@ public struct LossGradientPlan<Buffer> {
     public func launches(rowLosses: Buffer) -> [KernelLaunchPlan<Buffer>] {
         var plans: [KernelLaunchPlan<Buffer>] = []
         if rows > 0 {
-            // one thread per row, grid-stride
-            plans.append(KernelLaunchPlan(lossKernel, blocksX: lossBlocks, threads: elementThreads,
+            // one thread per row, or a block per row (loss_wide), grid-stride
+            plans.append(KernelLaunchPlan(lossKernel, blocksX: lossBlocks, threads: lossThreads,
                                           lossArguments + [.buffer(rowLosses)]))
         }
         // the rows' losses totalled in a fixed order by exactly one block
@@ -71,6 +71,18 @@ public struct LossGradientPlan<Buffer> {
         ]))
         return plans
     }
+}
+
+/// A product's launches, planned once the arguments are checked: one product kernel, or with k
+/// split, the product into a workspace of `workspaceCount` floats that the backend provides and
+/// `gemm_splitk_sum`.
+public struct ProductPlan<Buffer> {
+    /// Floats of workspace the launches need (0: none; `launches` then ignores its argument).
+    public let workspaceCount: Int
+    let make: (Buffer?) -> [KernelLaunchPlan<Buffer>]
+
+    /// The launches in order, with `workspace` (at least `workspaceCount` floats) when needed.
+    public func launches(workspace: Buffer?) -> [KernelLaunchPlan<Buffer>] { make(workspace) }
 }
 
 /// Plans every `Backend` operation's launches (checks, kernel choice, geometry, arguments) for
@@ -82,11 +94,16 @@ public struct KernelLaunchPlanner: Sendable {
     public var elementThreads: Int
     /// The most blocks an element-wise launch uses; the kernels loop past it.
     public var maxElementBlocks: Int
+    /// Product blocks that keep the device busy (its multiprocessors): a product with fewer main
+    /// tiles runs with the compact tile, and splits k if still short (`productGeometry`); 0
+    /// always uses the main tile.
+    public var parallelism: Int
 
-    public init(tiles: KernelTiles, elementThreads: Int, maxElementBlocks: Int) {
+    public init(tiles: KernelTiles, elementThreads: Int, maxElementBlocks: Int, parallelism: Int = 0) {
         self.tiles = tiles
         self.elementThreads = elementThreads
         self.maxElementBlocks = maxElementBlocks
+        self.parallelism = parallelism
     }
 
     /// Blocks for `items` grid-stride work-items: enough to cover them, at most `maxElementBlocks`.
@@ -94,10 +111,83 @@ public struct KernelLaunchPlanner: Sendable {
         max(1, min((items + elementThreads - 1) / elementThreads, maxElementBlocks))
     }
 
+    /// How a product of C[m×n] over k is cut into blocks: the block tile, and how many slices of
+    /// k (each `kSplit` deep, a multiple of the tile's BK) are computed by separate blocks and
+    /// then added by `gemm_splitk_sum`.
+    public struct ProductGeometry: Equatable, Sendable, CustomStringConvertible {
+        /// Whether the `_compact` kernels (the compact tile) run.
+        public var compact: Bool
+        public var tiles: KernelTiles
+        /// Slices of k (1: no split).
+        public var splits: Int
+        /// Depth of each slice (k itself without a split).
+        public var kSplit: Int
+        /// Product blocks launched.
+        public var blocks: Int
+
+        public init(compact: Bool, tiles: KernelTiles, splits: Int, kSplit: Int, blocks: Int) {
+            self.compact = compact
+            self.tiles = tiles
+            self.splits = splits
+            self.kSplit = kSplit
+            self.blocks = blocks
+        }
+
+        public var description: String {
+            "\(tiles.bm)x\(tiles.bn)\(compact ? " (compact)" : "")" + (splits > 1 ? ", k in \(splits) slices of \(kSplit)" : "")
+        }
+    }
+
+    /// Output columns from which a loss runs as `loss_wide` (a block per row).
+    public static let wideLossColumns = 64
+
+    /// Slices of k at most, and the least depth of a slice in stages of BK.
+    static let maxSplits = 16
+    static let minStagesPerSplit = 4
+
+    /// The block tile and the slices of k for a product, from measurements on an H200
+    /// (NOTES.md): a main-tile block is about 1.4× faster per multiply-add than compact ones, so
+    /// - the main tile alone when its blocks fill at least ¾ of `parallelism` (the SMs);
+    /// - else the main tile with k split into enough slices to fill ¾ of them, when k is deep
+    ///   enough (at least `minStagesPerSplit` stages per slice): a layer of a few hundred rows;
+    /// - else the compact tile, with k split until about 2·`parallelism` blocks run (a narrow
+    ///   layer's forward pass or a weight gradient over a small batch).
+    public func productGeometry(m: Int, n: Int, k: Int) -> ProductGeometry {
+        func blocks(_ t: KernelTiles) -> Int { ((m + t.bm - 1) / t.bm) * ((n + t.bn - 1) / t.bn) }
+        let main = blocks(tiles)
+        let unsplit = ProductGeometry(compact: false, tiles: tiles, splits: 1, kSplit: k, blocks: main)
+        guard parallelism > 0, 4 * main < 3 * parallelism else { return unsplit }
+        let fill = (3 * parallelism + 4 * main - 1) / (4 * main)
+        if fill <= Self.maxSplits, let split = Self.split(k: k, into: fill, tiles: tiles, blocks: main) {
+            return split
+        }
+        // the compact kernels, unless the compact tile is the main one (then it only splits k)
+        let compactTiles = tiles.compact
+        let few = blocks(compactTiles)
+        let compact = ProductGeometry(compact: compactTiles != tiles, tiles: compactTiles, splits: 1, kSplit: k,
+                                      blocks: few)
+        guard few < parallelism else { return compact }
+        let wanted = min((2 * parallelism + few - 1) / few, Self.maxSplits)
+        return Self.split(k: k, into: wanted, tiles: compactTiles, blocks: few, compact: compactTiles != tiles)
+            ?? compact
+    }
+
+    /// k in about `wanted` slices of whole stages, each at least `minStagesPerSplit` stages deep;
+    /// nil when that leaves fewer than two.
+    static func split(k: Int, into wanted: Int, tiles: KernelTiles, blocks: Int,
+                      compact: Bool = false) -> ProductGeometry? {
+        let slices = min(wanted, k / (minStagesPerSplit * tiles.bk))
+        guard slices > 1 else { return nil }
+        let kSplit = ((k + slices - 1) / slices + tiles.bk - 1) / tiles.bk * tiles.bk
+        let splits = (k + kSplit - 1) / kSplit
+        guard splits > 1 else { return nil }
+        return ProductGeometry(compact: compact, tiles: tiles, splits: splits, kSplit: kSplit, blocks: blocks * splits)
+    }
+
     public func matrixProduct<Buffer: KernelPlanBuffer>(
         _ layout: ProductLayout, m: Int, n: Int, k: Int,
         a: BufferSlice<Buffer>, b: BufferSlice<Buffer>, c: BufferSlice<Buffer>, epilogue: ProductEpilogue<Buffer>
-    ) throws(KernelPlanError) -> KernelLaunchPlan<Buffer>? {
+    ) throws(KernelPlanError) -> ProductPlan<Buffer>? {
         let (m32, n32, k32) = (try Self.int32(m, "m"), try Self.int32(n, "n"), try Self.int32(k, "k"))
         guard m > 0, n > 0 else { return nil }
         try Self.requireIndexable(m * k, "m·k")
@@ -120,18 +210,45 @@ public struct KernelLaunchPlanner: Sendable {
             auxiliaryOffset = try Self.checkRange(auxiliary, code == .reluMask ? m * n : n, "product epilogue operand")
         }
 
-        let kernel: KernelName = switch layout {
-        case .nt: .gemmNT
-        case .tn: .gemmTN
-        case .nn: .gemmNN
+        let geometry = productGeometry(m: m, n: n, k: k)
+        let kernel: KernelName = switch (layout, geometry.compact) {
+        case (.nt, false): .gemmNT
+        case (.tn, false): .gemmTN
+        case (.nn, false): .gemmNN
+        case (.nt, true): .gemmNTCompact
+        case (.tn, true): .gemmTNCompact
+        case (.nn, true): .gemmNNCompact
         }
-        // one block per BM×BN tile of C: x over columns, y over rows
-        return KernelLaunchPlan(kernel, blocksX: (n + tiles.bn - 1) / tiles.bn, blocksY: (m + tiles.bm - 1) / tiles.bm,
-                                dimensions: 2, threads: tiles.gemmThreads, [
-            .int(m32), .int(n32), .int(k32),
-            .buffer(a.buffer), .int(aOffset), .buffer(b.buffer), .int(bOffset), .buffer(c.buffer), .int(cOffset),
-            .int(code.rawValue), .buffer(auxiliary?.buffer), .int(auxiliaryOffset),
-        ])
+        let t = geometry.tiles
+        let columnBlocks = (n + t.bn - 1) / t.bn
+        let rowBlocks = (m + t.bm - 1) / t.bm
+        // one block per BM×BN tile of C (and slice of k): x over columns, y over rows (and slices)
+        func product(into result: Buffer?, offset: Int32, code: KernelEpilogue, auxiliary: Buffer?,
+                     auxiliaryOffset: Int32) -> KernelLaunchPlan<Buffer> {
+            KernelLaunchPlan(kernel, blocksX: columnBlocks, blocksY: rowBlocks * geometry.splits, dimensions: 2,
+                             threads: t.gemmThreads, [
+                .int(m32), .int(n32), .int(k32),
+                .buffer(a.buffer), .int(aOffset), .buffer(b.buffer), .int(bOffset), .buffer(result), .int(offset),
+                .int(code.rawValue), .buffer(auxiliary), .int(auxiliaryOffset), .int(Int32(geometry.kSplit)),
+            ])
+        }
+        guard geometry.splits > 1 else {
+            let plan = product(into: c.buffer, offset: cOffset, code: code, auxiliary: auxiliary?.buffer,
+                               auxiliaryOffset: auxiliaryOffset)
+            return ProductPlan(workspaceCount: 0) { _ in [plan] }
+        }
+        let splits = geometry.splits
+        try Self.requireIndexable(rowBlocks * splits, "product grid rows")
+        let sumBlocks = elementBlocks(m * n)
+        let sumThreads = elementThreads
+        return ProductPlan(workspaceCount: splits * m * n) { workspace in [
+            product(into: workspace, offset: 0, code: .none, auxiliary: nil, auxiliaryOffset: 0),
+            KernelLaunchPlan(.gemmSplitKSum, blocksX: sumBlocks, threads: sumThreads, [
+                .int(m32), .int(n32), .int(Int32(splits)), .buffer(workspace), .int(0),
+                .buffer(c.buffer), .int(cOffset), .int(code.rawValue), .buffer(auxiliary?.buffer),
+                .int(auxiliaryOffset),
+            ]),
+        ] }
     }
 
     public func columnSums<Buffer: KernelPlanBuffer>(
@@ -168,19 +285,34 @@ public struct KernelLaunchPlanner: Sendable {
             kernel = .lossMSE
         } else if loss == .crossEntropy {
             kernel = .lossCrossEntropy
+        } else if loss == .binaryCrossEntropy {
+            kernel = .lossBinaryCrossEntropy
         } else {
             throw .noLossKernel(loss)
         }
         let kind: KernelTargetKind = targets == .classIndices ? .classIndices : .dense
+        var arguments: [KernelLaunchPlan<Buffer>.Argument] = [
+            .int(rows32), .int(columns32), .int(kind.rawValue),
+            .buffer(output.buffer), .int(outputOffset), .buffer(target.buffer), .int(targetOffset),
+            .buffer(gradient.buffer), .int(gradientOffset),
+        ]
+        // wide rows: a block per row (coalesced, the row's sum as a tree) instead of a thread
+        guard columns >= Self.wideLossColumns else {
+            return LossGradientPlan(
+                rows: rows, rows32: rows32, lossKernel: kernel, lossArguments: arguments,
+                lossBlocks: elementBlocks(rows), lossThreads: elementThreads, reduceThreads: tiles.reduceThreads,
+                lossSum: lossSum.buffer, sumOffset: sumOffset)
+        }
+        let code: KernelLossKind = switch kernel {
+        case .lossMSE: .meanSquaredError
+        case .lossCrossEntropy: .crossEntropy
+        default: .binaryCrossEntropy
+        }
+        arguments.insert(.int(code.rawValue), at: 0)
         return LossGradientPlan(
-            rows: rows, rows32: rows32, lossKernel: kernel,
-            lossArguments: [
-                .int(rows32), .int(columns32), .int(kind.rawValue),
-                .buffer(output.buffer), .int(outputOffset), .buffer(target.buffer), .int(targetOffset),
-                .buffer(gradient.buffer), .int(gradientOffset),
-            ],
-            lossBlocks: elementBlocks(rows), elementThreads: elementThreads, reduceThreads: tiles.reduceThreads,
-            lossSum: lossSum.buffer, sumOffset: sumOffset)
+            rows: rows, rows32: rows32, lossKernel: .lossWide, lossArguments: arguments,
+            lossBlocks: max(1, min(rows, maxElementBlocks)), lossThreads: tiles.reduceThreads,
+            reduceThreads: tiles.reduceThreads, lossSum: lossSum.buffer, sumOffset: sumOffset)
     }
 
     public func gatherRows<Buffer: KernelPlanBuffer>(

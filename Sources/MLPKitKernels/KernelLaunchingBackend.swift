@@ -14,8 +14,14 @@ public protocol KernelLaunchingBackend: Backend where Buffer: KernelPlanBuffer {
     func submit(_ plan: KernelLaunchPlan<Buffer>) throws(LaunchError)
     /// A planning error as the backend's error.
     static func launchError(_ error: KernelPlanError) -> LaunchError
+    /// The split-k products' workspace, at least `count` floats (products run one after another,
+    /// so one buffer serves them all).
+    func productWorkspace(count: Int) throws(LaunchError) -> Buffer
     /// The per-row loss scratch buffer, at least `rows` long.
     func rowLossBuffer(rows: Int) throws(LaunchError) -> Buffer
+    /// The gradient clipping's scratch buffer (the norm's partial sums and the scale that
+    /// `adamw_update` reads), at least `count` floats.
+    func clipScratchBuffer(count: Int) throws(LaunchError) -> Buffer
     /// Makes the device's step counter hold `step` (queued).
     func setDeviceStep(_ step: Int) throws(LaunchError)
     /// The loss whose kernel runs for `loss` (default: `loss` itself).
@@ -42,7 +48,11 @@ extension KernelLaunchingBackend {
         let plan = try planned { () throws(KernelPlanError) in
             try launchPlanner.matrixProduct(layout, m: m, n: n, k: k, a: a, b: b, c: c, epilogue: epilogue)
         }
-        if let plan { try submit(plan) }
+        guard let plan else { return }
+        let workspace = plan.workspaceCount > 0 ? try productWorkspace(count: plan.workspaceCount) : nil
+        for launch in plan.launches(workspace: workspace) {
+            try submit(launch)
+        }
     }
 
     public func columnSums(_ matrix: BufferSlice<Buffer>, rows: Int, columns: Int,
@@ -82,6 +92,11 @@ extension KernelLaunchingBackend {
         firstMoment: BufferSlice<Buffer>, secondMoment: BufferSlice<Buffer>,
         count: Int, hyperparameters: AdamHyperparameters, step: Int
     ) throws(LaunchError) {
+        // weight decay or clipping asked for: AdamW (as the CPU backend's adamUpdate honours them)
+        if !hyperparameters.isPlainAdam {
+            return try queueAdamW(parameters: parameters, gradients: gradients, firstMoment: firstMoment,
+                                  secondMoment: secondMoment, count: count, hyperparameters: hyperparameters, step: step)
+        }
         let plan = try planned { () throws(KernelPlanError) in
             try launchPlanner.adamUpdate(parameters: parameters, gradients: gradients, firstMoment: firstMoment,
                                          secondMoment: secondMoment, count: count, hyperparameters: hyperparameters,

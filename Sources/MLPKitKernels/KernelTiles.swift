@@ -1,8 +1,10 @@
 /// Compile-time tile sizes for one device, emitted as `#define`s ahead of the prelude.
 ///
-/// The product kernels use BM×BN block tiles, BK-deep shared-memory stages and TM×TN outputs per
-/// thread, so a block has (BM/TM)·(BN/TN) threads. The reductions use `reduceThreads` threads
-/// per block, `columnSumColumns` columns per block for the column sums.
+/// The product kernels use BM×BN block tiles, BK-deep shared-memory stages (two, double-buffered)
+/// and TM×TN outputs per thread, so a block has (BM/TM)·(BN/TN) threads; they are compiled a
+/// second time with the `compact` tile (half the rows and columns) for products too small to
+/// fill the device with the main one. The reductions use `reduceThreads` threads per block,
+/// `columnSumColumns` columns per block for the column sums.
 public struct KernelTiles: Sendable, Hashable, CustomStringConvertible {
     /// Rows of C per block.
     public var bm: Int
@@ -14,32 +16,49 @@ public struct KernelTiles: Sendable, Hashable, CustomStringConvertible {
     public var tm: Int
     /// Columns of C per thread.
     public var tn: Int
-    /// Padding of a shared tile's row stride (against bank conflicts on stores).
-    public var pad: Int
+    /// Blocks per multiprocessor the NT and NN product kernels are compiled to fit (CUDA's
+    /// `__launch_bounds__` minimum: registers are capped at 64K / (threads · minBlocks)).
+    public var minBlocks: Int
+    /// The same for the TN kernel (both operands index-contiguous: it needs more registers).
+    public var minBlocksTN: Int
     /// Threads per block of the column sums and the loss sum (a power of two).
     public var reduceThreads: Int
     /// Columns per block of the column sums (a power of two dividing `reduceThreads`).
     public var columnSumColumns: Int
 
     /// Tile sizes; call `validate()` before compiling with them.
-    public init(bm: Int, bn: Int, bk: Int, tm: Int, tn: Int, pad: Int = 1,
+    public init(bm: Int, bn: Int, bk: Int, tm: Int, tn: Int, minBlocks: Int = 1, minBlocksTN: Int? = nil,
                 reduceThreads: Int = 256, columnSumColumns: Int = 32) {
         self.bm = bm
         self.bn = bn
         self.bk = bk
         self.tm = tm
         self.tn = tn
-        self.pad = pad
+        self.minBlocks = minBlocks
+        self.minBlocksTN = minBlocksTN ?? minBlocks
         self.reduceThreads = reduceThreads
         self.columnSumColumns = columnSumColumns
     }
 
-    /// 128×128 block tiles, BK 16, 8×8 per thread, 256 threads: large GPUs (sm_90).
-    public static let large = KernelTiles(bm: 128, bn: 128, bk: 16, tm: 8, tn: 8)
+    /// 128×128 block tiles, BK 16, 8×8 per thread, 256 threads: large GPUs (sm_90). NT and NN
+    /// are held to 128 registers for two blocks per SM (+5% and +2% at 4096³ on an H200); TN
+    /// would spill there and runs one block per SM (1% faster than two with spills).
+    public static let large = KernelTiles(bm: 128, bn: 128, bk: 16, tm: 8, tn: 8, minBlocks: 2, minBlocksTN: 1)
     /// 64×64 block tiles, BK 16, 4×4 per thread, 256 threads: small GPUs and CPUs.
-    public static let medium = KernelTiles(bm: 64, bn: 64, bk: 16, tm: 4, tn: 4)
+    public static let medium = KernelTiles(bm: 64, bn: 64, bk: 16, tm: 4, tn: 4, minBlocks: 4)
     /// 32×32 block tiles, BK 8, 4×4 per thread, 64 threads: devices with small work-groups.
-    public static let small = KernelTiles(bm: 32, bn: 32, bk: 8, tm: 4, tn: 4, reduceThreads: 64, columnSumColumns: 16)
+    public static let small = KernelTiles(bm: 32, bn: 32, bk: 8, tm: 4, tn: 4, minBlocks: 4, reduceThreads: 64,
+                                          columnSumColumns: 16)
+
+    /// The presets and tuning variants by name, for `MLPKIT_CUDA_TILES`: `large-1` is `.large`
+    /// at one block per SM in every layout, `large-2` at two (TN spills), `large-bk8` two with
+    /// 8-deep stages (fewer registers for the next stage in flight).
+    public static let named: [String: KernelTiles] = [
+        "large": .large, "medium": .medium, "small": .small,
+        "large-1": KernelTiles(bm: 128, bn: 128, bk: 16, tm: 8, tn: 8, minBlocks: 1),
+        "large-2": KernelTiles(bm: 128, bn: 128, bk: 16, tm: 8, tn: 8, minBlocks: 2),
+        "large-bk8": KernelTiles(bm: 128, bn: 128, bk: 8, tm: 8, tn: 8, minBlocks: 2),
+    ]
 
     /// Every preset, for compile checks.
     public static let presets: [KernelTiles] = [.large, .medium, .small]
@@ -47,11 +66,22 @@ public struct KernelTiles: Sendable, Hashable, CustomStringConvertible {
     /// Threads per block of the product kernels.
     public var gemmThreads: Int { (bm / tm) * (bn / tn) }
 
-    /// Bytes of shared memory one product block uses (two BK×(tile + pad) float tiles).
-    public var gemmSharedBytes: Int { bk * (bm + pad + bn + pad) * MemoryLayout<Float>.size }
+    /// Bytes of shared memory one product block uses: two stages of BK×(BM + 4) and BK×(BN + 4)
+    /// floats (rows padded by 4 floats against bank conflicts, keeping 16-byte alignment).
+    public var gemmSharedBytes: Int { 2 * bk * (bm + 4 + bn + 4) * MemoryLayout<Float>.size }
+
+    /// The product tile of the `_compact` kernels: half the rows and columns with half the
+    /// outputs per thread in each direction (the same threads), where TM and TN allow it (each
+    /// must stay a multiple of 4), with stages at least 16 deep (so that a stage still gives every
+    /// thread a 4-float chunk); else the main tile itself.
+    public var compact: KernelTiles {
+        guard tm % 8 == 0, tn % 8 == 0 else { return self }
+        return KernelTiles(bm: bm / 2, bn: bn / 2, bk: max(bk, 16), tm: tm / 2, tn: tn / 2, minBlocks: 4,
+                           reduceThreads: reduceThreads, columnSumColumns: columnSumColumns)
+    }
 
     /// The largest number of threads any kernel block needs.
-    public var maxThreads: Int { max(gemmThreads, reduceThreads) }
+    public var maxThreads: Int { max(gemmThreads, compact.gemmThreads, reduceThreads) }
 
     /// The `#define` lines that precede the prelude.
     public var defines: String {
@@ -61,7 +91,15 @@ public struct KernelTiles: Sendable, Hashable, CustomStringConvertible {
         #define BK \(bk)
         #define TM \(tm)
         #define TN \(tn)
-        #define TILE_PAD \(pad)
+        #define MIN_BLOCKS \(minBlocks)
+        #define MIN_BLOCKS_TN \(minBlocksTN)
+        #define C_MIN_BLOCKS \(compact.minBlocks)
+        #define C_MIN_BLOCKS_TN \(compact.minBlocksTN)
+        #define C_BM \(compact.bm)
+        #define C_BN \(compact.bn)
+        #define C_BK \(compact.bk)
+        #define C_TM \(compact.tm)
+        #define C_TN \(compact.tn)
         #define REDUCE_THREADS \(reduceThreads)
         #define COLSUM_COLUMNS \(columnSumColumns)
 
@@ -70,18 +108,31 @@ public struct KernelTiles: Sendable, Hashable, CustomStringConvertible {
 
     /// "128x128x16 / 8x8 (256 threads)".
     public var description: String {
-        "\(bm)x\(bn)x\(bk) / \(tm)x\(tn) (\(gemmThreads) threads)"
+        "\(bm)x\(bn)x\(bk) / \(tm)x\(tn) (\(gemmThreads) threads\(blocksNote))"
+    }
+
+    private var blocksNote: String {
+        if minBlocks == minBlocksTN { return minBlocks > 1 ? ", \(minBlocks) blocks/SM" : "" }
+        return ", \(minBlocks) blocks/SM, TN \(minBlocksTN)"
     }
 
     /// Throws when the sizes do not fit the kernels' assumptions.
     public func validate() throws(KernelTilesError) {
         func isPowerOfTwo(_ x: Int) -> Bool { x > 0 && x & (x - 1) == 0 }
-        guard bm > 0, bn > 0, bk > 0, tm > 0, tn > 0, pad >= 0 else {
+        guard bm > 0, bn > 0, bk > 0, tm > 0, tn > 0, minBlocks > 0, minBlocksTN > 0 else {
             throw .invalid(self, "every size must be positive")
         }
         guard bm % tm == 0, bn % tn == 0 else {
             throw .invalid(self, "TM must divide BM and TN must divide BN")
         }
+        // the kernels read and write 4-float chunks: 4×4 quads per thread, stages of whole chunks
+        guard tm % 4 == 0, tn % 4 == 0, bk % 4 == 0 else {
+            throw .invalid(self, "TM, TN and BK must be multiples of 4")
+        }
+        guard (bm * bk) % (4 * gemmThreads) == 0, (bn * bk) % (4 * gemmThreads) == 0 else {
+            throw .invalid(self, "a stage must split into 4-float chunks evenly over the threads")
+        }
+        if compact != self { try compact.validate() }
         guard isPowerOfTwo(reduceThreads), isPowerOfTwo(columnSumColumns),
               columnSumColumns <= reduceThreads else {
             throw .invalid(self, "reduceThreads and columnSumColumns must be powers of two, columns ≤ threads")

@@ -5,8 +5,10 @@ extension KernelSource {
     /// Targets are dense rows or one float per row holding a class index (one-hot implied). For
     /// dense cross-entropy targets the gradient is (Σ_j y_j · softmax − y)/rows, the exact gradient
     /// of −Σ y·log softmax, which is (softmax − y)/rows for probability rows. A class index outside
-    /// [0, columns) makes the row's cross-entropy loss NaN (as on the CPU backend). The gradient
-    /// may overwrite the output in place: each thread reads its row before writing it.
+    /// [0, columns) makes the row's cross-entropy loss NaN (as on the CPU backend). Binary
+    /// cross-entropy is computed from the logits, stably, as on the CPU backend (`mlp_sigmoid` is
+    /// in `activation`, which precedes this text). The gradient may overwrite the output in place:
+    /// each thread reads its row before writing it.
     public static let loss: String = """
     /* Mean squared error: grad = (z − y)/rows, rowLoss[i] = Σ_j ½(z − y)²; y dense or one-hot from a class index. */
     KERNEL_ANY void loss_mse(const int rows, const int columns, const int targetKind,
@@ -73,6 +75,33 @@ extension KernelSource {
             }
         }
     }
+
+    FP_CONTRACT_OFF
+    /* Binary cross-entropy from the logits (a sigmoid per output): grad = (σ(z) − y)/rows,
+       rowLoss[i] = Σ_j max(z, 0) − z·y + log1p(exp(−|z|)); y dense (labels or soft targets) or one-hot from a class index. */
+    KERNEL_ANY void loss_binary_cross_entropy(const int rows, const int columns, const int targetKind,
+                                              const GLOBAL float* z, const int zOffset,
+                                              const GLOBAL float* y, const int yOffset,
+                                              GLOBAL float* grad, const int gradOffset,
+                                              GLOBAL float* rowLoss)
+    {
+        const float scale = 1.0f / (float)rows;
+        for (int i = GLOBAL_ID_X; i < rows; i += GLOBAL_SIZE_X) {
+            const GLOBAL float* zr = z + zOffset + i * columns;
+            GLOBAL float* gr = grad + gradOffset + i * columns;
+            const int label = targetKind == TARGET_CLASS_INDICES ? (int)y[yOffset + i] : -1;
+            float sum = 0.0f;
+            for (int j = 0; j < columns; ++j) {
+                const float target = targetKind == TARGET_DENSE ? y[yOffset + i * columns + j]
+                                                               : (j == label ? 1.0f : 0.0f);
+                const float logit = zr[j];
+                gr[j] = (mlp_sigmoid(logit) - target) * scale;
+                sum += (0.0f >= logit ? 0.0f : logit) - MUL_RN(logit, target) + log1pf(expf(-fabsf(logit)));
+            }
+            rowLoss[i] = sum;
+        }
+    }
+    FP_CONTRACT_DEFAULT
 
     """
 }

@@ -18,6 +18,7 @@ extension KernelSource {
     #define BLOCK_DIM_X ((int)get_local_size(0))
     #define GLOBAL_ID_X ((int)get_global_id(0))
     #define GLOBAL_SIZE_X ((int)get_global_size(0))
+    #define GRID_BLOCKS_X ((int)get_num_groups(0))
     #define INT64 long
     #define NAN_F NAN
     #define expf(x) exp(x)
@@ -27,10 +28,34 @@ extension KernelSource {
     #define fmaxf(a, b) fmax(a, b)
     #define expm1f(x) expm1(x)
     #define log1pf(x) log1p(x)
+    #define tanhf(x) tanh(x)
+    #define fabsf(x) fabs(x)
+    /* A product never fused into an FMA: kernels that follow the CPU's rounding turn contraction
+       off (FP_CONTRACT_OFF … FP_CONTRACT_DEFAULT) around their text. */
+    #define MUL_RN(a, b) ((a) * (b))
+    #define FP_CONTRACT_OFF _Pragma("OPENCL FP_CONTRACT OFF")
+    #define FP_CONTRACT_DEFAULT _Pragma("OPENCL FP_CONTRACT DEFAULT")
+    /* Float64 for the gradient norm's sums of squares where the device has it (as on the CPU). */
+    #if defined(cl_khr_fp64)
+    #pragma OPENCL EXTENSION cl_khr_fp64 : enable
+    #define NORM_FLOAT double
+    #elif defined(__opencl_c_fp64)
+    #define NORM_FLOAT double
+    #else
+    #define NORM_FLOAT float
+    #endif
+    #define KERNEL_OCCUPANCY(threads, blocks) KERNEL(threads)
+    #define LOAD_FLOAT4(p) vload4(0, p)
+    #define STORE_FLOAT4(v, p) vstore4(v, 0, p)
+    #define FLOAT4(x, y, z, w) ((float4)(x, y, z, w))
     #elif defined(__CUDACC_RTC__) || defined(__CUDACC__)
     /* CUDA C++ (NVRTC): unmangled entry points, launch bounds from the block size. */
     #define KERNEL(threads) extern "C" __global__ __launch_bounds__(threads)
     #define KERNEL_ANY extern "C" __global__
+    #define KERNEL_OCCUPANCY(threads, blocks) extern "C" __global__ __launch_bounds__(threads, blocks)
+    #define LOAD_FLOAT4(p) (*(const float4*)(p))
+    #define STORE_FLOAT4(v, p) (*(float4*)(p) = (v))
+    #define FLOAT4(x, y, z, w) make_float4(x, y, z, w)
     #define GLOBAL
     #define SHARED __shared__
     #define SHARED_PTR
@@ -43,17 +68,26 @@ extension KernelSource {
     #define BLOCK_DIM_X ((int)blockDim.x)
     #define GLOBAL_ID_X ((int)(blockIdx.x * blockDim.x + threadIdx.x))
     #define GLOBAL_SIZE_X ((int)(gridDim.x * blockDim.x))
+    #define GRID_BLOCKS_X ((int)gridDim.x)
     #define INT64 long long
     #define NAN_F __int_as_float(0x7fc00000)
+    #define NORM_FLOAT double
+    /* NVRTC fuses a·b + c into an FMA by default; __fmul_rn is never fused. */
+    #define MUL_RN(a, b) __fmul_rn(a, b)
+    #define FP_CONTRACT_OFF
+    #define FP_CONTRACT_DEFAULT
     #else
     #error "MLPKit kernels compile as OpenCL C or with NVRTC"
     #endif
 
-    /* Threads per block of the product kernels, from the tile sizes. */
-    #define GEMM_THREADS ((BM / TM) * (BN / TN))
-    /* Row stride of the shared tiles: padded against bank conflicts on tile stores. */
-    #define AS_LD (BM + TILE_PAD)
-    #define BS_LD (BN + TILE_PAD)
+    /* The product kernels are instantiated once per block tile (GemmKernels): G_BM… name the
+       instance's tile. Threads per block; shared row strides (padded by 4 floats, keeping 16-byte
+       alignment); float4 chunks each thread loads per operand stage. */
+    #define G_THREADS ((G_BM / G_TM) * (G_BN / G_TN))
+    #define G_AS_LD (G_BM + 4)
+    #define G_BS_LD (G_BN + 4)
+    #define G_A_LOADS (G_BM * G_BK / (4 * G_THREADS))
+    #define G_B_LOADS (G_BN * G_BK / (4 * G_THREADS))
     /* Epilogue codes (KernelEpilogue). */
     #define EPILOGUE_NONE 0
     #define EPILOGUE_BIAS 1
@@ -62,6 +96,10 @@ extension KernelSource {
     /* Target encodings (KernelTargetKind). */
     #define TARGET_CLASS_INDICES 0
     #define TARGET_DENSE 1
+    /* Loss codes of loss_wide (KernelLossKind). */
+    #define LOSS_MSE 0
+    #define LOSS_CROSS_ENTROPY 1
+    #define LOSS_BINARY_CROSS_ENTROPY 2
 
     """
 }

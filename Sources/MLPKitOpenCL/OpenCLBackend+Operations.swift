@@ -13,7 +13,8 @@ extension OpenCLBackend: KernelLaunchingBackend {
     /// at most `maxElementItems` work-items.
     public var launchPlanner: KernelLaunchPlanner {
         KernelLaunchPlanner(tiles: tiles, elementThreads: Self.elementGroup,
-                            maxElementBlocks: Self.maxElementItems / Self.elementGroup)
+                            maxElementBlocks: Self.maxElementItems / Self.elementGroup,
+                            parallelism: productParallelism ?? device.computeUnits)
     }
 
     public var adamStepCounter: OpenCLBuffer { stepCounter }
@@ -51,6 +52,14 @@ extension OpenCLBackend: KernelLaunchingBackend {
                          "clEnqueueWriteBuffer")
         }
         deviceStep = step
+    }
+
+    /// The split-k workspace, at least `count` floats.
+    public func productWorkspace(count: Int) throws(OpenCLError) -> OpenCLBuffer {
+        if let buffer = productWorkspaceBuffer, buffer.count >= count { return buffer }
+        let buffer = try makeBuffer(count: count)
+        productWorkspaceBuffer = buffer
+        return buffer
     }
 
     /// The per-row loss buffer, at least `rows` long.

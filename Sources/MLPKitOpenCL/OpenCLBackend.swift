@@ -20,6 +20,14 @@ public final class OpenCLBackend: Backend {
     let program: OpenCLProgram
     /// Per-row losses before `sum_reduce` totals them; grown on demand.
     var rowLosses: OpenCLBuffer?
+    /// Gradient clipping's partial sums and scale (`clipScratchBuffer`); grown on demand.
+    var clipScratch: OpenCLBuffer?
+    /// The split-k products' workspace (grown on demand).
+    var productWorkspaceBuffer: OpenCLBuffer?
+    /// Product blocks that keep the device busy, for `KernelLaunchPlanner.productGeometry`
+    /// (default: one per multiprocessor; 0 always uses the main tile). Tests raise it to
+    /// exercise the compact tile and split k on small products.
+    public var productParallelism: Int?
     /// Adam's t in device memory (one Int32).
     let stepCounter: OpenCLBuffer
     /// The value `stepCounter` holds once queued work is done, when known.

@@ -66,11 +66,7 @@ final class OpenCLProgram {
 
     /// The work-group size a kernel is compiled for (1 where any size works).
     func requiredThreads(_ name: KernelName) -> Int {
-        switch name {
-        case .gemmNT, .gemmTN, .gemmNN: tiles.gemmThreads
-        case .columnSums, .sumReduce: tiles.reduceThreads
-        case .lossMSE, .lossCrossEntropy, .gatherRows, .adam, .advanceStep: 1
-        }
+        name.requiredThreads(tiles)
     }
 
     /// One kernel argument.

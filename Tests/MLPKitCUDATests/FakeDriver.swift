@@ -159,10 +159,14 @@ enum FakeDriver {
     /* Each kernel's parameters in order: i = int, f = float, p = pointer (from KernelSource). */
     typedef struct { const char* name; const char* signature; } Kernel;
     static Kernel kernels[] = {
-      {"gemm_nt", "iiipipipiipi"}, {"gemm_tn", "iiipipipiipi"}, {"gemm_nn", "iiipipipiipi"},
+      {"gemm_nt", "iiipipipiipii"}, {"gemm_tn", "iiipipipiipii"}, {"gemm_nn", "iiipipipiipii"},
+      {"gemm_nt_compact", "iiipipipiipii"}, {"gemm_tn_compact", "iiipipipiipii"},
+      {"gemm_nn_compact", "iiipipipiipii"}, {"gemm_splitk_sum", "iiipipiipi"}, {"loss_wide", "iiiipipipip"},
       {"column_sums", "iipipi"}, {"loss_mse", "iiipipipip"}, {"loss_softmax_cross_entropy", "iiipipipip"},
       {"sum_reduce", "ippi"}, {"gather_rows", "iiipipipi"}, {"adam_update", "ipipipipiffffp"},
       {"advance_step", "p"},
+      {"loss_binary_cross_entropy", "iiipipipip"}, {"activation_forward", "iifpipi"}, {"activation_derivative", "iifpipi"},
+      {"gradient_norm_partials", "ipip"}, {"clip_scale", "ifp"}, {"adamw_update", "ipipipipifffffpp"},
     };
     enum { KERNELS = sizeof(kernels) / sizeof(kernels[0]) };
 

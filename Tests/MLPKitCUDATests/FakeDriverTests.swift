@@ -80,7 +80,8 @@ final class FakeDriverTests: XCTestCase {
         XCTAssertEqual(backend.compileTarget, .cubin(90))
         XCTAssert(backend.summary.hasPrefix("CUDA: MLPKit Fake GPU (sm_90, 132 SMs, 80.0 GiB), driver CUDA 13.0; NVRTC "),
                   backend.summary)
-        XCTAssert(backend.summary.hasSuffix("sm_90 cubin; tiles 128x128x16 / 8x8 (256 threads)"), backend.summary)
+        XCTAssert(backend.summary.hasSuffix("sm_90 cubin; tiles 128x128x16 / 8x8 (256 threads, 2 blocks/SM, TN 1)"),
+                  backend.summary)
         XCTAssertEqual(try fakeBackend(tiles: .small).tiles, .small)
     }
 
@@ -122,6 +123,8 @@ final class FakeDriverTests: XCTestCase {
     /// Grids, blocks and arguments of every operation, as NOTES.md gives them.
     func testLaunchGeometryAndArguments() throws {
         let backend = try fakeBackend()
+        backend.productParallelism = 0  // the main tile whatever the size (the split is tested below)
+        defer { backend.productParallelism = nil }
         let a = try backend.poisoned(200 * 257, offset: 7), b = try backend.poisoned(130 * 257, offset: 3)
         let c = try backend.poisoned(200 * 130, offset: 5), bias = try backend.poisoned(130, offset: 2)
         try FakeDriver.reset()
@@ -140,14 +143,15 @@ final class FakeDriverTests: XCTestCase {
         XCTAssertEqual(try FakeDriver.counter("bad_pointers"), 0, "every pointer is a live allocation")
         XCTAssert(launches.allSatisfy { !$0.fromGraph && $0.sharedBytes == 0 })
         let (ax, bx, cx, biasx) = (a.buffer.address, b.buffer.address, c.buffer.address, bias.buffer.address)
-        // products: grid (⌈n/128⌉, ⌈m/128⌉), 256 threads; arguments m, n, k, A, offset, B, offset, C, offset, epilogue, aux, offset
+        // products: grid (⌈n/128⌉, ⌈m/128⌉), 256 threads; arguments m, n, k, A, offset, B, offset, C, offset,
+        // epilogue, aux, offset, k per slice (k: no split)
         XCTAssertEqual(launches[0].grid, [2, 2, 1])
         XCTAssertEqual(launches[0].block, [256, 1, 1])
-        XCTAssertEqual(launches[0].arguments, [200, 130, 257, ax, 7, bx, 3, cx, 5, 2, biasx, 2])
+        XCTAssertEqual(launches[0].arguments, [200, 130, 257, ax, 7, bx, 3, cx, 5, 2, biasx, 2, 257])
         XCTAssertEqual(launches[1].grid, [3, 2, 1])
-        XCTAssertEqual(launches[1].arguments, [130, 257, 200, cx, 5, ax, 7, bx, 3, 0, 0, 0])
+        XCTAssertEqual(launches[1].arguments, [130, 257, 200, cx, 5, ax, 7, bx, 3, 0, 0, 0, 200])
         XCTAssertEqual(launches[2].grid, [3, 2, 1])
-        XCTAssertEqual(launches[2].arguments, [200, 257, 130, cx, 5, bx, 3, ax, 7, 3, ax, 7])
+        XCTAssertEqual(launches[2].arguments, [200, 257, 130, cx, 5, bx, 3, ax, 7, 3, ax, 7, 130])
         // column sums: ⌈columns/32⌉ blocks of 256
         XCTAssertEqual(launches[3].grid, [5, 1, 1])
         XCTAssertEqual(launches[3].block, [256, 1, 1])
@@ -168,14 +172,36 @@ final class FakeDriverTests: XCTestCase {
                         UInt64(h.epsilon.bitPattern), backend.stepCounter.address])
     }
 
-    /// Large element-wise work is capped at 8 blocks per SM (the kernels loop); huge grids are refused.
+    /// On 132 SMs a 200×130 product (4 main tiles) runs with compact tiles (64×64: 12) and k = 257
+    /// in 4 slices of 80 into the workspace, then `gemm_splitk_sum` adds them with the epilogue.
+    func testSmallProductSplitsK() throws {
+        let backend = try fakeBackend()
+        let a = try backend.poisoned(200 * 257, offset: 7), b = try backend.poisoned(130 * 257, offset: 3)
+        let c = try backend.poisoned(200 * 130, offset: 5), bias = try backend.poisoned(130, offset: 2)
+        try FakeDriver.reset()
+        try backend.matrixProduct(.nt, m: 200, n: 130, k: 257, a: a, b: b, c: c, epilogue: .biasReLU(bias))
+        let launches = try FakeDriver.launches()
+        XCTAssertEqual(launches.map(\.kernel), ["gemm_nt_compact", "gemm_splitk_sum"])
+        XCTAssertEqual(try FakeDriver.counter("bad_pointers"), 0)
+        let workspace = try XCTUnwrap(backend.productWorkspaceBuffer)
+        XCTAssertGreaterThanOrEqual(workspace.count, 4 * 200 * 130)
+        let (ax, bx, cx, biasx, wx) = (a.buffer.address, b.buffer.address, c.buffer.address, bias.buffer.address,
+                                       workspace.address)
+        XCTAssertEqual(launches[0].grid, [3, 16, 1], "3 column tiles × (4 row tiles × 4 slices)")
+        XCTAssertEqual(launches[0].block, [256, 1, 1])
+        XCTAssertEqual(launches[0].arguments, [200, 130, 257, ax, 7, bx, 3, wx, 0, 0, 0, 0, 80])
+        XCTAssertEqual(launches[1].grid, [102, 1, 1], "⌈200·130/256⌉")
+        XCTAssertEqual(launches[1].arguments, [200, 130, 4, wx, 0, cx, 5, 2, biasx, 2])
+    }
+
+    /// Large element-wise work is capped at 32 blocks per SM (the kernels loop); huge grids are refused.
     func testElementGridIsCapped() throws {
         let backend = try fakeBackend()
         let big = try backend.makeBuffer(count: 4_000_000)
         try FakeDriver.reset()
         try backend.adamUpdate(parameters: BufferSlice(big), gradients: BufferSlice(big), firstMoment: BufferSlice(big),
                                secondMoment: BufferSlice(big), count: 4_000_000, hyperparameters: .init(), step: 5)
-        XCTAssertEqual(try FakeDriver.launches().last?.grid, [132 * 8, 1, 1])
+        XCTAssertEqual(try FakeDriver.launches().last?.grid, [132 * 32, 1, 1])
     }
 
     /// Adam's t: advanced on the device by one launch per step; a jump (a resumed run) is a memset.
@@ -202,8 +228,11 @@ final class FakeDriverTests: XCTestCase {
         backend.recording = []
         defer { backend.recording = nil }
         try backend.matrixProduct(.nn, m: 3, n: 4, k: 5, a: x, b: x, c: x, epilogue: .bias(x))
+        try backend.matrixProduct(.nt, m: 3, n: 4, k: 300, a: x, b: x, c: x, epilogue: .bias(x))  // split k
         try backend.columnSums(x, rows: 3, columns: 4, into: x)
         try backend.lossGradient(.meanSquaredError, targets: .dense, output: x, target: x, rows: 3, columns: 4, gradient: x, lossSum: x)
+        try backend.lossGradient(.crossEntropy, targets: .dense, output: x, target: x, rows: 3, columns: 64, gradient: x,
+                                 lossSum: x)  // loss_wide
         try backend.gatherRows(x, width: 4, indices: x, count: 3, into: x)
         try backend.adamUpdate(parameters: x, gradients: x, firstMoment: x, secondMoment: x, count: 10,
                                hyperparameters: .init(), step: 1)
@@ -211,7 +240,8 @@ final class FakeDriverTests: XCTestCase {
                                hyperparameters: .init(), step: 2)
         let recorded = try XCTUnwrap(backend.recording)
         XCTAssertEqual(Set(recorded.map(\.kernel.rawValue)),
-                       ["gemm_nn", "column_sums", "loss_mse", "sum_reduce", "gather_rows", "adam_update", "advance_step"])
+                       ["gemm_nn_compact", "gemm_nt_compact", "gemm_splitk_sum", "column_sums", "loss_mse", "loss_wide",
+                        "sum_reduce", "gather_rows", "adam_update", "advance_step"])
         for launch in recorded {
             XCTAssertEqual(launch.arguments.count, signatures[launch.kernel.rawValue]?.count, launch.kernel.rawValue)
         }
@@ -331,7 +361,8 @@ final class FakeDriverTests: XCTestCase {
         try FakeDriver.reset()
         try backend.replay(graph)
         try backend.replay(graph)
-        XCTAssertEqual(try FakeDriver.launches().map(\.kernel), ["gemm_nn", "column_sums", "gemm_nn", "column_sums"])
+        XCTAssertEqual(try FakeDriver.launches().map(\.kernel),
+                       ["gemm_nn_compact", "column_sums", "gemm_nn_compact", "column_sums"])
         XCTAssertThrowsError(try backend.capture {}) {
             guard case CUDAError.invalidArgument = $0 else { return XCTFail("unexpected \($0)") }
         }

@@ -26,8 +26,9 @@ final class ElementwiseTests: XCTestCase {
         let backend = try SharedBackends.backend()
         let reference = CPUBackend()
         var random = SeededGenerator(seed: 12)
-        let shapes = [(1, 1), (1, 10), (7, 3), (64, 10), (257, 33), (1000, 2)]
-        for loss in [Loss.meanSquaredError, .crossEntropy] {  // the losses the GPU kernels implement
+        // from 64 columns the loss runs as loss_wide (a block per row)
+        let shapes = [(1, 1), (1, 10), (7, 3), (64, 10), (257, 33), (1000, 2), (1, 64), (3, 77), (9, 1024), (130, 300)]
+        for loss in [Loss.meanSquaredError, .crossEntropy, .binaryCrossEntropy] {
             for encoding in [TargetEncoding.classIndices, .dense] {
                 for (index, (rows, columns)) in shapes.enumerated() {
                     let output = random.values(rows * columns).map { $0 * 4 }

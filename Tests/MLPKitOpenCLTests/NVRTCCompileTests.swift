@@ -32,6 +32,27 @@ final class NVRTCCompileTests: XCTestCase {
         }
     }
 
+    /// The tuning variants (`MLPKIT_CUDA_TILES`) compile too; their products' report is printed
+    /// (a variant held to fewer registers may spill: that is what it is there to measure).
+    func testTuningVariantsCompile() throws {
+        let compiler: NVRTCCompiler
+        do {
+            compiler = try NVRTCCompiler()
+        } catch {
+            try missingTool("\(error). Install NVRTC: pip install nvidia-cuda-nvrtc==13.0.88 (or set MLPKIT_NVRTC)")
+        }
+        for (name, tiles) in KernelTiles.named.sorted(by: { $0.key < $1.key }) {
+            XCTAssertNoThrow(try tiles.validate(), name)
+            let result = try compiler.compile(KernelSource.program(tiles: tiles), name: "mlpkit_kernels.cu",
+                                              options: Self.options)
+            XCTAssert(result.succeeded, "NVRTC failed for \(name):\n\(result.log)")
+            for report in PTXASReport.parse(result.log).sorted(by: { $0.kernel < $1.kernel })
+            where report.kernel.hasPrefix("gemm_") && !report.kernel.hasSuffix("_sum") {
+                print("  \(name): \(report)")
+            }
+        }
+    }
+
     func testReportParsing() {
         let log = """
         ptxas info    : Compiling entry function 'gemm_nt' for 'sm_90'

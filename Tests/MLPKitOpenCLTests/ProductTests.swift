@@ -101,3 +101,109 @@ final class ProductTests: XCTestCase {
         super.tearDown()
     }
 }
+
+/// The paths the default sizes above rarely take: 16-byte loads and stores (aligned operands,
+/// dimensions divisible by 4, whole tiles), the compact tile, and k split into slices added by
+/// `gemm_splitk_sum`, with every layout and epilogue against the CPU backend.
+final class ProductPathTests: XCTestCase {
+    /// Sizes divisible by 4 (vector loads inside, element loads at the edges) and long k.
+    static let alignedSizes: [(m: Int, n: Int, k: Int)] = [
+        (64, 64, 64), (132, 68, 36), (4, 260, 48), (200, 8, 1000), (96, 100, 516),
+    ]
+    static let longSizes: [(m: Int, n: Int, k: Int)] = [
+        (37, 53, 300), (5, 7, 999), (64, 64, 512), (130, 66, 777), (1, 1, 1000),
+    ]
+
+    /// Runs every layout × epilogue at `sizes` with operands at `offsets` (elements), comparing
+    /// with the CPU backend.
+    func check(_ backend: OpenCLBackend, sizes: [(m: Int, n: Int, k: Int)], offsets: [Int], group: String) throws {
+        let reference = CPUBackend()
+        var random = SeededGenerator(seed: 0xA11C)
+        for (index, (m, n, k)) in sizes.enumerated() {
+            let offset = offsets[index % offsets.count]
+            for layout in ProductLayout.allCases {
+                for epilogue in ProductTests.EpilogueKind.allCases {
+                    let a = random.values(m * k), b = random.values(k * n)
+                    let auxiliary = random.values(epilogue == .reluMask ? m * n : n)
+                    func run<B: Backend>(_ on: B) throws -> [Float] {
+                        let aSlice = try on.buffer(a, offset: offset)
+                        let bSlice = try on.buffer(b, offset: 2 * offset)
+                        let cSlice = try on.poisoned(m * n, offset: 3 * offset)
+                        let auxSlice = try on.buffer(auxiliary, offset: offset)
+                        let fused: ProductEpilogue<B.Buffer> = switch epilogue {
+                        case .none: .none
+                        case .bias: .bias(auxSlice)
+                        case .biasReLU: .biasReLU(auxSlice)
+                        case .reluMask: .reluMask(auxSlice)
+                        }
+                        try on.matrixProduct(layout, m: m, n: n, k: k, a: aSlice, b: bSlice, c: cSlice, epilogue: fused)
+                        return try on.read(cSlice, m * n)
+                    }
+                    let geometry = backend.launchPlanner.productGeometry(m: m, n: n, k: k)
+                    assertClose(try run(backend), try run(reference),
+                                "\(layout) \(epilogue) \(m)×\(n)×\(k) at offset \(offset), \(geometry)", group: group)
+                }
+            }
+        }
+    }
+
+    /// Aligned operands (offsets 0, 4, 8 floats) with every preset: the 16-byte path.
+    func testAlignedOperandsWithEveryPreset() throws {
+        for tiles in KernelTiles.presets {
+            let backend = try SharedBackends.backend(tiles: tiles)
+            try check(backend, sizes: Self.alignedSizes, offsets: [0, 4, 8], group: "aligned product (\(tiles))")
+        }
+    }
+
+    /// A device taken to have many multiprocessors: small products run with the compact tile
+    /// and split k (the geometry an H100 gives MLP-sized layers), aligned and not.
+    func testCompactTileAndSplitK() throws {
+        for tiles in KernelTiles.presets {
+            let backend = try SharedBackends.backend(tiles: tiles)
+            let saved = backend.productParallelism
+            defer { backend.productParallelism = saved }
+            backend.productParallelism = 132
+            var geometries = Set<String>()
+            for (m, n, k) in Self.longSizes + Self.alignedSizes {
+                geometries.insert(backend.launchPlanner.productGeometry(m: m, n: n, k: k).description)
+            }
+            XCTAssertTrue(geometries.contains { $0.contains("slices") }, "\(tiles): no size split k: \(geometries)")
+            if tiles.compact != tiles {
+                XCTAssertTrue(geometries.contains { $0.contains("compact") }, "\(tiles): \(geometries)")
+            }
+            try check(backend, sizes: Self.longSizes + Self.alignedSizes, offsets: [0, 3, 4],
+                      group: "compact/split product (\(tiles))")
+        }
+    }
+
+    /// The planner's choices: the main tile when it fills the device, else the compact tile,
+    /// k split into BK-multiple slices that cover k exactly once.
+    func testGeometryPolicy() {
+        let planner = KernelLaunchPlanner(tiles: .large, elementThreads: 256, maxElementBlocks: 1056, parallelism: 132)
+        let big = planner.productGeometry(m: 4096, n: 4096, k: 4096)
+        XCTAssertEqual(big, .init(compact: false, tiles: .large, splits: 1, kSplit: 4096, blocks: 1024))
+        // a 128-block weight gradient fills ¾ of 132 SMs: the main tile alone
+        XCTAssertEqual(planner.productGeometry(m: 1024, n: 2048, k: 512),
+                       .init(compact: false, tiles: .large, splits: 1, kSplit: 512, blocks: 128))
+        // the wide config's layers (512 rows): main tiles with k in 2 or 4 slices of 512
+        XCTAssertEqual(planner.productGeometry(m: 512, n: 2048, k: 2048),
+                       .init(compact: false, tiles: .large, splits: 2, kSplit: 1024, blocks: 128))
+        XCTAssertEqual(planner.productGeometry(m: 512, n: 1024, k: 2048),
+                       .init(compact: false, tiles: .large, splits: 4, kSplit: 512, blocks: 128))
+        // mnist's first layer, 128×256 over 784 inputs: 2 main tiles would need 50 slices, so
+        // compact tiles, k split
+        let mnist = planner.productGeometry(m: 128, n: 256, k: 784)
+        XCTAssertTrue(mnist.compact)
+        XCTAssertGreaterThan(mnist.splits, 1)
+        XCTAssertEqual(mnist.kSplit % KernelTiles.large.compact.bk, 0)
+        XCTAssertGreaterThanOrEqual(mnist.kSplit * mnist.splits, 784)
+        XCTAssertLessThan(mnist.kSplit * (mnist.splits - 1), 784, "every slice holds some k")
+        XCTAssertEqual(mnist.blocks, 8 * mnist.splits)
+        // too shallow to split: compact tiles alone
+        XCTAssertEqual(planner.productGeometry(m: 64, n: 64, k: 32),
+                       .init(compact: true, tiles: KernelTiles.large.compact, splits: 1, kSplit: 32, blocks: 1))
+        // no parallelism given: always the main tile
+        let plain = KernelLaunchPlanner(tiles: .large, elementThreads: 256, maxElementBlocks: 1056)
+        XCTAssertEqual(plain.productGeometry(m: 1, n: 1, k: 100_000).splits, 1)
+    }
+}

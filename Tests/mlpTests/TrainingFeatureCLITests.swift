@@ -267,26 +267,32 @@ final class TrainingFeatureCLITests: XCTestCase {
                         mentioning: "column 1 is 2")
     }
 
-    /// The OpenCL backend runs none of these yet: it says so in one line and writes nothing.
-    func testOpenCLRefusesTheNewFeatures() throws {
-        let train = ["train", "--x", "x.npy", "--y", "single.npy", "--hidden", "4", "--steps", "1", "--device", "opencl",
-                     "--out", "out.safetensors"]
-        let probe = try run(train)
-        guard probe.status == 0 else {
-            try assertFails(train + ["--activation", "tanh"], mentioning: "OpenCL")
-            throw XCTSkip("OpenCL is unavailable here: \(probe.standardError)")
+    /// The OpenCL backend runs every feature (through the same portable kernels as CUDA): each
+    /// run's parameters match the CPU backend's to 1e-4, and eval of a GELU model on OpenCL gives
+    /// the CPU's loss.
+    func testOpenCLRunsTheNewFeatures() throws {
+        let train = ["train", "--x", "x.npy", "--hidden", "8,6", "--steps", "30", "--batch-size", "32", "--lr", "0.01"]
+        let probe = try run(train + ["--y", "single.npy", "--device", "opencl", "--out", "probe.safetensors"])
+        guard probe.status == 0 else { throw XCTSkip("OpenCL is unavailable here: \(probe.standardError)") }
+        let runs: [(String, [String])] = [
+            ("tanh", ["--y", "single.npy", "--activation", "tanh"]),
+            ("leaky-relu", ["--y", "single.npy", "--activation", "leaky-relu", "--leaky-slope", "0.2"]),
+            ("sigmoid", ["--y", "single.npy", "--activation", "sigmoid"]),
+            ("gelu", ["--y", "single.npy", "--activation", "gelu"]),
+            ("bce", ["--y", "labels.npy", "--loss", "binary-cross-entropy"]),
+            ("adamw-clip", ["--y", "noise.npy", "--weight-decay", "0.1", "--clip-norm", "0.5"]),
+        ]
+        for (name, options) in runs {
+            try succeed(train + options + ["--device", "opencl", "--out", "\(name)-opencl.safetensors"])
+            try succeed(train + options + ["--device", "cpu", "--out", "\(name)-cpu.safetensors"])
+            let gpu = try Checkpoint.load(from: path("\(name)-opencl.safetensors")).parameters
+            let cpu = try Checkpoint.load(from: path("\(name)-cpu.safetensors")).parameters
+            XCTAssertLessThanOrEqual(BackendCheck<CPUBackend>.relativeError(gpu, cpu), 1e-4, name)
         }
-        try FileManager.default.removeItem(at: url("out.safetensors"))
-        try assertFails(train + ["--activation", "tanh"], mentioning: "the OpenCL backend does not support the tanh activation yet")
-        try assertFails(train + ["--activation", "leaky-relu"], mentioning: "does not support the leaky-relu activation")
-        try assertFails(train + ["--loss", "binary-cross-entropy"], mentioning: "does not support the binary-cross-entropy loss")
-        try assertFails(train + ["--weight-decay", "0.1"], mentioning: "does not support weight decay")
-        try assertFails(train + ["--clip-norm", "1"], mentioning: "does not support gradient clipping")
-        // schedules and standardisation need nothing of the backend
-        try succeed(train + ["--schedule", "cosine", "--standardize"])
-        try succeed(["train", "--x", "x.npy", "--y", "single.npy", "--hidden", "4", "--steps", "1", "--activation", "gelu",
-                     "--out", "gelu.safetensors"])
-        try assertFails(["eval", "--model", "gelu.safetensors", "--x", "x.npy", "--y", "single.npy", "--device", "opencl"],
-                        mentioning: "does not support the gelu activation")
+        let evaluate = ["eval", "--model", "gelu-cpu.safetensors", "--x", "x.npy", "--y", "single.npy", "--json"]
+        let onOpenCL = try json(try succeed(evaluate + ["--device", "opencl"]))
+        let onCPU = try json(try succeed(evaluate + ["--device", "cpu"]))
+        let loss = try XCTUnwrap(onCPU["loss"] as? Double)
+        XCTAssertEqual(try XCTUnwrap(onOpenCL["loss"] as? Double), loss, accuracy: 1e-5 * abs(loss))
     }
 }

@@ -33,7 +33,9 @@ public struct BackendCheck<Candidate: Backend> {
     /// Runs every check, in a fixed order: products (three layouts × four epilogues × six
     /// sizes), column sums, loss gradients and loss sums (for each loss the candidate
     /// implements), batch gathers, Adam, the hidden activations' epilogues and AdamW with
-    /// clipping (when the candidate implements them), and a 100-step training run per loss.
+    /// clipping (when the candidate implements them), a 100-step training run for MSE and for
+    /// cross-entropy, and one for each feature beyond the seed the candidate implements (binary
+    /// cross-entropy, each activation, AdamW, clipping, all together).
     ///
     /// - Parameter onResult: called with each row as soon as it is measured.
     /// - Returns: one row per check; a mismatch is a row that did not pass, not an error.
@@ -82,14 +84,31 @@ public struct BackendCheck<Candidate: Backend> {
                 }
             }
         }
-        if (try? candidate.requireSupport(.weightDecay)) != nil, (try? candidate.requireSupport(.gradientClipping)) != nil {
+        let decays = (try? candidate.requireSupport(.weightDecay)) != nil
+        let clips = (try? candidate.requireSupport(.gradientClipping)) != nil
+        if decays, clips {
             for (index, count) in BackendCheckShapes.adamCounts.enumerated() {
                 record(try checkAdam(count: count, steps: 1...5, offset: index % 2 == 1, random: &random,
                                      hyperparameters: AdamHyperparameters(learningRate: 0.01, weightDecay: 0.1, clipNorm: 4)))
             }
         }
+        // each option alone (c = 1 clips at every count but 1)
+        if decays {
+            record(try checkAdam(count: 4099, steps: 1...5, offset: true, random: &random,
+                                 hyperparameters: AdamHyperparameters(learningRate: 0.01, weightDecay: 0.1)))
+        }
+        if clips {
+            record(try checkAdam(count: 4099, steps: 1...5, offset: false, random: &random,
+                                 hyperparameters: AdamHyperparameters(learningRate: 0.01, clipNorm: 1)))
+        }
         record(try checkTraining(.crossEntropy))
         record(try checkTraining(.meanSquaredError))
+        // beyond the seed, for the features the candidate implements: a run with each
+        for run in BackendCheckShapes.featureRuns {
+            let features = BackendFeature.used(activation: run.activation, loss: run.loss, hyperparameters: run.hyperparameters)
+            guard features.allSatisfy({ (try? candidate.requireSupport($0)) != nil }) else { continue }
+            record(try checkTraining(run.loss, activation: run.activation, hyperparameters: run.hyperparameters, name: run.name))
+        }
         return results
     }
 
@@ -214,7 +233,7 @@ public struct BackendCheck<Candidate: Backend> {
         let secondMoment = random.checkValues(count).map { abs($0) * 0.01 }
         let gradients = steps.map { _ in random.checkValues(count) }
         let sizes = "\(count), t \(steps.lowerBound)…\(steps.upperBound)"
-        let name = hyperparameters.isPlainAdam ? "adamUpdate" : "adamWUpdate λ \(hyperparameters.weightDecay), clip \(hyperparameters.clipNorm ?? 0)"
+        let name = hyperparameters.isPlainAdam ? "adamUpdate" : "adamWUpdate λ \(hyperparameters.weightDecay), clip \(hyperparameters.clipNorm.map { "\($0)" } ?? "off")"
         let (actual, expected) = try both(name, sizes) {
             try $0.adam(parameters: parameters, firstMoment: firstMoment, secondMoment: secondMoment,
                         gradients: gradients, steps: steps, offset: offset, hyperparameters: hyperparameters)
@@ -248,19 +267,25 @@ public struct BackendCheck<Candidate: Backend> {
     }
 
     /// `TrainingSession` on both backends from the same model and data: 100 steps of shuffled
-    /// batches of 32 from 203 rows (so every epoch ends with a partial batch).
-    private func checkTraining(_ loss: Loss) throws(BackendCheckError) -> BackendCheckResult {
+    /// batches of 32 from 203 rows (so every epoch ends with a partial batch). Binary
+    /// cross-entropy trains on 0/1 labels, one per output.
+    private func checkTraining(
+        _ loss: Loss, activation: ActivationFunction = .relu, hyperparameters: AdamHyperparameters = AdamHyperparameters(),
+        name runName: String? = nil
+    ) throws(BackendCheckError) -> BackendCheckResult {
         let sizes = BackendCheckShapes.trainingLayers, rows = 203, batch = 32, steps = 100
-        let name = "training \(loss.rawValue)"
+        let name = "training \(runName ?? loss.rawValue)"
         let description = "[\(sizes.map(String.init).joined(separator: ","))] batch \(batch), \(steps) steps"
         var random = SeededGenerator(seed: seed ^ (loss == .crossEntropy ? 0xC0FFEE : 0xBEEF))
         let outputs = sizes[sizes.count - 1]
         let inputs = random.checkValues(rows * sizes[0])
         let encoding: TargetEncoding = loss == .crossEntropy ? .classIndices : .dense
-        let targets = encoding == .classIndices ? random.checkLabels(rows, classes: outputs) : random.checkValues(rows * outputs)
+        let targets = encoding == .classIndices ? random.checkLabels(rows, classes: outputs)
+            : loss == .binaryCrossEntropy ? random.checkValues(rows * outputs).map { $0 > 0 ? 1 : 0 }
+            : random.checkValues(rows * outputs)
         let model: MLP, dataset: Dataset
         do {
-            model = try MLP(layerSizes: sizes, loss: loss, seed: seed)
+            model = try MLP(layerSizes: sizes, activation: activation, loss: loss, seed: seed)
             dataset = try Dataset(inputs: inputs, features: sizes[0], targets: targets, encoding: encoding,
                                   targetWidth: encoding.width(outputs: outputs))
         } catch {
@@ -268,7 +293,8 @@ public struct BackendCheck<Candidate: Backend> {
         }
         let configuration = TrainingConfiguration(batchSize: batch, length: .steps(steps), shuffle: true, seed: seed)
         func train<X: Backend>(_ backend: X) throws -> [Float]? {
-            let session = try TrainingSession(model: model, backend: backend, batchCapacity: batch)
+            let session = try TrainingSession(model: model, backend: backend, hyperparameters: hyperparameters,
+                                              batchCapacity: batch)
             let data = try session.upload(dataset)
             do {
                 try session.train(on: data, configuration: configuration)
@@ -351,12 +377,23 @@ enum BackendCheckShapes {
         (1, 1, 1), (1, 97, 13), (41, 1, 7), (37, 53, 29), (128, 128, 64), (257, 130, 200),
     ]
     static let columnSums: [(rows: Int, columns: Int)] = [(1, 1), (1, 37), (37, 53), (128, 64), (257, 130), (1000, 3)]
-    static let losses: [(rows: Int, columns: Int)] = [(1, 1), (1, 10), (37, 5), (128, 10), (257, 33)]
+    static let losses: [(rows: Int, columns: Int)] = [(1, 1), (1, 10), (37, 5), (128, 10), (257, 33), (1, 64), (9, 1024), (130, 300)]
     static let gathers: [(sourceRows: Int, width: Int, count: Int)] = [(1, 1, 1), (50, 13, 17), (300, 1, 64), (97, 784, 33)]
     static let adamCounts = [1, 37, 4099, 100_003]
     static let activations: [ActivationFunction] = [.leakyReLU(slope: 0.01), .tanh, .sigmoid, .gelu]
     static let activationProducts: [(m: Int, n: Int, k: Int)] = [(1, 97, 13), (37, 53, 29), (257, 130, 200)]
     static let trainingLayers = [13, 32, 24, 5]
+    /// The training runs beyond the seed: each feature in a run of its own, then all together.
+    static let featureRuns: [(name: String, activation: ActivationFunction, loss: Loss, hyperparameters: AdamHyperparameters)] = [
+        ("binary-cross-entropy", .relu, .binaryCrossEntropy, AdamHyperparameters()),
+        ("tanh", .tanh, .meanSquaredError, AdamHyperparameters()),
+        ("sigmoid", .sigmoid, .crossEntropy, AdamHyperparameters()),
+        ("gelu", .gelu, .meanSquaredError, AdamHyperparameters()),
+        ("leaky-relu", .leakyReLU(slope: 0.01), .crossEntropy, AdamHyperparameters()),
+        ("adamw λ 0.1", .relu, .meanSquaredError, AdamHyperparameters(weightDecay: 0.1)),
+        ("clip 0.1", .relu, .crossEntropy, AdamHyperparameters(clipNorm: 0.1)),
+        ("gelu binary-cross-entropy adamw clip", .gelu, .binaryCrossEntropy, AdamHyperparameters(weightDecay: 0.01, clipNorm: 0.5)),
+    ]
 }
 
 // MARK: - Running one check on one backend

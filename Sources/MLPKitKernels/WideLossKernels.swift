@@ -1,0 +1,123 @@
+extension KernelSource {
+    /// The loss gradients for wide output layers: one block of `REDUCE_THREADS` threads per row
+    /// (grid-stride over rows), the threads striding over the row's columns, so reads and writes
+    /// are coalesced and a 1,024-column row is not one thread's serial loop. Each element's
+    /// gradient and loss term are the same expressions as in `loss` (one thread per row, used for
+    /// narrow outputs); the row's loss is the block's sum in a fixed tree order (deterministic).
+    /// `loss` selects MSE (0), softmax cross-entropy (1) or binary cross-entropy (2), as
+    /// `KernelLossKind`. The gradient may overwrite the output in place: an element is read and
+    /// written by one thread, and the reads other threads share (z[0], the reductions) come
+    /// before the barriers that precede the first write.
+    public static let wideLoss: String = """
+    /* The block's total of each thread's value, by a fixed tree (every thread gets it). */
+    DEVICE_INLINE float block_sum(SHARED_PTR float* scratch, const float value)
+    {
+        const int tid = THREAD_X;
+        scratch[tid] = value;
+        BARRIER();
+        for (int s = REDUCE_THREADS / 2; s > 0; s >>= 1) {
+            if (tid < s) {
+                scratch[tid] += scratch[tid + s];
+            }
+            BARRIER();
+        }
+        const float total = scratch[0];
+        BARRIER();
+        return total;
+    }
+
+    /* The block's largest value (fmaxf: NaN loses, as in the one-thread kernel's chain). */
+    DEVICE_INLINE float block_max(SHARED_PTR float* scratch, const float value)
+    {
+        const int tid = THREAD_X;
+        scratch[tid] = value;
+        BARRIER();
+        for (int s = REDUCE_THREADS / 2; s > 0; s >>= 1) {
+            if (tid < s) {
+                scratch[tid] = fmaxf(scratch[tid], scratch[tid + s]);
+            }
+            BARRIER();
+        }
+        const float largest = scratch[0];
+        BARRIER();
+        return largest;
+    }
+
+    FP_CONTRACT_OFF
+    KERNEL(REDUCE_THREADS) void loss_wide(const int loss, const int rows, const int columns, const int targetKind,
+                                          const GLOBAL float* z, const int zOffset,
+                                          const GLOBAL float* y, const int yOffset,
+                                          GLOBAL float* grad, const int gradOffset,
+                                          GLOBAL float* rowLoss)
+    {
+        SHARED float scratch[REDUCE_THREADS];
+        const int tid = THREAD_X;
+        const float scale = 1.0f / (float)rows;
+        for (int i = BLOCK_X; i < rows; i += GRID_BLOCKS_X) {
+            const GLOBAL float* zr = z + zOffset + i * columns;
+            const GLOBAL float* yr = y + yOffset + i * columns;
+            GLOBAL float* gr = grad + gradOffset + i * columns;
+            const int label = targetKind == TARGET_CLASS_INDICES ? (int)y[yOffset + i] : -1;
+            if (loss == LOSS_CROSS_ENTROPY) {
+                float largest = zr[0];
+                for (int j = tid; j < columns; j += REDUCE_THREADS) {
+                    largest = fmaxf(largest, zr[j]);
+                }
+                largest = block_max(scratch, largest);
+                float total = 0.0f;
+                for (int j = tid; j < columns; j += REDUCE_THREADS) {
+                    total += expf(zr[j] - largest);
+                }
+                total = block_sum(scratch, total);
+                const float logSumExp = largest + logf(total);
+                float partial = 0.0f;
+                float targetSum = 0.0f;
+                for (int j = tid; j < columns; j += REDUCE_THREADS) {
+                    if (targetKind == TARGET_CLASS_INDICES) {
+                        partial += j == label ? logSumExp - zr[j] : 0.0f;
+                    } else {
+                        targetSum += yr[j];
+                        partial += yr[j] * (logSumExp - zr[j]);
+                    }
+                }
+                const float rowTotal = block_sum(scratch, partial);
+                if (targetKind == TARGET_DENSE) {
+                    targetSum = block_sum(scratch, targetSum);
+                }
+                for (int j = tid; j < columns; j += REDUCE_THREADS) {
+                    if (targetKind == TARGET_CLASS_INDICES) {
+                        gr[j] = (expf(zr[j] - logSumExp) - (j == label ? 1.0f : 0.0f)) * scale;
+                    } else {
+                        gr[j] = (targetSum * expf(zr[j] - logSumExp) - yr[j]) * scale;
+                    }
+                }
+                if (tid == 0) {
+                    rowLoss[i] = (targetKind == TARGET_DENSE || (label >= 0 && label < columns)) ? rowTotal : NAN_F;
+                }
+            } else {
+                float partial = 0.0f;
+                for (int j = tid; j < columns; j += REDUCE_THREADS) {
+                    const float target = targetKind == TARGET_DENSE ? yr[j] : (j == label ? 1.0f : 0.0f);
+                    const float value = zr[j];
+                    if (loss == LOSS_MSE) {
+                        const float d = value - target;
+                        gr[j] = d * scale;
+                        partial += 0.5f * d * d;
+                    } else {
+                        gr[j] = (mlp_sigmoid(value) - target) * scale;
+                        partial += (0.0f >= value ? 0.0f : value) - MUL_RN(value, target)
+                            + log1pf(expf(-fabsf(value)));
+                    }
+                }
+                const float rowTotal = block_sum(scratch, partial);
+                if (tid == 0) {
+                    rowLoss[i] = rowTotal;
+                }
+            }
+            BARRIER();
+        }
+    }
+    FP_CONTRACT_DEFAULT
+
+    """
+}
