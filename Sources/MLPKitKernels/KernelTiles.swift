@@ -52,12 +52,14 @@ public struct KernelTiles: Sendable, Hashable, CustomStringConvertible {
 
     /// The presets and tuning variants by name, for `MLPKIT_CUDA_TILES`: `large-1` is `.large`
     /// at one block per SM in every layout, `large-2` at two (TN spills), `large-bk8` two with
-    /// 8-deep stages (fewer registers for the next stage in flight).
+    /// 8-deep stages (fewer registers for the next stage in flight), `large-16x8` 128 threads of
+    /// 16×8 outputs (more multiply-adds per shared load and per instruction), two blocks per SM.
     public static let named: [String: KernelTiles] = [
         "large": .large, "medium": .medium, "small": .small,
         "large-1": KernelTiles(bm: 128, bn: 128, bk: 16, tm: 8, tn: 8, minBlocks: 1),
         "large-2": KernelTiles(bm: 128, bn: 128, bk: 16, tm: 8, tn: 8, minBlocks: 2),
         "large-bk8": KernelTiles(bm: 128, bn: 128, bk: 8, tm: 8, tn: 8, minBlocks: 2),
+        "large-16x8": KernelTiles(bm: 128, bn: 128, bk: 16, tm: 16, tn: 8, minBlocks: 2),
     ]
 
     /// Every preset, for compile checks.
