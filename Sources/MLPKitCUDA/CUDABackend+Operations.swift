@@ -35,20 +35,8 @@ extension CUDABackend: KernelLaunchingBackend {
         return Int(Int32(bitPattern: value.bitPattern))
     }
 
-    /// The split-k workspace, at least `count` floats.
-    public func productWorkspace(count: Int) throws(CUDAError) -> CUDABuffer {
-        if let buffer = productWorkspaceBuffer, buffer.count >= count { return buffer }
-        let buffer = try makeBuffer(count: count)
-        productWorkspaceBuffer = buffer
-        return buffer
-    }
-
-    /// The per-row loss buffer, at least `rows` long.
-    public func rowLossBuffer(rows: Int) throws(CUDAError) -> CUDABuffer {
-        if let buffer = rowLosses, buffer.count >= rows { return buffer }
-        let buffer = try makeBuffer(count: max(rows, 256))
-        rowLosses = buffer
-        return buffer
+    public func makeScratchBuffer(count: Int) throws(CUDAError) -> CUDABuffer {
+        try makeBuffer(count: count)
     }
 
     /// The launch planner for this program's tiles: element-wise kernels in blocks of the

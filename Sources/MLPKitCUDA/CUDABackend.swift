@@ -32,12 +32,8 @@ public final class CUDABackend: Backend {
     let context: CUDAContext
     let stream: CUHandle
     let program: CUDAProgram
-    /// Per-row losses before `sum_reduce` totals them; grown on demand.
-    var rowLosses: CUDABuffer?
-    /// Gradient clipping's partial sums and scale (`clipScratchBuffer`); grown on demand.
-    var clipScratch: CUDABuffer?
-    /// The split-k products' workspace (grown on demand).
-    var productWorkspaceBuffer: CUDABuffer?
+    /// The kernels' scratch buffers (`KernelLaunchingBackend.scratchBuffer`).
+    public var scratchBuffers: [KernelScratch: CUDABuffer] = [:]
     /// Product blocks that keep the device busy, for `KernelLaunchPlanner.productGeometry`
     /// (default: one per multiprocessor; 0 always uses the main tile). Tests raise it to
     /// exercise the compact tile and split k on small products.

@@ -70,7 +70,7 @@ extension KernelLaunchingBackend {
                                           step: step, stepCounter: adamStepCounter)
         }
         guard let plan else { return }
-        let scratch = plan.scratchCount > 0 ? try clipScratchBuffer(count: plan.scratchCount) : nil
+        let scratch = plan.scratchCount > 0 ? try scratchBuffer(.clip, count: plan.scratchCount) : nil
         try setDeviceStep(step)
         for launch in plan.launches(scratch: scratch) {
             try submit(launch)

@@ -14,22 +14,38 @@ public protocol KernelLaunchingBackend: Backend where Buffer: KernelPlanBuffer {
     func submit(_ plan: KernelLaunchPlan<Buffer>) throws(LaunchError)
     /// A planning error as the backend's error.
     static func launchError(_ error: KernelPlanError) -> LaunchError
-    /// The split-k products' workspace, at least `count` floats (products run one after another,
-    /// so one buffer serves them all).
-    func productWorkspace(count: Int) throws(LaunchError) -> Buffer
-    /// The per-row loss scratch buffer, at least `rows` long.
-    func rowLossBuffer(rows: Int) throws(LaunchError) -> Buffer
-    /// The gradient clipping's scratch buffer (the norm's partial sums and the scale that
-    /// `adamw_update` reads), at least `count` floats.
-    func clipScratchBuffer(count: Int) throws(LaunchError) -> Buffer
+    /// The scratch buffers the kernels use, by purpose (`scratchBuffer(_:count:)` fills it).
+    var scratchBuffers: [KernelScratch: Buffer] { get set }
+    /// A new zero-filled device buffer of `count` floats (`makeBuffer`, with the typed error).
+    func makeScratchBuffer(count: Int) throws(LaunchError) -> Buffer
     /// Makes the device's step counter hold `step` (queued).
     func setDeviceStep(_ step: Int) throws(LaunchError)
     /// The loss whose kernel runs for `loss` (default: `loss` itself).
     func kernelLoss(_ loss: Loss) -> Loss
 }
 
+/// What a backend's scratch buffer is for. Work runs in order on one queue or stream (and a CUDA
+/// graph keeps the buffers its nodes name), so one buffer per purpose serves every launch.
+public enum KernelScratch: Hashable, Sendable {
+    /// Per-row losses before `sum_reduce` totals them.
+    case rowLosses
+    /// The slices of split-k products before `gemm_splitk_sum` adds them.
+    case productWorkspace
+    /// Gradient clipping's partial sums of squares and the scale `adamw_update` reads.
+    case clip
+}
+
 extension KernelLaunchingBackend {
     public func kernelLoss(_ loss: Loss) -> Loss { loss }
+
+    /// The scratch buffer for `purpose`, at least `count` floats: kept, and replaced by a larger
+    /// one when a launch needs more.
+    public func scratchBuffer(_ purpose: KernelScratch, count: Int) throws(LaunchError) -> Buffer {
+        if let buffer = scratchBuffers[purpose], buffer.count >= count { return buffer }
+        let buffer = try makeScratchBuffer(count: max(count, 256))
+        scratchBuffers[purpose] = buffer
+        return buffer
+    }
 
     /// Runs a planning step, its `KernelPlanError` as the backend's error.
     public func planned<T>(_ body: () throws(KernelPlanError) -> T) throws(LaunchError) -> T {
@@ -49,7 +65,7 @@ extension KernelLaunchingBackend {
             try launchPlanner.matrixProduct(layout, m: m, n: n, k: k, a: a, b: b, c: c, epilogue: epilogue)
         }
         guard let plan else { return }
-        let workspace = plan.workspaceCount > 0 ? try productWorkspace(count: plan.workspaceCount) : nil
+        let workspace = plan.workspaceCount > 0 ? try scratchBuffer(.productWorkspace, count: plan.workspaceCount) : nil
         for launch in plan.launches(workspace: workspace) {
             try submit(launch)
         }
@@ -72,7 +88,7 @@ extension KernelLaunchingBackend {
             try launchPlanner.lossGradient(kernelLoss, targets: targets, output: output, target: target,
                                            rows: rows, columns: columns, gradient: gradient, lossSum: lossSum)
         }
-        for launch in plan.launches(rowLosses: try rowLossBuffer(rows: rows)) {
+        for launch in plan.launches(rowLosses: try scratchBuffer(.rowLosses, count: rows)) {
             try submit(launch)
         }
     }

@@ -54,20 +54,8 @@ extension OpenCLBackend: KernelLaunchingBackend {
         deviceStep = step
     }
 
-    /// The split-k workspace, at least `count` floats.
-    public func productWorkspace(count: Int) throws(OpenCLError) -> OpenCLBuffer {
-        if let buffer = productWorkspaceBuffer, buffer.count >= count { return buffer }
-        let buffer = try makeBuffer(count: count)
-        productWorkspaceBuffer = buffer
-        return buffer
-    }
-
-    /// The per-row loss buffer, at least `rows` long.
-    public func rowLossBuffer(rows: Int) throws(OpenCLError) -> OpenCLBuffer {
-        if let buffer = rowLosses, buffer.count >= rows { return buffer }
-        let buffer = try makeBuffer(count: max(rows, 256))
-        rowLosses = buffer
-        return buffer
+    public func makeScratchBuffer(count: Int) throws(OpenCLError) -> OpenCLBuffer {
+        try makeBuffer(count: count)
     }
 }
 

@@ -18,12 +18,8 @@ public final class OpenCLBackend: Backend {
     let context: CLHandle
     let queue: CLHandle
     let program: OpenCLProgram
-    /// Per-row losses before `sum_reduce` totals them; grown on demand.
-    var rowLosses: OpenCLBuffer?
-    /// Gradient clipping's partial sums and scale (`clipScratchBuffer`); grown on demand.
-    var clipScratch: OpenCLBuffer?
-    /// The split-k products' workspace (grown on demand).
-    var productWorkspaceBuffer: OpenCLBuffer?
+    /// The kernels' scratch buffers (`KernelLaunchingBackend.scratchBuffer`).
+    public var scratchBuffers: [KernelScratch: OpenCLBuffer] = [:]
     /// Product blocks that keep the device busy, for `KernelLaunchPlanner.productGeometry`
     /// (default: one per multiprocessor; 0 always uses the main tile). Tests raise it to
     /// exercise the compact tile and split k on small products.

@@ -183,7 +183,7 @@ final class FakeDriverTests: XCTestCase {
         let launches = try FakeDriver.launches()
         XCTAssertEqual(launches.map(\.kernel), ["gemm_nt_compact", "gemm_splitk_sum"])
         XCTAssertEqual(try FakeDriver.counter("bad_pointers"), 0)
-        let workspace = try XCTUnwrap(backend.productWorkspaceBuffer)
+        let workspace = try XCTUnwrap(backend.scratchBuffers[.productWorkspace])
         XCTAssertGreaterThanOrEqual(workspace.count, 4 * 200 * 130)
         let (ax, bx, cx, biasx, wx) = (a.buffer.address, b.buffer.address, c.buffer.address, bias.buffer.address,
                                        workspace.address)

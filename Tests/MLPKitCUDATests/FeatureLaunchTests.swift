@@ -44,7 +44,7 @@ final class FeatureLaunchTests: XCTestCase {
         XCTAssertEqual(norm.block.x, UInt32(backend.tiles.reduceThreads))
         let updates = recorded.filter { $0.kernel == .adamW }
         XCTAssertEqual(updates.count, 2)
-        XCTAssertEqual(updates[0].arguments.last, backend.clipScratch?.address, "clipped: the scale's buffer")
+        XCTAssertEqual(updates[0].arguments.last, backend.scratchBuffers[.clip]?.address, "clipped: the scale's buffer")
         XCTAssertEqual(updates[1].arguments.last, 0, "not clipped: NULL")
     }
 

@@ -206,7 +206,7 @@ final class FeatureKernelTests: XCTestCase {
                     try backend.adamWUpdate(parameters: backend.buffer(zeros), gradients: g, firstMoment: backend.buffer(zeros),
                                             secondMoment: backend.buffer(zeros), count: count,
                                             hyperparameters: AdamHyperparameters(clipNorm: clipNorm), step: 1)
-                    scales.append(try backend.read(BufferSlice(XCTUnwrap(backend.clipScratch)), 1)[0])
+                    scales.append(try backend.read(BufferSlice(XCTUnwrap(backend.scratchBuffers[.clip])), 1)[0])
                 }
                 let expected = gradient.withUnsafeBufferPointer {
                     ElementwiseKernels.clipScale($0.baseAddress!, count: count, clipNorm: clipNorm)
