@@ -3,46 +3,12 @@ extension KernelSource {
     /// (grid-stride over rows), the threads striding over the row's columns, so reads and writes
     /// are coalesced and a 1,024-column row is not one thread's serial loop. Each element's
     /// gradient and loss term are the same expressions as in `loss` (one thread per row, used for
-    /// narrow outputs); the row's loss is the block's sum in a fixed tree order (deterministic).
+    /// narrow outputs); the row's loss is the block's sum in a fixed tree order (`block_sum`: deterministic).
     /// `loss` selects MSE (0), softmax cross-entropy (1) or binary cross-entropy (2), as
     /// `KernelLossKind`. The gradient may overwrite the output in place: an element is read and
     /// written by one thread, and the reads other threads share (z[0], the reductions) come
     /// before the barriers that precede the first write.
     public static let wideLoss: String = """
-    /* The block's total of each thread's value, by a fixed tree (every thread gets it). */
-    DEVICE_INLINE float block_sum(SHARED_PTR float* scratch, const float value)
-    {
-        const int tid = THREAD_X;
-        scratch[tid] = value;
-        BARRIER();
-        for (int s = REDUCE_THREADS / 2; s > 0; s >>= 1) {
-            if (tid < s) {
-                scratch[tid] += scratch[tid + s];
-            }
-            BARRIER();
-        }
-        const float total = scratch[0];
-        BARRIER();
-        return total;
-    }
-
-    /* The block's largest value (fmaxf: NaN loses, as in the one-thread kernel's chain). */
-    DEVICE_INLINE float block_max(SHARED_PTR float* scratch, const float value)
-    {
-        const int tid = THREAD_X;
-        scratch[tid] = value;
-        BARRIER();
-        for (int s = REDUCE_THREADS / 2; s > 0; s >>= 1) {
-            if (tid < s) {
-                scratch[tid] = fmaxf(scratch[tid], scratch[tid + s]);
-            }
-            BARRIER();
-        }
-        const float largest = scratch[0];
-        BARRIER();
-        return largest;
-    }
-
     FP_CONTRACT_OFF
     KERNEL(REDUCE_THREADS) void loss_wide(const int loss, const int rows, const int columns, const int targetKind,
                                           const GLOBAL float* z, const int zOffset,
