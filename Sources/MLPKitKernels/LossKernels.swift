@@ -10,6 +10,14 @@ extension KernelSource {
     /// in `activation`, which precedes this text). The gradient may overwrite the output in place:
     /// each thread reads its row before writing it.
     public static let loss: String = """
+    /* One output's MSE gradient (d·scale, into *g) and loss term ½d², d = z − y (loss_mse, loss_wide). */
+    DEVICE_INLINE float mse_element(const float z, const float target, const float scale, GLOBAL float* g)
+    {
+        const float d = z - target;
+        *g = d * scale;
+        return 0.5f * d * d;
+    }
+
     /* Mean squared error: grad = (z − y)/rows, rowLoss[i] = Σ_j ½(z − y)²; y dense or one-hot from a class index. */
     KERNEL_ANY void loss_mse(const int rows, const int columns, const int targetKind,
                              const GLOBAL float* z, const int zOffset,
@@ -26,9 +34,7 @@ extension KernelSource {
             for (int j = 0; j < columns; ++j) {
                 const float target = targetKind == TARGET_DENSE ? y[yOffset + i * columns + j]
                                                                : (j == label ? 1.0f : 0.0f);
-                const float d = zr[j] - target;
-                gr[j] = d * scale;
-                sum += 0.5f * d * d;
+                sum += mse_element(zr[j], target, scale, gr + j);
             }
             rowLoss[i] = sum;
         }
@@ -77,6 +83,14 @@ extension KernelSource {
     }
 
     FP_CONTRACT_OFF
+    /* One output's binary cross-entropy gradient ((σ(z) − y)·scale, into *g) and loss term
+       max(z, 0) − z·y + log1p(e^−|z|), stable from the logit (loss_binary_cross_entropy, loss_wide). */
+    DEVICE_INLINE float bce_element(const float logit, const float target, const float scale, GLOBAL float* g)
+    {
+        *g = (mlp_sigmoid(logit) - target) * scale;
+        return (0.0f >= logit ? 0.0f : logit) - MUL_RN(logit, target) + log1pf(expf(-fabsf(logit)));
+    }
+
     /* Binary cross-entropy from the logits (a sigmoid per output): grad = (σ(z) − y)/rows,
        rowLoss[i] = Σ_j max(z, 0) − z·y + log1p(exp(−|z|)); y dense (labels or soft targets) or one-hot from a class index. */
     KERNEL_ANY void loss_binary_cross_entropy(const int rows, const int columns, const int targetKind,
@@ -94,9 +108,7 @@ extension KernelSource {
             for (int j = 0; j < columns; ++j) {
                 const float target = targetKind == TARGET_DENSE ? y[yOffset + i * columns + j]
                                                                : (j == label ? 1.0f : 0.0f);
-                const float logit = zr[j];
-                gr[j] = (mlp_sigmoid(logit) - target) * scale;
-                sum += (0.0f >= logit ? 0.0f : logit) - MUL_RN(logit, target) + log1pf(expf(-fabsf(logit)));
+                sum += bce_element(zr[j], target, scale, gr + j);
             }
             rowLoss[i] = sum;
         }

@@ -2,8 +2,9 @@ extension KernelSource {
     /// The loss gradients for wide output layers: one block of `REDUCE_THREADS` threads per row
     /// (grid-stride over rows), the threads striding over the row's columns, so reads and writes
     /// are coalesced and a 1,024-column row is not one thread's serial loop. Each element's
-    /// gradient and loss term are the same expressions as in `loss` (one thread per row, used for
-    /// narrow outputs); the row's loss is the block's sum in a fixed tree order (`block_sum`: deterministic).
+    /// gradient and loss term come from the same functions as in `loss` (`mse_element`,
+    /// `bce_element`; one thread per row, used for narrow outputs); the row's loss is the block's
+    /// sum in a fixed tree order (`block_sum`: deterministic).
     /// `loss` selects MSE (0), softmax cross-entropy (1) or binary cross-entropy (2), as
     /// `KernelLossKind`. The gradient may overwrite the output in place: an element is read and
     /// written by one thread, and the reads other threads share (z[0], the reductions) come
@@ -64,16 +65,8 @@ extension KernelSource {
                 float partial = 0.0f;
                 for (int j = tid; j < columns; j += REDUCE_THREADS) {
                     const float target = targetKind == TARGET_DENSE ? yr[j] : (j == label ? 1.0f : 0.0f);
-                    const float value = zr[j];
-                    if (loss == LOSS_MSE) {
-                        const float d = value - target;
-                        gr[j] = d * scale;
-                        partial += 0.5f * d * d;
-                    } else {
-                        gr[j] = (mlp_sigmoid(value) - target) * scale;
-                        partial += (0.0f >= value ? 0.0f : value) - MUL_RN(value, target)
-                            + log1pf(expf(-fabsf(value)));
-                    }
+                    partial += loss == LOSS_MSE ? mse_element(zr[j], target, scale, gr + j)
+                                                : bce_element(zr[j], target, scale, gr + j);
                 }
                 const float rowTotal = block_sum(scratch, partial);
                 if (tid == 0) {
