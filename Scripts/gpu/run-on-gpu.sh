@@ -96,11 +96,11 @@ run racecheck 60 "$SANITIZER" --tool racecheck --racecheck-report all --error-ex
 run initcheck 40 "$SANITIZER" --tool initcheck --error-exitcode 3 \
     "$MLP" "${train[@]}" --steps 5 --out "$OUT/initcheck.safetensors"
 
-# tuning variants (KernelTiles.named): each checked, then timed on the tiny config (which also
-# runs the large one and the 4096³ products); VARIANTS="" skips them
+# tuning variants (KernelTiles.named): each checked, then timed on every config (with the large
+# one and the 4096³ products); VARIANTS="" skips them
 for variant in ${VARIANTS-large-2 large-bk8}; do
     run "check-$variant" 60 env MLPKIT_CUDA_TILES="$variant" "$MLP" check --device cuda --json
-    run "bench-$variant" 90 env MLPKIT_CUDA_TILES="$variant" "$MLP" bench --device cuda --config tiny --steps 50 --json
+    run "bench-$variant" 90 env MLPKIT_CUDA_TILES="$variant" "$MLP" bench --device cuda --config all --steps 50 --json
 done
 # per-kernel device times (Nsight Compute) of the first training steps of mnist and wide
 if [ "${PROFILE-1}" = 1 ] && command -v ncu >/dev/null; then

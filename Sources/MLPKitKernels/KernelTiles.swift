@@ -53,13 +53,18 @@ public struct KernelTiles: Sendable, Hashable, CustomStringConvertible {
     /// The presets and tuning variants by name, for `MLPKIT_CUDA_TILES`: `large-1` is `.large`
     /// at one block per SM in every layout, `large-2` at two (TN spills), `large-bk8` two with
     /// 8-deep stages (fewer registers for the next stage in flight), `large-16x8` 128 threads of
-    /// 16×8 outputs (more multiply-adds per shared load and per instruction), two blocks per SM.
+    /// 16×8 outputs (more multiply-adds per shared load and per instruction), two blocks per SM;
+    /// `large-256x128` and `large-128x256` 256 threads of 16×8 or 8×16 outputs over 8-deep stages
+    /// (the same multiply-adds per barrier as `.large`, a third fewer stage loads per multiply-add),
+    /// one block per SM.
     public static let named: [String: KernelTiles] = [
         "large": .large, "medium": .medium, "small": .small,
         "large-1": KernelTiles(bm: 128, bn: 128, bk: 16, tm: 8, tn: 8, minBlocks: 1),
         "large-2": KernelTiles(bm: 128, bn: 128, bk: 16, tm: 8, tn: 8, minBlocks: 2),
         "large-bk8": KernelTiles(bm: 128, bn: 128, bk: 8, tm: 8, tn: 8, minBlocks: 2),
         "large-16x8": KernelTiles(bm: 128, bn: 128, bk: 16, tm: 16, tn: 8, minBlocks: 2),
+        "large-256x128": KernelTiles(bm: 256, bn: 128, bk: 8, tm: 16, tn: 8, minBlocks: 1),
+        "large-128x256": KernelTiles(bm: 128, bn: 256, bk: 8, tm: 8, tn: 16, minBlocks: 1),
     ]
 
     /// Every preset, for compile checks.
@@ -75,10 +80,13 @@ public struct KernelTiles: Sendable, Hashable, CustomStringConvertible {
     /// The product tile of the `_compact` kernels: half the rows and columns with half the
     /// outputs per thread in each direction (the same threads), where TM and TN allow it (each
     /// must stay a multiple of 4), with stages at least 16 deep (so that a stage still gives every
-    /// thread a 4-float chunk); else the main tile itself.
+    /// thread a 4-float chunk), four blocks per SM (two where a thread's outputs need more than
+    /// 64 registers); else the main tile itself.
     public var compact: KernelTiles {
         guard tm % 8 == 0, tn % 8 == 0 else { return self }
-        return KernelTiles(bm: bm / 2, bn: bn / 2, bk: max(bk, 16), tm: tm / 2, tn: tn / 2, minBlocks: 4,
+        // four blocks per SM (64K / (4·threads) registers each) where a thread's outputs allow
+        let blocks = gemmThreads * (tm / 2) * (tn / 2) <= 4096 ? 4 : 2
+        return KernelTiles(bm: bm / 2, bn: bn / 2, bk: max(bk, 16), tm: tm / 2, tn: tn / 2, minBlocks: blocks,
                            reduceThreads: reduceThreads, columnSumColumns: columnSumColumns)
     }
 

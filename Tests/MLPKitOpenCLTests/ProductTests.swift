@@ -155,6 +155,24 @@ final class ProductPathTests: XCTestCase {
         }
     }
 
+    /// The CUDA tuning variants (`MLPKIT_CUDA_TILES`) that are not presets: main and compact
+    /// tiles, aligned (16-byte path) and not, k split, so any of them can become the default.
+    func testProductsWithTuningVariants() throws {
+        let presets = Set(KernelTiles.presets)
+        for (name, tiles) in KernelTiles.named.sorted(by: { $0.key < $1.key }) where !presets.contains(tiles) {
+            let backend = try SharedBackends.backend(tiles: tiles)
+            let saved = backend.productParallelism
+            defer { backend.productParallelism = saved }
+            backend.productParallelism = 132
+            let sizes: [(m: Int, n: Int, k: Int)] = [
+                (tiles.bm + 1, 2 * tiles.bn - 1, tiles.bk + 3), (tiles.bm, tiles.bn, 4 * tiles.bk),
+                (2 * tiles.bm, 2 * tiles.bn, 100), (64, 256, 784),
+            ]
+            try check(backend, sizes: sizes,
+                      offsets: [0, 4], group: "product (\(name): \(tiles))")
+        }
+    }
+
     /// A device taken to have many multiprocessors: small products run with the compact tile
     /// and split k (the geometry an H100 gives MLP-sized layers), aligned and not.
     func testCompactTileAndSplitK() throws {
