@@ -51,7 +51,8 @@ extension CUDABackend: KernelLaunchingBackend {
     /// Launches (or records) a planned launch: a grid of `blocks`, blocks of `threads`.
     public func submit(_ plan: KernelLaunchPlan<CUDABuffer>) throws(CUDAError) {
         try launch(plan.kernel, grid: Dim3(x: UInt32(plan.blocksX), y: UInt32(plan.blocksY)),
-                   block: Dim3(x: UInt32(plan.threads)), plan.arguments.map { argument in
+                   block: Dim3(x: UInt32(plan.threads)),
+                   sharedBytes: UInt32(plan.kernel.dynamicSharedBytes(tiles)), plan.arguments.map { argument in
             switch argument {
             case let .buffer(buffer): .buffer(buffer)
             case let .int(value): .int(value)

@@ -35,6 +35,7 @@ final class CUDADriver: @unchecked Sendable {
     typealias ModuleLoadData = @convention(c) (UnsafeMutablePointer<CUHandle?>?, UnsafeRawPointer?) -> Status
     typealias ModuleGetFunction = @convention(c) (UnsafeMutablePointer<CUHandle?>?, CUHandle?, UnsafePointer<CChar>?) -> Status
     typealias FunctionGetAttribute = @convention(c) (UnsafeMutablePointer<Int32>?, Int32, CUHandle?) -> Status
+    typealias FunctionSetAttribute = @convention(c) (CUHandle?, Int32, Int32) -> Status
     typealias LaunchKernel = @convention(c) (
         CUHandle?, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, UInt32, CUHandle?,
         UnsafeMutablePointer<UnsafeMutableRawPointer?>?, UnsafeMutablePointer<UnsafeMutableRawPointer?>?) -> Status
@@ -74,6 +75,8 @@ final class CUDADriver: @unchecked Sendable {
     let moduleUnload: HandleCall
     let moduleGetFunction: ModuleGetFunction
     let functionGetAttribute: FunctionGetAttribute
+    /// `cuFuncSetAttribute`, looked up only when a kernel needs more than 48 KB of shared memory.
+    let functionSetAttribute: FunctionSetAttribute?
     let launchKernel: LaunchKernel
     let getErrorName: ErrorText
     let getErrorString: ErrorText
@@ -138,6 +141,7 @@ final class CUDADriver: @unchecked Sendable {
         moduleUnload = try library.symbol("cuModuleUnload")
         moduleGetFunction = try library.symbol("cuModuleGetFunction")
         functionGetAttribute = try library.symbol("cuFuncGetAttribute")
+        functionSetAttribute = try? library.symbol("cuFuncSetAttribute")
         launchKernel = try library.symbol("cuLaunchKernel")
         getErrorName = try library.symbol("cuGetErrorName")
         getErrorString = try library.symbol("cuGetErrorString")
@@ -195,6 +199,7 @@ enum CU {
 
     static let functionAttributeMaxThreadsPerBlock: Int32 = 0
     static let functionAttributeNumRegisters: Int32 = 4
+    static let functionAttributeMaxDynamicSharedSizeBytes: Int32 = 8
 
     static let streamNonBlocking: UInt32 = 1
     static let eventDefault: UInt32 = 0

@@ -126,6 +126,14 @@ final class CUDAProgram {
                                          log: "\(name.rawValue) runs at most \(allowed) threads per block; tiles \(compiled.tiles) need \(needed)")
                 }
                 if needed == 1 { elementThreads = min(elementThreads, Int(allowed)) }
+                let shared = name.dynamicSharedBytes(compiled.tiles)
+                if shared > 0 {
+                    guard let setAttribute = cu.functionSetAttribute else {
+                        throw .missingSymbol(library: "libcuda", symbol: "cuFuncSetAttribute")
+                    }
+                    try cu.check(setAttribute(function, CU.functionAttributeMaxDynamicSharedSizeBytes, Int32(shared)),
+                                 "cuFuncSetAttribute(\(name.rawValue), max dynamic shared memory \(shared) bytes)")
+                }
                 functions[name] = function
             }
         } catch {

@@ -24,33 +24,11 @@ extension KernelSource {
     /// One instantiation of the product kernels: `tile` is the prefix of the tile macros
     /// ("" for BM…, "C_" for C_BM…), `suffix` ends every function name.
     static func gemmVariant(suffix: String, tile: String) -> String {
-        let bindings = ["BM", "BN", "BK", "TM", "TN", "MIN_BLOCKS", "MIN_BLOCKS_TN"].map { "#undef G_\($0)\n#define G_\($0) \(tile)\($0)\n" }
+        let bindings = ["BM", "BN", "BK", "TM", "TN", "MIN_BLOCKS", "MIN_BLOCKS_TN", "DYNAMIC_SHARED"].map { "#undef G_\($0)\n#define G_\($0) \(tile)\($0)\n" }
         return bindings.joined() + gemmTemplate.split(separator: "@", omittingEmptySubsequences: false).joined(separator: suffix)
     }
 
     static let gemmTemplate: String = """
-    /* Chunk e of an operand stage of W rows × G_BK columns of k: its first row r and column p
-       (4 consecutive p of row r when kContiguous, else 4 consecutive rows at p). k-contiguous
-       chunks go 16 rows × 2 chunk columns per warp where the stage allows (W a multiple of 16,
-       G_BK of 8): each warp still reads whole 32-byte sectors, and the transposing stores of
-       gemm_stage (rows padded to 4 mod 16 floats) land in 32 different banks; otherwise 4 chunks
-       per row side by side. Index-contiguous chunks: W/4 per column p, in order. */
-    DEVICE_INLINE void gemm_chunk@(const int e, const int W, const int kContiguous, int* r, int* p)
-    {
-        if (!kContiguous) {
-            *p = e / (W / 4);
-            *r = 4 * (e % (W / 4));
-        } else if (W % 16 == 0 && G_BK % 8 == 0) {
-            const int pairs = G_BK >= 8 ? G_BK / 8 : 1;
-            const int rest = e / 32;
-            *p = 4 * (2 * (rest % pairs) + (e / 16) % 2);
-            *r = 16 * (rest / pairs) + e % 16;
-        } else {
-            *r = e / (G_BK / 4);
-            *p = 4 * (e % (G_BK / 4));
-        }
-    }
-
     /* Reads this thread's share of one operand stage into regs: rows [idx0, idx0 + W) × k columns
        [k0, k0 + G_BK), as L float4 chunks. kContiguous: element (idx, p) is src[idx * ld + p], and
        a chunk is 4 consecutive p of one row; else src[p * ld + idx], and a chunk is 4 consecutive
@@ -61,10 +39,15 @@ extension KernelSource {
     {
         #pragma unroll
         for (int c = 0; c < L; ++c) {
-            int r, p;
-            gemm_chunk@(tid + c * G_THREADS, W, kContiguous, &r, &p);
-            const int idx = idx0 + r;
-            const int kk = k0 + p;
+            const int e = tid + c * G_THREADS;
+            int idx, kk;
+            if (kContiguous) {
+                idx = idx0 + e / (G_BK / 4);
+                kk = k0 + 4 * (e % (G_BK / 4));
+            } else {
+                kk = k0 + e / (W / 4);
+                idx = idx0 + 4 * (e % (W / 4));
+            }
             if (vector) {
                 const float4 v = LOAD_FLOAT4(src + (kContiguous ? idx * ld + kk : kk * ld + idx));
                 regs[4 * c] = v.x;
@@ -88,16 +71,19 @@ extension KernelSource {
     {
         #pragma unroll
         for (int c = 0; c < L; ++c) {
-            int r, p;
-            gemm_chunk@(tid + c * G_THREADS, W, kContiguous, &r, &p);
+            const int e = tid + c * G_THREADS;
             if (kContiguous) {
+                const int r = e / (G_BK / 4);
+                const int q = e % (G_BK / 4);
                 #pragma unroll
                 for (int j = 0; j < 4; ++j) {
-                    tile[(p + j) * tileLd + r] = regs[4 * c + j];
+                    tile[(4 * q + j) * tileLd + r] = regs[4 * c + j];
                 }
             } else {
+                const int p = e / (W / 4);
+                const int r4 = e % (W / 4);
                 STORE_FLOAT4(FLOAT4(regs[4 * c], regs[4 * c + 1], regs[4 * c + 2], regs[4 * c + 3]),
-                             tile + p * tileLd + r);
+                             tile + p * tileLd + 4 * r4);
             }
         }
     }
@@ -111,15 +97,8 @@ extension KernelSource {
                                    SHARED_PTR float* as, SHARED_PTR float* bs)
     {
         const int tid = THREAD_X;
-        /* thread (tx, ty) of the (G_BN/G_TN)×(G_BM/G_TM) grid; where it divides, each warp is a
-           4×8 patch of it (its 16-byte shared reads then cover 4 distinct A chunks and 8 distinct
-           B chunks), else rows of threads in order */
-        const int warpTiled = (G_BN / G_TN) % 8 == 0 && (G_BM / G_TM) % 4 == 0;
-        const int warpColumns = warpTiled ? G_BN / G_TN / 8 : 1;
-        const int lane = tid % 32;
-        const int warp = tid / 32;
-        const int tx = warpTiled ? (warp % warpColumns) * 8 + lane % 8 : tid % (G_BN / G_TN);
-        const int ty = warpTiled ? (warp / warpColumns) * 4 + lane / 8 : tid / (G_BN / G_TN);
+        const int tx = tid % (G_BN / G_TN);
+        const int ty = tid / (G_BN / G_TN);
         const int rowBlocks = (m + G_BM - 1) / G_BM;
         const int z = BLOCK_Y / rowBlocks;
         const int row0 = (BLOCK_Y % rowBlocks) * G_BM;
@@ -241,12 +220,11 @@ extension KernelSource {
                                       const int epilogue, const GLOBAL float* RESTRICT aux, const int auxOffset,
                                       const int kSplit)
     {
-        SHARED float4 as4[G_BK * G_AS_LD / 2];
-        SHARED float4 bs4[G_BK * G_BS_LD / 2];
+        GEMM_SHARED_TILES(aStages, bStages)
         gemm_block@(m, n, k, kSplit, a + aOffset, 1, k, (aOffset & 3) == 0 && (k & 3) == 0,
                     b + bOffset, 1, k, (bOffset & 3) == 0 && (k & 3) == 0,
                     c + cOffset, (cOffset & 3) == 0 && (n & 3) == 0, epilogue, aux + auxOffset,
-                    (SHARED_PTR float*)as4, (SHARED_PTR float*)bs4);
+                    aStages, bStages);
     }
 
     /* C[m×n] = A[k×m]ᵀ·B[k×n], then the epilogue (weight gradient: dW = dZᵀ·A_prev). */
@@ -257,12 +235,11 @@ extension KernelSource {
                                       const int epilogue, const GLOBAL float* RESTRICT aux, const int auxOffset,
                                       const int kSplit)
     {
-        SHARED float4 as4[G_BK * G_AS_LD / 2];
-        SHARED float4 bs4[G_BK * G_BS_LD / 2];
+        GEMM_SHARED_TILES(aStages, bStages)
         gemm_block@(m, n, k, kSplit, a + aOffset, 0, m, (aOffset & 3) == 0 && (m & 3) == 0,
                     b + bOffset, 0, n, (bOffset & 3) == 0 && (n & 3) == 0,
                     c + cOffset, (cOffset & 3) == 0 && (n & 3) == 0, epilogue, aux + auxOffset,
-                    (SHARED_PTR float*)as4, (SHARED_PTR float*)bs4);
+                    aStages, bStages);
     }
 
     /* C[m×n] = A[m×k]·B[k×n], then the epilogue (input gradient: dA_prev = dZ·W, ReLU mask). */
@@ -273,12 +250,11 @@ extension KernelSource {
                                       const int epilogue, const GLOBAL float* RESTRICT aux, const int auxOffset,
                                       const int kSplit)
     {
-        SHARED float4 as4[G_BK * G_AS_LD / 2];
-        SHARED float4 bs4[G_BK * G_BS_LD / 2];
+        GEMM_SHARED_TILES(aStages, bStages)
         gemm_block@(m, n, k, kSplit, a + aOffset, 1, k, (aOffset & 3) == 0 && (k & 3) == 0,
                     b + bOffset, 0, n, (bOffset & 3) == 0 && (n & 3) == 0,
                     c + cOffset, (cOffset & 3) == 0 && (n & 3) == 0, epilogue, aux + auxOffset,
-                    (SHARED_PTR float*)as4, (SHARED_PTR float*)bs4);
+                    aStages, bStages);
     }
 
     """

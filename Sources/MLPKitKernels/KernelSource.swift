@@ -74,6 +74,18 @@ extension KernelName {
     }
 }
 
+extension KernelName {
+    /// Bytes of dynamic shared memory the kernel is launched with for `tiles` (CUDA: product tiles
+    /// whose stages exceed the static limit; 0 for every other kernel).
+    public func dynamicSharedBytes(_ tiles: KernelTiles) -> Int {
+        switch self {
+        case .gemmNT, .gemmTN, .gemmNN: tiles.dynamicGemmSharedBytes
+        case .gemmNTCompact, .gemmTNCompact, .gemmNNCompact: tiles.compact.dynamicGemmSharedBytes
+        default: 0
+        }
+    }
+}
+
 /// The epilogue codes the product kernels take as their `epilogue` argument.
 public enum KernelEpilogue: Int32, Sendable {
     /// C as computed.

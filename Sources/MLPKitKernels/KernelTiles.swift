@@ -40,9 +40,13 @@ public struct KernelTiles: Sendable, Hashable, CustomStringConvertible {
         self.columnSumColumns = columnSumColumns
     }
 
-    /// 128×128 block tiles, BK 16, 8×8 per thread, 256 threads: large GPUs (sm_90). NT and NN
-    /// are held to 128 registers for two blocks per SM (+5% and +2% at 4096³ on an H200); TN
-    /// would spill there and runs one block per SM (1% faster than two with spills).
+    /// 128×256 block tiles, BK 16, 8×16 per thread, 256 threads, one block per SM: GPUs whose blocks
+    /// may opt in to 50 KB of shared memory (CUDA, sm_90: 95–96% of cuBLAS at 4096³ on an H200,
+    /// against 86–91% for `.large`). Its compact tile is `.large`'s (64×64, 4×4 per thread).
+    public static let xlarge = KernelTiles(bm: 128, bn: 256, bk: 16, tm: 8, tn: 16, minBlocks: 1)
+    /// 128×128 block tiles, BK 16, 8×8 per thread, 256 threads: large GPUs within 48 KB of shared
+    /// memory per block (OpenCL). NT and NN are held to 128 registers for two blocks per SM (+5%
+    /// and +2% at 4096³ on an H200); TN would spill there and runs one block per SM.
     public static let large = KernelTiles(bm: 128, bn: 128, bk: 16, tm: 8, tn: 8, minBlocks: 2, minBlocksTN: 1)
     /// 64×64 block tiles, BK 16, 4×4 per thread, 256 threads: small GPUs and CPUs.
     public static let medium = KernelTiles(bm: 64, bn: 64, bk: 16, tm: 4, tn: 4, minBlocks: 4)
@@ -50,25 +54,19 @@ public struct KernelTiles: Sendable, Hashable, CustomStringConvertible {
     public static let small = KernelTiles(bm: 32, bn: 32, bk: 8, tm: 4, tn: 4, minBlocks: 4, reduceThreads: 64,
                                           columnSumColumns: 16)
 
-    /// The presets and tuning variants by name, for `MLPKIT_CUDA_TILES`: `large-1` is `.large`
-    /// at one block per SM in every layout, `large-2` at two (TN spills), `large-bk8` two with
-    /// 8-deep stages (fewer registers for the next stage in flight), `large-16x8` 128 threads of
-    /// 16×8 outputs (more multiply-adds per shared load and per instruction), two blocks per SM;
-    /// `large-256x128` and `large-128x256` 256 threads of 16×8 or 8×16 outputs over 8-deep stages
-    /// (the same multiply-adds per barrier as `.large`, a third fewer stage loads per multiply-add),
-    /// one block per SM.
+    /// The presets and tuning variants by name, for `MLPKIT_CUDA_TILES` (NOTES.md has the
+    /// measurements of these and of earlier variants): `large-16x8` 128 threads of 16×8 outputs over
+    /// 128×128 tiles, two blocks per SM; `large-256x128x16` `.xlarge` transposed (256×128 tiles of
+    /// 16×8 per thread); `xlarge-bk8` `.xlarge` over 8-deep stages (static shared memory).
     public static let named: [String: KernelTiles] = [
-        "large": .large, "medium": .medium, "small": .small,
-        "large-1": KernelTiles(bm: 128, bn: 128, bk: 16, tm: 8, tn: 8, minBlocks: 1),
-        "large-2": KernelTiles(bm: 128, bn: 128, bk: 16, tm: 8, tn: 8, minBlocks: 2),
-        "large-bk8": KernelTiles(bm: 128, bn: 128, bk: 8, tm: 8, tn: 8, minBlocks: 2),
+        "xlarge": .xlarge, "large": .large, "medium": .medium, "small": .small,
         "large-16x8": KernelTiles(bm: 128, bn: 128, bk: 16, tm: 16, tn: 8, minBlocks: 2),
-        "large-256x128": KernelTiles(bm: 256, bn: 128, bk: 8, tm: 16, tn: 8, minBlocks: 1),
-        "large-128x256": KernelTiles(bm: 128, bn: 256, bk: 8, tm: 8, tn: 16, minBlocks: 1),
+        "large-256x128x16": KernelTiles(bm: 256, bn: 128, bk: 16, tm: 16, tn: 8, minBlocks: 1),
+        "xlarge-bk8": KernelTiles(bm: 128, bn: 256, bk: 8, tm: 8, tn: 16, minBlocks: 1),
     ]
 
     /// Every preset, for compile checks.
-    public static let presets: [KernelTiles] = [.large, .medium, .small]
+    public static let presets: [KernelTiles] = [.xlarge, .large, .medium, .small]
 
     /// Threads per block of the product kernels.
     public var gemmThreads: Int { (bm / tm) * (bn / tn) }
@@ -77,16 +75,26 @@ public struct KernelTiles: Sendable, Hashable, CustomStringConvertible {
     /// floats (rows padded by 4 floats against bank conflicts, keeping 16-byte alignment).
     public var gemmSharedBytes: Int { 2 * bk * (bm + 4 + bn + 4) * MemoryLayout<Float>.size }
 
-    /// The product tile of the `_compact` kernels: half the rows and columns with half the
-    /// outputs per thread in each direction (the same threads), where TM and TN allow it (each
-    /// must stay a multiple of 4), with stages at least 16 deep (so that a stage still gives every
-    /// thread a 4-float chunk), four blocks per SM (two where a thread's outputs need more than
-    /// 64 registers); else the main tile itself.
+    /// Shared memory a block may declare statically (CUDA); product tiles above it take theirs as
+    /// dynamic shared memory, which the backend opts in to (`dynamicGemmSharedBytes`).
+    public static let staticSharedLimit = 48 * 1024
+
+    /// Bytes of dynamic shared memory each product block is launched with: 0 when the stages fit
+    /// the static limit (declared in the kernel), else `gemmSharedBytes` (CUDA only).
+    public var dynamicGemmSharedBytes: Int { gemmSharedBytes > Self.staticSharedLimit ? gemmSharedBytes : 0 }
+
+    /// The product tile of the `_compact` kernels, for products too small to fill the device with
+    /// the main one: the same threads with half the smaller of TM and TN in each direction (64×64
+    /// of 4×4 for both `.large` and `.xlarge`), where that stays a multiple of 4, with stages at
+    /// least 16 deep (so that a stage still gives every thread a 4-float chunk), four blocks per
+    /// SM (two where a thread's outputs or a deeper stage need more than 64 registers); else the
+    /// main tile itself.
     public var compact: KernelTiles {
-        guard tm % 8 == 0, tn % 8 == 0 else { return self }
-        // four blocks per SM (64K / (4·threads) registers each) where a thread's outputs allow
-        let blocks = gemmThreads * (tm / 2) * (tn / 2) <= 4096 ? 4 : 2
-        return KernelTiles(bm: bm / 2, bn: bn / 2, bk: max(bk, 16), tm: tm / 2, tn: tn / 2, minBlocks: blocks,
+        let side = min(tm, tn) / 2
+        guard side % 4 == 0, side > 0 else { return self }
+        let (rows, columns) = (bm / tm * side, bn / tn * side)
+        let blocks = gemmThreads * side * side <= 4096 && bk <= 16 ? 4 : 2
+        return KernelTiles(bm: rows, bn: columns, bk: max(bk, 16), tm: side, tn: side, minBlocks: blocks,
                            reduceThreads: reduceThreads, columnSumColumns: columnSumColumns)
     }
 
@@ -110,6 +118,8 @@ public struct KernelTiles: Sendable, Hashable, CustomStringConvertible {
         #define C_BK \(compact.bk)
         #define C_TM \(compact.tm)
         #define C_TN \(compact.tn)
+        #define DYNAMIC_SHARED \(dynamicGemmSharedBytes > 0 ? 1 : 0)
+        #define C_DYNAMIC_SHARED \(compact.dynamicGemmSharedBytes > 0 ? 1 : 0)
         #define REDUCE_THREADS \(reduceThreads)
         #define COLSUM_COLUMNS \(columnSumColumns)
 

@@ -88,6 +88,25 @@ extension KernelSource {
     #define G_BS_LD (G_BN + 4)
     #define G_A_LOADS (G_BM * G_BK / (4 * G_THREADS))
     #define G_B_LOADS (G_BN * G_BK / (4 * G_THREADS))
+    /* A product kernel's two shared stages of each operand, as float pointers `as`, `bs`: static
+       arrays, or (CUDA, G_DYNAMIC_SHARED) the block's dynamic shared memory for stages beyond the
+       48 KB a kernel may declare statically. */
+    #define GEMM_CAT_(a, b) a##b
+    #define GEMM_CAT(a, b) GEMM_CAT_(a, b)
+    #define GEMM_SHARED_TILES(as, bs) GEMM_CAT(GEMM_SHARED_TILES_, G_DYNAMIC_SHARED)(as, bs)
+    #define GEMM_SHARED_TILES_0(as, bs) \
+        SHARED float4 as##_stages[G_BK * G_AS_LD / 2]; \
+        SHARED float4 bs##_stages[G_BK * G_BS_LD / 2]; \
+        SHARED_PTR float* as = (SHARED_PTR float*)as##_stages; \
+        SHARED_PTR float* bs = (SHARED_PTR float*)bs##_stages;
+    #if defined(__OPENCL_VERSION__)
+    #define GEMM_SHARED_TILES_1(as, bs) GEMM_SHARED_TILES_0(as, bs)
+    #else
+    #define GEMM_SHARED_TILES_1(as, bs) \
+        extern __shared__ float4 gemm_dynamic_shared[]; \
+        float* as = (float*)gemm_dynamic_shared; \
+        float* bs = as + 2 * G_BK * G_AS_LD;
+    #endif
     /* Epilogue codes (KernelEpilogue). */
     #define EPILOGUE_NONE 0
     #define EPILOGUE_BIAS 1

@@ -63,6 +63,11 @@ enum FakeDriver {
 
     static func reset() throws { try function("fake_reset", as: Reset.self)() }
     static func counter(_ name: String) throws -> Int { Int(try function("fake_\(name)", as: IntQuery.self)()) }
+    typealias NamedQuery = @convention(c) (UnsafePointer<CChar>) -> Int32
+    /// The dynamic shared memory limit the backend set on `kernel` (`cuFuncSetAttribute`).
+    static func dynamicShared(_ kernel: String) throws -> Int {
+        Int(try function("fake_dynamic_shared", as: NamedQuery.self)(kernel))
+    }
     static func setInitFailure(_ code: Int32) throws { try function("fake_set_init_failure", as: SetInt.self)(code) }
     static func setDeviceCount(_ count: Int32) throws { try function("fake_set_device_count", as: SetInt.self)(count) }
     static func signature(_ kernel: String) throws -> String? {
@@ -322,11 +327,28 @@ enum FakeDriver {
     CUresult cuFuncGetAttribute(int* value, int attribute, void* function) {
       (void)function; *value = attribute == 0 ? 1024 : 32; return 0;
     }
+    /* CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES (8) only, up to the device's opt-in limit */
+    static int dynamicShared[KERNELS];
+    CUresult cuFuncSetAttribute(void* function, int attribute, int value) {
+      const Kernel* kernel = function;
+      if (kernel < kernels || kernel >= kernels + KERNELS) return 400;
+      if (attribute != 8 || value < 0 || value > 232448) return 1;
+      dynamicShared[kernel - kernels] = value; return 0;
+    }
+    int fake_dynamic_shared(const char* name) {
+      for (int i = 0; i < KERNELS; ++i) if (strcmp(kernels[i].name, name) == 0) return dynamicShared[i];
+      return -1;
+    }
+    /* dynamic shared memory past 48 KB needs the function's opt-in */
+    static int sharedAllowed(const Kernel* kernel, unsigned shared) {
+      return shared <= 49152 || (int)shared <= dynamicShared[kernel - kernels];
+    }
     CUresult cuLaunchKernel(void* function, unsigned gx, unsigned gy, unsigned gz, unsigned bx, unsigned by, unsigned bz,
                             unsigned shared, void* stream, void** params, void** extra) {
       if (stream != &streamObject || extra) return 1;
       if (!gx || !gy || !gz || !bx || !by || !bz || bx * by * bz > 1024) return 1;  /* CUDA_ERROR_INVALID_VALUE */
       const Kernel* kernel = function;
+      if (!sharedAllowed(kernel, shared)) return 1;
       unsigned long long arguments[16] = {0};
       int arity = 0;
       if (decode(kernel, params, arguments, &arity)) return 1;
@@ -375,6 +397,7 @@ enum FakeDriver {
       if (!p || !p->func || p->extra || p->kern || p->ctx) return 1;
       if (!p->gridDimX || !p->gridDimY || !p->gridDimZ || !p->blockDimX || !p->blockDimY || !p->blockDimZ) return 1;
       node->kernel = (const Kernel*)p->func;
+      if (!sharedAllowed(node->kernel, p->sharedMemBytes)) return 1;
       unsigned geometry[7] = {p->gridDimX, p->gridDimY, p->gridDimZ, p->blockDimX, p->blockDimY, p->blockDimZ, p->sharedMemBytes};
       memcpy(node->geometry, geometry, sizeof geometry);
       memset(node->arguments, 0, sizeof node->arguments);

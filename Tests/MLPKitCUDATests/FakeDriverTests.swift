@@ -11,7 +11,8 @@ final class FakeDriverTests: XCTestCase {
     }
 
     /// A backend on the fake driver with the real NVRTC's cubin.
-    func fakeBackend(tiles: KernelTiles? = nil) throws -> CUDABackend {
+    /// A backend on the fake driver, with `.large` tiles unless told (the geometry below is its).
+    func fakeBackend(tiles: KernelTiles? = .large) throws -> CUDABackend {
         let driver = try FakeDriver.driver()
         return try CUDABackend(driver: driver, compiler: { () throws(CUDAError) in try NVRTCCompiler.shared.get() },
                                device: .automatic, tiles: tiles)
@@ -75,15 +76,41 @@ final class FakeDriverTests: XCTestCase {
     }
 
     func testBackendSetUp() throws {
-        let backend = try fakeBackend()
-        XCTAssertEqual(backend.tiles, .large, "the largest preset on an sm_90 device")
+        let backend = try fakeBackend(tiles: nil)
+        XCTAssertEqual(backend.tiles, .xlarge, "the largest preset on an sm_90 device (227 KB opt-in shared memory)")
         XCTAssertEqual(backend.compileTarget, .cubin(90))
         XCTAssert(backend.summary.hasPrefix("CUDA: MLPKit Fake GPU (sm_90, 132 SMs, 80.0 GiB), driver CUDA 13.0; NVRTC "),
                   backend.summary)
-        XCTAssert(backend.summary.hasSuffix("sm_90 cubin; tiles 128x128x16 / 8x8 (256 threads, 2 blocks/SM, TN 1)"),
-                  backend.summary)
+        XCTAssert(backend.summary.hasSuffix("sm_90 cubin; tiles 128x256x16 / 8x16 (256 threads)"), backend.summary)
         XCTAssertEqual(try fakeBackend(tiles: .small).tiles, .small)
     }
+    /// `.xlarge`'s stages (50,176 bytes) are dynamic shared memory: the main product kernels are
+    /// opted in to exactly that and launched with it (the fake refuses more than 48 KB without
+    /// the opt-in), the compact ones and every other kernel with none.
+    func testDynamicSharedMemory() throws {
+        let backend = try fakeBackend(tiles: .xlarge)
+        XCTAssertEqual(KernelTiles.xlarge.dynamicGemmSharedBytes, 50_176)
+        for kernel in ["gemm_nt", "gemm_tn", "gemm_nn"] {
+            XCTAssertEqual(try FakeDriver.dynamicShared(kernel), 50_176, kernel)
+        }
+        XCTAssertEqual(try FakeDriver.dynamicShared("gemm_nt_compact"), 0)
+        XCTAssertEqual(try FakeDriver.dynamicShared("adam_update"), 0)
+        backend.productParallelism = 0
+        defer { backend.productParallelism = nil }
+        let a = try backend.poisoned(300 * 40), b = try backend.poisoned(260 * 40), c = try backend.poisoned(300 * 260)
+        try FakeDriver.reset()
+        try backend.matrixProduct(.nt, m: 300, n: 260, k: 40, a: a, b: b, c: c, epilogue: .none)
+        try backend.columnSums(c, rows: 300, columns: 260, into: a)
+        try backend.graphed {
+            try backend.matrixProduct(.nt, m: 300, n: 260, k: 40, a: a, b: b, c: c, epilogue: .none)
+        }
+        let launches = try FakeDriver.launches()
+        XCTAssertEqual(launches.map(\.kernel), ["gemm_nt", "column_sums", "gemm_nt"])
+        XCTAssertEqual(launches.map(\.sharedBytes), [50_176, 0, 50_176])
+        XCTAssertEqual(launches[0].grid, [2, 3, 1], "128×256 tiles: ⌈260/256⌉ × ⌈300/128⌉")
+        XCTAssertEqual(launches[2].fromGraph, true)
+    }
+
 
     func testBuffersAreZeroFilledAndRoundTrip() throws {
         let backend = try fakeBackend()
