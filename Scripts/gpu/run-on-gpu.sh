@@ -16,7 +16,7 @@
 #   initcheck    compute-sanitizer --tool initcheck (reads of device memory nothing wrote)
 #   bench        .device/mlp bench --device cuda --json
 #   torch        Benchmarks/peers/torch_cuda_bench.py --json (eager, CUDA graph, cuBLAS sgemm)
-#   check-V, bench-V  each tuning variant V of $VARIANTS (MLPKIT_CUDA_TILES; default large-2 large-bk8)
+#   check-V, bench-V  each tuning variant V of $VARIANTS (MLPKIT_CUDA_TILES; default large, the 48 KB tile)
 #   ncu-mnist, ncu-wide  Nsight Compute per-kernel times of the first steps (PROFILE=0 skips)
 #   table        the comparison, printed last
 # Never changes the GPU's settings (clocks, power, MIG, persistence).
@@ -98,7 +98,7 @@ run initcheck 40 "$SANITIZER" --tool initcheck --error-exitcode 3 \
 
 # tuning variants (KernelTiles.named): each checked, then timed on every config (with the large
 # one and the 4096³ products); VARIANTS="" skips them
-for variant in ${VARIANTS-large-2 large-bk8}; do
+for variant in ${VARIANTS-large}; do
     run "check-$variant" 60 env MLPKIT_CUDA_TILES="$variant" "$MLP" check --device cuda --json
     run "bench-$variant" 90 env MLPKIT_CUDA_TILES="$variant" "$MLP" bench --device cuda --config all --steps 50 --json
 done
