@@ -78,13 +78,84 @@ public final class BLASLibrary: @unchecked Sendable {
     public static let singleThreadBelow = 1 << 27
 
     /// Uses one thread for a small product and all of them for a large one, changing the
-    /// library's setting only when it differs.
-    func chooseThreads(m: Int, n: Int, k: Int) {
-        guard setThreads != nil, maximumThreads > 1 else { return }
-        let (product, overflow) = m.multipliedReportingOverflow(by: n)
-        let work = overflow ? Int.max : product.multipliedReportingOverflow(by: k).overflow ? Int.max : product * k
-        let wanted = work < Self.singleThreadBelow ? 1 : maximumThreads
+    /// library's setting only when it differs; returns the thread count the product runs with
+    /// (1 when the library cannot be told).
+    @discardableResult
+    func chooseThreads(m: Int, n: Int, k: Int) -> Int {
+        guard setThreads != nil, maximumThreads > 1 else { return 1 }
+        let wanted = Self.multiplyAdds(m: m, n: n, k: k) < Self.singleThreadBelow ? 1 : maximumThreads
         if currentThreads != wanted { setThreadCount(wanted) }
+        return wanted
+    }
+
+    /// m·n·k, saturating at Int.max.
+    static func multiplyAdds(m: Int, n: Int, k: Int) -> Int {
+        let (product, overflow) = m.multipliedReportingOverflow(by: n)
+        let (work, overflow2) = product.multipliedReportingOverflow(by: k)
+        return overflow || overflow2 ? Int.max : work
+    }
+
+    /// Products that run on one BLAS thread but have at least this many multiply-adds (the
+    /// mnist configuration's five largest, from 4.2e6; none of tiny's) are split into blocks of
+    /// C that the calling thread and `ParallelChunks`'s helpers take (`productInChunks`). On the
+    /// 2-core machine, quiet, the mnist step went from 1.92–2.08 to 1.39–1.59 ms; with another
+    /// process holding one core it was 1.87–2.10 against 1.93–2.34 ms, so turn it off there.
+    public static let splitFrom = 1 << 21
+    /// Whether such products are split (`MLPKIT_SPLIT_PRODUCTS=0` turns it off).
+    let splitsProducts: Bool = getenv("MLPKIT_SPLIT_PRODUCTS").map { String(cString: $0) != "0" } ?? true
+
+    private struct ProductJob {
+        var sgemm: SgemmFunction
+        var layout: ProductLayout
+        var transposeA, transposeB: Int32
+        var m, n, k, lda, ldb: Int
+        var a: UnsafePointer<Float>
+        var b: UnsafePointer<Float>
+        var c: UnsafeMutablePointer<Float>
+        var splitsColumns: Bool
+    }
+
+    /// The product as four independent products of blocks of C's columns (or rows, when A is
+    /// the larger operand, so that the operand every block packs again is the smaller one),
+    /// each zeroing its block and calling `sgemm` with the full product's leading dimensions
+    /// and depth, taken by the calling thread and `ParallelChunks`'s helpers. The blocks depend
+    /// on the shape alone, so the result does not depend on which thread takes which block or
+    /// on the number of cores; it is not always the same bits as one call, though: OpenBLAS's
+    /// kernel rounds the last columns of a call differently (checked to agree to rounding in
+    /// `CPUParallelTests`). `MLPKIT_SPLIT_PRODUCTS=0` turns the split off.
+    private func productInChunks(
+        _ layout: ProductLayout, m: Int, n: Int, k: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>,
+        c: UnsafeMutablePointer<Float>, lda: Int, ldb: Int, transposeA: Int32, transposeB: Int32
+    ) {
+        let splitsColumns = m <= n
+        let tile = 48  // blocks a multiple of the kernel's 16- and 24-wide tiles
+        let extent = splitsColumns ? n : m
+        let pieces = 4  // fixed, so that the blocks (and so the bits) depend on the shape alone
+        let width = max(tile, ((extent + pieces - 1) / pieces + tile - 1) / tile * tile)
+        var job = ProductJob(sgemm: sgemm, layout: layout, transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k,
+                             lda: lda, ldb: ldb, a: a, b: b, c: c, splitsColumns: splitsColumns)
+        withUnsafePointer(to: &job) { context in
+            ParallelChunks.forEach(count: extent, chunk: width, parallel: true, staysAwake: true, context: context) { context, start, end in
+                let job = context.assumingMemoryBound(to: ProductJob.self).pointee
+                let (m, n, k) = (job.m, job.n, job.k)
+                var (a, b, c) = (job.a, job.b, job.c)
+                var (rows, columns) = (m, n)
+                if job.splitsColumns {
+                    columns = end - start
+                    b += job.layout == .nt ? start * k : start
+                    c += start
+                    for i in 0..<m { (c + i * n).update(repeating: 0, count: columns) }
+                } else {
+                    rows = end - start
+                    a += job.layout == .tn ? start : start * k
+                    c += start * n
+                    c.update(repeating: 0, count: rows * n)
+                }
+                job.sgemm(
+                    BLASLibrary.rowMajor, job.transposeA, job.transposeB, Int32(rows), Int32(columns), Int32(k), 1,
+                    a, Int32(max(job.lda, 1)), b, Int32(max(job.ldb, 1)), 1, c, Int32(max(n, 1)))
+            }
+        }
     }
 
     private static let rowMajor: Int32 = 101
@@ -94,7 +165,7 @@ public final class BLASLibrary: @unchecked Sendable {
     /// C[m×n] = op(A)·op(B), row-major, in the given layout (see `ProductLayout`).
     func product(
         _ layout: ProductLayout, m: Int, n: Int, k: Int,
-        a: UnsafePointer<Float>, b: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>
+        a: UnsafePointer<Float>, b: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>, allowsSplit: Bool = true
     ) {
         let (transposeA, transposeB, lda, ldb): (Int32, Int32, Int, Int)
         switch layout {
@@ -102,13 +173,26 @@ public final class BLASLibrary: @unchecked Sendable {
         case .tn: (transposeA, transposeB, lda, ldb) = (Self.transpose, Self.noTranspose, m, n)
         case .nn: (transposeA, transposeB, lda, ldb) = (Self.noTranspose, Self.noTranspose, k, n)
         }
-        chooseThreads(m: m, n: n, k: k)
+        let threads = chooseThreads(m: m, n: n, k: k)
+        // chosen by the shape alone (not by the cores there are), so the bits are the same everywhere
+        let work = Self.multiplyAdds(m: m, n: n, k: k)
+        if allowsSplit, splitsProducts, work >= Self.splitFrom, work < Self.singleThreadBelow {
+            productInChunks(layout, m: m, n: n, k: k, a: a, b: b, c: c, lda: lda, ldb: ldb,
+                            transposeA: transposeA, transposeB: transposeB)
+            return
+        }
         // C zeroed here in one contiguous pass and accumulated into (β = 1): with β = 0 OpenBLAS
         // zeroes C itself one row at a time (`sgemm_beta`, a memset call per row: 15% of the
-        // tiny step's instructions). The sums are the same: 0 + x is exact.
-        c.update(repeating: 0, count: m * n)
+        // tiny step's instructions; for a threaded product its column-at-a-time zeroing is
+        // slower than memset on both cores). The sums are the same: 0 + x is exact.
+        if threads > 1 {
+            ElementwiseKernels.zeroSplit(c, count: m * n)
+        } else {
+            c.update(repeating: 0, count: m * n)
+        }
+        let beta: Float = 1
         sgemm(
             Self.rowMajor, transposeA, transposeB, Int32(m), Int32(n), Int32(k), 1,
-            a, Int32(max(lda, 1)), b, Int32(max(ldb, 1)), 1, c, Int32(max(n, 1)))
+            a, Int32(max(lda, 1)), b, Int32(max(ldb, 1)), beta, c, Int32(max(n, 1)))
     }
 }

@@ -104,13 +104,13 @@ public final class CPUBackend: Backend {
             break
         case .bias(let bias):
             let biasPointer = try pointer(bias, count: n, "matrixProduct bias")
-            ElementwiseKernels.addBias(cPointer, rows: m, columns: n, bias: biasPointer, relu: false)
+            ElementwiseKernels.addBiasSplit(cPointer, rows: m, columns: n, bias: biasPointer, relu: false)
         case .biasReLU(let bias):
             let biasPointer = try pointer(bias, count: n, "matrixProduct bias")
-            ElementwiseKernels.addBias(cPointer, rows: m, columns: n, bias: biasPointer, relu: true)
+            ElementwiseKernels.addBiasSplit(cPointer, rows: m, columns: n, bias: biasPointer, relu: true)
         case .reluMask(let activation):
             let activationPointer = try pointer(activation, count: m * n, "matrixProduct relu mask")
-            ElementwiseKernels.reluMask(cPointer, activation: activationPointer, count: m * n)
+            ElementwiseKernels.reluMaskSplit(cPointer, activation: activationPointer, count: m * n)
         }
     }
 
@@ -146,7 +146,7 @@ public final class CPUBackend: Backend {
     public func columnSums(_ matrix: BufferSlice<CPUBuffer>, rows: Int, columns: Int, into sums: BufferSlice<CPUBuffer>) throws {
         let matrixPointer = try pointer(matrix, count: rows * columns, "columnSums")
         let sumsPointer = try pointer(sums, count: columns, "columnSums output")
-        ElementwiseKernels.columnSums(matrixPointer, rows: rows, columns: columns, into: sumsPointer)
+        ElementwiseKernels.columnSumsSplit(matrixPointer, rows: rows, columns: columns, into: sumsPointer)
     }
 
     public func lossGradient(

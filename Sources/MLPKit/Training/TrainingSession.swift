@@ -172,6 +172,10 @@ public final class TrainingSession<B: Backend> {
     /// One training step on the rows at `positions` of the current row order: forward pass,
     /// loss, backward pass, Adam. The batch's loss sum stays on the backend in slot `lossSlot`
     /// until `lossSums(count:)` reads it.
+    // A copy specialised for the CPU backend, chosen at run time: callers in other modules (the
+    // `mlp` tool, the benchmark's generic `run`) otherwise run the generic step, whose generic
+    // metadata look-ups and value-witness copies cost about 5% of the tiny configuration's step.
+    @_specialize(where B == CPUBackend)
     public func trainStep(on data: DeviceDataset<B>, positions: Range<Int>, gathered: Bool, lossSlot: Int = 0) throws {
         let rows = positions.count
         guard rows >= 1, rows <= batchCapacity, positions.lowerBound >= 0, positions.upperBound <= data.rows else {

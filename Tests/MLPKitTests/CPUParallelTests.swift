@@ -1,0 +1,262 @@
+import XCTest
+@testable import MLPKit
+
+/// The CPU backend's split and branch-free passes give the same bits as their one-thread,
+/// one-element-at-a-time definitions.
+final class CPUParallelTests: XCTestCase {
+    static func randomValues(_ count: Int, seed: UInt64, scale: Double = 1) -> [Float] {
+        var generator = SeededGenerator(seed: seed)
+        return (0..<count).map { _ in Float(generator.nextNormal() * scale) }
+    }
+
+    /// Adam over more parameters than the split threshold (with a ragged last chunk), through
+    /// the backend, against the same update run on one thread in one range, for plain Adam,
+    /// AdamW and clipping, over two steps.
+    func testSplitAdamMatchesOneThreadBitForBit() throws {
+        let count = ElementwiseKernels.adamParallelThreshold + 3 * ElementwiseKernels.adamChunk + 13
+        let variants = [
+            AdamHyperparameters(),
+            AdamHyperparameters(learningRate: 3e-3, beta1: 0.8, beta2: 0.99, epsilon: 1e-6, weightDecay: 0.01),
+            AdamHyperparameters(weightDecay: 0.1, clipNorm: 0.5),
+        ]
+        let backend = CPUBackend()
+        for (index, h) in variants.enumerated() {
+            let initial = Self.randomValues(count, seed: UInt64(10 + index))
+            let theta = try backend.makeBuffer(count: count), m = try backend.makeBuffer(count: count)
+            let v = try backend.makeBuffer(count: count), g = try backend.makeBuffer(count: count)
+            var oneTheta = initial
+            var oneM = [Float](repeating: 0, count: count), oneV = [Float](repeating: 0, count: count)
+            try initial.withUnsafeBufferPointer { try backend.upload($0, to: BufferSlice(theta)) }
+            for t in 1...2 {
+                var gradients = Self.randomValues(count, seed: UInt64(100 * index + t), scale: 0.1)
+                try gradients.withUnsafeBufferPointer { try backend.upload($0, to: BufferSlice(g)) }
+                try backend.adamWUpdate(parameters: BufferSlice(theta), gradients: BufferSlice(g), firstMoment: BufferSlice(m),
+                                        secondMoment: BufferSlice(v), count: count, hyperparameters: h, step: t)
+                // the same job on this thread, in one range
+                let (c1, c2) = h.biasCorrections(step: t)
+                var scale: Float = 1
+                if let clipNorm = h.clipNorm {
+                    scale = gradients.withUnsafeBufferPointer { ElementwiseKernels.clipScale($0.baseAddress!, count: count, clipNorm: clipNorm) }
+                    XCTAssertNotEqual(scale, 1, "the clipping variant must clip")
+                }
+                oneTheta.withUnsafeMutableBufferPointer { tp in
+                    gradients.withUnsafeMutableBufferPointer { gp in
+                        oneM.withUnsafeMutableBufferPointer { mp in
+                            oneV.withUnsafeMutableBufferPointer { vp in
+                                let job = ElementwiseKernels.AdamJob(
+                                    theta: tp.baseAddress!, g: gp.baseAddress!, m: mp.baseAddress!, v: vp.baseAddress!,
+                                    beta1: h.beta1, beta2: h.beta2, alpha: h.learningRate, epsilon: h.epsilon,
+                                    correction1: c1, correction2: c2, gradientScale: scale,
+                                    decay: Float(1 - Double(h.learningRate) * Double(h.weightDecay)),
+                                    clips: scale != 1, decays: h.weightDecay != 0)
+                                ElementwiseKernels.adamRange(job, start: 0, end: count)
+                            }
+                        }
+                    }
+                }
+                for (name, buffer, expected) in [("θ", theta, oneTheta), ("m", m, oneM), ("v", v, oneV)] {
+                    let got = UnsafeBufferPointer(start: buffer.pointer, count: count)
+                    let mismatches = (0..<count).filter { got[$0].bitPattern != expected[$0].bitPattern }
+                    XCTAssertEqual(mismatches.count, 0, "variant \(index) step \(t) \(name): first at \(mismatches.first ?? -1)")
+                }
+            }
+        }
+    }
+
+    /// Split Adam at several sizes around the chunk size and threshold (the ragged ends), against
+    /// the scalar definition of one element.
+    func testSplitAdamEdgesAgainstScalar() throws {
+        let backend = CPUBackend()
+        let chunk = ElementwiseKernels.adamChunk, threshold = ElementwiseKernels.adamParallelThreshold
+        for count in [threshold - 1, threshold, threshold + 1, threshold + chunk - 1, 2 * threshold + 7] {
+            let initial = Self.randomValues(count, seed: UInt64(count))
+            let gradients = Self.randomValues(count, seed: UInt64(count + 1), scale: 0.01)
+            let theta = try backend.makeBuffer(count: count), g = try backend.makeBuffer(count: count)
+            let m = try backend.makeBuffer(count: count), v = try backend.makeBuffer(count: count)
+            try initial.withUnsafeBufferPointer { try backend.upload($0, to: BufferSlice(theta)) }
+            try gradients.withUnsafeBufferPointer { try backend.upload($0, to: BufferSlice(g)) }
+            let h = AdamHyperparameters()
+            try backend.adamUpdate(parameters: BufferSlice(theta), gradients: BufferSlice(g), firstMoment: BufferSlice(m),
+                                   secondMoment: BufferSlice(v), count: count, hyperparameters: h, step: 1)
+            let (c1, c2) = h.biasCorrections(step: 1)
+            var wrong = 0
+            for i in 0..<count {
+                let gradient = gradients[i]
+                let mt = h.beta1 * 0 + (1 - h.beta1) * gradient
+                let vt = h.beta2 * 0 + (1 - h.beta2) * gradient * gradient
+                let expected = initial[i] - h.learningRate * (mt / c1) / ((vt / c2).squareRoot() + h.epsilon)
+                if theta.pointer[i].bitPattern != expected.bitPattern || m.pointer[i] != mt || v.pointer[i] != vt { wrong += 1 }
+            }
+            XCTAssertEqual(wrong, 0, "count \(count)")
+        }
+    }
+
+    /// The branch-free ReLU mask against `activation > 0 ? c : 0`, with NaN, ±0, ±∞ and
+    /// subnormal activations and a ragged tail.
+    func testReLUMaskMatchesScalarDefinition() {
+        let specials: [Float] = [0, -0.0, .nan, -.nan, .infinity, -.infinity, .leastNonzeroMagnitude,
+                                 -.leastNonzeroMagnitude, 1, -1]
+        for count in [0, 1, 7, 8, 9, 37, 1000] {
+            var activation = Self.randomValues(count, seed: UInt64(count + 5))
+            for i in 0..<count where i % 3 == 0 { activation[i] = specials[(i / 3) % specials.count] }
+            var c = Self.randomValues(count, seed: UInt64(count + 6))
+            for i in 0..<count where i % 5 == 0 { c[i] = specials[(i / 5) % specials.count] }
+            let expected = zip(activation, c).map { $0 > 0 ? $1 : Float(0) }
+            activation.withUnsafeBufferPointer { a in
+                c.withUnsafeMutableBufferPointer { cp in
+                    if count > 0 { ElementwiseKernels.reluMask(cp.baseAddress!, activation: a.baseAddress!, count: count) }
+                }
+            }
+            XCTAssertEqual(c.map(\.bitPattern), expected.map(\.bitPattern), "count \(count)")
+        }
+    }
+
+    /// A product large enough for BLAS's threads (β = 0) overwrites a NaN-poisoned C, and agrees
+    /// with Float64 like the small ones.
+    func testThreadedBLASProductOverwritesPoisonedC() throws {
+        guard let blas = BLASLibrary.shared else { throw XCTSkip("no BLAS library found") }
+        let (m, n, k) = (520, 513, 504)
+        XCTAssertGreaterThanOrEqual(m * n * k, BLASLibrary.singleThreadBelow)
+        for layout in ProductLayout.allCases {
+            let a = Self.randomValues(m * k, seed: 1), b = Self.randomValues(k * n, seed: 2)
+            let c = MatrixProductTests.blasProduct(blas, layout, m: m, n: n, k: k, a: a, b: b)
+            XCTAssertFalse(c.contains { $0.isNaN }, "\(layout)")
+            // every 17th row against Float64 (the whole product is slow in a debug build)
+            var difference = 0.0, norm = 0.0
+            for i in stride(from: 0, to: m, by: 17) {
+                for j in 0..<n {
+                    var sum = 0.0
+                    for p in 0..<k {
+                        switch layout {
+                        case .nt: sum += Double(a[i * k + p]) * Double(b[j * k + p])
+                        case .tn: sum += Double(a[p * m + i]) * Double(b[p * n + j])
+                        case .nn: sum += Double(a[i * k + p]) * Double(b[p * n + j])
+                        }
+                    }
+                    difference += (Double(c[i * n + j]) - sum) * (Double(c[i * n + j]) - sum)
+                    norm += sum * sum
+                }
+            }
+            XCTAssertLessThan((difference / norm).squareRoot(), 1e-6, "\(layout)")
+        }
+    }
+
+    /// Once a bias correction rounds to exactly 1 its division is skipped; the bits must be those
+    /// of dividing by 1 (steps 200: 1 − β1ᵗ = 1; 30000: both are 1), split and not.
+    func testAdamOnceBiasCorrectionsReachOne() throws {
+        let backend = CPUBackend()
+        let h = AdamHyperparameters()
+        for (t, count) in [(200, 1001), (200, ElementwiseKernels.adamParallelThreshold + 5), (30000, 1001), (3, 1001)] {
+            let (c1, c2) = h.biasCorrections(step: t)
+            if t >= 200 { XCTAssertEqual(c1, 1) }
+            if t == 30000 { XCTAssertEqual(c2, 1) }
+            let initial = Self.randomValues(count, seed: UInt64(t + count))
+            let gradients = Self.randomValues(count, seed: UInt64(t + count + 1), scale: 0.01)
+            let m0 = Self.randomValues(count, seed: UInt64(t + count + 2), scale: 0.001)
+            let v0 = Self.randomValues(count, seed: UInt64(t + count + 3), scale: 0.001).map { $0 * $0 }
+            let theta = try backend.makeBuffer(count: count), g = try backend.makeBuffer(count: count)
+            let m = try backend.makeBuffer(count: count), v = try backend.makeBuffer(count: count)
+            for (values, buffer) in [(initial, theta), (gradients, g), (m0, m), (v0, v)] {
+                try values.withUnsafeBufferPointer { try backend.upload($0, to: BufferSlice(buffer)) }
+            }
+            try backend.adamUpdate(parameters: BufferSlice(theta), gradients: BufferSlice(g), firstMoment: BufferSlice(m),
+                                   secondMoment: BufferSlice(v), count: count, hyperparameters: h, step: t)
+            var wrong = 0
+            for i in 0..<count {
+                let mt = h.beta1 * m0[i] + (1 - h.beta1) * gradients[i]
+                let vt = h.beta2 * v0[i] + (1 - h.beta2) * gradients[i] * gradients[i]
+                let expected = initial[i] - h.learningRate * (mt / c1) / ((vt / c2).squareRoot() + h.epsilon)
+                if theta.pointer[i].bitPattern != expected.bitPattern || m.pointer[i] != mt || v.pointer[i] != vt { wrong += 1 }
+            }
+            XCTAssertEqual(wrong, 0, "step \(t), \(count) parameters")
+        }
+    }
+
+    /// Column sums, bias (+ReLU) and the ReLU mask over matrices large enough to be split
+    /// across threads, against loops in the test, bit for bit.
+    func testSplitElementwisePassesMatchLoops() throws {
+        let backend = CPUBackend()
+        let (rows, columns) = (301, 1003)
+        XCTAssertGreaterThanOrEqual(rows * columns, ParallelChunks.elementwiseThreshold)
+        let matrix = Self.randomValues(rows * columns, seed: 77)
+        let bias = Self.randomValues(columns, seed: 78)
+        let matrixBuffer = try backend.makeBuffer(count: rows * columns), sums = try backend.makeBuffer(count: columns + 2)
+        try matrix.withUnsafeBufferPointer { try backend.upload($0, to: BufferSlice(matrixBuffer)) }
+        try backend.columnSums(BufferSlice(matrixBuffer), rows: rows, columns: columns, into: BufferSlice(sums, offset: 1))
+        var expectedSums = [Float](repeating: 0, count: columns)
+        for i in 0..<rows { for j in 0..<columns { expectedSums[j] += matrix[i * columns + j] } }
+        XCTAssertEqual((0..<columns).map { sums.pointer[1 + $0].bitPattern }, expectedSums.map(\.bitPattern))
+        XCTAssertEqual(sums.pointer[0], 0)
+        XCTAssertEqual(sums.pointer[columns + 1], 0)
+
+        // C = a ⊗ b (k = 1: one exact product per element), then each epilogue
+        let a = Self.randomValues(rows, seed: 79), b = Self.randomValues(columns, seed: 80)
+        let aBuffer = try backend.makeBuffer(count: rows), bBuffer = try backend.makeBuffer(count: columns)
+        let biasBuffer = try backend.makeBuffer(count: columns), c = try backend.makeBuffer(count: rows * columns)
+        try a.withUnsafeBufferPointer { try backend.upload($0, to: BufferSlice(aBuffer)) }
+        try b.withUnsafeBufferPointer { try backend.upload($0, to: BufferSlice(bBuffer)) }
+        try bias.withUnsafeBufferPointer { try backend.upload($0, to: BufferSlice(biasBuffer)) }
+        let epilogues: [(String, ProductEpilogue<CPUBuffer>, (Float, Int, Int) -> Float)] = [
+            ("bias", .bias(BufferSlice(biasBuffer)), { x, _, j in x + bias[j] }),
+            ("biasReLU", .biasReLU(BufferSlice(biasBuffer)), { x, _, j in max(x + bias[j], 0) }),
+            ("reluMask", .reluMask(BufferSlice(matrixBuffer)), { x, i, j in matrix[i * columns + j] > 0 ? x : 0 }),
+        ]
+        for (name, epilogue, expected) in epilogues {
+            c.pointer.update(repeating: .nan, count: rows * columns)
+            try backend.matrixProduct(.nn, m: rows, n: columns, k: 1, a: BufferSlice(aBuffer), b: BufferSlice(bBuffer),
+                                      c: BufferSlice(c), epilogue: epilogue)
+            var wrong = 0
+            for i in 0..<rows {
+                for j in 0..<columns where c.pointer[i * columns + j].bitPattern != expected(a[i] * b[j], i, j).bitPattern {
+                    wrong += 1
+                }
+            }
+            XCTAssertEqual(wrong, 0, name)
+        }
+    }
+
+    /// Products split into blocks of C across threads (from `BLASLibrary.splitFrom` multiply-adds,
+    /// below BLAS's own threading), for the mnist configuration's shapes and ragged ones, in
+    /// every layout, over a NaN-poisoned C: the same bits on every run (the blocks depend on the
+    /// shape alone), and one BLAS call's result to rounding (OpenBLAS rounds a call's last
+    /// columns differently, so not always its bits).
+    func testSplitProductsAreDeterministicAndAgreeWithOneCall() throws {
+        guard let blas = BLASLibrary.shared else { throw XCTSkip("no BLAS library found") }
+        let shapes = [(128, 256, 784), (128, 128, 256), (128, 256, 128), (256, 784, 128), (100, 333, 70), (333, 100, 70),
+                      (17, 1000, 130)]
+        for (m, n, k) in shapes {
+            XCTAssertGreaterThanOrEqual(m * n * k, BLASLibrary.splitFrom)
+            XCTAssertLessThan(m * n * k, BLASLibrary.singleThreadBelow)
+            for layout in ProductLayout.allCases {
+                let a = Self.randomValues(m * k, seed: UInt64(m + k)), b = Self.randomValues(k * n, seed: UInt64(n + k))
+                var split = [Float](repeating: .nan, count: m * n), again = split, whole = split
+                a.withUnsafeBufferPointer { ap in
+                    b.withUnsafeBufferPointer { bp in
+                        for (index, allowsSplit) in [true, true, false].enumerated() {
+                            func run(_ c: inout [Float]) {
+                                c.withUnsafeMutableBufferPointer {
+                                    blas.product(layout, m: m, n: n, k: k, a: ap.baseAddress!, b: bp.baseAddress!,
+                                                 c: $0.baseAddress!, allowsSplit: allowsSplit)
+                                }
+                            }
+                            switch index {
+                            case 0: run(&split)
+                            case 1: run(&again)
+                            default: run(&whole)
+                            }
+                        }
+                    }
+                }
+                XCTAssertEqual(split.map(\.bitPattern), again.map(\.bitPattern), "\(layout) \(m)×\(n)×\(k)")
+                XCTAssertFalse(split.contains { $0.isNaN }, "\(layout) \(m)×\(n)×\(k)")
+                // ‖split − whole‖ / ‖whole‖, as MatrixProductTests measure BLAS against Float64 (1e-5)
+                var difference = 0.0, norm = 0.0
+                for i in 0..<(m * n) {
+                    difference += Double(split[i] - whole[i]) * Double(split[i] - whole[i])
+                    norm += Double(whole[i]) * Double(whole[i])
+                }
+                XCTAssertLessThan((difference / norm).squareRoot(), 1e-6, "\(layout) \(m)×\(n)×\(k)")
+            }
+        }
+    }
+}
