@@ -81,9 +81,9 @@ public final class BLASLibrary: @unchecked Sendable {
     /// library's setting only when it differs; returns the thread count the product runs with
     /// (1 when the library cannot be told).
     @discardableResult
-    func chooseThreads(m: Int, n: Int, k: Int) -> Int {
+    func chooseThreads(multiplyAdds work: Int) -> Int {
         guard setThreads != nil, maximumThreads > 1 else { return 1 }
-        let wanted = Self.multiplyAdds(m: m, n: n, k: k) < Self.singleThreadBelow ? 1 : maximumThreads
+        let wanted = work < Self.singleThreadBelow ? 1 : maximumThreads
         if currentThreads != wanted { setThreadCount(wanted) }
         return wanted
     }
@@ -173,9 +173,9 @@ public final class BLASLibrary: @unchecked Sendable {
         case .tn: (transposeA, transposeB, lda, ldb) = (Self.transpose, Self.noTranspose, m, n)
         case .nn: (transposeA, transposeB, lda, ldb) = (Self.noTranspose, Self.noTranspose, k, n)
         }
-        let threads = chooseThreads(m: m, n: n, k: k)
-        // chosen by the shape alone (not by the cores there are), so the bits are the same everywhere
         let work = Self.multiplyAdds(m: m, n: n, k: k)
+        let threads = chooseThreads(multiplyAdds: work)
+        // chosen by the shape alone (not by the cores there are), so the bits are the same everywhere
         if allowsSplit, splitsProducts, work >= Self.splitFrom, work < Self.singleThreadBelow {
             productInChunks(layout, m: m, n: n, k: k, a: a, b: b, c: c, lda: lda, ldb: ldb,
                             transposeA: transposeA, transposeB: transposeB)

@@ -26,22 +26,17 @@ enum ElementwiseKernels {
         var c: UnsafeMutablePointer<Float>
         var bias: UnsafePointer<Float>
         var columns: Int
+        var relu: Bool
     }
 
     /// `addBias`, split across threads by rows for a large C (the same bits: element-wise).
     static func addBiasSplit(_ c: UnsafeMutablePointer<Float>, rows: Int, columns: Int, bias: UnsafePointer<Float>, relu: Bool) {
-        var job = BiasJob(c: c, bias: bias, columns: columns)
+        var job = BiasJob(c: c, bias: bias, columns: columns, relu: relu)
         withUnsafePointer(to: &job) { context in
-            if relu {
-                ParallelChunks.rows(rows, columns: columns, context: context) { context, start, end in
-                    let job = context.assumingMemoryBound(to: BiasJob.self).pointee
-                    ElementwiseKernels.addBias(job.c + start * job.columns, rows: end - start, columns: job.columns, bias: job.bias, relu: true)
-                }
-            } else {
-                ParallelChunks.rows(rows, columns: columns, context: context) { context, start, end in
-                    let job = context.assumingMemoryBound(to: BiasJob.self).pointee
-                    ElementwiseKernels.addBias(job.c + start * job.columns, rows: end - start, columns: job.columns, bias: job.bias, relu: false)
-                }
+            ParallelChunks.rows(rows, columns: columns, context: context) { context, start, end in
+                let job = context.assumingMemoryBound(to: BiasJob.self).pointee
+                ElementwiseKernels.addBias(job.c + start * job.columns, rows: end - start, columns: job.columns,
+                                           bias: job.bias, relu: job.relu)
             }
         }
     }
@@ -175,16 +170,6 @@ enum ElementwiseKernels {
             for i in 0..<count { c[i] *= source[i] * (1 - source[i]) }
         case .gelu:
             for i in 0..<count { c[i] *= ActivationFunction.gelu.derivative(from: source[i]) }
-        }
-    }
-
-    /// sums[j] = Σ_i matrix[i, j], row by row so that the reads are sequential.
-    @inline(__always)
-    static func columnSums(_ matrix: UnsafePointer<Float>, rows: Int, columns: Int, into sums: UnsafeMutablePointer<Float>) {
-        sums.update(repeating: 0, count: columns)
-        for i in 0..<rows {
-            let row = matrix + i * columns
-            for j in 0..<columns { sums[j] += row[j] }
         }
     }
 

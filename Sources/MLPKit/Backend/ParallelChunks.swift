@@ -34,50 +34,6 @@ final class ParallelChunks: @unchecked Sendable {
         return helpers > 0 ? ParallelChunks(helpers: helpers) : nil
     }()
 
-    /// Runs `body` over 0..<count in chunks of `chunk` elements: on the pool when `parallel`
-    /// and there is one, else the same chunks one after another on the calling thread (so that
-    /// a split product's bits never depend on the number of cores).
-    /// `staysAwake`: the helpers poll for the next pass for `awakeSeconds` before sleeping, so
-    /// that a run of split products (the mnist step's) does not pay a wake-up each.
-    @inline(__always)
-    static func forEach(count: Int, chunk: Int, parallel: Bool, staysAwake: Bool = false, context: UnsafeRawPointer,
-                        _ body: Body) {
-        if parallel, count > chunk, let pool = shared {
-            pool.run(count: count, chunk: chunk, staysAwake: staysAwake, context: context, body)
-        } else {
-            inOrder(count: count, chunk: chunk, context: context, body)
-        }
-    }
-
-    /// `body` over the chunks of 0..<count in order, on the calling thread.
-    static func inOrder(count: Int, chunk: Int, context: UnsafeRawPointer, _ body: Body) {
-        var start = 0
-        while start < count {
-            body(context, start, min(start + max(chunk, 1), count))
-            start += max(chunk, 1)
-        }
-    }
-
-    /// Element-wise passes over at least this many elements (1 MiB of Float32) are split.
-    static let elementwiseThreshold = 1 << 18
-    /// Elements per chunk of a split element-wise pass (256 KiB of Float32).
-    static let elementwiseChunk = 1 << 16
-
-    /// `body(context, start, end)` over 0..<count, split across threads when `count` is at
-    /// least `elementwiseThreshold`.
-    @inline(__always)
-    static func elementwise(count: Int, context: UnsafeRawPointer, _ body: Body) {
-        forEach(count: count, chunk: elementwiseChunk, parallel: count >= elementwiseThreshold, context: context, body)
-    }
-
-    /// `body(context, start, end)` over rows 0..<rows of a rows×columns matrix, split across
-    /// threads in whole rows when the matrix has at least `elementwiseThreshold` elements.
-    @inline(__always)
-    static func rows(_ rows: Int, columns: Int, context: UnsafeRawPointer, _ body: Body) {
-        forEach(count: rows, chunk: max(1, elementwiseChunk / max(columns, 1)),
-                parallel: rows * columns >= elementwiseThreshold, context: context, body)
-    }
-
     let helpers: Int
     // generation << 32 | next unclaimed chunk: a claim is a compare-and-swap that fails for a
     // helper still holding an earlier pass's job
@@ -216,11 +172,32 @@ final class ParallelChunks: @unchecked Sendable {
     typealias Body = @convention(c) (UnsafeRawPointer, Int, Int) -> Void
     static let shared: ParallelChunks? = nil
     let helpers = 0
-    static let elementwiseThreshold = 1 << 18
-    static let elementwiseChunk = 1 << 16
 
+    func run(count: Int, chunk: Int, staysAwake: Bool = false, context: UnsafeRawPointer, _ body: Body) {
+        Self.inOrder(count: count, chunk: chunk, context: context, body)
+    }
+}
+#endif
+
+/// The passes, on every platform: `shared` (the pool, where there is one) or the calling thread.
+extension ParallelChunks {
+    /// Runs `body` over 0..<count in chunks of `chunk` elements: on the pool when `parallel`
+    /// and there is one, else the same chunks one after another on the calling thread (so that
+    /// a split product's bits never depend on the number of cores).
+    /// `staysAwake`: the helpers poll for the next pass for `awakeSeconds` before sleeping, so
+    /// that a run of split products (the mnist step's) does not pay a wake-up each.
+    @inline(__always)
     static func forEach(count: Int, chunk: Int, parallel: Bool, staysAwake: Bool = false, context: UnsafeRawPointer,
                         _ body: Body) {
+        if parallel, count > chunk, let pool = shared {
+            pool.run(count: count, chunk: chunk, staysAwake: staysAwake, context: context, body)
+        } else {
+            inOrder(count: count, chunk: chunk, context: context, body)
+        }
+    }
+
+    /// `body` over the chunks of 0..<count in order, on the calling thread.
+    static func inOrder(count: Int, chunk: Int, context: UnsafeRawPointer, _ body: Body) {
         var start = 0
         while start < count {
             body(context, start, min(start + max(chunk, 1), count))
@@ -228,12 +205,23 @@ final class ParallelChunks: @unchecked Sendable {
         }
     }
 
+    /// Element-wise passes over at least this many elements (1 MiB of Float32) are split.
+    static let elementwiseThreshold = 1 << 18
+    /// Elements per chunk of a split element-wise pass (256 KiB of Float32).
+    static let elementwiseChunk = 1 << 16
+
+    /// `body(context, start, end)` over 0..<count, split across threads when `count` is at
+    /// least `elementwiseThreshold`.
+    @inline(__always)
     static func elementwise(count: Int, context: UnsafeRawPointer, _ body: Body) {
-        if count > 0 { body(context, 0, count) }
+        forEach(count: count, chunk: elementwiseChunk, parallel: count >= elementwiseThreshold, context: context, body)
     }
 
+    /// `body(context, start, end)` over rows 0..<rows of a rows×columns matrix, split across
+    /// threads in whole rows when the matrix has at least `elementwiseThreshold` elements.
+    @inline(__always)
     static func rows(_ rows: Int, columns: Int, context: UnsafeRawPointer, _ body: Body) {
-        if rows > 0 { body(context, 0, rows) }
+        forEach(count: rows, chunk: max(1, elementwiseChunk / max(columns, 1)),
+                parallel: rows * columns >= elementwiseThreshold, context: context, body)
     }
 }
-#endif
