@@ -20,11 +20,10 @@ extension KernelLaunchingBackend {
         a: BufferSlice<Buffer>, b: BufferSlice<Buffer>, c: BufferSlice<Buffer>,
         activation epilogue: ActivationEpilogue<Buffer>
     ) throws {
+        if let fused = epilogue.fusedReLU {
+            return try matrixProduct(layout, m: m, n: n, k: k, a: a, b: b, c: c, epilogue: fused)
+        }
         switch epilogue {
-        case .biasActivation(let bias, .relu, preActivation: nil):
-            try matrixProduct(layout, m: m, n: n, k: k, a: a, b: b, c: c, epilogue: .biasReLU(bias))
-        case .activationDerivative(let source, .relu):
-            try matrixProduct(layout, m: m, n: n, k: k, a: a, b: b, c: c, epilogue: .reluMask(source))
         case let .biasActivation(bias, function, preActivation):
             let plan = try planned { () throws(KernelPlanError) in
                 try launchPlanner.activationForward(function, rows: m, columns: n, c: c, preActivation: preActivation)

@@ -109,11 +109,10 @@ extension Backend {
         a: BufferSlice<Buffer>, b: BufferSlice<Buffer>, c: BufferSlice<Buffer>,
         activation epilogue: ActivationEpilogue<Buffer>
     ) throws {
+        if let fused = epilogue.fusedReLU {
+            return try matrixProduct(layout, m: m, n: n, k: k, a: a, b: b, c: c, epilogue: fused)
+        }
         switch epilogue {
-        case .biasActivation(let bias, .relu, preActivation: nil):
-            try matrixProduct(layout, m: m, n: n, k: k, a: a, b: b, c: c, epilogue: .biasReLU(bias))
-        case .activationDerivative(let activation, .relu):
-            try matrixProduct(layout, m: m, n: n, k: k, a: a, b: b, c: c, epilogue: .reluMask(activation))
         case .biasActivation(_, let function, _), .activationDerivative(_, let function):
             throw BackendError.unsupported(backend: backendName, feature: BackendFeature.activation(function).description)
         }
@@ -224,6 +223,18 @@ public enum ActivationEpilogue<Buffer> {
     /// C[i, j] = C[i, j] · f'(·) read from `source` (m×n): A = f(Z), or Z when
     /// `derivativeNeedsPreActivation` (GELU).
     case activationDerivative(BufferSlice<Buffer>, ActivationFunction)
+}
+
+extension ActivationEpilogue {
+    /// The product epilogue that does the same in the product itself, for ReLU: bias and ReLU
+    /// (forward, when Z is not kept) or the ReLU mask (backward); nil for any other case.
+    public var fusedReLU: ProductEpilogue<Buffer>? {
+        switch self {
+        case .biasActivation(let bias, .relu, preActivation: nil): .biasReLU(bias)
+        case .activationDerivative(let source, .relu): .reluMask(source)
+        default: nil
+        }
+    }
 }
 
 /// How targets are stored: one class index per row, or one value per output column.
