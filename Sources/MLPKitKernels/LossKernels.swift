@@ -18,28 +18,6 @@ extension KernelSource {
         return 0.5f * d * d;
     }
 
-    /* Mean squared error: grad = (z − y)/rows, rowLoss[i] = Σ_j ½(z − y)²; y dense or one-hot from a class index. */
-    KERNEL_ANY void loss_mse(const int rows, const int columns, const int targetKind,
-                             const GLOBAL float* z, const int zOffset,
-                             const GLOBAL float* y, const int yOffset,
-                             GLOBAL float* grad, const int gradOffset,
-                             GLOBAL float* rowLoss)
-    {
-        const float scale = 1.0f / (float)rows;
-        for (int i = GLOBAL_ID_X; i < rows; i += GLOBAL_SIZE_X) {
-            const GLOBAL float* zr = z + zOffset + i * columns;
-            GLOBAL float* gr = grad + gradOffset + i * columns;
-            const int label = targetKind == TARGET_CLASS_INDICES ? (int)y[yOffset + i] : -1;
-            float sum = 0.0f;
-            for (int j = 0; j < columns; ++j) {
-                const float target = targetKind == TARGET_DENSE ? y[yOffset + i * columns + j]
-                                                               : (j == label ? 1.0f : 0.0f);
-                sum += mse_element(zr[j], target, scale, gr + j);
-            }
-            rowLoss[i] = sum;
-        }
-    }
-
     /* Softmax cross-entropy by log-sum-exp: rowLoss[i] = −Σ_j y·log softmax(z), grad = (Σy·softmax(z) − y)/rows. */
     KERNEL_ANY void loss_softmax_cross_entropy(const int rows, const int columns, const int targetKind,
                                                const GLOBAL float* z, const int zOffset,
@@ -91,13 +69,14 @@ extension KernelSource {
         return (0.0f >= logit ? 0.0f : logit) - MUL_RN(logit, target) + log1pf(expf(-fabsf(logit)));
     }
 
-    /* Binary cross-entropy from the logits (a sigmoid per output): grad = (σ(z) − y)/rows,
-       rowLoss[i] = Σ_j max(z, 0) − z·y + log1p(exp(−|z|)); y dense (labels or soft targets) or one-hot from a class index. */
-    KERNEL_ANY void loss_binary_cross_entropy(const int rows, const int columns, const int targetKind,
-                                              const GLOBAL float* z, const int zOffset,
-                                              const GLOBAL float* y, const int yOffset,
-                                              GLOBAL float* grad, const int gradOffset,
-                                              GLOBAL float* rowLoss)
+    /* One thread per row for a loss that is a sum of per-output terms (MSE or binary
+       cross-entropy, `loss` as LOSS_…): grad = the terms' gradients, rowLoss[i] = Σ_j the terms;
+       y dense, or one-hot from a class index. */
+    DEVICE_INLINE void elementwise_loss_rows(const int loss, const int rows, const int columns, const int targetKind,
+                                             const GLOBAL float* z, const int zOffset,
+                                             const GLOBAL float* y, const int yOffset,
+                                             GLOBAL float* grad, const int gradOffset,
+                                             GLOBAL float* rowLoss)
     {
         const float scale = 1.0f / (float)rows;
         for (int i = GLOBAL_ID_X; i < rows; i += GLOBAL_SIZE_X) {
@@ -108,10 +87,33 @@ extension KernelSource {
             for (int j = 0; j < columns; ++j) {
                 const float target = targetKind == TARGET_DENSE ? y[yOffset + i * columns + j]
                                                                : (j == label ? 1.0f : 0.0f);
-                sum += bce_element(zr[j], target, scale, gr + j);
+                sum += loss == LOSS_MSE ? mse_element(zr[j], target, scale, gr + j)
+                                        : bce_element(zr[j], target, scale, gr + j);
             }
             rowLoss[i] = sum;
         }
+    }
+
+    /* Mean squared error: grad = (z − y)/rows, rowLoss[i] = Σ_j ½(z − y)². */
+    KERNEL_ANY void loss_mse(const int rows, const int columns, const int targetKind,
+                             const GLOBAL float* z, const int zOffset,
+                             const GLOBAL float* y, const int yOffset,
+                             GLOBAL float* grad, const int gradOffset,
+                             GLOBAL float* rowLoss)
+    {
+        elementwise_loss_rows(LOSS_MSE, rows, columns, targetKind, z, zOffset, y, yOffset, grad, gradOffset, rowLoss);
+    }
+
+    /* Binary cross-entropy from the logits (a sigmoid per output): grad = (σ(z) − y)/rows,
+       rowLoss[i] = Σ_j max(z, 0) − z·y + log1p(exp(−|z|)). */
+    KERNEL_ANY void loss_binary_cross_entropy(const int rows, const int columns, const int targetKind,
+                                              const GLOBAL float* z, const int zOffset,
+                                              const GLOBAL float* y, const int yOffset,
+                                              GLOBAL float* grad, const int gradOffset,
+                                              GLOBAL float* rowLoss)
+    {
+        elementwise_loss_rows(LOSS_BINARY_CROSS_ENTROPY, rows, columns, targetKind, z, zOffset, y, yOffset, grad,
+                              gradOffset, rowLoss);
     }
     FP_CONTRACT_DEFAULT
 

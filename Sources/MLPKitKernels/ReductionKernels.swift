@@ -1,43 +1,34 @@
 extension KernelSource {
     /// The bias-gradient column sums, the one-block sum that totals per-row losses, and the
-    /// block-wide sum and maximum the other kernels reduce with (`loss_wide`).
+    /// block-wide sums and maximum the other kernels reduce with (`loss_wide`, the gradient norm).
     ///
     /// All reduce in a fixed order (strided partial sums, then a shared-memory tree), so results
     /// are deterministic run to run.
     public static let columnSums: String = """
-    /* The block's total of each thread's value, by a fixed tree (every thread gets it). */
-    DEVICE_INLINE float block_sum(SHARED_PTR float* scratch, const float value)
-    {
-        const int tid = THREAD_X;
-        scratch[tid] = value;
-        BARRIER();
-        for (int s = REDUCE_THREADS / 2; s > 0; s >>= 1) {
-            if (tid < s) {
-                scratch[tid] += scratch[tid + s];
-            }
-            BARRIER();
-        }
-        const float total = scratch[0];
-        BARRIER();
-        return total;
+    /* NAME(scratch, value): the block's COMBINE of each thread's value of type T, by a fixed
+       shared-memory tree (every thread gets it; REDUCE_THREADS entries of scratch). */
+    #define DEFINE_BLOCK_REDUCE(NAME, T, COMBINE) \
+    DEVICE_INLINE T NAME(SHARED_PTR T* scratch, const T value) \
+    { \
+        const int tid = THREAD_X; \
+        scratch[tid] = value; \
+        BARRIER(); \
+        for (int s = REDUCE_THREADS / 2; s > 0; s >>= 1) { \
+            if (tid < s) { \
+                scratch[tid] = COMBINE(scratch[tid], scratch[tid + s]); \
+            } \
+            BARRIER(); \
+        } \
+        const T result = scratch[0]; \
+        BARRIER(); \
+        return result; \
     }
-
-    /* The block's largest value (fmaxf: NaN loses, as in the one-thread kernel's chain). */
-    DEVICE_INLINE float block_max(SHARED_PTR float* scratch, const float value)
-    {
-        const int tid = THREAD_X;
-        scratch[tid] = value;
-        BARRIER();
-        for (int s = REDUCE_THREADS / 2; s > 0; s >>= 1) {
-            if (tid < s) {
-                scratch[tid] = fmaxf(scratch[tid], scratch[tid + s]);
-            }
-            BARRIER();
-        }
-        const float largest = scratch[0];
-        BARRIER();
-        return largest;
-    }
+    #define REDUCE_ADD(a, b) ((a) + (b))
+    /* the block's total; the same in NORM_FLOAT (the gradient norm's sums of squares) */
+    DEFINE_BLOCK_REDUCE(block_sum, float, REDUCE_ADD)
+    DEFINE_BLOCK_REDUCE(block_sum_norm, NORM_FLOAT, REDUCE_ADD)
+    /* the block's largest value (fmaxf: NaN loses, as in the one-thread kernel's chain) */
+    DEFINE_BLOCK_REDUCE(block_max, float, fmaxf)
 
     /* sums[j] = Σ_i M[i, j] over a rows×columns matrix (the bias gradient); one block per COLSUM_COLUMNS columns. */
     KERNEL(REDUCE_THREADS) void column_sums(const int rows, const int columns,

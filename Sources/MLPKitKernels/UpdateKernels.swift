@@ -83,16 +83,9 @@ extension KernelSource {
             const NORM_FLOAT x = (NORM_FLOAT)g[gOffset + e];
             sum += x * x;
         }
-        partial[tid] = sum;
-        BARRIER();
-        for (int stride = REDUCE_THREADS / 2; stride > 0; stride /= 2) {
-            if (tid < stride) {
-                partial[tid] += partial[tid + stride];
-            }
-            BARRIER();
-        }
+        const NORM_FLOAT total = block_sum_norm(partial, sum);
         if (tid == 0) {
-            ((GLOBAL NORM_FLOAT*)(scratch + CLIP_PARTIALS))[BLOCK_X] = partial[0];
+            ((GLOBAL NORM_FLOAT*)(scratch + CLIP_PARTIALS))[BLOCK_X] = total;
         }
     }
 
@@ -106,16 +99,9 @@ extension KernelSource {
         for (int i = tid; i < blocks; i += REDUCE_THREADS) {
             sum += sums[i];
         }
-        partial[tid] = sum;
-        BARRIER();
-        for (int stride = REDUCE_THREADS / 2; stride > 0; stride /= 2) {
-            if (tid < stride) {
-                partial[tid] += partial[tid + stride];
-            }
-            BARRIER();
-        }
+        const NORM_FLOAT total = block_sum_norm(partial, sum);
         if (tid == 0) {
-            const NORM_FLOAT scale = (NORM_FLOAT)clipNorm / (sqrt(partial[0]) + (NORM_FLOAT)1e-6);
+            const NORM_FLOAT scale = (NORM_FLOAT)clipNorm / (sqrt(total) + (NORM_FLOAT)1e-6);
             scratch[0] = scale < (NORM_FLOAT)1 ? (float)scale : (scale != scale ? NAN_F : 1.0f);
         }
     }
