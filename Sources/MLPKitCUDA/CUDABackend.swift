@@ -156,21 +156,25 @@ public final class CUDABackend: Backend {
         (Double(bytes) / Double(1 << 30) * 10).rounded() / 10
     }
 
-    /// Tile presets the device can run, largest first (shared memory up to the opt-in limit:
-    /// stages past 48 KB are dynamic shared memory).
+    /// The shared memory a block may use: up to the opt-in limit (stages past 48 KB are dynamic
+    /// shared memory).
+    static func sharedMemoryLimit(_ device: CUDADeviceInfo) -> Int {
+        max(device.sharedMemoryPerBlock, device.sharedMemoryPerBlockOptIn)
+    }
+
+    /// Tile presets the device can run, largest first.
     static func candidateTiles(for device: CUDADeviceInfo) -> [KernelTiles] {
         [KernelTiles.xlarge, .large, .medium, .small].filter {
-            $0.maxThreads <= device.maxThreadsPerBlock
-                && $0.gemmSharedBytes <= max(device.sharedMemoryPerBlock, device.sharedMemoryPerBlockOptIn)
+            $0.maxThreads <= device.maxThreadsPerBlock && $0.gemmSharedBytes <= sharedMemoryLimit(device)
         }
     }
 
     private static func loadProgram(context: CUDAContext, device: CUDADeviceInfo, compiler: NVRTCCompiler,
                                     target: CUDACompileTarget, tiles: KernelTiles?) throws(CUDAError) -> CUDAProgram {
         if let tiles {
-            guard tiles.gemmSharedBytes <= device.sharedMemoryPerBlockOptIn else {
+            guard tiles.gemmSharedBytes <= sharedMemoryLimit(device) else {
                 throw .invalidArgument("tiles \(tiles) need \(tiles.gemmSharedBytes) bytes of shared memory per block; "
-                                       + "\(device.name) allows \(device.sharedMemoryPerBlockOptIn)")
+                                       + "\(device.name) allows \(sharedMemoryLimit(device))")
             }
             let compiled = try CUDAKernelCompiler.compile(tiles: tiles, target: target, compiler: compiler)
             return try CUDAProgram(context: context, compiled: compiled)
