@@ -199,7 +199,7 @@ enum ElementwiseKernels {
         // same bits as one pass: each parameter's arithmetic does not depend on its chunk.
         withUnsafePointer(to: &job) { context in
             ParallelChunks.forEach(count: count, chunk: adamChunk, parallel: count >= adamParallelThreshold,
-                                   context: UnsafeRawPointer(context)) { context, start, end in
+                                   staysAwake: true, context: UnsafeRawPointer(context)) { context, start, end in
                 let job = context.assumingMemoryBound(to: AdamJob.self).pointee
                 ElementwiseKernels.adamRange(job, start: start, end: end)
             }
@@ -208,11 +208,12 @@ enum ElementwiseKernels {
 
     /// Parameters per chunk of a split Adam update (256 KiB of each array).
     static let adamChunk = 1 << 16
-    /// Adam updates of at least this many parameters are split across threads. Smaller ones
-    /// (the mnist configuration's 235K) run on the calling thread: splitting them too (with
-    /// the helper kept awake into the next step) made the mnist median bimodal (1.36–1.96 ms
-    /// against 1.39–1.59 ms).
-    static let adamParallelThreshold = 1 << 19
+    /// Adam updates of at least this many parameters are split across threads (the mnist
+    /// configuration's 235K in four chunks). The helpers then stay awake into the next step,
+    /// whose first products they share: split with the helper left to sleep after Adam, the
+    /// mnist median was bimodal (1.27–1.94 ms over four alternating rounds of `mlp bench
+    /// --config mnist --steps 1000`); kept awake, 1.29–1.37 ms, against 1.34–1.52 ms unsplit.
+    static let adamParallelThreshold = 1 << 17
 
     /// Adam's operands and constants for `adamRange`.
     struct AdamJob {
