@@ -57,6 +57,10 @@ public enum CUDAKernelCompiler {
 
     private static let lock = Lock()
     nonisolated(unsafe) private static var cache: [Key: CUDACompiledKernels] = [:]
+    nonisolated(unsafe) private static var compilations = 0
+
+    /// How many programs NVRTC has compiled in this process (a cached image is not counted).
+    public static var compilationCount: Int { lock.withLock { compilations } }
 
     private struct Key: Hashable {
         var target: CUDACompileTarget
@@ -87,6 +91,7 @@ public enum CUDAKernelCompiler {
             let compiled = CUDACompiledKernels(target: target, tiles: tiles, image: image, log: result.log,
                                                compiler: "NVRTC \(compiler.version)")
             cache[key] = compiled
+            compilations += 1
             return compiled
         }
     }

@@ -35,6 +35,14 @@ public enum Benchmark {
     public struct Result: Sendable, Equatable {
         public var configuration: Configuration
         public var stepSeconds: [Double]
+        /// The ceiling's rate (GFLOP/s) sampled between this configuration's steps, when asked for.
+        public var ceilingGflops: Double?
+
+        public init(configuration: Configuration, stepSeconds: [Double], ceilingGflops: Double? = nil) {
+            self.configuration = configuration
+            self.stepSeconds = stepSeconds
+            self.ceilingGflops = ceilingGflops
+        }
 
         public var median: Double { Benchmark.median(stepSeconds) }
         public var minimum: Double { stepSeconds.min() ?? .nan }
@@ -58,7 +66,17 @@ public enum Benchmark {
 
     /// Full training steps (gather, forward, loss, backward, Adam) on random data, each timed
     /// after `warmup` untimed steps. The data set holds 8 batches so steps see changing rows.
-    public static func run<B: Backend>(_ configuration: Configuration, on backend: B, steps: Int, warmup: Int = 10) throws -> Result {
+    ///
+    /// With `ceiling`, its product is timed `ceilingSamples` times spread over the timed steps
+    /// (before the first, then evenly, the last after the last step), each followed by one
+    /// untimed step so that the next timed one does not start with the product's operands in
+    /// the caches; `Result.ceilingGflops` is their median rate. The step and the ceiling are so
+    /// measured over the same stretch of time: on a shared machine either rate drifts by tens
+    /// of percent within a minute.
+    public static func run<B: Backend>(
+        _ configuration: Configuration, on backend: B, steps: Int, warmup: Int = 10,
+        ceiling: ProductCeiling<B>? = nil, ceilingSamples: Int = 9
+    ) throws -> Result {
         var generator = SeededGenerator(seed: 42)
         let rows = configuration.batch * 8
         let inputs = (0..<(rows * configuration.layers[0])).map { _ in Float(generator.nextNormal()) }
@@ -86,39 +104,89 @@ public enum Benchmark {
         try session.reserveLossSums(schedule.stepsPerEpoch)
         var times: [Double] = []
         times.reserveCapacity(steps)
-        for index in 0..<(warmup + steps) {
+        var ceilingTimes: [Double] = []
+        // timed steps before which the ceiling is sampled (one more sample follows the last)
+        let interval = max(1, steps / max(ceilingSamples - 1, 1))
+        var index = 0
+        func step(timed: Bool) throws {
             let (_, positions) = schedule.batch(step: index)
             let start = now()
             try session.trainStep(on: data, positions: positions, gathered: true, lossSlot: index % schedule.stepsPerEpoch)
             try backend.synchronize()
-            if index >= warmup { times.append(now() - start) }
+            if timed { times.append(now() - start) }
+            index += 1
         }
+        for _ in 0..<warmup { try step(timed: false) }
+        for timedIndex in 0..<steps {
+            if let ceiling, ceilingSamples > 0, timedIndex % interval == 0, ceilingTimes.count < ceilingSamples - 1 {
+                ceilingTimes.append(try ceiling.sample())
+                try step(timed: false)
+            }
+            try step(timed: true)
+        }
+        if let ceiling, ceilingSamples > 0 { ceilingTimes.append(try ceiling.sample()) }
         guard let loss = try session.lastLoss(), loss.isFinite else {
             throw ModelError.nonFinite("the benchmark's loss is not finite")
         }
-        return Result(configuration: configuration, stepSeconds: times)
+        return Result(configuration: configuration, stepSeconds: times,
+                      ceilingGflops: ceiling.flatMap { ceilingTimes.isEmpty ? nil : $0.gflops(seconds: median(ceilingTimes)) })
+    }
+
+    /// A large square product (n×n times n×n, in the NN layout) through a backend, timed one at a
+    /// time: the machine's ceiling that training steps are compared with.
+    public final class ProductCeiling<B: Backend> {
+        public let size: Int
+        let backend: B
+        let a: B.Buffer, b: B.Buffer, c: B.Buffer
+        /// Seconds of every product timed so far.
+        public private(set) var samples: [Double] = []
+
+        /// Allocates and fills the operands and runs one untimed product.
+        public init(on backend: B, size: Int = 2048) throws {
+            self.backend = backend
+            self.size = size
+            var generator = SeededGenerator(seed: 9)
+            let values = (0..<(size * size)).map { _ in Float(generator.nextNormal()) }
+            a = try backend.makeBuffer(count: size * size)
+            b = try backend.makeBuffer(count: size * size)
+            c = try backend.makeBuffer(count: size * size)
+            try values.withUnsafeBufferPointer {
+                try backend.upload($0, to: BufferSlice(a))
+                try backend.upload($0, to: BufferSlice(b))
+            }
+            try product()
+        }
+
+        private func product() throws {
+            try backend.matrixProduct(.nn, m: size, n: size, k: size, a: BufferSlice(a), b: BufferSlice(b), c: BufferSlice(c),
+                                      epilogue: .none)
+            try backend.synchronize()
+        }
+
+        /// Times one product and returns its seconds (also kept in `samples`).
+        @discardableResult
+        public func sample() throws -> Double {
+            let start = Benchmark.now()
+            try product()
+            let seconds = Benchmark.now() - start
+            samples.append(seconds)
+            return seconds
+        }
+
+        /// GFLOP/s of a product that took `seconds`.
+        public func gflops(seconds: Double) -> Double {
+            2 * Double(size) * Double(size) * Double(size) / seconds / 1e9
+        }
+
+        /// GFLOP/s at the median of every sample so far (NaN before the first).
+        public var gflops: Double { gflops(seconds: Benchmark.median(samples)) }
     }
 
     /// The backend's large square product rate in GFLOP/s (median of `repetitions`): the
     /// machine's ceiling that the training steps are compared with.
     public static func productCeiling<B: Backend>(on backend: B, size: Int = 2048, repetitions: Int = 7) throws -> Double {
-        var generator = SeededGenerator(seed: 9)
-        let values = (0..<(size * size)).map { _ in Float(generator.nextNormal()) }
-        let a = try backend.makeBuffer(count: size * size)
-        let b = try backend.makeBuffer(count: size * size)
-        let c = try backend.makeBuffer(count: size * size)
-        try values.withUnsafeBufferPointer {
-            try backend.upload($0, to: BufferSlice(a))
-            try backend.upload($0, to: BufferSlice(b))
-        }
-        var times: [Double] = []
-        for index in 0..<(repetitions + 2) {
-            let start = now()
-            try backend.matrixProduct(.nn, m: size, n: size, k: size, a: BufferSlice(a), b: BufferSlice(b), c: BufferSlice(c),
-                                      epilogue: .none)
-            try backend.synchronize()
-            if index >= 2 { times.append(now() - start) }
-        }
-        return 2 * Double(size) * Double(size) * Double(size) / median(times) / 1e9
+        let ceiling = try ProductCeiling(on: backend, size: size)
+        for _ in 0..<repetitions { try ceiling.sample() }
+        return ceiling.gflops
     }
 }

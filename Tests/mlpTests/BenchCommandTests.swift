@@ -1,0 +1,60 @@
+import Foundation
+import XCTest
+
+/// `mlp bench`: what it reports and that its numbers hang together (never how fast: timings
+/// belong in the benchmark and the README, not in a test).
+final class BenchCommandTests: XCTestCase {
+    private func run(_ arguments: [String]) throws -> CommandResult {
+        try CommandRunner.run(arguments, in: try makeTemporaryFolder(self))
+    }
+
+    func testJSONReportIsConsistent() throws {
+        let result = try run(["bench", "--config", "tiny", "--device", "cpu", "--steps", "12", "--json"])
+        XCTAssertEqual(result.status, 0, result.standardError)
+        let object = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(result.standardOutput.utf8)) as? [String: Any])
+        let results = try XCTUnwrap(object["results"] as? [[String: Any]])
+        XCTAssertEqual(results.count, 1)
+        let row = results[0]
+        XCTAssertEqual(row["name"] as? String, "tiny")
+        XCTAssertEqual(row["layers"] as? [Int], [32, 64, 64, 1])
+        XCTAssertEqual(row["batch"] as? Int, 64)
+        let median = try XCTUnwrap(row["step_seconds"] as? Double)
+        let minimum = try XCTUnwrap(row["min_seconds"] as? Double)
+        let maximum = try XCTUnwrap(row["max_seconds"] as? Double)
+        XCTAssertGreaterThan(minimum, 0)
+        XCTAssertLessThanOrEqual(minimum, median)
+        XCTAssertLessThanOrEqual(median, maximum)
+        // 2·B·(3·Σ in·out − in·h1), counted by hand for [32,64,64,1] at batch 64
+        let flops = 2.0 * 64 * (3 * (32 * 64 + 64 * 64 + 64 * 1) - 32 * 64)
+        let gflops = try XCTUnwrap(row["gflops"] as? Double)
+        XCTAssertEqual(gflops, flops / median / 1e9, accuracy: 1e-9 * gflops)
+        // the ceiling the row is compared with was measured during its own steps
+        let ceiling = try XCTUnwrap(row["ceiling_gflops"] as? Double)
+        XCTAssertGreaterThan(ceiling, 0)
+        XCTAssertEqual(try XCTUnwrap(row["fraction_of_ceiling"] as? Double), gflops / ceiling, accuracy: 1e-12)
+        XCTAssertEqual(try XCTUnwrap(object["ceiling_gflops"] as? Double), ceiling, accuracy: 1e-9 * ceiling,
+                       "one configuration: the report's ceiling is its samples'")
+    }
+
+    func testTextReportHasEveryChosenConfiguration() throws {
+        let result = try run(["bench", "--config", "tiny", "--device", "cpu", "--steps", "3"])
+        XCTAssertEqual(result.status, 0, result.standardError)
+        let lines = result.standardOutput.split(separator: "\n")
+        XCTAssertTrue(lines.contains { $0.hasPrefix("product ceiling: ") && $0.contains("GFLOP/s") }, result.standardOutput)
+        let rows = lines.filter { $0.hasPrefix("tiny ") }
+        XCTAssertEqual(rows.count, 1, result.standardOutput)
+        XCTAssertTrue(rows[0].hasSuffix("%"), String(rows[0]))
+        XCTAssertFalse(lines.contains { $0.hasPrefix("mnist") || $0.hasPrefix("wide") })
+    }
+
+    func testBadFlagsAreOneLineErrors() throws {
+        for (arguments, mention) in [(["bench", "--steps", "0"], "--steps"), (["bench", "--config", "huge"], "huge"),
+                                     (["bench", "--device", "tpu"], "tpu")] {
+            let result = try run(arguments)
+            XCTAssertNotEqual(result.status, 0, "\(arguments)")
+            XCTAssertTrue(result.standardOutput.isEmpty, "\(arguments): \(result.standardOutput)")
+            XCTAssertTrue(result.standardError.contains(mention), "\(arguments): \(result.standardError)")
+            XCTAssertEqual(result.standardError.split(separator: "\n").count, 1, "\(arguments): \(result.standardError)")
+        }
+    }
+}
