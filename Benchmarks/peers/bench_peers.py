@@ -6,7 +6,7 @@ seed's hyperparameters) on random data after a warm-up, and reports the median, 
 step time and GFLOP/s, counting 2·B·(3·Σ in·out − h1·h2) per step like `mlp bench`.
 
     pip install torch jax            # whichever you have
-    python3 Benchmarks/peers/bench_peers.py --threads 2 --steps 200 [--json]
+    python3 Benchmarks/peers/bench_peers.py --threads 2 --steps 200 [--config mnist] [--json]
 
 PyTorch uses torch.optim.Adam and torch.set_num_threads(threads); JAX jit-compiles the whole
 step (Adam written out as in the seed) and is limited to `threads` through XLA's flags.
@@ -37,11 +37,11 @@ def summary(name, framework, layers, batch, times):
             "gflops": flops(layers, batch) / median / 1e9}
 
 
-def bench_torch(threads, steps, warmup):
+def bench_torch(threads, steps, warmup, configs):
     import torch
     torch.set_num_threads(threads)
     results = []
-    for name, layers, batch, loss_name in CONFIGS:
+    for name, layers, batch, loss_name in configs:
         torch.manual_seed(0)
         modules = []
         for i, (a, b) in enumerate(zip(layers, layers[1:])):
@@ -75,12 +75,12 @@ def bench_torch(threads, steps, warmup):
     return results
 
 
-def bench_jax(threads, steps, warmup):
+def bench_jax(threads, steps, warmup, configs):
     os.environ.setdefault("XLA_FLAGS", f"--xla_cpu_multi_thread_eigen=true intra_op_parallelism_threads={threads}")
     import jax
     import jax.numpy as jnp
     results = []
-    for name, layers, batch, loss_name in CONFIGS:
+    for name, layers, batch, loss_name in configs:
         key = jax.random.PRNGKey(0)
         params = []
         for a, b in zip(layers, layers[1:]):
@@ -138,13 +138,15 @@ def main():
     parser.add_argument("--warmup", type=int, default=10)
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--only", choices=["torch", "jax"])
+    parser.add_argument("--config", choices=[c[0] for c in CONFIGS] + ["all"], default="all")
     args = parser.parse_args()
+    configs = [c for c in CONFIGS if args.config in ("all", c[0])]
     results = []
     for framework, function in (("torch", bench_torch), ("jax", bench_jax)):
         if args.only and args.only != framework:
             continue
         try:
-            results += function(args.threads, args.steps, args.warmup)
+            results += function(args.threads, args.steps, args.warmup, configs)
         except ImportError as error:
             print(f"skipping {framework}: {error}", file=sys.stderr)
     if args.json:
