@@ -11,7 +11,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
     ],
     targets: [
-        .target(name: "MLPKit"),
+        // the CPU backend's AVX2 paths, chosen at run time (the package builds for baseline x86-64)
+        .target(name: "CMLPKitSIMD"),
+        .target(name: "MLPKit", dependencies: ["CMLPKitSIMD"]),
         .target(name: "MLPKitKernels", dependencies: ["MLPKit"], exclude: ["NOTES.md"]),
         .target(name: "MLPKitOpenCL", dependencies: ["MLPKit", "MLPKitKernels"]),
         .target(name: "MLPKitCUDA", dependencies: ["MLPKit", "MLPKitKernels"]),

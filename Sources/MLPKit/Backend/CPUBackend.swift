@@ -23,7 +23,8 @@ public final class CPUBuffer {
 }
 
 /// The CPU backend: products through BLAS when one is installed (else `SwiftMatrixProduct`),
-/// and every element-wise operation as one fused pass.
+/// small ones through `SIMDKernels`' AVX2 kernel where the processor has it, and every
+/// element-wise operation as one fused pass.
 public final class CPUBackend: Backend {
     public typealias Buffer = CPUBuffer
 
@@ -95,7 +96,9 @@ public final class CPUBackend: Backend {
         let cPointer = try pointer(c, count: m * n, "matrixProduct C")
         if m == 0 || n == 0 { return }
         if let blas, k > 0 {
-            blas.product(layout, m: m, n: n, k: k, a: aPointer, b: bPointer, c: cPointer)
+            if !SIMDKernels.smallProduct(layout, m: m, n: n, k: k, a: aPointer, b: bPointer, c: cPointer) {
+                blas.product(layout, m: m, n: n, k: k, a: aPointer, b: bPointer, c: cPointer)
+            }
         } else {
             SwiftMatrixProduct.multiply(layout, m: m, n: n, k: k, a: aPointer, b: bPointer, c: cPointer)
         }

@@ -225,10 +225,15 @@ enum ElementwiseKernels {
         var clips, decays: Bool
     }
 
-    /// Adam over parameters start..<end.
-    static func adamRange(_ job: AdamJob, start: Int, end: Int) {
+    /// Adam over parameters start..<end: the AVX2 loop where `SIMDKernels` runs (same
+    /// operations, so the same bits), else the Swift loops below.
+    static func adamRange(_ job: AdamJob, start: Int, end: Int, simd: Bool = SIMDKernels.enabled) {
         let count = end - start
         guard count > 0 else { return }
+        if simd {
+            SIMDKernels.adam(job, start: start, end: end)
+            return
+        }
         let (theta, g, m, v) = (job.theta + start, job.g + start, job.m + start, job.v + start)
         // A bias correction that has reached exactly 1 (1 − β1ᵗ rounds to 1 in Float32 after
         // about 160 steps at β1 = 0.9) divides nothing: x / 1 is x, so its division is skipped

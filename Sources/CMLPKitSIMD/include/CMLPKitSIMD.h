@@ -1,0 +1,44 @@
+#ifndef CMLPKITSIMD_H
+#define CMLPKITSIMD_H
+
+/// The CPU backend's AVX2 paths, chosen at run time: the package is built for the baseline
+/// x86-64 (SSE2), and these functions carry their own target attribute, so they run only where
+/// `mlpkit_simd_available` says the processor has AVX2 and FMA. Elsewhere (other processors,
+/// other architectures) they are never called and the Swift code does the work.
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/// 1 when this processor runs the AVX2 + FMA functions below, else 0.
+int mlpkit_simd_available(void);
+
+/// One Adam update's operands and constants (`ElementwiseKernels.AdamJob` on the Swift side).
+typedef struct {
+    float *theta;
+    const float *g;
+    float *m;
+    float *v;
+    float beta1, beta2, alpha, epsilon, correction1, correction2, gradientScale, decay;
+    /// Booleans (0 or 1): divide by correction1 / correction2; scale the gradient; decay θ.
+    int divides1, divides2, clips, decays;
+} MLPKitAdamJob;
+
+/// Adam over parameters start..<end, eight at a time, with exactly the IEEE operations, in the
+/// same order, of the Swift loop (no fused multiply-add), so the bits are the same.
+void mlpkit_adam_avx2(const MLPKitAdamJob *job, long start, long end);
+
+/// C[m×n] = op(A)·op(B), row-major, overwriting C, for small products (the layouts of
+/// `ProductLayout`: 0 NT, 1 TN, 2 NN). Returns 0, touching nothing, when the product is not one
+/// it takes (NT with k·n above `MLPKIT_SMALL_NT_LIMIT`); then BLAS does it.
+int mlpkit_small_product_avx2(int layout, long m, long n, long k, const float *a, const float *b, float *c);
+
+/// The most k·n elements of an NT product's B that `mlpkit_small_product_avx2` transposes (on
+/// the stack).
+#define MLPKIT_SMALL_NT_LIMIT 16384
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

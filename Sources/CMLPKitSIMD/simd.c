@@ -1,0 +1,190 @@
+#include "CMLPKitSIMD.h"
+
+// Every operation below is the one written: no multiply-add contraction (Adam's bits must be
+// the Swift loop's; the product uses explicit fused multiply-adds).
+#pragma STDC FP_CONTRACT OFF
+
+#if defined(__x86_64__)
+#include <cpuid.h>
+#include <immintrin.h>
+
+int mlpkit_simd_available(void) {
+    unsigned a, b, c, d;
+    if (!__get_cpuid(1, &a, &b, &c, &d)) return 0;
+    const unsigned osxsave = 1u << 27, avx = 1u << 28, fma = 1u << 12;
+    if ((c & (osxsave | avx | fma)) != (osxsave | avx | fma)) return 0;
+    // the operating system saves the SSE and AVX registers (XCR0 bits 1 and 2)
+    unsigned low, high;
+    __asm__ volatile("xgetbv" : "=a"(low), "=d"(high) : "c"(0));
+    if ((low & 6) != 6) return 0;
+    if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return 0;
+    return (b >> 5) & 1;  // AVX2
+}
+
+#define AVX2 __attribute__((target("avx2,fma")))
+
+// The loop body for fixed options, so that each combination is its own loop with no test inside.
+static inline __attribute__((always_inline, target("avx2,fma"))) void adam_loop(
+    const MLPKitAdamJob *job, long start, long end, int divides1, int divides2, int clips, int decays) {
+    float *theta = job->theta, *m = job->m, *v = job->v;
+    const float *g = job->g;
+    const float oneMinusBeta1 = 1 - job->beta1, oneMinusBeta2 = 1 - job->beta2;
+    const __m256 beta1 = _mm256_set1_ps(job->beta1), beta2 = _mm256_set1_ps(job->beta2);
+    const __m256 rest1 = _mm256_set1_ps(oneMinusBeta1), rest2 = _mm256_set1_ps(oneMinusBeta2);
+    const __m256 alpha = _mm256_set1_ps(job->alpha), epsilon = _mm256_set1_ps(job->epsilon);
+    const __m256 correction1 = _mm256_set1_ps(job->correction1), correction2 = _mm256_set1_ps(job->correction2);
+    const __m256 scale = _mm256_set1_ps(job->gradientScale), decay = _mm256_set1_ps(job->decay);
+    long i = start;
+    for (; i + 8 <= end; i += 8) {
+        __m256 gradient = _mm256_loadu_ps(g + i);
+        if (clips) gradient = _mm256_mul_ps(gradient, scale);
+        const __m256 mOld = _mm256_loadu_ps(m + i), vOld = _mm256_loadu_ps(v + i);
+        __m256 thetaOld = _mm256_loadu_ps(theta + i);
+        if (decays) thetaOld = _mm256_mul_ps(thetaOld, decay);
+        // β1·m + (1 − β1)·g and β2·v + ((1 − β2)·g)·g
+        const __m256 mt = _mm256_add_ps(_mm256_mul_ps(beta1, mOld), _mm256_mul_ps(rest1, gradient));
+        const __m256 vt = _mm256_add_ps(_mm256_mul_ps(beta2, vOld), _mm256_mul_ps(_mm256_mul_ps(rest2, gradient), gradient));
+        const __m256 mHat = divides1 ? _mm256_div_ps(mt, correction1) : mt;
+        const __m256 vHat = divides2 ? _mm256_div_ps(vt, correction2) : vt;
+        // θ − (α·m̂) / (√v̂ + ε)
+        const __m256 step = _mm256_div_ps(_mm256_mul_ps(alpha, mHat), _mm256_add_ps(_mm256_sqrt_ps(vHat), epsilon));
+        _mm256_storeu_ps(m + i, mt);
+        _mm256_storeu_ps(v + i, vt);
+        _mm256_storeu_ps(theta + i, _mm256_sub_ps(thetaOld, step));
+    }
+    for (; i < end; ++i) {
+        float gradient = g[i];
+        if (clips) gradient = gradient * job->gradientScale;
+        const float mt = job->beta1 * m[i] + oneMinusBeta1 * gradient;
+        const float vt = job->beta2 * v[i] + oneMinusBeta2 * gradient * gradient;
+        m[i] = mt;
+        v[i] = vt;
+        const float mHat = divides1 ? mt / job->correction1 : mt;
+        const float vHat = divides2 ? vt / job->correction2 : vt;
+        float thetaOld = theta[i];
+        if (decays) thetaOld = thetaOld * job->decay;
+        theta[i] = thetaOld - job->alpha * mHat / (__builtin_sqrtf(vHat) + job->epsilon);
+    }
+}
+
+AVX2 void mlpkit_adam_avx2(const MLPKitAdamJob *job, long start, long end) {
+    const int d1 = job->divides1 != 0, d2 = job->divides2 != 0;
+    if (!job->clips && !job->decays) {
+        if (d1 && d2) adam_loop(job, start, end, 1, 1, 0, 0);
+        else if (d2) adam_loop(job, start, end, 0, 1, 0, 0);
+        else if (d1) adam_loop(job, start, end, 1, 0, 0, 0);
+        else adam_loop(job, start, end, 0, 0, 0, 0);
+    } else {
+        adam_loop(job, start, end, d1, d2, job->clips != 0, job->decays != 0);
+    }
+}
+
+// C[m×n] = Σ_p A(i, p)·B(p, j) with A(i, p) = a[i·rowStride + p·depthStride] and B(p, j) =
+// b[p·ldb + j], C row-major (leading dimension n): four rows by sixteen columns of C in twelve
+// registers, each sum accumulated over p in order with fused multiply-adds; the last columns
+// eight at a time under a mask.
+static inline __attribute__((always_inline, target("avx2,fma"))) void product_rows(
+    long m, long n, long k, const float *a, long rowStride, long depthStride, const float *b, long ldb, float *c) {
+    long i = 0;
+    for (; i + 4 <= m; i += 4) {
+        long j = 0;
+        for (; j + 16 <= n; j += 16) {
+            __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00;
+            __m256 c20 = c00, c21 = c00, c30 = c00, c31 = c00;
+            const float *ap = a + i * rowStride, *bp = b + j;
+            for (long p = 0; p < k; ++p) {
+                const __m256 b0 = _mm256_loadu_ps(bp), b1 = _mm256_loadu_ps(bp + 8);
+                const __m256 a0 = _mm256_broadcast_ss(ap), a1 = _mm256_broadcast_ss(ap + rowStride);
+                const __m256 a2 = _mm256_broadcast_ss(ap + 2 * rowStride), a3 = _mm256_broadcast_ss(ap + 3 * rowStride);
+                c00 = _mm256_fmadd_ps(a0, b0, c00);
+                c01 = _mm256_fmadd_ps(a0, b1, c01);
+                c10 = _mm256_fmadd_ps(a1, b0, c10);
+                c11 = _mm256_fmadd_ps(a1, b1, c11);
+                c20 = _mm256_fmadd_ps(a2, b0, c20);
+                c21 = _mm256_fmadd_ps(a2, b1, c21);
+                c30 = _mm256_fmadd_ps(a3, b0, c30);
+                c31 = _mm256_fmadd_ps(a3, b1, c31);
+                ap += depthStride;
+                bp += ldb;
+            }
+            float *cp = c + i * n + j;
+            _mm256_storeu_ps(cp, c00);
+            _mm256_storeu_ps(cp + 8, c01);
+            _mm256_storeu_ps(cp + n, c10);
+            _mm256_storeu_ps(cp + n + 8, c11);
+            _mm256_storeu_ps(cp + 2 * n, c20);
+            _mm256_storeu_ps(cp + 2 * n + 8, c21);
+            _mm256_storeu_ps(cp + 3 * n, c30);
+            _mm256_storeu_ps(cp + 3 * n + 8, c31);
+        }
+        for (; j < n; j += 8) {
+            const long width = n - j < 8 ? n - j : 8;
+            const __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)width), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+            __m256 c0 = _mm256_setzero_ps(), c1 = c0, c2 = c0, c3 = c0;
+            const float *ap = a + i * rowStride, *bp = b + j;
+            for (long p = 0; p < k; ++p) {
+                const __m256 b0 = _mm256_maskload_ps(bp, mask);
+                c0 = _mm256_fmadd_ps(_mm256_broadcast_ss(ap), b0, c0);
+                c1 = _mm256_fmadd_ps(_mm256_broadcast_ss(ap + rowStride), b0, c1);
+                c2 = _mm256_fmadd_ps(_mm256_broadcast_ss(ap + 2 * rowStride), b0, c2);
+                c3 = _mm256_fmadd_ps(_mm256_broadcast_ss(ap + 3 * rowStride), b0, c3);
+                ap += depthStride;
+                bp += ldb;
+            }
+            float *cp = c + i * n + j;
+            _mm256_maskstore_ps(cp, mask, c0);
+            _mm256_maskstore_ps(cp + n, mask, c1);
+            _mm256_maskstore_ps(cp + 2 * n, mask, c2);
+            _mm256_maskstore_ps(cp + 3 * n, mask, c3);
+        }
+    }
+    for (; i < m; ++i) {
+        for (long j = 0; j < n; j += 8) {
+            const long width = n - j < 8 ? n - j : 8;
+            const __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)width), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+            __m256 c0 = _mm256_setzero_ps();
+            const float *ap = a + i * rowStride, *bp = b + j;
+            for (long p = 0; p < k; ++p) {
+                c0 = _mm256_fmadd_ps(_mm256_broadcast_ss(ap), _mm256_maskload_ps(bp, mask), c0);
+                ap += depthStride;
+                bp += ldb;
+            }
+            _mm256_maskstore_ps(c + i * n + j, mask, c0);
+        }
+    }
+}
+
+// An NT product's B (n×k) transposed to k×n, per thread.
+static _Thread_local float transposed[MLPKIT_SMALL_NT_LIMIT];
+
+AVX2 int mlpkit_small_product_avx2(int layout, long m, long n, long k, const float *a, const float *b, float *c) {
+    switch (layout) {
+    case 0:  // NT: A m×k, B n×k
+        if (k * n > MLPKIT_SMALL_NT_LIMIT) return 0;
+        for (long j = 0; j < n; ++j)
+            for (long p = 0; p < k; ++p) transposed[p * n + j] = b[j * k + p];
+        product_rows(m, n, k, a, k, 1, transposed, n, c);
+        return 1;
+    case 1:  // TN: A k×m, B k×n
+        product_rows(m, n, k, a, 1, m, b, n, c);
+        return 1;
+    case 2:  // NN: A m×k, B k×n
+        product_rows(m, n, k, a, k, 1, b, n, c);
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+#else
+
+int mlpkit_simd_available(void) { return 0; }
+void mlpkit_adam_avx2(const MLPKitAdamJob *job, long start, long end) {
+    (void)job; (void)start; (void)end;
+}
+int mlpkit_small_product_avx2(int layout, long m, long n, long k, const float *a, const float *b, float *c) {
+    (void)layout; (void)m; (void)n; (void)k; (void)a; (void)b; (void)c;
+    return 0;
+}
+
+#endif

@@ -1,0 +1,120 @@
+import XCTest
+@testable import MLPKit
+
+/// The AVX2 paths (`SIMDKernels`, C in `Sources/CMLPKitSIMD`): Adam bit for bit the Swift loops,
+/// the small product against a Float64 reference. Skipped where the processor has no AVX2.
+final class SIMDKernelTests: XCTestCase {
+    private func requireSIMD() throws {
+        guard SIMDKernels.enabled else { throw XCTSkip("no AVX2 and FMA here (or MLPKIT_SIMD=0)") }
+    }
+
+    /// Every option combination (both, one or no bias-correction divisions; clipping; decay;
+    /// both), at counts with ragged tails, from a non-zero start, two steps: the AVX2 loop and
+    /// the Swift loop leave the same bits in θ, m and v.
+    func testAdamMatchesSwiftLoopsBitForBit() throws {
+        try requireSIMD()
+        // (step, gradient scale, decay): step 200 has 1 − β1ᵗ = 1 in Float32, step 30000 both
+        let cases: [(Int, Float, Float)] = [(1, 1, 1), (200, 1, 1), (30000, 1, 1), (3, 0.37, 1), (3, 1, 0.999), (200, 0.5, 0.99)]
+        let h = AdamHyperparameters(learningRate: 3e-3, beta1: 0.9, beta2: 0.999, epsilon: 1e-8)
+        for count in [1, 7, 8, 9, 23, 1029] {
+            for (index, (step, scale, decay)) in cases.enumerated() {
+                let seed = UInt64(1000 * count + index)
+                let initialTheta = CPUParallelTests.randomValues(count, seed: seed)
+                let initialM = CPUParallelTests.randomValues(count, seed: seed + 1, scale: 0.01)
+                let initialV = CPUParallelTests.randomValues(count, seed: seed + 2, scale: 0.001).map { $0 * $0 }
+                let (c1, c2) = h.biasCorrections(step: step)
+                var results: [[[Float]]] = []
+                for simd in [true, false] {
+                    var theta = initialTheta, m = initialM, v = initialV
+                    for t in 0..<2 {
+                        var g = CPUParallelTests.randomValues(count, seed: seed + 10 + UInt64(t), scale: 0.1)
+                        theta.withUnsafeMutableBufferPointer { tp in
+                            g.withUnsafeMutableBufferPointer { gp in
+                                m.withUnsafeMutableBufferPointer { mp in
+                                    v.withUnsafeMutableBufferPointer { vp in
+                                        let job = ElementwiseKernels.AdamJob(
+                                            theta: tp.baseAddress!, g: gp.baseAddress!, m: mp.baseAddress!, v: vp.baseAddress!,
+                                            beta1: h.beta1, beta2: h.beta2, alpha: h.learningRate, epsilon: h.epsilon,
+                                            correction1: c1, correction2: c2, gradientScale: scale, decay: decay,
+                                            clips: scale != 1, decays: decay != 1)
+                                        // a ragged start as well: the first three on their own
+                                        ElementwiseKernels.adamRange(job, start: 0, end: min(3, count), simd: simd)
+                                        ElementwiseKernels.adamRange(job, start: min(3, count), end: count, simd: simd)
+                                    }
+                                }
+                            }
+                        }
+                    }
+                    results.append([theta, m, v])
+                }
+                for (name, position) in [("θ", 0), ("m", 1), ("v", 2)] {
+                    let avx = results[0][position], swift = results[1][position]
+                    let mismatches = (0..<count).filter { avx[$0].bitPattern != swift[$0].bitPattern }
+                    XCTAssertEqual(mismatches.count, 0, "count \(count) case \(index) \(name): first at \(mismatches.first ?? -1)")
+                    XCTAssertNotEqual(avx, position == 0 ? initialTheta : position == 1 ? initialM : initialV,
+                                      "the update must move \(name)")
+                }
+            }
+        }
+    }
+
+    /// The small product in every layout, on shapes with ragged rows (not a multiple of 4) and
+    /// columns (not of 16 or 8), depth 1, and tiny's and mnist's shapes, over a NaN-poisoned C:
+    /// every element written, each within Float32 rounding of the Float64 product.
+    func testSmallProductAgainstFloat64() throws {
+        try requireSIMD()
+        let shapes = [(64, 64, 32), (64, 64, 64), (64, 1, 64), (1, 64, 64), (64, 64, 1), (64, 32, 64), (5, 13, 7),
+                      (3, 17, 9), (4, 16, 1), (7, 8, 33), (9, 25, 40), (128, 10, 128), (10, 128, 128), (128, 128, 10)]
+        for (m, n, k) in shapes {
+            for layout in ProductLayout.allCases {
+                let a = CPUParallelTests.randomValues(m * k, seed: UInt64(m * 31 + k)),
+                    b = CPUParallelTests.randomValues(k * n, seed: UInt64(n * 17 + k))
+                var c = [Float](repeating: .nan, count: m * n)
+                let taken = a.withUnsafeBufferPointer { ap in
+                    b.withUnsafeBufferPointer { bp in
+                        c.withUnsafeMutableBufferPointer {
+                            SIMDKernels.smallProduct(layout, m: m, n: n, k: k, a: ap.baseAddress!, b: bp.baseAddress!, c: $0.baseAddress!)
+                        }
+                    }
+                }
+                XCTAssertTrue(taken, "\(layout) \(m)×\(n)×\(k)")
+                for i in 0..<m {
+                    for j in 0..<n {
+                        var exact = 0.0, magnitude = 0.0
+                        for p in 0..<k {
+                            let x = Double(layout == .tn ? a[p * m + i] : a[i * k + p])
+                            let y = Double(layout == .nt ? b[j * k + p] : b[p * n + j])
+                            exact += x * y
+                            magnitude += abs(x * y)
+                        }
+                        let got = Double(c[i * n + j])
+                        XCTAssertEqual(got, exact, accuracy: 4e-7 * Double(k) * magnitude + 1e-30,
+                                       "\(layout) \(m)×\(n)×\(k) at (\(i), \(j))")
+                    }
+                }
+            }
+        }
+    }
+
+    /// Products it does not take leave C alone and go to BLAS: too many multiply-adds, an NT
+    /// product whose B is too large to transpose on the side, or the kernel switched off.
+    func testProductsItDoesNotTake() throws {
+        try requireSIMD()
+        let a = CPUParallelTests.randomValues(300 * 300, seed: 1), b = CPUParallelTests.randomValues(300 * 300, seed: 2)
+        var c = [Float](repeating: .nan, count: 300 * 300)
+        a.withUnsafeBufferPointer { ap in
+            b.withUnsafeBufferPointer { bp in
+                c.withUnsafeMutableBufferPointer { cp in
+                    let (ap, bp, cp) = (ap.baseAddress!, bp.baseAddress!, cp.baseAddress!)
+                    XCTAssertFalse(SIMDKernels.smallProduct(.nn, m: 100, n: 100, k: 100, a: ap, b: bp, c: cp), "10⁶ multiply-adds")
+                    XCTAssertFalse(SIMDKernels.smallProduct(.nt, m: 1, n: 200, k: 100, a: ap, b: bp, c: cp), "B of 20,000 to transpose")
+                    XCTAssertTrue(SIMDKernels.smallProduct(.tn, m: 1, n: 200, k: 100, a: ap, b: bp, c: cp), "TN transposes nothing")
+                    cp[0] = .nan
+                    XCTAssertFalse(SIMDKernels.smallProduct(.nn, m: 8, n: 8, k: 8, a: ap, b: bp, c: cp, enabled: false))
+                }
+            }
+        }
+        XCTAssertTrue(c[0].isNaN)
+        XCTAssertTrue(c[200 * 1 + 1 ..< c.count].allSatisfy(\.isNaN), "nothing written past the one product it took")
+    }
+}
