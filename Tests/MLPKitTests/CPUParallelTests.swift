@@ -215,6 +215,39 @@ final class CPUParallelTests: XCTestCase {
         }
     }
 
+    /// The MSE loss (four rows at a time) against the one-row loop of its definition, bit for
+    /// bit: gradient (z − y)/B, and the loss sum Σ_rows 0.5·(Σ_j (z − y)² summed in order) in
+    /// Float64, on row counts with and without a remainder of four.
+    func testMeanSquaredErrorMatchesRowLoopBitForBit() throws {
+        for (rows, columns) in [(1, 5), (4, 1), (7, 13), (64, 1), (9, 1024)] {
+            let z = Self.randomValues(rows * columns, seed: UInt64(rows * 7 + columns))
+            let y = Self.randomValues(rows * columns, seed: UInt64(rows * 11 + columns))
+            var gradient = [Float](repeating: .nan, count: rows * columns)
+            let total = z.withUnsafeBufferPointer { zp in
+                y.withUnsafeBufferPointer { yp in
+                    gradient.withUnsafeMutableBufferPointer {
+                        LossKernels.gradient(.meanSquaredError, targets: .dense, output: zp.baseAddress!, target: yp.baseAddress!,
+                                             rows: rows, columns: columns, gradient: $0.baseAddress!)
+                    }
+                }
+            }
+            var expectedTotal = 0.0
+            var expectedGradient = [Float](repeating: 0, count: rows * columns)
+            let scale = 1 / Float(rows)
+            for i in 0..<rows {
+                var rowSum: Float = 0
+                for j in 0..<columns {
+                    let difference = z[i * columns + j] - y[i * columns + j]
+                    expectedGradient[i * columns + j] = difference * scale
+                    rowSum += difference * difference
+                }
+                expectedTotal += 0.5 * Double(rowSum)
+            }
+            XCTAssertEqual(gradient.map(\.bitPattern), expectedGradient.map(\.bitPattern), "\(rows)×\(columns)")
+            XCTAssertEqual(total.bitPattern, Float(expectedTotal).bitPattern, "\(rows)×\(columns)")
+        }
+    }
+
     /// Products split into blocks of C across threads (from `BLASLibrary.splitFrom` multiply-adds,
     /// below BLAS's own threading), for the mnist configuration's shapes and ragged ones, in
     /// every layout, over a NaN-poisoned C: the same bits on every run (the blocks depend on the

@@ -220,7 +220,7 @@ final class MatrixProductTests: XCTestCase {
     func testColumnSumsAgainstLoop() throws {
         var data = TestData(seed: 22)
         let backend = CPUBackend()
-        for (rows, columns) in [(1, 1), (1, 9), (9, 1), (37, 23), (200, 3)] {
+        for (rows, columns) in [(1, 1), (1, 9), (9, 1), (37, 23), (200, 3), (5, 75), (64, 32)] {
             let values = data.normal(rows * columns + 2)
             let matrix = try buffer(backend, values)
             let sums = try buffer(backend, [Float](repeating: 42, count: columns + 1))  // stale values are overwritten
