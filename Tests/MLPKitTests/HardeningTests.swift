@@ -259,4 +259,38 @@ private struct SplitMix {
         z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
         return z ^ (z >> 31)
     }
+
+    /// The CPU gather copies every row (from a source at an offset); a bad index (past the end,
+    /// negative, fractional, NaN, infinite) is an error that copies nothing, never a trap.
+    func testGatherRowsAndBadIndices() throws {
+        let backend = CPUBackend()
+        let (width, sourceRows, count) = (784, 300, 128)
+        let values = CPUParallelTests.randomValues(width * sourceRows + 3, seed: 91)
+        let source = try backend.makeBuffer(count: values.count)
+        try values.withUnsafeBufferPointer { try backend.upload($0, to: BufferSlice(source)) }
+        let order = (0..<count).map { Float(($0 * 97 + 5) % sourceRows) }
+        let indices = try backend.makeBuffer(count: count), output = try backend.makeBuffer(count: count * width)
+        try order.withUnsafeBufferPointer { try backend.upload($0, to: BufferSlice(indices)) }
+        try backend.gatherRows(BufferSlice(source, offset: 3), width: width, indices: BufferSlice(indices), count: count,
+                               into: BufferSlice(output))
+        for row in 0..<count {
+            let from = 3 + Int(order[row]) * width
+            XCTAssertEqual(Array(UnsafeBufferPointer(start: output.pointer + row * width, count: width)),
+                           Array(values[from..<(from + width)]), "row \(row)")
+        }
+        for bad in [Float(sourceRows), -1, 2.5, .nan, .infinity, 1e30] {
+            output.pointer.update(repeating: 7, count: count * width)
+            var poisoned = order
+            poisoned[count - 1] = bad
+            try poisoned.withUnsafeBufferPointer { try backend.upload($0, to: BufferSlice(indices)) }
+            XCTAssertThrowsError(try backend.gatherRows(BufferSlice(source, offset: 3), width: width, indices: BufferSlice(indices),
+                                                        count: count, into: BufferSlice(output)), "index \(bad)") {
+                guard case BackendError.outOfBounds(operation: "gatherRows", _, _) = $0 else {
+                    return XCTFail("index \(bad): \($0)")
+                }
+            }
+            XCTAssertTrue(UnsafeBufferPointer(start: output.pointer, count: count * width).allSatisfy { $0 == 7 },
+                          "index \(bad): rows were copied before the error")
+        }
+    }
 }

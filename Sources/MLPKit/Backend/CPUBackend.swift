@@ -173,12 +173,17 @@ public final class CPUBackend: Backend {
         let destinationPointer = try pointer(destination, count: count * width, "gatherRows output")
         let available = source.buffer.count - source.offset
         let sourceRows = width > 0 ? available / width : 0
+        // every index checked before any row is copied
         for row in 0..<count {
-            let index = Int(indexPointer[row])
-            guard index >= 0, index < sourceRows else {
-                throw BackendError.outOfBounds(operation: "gatherRows", needed: (index + 1) * width, available: available)
+            guard let index = Int(exactly: indexPointer[row]), index >= 0, index < sourceRows else {
+                let index = indexPointer[row]
+                let needed = index.isFinite && abs(index) < 1e15 ? (Int(index) + 1) * width : Int.max
+                throw BackendError.outOfBounds(operation: "gatherRows", needed: needed, available: available)
             }
-            (destinationPointer + row * width).update(from: source.buffer.pointer + source.offset + index * width, count: width)
+        }
+        for row in 0..<count {
+            (destinationPointer + row * width).update(from: source.buffer.pointer + source.offset + Int(indexPointer[row]) * width,
+                                                      count: width)
         }
     }
 
