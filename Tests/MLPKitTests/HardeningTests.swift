@@ -246,19 +246,6 @@ final class HardeningTests: XCTestCase {
             Self.decodeAll(bytes)
         }
     }
-}
-
-/// SplitMix64, for reproducible mutations.
-private struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
 
     /// The CPU gather copies every row (from a source at an offset); a bad index (past the end,
     /// negative, fractional, NaN, infinite) is an error that copies nothing, never a trap.
@@ -292,5 +279,18 @@ private struct SplitMix {
             XCTAssertTrue(UnsafeBufferPointer(start: output.pointer, count: count * width).allSatisfy { $0 == 7 },
                           "index \(bad): rows were copied before the error")
         }
+    }
+}
+
+/// SplitMix64, for reproducible mutations.
+private struct SplitMix {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
     }
 }
