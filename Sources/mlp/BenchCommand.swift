@@ -51,8 +51,8 @@ struct BenchCommand: ParsableCommand {
                         ("max_seconds", .number(row.maximum)),
                         ("gflops", .number(row.gflops)),
                         ("tflops", .number(row.gflops / 1000)),
-                        ("ceiling_gflops", .number(row.ceiling ?? report.ceiling)),
-                        ("fraction_of_ceiling", .number(row.gflops / (row.ceiling ?? report.ceiling))),
+                        ("ceiling_gflops", .number(report.ceiling(for: row))),
+                        ("fraction_of_ceiling", .number(row.gflops / report.ceiling(for: row))),
                     ])
                 })),
             ]
@@ -74,8 +74,8 @@ struct BenchCommand: ParsableCommand {
             print(pad(c.name, 7) + " " + pad(layers, 22) + " " + padLeft("\(c.batch)", 6) + "  " + pad(row.mode, 6) + " "
                   + padLeft(Format.seconds(row.median), 10) + " " + padLeft(Format.seconds(row.minimum), 10) + " "
                   + padLeft(Format.seconds(row.maximum), 10) + " " + padLeft(Format.fixed(row.gflops, 1), 9) + " "
-                  + padLeft(Format.fixed(row.ceiling ?? report.ceiling, 1), 9) + " "
-                  + padLeft(Format.fixed(100 * row.gflops / (row.ceiling ?? report.ceiling), 1) + "%", 11))
+                  + padLeft(Format.fixed(report.ceiling(for: row), 1), 9) + " "
+                  + padLeft(Format.fixed(100 * row.gflops / report.ceiling(for: row), 1) + "%", 11))
         }
         for product in report.products {
             print("product \(product.layout.rawValue) \(product.size)³: \(Format.seconds(product.median)), \(Format.fixed(product.tflops, 2)) TFLOP/s")
@@ -110,6 +110,9 @@ struct BenchTask: BackendTask {
         var ceilingNote = ""
         var rows: [Row]
         var products: [CUDABenchmark.ProductResult] = []
+
+        /// The ceiling `row` is compared with: the one measured during its steps, else the report's.
+        func ceiling(for row: Row) -> Double { row.ceiling ?? ceiling }
     }
 
     func run<B: Backend>(on backend: B) throws -> Report {

@@ -181,12 +181,4 @@ public enum Benchmark {
         /// GFLOP/s at the median of every sample so far (NaN before the first).
         public var gflops: Double { gflops(seconds: Benchmark.median(samples)) }
     }
-
-    /// The backend's large square product rate in GFLOP/s (median of `repetitions`): the
-    /// machine's ceiling that the training steps are compared with.
-    public static func productCeiling<B: Backend>(on backend: B, size: Int = 2048, repetitions: Int = 7) throws -> Double {
-        let ceiling = try ProductCeiling(on: backend, size: size)
-        for _ in 0..<repetitions { try ceiling.sample() }
-        return ceiling.gflops
-    }
 }
