@@ -9,6 +9,27 @@ final class CPUParallelTests: XCTestCase {
         return (0..<count).map { _ in Float(generator.nextNormal() * scale) }
     }
 
+    /// `body` with an Adam job over host arrays θ, g, m and v (clipping when `gradientScale` ≠ 1).
+    static func withAdamJob(
+        _ theta: inout [Float], _ g: inout [Float], _ m: inout [Float], _ v: inout [Float], _ h: AdamHyperparameters,
+        corrections: (Float, Float), gradientScale: Float, decay: Float, decays: Bool,
+        _ body: (ElementwiseKernels.AdamJob) -> Void
+    ) {
+        theta.withUnsafeMutableBufferPointer { tp in
+            g.withUnsafeMutableBufferPointer { gp in
+                m.withUnsafeMutableBufferPointer { mp in
+                    v.withUnsafeMutableBufferPointer { vp in
+                        body(ElementwiseKernels.AdamJob(
+                            theta: tp.baseAddress!, g: gp.baseAddress!, m: mp.baseAddress!, v: vp.baseAddress!,
+                            beta1: h.beta1, beta2: h.beta2, alpha: h.learningRate, epsilon: h.epsilon,
+                            correction1: corrections.0, correction2: corrections.1, gradientScale: gradientScale,
+                            decay: decay, clips: gradientScale != 1, decays: decays))
+                    }
+                }
+            }
+        }
+    }
+
     /// Adam over more parameters than the split threshold (with a ragged last chunk), through
     /// the backend, against the same update run on one thread in one range, for plain Adam,
     /// AdamW and clipping, over two steps.
@@ -39,20 +60,10 @@ final class CPUParallelTests: XCTestCase {
                     scale = gradients.withUnsafeBufferPointer { ElementwiseKernels.clipScale($0.baseAddress!, count: count, clipNorm: clipNorm) }
                     XCTAssertNotEqual(scale, 1, "the clipping variant must clip")
                 }
-                oneTheta.withUnsafeMutableBufferPointer { tp in
-                    gradients.withUnsafeMutableBufferPointer { gp in
-                        oneM.withUnsafeMutableBufferPointer { mp in
-                            oneV.withUnsafeMutableBufferPointer { vp in
-                                let job = ElementwiseKernels.AdamJob(
-                                    theta: tp.baseAddress!, g: gp.baseAddress!, m: mp.baseAddress!, v: vp.baseAddress!,
-                                    beta1: h.beta1, beta2: h.beta2, alpha: h.learningRate, epsilon: h.epsilon,
-                                    correction1: c1, correction2: c2, gradientScale: scale,
-                                    decay: Float(1 - Double(h.learningRate) * Double(h.weightDecay)),
-                                    clips: scale != 1, decays: h.weightDecay != 0)
-                                ElementwiseKernels.adamRange(job, start: 0, end: count)
-                            }
-                        }
-                    }
+                Self.withAdamJob(&oneTheta, &gradients, &oneM, &oneV, h, corrections: (c1, c2), gradientScale: scale,
+                                 decay: Float(1 - Double(h.learningRate) * Double(h.weightDecay)),
+                                 decays: h.weightDecay != 0) { job in
+                    ElementwiseKernels.adamRange(job, start: 0, end: count)
                 }
                 for (name, buffer, expected) in [("θ", theta, oneTheta), ("m", m, oneM), ("v", v, oneV)] {
                     let got = UnsafeBufferPointer(start: buffer.pointer, count: count)

@@ -28,21 +28,11 @@ final class SIMDKernelTests: XCTestCase {
                     var theta = initialTheta, m = initialM, v = initialV
                     for t in 0..<2 {
                         var g = CPUParallelTests.randomValues(count, seed: seed + 10 + UInt64(t), scale: 0.1)
-                        theta.withUnsafeMutableBufferPointer { tp in
-                            g.withUnsafeMutableBufferPointer { gp in
-                                m.withUnsafeMutableBufferPointer { mp in
-                                    v.withUnsafeMutableBufferPointer { vp in
-                                        let job = ElementwiseKernels.AdamJob(
-                                            theta: tp.baseAddress!, g: gp.baseAddress!, m: mp.baseAddress!, v: vp.baseAddress!,
-                                            beta1: h.beta1, beta2: h.beta2, alpha: h.learningRate, epsilon: h.epsilon,
-                                            correction1: c1, correction2: c2, gradientScale: scale, decay: decay,
-                                            clips: scale != 1, decays: decay != 1)
-                                        // a ragged start as well: the first three on their own
-                                        ElementwiseKernels.adamRange(job, start: 0, end: min(3, count), simd: simd)
-                                        ElementwiseKernels.adamRange(job, start: min(3, count), end: count, simd: simd)
-                                    }
-                                }
-                            }
+                        CPUParallelTests.withAdamJob(&theta, &g, &m, &v, h, corrections: (c1, c2), gradientScale: scale,
+                                                     decay: decay, decays: decay != 1) { job in
+                            // a ragged start as well: the first three on their own
+                            ElementwiseKernels.adamRange(job, start: 0, end: min(3, count), simd: simd)
+                            ElementwiseKernels.adamRange(job, start: min(3, count), end: count, simd: simd)
                         }
                     }
                     results.append([theta, m, v])
