@@ -26,6 +26,12 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
+        // the checks the OpenCL and CUDA tests share (every operation against the CPU backend)
+        .target(
+            name: "BackendTestSupport",
+            dependencies: ["MLPKit"],
+            path: "Tests/BackendTestSupport"
+        ),
         .testTarget(
             name: "MLPKitTests",
             dependencies: ["MLPKit"],
@@ -37,11 +43,11 @@ let package = Package(
         ),
         .testTarget(
             name: "MLPKitOpenCLTests",
-            dependencies: ["MLPKitOpenCL", "MLPKit", "MLPKitKernels", "MLPKitCUDA"]
+            dependencies: ["MLPKitOpenCL", "MLPKit", "MLPKitKernels", "MLPKitCUDA", "BackendTestSupport"]
         ),
         .testTarget(
             name: "MLPKitCUDATests",
-            dependencies: ["MLPKitCUDA", "MLPKit", "MLPKitKernels"]
+            dependencies: ["MLPKitCUDA", "MLPKit", "MLPKitKernels", "BackendTestSupport"]
         ),
     ],
     swiftLanguageModes: [.v5]

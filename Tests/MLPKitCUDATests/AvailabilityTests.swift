@@ -1,3 +1,4 @@
+import BackendTestSupport
 import MLPKit
 import XCTest
 @testable import MLPKitCUDA

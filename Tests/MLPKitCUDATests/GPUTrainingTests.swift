@@ -1,3 +1,4 @@
+import BackendTestSupport
 import MLPKit
 import MLPKitKernels
 import XCTest

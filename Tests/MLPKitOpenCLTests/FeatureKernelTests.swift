@@ -1,3 +1,4 @@
+import BackendTestSupport
 @testable import MLPKit
 import MLPKitKernels
 import XCTest
@@ -12,9 +13,7 @@ final class FeatureKernelTests: XCTestCase {
     static let products: [(m: Int, n: Int, k: Int)] = [(1, 1, 1), (1, 97, 13), (41, 1, 7), (37, 53, 29), (130, 67, 41)]
 
     override class func tearDown() {
-        for (group, error) in ErrorLog.worst.sorted(by: { $0.key < $1.key }) where group.hasPrefix("feature") {
-            print("max relative error \(group): \(error)")
-        }
+        ErrorLog.printWorst(prefix: "feature")
         super.tearDown()
     }
 

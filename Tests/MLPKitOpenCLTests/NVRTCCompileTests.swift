@@ -1,3 +1,4 @@
+import BackendTestSupport
 import MLPKitCUDA
 import MLPKitKernels
 import XCTest
@@ -51,22 +52,5 @@ final class NVRTCCompileTests: XCTestCase {
                 print("  \(name): \(report)")
             }
         }
-    }
-
-    func testReportParsing() {
-        let log = """
-        ptxas info    : Compiling entry function 'gemm_nt' for 'sm_90'
-        ptxas info    : Function properties for gemm_nt
-        ptxas         .     8 bytes stack frame, 12 bytes spill stores, 4 bytes spill loads
-        ptxas info    : Used 101 registers, used 1 barriers, 16512 bytes smem, 400 bytes cmem[0]
-        """
-        let reports = PTXASReport.parse(log)
-        XCTAssertEqual(reports.count, 1)
-        XCTAssertEqual(reports.first?.kernel, "gemm_nt")
-        XCTAssertEqual(reports.first?.registers, 101)
-        XCTAssertEqual(reports.first?.sharedBytes, 16512)
-        XCTAssertEqual(reports.first?.spillStores, 12)
-        XCTAssertEqual(reports.first?.spillLoads, 4)
-        XCTAssertEqual(reports.first?.stackBytes, 8)
     }
 }

@@ -1,3 +1,4 @@
+import BackendTestSupport
 import MLPKit
 import MLPKitKernels
 import XCTest
@@ -11,48 +12,10 @@ final class ProductTests: XCTestCase {
         (64, 64, 64), (128, 128, 32), (32, 96, 16), (129, 65, 17), (200, 130, 257),
     ]
 
-    enum EpilogueKind: CaseIterable {
-        case none, bias, biasReLU, reluMask
-    }
-
-    /// Runs one product on `backend` with operands at non-zero offsets when `offset` is set.
-    static func product<B: Backend>(
-        on backend: B, _ layout: ProductLayout, m: Int, n: Int, k: Int, a: [Float], b: [Float],
-        epilogue: EpilogueKind, auxiliary: [Float], offset: Bool
-    ) throws -> [Float] {
-        let aSlice = try backend.buffer(a, offset: offset ? 7 : 0)
-        let bSlice = try backend.buffer(b, offset: offset ? 3 : 0)
-        let cSlice = try backend.poisoned(m * n, offset: offset ? 5 : 0)
-        let auxSlice = try backend.buffer(auxiliary, offset: offset ? 2 : 0)
-        let fused: ProductEpilogue<B.Buffer> = switch epilogue {
-        case .none: .none
-        case .bias: .bias(auxSlice)
-        case .biasReLU: .biasReLU(auxSlice)
-        case .reluMask: .reluMask(auxSlice)
-        }
-        try backend.matrixProduct(layout, m: m, n: n, k: k, a: aSlice, b: bSlice, c: cSlice, epilogue: fused)
-        return try backend.read(cSlice, m * n)
-    }
-
     /// Every layout × epilogue × size on `backend`, compared with the CPU backend.
     func checkProducts(_ backend: OpenCLBackend, sizes: [(m: Int, n: Int, k: Int)], group: String) throws {
-        let reference = CPUBackend()
-        var random = SeededGenerator(seed: 0x5EED)
-        for (index, size) in sizes.enumerated() {
-            let (m, n, k) = size
-            for layout in ProductLayout.allCases {
-                for epilogue in EpilogueKind.allCases {
-                    let a = random.values(m * k), b = random.values(k * n)
-                    let auxiliary = random.values(epilogue == .reluMask ? m * n : n)
-                    let offset = index % 2 == 1
-                    let expected = try Self.product(on: reference, layout, m: m, n: n, k: k, a: a, b: b,
-                                                    epilogue: epilogue, auxiliary: auxiliary, offset: offset)
-                    let actual = try Self.product(on: backend, layout, m: m, n: n, k: k, a: a, b: b,
-                                                  epilogue: epilogue, auxiliary: auxiliary, offset: offset)
-                    assertClose(actual, expected, "\(layout) \(epilogue) \(m)×\(n)×\(k) tiles \(backend.tiles)",
-                                group: group)
-                }
-            }
+        try OperationChecks.checkProducts(backend, sizes: sizes, group: group) { m, n, k, _ in
+            "\(m)×\(n)×\(k) tiles \(backend.tiles)"
         }
     }
 
@@ -74,14 +37,7 @@ final class ProductTests: XCTestCase {
 
     /// k = 0 gives the epilogue applied to zeros; m or n = 0 does nothing.
     func testEmptyProducts() throws {
-        let backend = try SharedBackends.backend()
-        let bias: [Float] = [0.5, -0.25, 2]
-        let result = try Self.product(on: backend, .nt, m: 2, n: 3, k: 0, a: [], b: [], epilogue: .biasReLU,
-                                      auxiliary: bias, offset: false)
-        XCTAssertEqual(result, [0.5, 0, 2, 0.5, 0, 2])
-        let empty = try Self.product(on: backend, .nn, m: 0, n: 3, k: 4, a: [], b: [Float](repeating: 1, count: 12),
-                                     epilogue: .none, auxiliary: [], offset: false)
-        XCTAssertEqual(empty, [])
+        try OperationChecks.checkEmptyProducts(SharedBackends.backend())
     }
 
     /// Operands that reach past their buffers are refused before anything runs.
@@ -95,9 +51,7 @@ final class ProductTests: XCTestCase {
     }
 
     override class func tearDown() {
-        for (group, error) in ErrorLog.worst.sorted(by: { $0.key < $1.key }) where group.hasPrefix("product") {
-            print("max relative error \(group): \(error)")
-        }
+        ErrorLog.printWorst(prefix: "product")
         super.tearDown()
     }
 }
@@ -117,33 +71,9 @@ final class ProductPathTests: XCTestCase {
     /// Runs every layout × epilogue at `sizes` with operands at `offsets` (elements), comparing
     /// with the CPU backend.
     func check(_ backend: OpenCLBackend, sizes: [(m: Int, n: Int, k: Int)], offsets: [Int], group: String) throws {
-        let reference = CPUBackend()
-        var random = SeededGenerator(seed: 0xA11C)
-        for (index, (m, n, k)) in sizes.enumerated() {
-            let offset = offsets[index % offsets.count]
-            for layout in ProductLayout.allCases {
-                for epilogue in ProductTests.EpilogueKind.allCases {
-                    let a = random.values(m * k), b = random.values(k * n)
-                    let auxiliary = random.values(epilogue == .reluMask ? m * n : n)
-                    func run<B: Backend>(_ on: B) throws -> [Float] {
-                        let aSlice = try on.buffer(a, offset: offset)
-                        let bSlice = try on.buffer(b, offset: 2 * offset)
-                        let cSlice = try on.poisoned(m * n, offset: 3 * offset)
-                        let auxSlice = try on.buffer(auxiliary, offset: offset)
-                        let fused: ProductEpilogue<B.Buffer> = switch epilogue {
-                        case .none: .none
-                        case .bias: .bias(auxSlice)
-                        case .biasReLU: .biasReLU(auxSlice)
-                        case .reluMask: .reluMask(auxSlice)
-                        }
-                        try on.matrixProduct(layout, m: m, n: n, k: k, a: aSlice, b: bSlice, c: cSlice, epilogue: fused)
-                        return try on.read(cSlice, m * n)
-                    }
-                    let geometry = backend.launchPlanner.productGeometry(m: m, n: n, k: k)
-                    assertClose(try run(backend), try run(reference),
-                                "\(layout) \(epilogue) \(m)×\(n)×\(k) at offset \(offset), \(geometry)", group: group)
-                }
-            }
+        try OperationChecks.checkProducts(backend, sizes: sizes, seed: 0xA11C, offsets: offsets.map { .multiples(of: $0) },
+                                          group: group) { m, n, k, at in
+            "\(m)×\(n)×\(k) at offset \(at.a), \(backend.launchPlanner.productGeometry(m: m, n: n, k: k))"
         }
     }
 

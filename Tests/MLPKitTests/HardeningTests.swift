@@ -228,7 +228,7 @@ final class HardeningTests: XCTestCase {
         var seeds = try ["checkpoint", "numpy", "csv", "idx"].flatMap { try Self.files("Corpus/\($0)").map(\.bytes) }
         try XCTSkipIf(seeds.isEmpty, "no Fuzz/Corpus beside the tests")
         seeds.append([])
-        var random = SplitMix(seed: 8)
+        var random = SeededGenerator(seed: 8)
         let interesting: [UInt8] = [0, 0xFF, 0x7F, 0x80, UInt8(ascii: ","), UInt8(ascii: "\n"), UInt8(ascii: "\""),
                                     UInt8(ascii: "9"), UInt8(ascii: "-"), UInt8(ascii: "e"), UInt8(ascii: "{"), UInt8(ascii: "(")]
         for iteration in 0..<3000 {
@@ -279,18 +279,5 @@ final class HardeningTests: XCTestCase {
             XCTAssertTrue(UnsafeBufferPointer(start: output.pointer, count: count * width).allSatisfy { $0 == 7 },
                           "index \(bad): rows were copied before the error")
         }
-    }
-}
-
-/// SplitMix64, for reproducible mutations.
-private struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

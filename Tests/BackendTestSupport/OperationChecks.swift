@@ -1,0 +1,223 @@
+import MLPKit
+import XCTest
+
+/// The backend operations of SEED.md §5 on a kernel backend (OpenCL, CUDA) against the CPU
+/// backend, on random inputs at odd sizes, with operands at offsets inside NaN-padded buffers
+/// and outputs poisoned with NaN (so a kernel that reads outside its slice, or leaves an output
+/// unwritten, shows). The OpenCL tests run them on PoCL in CI; the CUDA tests run the same
+/// checks on a GPU.
+public enum OperationChecks {
+    /// The epilogues a product can fuse.
+    public enum EpilogueKind: CaseIterable, Sendable {
+        case none, bias, biasReLU, reluMask
+    }
+
+    /// Where a product's operands start inside their buffers (elements).
+    public struct Offsets: Sendable {
+        public var a, b, c, auxiliary: Int
+
+        public init(a: Int, b: Int, c: Int, auxiliary: Int) {
+            (self.a, self.b, self.c, self.auxiliary) = (a, b, c, auxiliary)
+        }
+
+        /// Every operand at the start of its buffer.
+        public static let none = Offsets(a: 0, b: 0, c: 0, auxiliary: 0)
+        /// Odd offsets, none a multiple of 4 (the kernels' element loads and stores).
+        public static let odd = Offsets(a: 7, b: 3, c: 5, auxiliary: 2)
+
+        /// A, B, C and the epilogue's operand at `step`, 2·`step`, 3·`step` and `step`.
+        public static func multiples(of step: Int) -> Offsets {
+            Offsets(a: step, b: 2 * step, c: 3 * step, auxiliary: step)
+        }
+    }
+
+    /// One product on `backend`, C read back: C poisoned, operands at `offsets`.
+    public static func product<B: Backend>(
+        on backend: B, _ layout: ProductLayout, m: Int, n: Int, k: Int, a: [Float], b: [Float],
+        epilogue: EpilogueKind, auxiliary: [Float], offsets: Offsets = .none
+    ) throws -> [Float] {
+        let aSlice = try backend.buffer(a, offset: offsets.a)
+        let bSlice = try backend.buffer(b, offset: offsets.b)
+        let cSlice = try backend.poisoned(m * n, offset: offsets.c)
+        let auxSlice = try backend.buffer(auxiliary, offset: offsets.auxiliary)
+        let fused: ProductEpilogue<B.Buffer> = switch epilogue {
+        case .none: .none
+        case .bias: .bias(auxSlice)
+        case .biasReLU: .biasReLU(auxSlice)
+        case .reluMask: .reluMask(auxSlice)
+        }
+        try backend.matrixProduct(layout, m: m, n: n, k: k, a: aSlice, b: bSlice, c: cSlice, epilogue: fused)
+        return try backend.read(cSlice, m * n)
+    }
+
+    /// Every layout × epilogue × size on `backend` against the CPU backend; size i's operands
+    /// sit at `offsets[i % offsets.count]`. `describe` names a size in a failure's message.
+    public static func checkProducts<B: Backend>(
+        _ backend: B, sizes: [(m: Int, n: Int, k: Int)], seed: UInt64 = 0x5EED, offsets: [Offsets] = [.none, .odd],
+        group: String,
+        describe: (_ m: Int, _ n: Int, _ k: Int, _ offsets: Offsets) -> String = { m, n, k, _ in "\(m)×\(n)×\(k)" },
+        file: StaticString = #filePath, line: UInt = #line
+    ) throws {
+        let reference = CPUBackend()
+        var random = SeededGenerator(seed: seed)
+        for (index, (m, n, k)) in sizes.enumerated() {
+            let at = offsets[index % offsets.count]
+            for layout in ProductLayout.allCases {
+                for epilogue in EpilogueKind.allCases {
+                    let a = random.values(m * k), b = random.values(k * n)
+                    let auxiliary = random.values(epilogue == .reluMask ? m * n : n)
+                    let expected = try product(on: reference, layout, m: m, n: n, k: k, a: a, b: b, epilogue: epilogue,
+                                               auxiliary: auxiliary, offsets: at)
+                    let actual = try product(on: backend, layout, m: m, n: n, k: k, a: a, b: b, epilogue: epilogue,
+                                             auxiliary: auxiliary, offsets: at)
+                    assertClose(actual, expected, "\(layout) \(epilogue) \(describe(m, n, k, at))", group: group,
+                                file: file, line: line)
+                }
+            }
+        }
+    }
+
+    /// k = 0 gives the epilogue applied to zeros; m = 0 writes nothing.
+    public static func checkEmptyProducts<B: Backend>(_ backend: B, file: StaticString = #filePath, line: UInt = #line) throws {
+        let result = try product(on: backend, .nt, m: 2, n: 3, k: 0, a: [], b: [], epilogue: .biasReLU,
+                                 auxiliary: [0.5, -0.25, 2])
+        XCTAssertEqual(result, [0.5, 0, 2, 0.5, 0, 2], "k = 0", file: file, line: line)
+        let empty = try product(on: backend, .nn, m: 0, n: 3, k: 4, a: [], b: [Float](repeating: 1, count: 12),
+                                epilogue: .none, auxiliary: [])
+        XCTAssertEqual(empty, [], "m = 0", file: file, line: line)
+    }
+
+    /// Column sums of rows×columns matrices (odd shapes at an offset of 9).
+    public static func checkColumnSums<B: Backend>(
+        _ backend: B, shapes: [(rows: Int, columns: Int)], group: String, file: StaticString = #filePath, line: UInt = #line
+    ) throws {
+        let reference = CPUBackend()
+        var random = SeededGenerator(seed: 11)
+        for (index, (rows, columns)) in shapes.enumerated() {
+            let matrix = random.values(rows * columns)
+            let offset = index % 2 == 1 ? 9 : 0
+            func run<C: Backend>(_ b: C) throws -> [Float] {
+                let sums = try b.poisoned(columns, offset: offset)
+                try b.columnSums(b.buffer(matrix, offset: offset), rows: rows, columns: columns, into: sums)
+                return try b.read(sums, columns)
+            }
+            assertClose(try run(backend), try run(reference), "column sums \(rows)×\(columns)", group: group,
+                        file: file, line: line)
+        }
+    }
+
+    /// Every loss with both target encodings at `shapes`: the gradient and the loss sum (groups
+    /// "`group` gradient" and "`group` sum"). Dense cross-entropy targets are positive rows,
+    /// every other one normalised to sum to 1 (else the gradient's Σy factor shows).
+    public static func checkLossGradients<B: Backend>(
+        _ backend: B, shapes: [(rows: Int, columns: Int)], losses: [Loss] = Loss.allCases, group: String,
+        file: StaticString = #filePath, line: UInt = #line
+    ) throws {
+        let reference = CPUBackend()
+        var random = SeededGenerator(seed: 12)
+        for loss in losses {
+            for encoding in [TargetEncoding.classIndices, .dense] {
+                for (index, (rows, columns)) in shapes.enumerated() {
+                    let output = random.values(rows * columns).map { $0 * 4 }
+                    let targets: [Float] = switch (loss, encoding) {
+                    case (_, .classIndices): random.labels(rows, classes: columns)
+                    case (.meanSquaredError, .dense): random.values(rows * columns)
+                    case (.crossEntropy, .dense): probabilityRows(&random, rows: rows, columns: columns,
+                                                                  normalized: index % 2 == 0)
+                    case (.binaryCrossEntropy, .dense): random.labels(rows * columns, classes: 2)
+                    }
+                    let offset = index % 2 == 1 ? 4 : 0
+                    func run<C: Backend>(_ b: C) throws -> (gradient: [Float], loss: Float) {
+                        let gradient = try b.poisoned(rows * columns, offset: offset)
+                        let sum = try b.poisoned(1, offset: offset)
+                        try b.lossGradient(loss, targets: encoding, output: b.buffer(output, offset: offset),
+                                           target: b.buffer(targets, offset: offset), rows: rows, columns: columns,
+                                           gradient: gradient, lossSum: sum)
+                        return (try b.read(gradient, rows * columns), try b.read(sum, 1)[0])
+                    }
+                    let actual = try run(backend), expected = try run(reference)
+                    let name = "\(loss) \(encoding) \(rows)×\(columns)"
+                    assertClose(actual.gradient, expected.gradient, "\(name) gradient", group: "\(group) gradient",
+                                file: file, line: line)
+                    assertClose([actual.loss], [expected.loss], "\(name) loss sum", group: "\(group) sum",
+                                file: file, line: line)
+                }
+            }
+        }
+    }
+
+    /// Positive target rows, summing to 1 when `normalized`.
+    private static func probabilityRows(_ random: inout SeededGenerator, rows: Int, columns: Int, normalized: Bool) -> [Float] {
+        var values = random.values(rows * columns).map { abs($0) + 0.01 }
+        guard normalized else { return values }
+        for i in 0..<rows {
+            let total = values[i * columns..<(i + 1) * columns].reduce(0, +)
+            for j in 0..<columns { values[i * columns + j] /= total }
+        }
+        return values
+    }
+
+    /// A class index outside the classes makes the cross-entropy loss NaN, as on the CPU.
+    public static func checkInvalidLabelPoisonsLoss<B: Backend>(_ backend: B, file: StaticString = #filePath,
+                                                                line: UInt = #line) throws {
+        let gradient = try backend.poisoned(6), sum = try backend.poisoned(1)
+        try backend.lossGradient(.crossEntropy, targets: .classIndices, output: backend.buffer([1, 2, 3, 4, 5, 6]),
+                                 target: backend.buffer([1, 3]), rows: 2, columns: 3, gradient: gradient, lossSum: sum)
+        XCTAssert(try backend.read(sum, 1)[0].isNaN, "label 3 of 3 classes", file: file, line: line)
+    }
+
+    /// Gathering `count` random rows of a sourceRows×width matrix: exactly the CPU's copy.
+    public static func checkGatherRows<B: Backend>(
+        _ backend: B, shapes: [(sourceRows: Int, width: Int, count: Int)], file: StaticString = #filePath, line: UInt = #line
+    ) throws {
+        let reference = CPUBackend()
+        var random = SeededGenerator(seed: 13)
+        for (index, (sourceRows, width, count)) in shapes.enumerated() {
+            let source = random.values(sourceRows * width)
+            let indices = random.labels(count, classes: sourceRows)
+            let offset = index % 2 == 1 ? 6 : 0
+            func run<C: Backend>(_ b: C) throws -> [Float] {
+                let destination = try b.poisoned(count * width, offset: offset)
+                try b.gatherRows(b.buffer(source, offset: offset, trailing: 0), width: width,
+                                 indices: b.buffer(indices, offset: offset), count: count, into: destination)
+                return try b.read(destination, count * width)
+            }
+            XCTAssertEqual(try run(backend), try run(reference), "gather \(count) of \(sourceRows)×\(width)",
+                           file: file, line: line)
+        }
+    }
+
+    /// Adam over `steps` on `count` parameters at an offset of 5, against the CPU after each
+    /// step; `deviceStep` reads the step counter t the backend keeps in device memory (advanced
+    /// by a kernel from one step to the next, written from the host on a jump). `backend` must be
+    /// fresh: its counter starts unset.
+    public static func checkAdamSteps<B: Backend>(
+        _ backend: B, count: Int, steps: [Int], deviceStep: () throws -> Int, group: String,
+        file: StaticString = #filePath, line: UInt = #line
+    ) throws {
+        let reference = CPUBackend()
+        var random = SeededGenerator(seed: 21)
+        let offset = 5
+        let hyperparameters = AdamHyperparameters(learningRate: 0.01)
+        let initial = random.values(count), zeros = [Float](repeating: 0, count: count)
+        let onDevice = (θ: try backend.buffer(initial, offset: offset), m: try backend.buffer(zeros, offset: offset),
+                        v: try backend.buffer(zeros, offset: offset))
+        let onCPU = (θ: try reference.buffer(initial, offset: offset), m: try reference.buffer(zeros, offset: offset),
+                     v: try reference.buffer(zeros, offset: offset))
+        for step in steps {
+            let gradient = random.values(count)
+            try backend.adamUpdate(parameters: onDevice.θ, gradients: backend.buffer(gradient, offset: offset),
+                                   firstMoment: onDevice.m, secondMoment: onDevice.v, count: count,
+                                   hyperparameters: hyperparameters, step: step)
+            try reference.adamUpdate(parameters: onCPU.θ, gradients: reference.buffer(gradient, offset: offset),
+                                     firstMoment: onCPU.m, secondMoment: onCPU.v, count: count,
+                                     hyperparameters: hyperparameters, step: step)
+            XCTAssertEqual(try deviceStep(), step, "t in device memory", file: file, line: line)
+            let pairs = [("θ", onDevice.θ, onCPU.θ), ("m", onDevice.m, onCPU.m), ("v", onDevice.v, onCPU.v)]
+            for (name, device, host) in pairs {
+                assertClose(try backend.read(device, count), try reference.read(host, count), "Adam \(name) after step \(step)",
+                            group: group, file: file, line: line)
+            }
+        }
+    }
+}
