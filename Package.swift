@@ -29,7 +29,7 @@ let package = Package(
         // the checks the OpenCL and CUDA tests share (every operation against the CPU backend)
         .target(
             name: "BackendTestSupport",
-            dependencies: ["MLPKit"],
+            dependencies: ["MLPKit", "MLPKitKernels"],
             path: "Tests/BackendTestSupport"
         ),
         .testTarget(

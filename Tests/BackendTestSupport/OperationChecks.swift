@@ -1,4 +1,5 @@
 import MLPKit
+import MLPKitKernels
 import XCTest
 
 /// The backend operations of SEED.md §5 on a kernel backend (OpenCL, CUDA) against the CPU
@@ -29,6 +30,18 @@ public enum OperationChecks {
         public static func multiples(of step: Int) -> Offsets {
             Offsets(a: step, b: 2 * step, c: 3 * step, auxiliary: step)
         }
+    }
+
+    /// m, n, k: ones, thin shapes, primes, tile multiples, and sizes just past a tile.
+    public static let productSizes: [(m: Int, n: Int, k: Int)] = [
+        (1, 1, 1), (1, 37, 5), (41, 1, 7), (1, 1, 97), (37, 53, 29), (13, 7, 101), (3, 131, 2),
+        (64, 64, 64), (128, 128, 32), (32, 96, 16), (129, 65, 17), (200, 130, 257),
+    ]
+
+    /// The sizes that try a tile's edges: one element, a prime shape, whole tiles over two
+    /// k-tiles, and one past a tile in every dimension.
+    public static func edgeSizes(_ tiles: KernelTiles) -> [(m: Int, n: Int, k: Int)] {
+        [(1, 1, 1), (37, 53, 29), (tiles.bm, tiles.bn, 2 * tiles.bk), (tiles.bm + 1, 2 * tiles.bn - 1, tiles.bk + 3)]
     }
 
     /// One product on `backend`, C read back: C poisoned, operands at `offsets`.

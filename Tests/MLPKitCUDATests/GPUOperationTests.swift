@@ -7,11 +7,8 @@ import XCTest
 /// Every operation on the GPU against the CPU backend, on fresh random inputs at odd sizes,
 /// operands at offsets inside NaN-padded buffers, outputs poisoned with NaN. Skips without a GPU.
 final class GPUOperationTests: XCTestCase {
-    /// m, n, k: ones, thin shapes, primes, tile multiples, and sizes just past a tile.
-    static let sizes: [(m: Int, n: Int, k: Int)] = [
-        (1, 1, 1), (1, 37, 5), (41, 1, 7), (1, 1, 97), (37, 53, 29), (13, 7, 101), (3, 131, 2),
-        (64, 64, 64), (128, 128, 32), (32, 96, 16), (129, 65, 17), (200, 130, 257), (257, 300, 129), (1000, 17, 513),
-    ]
+    /// The shared sizes, and (on a GPU) larger ones.
+    static let sizes = OperationChecks.productSizes + [(257, 300, 129), (1000, 17, 513)]
 
     func checkProducts(_ backend: CUDABackend, sizes: [(m: Int, n: Int, k: Int)], group: String) throws {
         try OperationChecks.checkProducts(backend, sizes: sizes, group: group) { m, n, k, _ in
@@ -28,9 +25,7 @@ final class GPUOperationTests: XCTestCase {
     func testProductsWithEveryPreset() throws {
         for tiles in KernelTiles.presets {
             let backend = try SharedCUDA.backend(tiles: tiles)
-            try checkProducts(backend, sizes: [(1, 1, 1), (37, 53, 29), (tiles.bm, tiles.bn, 2 * tiles.bk),
-                                               (tiles.bm + 1, 2 * tiles.bn - 1, tiles.bk + 3)],
-                              group: "cuda product (\(tiles))")
+            try checkProducts(backend, sizes: OperationChecks.edgeSizes(tiles), group: "cuda product (\(tiles))")
         }
     }
 

@@ -6,12 +6,6 @@ import XCTest
 
 /// The product kernels in all three layouts with every epilogue, against the CPU backend.
 final class ProductTests: XCTestCase {
-    /// m, n, k: ones, thin shapes, primes, tile multiples, and sizes just past a tile.
-    static let sizes: [(m: Int, n: Int, k: Int)] = [
-        (1, 1, 1), (1, 37, 5), (41, 1, 7), (1, 1, 97), (37, 53, 29), (13, 7, 101), (3, 131, 2),
-        (64, 64, 64), (128, 128, 32), (32, 96, 16), (129, 65, 17), (200, 130, 257),
-    ]
-
     /// Every layout × epilogue × size on `backend`, compared with the CPU backend.
     func checkProducts(_ backend: OpenCLBackend, sizes: [(m: Int, n: Int, k: Int)], group: String) throws {
         try OperationChecks.checkProducts(backend, sizes: sizes, group: group) { m, n, k, _ in
@@ -22,16 +16,14 @@ final class ProductTests: XCTestCase {
     /// The device's own tiles at every size.
     func testProductsWithDeviceTiles() throws {
         let backend = try SharedBackends.backend()
-        try checkProducts(backend, sizes: Self.sizes, group: "product (\(backend.tiles))")
+        try checkProducts(backend, sizes: OperationChecks.productSizes, group: "product (\(backend.tiles))")
     }
 
     /// Every tile preset, the sm_90 one included, so the CUDA tiling logic runs in CI too.
     func testProductsWithEveryPreset() throws {
         for tiles in KernelTiles.presets {
             let backend = try SharedBackends.backend(tiles: tiles)
-            try checkProducts(backend, sizes: [(1, 1, 1), (37, 53, 29), (tiles.bm, tiles.bn, 2 * tiles.bk),
-                                               (tiles.bm + 1, 2 * tiles.bn - 1, tiles.bk + 3)],
-                              group: "product (\(tiles))")
+            try checkProducts(backend, sizes: OperationChecks.edgeSizes(tiles), group: "product (\(tiles))")
         }
     }
 
