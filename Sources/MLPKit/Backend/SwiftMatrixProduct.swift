@@ -45,13 +45,15 @@ public enum SwiftMatrixProduct {
             while depthStart < k {
                 let depth = min(kc, k - depthStart)
                 let accumulate = depthStart > 0
-                packB(b, depthStart: depthStart, depth: depth, columnStart: columnStart, columns: columns,
-                      bDepth: bDepth, bColumn: bColumn, into: packedB)
+                // B's columns in panels of NR
+                pack(b, start: columnStart, count: columns, lineStride: bColumn, depthStart: depthStart, depth: depth,
+                     depthStride: bDepth, width: nr, into: packedB)
                 var rowStart = 0
                 while rowStart < m {
                     let rows = min(mc, m - rowStart)
-                    packA(a, rowStart: rowStart, rows: rows, depthStart: depthStart, depth: depth,
-                          aRow: aRow, aDepth: aDepth, into: packedA)
+                    // A's rows in panels of MR
+                    pack(a, start: rowStart, count: rows, lineStride: aRow, depthStart: depthStart, depth: depth,
+                         depthStride: aDepth, width: mr, into: packedA)
                     var panelRow = 0
                     while panelRow < rows {
                         let validRows = min(mr, rows - panelRow)
@@ -87,51 +89,29 @@ public enum SwiftMatrixProduct {
         }
     }
 
-    /// Packs B(depthStart..<+depth, columnStart..<+columns) into panels of 16 columns,
-    /// each panel depth×16 contiguous, zero-padded past the last column.
+    /// Packs `count` lines of an operand (A's rows or B's columns) from `start`, over depth
+    /// depthStart..<+depth, into panels of `width` lines, each panel depth×width contiguous and
+    /// zero-padded past the last line. Line i at depth p is `source[i·lineStride + p·depthStride]`.
     @inline(__always)
-    static func packB(
-        _ b: UnsafePointer<Float>, depthStart: Int, depth: Int, columnStart: Int, columns: Int,
-        bDepth: Int, bColumn: Int, into packed: UnsafeMutablePointer<Float>
+    static func pack(
+        _ source: UnsafePointer<Float>, start: Int, count: Int, lineStride: Int, depthStart: Int, depth: Int,
+        depthStride: Int, width: Int, into packed: UnsafeMutablePointer<Float>
     ) {
-        let nr = columnsPerPanel
         var panel = 0
-        while panel < columns {
-            let valid = min(nr, columns - panel)
+        while panel < count {
+            let valid = min(width, count - panel)
             let destination = packed + panel * depth
             for p in 0..<depth {
-                let source = b + (depthStart + p) * bDepth + (columnStart + panel) * bColumn
-                let row = destination + p * nr
-                if bColumn == 1 {
-                    for j in 0..<valid { row[j] = source[j] }
+                let line = source + (start + panel) * lineStride + (depthStart + p) * depthStride
+                let row = destination + p * width
+                if lineStride == 1 {
+                    for j in 0..<valid { row[j] = line[j] }
                 } else {
-                    for j in 0..<valid { row[j] = source[j * bColumn] }
+                    for j in 0..<valid { row[j] = line[j * lineStride] }
                 }
-                for j in valid..<nr { row[j] = 0 }
+                for j in valid..<width { row[j] = 0 }
             }
-            panel += nr
-        }
-    }
-
-    /// Packs A(rowStart..<+rows, depthStart..<+depth) into panels of 4 rows, each panel
-    /// depth×4 contiguous, zero-padded past the last row.
-    @inline(__always)
-    static func packA(
-        _ a: UnsafePointer<Float>, rowStart: Int, rows: Int, depthStart: Int, depth: Int,
-        aRow: Int, aDepth: Int, into packed: UnsafeMutablePointer<Float>
-    ) {
-        let mr = rowsPerPanel
-        var panel = 0
-        while panel < rows {
-            let valid = min(mr, rows - panel)
-            let destination = packed + panel * depth
-            for p in 0..<depth {
-                let source = a + (rowStart + panel) * aRow + (depthStart + p) * aDepth
-                let column = destination + p * mr
-                for r in 0..<valid { column[r] = source[r * aRow] }
-                for r in valid..<mr { column[r] = 0 }
-            }
-            panel += mr
+            panel += width
         }
     }
 
