@@ -1,4 +1,5 @@
 import Foundation
+import MLPKit
 import XCTest
 
 /// `mlp bench`: what it reports and that its numbers hang together (never how fast: timings
@@ -45,6 +46,14 @@ final class BenchCommandTests: XCTestCase {
         XCTAssertEqual(rows.count, 1, result.standardOutput)
         XCTAssertTrue(rows[0].hasSuffix("%"), String(rows[0]))
         XCTAssertFalse(lines.contains { $0.hasPrefix("mnist") || $0.hasPrefix("wide") })
+    }
+
+    /// The ceiling is timed once per ten steps, 9 to 31 times, each sample spread over the steps.
+    func testCeilingSamplesGrowWithTheSteps() throws {
+        XCTAssertEqual([1, 80, 99, 120, 200, 300, 1000].map { Benchmark.ceilingSamples(steps: $0) }, [9, 9, 10, 13, 21, 31, 31])
+        let result = try run(["bench", "--config", "tiny", "--device", "cpu", "--steps", "120"])
+        XCTAssertEqual(result.status, 0, result.standardError)
+        XCTAssertTrue(result.standardOutput.contains("median of 13 products"), result.standardOutput)
     }
 
     func testBadFlagsAreOneLineErrors() throws {

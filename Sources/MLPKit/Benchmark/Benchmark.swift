@@ -64,10 +64,20 @@ public enum Benchmark {
         return sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
     }
 
+    /// How many times the ceiling is timed during `steps` steps: one per ten steps, from 9 to
+    /// 31. With 9 samples, their median moved by up to 10% between runs of the wide
+    /// configuration on the shared 2-core machine (the same step median gave 91% and 101% of
+    /// it), since the machine's rate changes within a minute; more samples of the same stretch
+    /// of time make that median steadier, at about 0.1 s each.
+    public static func ceilingSamples(steps: Int) -> Int {
+        min(31, max(9, steps / 10 + 1))
+    }
+
     /// Full training steps (gather, forward, loss, backward, Adam) on random data, each timed
     /// after `warmup` untimed steps. The data set holds 8 batches so steps see changing rows.
     ///
-    /// With `ceiling`, its product is timed `ceilingSamples` times spread over the timed steps
+    /// With `ceiling`, its product is timed `ceilingSamples` times (by default
+    /// `ceilingSamples(steps:)`) spread over the timed steps
     /// (before the first, then evenly, the last after the last step), each followed by one
     /// untimed step so that the next timed one does not start with the product's operands in
     /// the caches; `Result.ceilingGflops` is their median rate. The step and the ceiling are so
@@ -75,8 +85,9 @@ public enum Benchmark {
     /// of percent within a minute.
     public static func run<B: Backend>(
         _ configuration: Configuration, on backend: B, steps: Int, warmup: Int = 10,
-        ceiling: ProductCeiling<B>? = nil, ceilingSamples: Int = 9
+        ceiling: ProductCeiling<B>? = nil, ceilingSamples: Int? = nil
     ) throws -> Result {
+        let ceilingSamples = ceilingSamples ?? Self.ceilingSamples(steps: steps)
         var generator = SeededGenerator(seed: 42)
         let rows = configuration.batch * 8
         let inputs = (0..<(rows * configuration.layers[0])).map { _ in Float(generator.nextNormal()) }
