@@ -68,7 +68,8 @@ static inline __attribute__((always_inline, target("avx2,fma"))) void adam_loop(
 }
 
 AVX2 void mlpkit_adam_avx2(const MLPKitAdamJob *job, long start, long end) {
-    const int d1 = job->divides1 != 0, d2 = job->divides2 != 0;
+    // x / 1 is x: a correction that has reached 1 is skipped (the Swift loop's cases)
+    const int d1 = job->correction1 != 1.0f, d2 = job->correction2 != 1.0f;
     if (!job->clips && !job->decays) {
         if (d1 && d2) adam_loop(job, start, end, 1, 1, 0, 0);
         else if (d2) adam_loop(job, start, end, 0, 1, 0, 0);

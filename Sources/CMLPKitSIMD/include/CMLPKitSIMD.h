@@ -20,8 +20,9 @@ typedef struct {
     float *m;
     float *v;
     float beta1, beta2, alpha, epsilon, correction1, correction2, gradientScale, decay;
-    /// Booleans (0 or 1): divide by correction1 / correction2; scale the gradient; decay θ.
-    int divides1, divides2, clips, decays;
+    /// Booleans (0 or 1): scale the gradient by `gradientScale`; decay θ by `decay`. (A bias
+    /// correction of exactly 1 divides nothing, as in the Swift loop.)
+    int clips, decays;
 } MLPKitAdamJob;
 
 /// Adam over parameters start..<end, eight at a time, with exactly the IEEE operations, in the

@@ -44,8 +44,7 @@ enum SIMDKernels {
         var arguments = MLPKitAdamJob(
             theta: job.theta, g: job.g, m: job.m, v: job.v, beta1: job.beta1, beta2: job.beta2, alpha: job.alpha,
             epsilon: job.epsilon, correction1: job.correction1, correction2: job.correction2,
-            gradientScale: job.gradientScale, decay: job.decay, divides1: job.correction1 != 1 ? 1 : 0,
-            divides2: job.correction2 != 1 ? 1 : 0, clips: job.clips ? 1 : 0, decays: job.decays ? 1 : 0)
+            gradientScale: job.gradientScale, decay: job.decay, clips: job.clips ? 1 : 0, decays: job.decays ? 1 : 0)
         mlpkit_adam_avx2(&arguments, start, end)
     }
 }
