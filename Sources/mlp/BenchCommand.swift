@@ -125,7 +125,7 @@ struct BenchTask: BackendTask {
                        maximum: result.maximum, ceiling: result.ceilingGflops)
         }
         return Report(device: backend.summary, ceiling: ceiling.gflops,
-                      ceilingNote: " (2048³, median of \(ceiling.samples.count) products timed between the steps)", rows: rows)
+                      ceilingNote: " (\(ceiling.size)³, median of \(ceiling.samples.count) products timed between the steps)", rows: rows)
     }
 
     /// On CUDA: the CPU configurations plus the large one, each eager and graph-replayed, timed
