@@ -226,11 +226,13 @@ final class CPUParallelTests: XCTestCase {
         }
     }
 
-    /// The MSE loss (four rows at a time) against the one-row loop of its definition, bit for
-    /// bit: gradient (z − y)/B, and the loss sum Σ_rows 0.5·(Σ_j (z − y)² summed in order) in
-    /// Float64, on row counts with and without a remainder of four.
+    /// The MSE loss (the AVX2 kernel's eight rows at a time, in 64-column tiles, split across
+    /// threads for the 512×1024 output; the Swift loop's four rows at a time without AVX2)
+    /// against the one-row loop of its definition, bit for bit: gradient (z − y)/B, and the loss
+    /// sum Σ_rows 0.5·(Σ_j (z − y)² summed in order) in Float64, on row counts with and without
+    /// a remainder of four or eight and column counts with and without a remainder of 8 or 64.
     func testMeanSquaredErrorMatchesRowLoopBitForBit() throws {
-        for (rows, columns) in [(1, 5), (4, 1), (7, 13), (64, 1), (9, 1024)] {
+        for (rows, columns) in [(1, 5), (4, 1), (7, 13), (64, 1), (9, 1024), (8, 64), (17, 77), (23, 200), (512, 1024)] {
             let z = Self.randomValues(rows * columns, seed: UInt64(rows * 7 + columns))
             let y = Self.randomValues(rows * columns, seed: UInt64(rows * 11 + columns))
             var gradient = [Float](repeating: .nan, count: rows * columns)

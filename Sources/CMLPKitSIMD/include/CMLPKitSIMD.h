@@ -34,6 +34,12 @@ void mlpkit_adam_avx2(const MLPKitAdamJob *job, long start, long end);
 /// it takes (NT with k·n above `MLPKIT_SMALL_NT_LIMIT`); then BLAS does it.
 int mlpkit_small_product_avx2(int layout, long m, long n, long k, const float *a, const float *b, float *c);
 
+/// The mean squared error's rows start..<end of a `columns`-wide output: d = (z − y)·scale, and
+/// rowSums[i] = Σ_j (z − y)² for each row, accumulated in column order (the Swift row loop's
+/// bits), eight rows at a time with the rows in the lanes.
+void mlpkit_mse_rows_avx2(const float *z, const float *y, float *d, long start, long end, long columns, float scale,
+                          float *rowSums);
+
 /// The most k·n elements of an NT product's B that `mlpkit_small_product_avx2` transposes (on
 /// the stack).
 #define MLPKIT_SMALL_NT_LIMIT 16384
