@@ -80,78 +80,74 @@ AVX2 void mlpkit_adam_avx2(const MLPKitAdamJob *job, long start, long end) {
     }
 }
 
-// C[m×n] = Σ_p A(i, p)·B(p, j) with A(i, p) = a[i·rowStride + p·depthStride] and B(p, j) =
-// b[p·ldb + j], C row-major (leading dimension n): four rows by sixteen columns of C in twelve
-// registers, each sum accumulated over p in order with fused multiply-adds; the last columns
-// eight at a time under a mask.
-static inline __attribute__((always_inline, target("avx2,fma"))) void product_rows(
-    long m, long n, long k, const float *a, long rowStride, long depthStride, const float *b, long ldb, float *c) {
-    long i = 0;
-    for (; i + 4 <= m; i += 4) {
-        long j = 0;
-        for (; j + 16 <= n; j += 16) {
-            __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00;
-            __m256 c20 = c00, c21 = c00, c30 = c00, c31 = c00;
-            const float *ap = a + i * rowStride, *bp = b + j;
-            for (long p = 0; p < k; ++p) {
-                const __m256 b0 = _mm256_loadu_ps(bp), b1 = _mm256_loadu_ps(bp + 8);
-                const __m256 a0 = _mm256_broadcast_ss(ap), a1 = _mm256_broadcast_ss(ap + rowStride);
-                const __m256 a2 = _mm256_broadcast_ss(ap + 2 * rowStride), a3 = _mm256_broadcast_ss(ap + 3 * rowStride);
-                c00 = _mm256_fmadd_ps(a0, b0, c00);
-                c01 = _mm256_fmadd_ps(a0, b1, c01);
-                c10 = _mm256_fmadd_ps(a1, b0, c10);
-                c11 = _mm256_fmadd_ps(a1, b1, c11);
-                c20 = _mm256_fmadd_ps(a2, b0, c20);
-                c21 = _mm256_fmadd_ps(a2, b1, c21);
-                c30 = _mm256_fmadd_ps(a3, b0, c30);
-                c31 = _mm256_fmadd_ps(a3, b1, c31);
-                ap += depthStride;
-                bp += ldb;
-            }
-            float *cp = c + i * n + j;
-            _mm256_storeu_ps(cp, c00);
-            _mm256_storeu_ps(cp + 8, c01);
-            _mm256_storeu_ps(cp + n, c10);
-            _mm256_storeu_ps(cp + n + 8, c11);
-            _mm256_storeu_ps(cp + 2 * n, c20);
-            _mm256_storeu_ps(cp + 2 * n + 8, c21);
-            _mm256_storeu_ps(cp + 3 * n, c30);
-            _mm256_storeu_ps(cp + 3 * n + 8, c31);
-        }
-        for (; j < n; j += 8) {
-            const long width = n - j < 8 ? n - j : 8;
-            const __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)width), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-            __m256 c0 = _mm256_setzero_ps(), c1 = c0, c2 = c0, c3 = c0;
-            const float *ap = a + i * rowStride, *bp = b + j;
-            for (long p = 0; p < k; ++p) {
-                const __m256 b0 = _mm256_maskload_ps(bp, mask);
-                c0 = _mm256_fmadd_ps(_mm256_broadcast_ss(ap), b0, c0);
-                c1 = _mm256_fmadd_ps(_mm256_broadcast_ss(ap + rowStride), b0, c1);
-                c2 = _mm256_fmadd_ps(_mm256_broadcast_ss(ap + 2 * rowStride), b0, c2);
-                c3 = _mm256_fmadd_ps(_mm256_broadcast_ss(ap + 3 * rowStride), b0, c3);
-                ap += depthStride;
-                bp += ldb;
-            }
-            float *cp = c + i * n + j;
-            _mm256_maskstore_ps(cp, mask, c0);
-            _mm256_maskstore_ps(cp + n, mask, c1);
-            _mm256_maskstore_ps(cp + 2 * n, mask, c2);
-            _mm256_maskstore_ps(cp + 3 * n, mask, c3);
+// One block of C: `rows` (1 to 6) rows by `vectors` (1 or 2) eight-column registers, the last
+// register under `last` (all lanes, or the ragged end's), each sum accumulated over p in order
+// with fused multiply-adds from zero. Called with constant rows, vectors and `masked`, so each
+// combination is its own unrolled loop with the sums in registers (six rows by sixteen columns:
+// twelve).
+static inline __attribute__((always_inline, target("avx2,fma"))) void product_block(
+    int rows, int vectors, int masked, long k, const float *a, long rowStride, long depthStride, const float *b, long ldb, float *c,
+    long n, __m256i last) {
+    __m256 sums[6][2];
+    for (int r = 0; r < rows; ++r)
+        for (int v = 0; v < vectors; ++v) sums[r][v] = _mm256_setzero_ps();
+    for (long p = 0; p < k; ++p) {
+        const float *bp = b + p * ldb;
+        __m256 bv[2];
+        if (vectors == 2) bv[0] = _mm256_loadu_ps(bp);
+        bv[vectors - 1] = masked ? _mm256_maskload_ps(bp + 8 * (vectors - 1), last) : _mm256_loadu_ps(bp + 8 * (vectors - 1));
+        const float *ap = a + p * depthStride;
+        for (int r = 0; r < rows; ++r) {
+            const __m256 ar = _mm256_broadcast_ss(ap + r * rowStride);
+            for (int v = 0; v < vectors; ++v) sums[r][v] = _mm256_fmadd_ps(ar, bv[v], sums[r][v]);
         }
     }
-    for (; i < m; ++i) {
-        for (long j = 0; j < n; j += 8) {
-            const long width = n - j < 8 ? n - j : 8;
-            const __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)width), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-            __m256 c0 = _mm256_setzero_ps();
-            const float *ap = a + i * rowStride, *bp = b + j;
-            for (long p = 0; p < k; ++p) {
-                c0 = _mm256_fmadd_ps(_mm256_broadcast_ss(ap), _mm256_maskload_ps(bp, mask), c0);
-                ap += depthStride;
-                bp += ldb;
-            }
-            _mm256_maskstore_ps(c + i * n + j, mask, c0);
-        }
+    for (int r = 0; r < rows; ++r) {
+        if (vectors == 2) _mm256_storeu_ps(c + r * n, sums[r][0]);
+        if (masked) _mm256_maskstore_ps(c + r * n + 8 * (vectors - 1), last, sums[r][vectors - 1]);
+        else _mm256_storeu_ps(c + r * n + 8 * (vectors - 1), sums[r][vectors - 1]);
+    }
+}
+
+// Every row of one column block: six rows at a time, then the last 1 to 5.
+static inline __attribute__((always_inline, target("avx2,fma"))) void product_row_blocks(
+    int vectors, int masked, long m, long k, const float *a, long rowStride, long depthStride, const float *b, long ldb,
+    float *c, long n, __m256i last) {
+#define MLPKIT_BLOCK(rows) product_block(rows, vectors, masked, k, a + i * rowStride, rowStride, depthStride, b, ldb, c + i * n, n, last)
+    long i = 0;
+    for (; i + 6 <= m; i += 6) MLPKIT_BLOCK(6);
+    switch (m - i) {
+    case 5: MLPKIT_BLOCK(5); break;
+    case 4: MLPKIT_BLOCK(4); break;
+    case 3: MLPKIT_BLOCK(3); break;
+    case 2: MLPKIT_BLOCK(2); break;
+    case 1: MLPKIT_BLOCK(1); break;
+    default: break;
+    }
+#undef MLPKIT_BLOCK
+}
+
+// Sixteen columns of C (`masked` 0), or the last 1 to 15 (`masked` 1), over every row.
+static inline __attribute__((always_inline, target("avx2,fma"))) void product_columns(
+    int masked, long m, long width, long k, const float *a, long rowStride, long depthStride, const float *b, long ldb,
+    float *c, long n) {
+    const long lastWidth = width > 8 ? width - 8 : width;
+    const __m256i last = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)lastWidth), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+    if (width > 8) product_row_blocks(2, masked, m, k, a, rowStride, depthStride, b, ldb, c, n, last);
+    else product_row_blocks(1, masked, m, k, a, rowStride, depthStride, b, ldb, c, n, last);
+}
+
+// C[m×n] = Σ_p A(i, p)·B(p, j) with A(i, p) = a[i·rowStride + p·depthStride] and B(p, j) =
+// b[p·ldb + j], C row-major (leading dimension n), sixteen columns at a time (the last ones under
+// a mask), six rows by sixteen columns of C in twelve registers: enough independent sums to keep
+// both multiply-add units busy even for the mnist step's 10-wide products, which four rows by
+// eight columns left waiting on each sum's latency. Every sum is accumulated over p in order
+// with fused multiply-adds from zero, whatever its block.
+static inline __attribute__((always_inline, target("avx2,fma"))) void product_rows(
+    long m, long n, long k, const float *a, long rowStride, long depthStride, const float *b, long ldb, float *c) {
+    for (long j = 0; j < n; j += 16) {
+        if (n - j >= 16) product_columns(0, m, 16, k, a, rowStride, depthStride, b + j, ldb, c + j, n);
+        else product_columns(1, m, n - j, k, a, rowStride, depthStride, b + j, ldb, c + j, n);
     }
 }
 

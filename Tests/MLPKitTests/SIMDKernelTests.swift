@@ -86,6 +86,41 @@ final class SIMDKernelTests: XCTestCase {
         }
     }
 
+    /// Each element of the small product is one chain of fused multiply-adds over p in order,
+    /// from zero, bit for bit, whichever block of six rows by sixteen columns (or ragged end)
+    /// computes it: rows 1 to 5 past a multiple of six, 1 to 15 columns past a multiple of 16.
+    func testSmallProductIsOneFusedChainPerElement() throws {
+        try requireSIMD()
+        for (m, n, k) in [(11, 15, 9), (13, 31, 5), (6, 16, 3), (12, 9, 20), (7, 1, 17), (1, 33, 2), (128, 10, 128)] {
+            for layout in ProductLayout.allCases {
+                let a = CPUParallelTests.randomValues(m * k, seed: UInt64(m * 13 + k)),
+                    b = CPUParallelTests.randomValues(k * n, seed: UInt64(n * 19 + k))
+                var c = [Float](repeating: .nan, count: m * n)
+                let taken = a.withUnsafeBufferPointer { ap in
+                    b.withUnsafeBufferPointer { bp in
+                        c.withUnsafeMutableBufferPointer {
+                            SIMDKernels.smallProduct(layout, m: m, n: n, k: k, a: ap.baseAddress!, b: bp.baseAddress!, c: $0.baseAddress!)
+                        }
+                    }
+                }
+                XCTAssertTrue(taken, "\(layout) \(m)×\(n)×\(k)")
+                var wrong = 0
+                for i in 0..<m {
+                    for j in 0..<n {
+                        var sum: Float = 0
+                        for p in 0..<k {
+                            let x = layout == .tn ? a[p * m + i] : a[i * k + p]
+                            let y = layout == .nt ? b[j * k + p] : b[p * n + j]
+                            sum.addProduct(x, y)
+                        }
+                        if c[i * n + j].bitPattern != sum.bitPattern { wrong += 1 }
+                    }
+                }
+                XCTAssertEqual(wrong, 0, "\(layout) \(m)×\(n)×\(k)")
+            }
+        }
+    }
+
     /// Products it does not take leave C alone and go to BLAS: too many multiply-adds, an NT
     /// product whose B is too large to transpose on the side, or the kernel switched off.
     func testProductsItDoesNotTake() throws {
