@@ -104,6 +104,33 @@ final class CPUParallelTests: XCTestCase {
 
     /// The branch-free ReLU mask against `activation > 0 ? c : 0`, with NaN, ±0, ±∞ and
     /// subnormal activations and a ragged tail.
+    /// A gather large enough to be split across threads (and one just below the split, and an
+    /// odd row count) copies every requested row, repeats included, into a NaN-poisoned output.
+    func testGatherRowsCopiesEveryRowWhenSplit() throws {
+        let backend = CPUBackend()
+        for (rows, width, count) in [(1000, 300, 301), (1000, 128, 511), (50, 1000, 67)] {
+            XCTAssertEqual(count * width >= ElementwiseKernels.gatherSplitFrom, count != 511)
+            let source = Self.randomValues(rows * width, seed: UInt64(rows + width))
+            var generator = SeededGenerator(seed: UInt64(count))
+            let indices = (0..<count).map { _ in Float(generator.next() % UInt64(rows)) }
+            let sourceBuffer = try backend.makeBuffer(count: rows * width), indexBuffer = try backend.makeBuffer(count: count)
+            let output = try backend.makeBuffer(count: count * width)
+            try source.withUnsafeBufferPointer { try backend.upload($0, to: BufferSlice(sourceBuffer)) }
+            try indices.withUnsafeBufferPointer { try backend.upload($0, to: BufferSlice(indexBuffer)) }
+            output.pointer.update(repeating: .nan, count: count * width)
+            try backend.gatherRows(BufferSlice(sourceBuffer), width: width, indices: BufferSlice(indexBuffer), count: count,
+                                   into: BufferSlice(output))
+            var wrong = 0
+            for r in 0..<count {
+                let row = Int(indices[r])
+                for j in 0..<width where output.pointer[r * width + j].bitPattern != source[row * width + j].bitPattern {
+                    wrong += 1
+                }
+            }
+            XCTAssertEqual(wrong, 0, "\(count) rows of \(width)")
+        }
+    }
+
     func testReLUMaskMatchesScalarDefinition() {
         let specials: [Float] = [0, -0.0, .nan, -.nan, .infinity, -.infinity, .leastNonzeroMagnitude,
                                  -.leastNonzeroMagnitude, 1, -1]

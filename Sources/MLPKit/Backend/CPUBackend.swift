@@ -181,10 +181,8 @@ public final class CPUBackend: Backend {
                 throw BackendError.outOfBounds(operation: "gatherRows", needed: needed, available: available)
             }
         }
-        for row in 0..<count {
-            (destinationPointer + row * width).update(from: source.buffer.pointer + source.offset + Int(indexPointer[row]) * width,
-                                                      count: width)
-        }
+        ElementwiseKernels.gatherRows(source.buffer.pointer + source.offset, width: width, indices: indexPointer, count: count,
+                                      into: destinationPointer)
     }
 
     public func adamUpdate(
