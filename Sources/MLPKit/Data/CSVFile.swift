@@ -294,35 +294,16 @@ public enum CSVFile {
         }
         var significand: UInt64 = 0
         var digits = 0
-        var sawDigit = false
         var exponent = 0
-        while index < end {
-            let digit = base[index] &- UInt8(ascii: "0")
-            if digit > 9 { break }
-            sawDigit = true
-            if significand != 0 || digit != 0 {
-                if digits == 19 { return nil }
-                significand = significand &* 10 &+ UInt64(digit)
-                digits += 1
-            }
-            index += 1
-        }
+        guard let whole = appendDigits(base, &index, end, to: &significand, digits: &digits) else { return nil }
+        var read = whole
         if index < end, base[index] == UInt8(ascii: ".") {
             index += 1
-            while index < end {
-                let digit = base[index] &- UInt8(ascii: "0")
-                if digit > 9 { break }
-                sawDigit = true
-                if significand != 0 || digit != 0 {
-                    if digits == 19 { return nil }
-                    significand = significand &* 10 &+ UInt64(digit)
-                    digits += 1
-                }
-                exponent -= 1
-                index += 1
-            }
+            guard let fraction = appendDigits(base, &index, end, to: &significand, digits: &digits) else { return nil }
+            exponent -= fraction
+            read += fraction
         }
-        guard sawDigit else { return nil }
+        guard read > 0 else { return nil }
         if index < end, base[index] | 0x20 == UInt8(ascii: "e") {
             var next = index + 1
             var negativeExponent = false
@@ -352,6 +333,27 @@ public enum CSVFile {
         if below &- (0x1000_0000 - 8) <= 16 { return nil }
         let narrow = Float(wide)
         return (negative ? -narrow : narrow, index)
+    }
+
+    /// Reads the decimal digits from `index` on into `significand`, leading zeros aside (they
+    /// add nothing), counting its significant digits in `digits`. Returns how many digit
+    /// characters it read, or nil past 19 significant digits (the caller falls back to `strtof`).
+    @inline(__always)
+    private static func appendDigits(
+        _ base: UnsafePointer<UInt8>, _ index: inout Int, _ end: Int, to significand: inout UInt64, digits: inout Int
+    ) -> Int? {
+        let start = index
+        while index < end {
+            let digit = base[index] &- UInt8(ascii: "0")
+            if digit > 9 { break }
+            if significand != 0 || digit != 0 {
+                if digits == 19 { return nil }
+                significand = significand &* 10 &+ UInt64(digit)
+                digits += 1
+            }
+            index += 1
+        }
+        return index - start
     }
 
     /// Splits a header line into names: cells trimmed of spaces, double-quoted cells unquoted (`""` is a quote).
