@@ -254,7 +254,7 @@ final class CPUParallelTests: XCTestCase {
     }
 
     /// The MSE loss (the AVX2 kernel's eight rows at a time, in 64-column tiles, split across
-    /// threads for the 512×1024 output; the Swift loop's four rows at a time without AVX2)
+    /// threads for the 512×1024 output; and the Swift loop's four rows at a time, used without AVX2)
     /// against the one-row loop of its definition, bit for bit: gradient (z − y)/B, and the loss
     /// sum Σ_rows 0.5·(Σ_j (z − y)² summed in order) in Float64, on row counts with and without
     /// a remainder of four or eight and column counts with and without a remainder of 8 or 64.
@@ -262,14 +262,17 @@ final class CPUParallelTests: XCTestCase {
         for (rows, columns) in [(1, 5), (4, 1), (7, 13), (64, 1), (9, 1024), (8, 64), (17, 77), (23, 200), (512, 1024)] {
             let z = Self.randomValues(rows * columns, seed: UInt64(rows * 7 + columns))
             let y = Self.randomValues(rows * columns, seed: UInt64(rows * 11 + columns))
-            var gradient = [Float](repeating: .nan, count: rows * columns)
-            let total = z.withUnsafeBufferPointer { zp in
-                y.withUnsafeBufferPointer { yp in
-                    gradient.withUnsafeMutableBufferPointer {
-                        LossKernels.gradient(.meanSquaredError, targets: .dense, output: zp.baseAddress!, target: yp.baseAddress!,
-                                             rows: rows, columns: columns, gradient: $0.baseAddress!)
+            func run(simd: Bool) -> ([Float], Float) {
+                var gradient = [Float](repeating: .nan, count: rows * columns)
+                let total = z.withUnsafeBufferPointer { zp in
+                    y.withUnsafeBufferPointer { yp in
+                        gradient.withUnsafeMutableBufferPointer {
+                            LossKernels.gradient(.meanSquaredError, targets: .dense, output: zp.baseAddress!, target: yp.baseAddress!,
+                                                 rows: rows, columns: columns, gradient: $0.baseAddress!, simd: simd)
+                        }
                     }
                 }
+                return (gradient, total)
             }
             var expectedTotal = 0.0
             var expectedGradient = [Float](repeating: 0, count: rows * columns)
@@ -283,8 +286,11 @@ final class CPUParallelTests: XCTestCase {
                 }
                 expectedTotal += 0.5 * Double(rowSum)
             }
-            XCTAssertEqual(gradient.map(\.bitPattern), expectedGradient.map(\.bitPattern), "\(rows)×\(columns)")
-            XCTAssertEqual(total.bitPattern, Float(expectedTotal).bitPattern, "\(rows)×\(columns)")
+            for simd in SIMDKernels.enabled ? [true, false] : [false] {
+                let (gradient, total) = run(simd: simd)
+                XCTAssertEqual(gradient.map(\.bitPattern), expectedGradient.map(\.bitPattern), "\(rows)×\(columns) simd \(simd)")
+                XCTAssertEqual(total.bitPattern, Float(expectedTotal).bitPattern, "\(rows)×\(columns) simd \(simd)")
+            }
         }
     }
 

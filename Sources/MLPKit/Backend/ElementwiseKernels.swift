@@ -384,7 +384,7 @@ enum LossKernels {
     /// rows (the caller divides by the number of rows).
     static func gradient(
         _ loss: Loss, targets: TargetEncoding, output: UnsafePointer<Float>, target: UnsafePointer<Float>,
-        rows: Int, columns: Int, gradient: UnsafeMutablePointer<Float>
+        rows: Int, columns: Int, gradient: UnsafeMutablePointer<Float>, simd: Bool = SIMDKernels.enabled
     ) -> Float {
         guard rows > 0 else { return 0 }
         let scale = 1 / Float(rows)
@@ -392,7 +392,7 @@ enum LossKernels {
         switch loss {
         case .meanSquaredError:
             var i = 0
-            if case .dense = targets, SIMDKernels.enabled {
+            if case .dense = targets, simd {
                 return meanSquaredErrorRows(output: output, target: target, rows: rows, columns: columns,
                                             gradient: gradient, scale: scale)
             }
