@@ -190,34 +190,28 @@ AVX2 void mlpkit_mse_rows_avx2(const float *z, const float *y, float *d, long st
     long i = start;
     for (; i + 8 <= end; i += 8) {
         __m256 sums = _mm256_setzero_ps();  // lane r: row i + r's running sum
+        // the columns that fill eight-lane registers, up to 64 of each row in turn (reading eight
+        // rows side by side, 4 KiB apart for a 1024-wide output, evicted each other's lines from
+        // the first-level cache: 6× slower), their squares kept here, then added eight columns
+        // at a time; the last 0 to 7 columns below, one at a time
+        const long whole = columns / 8 * 8;
         long j = 0;
-        // 64 columns of each row in turn (reading eight rows side by side, 4 KiB apart for a
-        // 1024-wide output, evicted each other's lines from the first-level cache: 6× slower),
-        // their squares kept here, then added eight columns at a time
-        for (; j + tile <= columns; j += tile) {
+        while (j < whole) {
+            const long width = whole - j < tile ? whole - j : tile;
             for (int r = 0; r < 8; ++r) {
                 const long at = (i + r) * columns + j;
-                for (int v = 0; v < tile; v += 8) {
+                for (long v = 0; v < width; v += 8) {
                     const __m256 difference = _mm256_sub_ps(_mm256_loadu_ps(z + at + v), _mm256_loadu_ps(y + at + v));
                     _mm256_storeu_ps(d + at + v, _mm256_mul_ps(difference, s));
                     _mm256_storeu_ps(squares + r * tile + v, _mm256_mul_ps(difference, difference));
                 }
             }
-            for (int v = 0; v < tile; v += 8) {
+            for (long v = 0; v < width; v += 8) {
                 __m256 q[8];
                 for (int r = 0; r < 8; ++r) q[r] = _mm256_loadu_ps(squares + r * tile + v);
                 sums = add_columns(sums, q);
             }
-        }
-        for (; j + 8 <= columns; j += 8) {
-            __m256 q[8];
-            for (int r = 0; r < 8; ++r) {
-                const long at = (i + r) * columns + j;
-                const __m256 difference = _mm256_sub_ps(_mm256_loadu_ps(z + at), _mm256_loadu_ps(y + at));
-                _mm256_storeu_ps(d + at, _mm256_mul_ps(difference, s));
-                q[r] = _mm256_mul_ps(difference, difference);
-            }
-            sums = add_columns(sums, q);
+            j += width;
         }
         float lanes[8];
         _mm256_storeu_ps(lanes, sums);

@@ -391,11 +391,11 @@ enum LossKernels {
         var total = 0.0
         switch loss {
         case .meanSquaredError:
-            var i = 0
             if case .dense = targets, simd {
                 return meanSquaredErrorRows(output: output, target: target, rows: rows, columns: columns,
                                             gradient: gradient, scale: scale)
             }
+            var i = 0
             if case .dense = targets {
                 // four rows at once: four independent running sums (each row's own additions in
                 // its own order, so the same bits) instead of one dependent chain
