@@ -102,8 +102,6 @@ final class CPUParallelTests: XCTestCase {
         }
     }
 
-    /// The branch-free ReLU mask against `activation > 0 ? c : 0`, with NaN, ±0, ±∞ and
-    /// subnormal activations and a ragged tail.
     /// A gather large enough to be split across threads (and one just below the split, and an
     /// odd row count) copies every requested row, repeats included, into a NaN-poisoned output.
     func testGatherRowsCopiesEveryRowWhenSplit() throws {
@@ -131,6 +129,8 @@ final class CPUParallelTests: XCTestCase {
         }
     }
 
+    /// The branch-free ReLU mask against `activation > 0 ? c : 0`, with NaN, ±0, ±∞ and
+    /// subnormal activations and a ragged tail.
     func testReLUMaskMatchesScalarDefinition() {
         let specials: [Float] = [0, -0.0, .nan, -.nan, .infinity, -.infinity, .leastNonzeroMagnitude,
                                  -.leastNonzeroMagnitude, 1, -1]
