@@ -522,11 +522,9 @@ extension LossKernels {
         defer { rowSums.deallocate() }
         var job = SquaredErrorJob(output: output, target: target, gradient: gradient, rowSums: rowSums, columns: columns,
                                   scale: scale)
-        // blocks of whole rows, a multiple of the kernel's eight, of about `elementwiseChunk` elements
-        let block = max(8, ParallelChunks.elementwiseChunk / max(columns, 1) / 8 * 8)
         withUnsafePointer(to: &job) { context in
-            ParallelChunks.forEach(count: rows, chunk: block, parallel: rows * columns >= ParallelChunks.elementwiseThreshold,
-                                   context: context) { context, start, end in
+            // blocks of rows a multiple of the kernel's eight
+            ParallelChunks.rows(rows, columns: columns, multiple: 8, context: context) { context, start, end in
                 let job = context.assumingMemoryBound(to: SquaredErrorJob.self).pointee
                 mlpkit_mse_rows_avx2(job.output, job.target, job.gradient, start, end, job.columns, job.scale, job.rowSums)
             }

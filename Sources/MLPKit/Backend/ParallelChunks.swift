@@ -218,10 +218,11 @@ extension ParallelChunks {
     }
 
     /// `body(context, start, end)` over rows 0..<rows of a rows×columns matrix, split across
-    /// threads in whole rows when the matrix has at least `elementwiseThreshold` elements.
+    /// threads in whole rows when the matrix has at least `elementwiseThreshold` elements: blocks
+    /// of about `elementwiseChunk` elements, a multiple of `multiple` rows (a kernel's row block).
     @inline(__always)
-    static func rows(_ rows: Int, columns: Int, context: UnsafeRawPointer, _ body: Body) {
-        forEach(count: rows, chunk: max(1, elementwiseChunk / max(columns, 1)),
+    static func rows(_ rows: Int, columns: Int, multiple: Int = 1, context: UnsafeRawPointer, _ body: Body) {
+        forEach(count: rows, chunk: max(multiple, elementwiseChunk / max(columns, 1) / multiple * multiple),
                 parallel: rows * columns >= elementwiseThreshold, context: context, body)
     }
 }
