@@ -212,50 +212,30 @@ extension KernelSource {
         }
     }
 
-    /* C[m×n] = A[m×k]·B[n×k]ᵀ, then the epilogue (forward: Z = A_prev·Wᵀ + b, ReLU). */
-    KERNEL_OCCUPANCY(G_THREADS, G_MIN_BLOCKS) void gemm_nt@(const int m, const int n, const int k,
-                                      const GLOBAL float* RESTRICT a, const int aOffset,
-                                      const GLOBAL float* RESTRICT b, const int bOffset,
-                                      GLOBAL float* RESTRICT c, const int cOffset,
-                                      const int epilogue, const GLOBAL float* RESTRICT aux, const int auxOffset,
-                                      const int kSplit)
-    {
-        GEMM_SHARED_TILES(aStages, bStages)
-        gemm_block@(m, n, k, kSplit, a + aOffset, 1, k, (aOffset & 3) == 0 && (k & 3) == 0,
-                    b + bOffset, 1, k, (bOffset & 3) == 0 && (k & 3) == 0,
-                    c + cOffset, (cOffset & 3) == 0 && (n & 3) == 0, epilogue, aux + auxOffset,
-                    aStages, bStages);
+    /* The three layouts' entry points: A and B each k-contiguous (1, element (idx, p) at
+       src[idx·ld + p]) or not (0, at src[p·ld + idx]), with their leading dimensions; a 16-byte
+       path needs a 16-byte aligned offset and a leading dimension divisible by 4.
+       NT: C[m×n] = A[m×k]·B[n×k]ᵀ (forward: Z = A_prev·Wᵀ + b, ReLU).
+       TN: C[m×n] = A[k×m]ᵀ·B[k×n] (weight gradient: dW = dZᵀ·A_prev).
+       NN: C[m×n] = A[m×k]·B[k×n] (input gradient: dA_prev = dZ·W, ReLU mask). */
+    #define GEMM_ENTRY(NAME, BLOCKS_PER_SM, A_K_CONTIGUOUS, A_LD, B_K_CONTIGUOUS, B_LD) \\
+    KERNEL_OCCUPANCY(G_THREADS, BLOCKS_PER_SM) void NAME(const int m, const int n, const int k, \\
+                                                      const GLOBAL float* RESTRICT a, const int aOffset, \\
+                                                      const GLOBAL float* RESTRICT b, const int bOffset, \\
+                                                      GLOBAL float* RESTRICT c, const int cOffset, \\
+                                                      const int epilogue, const GLOBAL float* RESTRICT aux, \\
+                                                      const int auxOffset, const int kSplit) \\
+    { \\
+        GEMM_SHARED_TILES(aStages, bStages) \\
+        gemm_block@(m, n, k, kSplit, a + aOffset, A_K_CONTIGUOUS, A_LD, (aOffset & 3) == 0 && ((A_LD) & 3) == 0, \\
+                    b + bOffset, B_K_CONTIGUOUS, B_LD, (bOffset & 3) == 0 && ((B_LD) & 3) == 0, \\
+                    c + cOffset, (cOffset & 3) == 0 && (n & 3) == 0, epilogue, aux + auxOffset, \\
+                    aStages, bStages); \\
     }
-
-    /* C[m×n] = A[k×m]ᵀ·B[k×n], then the epilogue (weight gradient: dW = dZᵀ·A_prev). */
-    KERNEL_OCCUPANCY(G_THREADS, G_MIN_BLOCKS_TN) void gemm_tn@(const int m, const int n, const int k,
-                                      const GLOBAL float* RESTRICT a, const int aOffset,
-                                      const GLOBAL float* RESTRICT b, const int bOffset,
-                                      GLOBAL float* RESTRICT c, const int cOffset,
-                                      const int epilogue, const GLOBAL float* RESTRICT aux, const int auxOffset,
-                                      const int kSplit)
-    {
-        GEMM_SHARED_TILES(aStages, bStages)
-        gemm_block@(m, n, k, kSplit, a + aOffset, 0, m, (aOffset & 3) == 0 && (m & 3) == 0,
-                    b + bOffset, 0, n, (bOffset & 3) == 0 && (n & 3) == 0,
-                    c + cOffset, (cOffset & 3) == 0 && (n & 3) == 0, epilogue, aux + auxOffset,
-                    aStages, bStages);
-    }
-
-    /* C[m×n] = A[m×k]·B[k×n], then the epilogue (input gradient: dA_prev = dZ·W, ReLU mask). */
-    KERNEL_OCCUPANCY(G_THREADS, G_MIN_BLOCKS) void gemm_nn@(const int m, const int n, const int k,
-                                      const GLOBAL float* RESTRICT a, const int aOffset,
-                                      const GLOBAL float* RESTRICT b, const int bOffset,
-                                      GLOBAL float* RESTRICT c, const int cOffset,
-                                      const int epilogue, const GLOBAL float* RESTRICT aux, const int auxOffset,
-                                      const int kSplit)
-    {
-        GEMM_SHARED_TILES(aStages, bStages)
-        gemm_block@(m, n, k, kSplit, a + aOffset, 1, k, (aOffset & 3) == 0 && (k & 3) == 0,
-                    b + bOffset, 0, n, (bOffset & 3) == 0 && (n & 3) == 0,
-                    c + cOffset, (cOffset & 3) == 0 && (n & 3) == 0, epilogue, aux + auxOffset,
-                    aStages, bStages);
-    }
+    GEMM_ENTRY(gemm_nt@, G_MIN_BLOCKS, 1, k, 1, k)
+    GEMM_ENTRY(gemm_tn@, G_MIN_BLOCKS_TN, 0, m, 0, n)
+    GEMM_ENTRY(gemm_nn@, G_MIN_BLOCKS, 1, k, 0, n)
+    #undef GEMM_ENTRY
 
     """
 
