@@ -260,9 +260,13 @@ public final class TrainingSession<B: Backend> {
             let APrevious = i == 1 ? X : BufferSlice(activations[i - 1])
             let dW = BufferSlice(gradients, offset: layout.weightOffsets[i - 1])
             let db = BufferSlice(gradients, offset: layout.biasOffsets[i - 1])
+            // the bias gradient first, while dZ_i (just written by the loss or the product below)
+            // is still in the cache: on the 2-core machine wide's 512×2048 sums took 248 against
+            // 329 µs after the weight gradient's product, mnist's 4 against 8 µs (whole steps:
+            // within their noise)
+            try backend.columnSums(dZ, rows: rows, columns: layout.sizes[i], into: db)
             try backend.matrixProduct(.tn, m: layout.sizes[i], n: layout.sizes[i - 1], k: rows, a: dZ, b: APrevious,
                                       c: dW, epilogue: .none)
-            try backend.columnSums(dZ, rows: rows, columns: layout.sizes[i], into: db)
             if i > 1 {
                 let W = BufferSlice(parameters, offset: layout.weightOffsets[i - 1])
                 let (m, n, k) = (rows, layout.sizes[i - 1], layout.sizes[i])
