@@ -11,34 +11,23 @@ struct EvalCommand: ParsableCommand {
 
     @OptionGroup var data: DataOptions
 
-    @Option(help: "mse, cross-entropy or binary-cross-entropy, for a checkpoint that does not record its loss.")
-    var loss: Loss?
-
-    @Option(name: .customLong("batch-size"), help: "Rows per forward pass.")
-    var batchSize: Int = 1024
-
-    @Option(help: "auto, cpu, opencl or cuda.")
-    var device: DeviceChoice = .auto
+    @OptionGroup var inference: InferenceOptions
 
     @Flag(help: "Print {\"loss\": …, \"accuracy\": …, \"rows\": …}.")
     var json = false
 
-    func validate() throws {
-        try require(batchSize >= 1, "--batch-size must be at least 1, got \(batchSize)")
-    }
-
     func run() throws {
         let checkpoint = try Checkpoint.load(from: model)
-        if let recorded = checkpoint.loss, let loss, loss != recorded {
+        if let recorded = checkpoint.loss, let loss = inference.loss, loss != recorded {
             throw CommandError("--loss \(loss.rawValue) disagrees with the checkpoint's loss \(recorded.rawValue)")
         }
-        let network = try checkpoint.model(defaultLoss: loss)
+        let network = try checkpoint.model(defaultLoss: inference.loss)
         let (inputs, targetsOrNil) = try data.load()
         guard let targets = targetsOrNil else { throw CommandError("no targets") }
         try checkInputs(inputs, fit: network)
         let (dataset, _) = try DataLoader.dataset(inputs: inputs, targets: targets, loss: network.loss,
                                                   outputs: network.layout.outputs)
-        let result = try device.run(EvalTask(model: network, dataset: dataset, batchSize: batchSize))
+        let result = try inference.device.run(EvalTask(model: network, dataset: dataset, batchSize: inference.batchSize))
         if json {
             var object: [(String, JSONValue)] = [("loss", .number(result.loss))]
             object.append(("accuracy", result.accuracy.map { .number($0) } ?? .null))

@@ -2,6 +2,23 @@ import ArgumentParser
 import MLPKit
 
 /// Where the data comes from: `--x FILE --y FILE`, or `--data FILE.csv --target COLUMN`.
+/// What `eval` and `predict` share besides the data: the loss for a checkpoint that does not
+/// record one, the rows per forward pass, and the device.
+struct InferenceOptions: ParsableArguments {
+    @Option(help: "mse, cross-entropy or binary-cross-entropy, for a checkpoint that does not record its loss.")
+    var loss: Loss?
+
+    @Option(name: .customLong("batch-size"), help: "Rows per forward pass.")
+    var batchSize: Int = 1024
+
+    @Option(help: "auto, cpu, opencl or cuda.")
+    var device: DeviceChoice = .auto
+
+    func validate() throws {
+        try require(batchSize >= 1, "--batch-size must be at least 1, got \(batchSize)")
+    }
+}
+
 struct DataOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Inputs: .npy, .csv without a header, or an MNIST IDX images file.", valueName: "file"))
     var x: String?

@@ -23,17 +23,9 @@ struct PredictCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Where to write the predictions: .npy or .csv.", valueName: "file"))
     var out: String
 
-    @Option(help: "mse, cross-entropy or binary-cross-entropy, for a checkpoint that does not record its loss.")
-    var loss: Loss?
-
-    @Option(name: .customLong("batch-size"), help: "Rows per forward pass.")
-    var batchSize: Int = 1024
-
-    @Option(help: "auto, cpu, opencl or cuda.")
-    var device: DeviceChoice = .auto
+    @OptionGroup var inference: InferenceOptions
 
     func validate() throws {
-        try require(batchSize >= 1, "--batch-size must be at least 1, got \(batchSize)")
         let lowercased = out.lowercased()
         try require(lowercased.hasSuffix(".npy") || lowercased.hasSuffix(".csv"), "--out must end in .npy or .csv, got \(out)")
         try require(data.y == nil, "predict takes inputs only: drop --y")
@@ -41,11 +33,11 @@ struct PredictCommand: ParsableCommand {
 
     func run() throws {
         let checkpoint = try Checkpoint.load(from: model)
-        let network = try checkpoint.model(defaultLoss: loss ?? .meanSquaredError)
+        let network = try checkpoint.model(defaultLoss: inference.loss ?? .meanSquaredError)
         let (inputs, _) = try data.load(requireTargets: false)
         try checkInputs(inputs, fit: network)
         guard inputs.values.allSatisfy(\.isFinite) else { throw CommandError("the inputs contain NaN or infinity") }
-        let outputs = try device.run(PredictTask(model: network, inputs: inputs.values, batchSize: batchSize))
+        let outputs = try inference.device.run(PredictTask(model: network, inputs: inputs.values, batchSize: inference.batchSize))
         let classes = network.layout.outputs
         var header: [String]
         var matrix: DataMatrix
