@@ -42,25 +42,8 @@ public enum CUDABenchmark {
     public static func run(_ configuration: Benchmark.Configuration, on backend: CUDABackend, steps: Int = 200,
                            warmup: Int = 20, chunk: Int = 10, graphed: Bool = true) throws -> Result {
         precondition(steps >= 1 && chunk >= 1 && warmup >= 0)
-        var generator = SeededGenerator(seed: 42)
-        let batches = configuration.batch >= 4096 ? 2 : 8
-        let rows = configuration.batch * batches
-        let features = configuration.layers[0], outputs = configuration.layers[configuration.layers.count - 1]
-        let inputs = (0..<(rows * features)).map { _ in Float(generator.nextNormal()) }
-        let dataset: Dataset
-        if configuration.loss == .crossEntropy {
-            let labels = (0..<rows).map { _ in Float(generator.next() % UInt64(outputs)) }
-            dataset = try Dataset(inputs: inputs, features: features, targets: labels, encoding: .classIndices, targetWidth: 1)
-        } else {
-            let targets = (0..<(rows * outputs)).map { _ in Float(generator.nextNormal()) }
-            dataset = try Dataset(inputs: inputs, features: features, targets: targets, encoding: .dense, targetWidth: outputs)
-        }
-        let model = try MLP(layerSizes: configuration.layers, loss: configuration.loss, seed: 1)
-        let session = try TrainingSession(model: model, backend: backend, batchCapacity: configuration.batch)
-        let data = try session.upload(dataset)
-        let schedule = try BatchSchedule(rows: rows, batchSize: configuration.batch, shuffle: true, seed: 3)
-        try session.setRowOrder(schedule.order(epoch: 0))
-        try session.reserveLossSums(schedule.stepsPerEpoch)
+        let (session, data, schedule) = try Benchmark.randomSession(configuration, on: backend,
+                                                                    batches: configuration.batch >= 4096 ? 2 : 8)
         var index = 0
         func step() throws {
             let (_, positions) = schedule.batch(step: index)

@@ -73,6 +73,37 @@ public enum Benchmark {
         min(31, max(9, steps / 10 + 1))
     }
 
+    /// A training session of `configuration` on `batches` batches of random data (inputs from a
+    /// normal distribution; targets class indices, normal values or 0/1 labels by the loss),
+    /// uploaded, with the first epoch's row order set: what each benchmark's steps run on.
+    public static func randomSession<B: Backend>(
+        _ configuration: Configuration, on backend: B, batches: Int = 8
+    ) throws -> (session: TrainingSession<B>, data: DeviceDataset<B>, schedule: BatchSchedule) {
+        var generator = SeededGenerator(seed: 42)
+        let rows = configuration.batch * batches
+        let features = configuration.layers[0], outputs = configuration.layers[configuration.layers.count - 1]
+        let inputs = (0..<(rows * features)).map { _ in Float(generator.nextNormal()) }
+        let dataset: Dataset
+        switch configuration.loss {
+        case .crossEntropy:
+            let labels = (0..<rows).map { _ in Float(generator.next() % UInt64(outputs)) }
+            dataset = try Dataset(inputs: inputs, features: features, targets: labels, encoding: .classIndices, targetWidth: 1)
+        case .meanSquaredError:
+            let targets = (0..<(rows * outputs)).map { _ in Float(generator.nextNormal()) }
+            dataset = try Dataset(inputs: inputs, features: features, targets: targets, encoding: .dense, targetWidth: outputs)
+        case .binaryCrossEntropy:
+            let targets = (0..<(rows * outputs)).map { _ in Float(generator.next() % 2) }
+            dataset = try Dataset(inputs: inputs, features: features, targets: targets, encoding: .dense, targetWidth: outputs)
+        }
+        let model = try MLP(layerSizes: configuration.layers, loss: configuration.loss, seed: 1)
+        let session = try TrainingSession(model: model, backend: backend, batchCapacity: configuration.batch)
+        let data = try session.upload(dataset)
+        let schedule = try BatchSchedule(rows: rows, batchSize: configuration.batch, shuffle: true, seed: 3)
+        try session.setRowOrder(schedule.order(epoch: 0))
+        try session.reserveLossSums(schedule.stepsPerEpoch)
+        return (session, data, schedule)
+    }
+
     /// Full training steps (gather, forward, loss, backward, Adam) on random data, each timed
     /// after `warmup` untimed steps. The data set holds 8 batches so steps see changing rows.
     ///
@@ -88,31 +119,7 @@ public enum Benchmark {
         ceiling: ProductCeiling<B>? = nil, ceilingSamples: Int? = nil
     ) throws -> Result {
         let ceilingSamples = ceilingSamples ?? Self.ceilingSamples(steps: steps)
-        var generator = SeededGenerator(seed: 42)
-        let rows = configuration.batch * 8
-        let inputs = (0..<(rows * configuration.layers[0])).map { _ in Float(generator.nextNormal()) }
-        let outputs = configuration.layers[configuration.layers.count - 1]
-        let dataset: Dataset
-        switch configuration.loss {
-        case .crossEntropy:
-            let labels = (0..<rows).map { _ in Float(generator.next() % UInt64(outputs)) }
-            dataset = try Dataset(inputs: inputs, features: configuration.layers[0], targets: labels,
-                                  encoding: .classIndices, targetWidth: 1)
-        case .meanSquaredError:
-            let targets = (0..<(rows * outputs)).map { _ in Float(generator.nextNormal()) }
-            dataset = try Dataset(inputs: inputs, features: configuration.layers[0], targets: targets,
-                                  encoding: .dense, targetWidth: outputs)
-        case .binaryCrossEntropy:
-            let targets = (0..<(rows * outputs)).map { _ in Float(generator.next() % 2) }
-            dataset = try Dataset(inputs: inputs, features: configuration.layers[0], targets: targets,
-                                  encoding: .dense, targetWidth: outputs)
-        }
-        let model = try MLP(layerSizes: configuration.layers, loss: configuration.loss, seed: 1)
-        let session = try TrainingSession(model: model, backend: backend, batchCapacity: configuration.batch)
-        let data = try session.upload(dataset)
-        let schedule = try BatchSchedule(rows: rows, batchSize: configuration.batch, shuffle: true, seed: 3)
-        try session.setRowOrder(schedule.order(epoch: 0))
-        try session.reserveLossSums(schedule.stepsPerEpoch)
+        let (session, data, schedule) = try randomSession(configuration, on: backend)
         var times: [Double] = []
         times.reserveCapacity(steps)
         var ceilingTimes: [Double] = []
