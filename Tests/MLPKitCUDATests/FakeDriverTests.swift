@@ -19,11 +19,13 @@ final class FakeDriverTests: XCTestCase {
                                device: .automatic, tiles: tiles)
     }
 
-    /// Each kernel's parameter kinds read from the kernel source (i int, f float, p pointer).
+    /// Each kernel's parameter kinds read from the kernel source (i int, f float, p pointer);
+    /// the products' entry points from the parameter list of the `GEMM_ENTRY` macro that defines them.
     static func sourceSignatures() -> [String: String] {
         var result: [String: String] = [:]
         for name in KernelName.allCases {
-            guard let start = KernelSource.kernels.firstRange(of: "void \(name.rawValue)(") else { continue }
+            let defined = KernelSource.kernels.contains("GEMM_ENTRY(\(name.rawValue),") ? "NAME" : name.rawValue
+            guard let start = KernelSource.kernels.firstRange(of: "void \(defined)(") else { continue }
             let rest = KernelSource.kernels[start.upperBound...]
             guard let end = rest.firstIndex(of: ")") else { continue }
             result[name.rawValue] = rest[..<end].split(separator: ",").map { parameter in
