@@ -1,7 +1,6 @@
 import ArgumentParser
 import MLPKit
 
-/// Where the data comes from: `--x FILE --y FILE`, or `--data FILE.csv --target COLUMN`.
 /// What `eval` and `predict` share besides the data: the loss for a checkpoint that does not
 /// record one, the rows per forward pass, and the device.
 struct InferenceOptions: ParsableArguments {
@@ -19,6 +18,7 @@ struct InferenceOptions: ParsableArguments {
     }
 }
 
+/// Where the data comes from: `--x FILE --y FILE`, or `--data FILE.csv --target COLUMN`.
 struct DataOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Inputs: .npy, .csv without a header, or an MNIST IDX images file.", valueName: "file"))
     var x: String?
