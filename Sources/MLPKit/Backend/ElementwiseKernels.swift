@@ -518,20 +518,22 @@ extension LossKernels {
         output: UnsafePointer<Float>, target: UnsafePointer<Float>, rows: Int, columns: Int,
         gradient: UnsafeMutablePointer<Float>, scale: Float
     ) -> Float {
-        let rowSums = UnsafeMutablePointer<Float>.allocate(capacity: rows)
-        defer { rowSums.deallocate() }
-        var job = SquaredErrorJob(output: output, target: target, gradient: gradient, rowSums: rowSums, columns: columns,
-                                  scale: scale)
-        withUnsafePointer(to: &job) { context in
-            // blocks of rows a multiple of the kernel's eight
-            ParallelChunks.rows(rows, columns: columns, multiple: 8, context: context) { context, start, end in
-                let job = context.assumingMemoryBound(to: SquaredErrorJob.self).pointee
-                mlpkit_mse_rows_avx2(job.output, job.target, job.gradient, start, end, job.columns, job.scale, job.rowSums)
+        // the rows' sums in a temporary buffer (on the stack when small), not a heap allocation per step
+        withUnsafeTemporaryAllocation(of: Float.self, capacity: rows) { rowSums in
+            let rowSums = rowSums.baseAddress!
+            var job = SquaredErrorJob(output: output, target: target, gradient: gradient, rowSums: rowSums, columns: columns,
+                                      scale: scale)
+            withUnsafePointer(to: &job) { context in
+                // blocks of rows a multiple of the kernel's eight
+                ParallelChunks.rows(rows, columns: columns, multiple: 8, context: context) { context, start, end in
+                    let job = context.assumingMemoryBound(to: SquaredErrorJob.self).pointee
+                    mlpkit_mse_rows_avx2(job.output, job.target, job.gradient, start, end, job.columns, job.scale, job.rowSums)
+                }
             }
+            var total = 0.0
+            for i in 0..<rows { total += 0.5 * Double(rowSums[i]) }
+            return Float(total)
         }
-        var total = 0.0
-        for i in 0..<rows { total += 0.5 * Double(rowSums[i]) }
-        return Float(total)
     }
 }
 
