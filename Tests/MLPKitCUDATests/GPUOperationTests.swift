@@ -16,6 +16,18 @@ final class GPUOperationTests: XCTestCase {
         }
     }
 
+    /// `BackendCheck` (what `mlp check --device cuda` runs): every row passes, the features beyond
+    /// the seed included (binary cross-entropy, each activation's products, AdamW and clipping),
+    /// which the tests below otherwise reach only through training runs.
+    func testBackendCheckPassesEveryRow() throws {
+        let backend = try SharedCUDA.backend()
+        let results = try BackendCheck(candidate: backend).run()
+        XCTAssertGreaterThanOrEqual(results.count, 222)
+        for result in results {
+            XCTAssert(result.passed, "\(result.name) \(result.sizes): relative error \(result.relativeError) > \(result.threshold)")
+        }
+    }
+
     func testProductsWithDeviceTiles() throws {
         let backend = try SharedCUDA.backend()
         print(backend.summary)

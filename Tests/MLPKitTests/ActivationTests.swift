@@ -54,6 +54,8 @@ final class ActivationTests: XCTestCase {
             for useBLAS in [false, true] {
                 let session = try TrainingSession(model: model, backend: CPUBackend(useBLAS: useBLAS), batchCapacity: 4)
                 let outputs = try session.predict(inputs)
+                XCTAssertEqual(outputs.count, rows * layers[layers.count - 1])
+                XCTAssertEqual(expected.count, outputs.count)
                 for (got, want) in zip(outputs, expected) {
                     XCTAssertEqual(Double(got), want, accuracy: 1e-5 * max(1, abs(want)), "\(function) BLAS \(useBLAS)")
                 }
@@ -237,9 +239,29 @@ final class SeedOnlyBackendTests: XCTestCase {
         }
         XCTAssertThrowsError(try backend.matrixProduct(.nn, m: 2, n: 2, k: 2, a: BufferSlice(a), b: BufferSlice(b), c: BufferSlice(c),
                                                        activation: .activationDerivative(BufferSlice(a), .tanh)))
-        let theta = try backend.makeBuffer(count: 6), m = try backend.makeBuffer(count: 6), v = try backend.makeBuffer(count: 6)
-        try backend.adamWUpdate(parameters: BufferSlice(theta), gradients: BufferSlice(a), firstMoment: BufferSlice(m),
-                                secondMoment: BufferSlice(v), count: 6, hyperparameters: AdamHyperparameters(), step: 1)
+        // without decay or clipping: the backend's plain Adam step, bit for bit (random θ, m, v)
+        var random = TestData(seed: 9)
+        let start = [random.normal(6), random.normal(6), random.normal(6).map { $0 * $0 }]
+        func state() throws -> [CPUBuffer] {
+            try start.map { values in
+                let buffer = try backend.makeBuffer(count: 6)
+                try values.withUnsafeBufferPointer { try backend.upload($0, to: BufferSlice(buffer)) }
+                return buffer
+            }
+        }
+        let (adamW, adam) = (try state(), try state())
+        try backend.adamWUpdate(parameters: BufferSlice(adamW[0]), gradients: BufferSlice(a), firstMoment: BufferSlice(adamW[1]),
+                                secondMoment: BufferSlice(adamW[2]), count: 6, hyperparameters: AdamHyperparameters(), step: 3)
+        try backend.adamUpdate(parameters: BufferSlice(adam[0]), gradients: BufferSlice(a), firstMoment: BufferSlice(adam[1]),
+                               secondMoment: BufferSlice(adam[2]), count: 6, hyperparameters: AdamHyperparameters(), step: 3)
+        for (index, (left, right)) in zip(adamW, adam).enumerated() {
+            var (got, want) = ([Float](repeating: .nan, count: 6), [Float](repeating: 0, count: 6))
+            try got.withUnsafeMutableBufferPointer { try backend.download(BufferSlice(left), count: 6, into: $0) }
+            try want.withUnsafeMutableBufferPointer { try backend.download(BufferSlice(right), count: 6, into: $0) }
+            XCTAssertEqual(got.map(\.bitPattern), want.map(\.bitPattern), "θ, m, v [\(index)]")
+            XCTAssertNotEqual(got, start[index], "θ, m, v [\(index)] moved")
+        }
+        let theta = adamW[0], m = adamW[1], v = adamW[2]
         XCTAssertThrowsError(try backend.adamWUpdate(parameters: BufferSlice(theta), gradients: BufferSlice(a), firstMoment: BufferSlice(m),
                                                      secondMoment: BufferSlice(v), count: 6,
                                                      hyperparameters: AdamHyperparameters(weightDecay: 0.1), step: 2)) {

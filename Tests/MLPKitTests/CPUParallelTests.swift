@@ -152,7 +152,7 @@ final class CPUParallelTests: XCTestCase {
     /// A product large enough for BLAS's threads (β = 0) overwrites a NaN-poisoned C, and agrees
     /// with Float64 like the small ones.
     func testThreadedBLASProductOverwritesPoisonedC() throws {
-        guard let blas = BLASLibrary.shared else { throw XCTSkip("no BLAS library found") }
+        let blas = try requireBLAS()
         let (m, n, k) = (520, 513, 504)
         XCTAssertGreaterThanOrEqual(m * n * k, BLASLibrary.singleThreadBelow)
         for layout in ProductLayout.allCases {
@@ -300,7 +300,7 @@ final class CPUParallelTests: XCTestCase {
     /// shape alone), and one BLAS call's result to rounding (OpenBLAS rounds a call's last
     /// columns differently, so not always its bits).
     func testSplitProductsAreDeterministicAndAgreeWithOneCall() throws {
-        guard let blas = BLASLibrary.shared else { throw XCTSkip("no BLAS library found") }
+        let blas = try requireBLAS()
         let shapes = [(128, 256, 784), (128, 128, 256), (128, 256, 128), (256, 784, 128), (100, 333, 70), (333, 100, 70),
                       (17, 1000, 130)]
         for (m, n, k) in shapes {

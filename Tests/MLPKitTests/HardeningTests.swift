@@ -211,6 +211,8 @@ final class HardeningTests: XCTestCase {
         for reader in ["checkpoint", "numpy", "csv", "idx"] {
             for file in try Self.files("Regressions/\(reader)") { Self.decodeAll(file.bytes) }
         }
+        // a moved or emptied folder would pass the loop above without reading anything
+        XCTAssertFalse(try Self.files("Regressions/csv").isEmpty, "no Fuzz/Regressions/csv beside the tests")
     }
 
     func testAWideHeaderOverAShortRowIsRefusedWithoutAHugeReservation() {

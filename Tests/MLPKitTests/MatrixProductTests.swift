@@ -62,15 +62,6 @@ final class MatrixProductTests: XCTestCase {
         return c
     }
 
-    /// The installed BLAS, or a skip (a failure under CI, which must install it).
-    func requireBLAS() throws -> BLASLibrary {
-        if let blas = BLASLibrary.shared { return blas }
-        if ProcessInfo.processInfo.environment["CI"] != nil {
-            XCTFail("CI must install OpenBLAS: apt-get install libopenblas0-pthread")
-        }
-        throw XCTSkip("no BLAS library found (apt-get install libopenblas0-pthread)")
-    }
-
     static let shapes: [(m: Int, n: Int, k: Int)] = {
         var shapes = [
             (1, 1, 1), (1, 41, 13), (1, 300, 1), (41, 1, 13), (300, 1, 7), (23, 19, 1), (64, 512, 1),

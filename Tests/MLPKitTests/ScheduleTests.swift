@@ -98,12 +98,19 @@ final class ScheduleTests: XCTestCase {
         for t in 1...9 {
             let positions = ((t - 1) % 4 * 5)..<min((t - 1) % 4 * 5 + 5, 23)
             XCTAssertEqual(scheduled.learningRate(step: t), schedule.rate(base: 0.02, step: t))
+            let before = try scheduled.model().parameters
             try scheduled.trainStep(on: a, positions: positions, gathered: false)
+            let after = try scheduled.model().parameters
+            if t == 9 {
+                // the last step runs at rate 0: with no weight decay, nothing moves
+                XCTAssertEqual(after.map(\.bitPattern), before.map(\.bitPattern))
+            } else {
+                XCTAssertNotEqual(after, before, "t=\(t) moved nothing")
+            }
             manual.hyperparameters.learningRate = schedule.rate(base: 0.02, step: t)
             try manual.trainStep(on: b, positions: positions, gathered: false)
             XCTAssertEqual(try scheduled.model().parameters.map(\.bitPattern), try manual.model().parameters.map(\.bitPattern), "t=\(t)")
         }
-        // the last step ran at rate 0: with no weight decay, nothing moved
         XCTAssertEqual(schedule.rate(base: 0.02, step: 9), 0)
     }
 
