@@ -18,10 +18,7 @@ struct EvalCommand: ParsableCommand {
 
     func run() throws {
         let checkpoint = try Checkpoint.load(from: model)
-        if let recorded = checkpoint.loss, let loss = inference.loss, loss != recorded {
-            throw CommandError("--loss \(loss.rawValue) disagrees with the checkpoint's loss \(recorded.rawValue)")
-        }
-        let network = try checkpoint.model(defaultLoss: inference.loss)
+        let network = try inference.network(from: checkpoint, path: model)
         let (inputs, targetsOrNil) = try data.load()
         guard let targets = targetsOrNil else { throw CommandError("no targets") }
         try checkInputs(inputs, fit: network)

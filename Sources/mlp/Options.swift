@@ -10,11 +10,24 @@ struct InferenceOptions: ParsableArguments {
     @Option(name: .customLong("batch-size"), help: "Rows per forward pass.")
     var batchSize: Int = 1024
 
-    @Option(help: "auto, cpu, opencl or cuda.")
+    @Option(help: "auto (a CUDA GPU when one is usable, else the CPU), cpu, opencl or cuda.")
     var device: DeviceChoice = .auto
 
     func validate() throws {
         try require(batchSize >= 1, "--batch-size must be at least 1, got \(batchSize)")
+    }
+
+    /// The network of `checkpoint` (read from `path`) with its recorded loss, or `--loss` where it
+    /// records none. `--loss` disagreeing with a recorded loss is an error, and so is no loss at
+    /// all unless `fallback` is given.
+    func network(from checkpoint: Checkpoint, path: String, fallback: Loss? = nil) throws -> MLP {
+        if let recorded = checkpoint.loss, let loss, loss != recorded {
+            throw ValidationError("--loss \(loss.rawValue) disagrees with \(path)'s loss \(recorded.rawValue)")
+        }
+        guard let chosen = loss ?? checkpoint.loss ?? fallback else {
+            throw ValidationError("\(path) records no loss: pass --loss mse, cross-entropy or binary-cross-entropy")
+        }
+        return try checkpoint.model(defaultLoss: chosen)
     }
 }
 
@@ -35,16 +48,16 @@ struct DataOptions: ParsableArguments {
     /// Inputs and targets, read and checked.
     func load(requireTargets: Bool = true) throws -> (inputs: DataMatrix, targets: DataMatrix?) {
         if let data {
-            guard x == nil, y == nil else { throw CommandError("use either --data/--target or --x/--y, not both") }
-            if requireTargets, target == nil { throw CommandError("--data needs --target COLUMN naming the target column") }
+            guard x == nil, y == nil else { throw ValidationError("use either --data/--target or --x/--y, not both") }
+            if requireTargets, target == nil { throw ValidationError("--data needs --target COLUMN naming the target column") }
             let table = try DataLoader.readTable(path: data, target: target, targetRequired: requireTargets)
             return (table.features, table.target)
         }
-        guard let x else { throw CommandError("no data: pass --x FILE --y FILE, or --data FILE.csv --target COLUMN") }
-        if target != nil { throw CommandError("--target goes with --data, not with --x") }
+        guard let x else { throw ValidationError("no data: pass --x FILE --y FILE, or --data FILE.csv --target COLUMN") }
+        if target != nil { throw ValidationError("--target goes with --data, not with --x") }
         let inputs = try DataLoader.readMatrix(path: x)
         guard let y else {
-            if requireTargets { throw CommandError("--x needs --y FILE with the targets") }
+            if requireTargets { throw ValidationError("--x needs --y FILE with the targets") }
             return (inputs, nil)
         }
         let targets = try DataLoader.readMatrix(path: y)

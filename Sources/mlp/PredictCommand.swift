@@ -33,7 +33,8 @@ struct PredictCommand: ParsableCommand {
 
     func run() throws {
         let checkpoint = try Checkpoint.load(from: model)
-        let network = try checkpoint.model(defaultLoss: inference.loss ?? .meanSquaredError)
+        // a network saved without its loss (from PyTorch, say) runs as regression: its raw outputs
+        let network = try inference.network(from: checkpoint, path: model, fallback: .meanSquaredError)
         let (inputs, _) = try data.load(requireTargets: false)
         try checkInputs(inputs, fit: network)
         guard inputs.values.allSatisfy(\.isFinite) else { throw CommandError("the inputs contain NaN or infinity") }
@@ -69,7 +70,9 @@ struct PredictCommand: ParsableCommand {
             ? NumpyFile.encode(matrix)
             : Array(CSVFile.encode(header: header, matrix: matrix).utf8)
         try FileIO.writeAtomically(bytes, to: out)
-        Terminal.writeError("wrote \(inputs.rows) predictions to \(out)")
+        let raw = checkpoint.loss == nil && inference.loss == nil
+        Terminal.writeError("wrote \(inputs.rows) predictions to \(out)"
+            + (raw ? " (\(model) records no loss: the raw outputs; --loss gives classes or probabilities)" : ""))
     }
 }
 

@@ -20,10 +20,10 @@ struct TrainCommand: ParsableCommand {
     @Option(help: "Hidden layer sizes, comma-separated (input and output sizes come from the data).")
     var hidden: String = "256,128"
 
-    @Option(help: "mse, cross-entropy or binary-cross-entropy (sigmoid outputs for 0/1 or multi-label targets; default: cross-entropy for one integer target column, else mse).")
+    @Option(help: "mse, cross-entropy or binary-cross-entropy (sigmoid outputs for 0/1 or multi-label targets; default: cross-entropy for one integer target column or integer one-hot rows, else mse).")
     var loss: Loss?
 
-    @Option(help: "Passes over the training data.")
+    @Option(help: "Passes over the training data (default 10).")
     var epochs: Int?
 
     @Option(help: "An exact number of steps, instead of --epochs.")
@@ -56,7 +56,7 @@ struct TrainCommand: ParsableCommand {
     @Option(name: .customLong("validation-split"), help: "Hold out this fraction of the rows and report its loss and accuracy each epoch.")
     var validationSplit: Double?
 
-    @Option(help: "auto, cpu, opencl or cuda.")
+    @Option(help: "auto (a CUDA GPU when one is usable, else the CPU), cpu, opencl or cuda.")
     var device: DeviceChoice = .auto
 
     @Option(help: ArgumentHelp("Where to save the checkpoint.", valueName: "file"))
@@ -69,7 +69,7 @@ struct TrainCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Write the loss (and accuracy) per epoch as an SVG chart.", valueName: "file.svg"))
     var plot: String?
 
-    @Flag(help: "Print one JSON object with the results at the end.")
+    @Flag(help: "Print one JSON object with the results at the end (and no progress lines).")
     var json = false
 
     @OptionGroup(title: "Beyond the seed") var features: TrainingFeatureOptions

@@ -35,15 +35,21 @@ final class BadInputTests: XCTestCase {
         let text = String(decoding: bytes, as: UTF8.self)
         try Data(text.replacingOccurrences(of: "\"shape\":[3,4]", with: "\"shape\":[4,3]").utf8)
             .write(to: folder.appendingPathComponent("inconsistent.safetensors"))
+        // the same network saved without its loss, as a PyTorch state dict would be
+        var lossless = try Checkpoint.load(from: folder.appendingPathComponent("model.safetensors").path)
+        lossless.loss = nil
+        try lossless.save(to: folder.appendingPathComponent("lossless.safetensors").path)
         let wide = try MLP(layerSizes: [5, 4, 3], loss: .crossEntropy, seed: 1)
         try Checkpoint(model: wide).save(to: folder.appendingPathComponent("wide.safetensors").path)
     }
 
-    /// Runs `mlp` expecting failure: one `error:` line naming `expected`, and no `out.*` file.
-    func assertFails(_ arguments: [String], mentioning expected: String, file: StaticString = #filePath, line: UInt = #line) throws {
+    /// Runs `mlp` expecting failure: one `error:` line naming `expected`, no `out.*` file, and the
+    /// exit status `status` (64 for a bad or missing flag, 1 for bad data or files).
+    func assertFails(_ arguments: [String], mentioning expected: String, status: Int32, file: StaticString = #filePath,
+                     line: UInt = #line) throws {
         let before = Set(try FileManager.default.contentsOfDirectory(atPath: folder.path))
         let result = try CommandRunner.run(arguments, in: folder)
-        XCTAssertNotEqual(result.status, 0, "\(arguments) succeeded", file: file, line: line)
+        XCTAssertEqual(result.status, status, "\(arguments): \(result.standardError)", file: file, line: line)
         let lines = result.standardError.split(separator: "\n", omittingEmptySubsequences: true)
             .filter { !$0.hasPrefix("loss: ") }
         XCTAssertEqual(lines.count, 1, "\(arguments): stderr was \(result.standardError)", file: file, line: line)
@@ -58,61 +64,105 @@ final class BadInputTests: XCTestCase {
     let train = ["train", "--data", "good.csv", "--target", "label", "--hidden", "4", "--epochs", "1", "--out", "out.safetensors"]
 
     func testBadFlagValues() throws {
-        try assertFails(train + ["--batch-size", "0"], mentioning: "batch-size")
-        try assertFails(train + ["--lr=-0.1"], mentioning: "--lr")
-        try assertFails(train + ["--hidden", "8,abc"], mentioning: "abc")
-        try assertFails(train + ["--hidden", "8,0"], mentioning: "--hidden")
-        try assertFails(train + ["--device", "tpu"], mentioning: "tpu")
-        try assertFails(train + ["--epochs", "0"], mentioning: "--epochs")
-        try assertFails(train + ["--steps", "5"], mentioning: "--epochs or --steps")
-        try assertFails(train + ["--validation-split", "1.5"], mentioning: "validation-split")
-        try assertFails(train + ["--beta1", "1"], mentioning: "beta1")
-        try assertFails(train + ["--eps", "0"], mentioning: "eps")
-        try assertFails(train + ["--loss", "hinge"], mentioning: "hinge")
-        try assertFails(train + ["--plot", "chart.png"], mentioning: "svg")
-        try assertFails(train + ["--unknown-flag"], mentioning: "unknown-flag")
+        try assertFails(train + ["--batch-size", "0"], mentioning: "batch-size", status: 64)
+        try assertFails(train + ["--lr=-0.1"], mentioning: "--lr", status: 64)
+        try assertFails(train + ["--hidden", "8,abc"], mentioning: "abc", status: 64)
+        try assertFails(train + ["--hidden", "8,0"], mentioning: "--hidden", status: 64)
+        try assertFails(train + ["--device", "tpu"], mentioning: "tpu", status: 64)
+        try assertFails(train + ["--epochs", "0"], mentioning: "--epochs", status: 64)
+        try assertFails(train + ["--steps", "5"], mentioning: "--epochs or --steps", status: 64)
+        try assertFails(train + ["--validation-split", "1.5"], mentioning: "validation-split", status: 64)
+        try assertFails(train + ["--beta1", "1"], mentioning: "beta1", status: 64)
+        try assertFails(train + ["--eps", "0"], mentioning: "eps", status: 64)
+        try assertFails(train + ["--loss", "hinge"], mentioning: "hinge", status: 64)
+        try assertFails(train + ["--plot", "chart.png"], mentioning: "svg", status: 64)
+        try assertFails(train + ["--unknown-flag"], mentioning: "unknown-flag", status: 64)
     }
 
     func testMissingAndMalformedData() throws {
-        try assertFails(["train", "--data", "missing.csv", "--target", "label", "--out", "out.safetensors"], mentioning: "missing.csv")
-        try assertFails(["train", "--data", "good.csv", "--target", "nope", "--out", "out.safetensors"], mentioning: "nope")
-        try assertFails(["train", "--data", "good.csv", "--out", "out.safetensors"], mentioning: "--target")
-        try assertFails(["train", "--data", "letters.csv", "--target", "label", "--out", "out.safetensors"], mentioning: "line 3")
-        try assertFails(["train", "--data", "short.csv", "--target", "label", "--out", "out.safetensors"], mentioning: "line 3")
-        try assertFails(["train", "--data", "long.csv", "--target", "label", "--out", "out.safetensors"], mentioning: "line 3")
-        try assertFails(["train", "--data", "nan.csv", "--target", "label", "--out", "out.safetensors"], mentioning: "line 2")
-        try assertFails(["train", "--data", "inf.csv", "--target", "label", "--out", "out.safetensors"], mentioning: "line 3")
-        try assertFails(["train", "--x", "half.npy", "--y", "y3.csv", "--out", "out.safetensors"], mentioning: "f2")
-        try assertFails(["train", "--x", "x.csv", "--y", "y3.csv", "--out", "out.safetensors"], mentioning: "rows")
-        try assertFails(["train", "--x", "x.csv", "--out", "out.safetensors"], mentioning: "--y")
+        try assertFails(["train", "--data", "missing.csv", "--target", "label", "--out", "out.safetensors"], mentioning: "missing.csv", status: 1)
+        try assertFails(["train", "--data", "good.csv", "--target", "nope", "--out", "out.safetensors"], mentioning: "nope", status: 1)
+        try assertFails(["train", "--data", "good.csv", "--out", "out.safetensors"], mentioning: "--target", status: 64)
+        try assertFails(["train", "--data", "letters.csv", "--target", "label", "--out", "out.safetensors"], mentioning: "line 3", status: 1)
+        try assertFails(["train", "--data", "short.csv", "--target", "label", "--out", "out.safetensors"], mentioning: "line 3", status: 1)
+        try assertFails(["train", "--data", "long.csv", "--target", "label", "--out", "out.safetensors"], mentioning: "line 3", status: 1)
+        try assertFails(["train", "--data", "nan.csv", "--target", "label", "--out", "out.safetensors"], mentioning: "line 2", status: 1)
+        try assertFails(["train", "--data", "inf.csv", "--target", "label", "--out", "out.safetensors"], mentioning: "line 3", status: 1)
+        try assertFails(["train", "--x", "half.npy", "--y", "y3.csv", "--out", "out.safetensors"], mentioning: "f2", status: 1)
+        try assertFails(["train", "--x", "x.csv", "--y", "y3.csv", "--out", "out.safetensors"], mentioning: "rows", status: 1)
+        try assertFails(["train", "--x", "x.csv", "--out", "out.safetensors"], mentioning: "--y", status: 64)
+    }
+
+    /// Missing or conflicting data flags are usage errors (64), found before any file is read.
+    func testDataFlagsMisused() throws {
+        try assertFails(["train", "--out", "out.safetensors"], mentioning: "no data", status: 64)
+        try assertFails(["train", "--data", "good.csv", "--target", "label", "--x", "x.csv", "--out", "out.safetensors"],
+                        mentioning: "not both", status: 64)
+        try assertFails(["train", "--x", "x.csv", "--y", "y3.csv", "--target", "label", "--out", "out.safetensors"],
+                        mentioning: "--target goes with --data", status: 64)
+        try assertFails(["eval", "--model", "model.safetensors"], mentioning: "no data", status: 64)
+        try assertFails(["eval", "--model", "model.safetensors", "--x", "x.csv"], mentioning: "--y", status: 64)
+        try assertFails(["predict", "--model", "model.safetensors", "--x", "x.csv", "--y", "y3.csv", "--out", "out.csv"],
+                        mentioning: "drop --y", status: 64)
+    }
+
+    /// A checkpoint that records no loss: `eval` needs `--loss`; `predict` writes the raw outputs
+    /// and says so (with `--loss`, classes and probabilities); a `--loss` that disagrees with a
+    /// recorded loss is refused by both.
+    func testCheckpointWithoutLoss() throws {
+        let data = ["--data", "good.csv", "--target", "label"]
+        try assertFails(["eval", "--model", "lossless.safetensors"] + data, mentioning: "records no loss: pass --loss", status: 64)
+        let evaluation = try CommandRunner.run(["eval", "--model", "lossless.safetensors", "--loss", "cross-entropy"] + data,
+                                               in: folder)
+        XCTAssertEqual(evaluation.status, 0, evaluation.standardError)
+        let recorded = try CommandRunner.run(["eval", "--model", "model.safetensors"] + data, in: folder)
+        XCTAssertEqual(evaluation.standardOutput, recorded.standardOutput)
+        try assertFails(["eval", "--model", "model.safetensors", "--loss", "mse"] + data, mentioning: "disagrees", status: 64)
+        try assertFails(["predict", "--model", "model.safetensors", "--loss", "mse", "--x", "x.csv", "--out", "out.csv"],
+                        mentioning: "disagrees", status: 64)
+
+        let raw = try CommandRunner.run(["predict", "--model", "lossless.safetensors", "--x", "x.csv", "--out", "raw.csv"], in: folder)
+        XCTAssertEqual(raw.status, 0, raw.standardError)
+        XCTAssertTrue(raw.standardError.contains("records no loss: the raw outputs"), raw.standardError)
+        let text = try String(contentsOf: folder.appendingPathComponent("raw.csv"), encoding: .utf8)
+        XCTAssertTrue(text.hasPrefix("y0,y1,y2\n"), text)
+        let classes = try CommandRunner.run(["predict", "--model", "lossless.safetensors", "--loss", "cross-entropy", "--x", "x.csv",
+                                             "--out", "classes.csv"], in: folder)
+        XCTAssertEqual(classes.status, 0, classes.standardError)
+        XCTAssertFalse(classes.standardError.contains("records no loss"), classes.standardError)
+        let expected = try CommandRunner.run(["predict", "--model", "model.safetensors", "--x", "x.csv", "--out", "expected.csv"],
+                                             in: folder)
+        XCTAssertEqual(expected.status, 0, expected.standardError)
+        XCTAssertEqual(try Data(contentsOf: folder.appendingPathComponent("classes.csv")),
+                       try Data(contentsOf: folder.appendingPathComponent("expected.csv")))
     }
 
     func testBadCheckpoints() throws {
-        try assertFails(["eval", "--model", "truncated.safetensors", "--data", "good.csv", "--target", "label"], mentioning: "truncated.safetensors")
-        try assertFails(["eval", "--model", "inconsistent.safetensors", "--data", "good.csv", "--target", "label"], mentioning: "W2")
-        try assertFails(["eval", "--model", "missing.safetensors", "--data", "good.csv", "--target", "label"], mentioning: "missing.safetensors")
-        try assertFails(["eval", "--model", "good.csv", "--data", "good.csv", "--target", "label"], mentioning: "checkpoint")
-        try assertFails(train + ["--init", "truncated.safetensors"], mentioning: "truncated.safetensors")
+        try assertFails(["eval", "--model", "truncated.safetensors", "--data", "good.csv", "--target", "label"], mentioning: "truncated.safetensors", status: 1)
+        try assertFails(["eval", "--model", "inconsistent.safetensors", "--data", "good.csv", "--target", "label"], mentioning: "W2", status: 1)
+        try assertFails(["eval", "--model", "missing.safetensors", "--data", "good.csv", "--target", "label"], mentioning: "missing.safetensors", status: 1)
+        try assertFails(["eval", "--model", "good.csv", "--data", "good.csv", "--target", "label"], mentioning: "checkpoint", status: 1)
+        try assertFails(train + ["--init", "truncated.safetensors"], mentioning: "truncated.safetensors", status: 1)
         // sizes that do not fit the data
-        try assertFails(["eval", "--model", "wide.safetensors", "--data", "good.csv", "--target", "label"], mentioning: "inputs")
-        try assertFails(train + ["--init", "wide.safetensors"], mentioning: "inputs")
-        try assertFails(["predict", "--model", "wide.safetensors", "--x", "x.csv", "--out", "out.csv"], mentioning: "inputs")
+        try assertFails(["eval", "--model", "wide.safetensors", "--data", "good.csv", "--target", "label"], mentioning: "inputs", status: 1)
+        try assertFails(train + ["--init", "wide.safetensors"], mentioning: "inputs", status: 1)
+        try assertFails(["predict", "--model", "wide.safetensors", "--x", "x.csv", "--out", "out.csv"], mentioning: "inputs", status: 1)
         // a label outside the model's classes
-        try assertFails(["eval", "--model", "model.safetensors", "--data", "bigLabel.csv", "--target", "label"], mentioning: "12")
+        try assertFails(["eval", "--model", "model.safetensors", "--data", "bigLabel.csv", "--target", "label"], mentioning: "12", status: 1)
         try assertFails(["train", "--init", "model.safetensors", "--data", "bigLabel.csv", "--target", "label",
-                         "--out", "out.safetensors"], mentioning: "12")
+                         "--out", "out.safetensors"], mentioning: "12", status: 1)
     }
 
     /// Without a GPU, `--device cuda` is one clear line (and nothing about the data before it).
     func testUnavailableCUDAIsOneLine() throws {
         try XCTSkipIf(FileManager.default.fileExists(atPath: "/dev/nvidia0"), "this machine has an NVIDIA GPU")
-        try assertFails(train + ["--device", "cuda"], mentioning: "CUDA is unavailable")
+        try assertFails(train + ["--device", "cuda"], mentioning: "CUDA is unavailable", status: 1)
         let result = try CommandRunner.run(train + ["--device", "cuda"], in: folder)
         XCTAssertFalse(result.standardError.contains("loss: "), result.standardError)
     }
 
     func testPredictRefusesBadOutput() throws {
-        try assertFails(["predict", "--model", "model.safetensors", "--x", "x.csv", "--out", "out.txt"], mentioning: ".npy or .csv")
-        try assertFails(["predict", "--model", "model.safetensors", "--x", "x.csv", "--out", "missing-folder/out.csv"], mentioning: "out.csv")
+        try assertFails(["predict", "--model", "model.safetensors", "--x", "x.csv", "--out", "out.txt"], mentioning: ".npy or .csv", status: 64)
+        try assertFails(["predict", "--model", "model.safetensors", "--x", "x.csv", "--out", "missing-folder/out.csv"], mentioning: "out.csv", status: 1)
     }
 }

@@ -354,7 +354,7 @@ public enum CheckpointError: Error, CustomStringConvertible, Equatable {
     var reason: String {
         switch self {
         case .invalid(_, let reason): return reason
-        case .missingLoss: return "the checkpoint records no loss; pass one"
+        case .missingLoss: return "the checkpoint records no loss: give one (defaultLoss)"
         }
     }
 
