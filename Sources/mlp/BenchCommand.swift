@@ -24,7 +24,7 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "auto, cpu, opencl or cuda.")
     var device: DeviceChoice = .auto
 
-    @Option(help: "Timed steps per configuration (after 10 warm-up steps).")
+    @Option(parsing: .unconditional, help: "Timed steps per configuration (after 10 warm-up steps).")
     var steps: Int = 200
 
     @Flag(help: "Print {\"results\": [{\"name\", \"layers\", \"batch\", \"step_seconds\", \"min_seconds\", \"max_seconds\", \"gflops\", \"ceiling_gflops\", \"fraction_of_ceiling\", …}, …]}.")

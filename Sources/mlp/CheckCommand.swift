@@ -27,7 +27,7 @@ struct CheckCommand: ParsableCommand {
     @Option(help: "opencl, cuda, cpu or auto (the backend `train` would pick).")
     var device: DeviceChoice = .auto
 
-    @Option(help: "Seeds the random inputs and the training runs.")
+    @Option(parsing: .unconditional, help: "Seeds the random inputs and the training runs.")
     var seed: UInt64 = 0x5EED_C4EC
 
     @Flag(help: "Print {\"device\", \"reference\", \"checks\": [{\"name\", \"sizes\", \"relative_error\", \"threshold\", \"passed\"}, …], \"passed\"}.")

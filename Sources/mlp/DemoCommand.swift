@@ -11,13 +11,13 @@ struct DemoCommand: ParsableCommand {
             with softmax cross-entropy and Adam.
             """)
 
-    @Option(help: "Passes over the training rows.")
+    @Option(parsing: .unconditional, help: "Passes over the training rows.")
     var epochs: Int = 30
 
-    @Option(name: .customLong("batch-size"), help: "Rows per step.")
+    @Option(name: .customLong("batch-size"), parsing: .unconditional, help: "Rows per step.")
     var batchSize: Int = 64
 
-    @Option(help: "Seeds the initialisation, shuffling and the test split.")
+    @Option(parsing: .unconditional, help: "Seeds the initialisation, shuffling and the test split.")
     var seed: UInt64 = 0
 
     @Option(help: "auto, cpu, opencl or cuda.")

@@ -25,6 +25,10 @@ struct EvalCommand: ParsableCommand {
         let (dataset, _) = try DataLoader.dataset(inputs: inputs, targets: targets, loss: network.loss,
                                                   outputs: network.layout.outputs)
         let result = try inference.device.run(EvalTask(model: network, dataset: dataset, batchSize: inference.batchSize))
+        guard result.loss.isFinite else {
+            throw CommandError("the loss is \(describeNonFinite(result.loss)): the outputs or their errors overflow Float32 "
+                + "(inputs or targets too large for this model?)")
+        }
         if json {
             var object: [(String, JSONValue)] = [("loss", .number(result.loss))]
             object.append(("accuracy", result.accuracy.map { .number($0) } ?? .null))

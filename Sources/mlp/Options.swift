@@ -1,5 +1,9 @@
 import ArgumentParser
+import Foundation
 import MLPKit
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// What `eval` and `predict` share besides the data: the loss for a checkpoint that does not
 /// record one, the rows per forward pass, and the device.
@@ -7,7 +11,7 @@ struct InferenceOptions: ParsableArguments {
     @Option(help: "mse, cross-entropy or binary-cross-entropy, for a checkpoint that does not record its loss.")
     var loss: Loss?
 
-    @Option(name: .customLong("batch-size"), help: "Rows per forward pass.")
+    @Option(name: .customLong("batch-size"), parsing: .unconditional, help: "Rows per forward pass.")
     var batchSize: Int = 1024
 
     @Option(help: "auto (a CUDA GPU when one is usable, else the CPU), cpu, opencl or cuda.")
@@ -22,7 +26,7 @@ struct InferenceOptions: ParsableArguments {
     /// all unless `fallback` is given.
     func network(from checkpoint: Checkpoint, path: String, fallback: Loss? = nil) throws -> MLP {
         if let recorded = checkpoint.loss, let loss, loss != recorded {
-            throw ValidationError("--loss \(loss.rawValue) disagrees with \(path)'s loss \(recorded.rawValue)")
+            throw ValidationError("--loss \(loss.rawValue) disagrees with \(path), which records \(recorded.rawValue)")
         }
         guard let chosen = loss ?? checkpoint.loss ?? fallback else {
             throw ValidationError("\(path) records no loss: pass --loss mse, cross-entropy or binary-cross-entropy")
@@ -97,4 +101,74 @@ extension StringProtocol {
     var trimmed: String {
         String(drop { $0 == " " || $0 == "\t" }.reversed().drop { $0 == " " || $0 == "\t" }.reversed())
     }
+}
+
+/// Output paths checked before any work: each one's folder exists and is writable, none is a
+/// folder itself, no two outputs are the same file, and no output is one of the inputs (which
+/// the run would overwrite).
+struct OutputPaths {
+    /// (flag, path) for each file the command will write.
+    var outputs: [(flag: String, path: String)]
+    /// (flag, path) for each file it reads and must not overwrite.
+    var inputs: [(flag: String, path: String)]
+
+    func check() throws {
+        for (flag, path) in outputs {
+            guard !path.isEmpty else { throw ValidationError("\(flag) needs a file name") }
+            var status = stat()
+            if stat(path, &status) == 0, status.st_mode & S_IFMT == S_IFDIR {
+                throw CommandError("\(flag) \(path) is a folder; give a file name")
+            }
+            let folder = Self.folder(of: path)
+            guard stat(folder, &status) == 0, status.st_mode & S_IFMT == S_IFDIR else {
+                throw CommandError("cannot write \(path): the folder \(folder) does not exist")
+            }
+            guard access(folder, W_OK) == 0 else { throw CommandError("cannot write \(path): the folder \(folder) is not writable") }
+        }
+        for (index, (flag, path)) in outputs.enumerated() {
+            for (otherFlag, other) in outputs[(index + 1)...] where Self.same(path, other) {
+                throw ValidationError("\(flag) and \(otherFlag) name the same file, \(path)")
+            }
+            for (inputFlag, input) in inputs where Self.same(path, input) {
+                throw ValidationError("\(flag) \(path) would overwrite the \(inputFlag) file")
+            }
+        }
+    }
+
+    /// The folder a file would be written in.
+    static func folder(of path: String) -> String {
+        guard let slash = path.lastIndex(of: "/") else { return "." }
+        return slash == path.startIndex ? "/" : String(path[..<slash])
+    }
+
+    /// Whether two paths name one file: the same file when both exist (links and `..` included),
+    /// else the same path once made absolute.
+    static func same(_ a: String, _ b: String) -> Bool {
+        var (first, second) = (stat(), stat())
+        if stat(a, &first) == 0, stat(b, &second) == 0 {
+            return first.st_dev == second.st_dev && first.st_ino == second.st_ino
+        }
+        return absolute(a) == absolute(b)
+    }
+
+    static func absolute(_ path: String) -> String {
+        let full = path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path
+        var parts: [Substring] = []
+        for part in full.split(separator: "/") where part != "." {
+            if part == ".." { _ = parts.popLast() } else { parts.append(part) }
+        }
+        return "/" + parts.joined(separator: "/")
+    }
+}
+
+extension DataOptions {
+    /// The files the data flags name, for `OutputPaths.inputs`.
+    var files: [(flag: String, path: String)] {
+        [("--x", x), ("--y", y), ("--data", data)].compactMap { flag, path in path.map { (flag, $0) } }
+    }
+}
+
+/// A non-finite value in words: NaN, infinity or −infinity.
+func describeNonFinite(_ value: some BinaryFloatingPoint) -> String {
+    value.isNaN ? "NaN" : value.isInfinite ? (value < 0 ? "-infinity" : "infinity") : "\(Double(value))"
 }

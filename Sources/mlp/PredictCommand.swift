@@ -32,6 +32,7 @@ struct PredictCommand: ParsableCommand {
     }
 
     func run() throws {
+        try OutputPaths(outputs: [("--out", out)], inputs: data.files + [("--model", model)]).check()
         let checkpoint = try Checkpoint.load(from: model)
         // a network saved without its loss (from PyTorch, say) runs as regression: its raw outputs
         let network = try inference.network(from: checkpoint, path: model, fallback: .meanSquaredError)
@@ -39,6 +40,10 @@ struct PredictCommand: ParsableCommand {
         try checkInputs(inputs, fit: network)
         guard inputs.values.allSatisfy(\.isFinite) else { throw CommandError("the inputs contain NaN or infinity") }
         let outputs = try inference.device.run(PredictTask(model: network, inputs: inputs.values, batchSize: inference.batchSize))
+        if let index = outputs.firstIndex(where: { !$0.isFinite }) {
+            throw CommandError("the model's outputs overflow to \(describeNonFinite(outputs[index])) on row \(index / network.layout.outputs + 1) "
+                + "(inputs too large for this model?); did not write \(out)")
+        }
         let classes = network.layout.outputs
         var header: [String]
         var matrix: DataMatrix

@@ -17,34 +17,34 @@ struct TrainCommand: ParsableCommand {
 
     @OptionGroup var data: DataOptions
 
-    @Option(help: "Hidden layer sizes, comma-separated (input and output sizes come from the data).")
-    var hidden: String = "256,128"
+    @Option(parsing: .unconditional, help: "Hidden layer sizes, comma-separated (input and output sizes come from the data; default 256,128).")
+    var hidden: String?
 
     @Option(help: "mse, cross-entropy or binary-cross-entropy (sigmoid outputs for 0/1 or multi-label targets; default: cross-entropy for one integer target column or integer one-hot rows, else mse).")
     var loss: Loss?
 
-    @Option(help: "Passes over the training data (default 10).")
+    @Option(parsing: .unconditional, help: "Passes over the training data (default 10).")
     var epochs: Int?
 
-    @Option(help: "An exact number of steps, instead of --epochs.")
+    @Option(parsing: .unconditional, help: "An exact number of steps, instead of --epochs.")
     var steps: Int?
 
-    @Option(name: .customLong("batch-size"), help: "Rows per step (default 128).")
+    @Option(name: .customLong("batch-size"), parsing: .unconditional, help: "Rows per step (default 128).")
     var batchSize: Int?
 
-    @Option(help: "Adam's learning rate α (default 0.001).")
+    @Option(parsing: .unconditional, help: "Adam's learning rate α (default 0.001).")
     var lr: Float?
 
-    @Option(help: "Adam's β1 (default 0.9).")
+    @Option(parsing: .unconditional, help: "Adam's β1 (default 0.9).")
     var beta1: Float?
 
-    @Option(help: "Adam's β2 (default 0.999).")
+    @Option(parsing: .unconditional, help: "Adam's β2 (default 0.999).")
     var beta2: Float?
 
-    @Option(help: "Adam's ε (default 1e-8).")
+    @Option(parsing: .unconditional, help: "Adam's ε (default 1e-8).")
     var eps: Float?
 
-    @Option(help: "Seeds the initialisation, the shuffling and the validation split (default 0).")
+    @Option(parsing: .unconditional, help: "Seeds the initialisation, the shuffling and the validation split (default 0).")
     var seed: UInt64?
 
     @Flag(name: .customLong("no-shuffle"), help: "Take batches in file order instead of shuffling each epoch.")
@@ -53,7 +53,7 @@ struct TrainCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Start from this checkpoint: its architecture wins, and its Adam state resumes the run.", valueName: "checkpoint"))
     var `init`: String?
 
-    @Option(name: .customLong("validation-split"), help: "Hold out this fraction of the rows and report its loss and accuracy each epoch.")
+    @Option(name: .customLong("validation-split"), parsing: .unconditional, help: "Hold out this fraction of the rows and report its loss and accuracy each epoch.")
     var validationSplit: Double?
 
     @Option(help: "auto (a CUDA GPU when one is usable, else the CPU), cpu, opencl or cuda.")
@@ -62,7 +62,7 @@ struct TrainCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Where to save the checkpoint.", valueName: "file"))
     var out: String = "model.safetensors"
 
-    @Option(name: .customLong("checkpoint-every"),
+    @Option(name: .customLong("checkpoint-every"), parsing: .unconditional,
             help: ArgumentHelp("Also save the checkpoint to --out every N steps, atomically, after checking the model is finite.", valueName: "N"))
     var checkpointEvery: Int?
 
@@ -74,8 +74,12 @@ struct TrainCommand: ParsableCommand {
 
     @OptionGroup(title: "Beyond the seed") var features: TrainingFeatureOptions
 
+    /// The most steps one run may count, Adam's t included: 2⁵³, where counting in Float64 stays exact.
+    static let mostSteps = 1 << 53
+
     func validate() throws {
         try require(epochs == nil || steps == nil, "use --epochs or --steps, not both")
+        try require((steps ?? 1) <= Self.mostSteps, "--steps must be at most 2^53, got \(steps ?? 0)")
         try require((epochs ?? 1) >= 1, "--epochs must be at least 1, got \(epochs ?? 0)")
         try require((steps ?? 1) >= 1, "--steps must be at least 1, got \(steps ?? 0)")
         try require((batchSize ?? 1) >= 1, "--batch-size must be at least 1, got \(batchSize ?? 0)")
@@ -88,11 +92,16 @@ struct TrainCommand: ParsableCommand {
                     "--validation-split must lie strictly between 0 and 1, got \(validationSplit ?? 0)")
         try require(plot.map { $0.lowercased().hasSuffix(".svg") } ?? true, "--plot writes SVG: give a file ending in .svg")
         try require(features.patience == nil || validationSplit != nil, "--patience needs --validation-split: early stopping watches the validation loss")
-        _ = try parseHiddenSizes(hidden)
+        _ = try hidden.map(parseHiddenSizes)
     }
 
     func run() throws {
         let startTime = Clock.now
+        // where the results go, checked before any work
+        try OutputPaths(outputs: [("--out", out)] + (plot.map { [("--plot", $0)] } ?? []), inputs: data.files).check()
+        if let plot, let source = `init`, OutputPaths.same(plot, source) {
+            throw ValidationError("--plot \(plot) would overwrite the --init checkpoint")
+        }
         let (inputs, targetsOrNil) = try data.load()
         guard let targets = targetsOrNil else { throw CommandError("no targets") }
 
@@ -100,7 +109,7 @@ struct TrainCommand: ParsableCommand {
         let checkpoint = try `init`.map { try Checkpoint.load(from: $0) }
         let chosenLoss = loss ?? checkpoint?.loss ?? DataLoader.defaultLoss(for: targets)
         if let checkpoint, let recorded = checkpoint.loss, let loss, loss != recorded {
-            throw CommandError("--loss \(loss.rawValue) disagrees with the checkpoint's loss \(recorded.rawValue)")
+            throw ValidationError("--loss \(loss.rawValue) disagrees with the checkpoint's loss \(recorded.rawValue)")
         }
         let (dataset, outputs) = try DataLoader.dataset(inputs: inputs, targets: targets, loss: chosenLoss,
                                                         outputs: checkpoint?.layerSizes.last)
@@ -112,9 +121,14 @@ struct TrainCommand: ParsableCommand {
             guard checkpoint.layerSizes[0] == inputs.columns else {
                 throw CommandError("the checkpoint takes \(checkpoint.layerSizes[0]) inputs but the data has \(inputs.columns) features")
             }
+            let recorded = Array(checkpoint.layerSizes.dropFirst().dropLast())
+            if let hidden, try parseHiddenSizes(hidden) != recorded {
+                throw ValidationError("--hidden \(hidden) disagrees with the checkpoint's hidden layers "
+                    + "\(recorded.isEmpty ? "(none)" : recorded.map(String.init).joined(separator: ",")): a resumed run keeps its architecture")
+            }
             model = try checkpoint.model(defaultLoss: chosenLoss)
         } else {
-            model = try MLP(layerSizes: [inputs.columns] + (try parseHiddenSizes(hidden)) + [outputs], activation: activation,
+            model = try MLP(layerSizes: [inputs.columns] + (try parseHiddenSizes(hidden ?? "256,128")) + [outputs], activation: activation,
                             loss: chosenLoss, seed: seed)
         }
         let defaults = checkpoint?.hyperparameters ?? AdamHyperparameters()
@@ -129,9 +143,20 @@ struct TrainCommand: ParsableCommand {
         let configuration = TrainingConfiguration(
             batchSize: batch, length: steps.map { .steps($0) } ?? .epochs(epochs ?? 10), shuffle: !noShuffle, seed: seed)
         model.standardization = try features.standardization(training: training, checkpoint: checkpoint)
-        let runSteps = try steps ?? (epochs ?? 10) * BatchSchedule(rows: training.rows, batchSize: batch, shuffle: false, seed: 0).stepsPerEpoch
+        let runSteps = try steps ?? {
+            let perEpoch = try BatchSchedule(rows: training.rows, batchSize: batch, shuffle: false, seed: 0).stepsPerEpoch
+            let (total, overflow) = (epochs ?? 10).multipliedReportingOverflow(by: perEpoch)
+            guard !overflow, total <= Self.mostSteps else {
+                throw ValidationError("--epochs \(epochs ?? 10) makes more than \(Self.mostSteps) steps (\(perEpoch) per epoch)")
+            }
+            return total
+        }()
+        let start = checkpoint?.optimizer?.step ?? 0
+        guard runSteps <= Self.mostSteps - start else {
+            throw ValidationError("\(start) steps done and \(runSteps) more make more than \(Self.mostSteps), the most a run counts")
+        }
         let (schedule, scheduleContinued) = try features.learningRateSchedule(
-            checkpoint: checkpoint, start: checkpoint?.optimizer?.step ?? 0, runSteps: runSteps)
+            checkpoint: checkpoint, start: start, runSteps: runSteps)
         var announcement: String?
         if !json {
             let source = loss != nil ? "" : checkpoint?.loss != nil ? " (from the checkpoint)" : " (chosen from the targets; --loss to change)"
@@ -172,11 +197,17 @@ struct TrainCommand: ParsableCommand {
         }
 
         // Without --checkpoint-every nothing is written until training has succeeded.
-        // With --patience: the best epoch's model and Adam state.
-        try Checkpoint(model: result.model, optimizer: result.optimizer, hyperparameters: hyperparameters,
-                       schedule: schedule, metadata: metadata).save(to: out)
+        // With --patience: the best epoch's model and Adam state. The chart goes first, so that a
+        // failure to write it leaves no new checkpoint (and one to write the checkpoint removes it).
         if let plot {
             try FileIO.writeAtomically(Array(TrainingChart.svg(history: result.history, loss: chosenLoss).utf8), to: plot)
+        }
+        do {
+            try Checkpoint(model: result.model, optimizer: result.optimizer, hyperparameters: hyperparameters,
+                           schedule: schedule, metadata: metadata).save(to: out)
+        } catch {
+            if let plot { unlink(plot) }
+            throw error
         }
         let seconds = Clock.seconds(since: startTime)
         let last = result.history.last

@@ -7,35 +7,35 @@ struct TrainingFeatureOptions: ParsableArguments {
     @Option(help: "The hidden activation: relu (default), leaky-relu, tanh, sigmoid or gelu (tanh form).")
     var activation: Activation?
 
-    @Option(name: .customLong("leaky-slope"), help: "Leaky ReLU's slope for negative inputs (default 0.01).")
+    @Option(name: .customLong("leaky-slope"), parsing: .unconditional, help: "Leaky ReLU's slope for negative inputs (default 0.01).")
     var leakySlope: Float?
 
-    @Option(name: .customLong("weight-decay"),
+    @Option(name: .customLong("weight-decay"), parsing: .unconditional,
             help: ArgumentHelp("AdamW's decoupled weight decay λ: θ ← θ·(1 − α·λ) before each Adam step, on every parameter, biases included (as torch.optim.AdamW does by default). 0 (the default) is plain Adam.", valueName: "λ"))
     var weightDecay: Float?
 
-    @Option(name: .customLong("clip-norm"),
+    @Option(name: .customLong("clip-norm"), parsing: .unconditional,
             help: ArgumentHelp("Clip the gradient by global norm: scale it by min(1, c/(‖g‖ + 1e-6)), ‖g‖ over all parameters together, before Adam's moments (torch.nn.utils.clip_grad_norm_).", valueName: "c"))
     var clipNorm: Float?
 
     @Option(help: "The learning-rate schedule: constant (default), step (--step-size, --gamma) or cosine (--warmup-steps); a resumed run continues the checkpoint's.")
     var schedule: ScheduleName?
 
-    @Option(name: .customLong("step-size"), help: ArgumentHelp("--schedule step: multiply the rate by --gamma every N steps.", valueName: "N"))
+    @Option(name: .customLong("step-size"), parsing: .unconditional, help: ArgumentHelp("--schedule step: multiply the rate by --gamma every N steps.", valueName: "N"))
     var stepSize: Int?
 
-    @Option(help: ArgumentHelp("--schedule step: the factor (default 0.1).", valueName: "γ"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("--schedule step: the factor (default 0.1).", valueName: "γ"))
     var gamma: Float?
 
-    @Option(name: .customLong("warmup-steps"),
+    @Option(name: .customLong("warmup-steps"), parsing: .unconditional,
             help: ArgumentHelp("--schedule cosine: raise the rate linearly over the first W steps, then follow half a cosine down to 0 at the run's last step (default 0).", valueName: "W"))
     var warmupSteps: Int?
 
-    @Option(name: .customLong("schedule-steps"),
+    @Option(name: .customLong("schedule-steps"), parsing: .unconditional,
             help: ArgumentHelp("--schedule cosine: the schedule's total steps T, counted from its first step (default: this run's steps, so that resuming with --init continues to the same T).", valueName: "T"))
     var scheduleSteps: Int?
 
-    @Option(help: ArgumentHelp("Stop after N epochs in a row without a lower validation loss (needs --validation-split); --out gets the best epoch's model.", valueName: "N"))
+    @Option(parsing: .unconditional, help: ArgumentHelp("Stop after N epochs in a row without a lower validation loss (needs --validation-split); --out gets the best epoch's model.", valueName: "N"))
     var patience: Int?
 
     @Flag(help: "Standardise each feature with the training rows' mean and standard deviation (stored in the checkpoint; eval and predict apply them).")

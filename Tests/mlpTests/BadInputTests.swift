@@ -39,6 +39,10 @@ final class BadInputTests: XCTestCase {
         var lossless = try Checkpoint.load(from: folder.appendingPathComponent("model.safetensors").path)
         lossless.loss = nil
         try lossless.save(to: folder.appendingPathComponent("lossless.safetensors").path)
+        // every weight and bias 1e18: inputs near 1 give outputs near 1e37, inputs of 1e10 overflow
+        let huge = try MLP(layerSizes: [2, 4, 3], loss: .crossEntropy, parameters: [Float](repeating: 1e18, count: 27))
+        try Checkpoint(model: huge).save(to: folder.appendingPathComponent("huge.safetensors").path)
+        try Checkpoint(model: model).save(to: folder.appendingPathComponent("model.svg").path)
         let wide = try MLP(layerSizes: [5, 4, 3], loss: .crossEntropy, seed: 1)
         try Checkpoint(model: wide).save(to: folder.appendingPathComponent("wide.safetensors").path)
     }
@@ -135,6 +139,70 @@ final class BadInputTests: XCTestCase {
         XCTAssertEqual(expected.status, 0, expected.standardError)
         XCTAssertEqual(try Data(contentsOf: folder.appendingPathComponent("classes.csv")),
                        try Data(contentsOf: folder.appendingPathComponent("expected.csv")))
+    }
+
+    /// Where the results go is checked before any work: a missing folder, a folder as the file,
+    /// two outputs on one file, an output over an input. Nothing is written.
+    func testOutputsCheckedBeforeTraining() throws {
+        let run = ["train", "--data", "good.csv", "--target", "label", "--hidden", "4", "--epochs", "1"]
+        try FileManager.default.createDirectory(at: folder.appendingPathComponent("folder.svg"), withIntermediateDirectories: false)
+        try assertFails(run + ["--out", "missing/out.safetensors"], mentioning: "the folder missing does not exist", status: 1)
+        try assertFails(run + ["--out", "out.safetensors", "--plot", "missing/chart.svg"], mentioning: "missing", status: 1)
+        try assertFails(run + ["--out", "folder.svg"], mentioning: "is a folder", status: 1)
+        try assertFails(run + ["--out", "out.safetensors", "--plot", "folder.svg"], mentioning: "is a folder", status: 1)
+        try assertFails(run + ["--out", "chart.svg", "--plot", "./chart.svg"], mentioning: "the same file", status: 64)
+        try assertFails(run + ["--out", "./good.csv"], mentioning: "would overwrite the --data file", status: 64)
+        try assertFails(["train", "--x", "x.csv", "--y", "y3.csv", "--out", "y3.csv"], mentioning: "would overwrite the --y file",
+                        status: 64)
+        try assertFails(["train", "--init", "model.svg", "--data", "good.csv", "--target", "label", "--epochs", "1",
+                         "--plot", "model.svg"], mentioning: "would overwrite the --init checkpoint", status: 64)
+        try assertFails(["predict", "--model", "model.safetensors", "--x", "x.csv", "--out", "x.csv"],
+                        mentioning: "would overwrite the --x file", status: 64)
+        // resuming into the checkpoint it started from is allowed
+        let resumed = try CommandRunner.run(["train", "--init", "model.safetensors", "--data", "good.csv", "--target", "label",
+                                             "--steps", "1", "--out", "model.safetensors"], in: folder)
+        XCTAssertEqual(resumed.status, 0, resumed.standardError)
+    }
+
+    /// Counts too large to run are refused up front, not trapped on overflow.
+    func testOverflowingStepCounts() throws {
+        try assertFails(train.filter { $0 != "--epochs" && $0 != "1" } + ["--epochs", "4611686018427387904"],
+                        mentioning: "more than 9007199254740992 steps", status: 64)
+        try assertFails(train.filter { $0 != "--epochs" && $0 != "1" } + ["--steps", "9223372036854775807"],
+                        mentioning: "--steps must be at most", status: 64)
+    }
+
+    /// A negative number is the flag's value, refused by name, not a missing value.
+    func testNegativeValuesAreNamed() throws {
+        try assertFails(train.filter { $0 != "--epochs" && $0 != "1" } + ["--epochs", "-1"], mentioning: "--epochs must be at least 1, got -1",
+                        status: 64)
+        try assertFails(train + ["--lr", "-1"], mentioning: "--lr must be a non-negative number", status: 64)
+        try assertFails(train + ["--batch-size", "-5"], mentioning: "--batch-size must be at least 1, got -5", status: 64)
+        try assertFails(train.filter { $0 != "--hidden" && $0 != "4" } + ["--hidden", "-1"], mentioning: "'-1' is not one", status: 64)
+    }
+
+    /// A resumed run keeps its architecture: a --hidden that disagrees is refused, one that agrees is fine.
+    func testHiddenWithInit() throws {
+        let resume = ["train", "--init", "model.safetensors", "--data", "good.csv", "--target", "label", "--steps", "1"]
+        try assertFails(resume + ["--hidden", "16,16", "--out", "out.safetensors"], mentioning: "checkpoint's hidden layers 4", status: 64)
+        let agreeing = try CommandRunner.run(resume + ["--hidden", "4", "--out", "agreeing.safetensors"], in: folder)
+        XCTAssertEqual(agreeing.status, 0, agreeing.standardError)
+    }
+
+    /// Outputs that overflow to infinity or NaN are an error in eval and predict, with no file written.
+    func testNonFiniteInference() throws {
+        try FileManager.default.removeItem(at: folder.appendingPathComponent("x.csv"))
+        try "0.5,1.5\n1e10,1\n".write(to: folder.appendingPathComponent("x.csv"), atomically: true, encoding: .utf8)
+        try "0\n1\n".write(to: folder.appendingPathComponent("y2.csv"), atomically: true, encoding: .utf8)
+        try assertFails(["predict", "--model", "huge.safetensors", "--x", "x.csv", "--out", "out.csv"],
+                        mentioning: "overflow to", status: 1)
+        try assertFails(["eval", "--model", "huge.safetensors", "--x", "x.csv", "--y", "y2.csv"], mentioning: "the loss is", status: 1)
+        // the same model on inputs near 1 is fine
+        try "0.5,1.5\n1,1\n".write(to: folder.appendingPathComponent("x.csv"), atomically: true, encoding: .utf8)
+        let fine = try CommandRunner.run(["predict", "--model", "huge.safetensors", "--x", "x.csv", "--out", "fine.csv"], in: folder)
+        XCTAssertEqual(fine.status, 0, fine.standardError)
+        let evaluation = try CommandRunner.run(["eval", "--model", "huge.safetensors", "--x", "x.csv", "--y", "y2.csv"], in: folder)
+        XCTAssertEqual(evaluation.status, 0, evaluation.standardError)
     }
 
     func testBadCheckpoints() throws {

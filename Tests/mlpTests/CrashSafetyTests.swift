@@ -162,10 +162,19 @@ final class CrashSafetyTests: XCTestCase {
         XCTAssertEqual(kept.optimizer?.step, 30)
         XCTAssertTrue(kept.parameters.allSatisfy(\.isFinite))
         XCTAssertEqual(try temporaries(), [])
-        // the kept checkpoint is usable
-        let resumed = try CommandRunner.run(["eval", "--model", "model.safetensors", "--data", "diverge.csv", "--target", "y"],
+        // the kept checkpoint is usable (on the rows without the 1e30, whose squared error overflows)
+        let rows = try String(contentsOf: folder.appendingPathComponent("diverge.csv"), encoding: .utf8)
+            .split(separator: "\n").filter { !$0.contains("e+30") }
+        XCTAssertEqual(rows.count, 1280)
+        try (rows.joined(separator: "\n") + "\n").write(to: folder.appendingPathComponent("clean.csv"), atomically: true, encoding: .utf8)
+        let resumed = try CommandRunner.run(["eval", "--model", "model.safetensors", "--data", "clean.csv", "--target", "y"],
                                             in: folder)
         XCTAssertEqual(resumed.status, 0, resumed.standardError)
+        // on all of them, the infinite loss is an error, not a number printed
+        let overflowing = try CommandRunner.run(["eval", "--model", "model.safetensors", "--data", "diverge.csv", "--target", "y"],
+                                                in: folder)
+        XCTAssertEqual(overflowing.status, 1)
+        XCTAssertTrue(overflowing.standardError.hasPrefix("error: the loss is infinity"), overflowing.standardError)
     }
 
     func testDivergingRunWithoutCheckpointsLeavesAnOlderFileAlone() throws {
