@@ -35,6 +35,8 @@ struct BenchCommand: ParsableCommand {
     }
 
     func run() throws {
+        // a tuning variable set to a value it cannot take would skew the timings unnoticed
+        for problem in EnvironmentSettings.problems() { Terminal.writeError("warning: \(problem)") }
         let chosen: (Benchmark.Configuration) -> Bool = { config == .all || $0.name == config.rawValue }
         let report = try device.run(BenchTask(chosen: chosen, steps: steps))
         if json {

@@ -12,7 +12,7 @@ struct DevicesCommand: ParsableCommand {
         let cpu = CPUBackend()
         switch cpu.productEngine {
         case .blas(let name):
-            let threads = cpu.blas?.threads.map { ", \($0) threads" } ?? ""
+            let threads = cpu.blas.map { ", \($0.maximumThreads) thread\($0.maximumThreads == 1 ? "" : "s")" } ?? ""
             print("cpu: BLAS \(name)\(threads)")
         case .swift:
             print("cpu: Swift matrix product (no BLAS found; install OpenBLAS, e.g. apt-get install libopenblas0-pthread)")
@@ -35,5 +35,6 @@ struct DevicesCommand: ParsableCommand {
         case .failure(let error):
             print("cuda: unavailable: \(error)")
         }
+        for problem in EnvironmentSettings.problems() { print("environment: \(problem)") }
     }
 }

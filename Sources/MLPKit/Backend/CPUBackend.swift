@@ -48,7 +48,8 @@ public final class CPUBackend: Backend {
 
     public var summary: String {
         if let blas {
-            let threads = blas.threads.map { ", \($0) threads" } ?? ""
+            // the most a product uses (a small one runs on one of them)
+            let threads = blas.threads == nil ? "" : ", \(blas.maximumThreads) thread\(blas.maximumThreads == 1 ? "" : "s")"
             return "CPU (BLAS: \(blas.name)\(threads))"
         }
         return "CPU (Swift matrix product; install OpenBLAS for speed)"
