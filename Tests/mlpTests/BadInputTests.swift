@@ -47,22 +47,9 @@ final class BadInputTests: XCTestCase {
         try Checkpoint(model: wide).save(to: folder.appendingPathComponent("wide.safetensors").path)
     }
 
-    /// Runs `mlp` expecting failure: one `error:` line naming `expected`, no `out.*` file, and the
-    /// exit status `status` (64 for a bad or missing flag, 1 for bad data or files).
     func assertFails(_ arguments: [String], mentioning expected: String, status: Int32, file: StaticString = #filePath,
                      line: UInt = #line) throws {
-        let before = Set(try FileManager.default.contentsOfDirectory(atPath: folder.path))
-        let result = try CommandRunner.run(arguments, in: folder)
-        XCTAssertEqual(result.status, status, "\(arguments): \(result.standardError)", file: file, line: line)
-        let lines = result.standardError.split(separator: "\n", omittingEmptySubsequences: true)
-            .filter { !$0.hasPrefix("loss: ") }
-        XCTAssertEqual(lines.count, 1, "\(arguments): stderr was \(result.standardError)", file: file, line: line)
-        XCTAssertTrue(lines.first?.hasPrefix("error: ") ?? false, "\(arguments): \(result.standardError)", file: file, line: line)
-        XCTAssertTrue(result.standardError.localizedCaseInsensitiveContains(expected),
-                      "\(arguments): expected '\(expected)' in \(result.standardError)", file: file, line: line)
-        let after = Set(try FileManager.default.contentsOfDirectory(atPath: folder.path))
-        XCTAssertEqual(after, before, "\(arguments) left files behind", file: file, line: line)
-        XCTAssertFalse(result.standardError.contains("Fatal error"), file: file, line: line)
+        try assertCommandFails(arguments, in: folder, mentioning: expected, status: status, file: file, line: line)
     }
 
     let train = ["train", "--data", "good.csv", "--target", "label", "--hidden", "4", "--epochs", "1", "--out", "out.safetensors"]

@@ -47,6 +47,28 @@ enum CommandRunner {
     }
 }
 
+/// Runs `mlp` in `folder` expecting failure: one `error:` line naming `expected` (besides the
+/// training's own `loss: …` announcement), no file added to or removed from the folder, no
+/// crash, and the exit status `status` when given (64 for a bad or missing flag, 1 for bad data
+/// or files).
+func assertCommandFails(_ arguments: [String], in folder: URL, mentioning expected: String, status: Int32? = nil,
+                        file: StaticString = #filePath, line: UInt = #line) throws {
+    let before = Set(try FileManager.default.contentsOfDirectory(atPath: folder.path))
+    let result = try CommandRunner.run(arguments, in: folder)
+    XCTAssertNotEqual(result.status, 0, "\(arguments) succeeded", file: file, line: line)
+    if let status {
+        XCTAssertEqual(result.status, status, "\(arguments): \(result.standardError)", file: file, line: line)
+    }
+    let lines = result.standardError.split(separator: "\n", omittingEmptySubsequences: true).filter { !$0.hasPrefix("loss: ") }
+    XCTAssertEqual(lines.count, 1, "\(arguments): stderr was \(result.standardError)", file: file, line: line)
+    XCTAssertTrue(lines.first?.hasPrefix("error: ") ?? false, "\(arguments): \(result.standardError)", file: file, line: line)
+    XCTAssertTrue(result.standardError.localizedCaseInsensitiveContains(expected),
+                  "\(arguments): expected '\(expected)' in \(result.standardError)", file: file, line: line)
+    XCTAssertEqual(Set(try FileManager.default.contentsOfDirectory(atPath: folder.path)), before,
+                   "\(arguments) left files behind", file: file, line: line)
+    XCTAssertFalse(result.standardError.contains("Fatal error"), file: file, line: line)
+}
+
 /// A fresh temporary folder, removed at the end of the test.
 func makeTemporaryFolder(_ testCase: XCTestCase) throws -> URL {
     let folder = FileManager.default.temporaryDirectory.appendingPathComponent("mlp-tests-\(UUID().uuidString)")

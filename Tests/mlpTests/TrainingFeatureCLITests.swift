@@ -52,18 +52,8 @@ final class TrainingFeatureCLITests: XCTestCase {
         try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(result.standardOutput.utf8)) as? [String: Any], result.standardOutput)
     }
 
-    /// One `error:` line naming `expected`, a non-zero exit, and no new file.
     func assertFails(_ arguments: [String], mentioning expected: String, file: StaticString = #filePath, line: UInt = #line) throws {
-        let before = Set(try FileManager.default.contentsOfDirectory(atPath: folder.path))
-        let result = try run(arguments)
-        XCTAssertNotEqual(result.status, 0, "\(arguments) succeeded", file: file, line: line)
-        let lines = result.standardError.split(separator: "\n").filter { !$0.hasPrefix("loss: ") }
-        XCTAssertEqual(lines.count, 1, "\(arguments): stderr was \(result.standardError)", file: file, line: line)
-        XCTAssertTrue(lines.first?.hasPrefix("error: ") ?? false, "\(arguments): \(result.standardError)", file: file, line: line)
-        XCTAssertTrue(result.standardError.localizedCaseInsensitiveContains(expected),
-                      "\(arguments): expected '\(expected)' in \(result.standardError)", file: file, line: line)
-        XCTAssertEqual(Set(try FileManager.default.contentsOfDirectory(atPath: folder.path)), before,
-                       "\(arguments) left files behind", file: file, line: line)
+        try assertCommandFails(arguments, in: folder, mentioning: expected, file: file, line: line)
     }
 
     /// Multi-label targets: train with BCE and tanh, eval's per-label accuracy, predict's σ(z).
