@@ -159,6 +159,24 @@ public struct Checkpoint: Sendable, Equatable {
         }
     }
 
+    /// A metadata value as an error message shows it, on one line: quoted when empty, cut at 40
+    /// characters, control characters escaped (`\n`, `\u{1b}`).
+    static func shown(_ text: String) -> String {
+        if text.isEmpty { return "\"\"" }
+        let cut = text.count > 40 ? String(text.prefix(40)) + "…" : text
+        var escaped = ""
+        for scalar in cut.unicodeScalars {
+            switch scalar.value {
+            case 0x0A: escaped += "\\n"
+            case 0x0D: escaped += "\\r"
+            case 0x09: escaped += "\\t"
+            case 0..<0x20, 0x7F: escaped += "\\u{\(String(scalar.value, radix: 16))}"
+            default: escaped.unicodeScalars.append(scalar)
+            }
+        }
+        return escaped
+    }
+
     /// Parses and validates a checkpoint's bytes.
     public static func decode(_ bytes: [UInt8]) throws -> Checkpoint {
         func fail(_ reason: String) -> CheckpointError { .invalid(path: "", reason: reason) }
@@ -312,8 +330,9 @@ public struct Checkpoint: Sendable, Equatable {
         }
         let m = try gather("adam.m."), v = try gather("adam.v.")
         if let m, let v {
-            guard let text = metadata["adam.step"], let step = Int(text), step >= 0 else {
-                throw fail("the Adam state has no valid adam.step in the metadata")
+            guard let text = metadata["adam.step"] else { throw fail("the Adam state has no valid adam.step in the metadata") }
+            guard let step = Int(text), step >= 0, step <= OptimizerState.maximumStep else {
+                throw fail("the Adam state has no valid adam.step in the metadata: \(shown(text)) is not an integer from 0 to \(OptimizerState.maximumStep) (2^53)")
             }
             checkpoint.optimizer = OptimizerState(step: step, firstMoment: m, secondMoment: v)
         } else if m != nil || v != nil {

@@ -11,6 +11,12 @@ public struct OptimizerState: Sendable, Equatable {
         self.secondMoment = secondMoment
     }
 
+    /// The most steps Adam counts: 2^53. Bias correction raises β1 and β2 to the power t in
+    /// Float64, where every integer up to 2^53 is exact, and the step count must be far from
+    /// `Int.max` so that t + 1 never overflows. Checkpoints with a larger `adam.step` are refused
+    /// when loaded, and a session refuses to go past it.
+    public static let maximumStep = 1 << 53
+
     /// A fresh state for `count` parameters: t = 0, m = v = 0.
     public static func zero(count: Int) -> OptimizerState {
         OptimizerState(step: 0, firstMoment: [Float](repeating: 0, count: count), secondMoment: [Float](repeating: 0, count: count))
@@ -84,6 +90,9 @@ public final class TrainingSession<B: Backend> {
         let state = optimizerState ?? .zero(count: count)
         guard state.firstMoment.count == count, state.secondMoment.count == count, state.step >= 0 else {
             throw ModelError.parameterCount(expected: count, got: state.firstMoment.count)
+        }
+        guard state.step <= OptimizerState.maximumStep else {
+            throw ModelError.invalidHyperparameter("Adam's step count \(state.step) is past the limit of \(OptimizerState.maximumStep) (2^53) steps")
         }
         self.backend = backend
         layout = model.layout
@@ -183,6 +192,10 @@ public final class TrainingSession<B: Backend> {
         }
         guard lossSlot >= 0, lossSlot < lossSumCapacity else {
             throw ModelError.dataShape("loss slot \(lossSlot) outside 0..<\(lossSumCapacity)")
+        }
+        // t + 1 below must neither overflow nor pass the step count Adam keeps exact
+        guard step < OptimizerState.maximumStep else {
+            throw ModelError.invalidHyperparameter("Adam's step count is at its limit of \(OptimizerState.maximumStep) (2^53) steps; no further step can be taken")
         }
         // X and Y: gathered by the row order, or read in place when the rows are consecutive
         let X: BufferSlice<B.Buffer>, Y: BufferSlice<B.Buffer>

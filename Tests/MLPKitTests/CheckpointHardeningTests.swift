@@ -1,0 +1,133 @@
+import Foundation
+import XCTest
+@testable import MLPKit
+
+/// A saved checkpoint with its metadata or its data section corrupted: each corruption is refused
+/// when the file is loaded, by a `CheckpointError` naming the key and the recorded value (never
+/// accepted, to fail later without naming the file, and never a trap).
+final class CheckpointHardeningTests: XCTestCase {
+    var folder: String!
+
+    override func setUpWithError() throws {
+        folder = NSTemporaryDirectory() + "mlpkit-checkpoint-hardening-tests-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+    }
+
+    override func tearDownWithError() throws {
+        if let folder { try? FileManager.default.removeItem(atPath: folder) }
+    }
+
+    // MARK: - A real checkpoint, and its bytes mutated
+
+    /// The bytes of a checkpoint saved as `mlp train` saves one: Adam's state at step 40, the
+    /// hyperparameters with AdamW's decay and clipping, a cosine schedule and the `training.*` keys.
+    func savedCheckpoint(schedule: LearningRateSchedule = .cosine(warmupSteps: 5, totalSteps: 100, start: 0)) throws -> [UInt8] {
+        let model = try MLP(layerSizes: [4, 6, 3], loss: .crossEntropy, seed: 21)
+        var random = TestData(seed: 22)
+        let count = model.layout.parameterCount
+        let optimizer = OptimizerState(step: 40, firstMoment: random.normal(count),
+                                       secondMoment: random.normal(count).map { $0 * $0 })
+        let checkpoint = Checkpoint(
+            model: model, optimizer: optimizer,
+            hyperparameters: AdamHyperparameters(learningRate: 0.01, beta1: 0.85, beta2: 0.99, epsilon: 1e-7,
+                                                 weightDecay: 0.1, clipNorm: 2),
+            schedule: schedule,
+            metadata: ["training.seed": "7", "training.batch_size": "16", "training.shuffle": "true",
+                       "training.validation_split": "0.2"])
+        let path = folder + "/saved.safetensors"
+        try checkpoint.save(to: path)
+        let bytes = try FileIO.read(path)
+        XCTAssertEqual(try Checkpoint.decode(bytes), checkpoint, "the unmutated file loads")
+        return bytes
+    }
+
+    /// `bytes` with the header's metadata changed: each key set to its value, or removed for nil.
+    func mutatingMetadata(_ bytes: [UInt8], _ changes: [String: String?]) throws -> [UInt8] {
+        let headerLength = (0..<8).reduce(0) { $0 | Int(bytes[$1]) << (8 * $1) }
+        var header = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(bytes[8..<(8 + headerLength)])) as? [String: Any])
+        var metadata = try XCTUnwrap(header["__metadata__"] as? [String: String])
+        for (key, value) in changes { metadata[key] = value }
+        header["__metadata__"] = metadata
+        let headerBytes = [UInt8](try JSONSerialization.data(withJSONObject: header, options: [.sortedKeys]))
+        var result: [UInt8] = (0..<8).map { UInt8(UInt64(headerBytes.count) >> (8 * UInt64($0)) & 0xFF) }
+        result += headerBytes
+        result += bytes[(8 + headerLength)...]
+        return result
+    }
+
+    /// Decoding `bytes` throws `CheckpointError.invalid` with exactly `reason`.
+    func assertRefused(_ bytes: [UInt8], _ reason: String, file: StaticString = #filePath, line: UInt = #line) {
+        XCTAssertThrowsError(try Checkpoint.decode(bytes), file: file, line: line) { error in
+            XCTAssertEqual(error as? CheckpointError, .invalid(path: "", reason: reason), file: file, line: line)
+        }
+    }
+
+    /// Loading the file throws an error whose one line names the file and `reason`.
+    func assertLoadRefused(_ bytes: [UInt8], _ reason: String, file: StaticString = #filePath, line: UInt = #line) throws {
+        let path = folder + "/mutated.safetensors"
+        try FileIO.writeAtomically(bytes, to: path)
+        XCTAssertThrowsError(try Checkpoint.load(from: path), file: file, line: line) { error in
+            XCTAssertEqual("\(error)", "invalid checkpoint \(path): \(reason)", file: file, line: line)
+            XCTAssertFalse("\(error)".contains("\n"), "one line", file: file, line: line)
+        }
+    }
+
+    // MARK: - adam.step (bounded by 2^53)
+
+    func testAHugeAdamStepIsRefusedNamingTheValue() throws {
+        let saved = try savedCheckpoint()
+        for value in ["9223372036854775807", "9223372036854775806", "9007199254740993", "9223372036854775808",
+                      "-1", "12.0", "1e3", "", " 3"] {
+            let bytes = try mutatingMetadata(saved, ["adam.step": value])
+            let shown = value.isEmpty ? "\"\"" : value
+            assertRefused(bytes, "the Adam state has no valid adam.step in the metadata: \(shown) is not an integer from 0 to 9007199254740992 (2^53)")
+        }
+        try assertLoadRefused(
+            try mutatingMetadata(saved, ["adam.step": "9223372036854775807"]),
+            "the Adam state has no valid adam.step in the metadata: 9223372036854775807 is not an integer from 0 to 9007199254740992 (2^53)")
+        // the limit itself loads
+        let atLimit = try Checkpoint.decode(try mutatingMetadata(saved, ["adam.step": "9007199254740992"]))
+        XCTAssertEqual(atLimit.optimizer?.step, OptimizerState.maximumStep)
+        XCTAssertEqual(OptimizerState.maximumStep, 9_007_199_254_740_992)
+    }
+
+    func tinySession(step: Int) throws -> (TrainingSession<CPUBackend>, DeviceDataset<CPUBackend>) {
+        let model = try MLP(layerSizes: [3, 4, 2], loss: .meanSquaredError, seed: 5)
+        var random = TestData(seed: 6)
+        let dataset = try Dataset(inputs: random.normal(12), features: 3, targets: random.normal(8), encoding: .dense, targetWidth: 2)
+        let count = model.layout.parameterCount
+        let state = OptimizerState(step: step, firstMoment: [Float](repeating: 0, count: count),
+                                   secondMoment: [Float](repeating: 0, count: count))
+        let session = try TrainingSession(model: model, backend: CPUBackend(), optimizerState: state, batchCapacity: 4)
+        return (session, try session.upload(dataset))
+    }
+
+    func testASessionRefusesAStepCountPastTheLimit() throws {
+        let model = try MLP(layerSizes: [3, 4, 2], loss: .meanSquaredError, seed: 5)
+        let count = model.layout.parameterCount
+        for step in [Int.max, Int.max - 1, OptimizerState.maximumStep + 1] {
+            let state = OptimizerState(step: step, firstMoment: [Float](repeating: 0, count: count),
+                                       secondMoment: [Float](repeating: 0, count: count))
+            XCTAssertThrowsError(try TrainingSession(model: model, backend: CPUBackend(), optimizerState: state, batchCapacity: 4)) { error in
+                XCTAssertEqual(error as? ModelError, .invalidHyperparameter(
+                    "Adam's step count \(step) is past the limit of 9007199254740992 (2^53) steps"))
+            }
+        }
+    }
+
+    func testASessionAtTheLimitThrowsInsteadOfStepping() throws {
+        let (session, data) = try tinySession(step: OptimizerState.maximumStep - 1)
+        try session.trainStep(on: data, positions: 0..<4, gathered: false)
+        XCTAssertEqual(session.step, OptimizerState.maximumStep)
+        let before = try session.model().parameters
+        XCTAssertThrowsError(try session.trainStep(on: data, positions: 0..<4, gathered: false)) { error in
+            XCTAssertEqual(error as? ModelError, .invalidHyperparameter(
+                "Adam's step count is at its limit of 9007199254740992 (2^53) steps; no further step can be taken"))
+        }
+        XCTAssertEqual(session.step, OptimizerState.maximumStep, "the refused step counts nothing")
+        XCTAssertEqual(try session.model().parameters, before, "and changes nothing")
+        // through train: the same error, not a trap
+        XCTAssertThrowsError(try session.train(on: data, configuration: TrainingConfiguration(
+            batchSize: 4, length: .steps(2), shuffle: false, seed: 0), onEpoch: { _ in true }))
+    }
+}
