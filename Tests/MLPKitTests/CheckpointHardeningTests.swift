@@ -130,4 +130,139 @@ final class CheckpointHardeningTests: XCTestCase {
         XCTAssertThrowsError(try session.train(on: data, configuration: TrainingConfiguration(
             batchSize: 4, length: .steps(2), shuffle: false, seed: 0), onEpoch: { _ in true }))
     }
+
+    // MARK: - Adam's hyperparameters (the trainer's rules)
+
+    func testBadAdamHyperparametersAreRefusedNamingKeyAndValue() throws {
+        let saved = try savedCheckpoint()
+        let cases: [(key: String, value: String, expected: String)] = [
+            ("adam.learning_rate", "nan", "a non-negative number"),
+            ("adam.learning_rate", "inf", "a non-negative number"),
+            ("adam.learning_rate", "-0.001", "a non-negative number"),
+            ("adam.learning_rate", "fast", "a non-negative number"),
+            ("adam.learning_rate", "1e39", "a non-negative number"),  // past Float's range
+            ("adam.beta1", "1", "a number in [0, 1)"),
+            ("adam.beta1", "-0.1", "a number in [0, 1)"),
+            ("adam.beta1", "nan", "a number in [0, 1)"),
+            ("adam.beta2", "1.5", "a number in [0, 1)"),
+            ("adam.beta2", "", "a number in [0, 1)"),
+            ("adam.epsilon", "0", "a positive number"),
+            ("adam.epsilon", "-1e-8", "a positive number"),
+            ("adam.epsilon", "inf", "a positive number"),
+            ("adam.epsilon", "nan", "a positive number"),
+            ("adam.weight_decay", "-1", "a non-negative number"),
+            ("adam.weight_decay", "nan", "a non-negative number"),
+            ("adam.clip_norm", "0", "a positive number"),
+            ("adam.clip_norm", "inf", "a positive number"),
+        ]
+        for (key, value, expected) in cases {
+            let shown = value.isEmpty ? "\"\"" : value
+            assertRefused(try mutatingMetadata(saved, [key: value]), "\(key) \(shown) is not \(expected)")
+        }
+        try assertLoadRefused(try mutatingMetadata(saved, ["adam.learning_rate": "nan"]),
+                              "adam.learning_rate nan is not a non-negative number")
+        try assertLoadRefused(try mutatingMetadata(saved, ["adam.beta1": "1"]), "adam.beta1 1 is not a number in [0, 1)")
+        try assertLoadRefused(try mutatingMetadata(saved, ["adam.epsilon": "0"]), "adam.epsilon 0 is not a positive number")
+    }
+
+    func testAdamHyperparametersMissingOneOfTheFourAreRefused() throws {
+        let saved = try savedCheckpoint()
+        for key in ["adam.learning_rate", "adam.beta1", "adam.beta2", "adam.epsilon"] {
+            assertRefused(try mutatingMetadata(saved, [key: nil]), "the metadata records Adam's hyperparameters without \(key)")
+        }
+        // AdamW's keys alone are no set of hyperparameters either
+        let onlyDecay = try mutatingMetadata(saved, ["adam.learning_rate": nil, "adam.beta1": nil, "adam.beta2": nil,
+                                                     "adam.epsilon": nil, "adam.clip_norm": nil])
+        assertRefused(onlyDecay, "the metadata records Adam's hyperparameters without adam.learning_rate")
+        // none at all is a file without hyperparameters
+        let none = try Checkpoint.decode(try mutatingMetadata(saved, [
+            "adam.learning_rate": nil, "adam.beta1": nil, "adam.beta2": nil, "adam.epsilon": nil,
+            "adam.weight_decay": nil, "adam.clip_norm": nil]))
+        XCTAssertNil(none.hyperparameters)
+    }
+
+    func testEdgeValuesTheTrainerAcceptsStillLoad() throws {
+        let saved = try savedCheckpoint()
+        let decoded = try Checkpoint.decode(try mutatingMetadata(saved, [
+            "adam.learning_rate": "0", "adam.beta1": "0", "adam.beta2": "0.9999999", "adam.epsilon": "1e-30",
+            "adam.weight_decay": "0", "adam.clip_norm": nil]))
+        let h = try XCTUnwrap(decoded.hyperparameters)
+        XCTAssertEqual(h, AdamHyperparameters(learningRate: 0, beta1: 0, beta2: 0.9999999, epsilon: 1e-30))
+        let model = try decoded.model()
+        XCTAssertNoThrow(try TrainingSession(model: model, backend: CPUBackend(), hyperparameters: h,
+                                             optimizerState: decoded.optimizer, batchCapacity: 2))
+    }
+
+    // MARK: - training.* and schedule.*
+
+    func testBadTrainingMetadataIsRefusedWithTheRecordedValue() throws {
+        let saved = try savedCheckpoint()
+        let cases: [(key: String, value: String, expected: String)] = [
+            ("training.batch_size", "-5", "an integer from 1 to 9223372036854775807"),
+            ("training.batch_size", "0", "an integer from 1 to 9223372036854775807"),
+            ("training.batch_size", "99999999999999999999", "an integer from 1 to 9223372036854775807"),
+            ("training.batch_size", "sixteen", "an integer from 1 to 9223372036854775807"),
+            ("training.batch_size", "16.0", "an integer from 1 to 9223372036854775807"),
+            ("training.seed", "-1", "an integer from 0 to 18446744073709551615"),
+            ("training.seed", "18446744073709551616", "an integer from 0 to 18446744073709551615"),
+            ("training.seed", "0x10", "an integer from 0 to 18446744073709551615"),
+            ("training.shuffle", "yes", "true or false"),
+            ("training.shuffle", "1", "true or false"),
+            ("training.validation_split", "0", "a number strictly between 0 and 1"),
+            ("training.validation_split", "1", "a number strictly between 0 and 1"),
+            ("training.validation_split", "nan", "a number strictly between 0 and 1"),
+            ("training.validation_split", "-0.2", "a number strictly between 0 and 1"),
+        ]
+        for (key, value, expected) in cases {
+            assertRefused(try mutatingMetadata(saved, [key: value]), "\(key) \(value) is not \(expected)")
+        }
+        try assertLoadRefused(try mutatingMetadata(saved, ["training.batch_size": "-5"]),
+                              "training.batch_size -5 is not an integer from 1 to 9223372036854775807")
+        // the extremes a run can record load, and reach the command line unchanged
+        let extremes = try Checkpoint.decode(try mutatingMetadata(saved, [
+            "training.batch_size": "1", "training.seed": "18446744073709551615", "training.shuffle": "false"]))
+        XCTAssertEqual(extremes.metadata["training.batch_size"], "1")
+        XCTAssertEqual(extremes.metadata["training.seed"], "18446744073709551615")
+    }
+
+    func testBadScheduleMetadataIsRefusedNamingKeyAndValue() throws {
+        let cosine = try savedCheckpoint()
+        let step = try savedCheckpoint(schedule: .step(stepSize: 10, gamma: 0.5, start: 40))
+        let integers = "an integer from"
+        let cases: [(bytes: [UInt8], changes: [String: String?], reason: String)] = [
+            (cosine, ["schedule.warmup_steps": "-1"], "schedule.warmup_steps -1 is not \(integers) 0 to 9223372036854775807"),
+            (cosine, ["schedule.total_steps": "0"], "schedule.total_steps 0 is not \(integers) 1 to 9223372036854775807"),
+            (cosine, ["schedule.total_steps": "99999999999999999999"],
+             "schedule.total_steps 99999999999999999999 is not \(integers) 1 to 9223372036854775807"),
+            (cosine, ["schedule.warmup_steps": "100"],
+             "schedule.warmup_steps 100 is not less than schedule.total_steps 100: the warm-up must be shorter than the schedule"),
+            (cosine, ["schedule.start_step": "-4"], "schedule.start_step -4 is not \(integers) 0 to 9007199254740992"),
+            (cosine, ["schedule.start_step": "9223372036854775807"],
+             "schedule.start_step 9223372036854775807 is not \(integers) 0 to 9007199254740992"),
+            (cosine, ["schedule.total_steps": nil], "the cosine schedule has no schedule.total_steps"),
+            (step, ["schedule.step_size": "0"], "schedule.step_size 0 is not \(integers) 1 to 9223372036854775807"),
+            (step, ["schedule.step_size": "ten"], "schedule.step_size ten is not \(integers) 1 to 9223372036854775807"),
+            (step, ["schedule.gamma": "0"], "schedule.gamma 0 is not a positive number"),
+            (step, ["schedule.gamma": "nan"], "schedule.gamma nan is not a positive number"),
+            (step, ["schedule.gamma": "-inf"], "schedule.gamma -inf is not a positive number"),
+            (step, ["schedule.gamma": nil], "the step schedule has no schedule.gamma"),
+            (step, ["schedule": "exponential"], "schedule exponential is not constant, step or cosine"),
+        ]
+        for (bytes, changes, reason) in cases {
+            assertRefused(try mutatingMetadata(bytes, changes), reason)
+        }
+        try assertLoadRefused(try mutatingMetadata(cosine, ["schedule.total_steps": "-5"]),
+                              "schedule.total_steps -5 is not an integer from 1 to 9223372036854775807")
+        XCTAssertEqual(try Checkpoint.decode(step).schedule, .step(stepSize: 10, gamma: 0.5, start: 40))
+    }
+
+    /// A value with a newline or control characters stays on the error's one line, and a long one is cut.
+    func testRecordedValuesAreShownOnOneLineAndCut() throws {
+        let saved = try savedCheckpoint()
+        assertRefused(try mutatingMetadata(saved, ["adam.beta1": "0.9\nrm -rf"]), "adam.beta1 0.9\\nrm -rf is not a number in [0, 1)")
+        assertRefused(try mutatingMetadata(saved, ["activation": "re\u{1b}[31mlu"]), "unknown activation re\\u{1b}[31mlu")
+        let long = String(repeating: "9", count: 5000)
+        assertRefused(try mutatingMetadata(saved, ["training.batch_size": long]),
+                      "training.batch_size \(String(repeating: "9", count: 40))… is not an integer from 1 to 9223372036854775807")
+    }
 }

@@ -177,6 +177,26 @@ public struct Checkpoint: Sendable, Equatable {
         return escaped
     }
 
+    /// How `mlp train` batched the data (`training.*`, read back by a resumed run): each key, when
+    /// present, must hold a value the run could have written.
+    static func validateTrainingMetadata(_ metadata: [String: String]) throws {
+        func fail(_ key: String, _ text: String, _ expected: String) -> CheckpointError {
+            .invalid(path: "", reason: "\(key) \(shown(text)) is not \(expected)")
+        }
+        if let text = metadata["training.batch_size"], !(Int(text).map { $0 >= 1 } ?? false) {
+            throw fail("training.batch_size", text, "an integer from 1 to \(Int.max)")
+        }
+        if let text = metadata["training.seed"], UInt64(text) == nil {
+            throw fail("training.seed", text, "an integer from 0 to \(UInt64.max)")
+        }
+        if let text = metadata["training.shuffle"], text != "true", text != "false" {
+            throw fail("training.shuffle", text, "true or false")
+        }
+        if let text = metadata["training.validation_split"], !(Double(text).map { $0 > 0 && $0 < 1 } ?? false) {
+            throw fail("training.validation_split", text, "a number strictly between 0 and 1")
+        }
+    }
+
     /// Parses and validates a checkpoint's bytes.
     public static func decode(_ bytes: [UInt8]) throws -> Checkpoint {
         func fail(_ reason: String) -> CheckpointError { .invalid(path: "", reason: reason) }
@@ -301,11 +321,11 @@ public struct Checkpoint: Sendable, Equatable {
             model: try MLP(layerSizes: sizes, loss: .meanSquaredError, parameters: parameters))
         checkpoint.loss = nil
         if let name = metadata["activation"] {
-            guard let kind = Activation(rawValue: name) else { throw fail("unknown activation \(name)") }
+            guard let kind = Activation(rawValue: name) else { throw fail("unknown activation \(shown(name))") }
             var slope = ActivationFunction.defaultLeakySlope
             if kind == .leakyReLU, let text = metadata["activation.slope"] {
                 guard let value = Float(text), value.isFinite, value >= 0 else {
-                    throw fail("activation.slope \(text) is not a non-negative number")
+                    throw fail("activation.slope \(shown(text)) is not a non-negative number")
                 }
                 slope = value
             }
@@ -325,7 +345,7 @@ public struct Checkpoint: Sendable, Equatable {
             throw fail("the standardisation needs both \(meanName) and \(deviationName)")
         }
         if let name = metadata["loss"] {
-            guard let loss = Loss(rawValue: name) else { throw fail("unknown loss \(name)") }
+            guard let loss = Loss(rawValue: name) else { throw fail("unknown loss \(shown(name))") }
             checkpoint.loss = loss
         }
         let m = try gather("adam.m."), v = try gather("adam.v.")
@@ -338,23 +358,32 @@ public struct Checkpoint: Sendable, Equatable {
         } else if m != nil || v != nil {
             throw fail("the Adam state needs both adam.m.* and adam.v.*")
         }
-        if let rate = metadata["adam.learning_rate"].flatMap(Float.init), let beta1 = metadata["adam.beta1"].flatMap(Float.init),
-           let beta2 = metadata["adam.beta2"].flatMap(Float.init), let epsilon = metadata["adam.epsilon"].flatMap(Float.init) {
-            var hyperparameters = AdamHyperparameters(learningRate: rate, beta1: beta1, beta2: beta2, epsilon: epsilon)
-            if let text = metadata["adam.weight_decay"] {
-                guard let value = Float(text), value.isFinite, value >= 0 else {
-                    throw fail("adam.weight_decay \(text) is not a non-negative number")
-                }
-                hyperparameters.weightDecay = value
+        // Adam's hyperparameters, each checked as the trainer checks it (TrainingSession.validate),
+        // so a file that loads also trains: the four constants together, the AdamW ones optional.
+        func number(_ key: String, _ expected: String, _ isValid: (Float) -> Bool) throws -> Float? {
+            guard let text = metadata[key] else { return nil }
+            guard let value = Float(text), isValid(value) else { throw fail("\(key) \(shown(text)) is not \(expected)") }
+            return value
+        }
+        let constants = [
+            ("adam.learning_rate", try number("adam.learning_rate", "a non-negative number") { $0.isFinite && $0 >= 0 }),
+            ("adam.beta1", try number("adam.beta1", "a number in [0, 1)") { $0 >= 0 && $0 < 1 }),
+            ("adam.beta2", try number("adam.beta2", "a number in [0, 1)") { $0 >= 0 && $0 < 1 }),
+            ("adam.epsilon", try number("adam.epsilon", "a positive number") { $0.isFinite && $0 > 0 }),
+        ]
+        let weightDecay = try number("adam.weight_decay", "a non-negative number") { $0.isFinite && $0 >= 0 }
+        let clipNorm = try number("adam.clip_norm", "a positive number") { $0.isFinite && $0 > 0 }
+        if constants.contains(where: { $0.1 != nil }) || weightDecay != nil || clipNorm != nil {
+            if let missing = constants.first(where: { $0.1 == nil }) {
+                throw fail("the metadata records Adam's hyperparameters without \(missing.0)")
             }
-            if let text = metadata["adam.clip_norm"] {
-                guard let value = Float(text), value.isFinite, value > 0 else {
-                    throw fail("adam.clip_norm \(text) is not a positive number")
-                }
-                hyperparameters.clipNorm = value
-            }
+            let hyperparameters = AdamHyperparameters(
+                learningRate: constants[0].1!, beta1: constants[1].1!, beta2: constants[2].1!, epsilon: constants[3].1!,
+                weightDecay: weightDecay ?? 0, clipNorm: clipNorm)
+            do { try TrainingSession<CPUBackend>.validate(hyperparameters) } catch { throw fail("\(error)") }
             checkpoint.hyperparameters = hyperparameters
         }
+        try validateTrainingMetadata(metadata)
         do {
             checkpoint.schedule = try LearningRateSchedule(metadata: metadata)
         } catch {

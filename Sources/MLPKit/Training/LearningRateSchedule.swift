@@ -99,28 +99,38 @@ public enum LearningRateSchedule: Sendable, Equatable, CustomStringConvertible {
     }
 
     /// The schedule recorded in `metadata`, nil when there is none.
-    /// - Throws: `ModelError.invalidHyperparameter` naming a missing or malformed entry.
+    /// - Throws: `ModelError.invalidHyperparameter` naming a missing or malformed entry, with its value.
     public init?(metadata: [String: String]) throws {
         guard let name = metadata["schedule"] else { return nil }
-        func integer(_ key: String) throws -> Int {
-            guard let text = metadata[key], let value = Int(text) else {
-                throw ModelError.invalidHyperparameter("the \(name) schedule has no valid \(key)")
+        func integer(_ key: String, atLeast lower: Int, atMost upper: Int = Int.max) throws -> Int {
+            guard let text = metadata[key] else { throw ModelError.invalidHyperparameter("the \(name) schedule has no \(key)") }
+            guard let value = Int(text), value >= lower, value <= upper else {
+                throw ModelError.invalidHyperparameter("\(key) \(Checkpoint.shown(text)) is not an integer from \(lower) to \(upper)")
             }
             return value
         }
+        // the start is an Adam step t, bounded as Adam's own count is
+        func start() throws -> Int { try integer("schedule.start_step", atLeast: 0, atMost: OptimizerState.maximumStep) }
         switch name {
         case "constant":
             self = .constant
         case "step":
-            guard let gamma = metadata["schedule.gamma"].flatMap(Float.init) else {
-                throw ModelError.invalidHyperparameter("the step schedule has no valid schedule.gamma")
+            guard let text = metadata["schedule.gamma"] else {
+                throw ModelError.invalidHyperparameter("the step schedule has no schedule.gamma")
             }
-            self = .step(stepSize: try integer("schedule.step_size"), gamma: gamma, start: try integer("schedule.start_step"))
+            guard let gamma = Float(text), gamma.isFinite, gamma > 0 else {
+                throw ModelError.invalidHyperparameter("schedule.gamma \(Checkpoint.shown(text)) is not a positive number")
+            }
+            self = .step(stepSize: try integer("schedule.step_size", atLeast: 1), gamma: gamma, start: try start())
         case "cosine":
-            self = .cosine(warmupSteps: try integer("schedule.warmup_steps"), totalSteps: try integer("schedule.total_steps"),
-                           start: try integer("schedule.start_step"))
+            let warmup = try integer("schedule.warmup_steps", atLeast: 0), total = try integer("schedule.total_steps", atLeast: 1)
+            guard warmup < total else {
+                throw ModelError.invalidHyperparameter(
+                    "schedule.warmup_steps \(warmup) is not less than schedule.total_steps \(total): the warm-up must be shorter than the schedule")
+            }
+            self = .cosine(warmupSteps: warmup, totalSteps: total, start: try start())
         default:
-            throw ModelError.invalidHyperparameter("unknown schedule \(name)")
+            throw ModelError.invalidHyperparameter("schedule \(Checkpoint.shown(name)) is not constant, step or cosine")
         }
         try validate()
     }
