@@ -265,4 +265,25 @@ final class CheckpointHardeningTests: XCTestCase {
         assertRefused(try mutatingMetadata(saved, ["training.batch_size": long]),
                       "training.batch_size \(String(repeating: "9", count: 40))… is not an integer from 1 to 9223372036854775807")
     }
+
+    // MARK: - The data section ends with the last tensor
+
+    func testTrailingBytesAfterTheLastTensorAreRefused() throws {
+        let saved = try savedCheckpoint()
+        let headerLength = (0..<8).reduce(0) { $0 | Int(saved[$1]) << (8 * $1) }
+        let dataLength = saved.count - 8 - headerLength
+        assertRefused(saved + [UInt8](repeating: 0, count: 16),
+                      "16 bytes follow the last tensor's data (the tensors end at byte \(dataLength) of the \(dataLength + 16) data bytes)")
+        assertRefused(saved + [0x41], "1 byte follows the last tensor's data (the tensors end at byte \(dataLength) of the \(dataLength + 1) data bytes)")
+        try assertLoadRefused(saved + [UInt8](repeating: 0, count: 16),
+                              "16 bytes follow the last tensor's data (the tensors end at byte \(dataLength) of the \(dataLength + 16) data bytes)")
+        // an extra tensor that is not the model's still counts as data
+        let model = try MLP(layerSizes: [2, 1], loss: .meanSquaredError, seed: 1)
+        let w = CheckpointTests.littleEndian(model.parameters)
+        let header = #"{"W1":{"dtype":"F32","shape":[1,2],"data_offsets":[0,8]},"b1":{"dtype":"F32","shape":[1],"data_offsets":[8,12]},"#
+            + #""extra":{"dtype":"U8","shape":[4],"data_offsets":[12,16]}}"#
+        XCTAssertNoThrow(try Checkpoint.decode(CheckpointTests.file(header: header, data: w + [1, 2, 3, 4])))
+        assertRefused(CheckpointTests.file(header: header, data: w + [1, 2, 3, 4, 5]),
+                      "1 byte follows the last tensor's data (the tensors end at byte 16 of the 17 data bytes)")
+    }
 }

@@ -197,7 +197,11 @@ public struct Checkpoint: Sendable, Equatable {
         }
     }
 
-    /// Parses and validates a checkpoint's bytes.
+    /// Parses and validates a checkpoint's bytes: the safetensors layout (the data section ends
+    /// with the last tensor, as in the reference loader), the tensors, and the metadata the
+    /// trainer reads back (`adam.step` at most 2^53, Adam's hyperparameters under the trainer's
+    /// rules, `schedule.*`, `training.*`).
+    /// - Throws: `CheckpointError.invalid` naming what is wrong, a metadata key with its value.
     public static func decode(_ bytes: [UInt8]) throws -> Checkpoint {
         func fail(_ reason: String) -> CheckpointError { .invalid(path: "", reason: reason) }
         guard bytes.count >= 8 else { throw fail("the file is \(bytes.count) bytes, too short for a safetensors header") }
@@ -288,6 +292,13 @@ public struct Checkpoint: Sendable, Equatable {
         }
         let layout: LayerLayout
         do { layout = try LayerLayout(sizes: sizes) } catch { throw fail("\(error)") }
+        // As in the reference loader, the data section ends where the last tensor does. Checked
+        // after the architecture, so a file with wrong shapes is told so first.
+        let dataEnd = ranges.map(\.upperBound).max() ?? 0
+        guard dataEnd == dataLength else {
+            let extra = dataLength - dataEnd
+            throw fail("\(extra) \(extra == 1 ? "byte follows" : "bytes follow") the last tensor's data (the tensors end at byte \(dataEnd) of the \(dataLength) data bytes)")
+        }
 
         func floats(_ range: Range<Int>) -> [Float] {
             var values = [Float](repeating: 0, count: range.count / 4)
