@@ -23,11 +23,14 @@ public enum CSVFile {
 
     /// Parses the bytes of a numeric CSV file.
     ///
-    /// Cells are separated by commas; spaces and tabs around a cell are ignored. Lines end in `\n` or `\r\n`; empty
-    /// (or blank) lines are skipped wherever they appear, and the last line needs no newline. A UTF-8 byte-order mark
-    /// is skipped. Every row must have as many cells as the first row (or the header). Cells are decimal numbers as
-    /// `strtof` reads them (`-1.5`, `2e-3`, `.5`); a number may be wrapped in double quotes. Header names may be
-    /// quoted (`"a","b"`, with `""` for a quote).
+    /// Cells are separated by commas; spaces and tabs around a cell are ignored. Lines end in `\n` or `\r\n` (or, in
+    /// a file with no `\n` at all, in `\r`: old Mac line endings); empty (or blank) lines are skipped wherever they
+    /// appear, and the last line needs no newline. A UTF-8 byte-order mark is skipped. Every row must have as many
+    /// cells as the first row (or the header). Cells are decimal numbers as `strtof` reads them (`-1.5`, `2e-3`,
+    /// `.5`); a number may be wrapped in double quotes. Header names may be quoted (`"a","b"`, with `""` for a quote)
+    /// and must differ from each other. A file with a NUL byte in its first 4 KiB, or one that starts like a
+    /// gzip, .npy, zip or IDX file, is refused as not being text. Text from the file that a message quotes has its
+    /// control characters escaped and is cut after 40 characters.
     ///
     /// - Parameters:
     ///   - bytes: The whole file.
@@ -36,8 +39,9 @@ public enum CSVFile {
     /// - Returns: The header's column names (nil when `hasHeader` is false) and the rows as a matrix; `isIntegral`
     ///   is true when every value is integral.
     /// - Throws: `DataFileError.csv` naming the 1-based line and column (and the header's name for the column) for a
-    ///   short or long row, an empty or non-numeric cell, NaN, infinity, or a number beyond Float32's range;
-    ///   `DataFileError.empty` for a file with no data rows (including a header-only file).
+    ///   short or long row, an empty or non-numeric cell, NaN, infinity, a number beyond Float32's range, or a header
+    ///   name used twice; `DataFileError.empty` for a file with no data rows (including a header-only file);
+    ///   `DataFileError.malformed` for a file that is not text.
     public static func decode(_ bytes: [UInt8], name: String, hasHeader: Bool) throws -> (header: [String]?, matrix: DataMatrix) {
         try bytes.withUnsafeBufferPointer { buffer in
             try powersOfTen.withUnsafeBufferPointer { powers in
@@ -118,15 +122,23 @@ public enum CSVFile {
         guard let base = buffer.baseAddress, count > 0 else {
             throw DataFileError.empty(path: name, reason: "CSV file is empty")
         }
+        if let kind = FileSniffer.kind(buffer) { throw FileSniffer.notCSVError(kind, path: name) }
         let comma = UInt8(ascii: ",")
         var position = 0
         if count >= 3, base[0] == 0xEF, base[1] == 0xBB, base[2] == 0xBF { position = 3 }
+        // Lines end in \n (a \r before it is dropped below); a file without any \n but with a \r uses old Mac
+        // line endings, \r alone. (Only then: elsewhere a lone \r is part of a cell, and its message shows it.)
+        let lineBreak: Int32 = memchr(base, 0x0A, count) == nil && memchr(base, 0x0D, count) != nil ? 0x0D : 0x0A
+        // Where each row is, for messages about a row later on (see DataMatrix.Origin).
+        var firstDataLine: Int? = nil
+        var headerLine = 0
+        var lineOffsets: [(row: Int, offset: Int)] = []
 
         while position < count {
             lineNumber += 1
             let lineStart = position
             var lineEnd: Int
-            if let newline = memchr(base + position, 0x0A, count - position) {
+            if let newline = memchr(base + position, lineBreak, count - position) {
                 lineEnd = UnsafeRawPointer(base).distance(to: UnsafeRawPointer(newline))
                 position = lineEnd + 1
             } else {
@@ -141,6 +153,7 @@ public enum CSVFile {
             if hasHeader, header == nil {
                 let names = try parseHeader(base, from: lineStart, to: lineEnd, line: lineNumber, name: name)
                 header = names
+                headerLine = lineNumber
                 columns = names.count
                 continue
             }
@@ -199,13 +212,24 @@ public enum CSVFile {
                     path: name, line: lineNumber, column: column + 1, columnName: columnName(header, column + 1),
                     reason: "row has \(column) cells but \(columns) are expected\(hasHeader ? " (as in the header)" : " (as in the first row)")")
             }
+            if let first = firstDataLine {
+                let offset = lineNumber - first - rows
+                if offset != (lineOffsets.last?.offset ?? 0) { lineOffsets.append((row: rows, offset: offset)) }
+            } else {
+                firstDataLine = lineNumber
+            }
             rows += 1
         }
+        // Checked once the rows are read, so a bad row is reported first (and a wide header's rows still go
+        // through the row checks above, as the fuzzing regression Fuzz/Regressions/csv expects).
+        if let header { try checkUniqueNames(header, line: headerLine, name: name) }
         if rows == 0 {
             throw DataFileError.empty(
                 path: name, reason: header == nil ? "CSV file has no data rows" : "CSV file has a header but no data rows")
         }
-        return (header, DataMatrix(rows: rows, columns: columns, values: values, isIntegral: integral))
+        var matrix = DataMatrix(rows: rows, columns: columns, values: values, isIntegral: integral)
+        matrix.origin = DataMatrix.Origin(path: name, firstLine: firstDataLine, lineOffsets: lineOffsets)
+        return (header, matrix)
     }
 
     private static func columnName(_ header: [String]?, _ column: Int) -> String? {
@@ -213,13 +237,11 @@ public enum CSVFile {
         return header[column - 1]
     }
 
-    /// A cell's text in quotes for messages, shortened when long.
+    /// A cell's text in quotes for messages: control characters escaped, cut after 40 characters with "…".
     private static func quoted(_ base: UnsafePointer<UInt8>, _ start: Int, _ end: Int) -> String {
         var stop = end
         while stop > start, isSpace(base[stop - 1]) { stop -= 1 }
-        let limit = min(stop, start + 40)
-        let text = String(decoding: UnsafeBufferPointer(start: base + start, count: limit - start), as: UTF8.self)
-        return "'" + text + (limit < stop ? "…" : "") + "'"
+        return "'" + Excerpt.escape(UnsafeBufferPointer(start: base + start, count: stop - start)) + "'"
     }
 
     /// Parses a cell the fast path declined: trims, unquotes, and reads it with `strtof`; NaN, infinity, empty and
@@ -354,6 +376,21 @@ public enum CSVFile {
             index += 1
         }
         return index - start
+    }
+
+    /// Refuses a header that uses a name twice: a target column named twice would leave one copy among the
+    /// features. `line` is the header's line.
+    private static func checkUniqueNames(_ names: [String], line: Int, name: String) throws {
+        var firstColumn: [String: Int] = [:]
+        firstColumn.reserveCapacity(names.count)
+        for (index, columnName) in names.enumerated() {
+            if let earlier = firstColumn.updateValue(index + 1, forKey: columnName) {
+                let what = columnName.isEmpty ? "has two columns without a name" : "names '\(Excerpt.escape(columnName))' twice"
+                throw DataFileError.csv(
+                    path: name, line: line, column: index + 1, columnName: nil,
+                    reason: "the header \(what) (columns \(earlier) and \(index + 1)); column names must differ")
+            }
+        }
     }
 
     /// Splits a header line into names: cells trimmed of spaces, double-quoted cells unquoted (`""` is a quote).

@@ -5,31 +5,48 @@ public enum DataLoader {
         case unknownColumn(path: String, column: String, available: [String])
         case mismatch(String)
 
+        /// One line; names from the file are quoted with control characters escaped and long ones cut.
         public var description: String {
             switch self {
             case let .unknownColumn(path, column, available):
-                let names = available.prefix(8).joined(separator: ", ") + (available.count > 8 ? ", …" : "")
-                return "\(path) has no column named '\(column)' (columns: \(names))"
+                let names = available.prefix(8).map { Excerpt.escape($0) }.joined(separator: ", ") + (available.count > 8 ? ", …" : "")
+                return Excerpt.escapeControls("\(path) has no column named '\(Excerpt.escape(column))' (columns: \(names))")
             case .mismatch(let reason):
-                return reason
+                return Excerpt.escapeControls(reason)
             }
         }
     }
 
-    /// Reads a matrix from `.npy`, a `.csv` without a header, or an MNIST IDX file (recognised by
-    /// its magic number, whatever its name).
+    /// Reads a matrix from `.npy`, a `.csv` without a header, or an MNIST IDX file.
+    ///
+    /// The content decides, whatever the name: `\x93NUMPY` is a .npy file, a file starting with two zero bytes
+    /// (IDX's magic number) an IDX file, a gzip file is refused with how to decompress it, and a zip (.npz) archive
+    /// is refused. Otherwise a name ending in `.npy` goes to the .npy reader and anything else to the CSV reader
+    /// (which refuses binary data).
+    /// - Throws: `DataFileError` (`.cannotOpen` when the file cannot be read).
     public static func readMatrix(path: String) throws -> DataMatrix {
-        let lowercased = path.lowercased()
-        if lowercased.hasSuffix(".npy") { return try NumpyFile.read(path: path) }
-        if lowercased.hasSuffix(".csv") || lowercased.hasSuffix(".txt") {
-            return try CSVFile.read(path: path, hasHeader: false).matrix
+        try decodeMatrix(DataFileIO.readAll(path: path), name: path)
+    }
+
+    /// ``readMatrix(path:)`` on bytes already read; `name` is the file's name.
+    static func decodeMatrix(_ bytes: [UInt8], name: String) throws -> DataMatrix {
+        let lowercased = name.lowercased()
+        let isNumpyName = lowercased.hasSuffix(".npy") || lowercased.hasSuffix(".npz")
+        switch FileSniffer.kind(bytes) {
+        case .gzip:
+            throw FileSniffer.gzipError(name)
+        case .numpy:
+            return try NumpyFile.decode(bytes, name: name)
+        case .zip:
+            if isNumpyName { return try NumpyFile.decode(bytes, name: name) }  // says how to get a .npy out of a .npz
+            throw DataFileError.malformed(
+                path: name, reason: "this is a zip archive, not a .npy, CSV or IDX file; extract the file inside it first")
+        default:
+            break
         }
-        let bytes = try FileIO.read(path)
-        if bytes.count >= 4, bytes[0] == 0, bytes[1] == 0, bytes[2] == 0x08, bytes[3] == 1 || bytes[3] == 3 {
-            return try IDXFile.decode(bytes, name: path)
-        }
-        if bytes.starts(with: [0x93] + Array("NUMPY".utf8)) { return try NumpyFile.decode(bytes, name: path) }
-        return try CSVFile.decode(bytes, name: path, hasHeader: false).matrix
+        if isNumpyName { return try NumpyFile.decode(bytes, name: name) }
+        if bytes.count >= 2, bytes[0] == 0, bytes[1] == 0 { return try IDXFile.decode(bytes, name: name) }
+        return try CSVFile.decode(bytes, name: name, hasHeader: false).matrix
     }
 
     /// Reads a CSV with a header row and splits off the column named `target` (when given and,
@@ -37,7 +54,14 @@ public enum DataLoader {
     public static func readTable(path: String, target: String?, targetRequired: Bool = true)
         throws -> (features: DataMatrix, target: DataMatrix?, featureNames: [String])
     {
-        let (headerOrNil, matrix) = try CSVFile.read(path: path, hasHeader: true)
+        try readTable(bytes: DataFileIO.readAll(path: path), name: path, target: target, targetRequired: targetRequired)
+    }
+
+    /// ``readTable(path:target:targetRequired:)`` on bytes already read; `name` is the file's name.
+    static func readTable(bytes: [UInt8], name path: String, target: String?, targetRequired: Bool = true)
+        throws -> (features: DataMatrix, target: DataMatrix?, featureNames: [String])
+    {
+        let (headerOrNil, matrix) = try CSVFile.decode(bytes, name: path, hasHeader: true)
         let header = headerOrNil ?? []
         guard let target else { return (matrix, nil, header) }
         guard let targetIndex = header.firstIndex(of: target) else {
@@ -45,7 +69,7 @@ public enum DataLoader {
             return (matrix, nil, header)
         }
         guard matrix.columns >= 2 else {
-            throw LoadError.mismatch("\(path): the target '\(target)' is the only column; there are no features")
+            throw LoadError.mismatch("\(path): the target '\(Excerpt.escape(target))' is the only column; there are no features")
         }
         var features: [Float] = [], targets: [Float] = []
         features.reserveCapacity(matrix.rows * (matrix.columns - 1))
@@ -56,10 +80,13 @@ public enum DataLoader {
             targets.append(matrix.values[start + targetIndex])
             features.append(contentsOf: matrix.values[(start + targetIndex + 1)..<(start + matrix.columns)])
         }
-        let targetMatrix = DataMatrix(rows: matrix.rows, columns: 1, values: targets,
+        var targetMatrix = DataMatrix(rows: matrix.rows, columns: 1, values: targets,
                                       isIntegral: targets.allSatisfy { $0.rounded() == $0 })
-        let featureMatrix = DataMatrix(rows: matrix.rows, columns: matrix.columns - 1, values: features,
+        targetMatrix.origin = matrix.origin
+        targetMatrix.origin?.columnName = target
+        var featureMatrix = DataMatrix(rows: matrix.rows, columns: matrix.columns - 1, values: features,
                                        isIntegral: features.allSatisfy { $0.rounded() == $0 })
+        featureMatrix.origin = matrix.origin
         var names = header
         names.remove(at: targetIndex)
         return (featureMatrix, targetMatrix, names)
@@ -70,6 +97,22 @@ public enum DataLoader {
     public static func defaultLoss(for target: DataMatrix) -> Loss {
         if target.columns == 1 { return target.isIntegral && target.values.allSatisfy { $0 >= 0 } ? .crossEntropy : .meanSquaredError }
         return target.isIntegral && isOneHot(target) ? .crossEntropy : .meanSquaredError
+    }
+
+    /// 2^24: Float32 represents every integer up to here exactly, and no class label may reach it.
+    static let largestExactLabel: Float = 16_777_216
+    /// Class counts inferred from the labels up to this many are accepted whatever the row count.
+    static let classesAlwaysAllowed = 1024
+
+    /// `n` with thousands separated by commas: 16,777,216.
+    static func grouped(_ n: Int) -> String {
+        let digits = String(n.magnitude)
+        var out = ""
+        for (index, digit) in digits.enumerated() {
+            if index > 0, (digits.count - index) % 3 == 0 { out += "," }
+            out.append(digit)
+        }
+        return (n < 0 ? "-" : "") + out
     }
 
     static func isOneHot(_ target: DataMatrix) -> Bool {
@@ -87,6 +130,10 @@ public enum DataLoader {
     ///   - outputs: the model's output count when known (from a checkpoint); else it comes
     ///     from the data (the largest label + 1, or the target's columns).
     /// - Returns: the data set and the number of outputs the model needs.
+    /// - Throws: `LoadError.mismatch` for rows that disagree, labels that are not 0, 1, 2, …, a label of 2^24 or
+    ///   more (Float32 holds integers exactly only up to 2^24), a label outside the model's classes, or, when the
+    ///   class count comes from the data, a largest label implying more than max(rows, 1024) classes (most likely
+    ///   a wrong column; the message names the label and where it is).
     public static func dataset(inputs: DataMatrix, targets: DataMatrix, loss: Loss, outputs: Int? = nil)
         throws -> (dataset: Dataset, outputs: Int)
     {
@@ -94,12 +141,30 @@ public enum DataLoader {
             throw LoadError.mismatch("the inputs have \(inputs.rows) rows but the targets have \(targets.rows)")
         }
         if loss == .crossEntropy, targets.columns == 1 {
-            guard targets.values.allSatisfy({ $0 >= 0 && $0.rounded() == $0 }) else {
+            guard targets.values.allSatisfy({ $0 >= 0 && $0.isFinite && $0.rounded() == $0 }) else {
                 throw LoadError.mismatch("cross-entropy needs class labels 0, 1, 2, … in the target column")
             }
-            let classes = Int(targets.values.max() ?? 0) + 1
+            var largestIndex = 0
+            for index in targets.values.indices where targets.values[index] > targets.values[largestIndex] {
+                largestIndex = index
+            }
+            let largest = targets.values.isEmpty ? 0 : targets.values[largestIndex]
+            func labelAndPlace() -> String {
+                let place = targets.origin?.location(ofRow: largestIndex) ?? "target row \(largestIndex + 1)"
+                return (targets.origin.map { "\($0.path): " } ?? "") + "label \(CSVFile.format(largest)) (\(place))"
+            }
+            if largest >= Self.largestExactLabel {
+                throw LoadError.mismatch(
+                    "\(labelAndPlace()) is too large for a class label: Float32 represents integers exactly only up to \(grouped(Int(Self.largestExactLabel)))")
+            }
+            let classes = Int(largest) + 1
             if let outputs, classes > outputs {
                 throw LoadError.mismatch("class label \(classes - 1) is outside the model's \(outputs) classes (0…\(outputs - 1))")
+            }
+            if outputs == nil, classes > max(targets.rows, Self.classesAlwaysAllowed) {
+                let column = targets.origin?.columnName == nil ? "label" : "target"
+                throw LoadError.mismatch(
+                    "\(labelAndPlace()) would make \(grouped(classes)) classes, more than the \(grouped(targets.rows)) rows; is the \(column) column right?")
             }
             let count = outputs ?? max(classes, 2)
             let dataset = try Dataset(inputs: inputs.values, features: inputs.columns, targets: targets.values,

@@ -33,6 +33,53 @@ public struct DataMatrix: Sendable, Equatable {
         self.values = values
         self.isIntegral = isIntegral
     }
+
+    /// Where the rows came from, for messages about a row (the readers set it; nil for a matrix made in code).
+    /// Not part of equality: two matrices with the same shape, values and `isIntegral` are equal.
+    public var origin: Origin?
+
+    /// Equal when the shapes, values and `isIntegral` agree; ``origin`` is ignored.
+    public static func == (lhs: DataMatrix, rhs: DataMatrix) -> Bool {
+        lhs.rows == rhs.rows && lhs.columns == rhs.columns && lhs.isIntegral == rhs.isIntegral && lhs.values == rhs.values
+    }
+
+    /// The file a matrix was read from, and for a CSV the line each row was on.
+    public struct Origin: Sendable {
+        /// The file's path (or the name given to a `decode` function).
+        public var path: String
+        /// For one column split off a CSV table (``DataLoader/readTable(path:target:targetRequired:)``), its header name.
+        public var columnName: String?
+        /// The 1-based line of row 0 in a text file; nil for binary files (rows are then named by index).
+        var firstLine: Int?
+        /// Where the line numbers jump over skipped (blank) lines: from row `row` on, row r is on line
+        /// `firstLine + r + offset`. Sorted by row; empty when the rows are on consecutive lines.
+        var lineOffsets: [(row: Int, offset: Int)] = []
+
+        init(path: String, columnName: String? = nil, firstLine: Int? = nil, lineOffsets: [(row: Int, offset: Int)] = []) {
+            self.path = path
+            self.columnName = columnName
+            self.firstLine = firstLine
+            self.lineOffsets = lineOffsets
+        }
+
+        /// The 1-based line of 0-based `row` in a text file, or nil for a binary file.
+        public func line(ofRow row: Int) -> Int? {
+            guard let firstLine else { return nil }
+            var low = 0, high = lineOffsets.count  // the first entry with .row > row
+            while low < high {
+                let middle = (low + high) / 2
+                if lineOffsets[middle].row <= row { low = middle + 1 } else { high = middle }
+            }
+            return firstLine + row + (low == 0 ? 0 : lineOffsets[low - 1].offset)
+        }
+
+        /// Where 0-based `row` is, for a message: `line 7` in a text file, `row 6` (1-based) in a binary one,
+        /// followed by the column's name when there is one (`line 7, column 'price'`).
+        public func location(ofRow row: Int) -> String {
+            let place = line(ofRow: row).map { "line \($0)" } ?? "row \(row + 1)"
+            return place + (columnName.map { ", column '\(Excerpt.escape($0))'" } ?? "")
+        }
+    }
 }
 
 /// Why a data file (.npy, .csv, IDX) could not be read.
@@ -61,15 +108,18 @@ public enum DataFileError: Error, CustomStringConvertible, Equatable {
     /// A problem in a CSV file at 1-based `line` and `column`; `columnName` is the header's name for that column, if any.
     case csv(path: String, line: Int, column: Int, columnName: String?, reason: String)
 
-    /// One line naming the file (and, for CSV, the line and column) and what is wrong.
-    public var description: String {
+    /// One line naming the file (and, for CSV, the line and column) and what is wrong. Control characters
+    /// (from the file's content or its name) are escaped, so the text is always a single printable line.
+    public var description: String { Excerpt.escapeControls(unescapedDescription) }
+
+    private var unescapedDescription: String {
         switch self {
         case let .cannotOpen(path, reason):
             return "cannot read '\(path)': \(reason)"
         case let .malformed(path, reason):
             return "\(path): \(reason)"
         case let .unsupportedDType(path, dtype, supported):
-            return "\(path): unsupported element type '\(dtype)' (supported: \(supported))"
+            return "\(path): unsupported element type '\(Excerpt.escape(dtype))' (supported: \(supported))"
         case let .fortranOrder(path):
             return "\(path): array is stored in Fortran (column-major) order; save a C-ordered copy, e.g. np.save(path, np.ascontiguousarray(a))"
         case let .unsupportedShape(path, shape, reason):
@@ -86,7 +136,7 @@ public enum DataFileError: Error, CustomStringConvertible, Equatable {
         case let .valueOutOfRange(path, row, column, value):
             return "\(path): element [\(row), \(column)] (0-based) is \(value), outside the Float32 range"
         case let .csv(path, line, column, columnName, reason):
-            let name = columnName.map { " ('\($0)')" } ?? ""
+            let name = columnName.map { " ('\(Excerpt.escape($0))')" } ?? ""
             return "\(path), line \(line), column \(column)\(name): \(reason)"
         }
     }
@@ -102,5 +152,111 @@ enum DataFileIO {
         } catch let error as FileError {
             throw DataFileError.cannotOpen(path: path, reason: error.reason)
         }
+    }
+}
+
+/// Text from a data file made safe to quote in a one-line message.
+enum Excerpt {
+    /// The most characters (Unicode scalars) of file content a message quotes.
+    static let limit = 40
+
+    /// `text` with control characters escaped (see ``escapeControls(_:)``), cut after `limit` characters with "…".
+    static func escape(_ text: String, limit: Int = Excerpt.limit) -> String {
+        var shown = String.UnicodeScalarView()
+        var count = 0
+        for scalar in text.unicodeScalars {
+            if count == limit { return escapeControls(String(shown)) + "…" }
+            shown.append(scalar)
+            count += 1
+        }
+        return escapeControls(String(shown))
+    }
+
+    /// The bytes decoded as UTF-8 (invalid sequences become U+FFFD), escaped and cut as ``escape(_:limit:)``.
+    /// Decodes only the first bytes it may show, so a huge cell costs nothing.
+    static func escape(_ bytes: UnsafeBufferPointer<UInt8>, limit: Int = Excerpt.limit) -> String {
+        // `limit + 1` scalars take at most 4 bytes each: enough to show `limit` and know there are more.
+        let prefix = UnsafeBufferPointer(rebasing: bytes.prefix(4 * (limit + 1)))
+        return escape(String(decoding: prefix, as: UTF8.self), limit: limit)
+    }
+
+    /// Whether `scalar` must not appear raw in a one-line message: C0 controls, DEL, C1 controls, and the
+    /// Unicode line and paragraph separators.
+    static func isControl(_ scalar: Unicode.Scalar) -> Bool {
+        let value = scalar.value
+        return value < 0x20 || (0x7F...0x9F).contains(value) || value == 0x2028 || value == 0x2029
+    }
+
+    /// `text` with control characters written as `\0`, `\t`, `\n`, `\r` or `\u{1b}`; other text unchanged.
+    static func escapeControls(_ text: String) -> String {
+        guard text.unicodeScalars.contains(where: isControl) else { return text }
+        var escaped = ""
+        for scalar in text.unicodeScalars {
+            guard isControl(scalar) else {
+                escaped.unicodeScalars.append(scalar)
+                continue
+            }
+            switch scalar.value {
+            case 0: escaped += "\\0"
+            case 0x09: escaped += "\\t"
+            case 0x0A: escaped += "\\n"
+            case 0x0D: escaped += "\\r"
+            default: escaped += "\\u{\(String(scalar.value, radix: 16))}"
+            }
+        }
+        return escaped
+    }
+}
+
+/// What a data file's first bytes say it is, whatever its name.
+enum FileSniffer {
+    enum Kind: Equatable {
+        case gzip, numpy, zip, idx, utf16, binary
+
+        /// How a message names it: "(it looks like …)".
+        var looksLike: String {
+            switch self {
+            case .gzip: return "it is gzip-compressed"
+            case .numpy: return "it looks like a NumPy .npy file"
+            case .zip: return "it looks like a zip archive, such as a NumPy .npz file"
+            case .idx: return "it looks like an MNIST IDX file"
+            case .utf16: return "it is UTF-16 text; save it as UTF-8"
+            case .binary: return "binary data"
+            }
+        }
+    }
+
+    /// How many leading bytes are searched for a NUL byte, the sign of a binary file.
+    static let textWindow = 4096
+
+    /// The kind of a file that is not plain text, or nil for text (no NUL byte in the first 4 KiB).
+    static func kind(_ bytes: UnsafeBufferPointer<UInt8>) -> Kind? {
+        func starts(_ prefix: [UInt8]) -> Bool { bytes.count >= prefix.count && zip(bytes, prefix).allSatisfy { $0 == $1 } }
+        if starts([0x1F, 0x8B]) { return .gzip }
+        if starts(NumpyFile.magic) { return .numpy }
+        if starts([0x50, 0x4B, 0x03, 0x04]) || starts([0x50, 0x4B, 0x05, 0x06]) { return .zip }
+        if starts([0xFF, 0xFE]) || starts([0xFE, 0xFF]) { return .utf16 }
+        if bytes.count >= 4, bytes[0] == 0, bytes[1] == 0, IDXFile.isTypeCode(bytes[2]), (1...4).contains(bytes[3]) { return .idx }
+        if bytes.prefix(textWindow).contains(0) { return .binary }
+        return nil
+    }
+
+    static func kind(_ bytes: [UInt8]) -> Kind? {
+        bytes.withUnsafeBufferPointer { kind($0) }
+    }
+
+    /// The error for bytes of `kind` given as a CSV file.
+    static func notCSVError(_ kind: Kind, path: String) -> DataFileError {
+        switch kind {
+        case .gzip: return gzipError(path)
+        case .utf16: return .malformed(path: path, reason: "the file is UTF-16 text; save it as UTF-8 to read it as CSV")
+        default: return .malformed(path: path, reason: "not a text CSV file (\(kind.looksLike))")
+        }
+    }
+
+    /// The message for a gzip-compressed file: how to decompress it.
+    static func gzipError(_ path: String) -> DataFileError {
+        let command = path.lowercased().hasSuffix(".gz") ? "gunzip -k \(path)" : "gunzip -c \(path) > FILE"
+        return .malformed(path: path, reason: "the file is gzip-compressed; decompress it first (\(command))")
     }
 }

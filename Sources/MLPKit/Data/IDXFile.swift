@@ -26,12 +26,10 @@ public enum IDXFile {
         guard bytes.count >= 4 else {
             throw DataFileError.malformed(path: name, reason: "file too short for an IDX header (\(bytes.count) bytes)")
         }
-        if bytes[0] == 0x1F, bytes[1] == 0x8B {
-            throw DataFileError.malformed(path: name, reason: "file is gzip-compressed; decompress it first (gunzip)")
-        }
+        if bytes[0] == 0x1F, bytes[1] == 0x8B { throw FileSniffer.gzipError(name) }
         let magic = UInt32(bytes[0]) << 24 | UInt32(bytes[1]) << 16 | UInt32(bytes[2]) << 8 | UInt32(bytes[3])
         let hexMagic = hex(magic, digits: 8)
-        guard bytes[0] == 0, bytes[1] == 0 else {
+        guard bytes[0] == 0, bytes[1] == 0, isTypeCode(bytes[2]) else {
             throw DataFileError.malformed(
                 path: name, reason: "not an IDX file: magic \(hexMagic), expected 0x00000803 (images) or 0x00000801 (labels)")
         }
@@ -85,12 +83,19 @@ public enum IDXFile {
                 }
             }
         }
-        return DataMatrix(rows: rows, columns: count / rows, values: values, isIntegral: !isImages)
+        var matrix = DataMatrix(rows: rows, columns: count / rows, values: values, isIntegral: !isImages)
+        matrix.origin = DataMatrix.Origin(path: name)
+        return matrix
     }
 
     private static func hex(_ value: UInt32, digits: Int) -> String {
         let text = String(value, radix: 16, uppercase: true)
         return "0x" + String(repeating: "0", count: max(0, digits - text.count)) + text
+    }
+
+    /// Whether `code` is one of IDX's element types (the magic number's third byte).
+    static func isTypeCode(_ code: UInt8) -> Bool {
+        [0x08, 0x09, 0x0B, 0x0C, 0x0D, 0x0E].contains(code)
     }
 
     private static func typeName(_ code: UInt8) -> String {

@@ -63,6 +63,11 @@ public enum NumpyFile {
                     path: name,
                     reason: "this is a .npz (zip) archive, not a .npy file; save one array with np.save(path, np.load(npz)['name'])")
             }
+            if bytes.count >= 2, bytes[0] == 0x1F, bytes[1] == 0x8B { throw FileSniffer.gzipError(name) }
+            if !bytes.isEmpty, zip(bytes, magic).allSatisfy({ $0 == $1 }) {
+                throw DataFileError.malformed(
+                    path: name, reason: "file ends inside the .npy preamble (\(bytes.count) bytes); file truncated?")
+            }
             throw DataFileError.malformed(path: name, reason: "not a .npy file (missing the \\x93NUMPY magic string)")
         }
         let major = bytes[6], minor = bytes[7]
@@ -183,7 +188,9 @@ public enum NumpyFile {
         case .int32, .int64, .uint8:
             integral = true
         }
-        return DataMatrix(rows: rows, columns: columns, values: values, isIntegral: integral)
+        var matrix = DataMatrix(rows: rows, columns: columns, values: values, isIntegral: integral)
+        matrix.origin = DataMatrix.Origin(path: name)
+        return matrix
     }
 
     /// Encodes a matrix as a version-1.0 .npy of dtype `<f4` and shape `(rows, columns)` (or `(rows,)` when `flat` is true).
@@ -362,7 +369,7 @@ struct PythonLiteralParser {
         case UInt8(ascii: "-"), UInt8(ascii: "0")...UInt8(ascii: "9"):
             return .int(try integer())
         default:
-            throw failure("unexpected character '\(Character(Unicode.Scalar(bytes[index])))'")
+            throw failure("unexpected character '\(Excerpt.escape(String(Character(Unicode.Scalar(bytes[index])))))'")
         }
     }
 

@@ -33,6 +33,9 @@ public struct Dataset: Sendable, Equatable {
             throw ModelError.nonFinite("target row \(bad / targetWidth + 1) is \(targets[bad])")
         }
         if encoding == .classIndices, let bad = targets.firstIndex(where: { $0 < 0 || $0.rounded() != $0 || $0 > 16_777_216 }) {
+            if targets[bad] > 16_777_216 {
+                throw ModelError.dataShape("target row \(bad + 1): class label \(CSVFile.format(targets[bad])) is too large (Float32 represents integers exactly only up to 16,777,216)")
+            }
             throw ModelError.dataShape("target row \(bad + 1): class label \(targets[bad]) is not a non-negative integer")
         }
         self.inputs = inputs
