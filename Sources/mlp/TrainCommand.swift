@@ -74,8 +74,8 @@ struct TrainCommand: ParsableCommand {
 
     @OptionGroup(title: "Beyond the seed") var features: TrainingFeatureOptions
 
-    /// The most steps one run may count, Adam's t included: 2⁵³, where counting in Float64 stays exact.
-    static let mostSteps = 1 << 53
+    /// The most steps one run may count, Adam's t included: 2⁵³ (see `OptimizerState.maximumStep`).
+    static let mostSteps = OptimizerState.maximumStep
 
     func validate() throws {
         try require(epochs == nil || steps == nil, "use --epochs or --steps, not both")

@@ -32,9 +32,12 @@ final class BadInputTests: XCTestCase {
         try Checkpoint(model: model).save(to: folder.appendingPathComponent("model.safetensors").path)
         let bytes = try Data(contentsOf: folder.appendingPathComponent("model.safetensors"))
         try bytes.prefix(bytes.count - 9).write(to: folder.appendingPathComponent("truncated.safetensors"))
-        let text = String(decoding: bytes, as: UTF8.self)
-        try Data(text.replacingOccurrences(of: "\"shape\":[3,4]", with: "\"shape\":[4,3]").utf8)
-            .write(to: folder.appendingPathComponent("inconsistent.safetensors"))
+        // W2's shape swapped in the header, byte for byte (the same length, the data untouched)
+        var swapped = [UInt8](bytes)
+        let (from, to) = (Array("\"shape\":[3,4]".utf8), Array("\"shape\":[4,3]".utf8))
+        let at = try XCTUnwrap((0...(swapped.count - from.count)).first { Array(swapped[$0..<($0 + from.count)]) == from })
+        swapped.replaceSubrange(at..<(at + from.count), with: to)
+        try Data(swapped).write(to: folder.appendingPathComponent("inconsistent.safetensors"))
         // the same network saved without its loss, as a PyTorch state dict would be
         var lossless = try Checkpoint.load(from: folder.appendingPathComponent("model.safetensors").path)
         lossless.loss = nil
