@@ -43,24 +43,7 @@ enum Terminal {
     /// Writes `line` and a newline to stderr, control characters escaped (a NUL would end the C
     /// string early; a carriage return or newline would break the one line).
     static func writeError(_ line: String) {
-        fputs(escapingControlCharacters(line) + "\n", stderr)
-    }
-
-    /// `text` with U+0000–U+001F and U+007F as `\0`, `\t`, `\n`, `\r` or `\u{…}`.
-    static func escapingControlCharacters(_ text: String) -> String {
-        guard text.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) else { return text }
-        var escaped = ""
-        for scalar in text.unicodeScalars {
-            switch scalar.value {
-            case 0: escaped += "\\0"
-            case 0x09: escaped += "\\t"
-            case 0x0A: escaped += "\\n"
-            case 0x0D: escaped += "\\r"
-            case 0..<0x20, 0x7F: escaped += "\\u{\(String(scalar.value, radix: 16))}"
-            default: escaped.unicodeScalars.append(scalar)
-            }
-        }
-        return escaped
+        fputs(Excerpt.escapeControls(line) + "\n", stderr)
     }
 
     static var standardErrorIsTerminal: Bool { isatty(2) == 1 }

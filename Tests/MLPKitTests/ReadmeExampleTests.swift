@@ -24,9 +24,10 @@ final class ReadmeExampleTests: XCTestCase {
         let session = try TrainingSession(model: model, backend: CPUBackend(),
                                           hyperparameters: AdamHyperparameters(learningRate: 1e-3), batchCapacity: 128)
         let device = try session.upload(data)
-        try session.train(on: device, configuration: TrainingConfiguration(batchSize: 128, length: .epochs(10))) { epoch in
+        try session.train(on: device, configuration: TrainingConfiguration(batchSize: 128, length: .epochs(10)),
+                          onEpoch: { epoch in
             print(epoch.epoch, epoch.trainingLoss); return true
-        }
+        })
         print(try session.evaluate(device))                       // (loss, accuracy)
         try Checkpoint(model: try session.model(), optimizer: try session.optimizerState()).save(to: "model.safetensors")
         let logits = try session.predict(x.values)

@@ -162,19 +162,7 @@ public struct Checkpoint: Sendable, Equatable {
     /// A metadata value as an error message shows it, on one line: quoted when empty, cut at 40
     /// characters, control characters escaped (`\n`, `\u{1b}`).
     static func shown(_ text: String) -> String {
-        if text.isEmpty { return "\"\"" }
-        let cut = text.count > 40 ? String(text.prefix(40)) + "…" : text
-        var escaped = ""
-        for scalar in cut.unicodeScalars {
-            switch scalar.value {
-            case 0x0A: escaped += "\\n"
-            case 0x0D: escaped += "\\r"
-            case 0x09: escaped += "\\t"
-            case 0..<0x20, 0x7F: escaped += "\\u{\(String(scalar.value, radix: 16))}"
-            default: escaped.unicodeScalars.append(scalar)
-            }
-        }
-        return escaped
+        text.isEmpty ? "\"\"" : Excerpt.escape(text)
     }
 
     /// How `mlp train` batched the data (`training.*`, read back by a resumed run): each key, when
