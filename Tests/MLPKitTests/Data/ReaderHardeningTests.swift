@@ -39,25 +39,7 @@ private func isOnePrintableLine(_ text: String) -> Bool {
 
 /// Input-hardening checks for the data readers: implausible class counts, control characters and long text in
 /// messages, file types recognised by content, duplicate header names, and CR-only line endings.
-final class ReaderHardeningTests: XCTestCase {
-    private var directory: URL!
-
-    override func setUpWithError() throws {
-        directory = FileManager.default.temporaryDirectory
-            .appendingPathComponent("ReaderHardeningTests-\(UUID().uuidString)", isDirectory: true)
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-    }
-
-    override func tearDownWithError() throws {
-        try? FileManager.default.removeItem(at: directory)
-    }
-
-    private func write(_ bytes: [UInt8], to name: String) throws -> String {
-        let url = directory.appendingPathComponent(name)
-        try Data(bytes).write(to: url)
-        return url.path
-    }
-
+final class ReaderHardeningTests: FileTestCase {
     private func write(_ text: String, to name: String) throws -> String {
         try write(Array(text.utf8), to: name)
     }

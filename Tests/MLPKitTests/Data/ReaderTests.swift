@@ -75,25 +75,7 @@ private func npy(header: String, data: [UInt8], version: UInt8 = 1) -> [UInt8] {
 
 private func bits(_ values: [Float]) -> [UInt32] { values.map(\.bitPattern) }
 
-final class ReaderTests: XCTestCase {
-    private var temporaryDirectory: URL!
-
-    override func setUpWithError() throws {
-        temporaryDirectory = FileManager.default.temporaryDirectory
-            .appendingPathComponent("ReaderTests-\(UUID().uuidString)", isDirectory: true)
-        try FileManager.default.createDirectory(at: temporaryDirectory, withIntermediateDirectories: true)
-    }
-
-    override func tearDownWithError() throws {
-        try? FileManager.default.removeItem(at: temporaryDirectory)
-    }
-
-    private func write(_ bytes: [UInt8], to name: String) throws -> String {
-        let url = temporaryDirectory.appendingPathComponent(name)
-        try Data(bytes).write(to: url)
-        return url.path
-    }
-
+final class ReaderTests: FileTestCase {
     // MARK: - .npy fixtures made by NumPy
 
     func testNpyFloat32TwoDimensional() throws {
@@ -323,12 +305,12 @@ final class ReaderTests: XCTestCase {
     }
 
     func testReadMissingFileAndDirectory() {
-        let missing = temporaryDirectory.appendingPathComponent("nope.npy").path
+        let missing = directory.appendingPathComponent("nope.npy").path
         let error = thrownError { try NumpyFile.read(path: missing) }
         guard case let .cannotOpen(path, _)? = error else { return XCTFail("got \(String(describing: error))") }
         XCTAssertEqual(path, missing)
         XCTAssertTrue(error?.description.contains("nope.npy") ?? false)
-        let directory = temporaryDirectory.path
+        let directory = directory.path
         assertThrows(.cannotOpen(path: directory, reason: "is a directory")) { try CSVFile.read(path: directory, hasHeader: false) }
     }
 
