@@ -2,18 +2,6 @@ import Foundation
 import XCTest
 @testable import MLPKit
 
-/// A deterministic generator so failures reproduce.
-private struct Mix64: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
 /// The error `body` throws, failing the test when it throws none.
 private func caught<T>(file: StaticString = #filePath, line: UInt = #line, _ body: () throws -> T) -> Error? {
     do {
@@ -45,7 +33,7 @@ final class ReaderHardeningTests: FileTestCase {
     }
 
     private func randomInputs(rows: Int, features: Int, seed: UInt64) -> DataMatrix {
-        var generator = Mix64(state: seed)
+        var generator = SeededGenerator(seed: seed)
         let values = (0..<(rows * features)).map { _ in Float.random(in: -1...1, using: &generator) }
         return DataMatrix(rows: rows, columns: features, values: values, isIntegral: false)
     }
@@ -53,7 +41,7 @@ final class ReaderHardeningTests: FileTestCase {
     // MARK: - 1. Class counts inferred from the labels
 
     func testOneFarOutLabelInANpyIsRefusedNamingLabelRowAndRowCount() throws {
-        var generator = Mix64(state: 11)
+        var generator = SeededGenerator(seed: 11)
         var labels = (0..<60).map { _ in Int64.random(in: 0...2, using: &generator) }
         labels[5] = 16_777_215
         let path = try write(NumpyFile.encodeInt64(labels, rows: 60, columns: 1, flat: true), to: "y.npy")
@@ -68,7 +56,7 @@ final class ReaderHardeningTests: FileTestCase {
     }
 
     func testInferredClassCountLimitIsTheRowsOr1024() throws {
-        var generator = Mix64(state: 5)
+        var generator = SeededGenerator(seed: 5)
         for _ in 0..<40 {
             let rows = Int.random(in: 2...3000, using: &generator)
             let limit = max(rows, 1024)
@@ -140,7 +128,7 @@ final class ReaderHardeningTests: FileTestCase {
     }
 
     func testCSVRowOriginMatchesTheLines() throws {
-        var generator = Mix64(state: 77)
+        var generator = SeededGenerator(seed: 77)
         for trial in 0..<30 {
             var text = trial % 2 == 0 ? "x,y\n" : "\n\nx,y\r\n"
             var line = trial % 2 == 0 ? 1 : 3
@@ -231,7 +219,7 @@ final class ReaderHardeningTests: FileTestCase {
     func testEveryCSVMessageIsOnePrintableLineOfBoundedLength() {
         // Random short files over an alphabet rich in separators, quotes and control bytes.
         let alphabet: [UInt8] = Array("0123456789,,,.-+e\"\n\n\r\t x".utf8) + [0x00, 0x01, 0x0B, 0x1B, 0x7F, 0xC2, 0x85, 0xFF]
-        var generator = Mix64(state: 2024)
+        var generator = SeededGenerator(seed: 2024)
         var failures = 0
         for trial in 0..<3000 {
             let length = Int.random(in: 0...60, using: &generator)
@@ -328,7 +316,7 @@ final class ReaderHardeningTests: FileTestCase {
         XCTAssertEqual(message(caught { try DataLoader.readTable(path: idx, target: "y") }),
                        "\(idx): not a text CSV file (it looks like an MNIST IDX file)")
         // Random binary data with a NUL somewhere in its first 4 KiB, under a CSV name and under none.
-        var generator = Mix64(state: 9)
+        var generator = SeededGenerator(seed: 9)
         for trial in 0..<50 {
             var bytes = (0..<Int.random(in: 1...5000, using: &generator)).map { _ in UInt8.random(in: 1...255, using: &generator) }
             bytes[Int.random(in: 0..<min(bytes.count, FileSniffer.textWindow), using: &generator)] = 0
@@ -364,7 +352,7 @@ final class ReaderHardeningTests: FileTestCase {
         XCTAssertEqual(message(caught { try CSVFile.decode(Array("x,,y,\n1,2,3,4\n".utf8), name: "e.csv", hasHeader: true) }),
                        "e.csv, line 1, column 4: the header has two columns without a name (columns 2 and 4); column names must differ")
         // Random headers: refused exactly when a name repeats, naming the first repeat.
-        var generator = Mix64(state: 31)
+        var generator = SeededGenerator(seed: 31)
         for _ in 0..<200 {
             let names = (0..<Int.random(in: 1...12, using: &generator)).map { _ in "c\(Int.random(in: 0...15, using: &generator))" }
             let csv = names.joined(separator: ",") + "\n" + names.map { _ in "1" }.joined(separator: ",") + "\n"
@@ -393,7 +381,7 @@ final class ReaderHardeningTests: FileTestCase {
         XCTAssertEqual(caught { try CSVFile.decode(Array("a,b\r1,2\r\r3,x\r".utf8), name: "m.csv", hasHeader: true) } as? DataFileError,
                        .csv(path: "m.csv", line: 4, column: 2, columnName: "b", reason: "'x' is not a number"))
         // Random matrices read the same with \n, \r\n and \r endings.
-        var generator = Mix64(state: 3)
+        var generator = SeededGenerator(seed: 3)
         for _ in 0..<50 {
             let rows = Int.random(in: 1...30, using: &generator), columns = Int.random(in: 1...6, using: &generator)
             let values = (0..<(rows * columns)).map { _ in Float(Int.random(in: -999...999, using: &generator)) / 8 }

@@ -19,18 +19,6 @@ private func fixtureBytes(_ name: String) throws -> [UInt8] {
     [UInt8](try Data(contentsOf: URL(fileURLWithPath: fixturePath(name))))
 }
 
-/// A deterministic generator so failures reproduce.
-private struct SplitMix64: RandomNumberGenerator {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
 /// Asserts that `body` throws exactly `expected`.
 private func assertThrows<T>(
     _ expected: DataFileError, file: StaticString = #filePath, line: UInt = #line, _ body: () throws -> T
@@ -271,7 +259,7 @@ final class ReaderTests: FileTestCase {
     }
 
     func testNpyEncodeDecodeRoundTrip() throws {
-        var generator = SplitMix64(state: 42)
+        var generator = SeededGenerator(seed: 42)
         for (rows, columns) in [(1, 1), (7, 3), (33, 17), (100, 1)] {
             var values: [Float] = []
             while values.count < rows * columns {
@@ -441,7 +429,7 @@ final class ReaderTests: FileTestCase {
     }
 
     func testCSVEncodeDecodeRoundTripIsBitExact() throws {
-        var generator = SplitMix64(state: 7)
+        var generator = SeededGenerator(seed: 7)
         let rows = 500, columns = 8
         var values: [Float] = []
         while values.count < rows * columns {
@@ -466,7 +454,7 @@ final class ReaderTests: FileTestCase {
 
     /// The fast decimal path must agree bit for bit with strtof wherever it answers.
     func testCSVFastPathMatchesStrtof() {
-        var generator = SplitMix64(state: 2024)
+        var generator = SeededGenerator(seed: 2024)
         var checked = 0, fast = 0
         func check(_ text: String) {
             let bytes = Array(text.utf8)
