@@ -286,4 +286,27 @@ final class CheckpointHardeningTests: XCTestCase {
         assertRefused(CheckpointTests.file(header: header, data: w + [1, 2, 3, 4, 5]),
                       "1 byte follows the last tensor's data (the tensors end at byte 16 of the 17 data bytes)")
     }
+
+    /// The tensors' data follow one another from byte 0: bytes between two tensors, or before the
+    /// first, are refused (as the reference loader refuses them), after the shapes are checked.
+    func testGapsBetweenTensorsAreRefused() throws {
+        let model = try MLP(layerSizes: [2, 1], loss: .meanSquaredError, seed: 1)
+        let w = CheckpointTests.littleEndian(model.parameters)
+        let gap = #"{"W1":{"dtype":"F32","shape":[1,2],"data_offsets":[0,8]},"b1":{"dtype":"F32","shape":[1],"data_offsets":[12,16]}}"#
+        assertRefused(CheckpointTests.file(header: gap, data: Array(w[0..<8]) + [0, 0, 0, 0] + Array(w[8..<12])),
+                      "the data has 4 bytes at byte 8 that no tensor's data_offsets cover")
+        let before = #"{"W1":{"dtype":"F32","shape":[1,2],"data_offsets":[4,12]},"b1":{"dtype":"F32","shape":[1],"data_offsets":[12,16]}}"#
+        assertRefused(CheckpointTests.file(header: before, data: [0, 0, 0, 0] + w),
+                      "the data has 4 bytes at byte 0 that no tensor's data_offsets cover")
+    }
+
+    /// A tensor name with a newline or escape sequence is shown escaped, so the message stays one line.
+    func testTensorNamesAreShownOnOneLine() throws {
+        let header = #"{"W1":{"dtype":"F32","shape":[1,2],"data_offsets":[0,8]},"b\n1\u001b":{"dtype":"F16","shape":[1],"data_offsets":[8,10]}}"#
+        let bytes = CheckpointTests.file(header: header, data: [UInt8](repeating: 0, count: 10))
+        XCTAssertThrowsError(try Checkpoint.decode(bytes)) { error in
+            XCTAssertEqual("\(error)".contains("\n"), false, "\(error)")
+            XCTAssertTrue("\(error)".contains(#"tensor b\n1\u{1b} is F16"#), "\(error)")
+        }
+    }
 }

@@ -213,40 +213,41 @@ public struct Checkpoint: Sendable, Equatable {
         var metadata: [String: String] = [:]
         var ranges: [Range<Int>] = []
         for (name, value) in members {
+            let shownName = shown(name)
             if name == "__metadata__" {
                 guard case .object(let entries) = value else { throw fail("__metadata__ is not an object") }
                 for (key, entry) in entries {
-                    guard let text = entry.stringValue else { throw fail("metadata \(key) is not a string") }
+                    guard let text = entry.stringValue else { throw fail("metadata \(shown(key)) is not a string") }
                     metadata[key] = text
                 }
                 continue
             }
-            guard tensors[name] == nil else { throw fail("tensor \(name) appears twice") }
-            guard let dtype = value["dtype"]?.stringValue else { throw fail("tensor \(name) has no dtype") }
+            guard tensors[name] == nil else { throw fail("tensor \(shownName) appears twice") }
+            guard let dtype = value["dtype"]?.stringValue else { throw fail("tensor \(shownName) has no dtype") }
             guard let shapeValues = value["shape"]?.arrayValue,
                   let offsets = value["data_offsets"]?.arrayValue, offsets.count == 2,
                   let begin = offsets[0].integerValue, let end = offsets[1].integerValue
-            else { throw fail("tensor \(name) has no valid shape or data_offsets") }
+            else { throw fail("tensor \(shownName) has no valid shape or data_offsets") }
             var shape: [Int] = []
             var elements = 1
             for dimension in shapeValues {
                 guard let size = dimension.integerValue, size >= 0, size <= 1 << 31 else {
-                    throw fail("tensor \(name) has an invalid shape")
+                    throw fail("tensor \(shownName) has an invalid shape")
                 }
                 let (product, overflow) = elements.multipliedReportingOverflow(by: size)
-                guard !overflow, product <= dataLength else { throw fail("tensor \(name)'s shape is larger than the file") }
+                guard !overflow, product <= dataLength else { throw fail("tensor \(shownName)'s shape is larger than the file") }
                 elements = product
                 shape.append(size)
             }
             guard begin >= 0, begin <= end, end <= dataLength else {
-                throw fail("tensor \(name)'s data_offsets [\(begin), \(end)] lie outside the \(dataLength) data bytes")
+                throw fail("tensor \(shownName)'s data_offsets [\(begin), \(end)] lie outside the \(dataLength) data bytes")
             }
             let isModelTensor = name.hasPrefix("W") || name.hasPrefix("b") || name.hasPrefix("adam.")
                 || name.hasPrefix("standardize.")
             if isModelTensor {
-                guard dtype == "F32" else { throw fail("tensor \(name) is \(dtype); MLPKit reads F32 only") }
+                guard dtype == "F32" else { throw fail("tensor \(shownName) is \(dtype); MLPKit reads F32 only") }
                 guard end - begin == elements * 4 else {
-                    throw fail("tensor \(name) has \(end - begin) bytes but its shape \(shape) needs \(elements * 4)")
+                    throw fail("tensor \(shownName) has \(end - begin) bytes but its shape \(shape) needs \(elements * 4)")
                 }
             }
             ranges.append(begin..<end)
@@ -281,7 +282,15 @@ public struct Checkpoint: Sendable, Equatable {
         let layout: LayerLayout
         do { layout = try LayerLayout(sizes: sizes) } catch { throw fail("\(error)") }
         // As in the reference loader, the data section ends where the last tensor does. Checked
-        // after the architecture, so a file with wrong shapes is told so first.
+        // after the architecture, so a file with wrong shapes is told so first ...
+        // and the tensors' data follow one another from byte 0 with no gap between them
+        var covered = 0
+        for range in ranges {
+            guard range.lowerBound == covered else {
+                throw fail("the data has \(range.lowerBound - covered) bytes at byte \(covered) that no tensor's data_offsets cover")
+            }
+            covered = range.upperBound
+        }
         let dataEnd = ranges.map(\.upperBound).max() ?? 0
         guard dataEnd == dataLength else {
             let extra = dataLength - dataEnd
