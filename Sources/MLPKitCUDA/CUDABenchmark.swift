@@ -38,10 +38,11 @@ public enum CUDABenchmark {
 
     /// Full training steps (gather, forward, loss, backward, Adam) through `TrainingSession` on
     /// random data, after `warmup` untimed steps, in chunks of `chunk` steps.
-    /// - Throws: `ModelError.nonFinite` when the loss is not finite at the end; the backend's errors.
+    /// - Throws: `ModelError.invalidHyperparameter` for fewer than one step or chunk, or a negative
+    ///   warm-up; `ModelError.nonFinite` when the loss is not finite at the end; the backend's errors.
     public static func run(_ configuration: Benchmark.Configuration, on backend: CUDABackend, steps: Int = 200,
                            warmup: Int = 20, chunk: Int = 10, graphed: Bool = true) throws -> Result {
-        precondition(steps >= 1 && chunk >= 1 && warmup >= 0)
+        try Benchmark.checkCounts(steps: steps, warmup: warmup, chunk: chunk)
         let (session, data, schedule) = try Benchmark.randomSession(configuration, on: backend,
                                                                     batches: configuration.batch >= 4096 ? 2 : 8)
         var index = 0

@@ -64,6 +64,14 @@ public enum Benchmark {
         return sorted.count % 2 == 1 ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
     }
 
+    /// Throws `ModelError.invalidHyperparameter` unless there is at least one timed step (and
+    /// one step per chunk) and no negative warm-up.
+    public static func checkCounts(steps: Int, warmup: Int, chunk: Int = 1) throws {
+        guard steps >= 1 else { throw ModelError.invalidHyperparameter("a benchmark needs at least 1 timed step, got \(steps)") }
+        guard warmup >= 0 else { throw ModelError.invalidHyperparameter("warm-up steps cannot be negative, got \(warmup)") }
+        guard chunk >= 1 else { throw ModelError.invalidHyperparameter("a chunk needs at least 1 step, got \(chunk)") }
+    }
+
     /// How many times the ceiling is timed during `steps` steps: one per ten steps, from 9 to
     /// 31. With 9 samples, their median moved by up to 10% between runs of the wide
     /// configuration on the shared 2-core machine (the same step median gave 91% and 101% of
@@ -118,6 +126,10 @@ public enum Benchmark {
         _ configuration: Configuration, on backend: B, steps: Int, warmup: Int = 10,
         ceiling: ProductCeiling<B>? = nil, ceilingSamples: Int? = nil
     ) throws -> Result {
+        try checkCounts(steps: steps, warmup: warmup)
+        if let ceilingSamples, ceilingSamples < 1 {
+            throw ModelError.invalidHyperparameter("a benchmark needs at least 1 ceiling sample, got \(ceilingSamples)")
+        }
         let ceilingSamples = ceilingSamples ?? Self.ceilingSamples(steps: steps)
         let (session, data, schedule) = try randomSession(configuration, on: backend)
         var times: [Double] = []
