@@ -309,4 +309,11 @@ final class CheckpointHardeningTests: XCTestCase {
             XCTAssertTrue("\(error)".contains(#"tensor b\n1\u{1b} is F16"#), "\(error)")
         }
     }
+
+    /// A schedule's settings without the `schedule` key are refused, not dropped.
+    func testScheduleSettingsWithoutTheScheduleAreRefused() throws {
+        let saved = try savedCheckpoint()
+        assertRefused(try mutatingMetadata(saved, ["schedule": nil]),
+                      "schedule.start_step is recorded without the schedule key it belongs to")
+    }
 }

@@ -101,7 +101,13 @@ public enum LearningRateSchedule: Sendable, Equatable, CustomStringConvertible {
     /// The schedule recorded in `metadata`, nil when there is none.
     /// - Throws: `ModelError.invalidHyperparameter` naming a missing or malformed entry, with its value.
     public init?(metadata: [String: String]) throws {
-        guard let name = metadata["schedule"] else { return nil }
+        guard let name = metadata["schedule"] else {
+            // a schedule's settings without the schedule they belong to are a damaged file, not "no schedule"
+            if let orphan = metadata.keys.filter({ $0.hasPrefix("schedule.") }).min() {
+                throw ModelError.invalidHyperparameter("\(Checkpoint.shown(orphan)) is recorded without the schedule key it belongs to")
+            }
+            return nil
+        }
         func integer(_ key: String, atLeast lower: Int, atMost upper: Int = Int.max) throws -> Int {
             guard let text = metadata[key] else { throw ModelError.invalidHyperparameter("the \(name) schedule has no \(key)") }
             guard let value = Int(text), value >= lower, value <= upper else {
