@@ -77,9 +77,15 @@ public enum TrainingChart {
         let top = margin.top, bottom = panelHeight - margin.bottom
         let epochs = series.flatMap { $0.points.map(\.0) }
         let values = series.flatMap { $0.points.map(\.1) }.filter(\.isFinite)
-        let firstEpoch = Double(epochs.min() ?? 1), lastEpoch = Double(max(epochs.max() ?? 1, (epochs.min() ?? 1) + 1))
+        // in Float64, so that any epoch numbers (even near Int.max) cannot overflow
+        let firstEpoch = Double(epochs.min() ?? 1)
+        let lastEpoch = max(Double(epochs.max() ?? 1), firstEpoch + 1)
         var (low, high) = fixedRange ?? (min(values.min() ?? 0, 0), values.max() ?? 1)
-        if high <= low { high = low + 1 }
+        // a range whose span overflows, or too narrow for a tick step (a loss of 5e-324), would
+        // make the ticks endless or zero apart: keep it within ±2^1020 and at least 1e-290 wide
+        let limit = 0x1p1020
+        (low, high) = (max(low, -limit), min(high, limit))
+        if !(high - low > 1e-290) { high = low + max(1, abs(low)) }
         let tickStep = fixedRange == nil ? niceStep(high - low) : 0.25
         if fixedRange == nil { high = (high / tickStep).rounded(.up) * tickStep }
         func x(_ epoch: Double) -> Double { left + (epoch - firstEpoch) / (lastEpoch - firstEpoch) * (right - left) }
@@ -89,16 +95,19 @@ public enum TrainingChart {
         var out = "<g>\n"
         out += "<text x=\"\(number((left + right) / 2))\" y=\"22\" text-anchor=\"middle\" font-size=\"14\" font-weight=\"bold\">\(title)</text>\n"
         // axes, grid and tick labels
-        for value in stride(from: low, through: high + tickStep / 2, by: tickStep) {
+        let tickCount = min(40, max(0, Int(((high - low) / tickStep + 0.5).rounded(.down))))
+        for index in 0...tickCount {
+            let value = low + Double(index) * tickStep
             let yy = y(value)
             out += "<line x1=\"\(number(left))\" y1=\"\(number(yy))\" x2=\"\(number(right))\" y2=\"\(number(yy))\" stroke=\"#e0e0e0\"/>\n"
             out += "<text x=\"\(number(left - 6))\" y=\"\(number(yy + 4))\" text-anchor=\"end\">\(format3(value))</text>\n"
         }
-        let span = Int(lastEpoch - firstEpoch)
-        let step = max(1, span / 6)
-        for epoch in stride(from: Int(firstEpoch), through: Int(lastEpoch), by: step) {
-            let xx = x(Double(epoch))
-            out += "<text x=\"\(number(xx))\" y=\"\(number(bottom + 16))\" text-anchor=\"middle\">\(epoch)</text>\n"
+        let epochStep = max(1, ((lastEpoch - firstEpoch) / 6).rounded(.down))
+        var epoch = firstEpoch
+        for _ in 0..<13 where epoch <= lastEpoch {  // at most 12 ticks (a span of 11 at a step of 1)
+            let label = abs(epoch) < 0x1p53 ? String(Int(epoch)) : format3(epoch)
+            out += "<text x=\"\(number(x(epoch)))\" y=\"\(number(bottom + 16))\" text-anchor=\"middle\">\(label)</text>\n"
+            epoch += epochStep
         }
         out += "<line x1=\"\(number(left))\" y1=\"\(number(bottom))\" x2=\"\(number(right))\" y2=\"\(number(bottom))\" stroke=\"black\"/>\n"
         out += "<line x1=\"\(number(left))\" y1=\"\(number(top))\" x2=\"\(number(left))\" y2=\"\(number(bottom))\" stroke=\"black\"/>\n"
