@@ -23,4 +23,21 @@ final class BenchmarkTests: XCTestCase {
         // 2·B·(3·Σ in·out − h1·h2) for [32, 64, 64, 1] at B = 64
         XCTAssertEqual(Benchmark.Configuration.tiny.flopsPerStep, 2 * 64 * (3 * (32 * 64 + 64 * 64 + 64) - 32 * 64))
     }
+
+    /// A configuration that cannot be built is refused before any data is made for it.
+    func testBadConfigurationsThrow() {
+        let configurations: [Benchmark.Configuration] = [
+            .init(name: "empty", layers: [], batch: 1, loss: .meanSquaredError),
+            .init(name: "negative batch", layers: [2, 1], batch: -1, loss: .meanSquaredError),
+            .init(name: "no outputs", layers: [2, 0], batch: 1, loss: .crossEntropy),
+            .init(name: "huge batch", layers: [2, 1], batch: Int.max, loss: .meanSquaredError),
+        ]
+        for configuration in configurations {
+            XCTAssertThrowsError(try Benchmark.run(configuration, on: CPUBackend(), steps: 1), configuration.name)
+        }
+        XCTAssertThrowsError(try Benchmark.randomSession(.tiny, on: CPUBackend(), batches: -1))
+        XCTAssertThrowsError(try Benchmark.randomSession(.tiny, on: CPUBackend(), batches: 0))
+        XCTAssertThrowsError(try Benchmark.ProductCeiling(on: CPUBackend(), size: 1 << 32))
+        XCTAssertThrowsError(try Benchmark.ProductCeiling(on: CPUBackend(), size: 0))
+    }
 }

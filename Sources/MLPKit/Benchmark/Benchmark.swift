@@ -87,8 +87,14 @@ public enum Benchmark {
     public static func randomSession<B: Backend>(
         _ configuration: Configuration, on backend: B, batches: Int = 8
     ) throws -> (session: TrainingSession<B>, data: DeviceDataset<B>, schedule: BatchSchedule) {
+        // the configuration checked before any data is made for it
+        _ = try LayerLayout(sizes: configuration.layers)
+        let (rows, overflow) = configuration.batch.multipliedReportingOverflow(by: batches)
+        guard configuration.batch >= 1, batches >= 1, !overflow, rows <= 1 << 24 else {  // a data set's most rows
+            throw ModelError.dataShape(
+                "a benchmark needs a batch and a batch count of at least 1 and at most \(1 << 24) rows in all, got \(configuration.batch) × \(batches)")
+        }
         var generator = SeededGenerator(seed: 42)
-        let rows = configuration.batch * batches
         let features = configuration.layers[0], outputs = configuration.layers[configuration.layers.count - 1]
         let inputs = (0..<(rows * features)).map { _ in Float(generator.nextNormal()) }
         let dataset: Dataset
@@ -172,7 +178,11 @@ public enum Benchmark {
         public private(set) var samples: [Double] = []
 
         /// Allocates and fills the operands and runs one untimed product.
+        /// - Throws: `ModelError.dataShape` unless 1 ≤ `size` ≤ 16384 (three 1 GiB operands).
         public init(on backend: B, size: Int = 2048) throws {
+            guard size >= 1, size <= 16384 else {
+                throw ModelError.dataShape("the ceiling's product needs a size from 1 to 16384, got \(size)")
+            }
             self.backend = backend
             self.size = size
             var generator = SeededGenerator(seed: 9)

@@ -95,6 +95,8 @@ public enum DataLoader {
     /// The loss a target suggests: cross-entropy for one integer-valued column or integer
     /// one-hot rows, else MSE.
     public static func defaultLoss(for target: DataMatrix) -> Loss {
+        // an inconsistent matrix made in code: ``dataset(inputs:targets:loss:outputs:)`` refuses it
+        guard target.isConsistent else { return .meanSquaredError }
         if target.columns == 1 { return target.isIntegral && target.values.allSatisfy { $0 >= 0 } ? .crossEntropy : .meanSquaredError }
         return target.isIntegral && isOneHot(target) ? .crossEntropy : .meanSquaredError
     }
@@ -130,13 +132,19 @@ public enum DataLoader {
     ///   - outputs: the model's output count when known (from a checkpoint); else it comes
     ///     from the data (the largest label + 1, or the target's columns).
     /// - Returns: the data set and the number of outputs the model needs.
-    /// - Throws: `LoadError.mismatch` for rows that disagree, labels that are not 0, 1, 2, …, a label of 2^24 or
+    /// - Throws: `LoadError.mismatch` for a matrix whose shape does not hold together
+    ///   (``DataMatrix/isConsistent``, or no columns), rows that disagree, labels that are not 0, 1, 2, …, a label of 2^24 or
     ///   more (Float32 holds integers exactly only up to 2^24), a label outside the model's classes, or, when the
     ///   class count comes from the data, a largest label implying more than max(rows, 1024) classes (most likely
     ///   a wrong column; the message names the label and where it is).
     public static func dataset(inputs: DataMatrix, targets: DataMatrix, loss: Loss, outputs: Int? = nil)
         throws -> (dataset: Dataset, outputs: Int)
     {
+        for (name, matrix) in [("inputs", inputs), ("targets", targets)] {
+            guard matrix.isConsistent, matrix.columns >= 1 else {
+                throw LoadError.mismatch("the \(name) are a \(matrix.rows)×\(matrix.columns) matrix holding \(matrix.values.count) values")
+            }
+        }
         guard inputs.rows == targets.rows else {
             throw LoadError.mismatch("the inputs have \(inputs.rows) rows but the targets have \(targets.rows)")
         }

@@ -34,6 +34,13 @@ public struct DataMatrix: Sendable, Equatable {
         self.isIntegral = isIntegral
     }
 
+    /// Whether the shape holds together: no negative dimension and `rows × columns` values (a
+    /// matrix made in code may not; the readers only make consistent ones).
+    public var isConsistent: Bool {
+        let (count, overflow) = rows.multipliedReportingOverflow(by: columns)
+        return rows >= 0 && columns >= 0 && !overflow && values.count == count
+    }
+
     /// Where the rows came from, for messages about a row (the readers set it; nil for a matrix made in code).
     /// Not part of equality: two matrices with the same shape, values and `isIntegral` are equal.
     public var origin: Origin?
@@ -70,13 +77,16 @@ public struct DataMatrix: Sendable, Equatable {
                 let middle = (low + high) / 2
                 if lineOffsets[middle].row <= row { low = middle + 1 } else { high = middle }
             }
-            return firstLine + row + (low == 0 ? 0 : lineOffsets[low - 1].offset)
+            // nil rather than an overflow for a row no file has
+            let (line, overflow) = firstLine.addingReportingOverflow(row)
+            let (shifted, shiftOverflow) = line.addingReportingOverflow(low == 0 ? 0 : lineOffsets[low - 1].offset)
+            return overflow || shiftOverflow ? nil : shifted
         }
 
         /// Where 0-based `row` is, for a message: `line 7` in a text file, `row 6` (1-based) in a binary one,
         /// followed by the column's name when there is one (`line 7, column 'price'`).
         public func location(ofRow row: Int) -> String {
-            let place = line(ofRow: row).map { "line \($0)" } ?? "row \(row + 1)"
+            let place = line(ofRow: row).map { "line \($0)" } ?? (row < Int.max ? "row \(row + 1)" : "row \(row) (0-based)")
             return place + (columnName.map { ", column '\(Excerpt.escape($0))'" } ?? "")
         }
     }
