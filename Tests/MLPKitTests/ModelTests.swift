@@ -30,7 +30,7 @@ final class ModelTests: XCTestCase {
         let model = try MLP(layerSizes: sizes, loss: .meanSquaredError, initialization: .pytorch, seed: 77)
         for layer in 1...2 {
             let bound = 1 / Double(sizes[layer - 1]).squareRoot()
-            let weights = model.weights(layer: layer).map(Double.init), biases = model.bias(layer: layer).map(Double.init)
+            let weights = try model.weights(layer: layer).map(Double.init), biases = try model.bias(layer: layer).map(Double.init)
             XCTAssertTrue(weights.allSatisfy { abs($0) <= bound }, "W\(layer) outside ±\(bound)")
             XCTAssertTrue(biases.allSatisfy { abs($0) <= bound }, "b\(layer) outside ±\(bound)")
             XCTAssertTrue(biases.contains { $0 != 0 })
@@ -40,7 +40,7 @@ final class ModelTests: XCTestCase {
         }
         // the large layer: 300 000 uniform values, variance bound²/3, mean 0
         let bound = 1 / 1000.0.squareRoot()
-        let weights = model.weights(layer: 1).map(Double.init)
+        let weights = try model.weights(layer: 1).map(Double.init)
         let mean = weights.reduce(0, +) / Double(weights.count)
         let variance = weights.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(weights.count - 1)
         XCTAssertEqual(mean, 0, accuracy: 0.01 * bound)
@@ -50,7 +50,7 @@ final class ModelTests: XCTestCase {
     func testHeInitialisation() throws {
         let sizes = [800, 400, 5]
         let model = try MLP(layerSizes: sizes, loss: .crossEntropy, initialization: .heNormal, seed: 78)
-        let weights = model.weights(layer: 1).map(Double.init)
+        let weights = try model.weights(layer: 1).map(Double.init)
         let mean = weights.reduce(0, +) / Double(weights.count)
         let deviation = (weights.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(weights.count - 1)).squareRoot()
         let expected = (2 / 800.0).squareRoot()
@@ -60,11 +60,11 @@ final class ModelTests: XCTestCase {
         let within = Double(weights.filter { abs($0) < expected }.count) / Double(weights.count)
         XCTAssertEqual(within, 0.6827, accuracy: 0.01)
         // the second layer uses its own fan-in
-        let second = model.weights(layer: 2).map(Double.init)
+        let second = try model.weights(layer: 2).map(Double.init)
         let secondDeviation = (second.reduce(0) { $0 + $1 * $1 } / Double(second.count)).squareRoot()
         XCTAssertEqual(secondDeviation, (2 / 400.0).squareRoot(), accuracy: 0.1 * (2 / 400.0).squareRoot())
         for layer in 1...2 {
-            XCTAssertTrue(model.bias(layer: layer).allSatisfy { $0 == 0 }, "b\(layer) is not zero")
+            XCTAssertTrue(try model.bias(layer: layer).allSatisfy { $0 == 0 }, "b\(layer) is not zero")
         }
     }
 
@@ -99,10 +99,10 @@ final class ModelTests: XCTestCase {
         XCTAssertEqual(try LayerLayout(sizes: [5, 3]).trainingFlops(batch: 4), 240)
 
         let model = try MLP(layerSizes: [3, 2, 2], loss: .meanSquaredError, parameters: (1...14).map(Float.init))
-        XCTAssertEqual(Array(model.weights(layer: 1)), [1, 2, 3, 4, 5, 6])
-        XCTAssertEqual(Array(model.bias(layer: 1)), [7, 8])
-        XCTAssertEqual(Array(model.weights(layer: 2)), [9, 10, 11, 12])
-        XCTAssertEqual(Array(model.bias(layer: 2)), [13, 14])
+        XCTAssertEqual(Array(try model.weights(layer: 1)), [1, 2, 3, 4, 5, 6])
+        XCTAssertEqual(Array(try model.bias(layer: 1)), [7, 8])
+        XCTAssertEqual(Array(try model.weights(layer: 2)), [9, 10, 11, 12])
+        XCTAssertEqual(Array(try model.bias(layer: 2)), [13, 14])
     }
 
     // MARK: - Data

@@ -97,7 +97,7 @@ final class ScheduleTests: XCTestCase {
         let (a, b) = (try scheduled.upload(dataset), try manual.upload(dataset))
         for t in 1...9 {
             let positions = ((t - 1) % 4 * 5)..<min((t - 1) % 4 * 5 + 5, 23)
-            XCTAssertEqual(scheduled.learningRate(step: t), schedule.rate(base: 0.02, step: t))
+            XCTAssertEqual(try scheduled.learningRate(step: t), schedule.rate(base: 0.02, step: t))
             let before = try scheduled.model().parameters
             try scheduled.trainStep(on: a, positions: positions, gathered: false)
             let after = try scheduled.model().parameters

@@ -21,14 +21,18 @@ public struct LayerLayout: Sendable, Equatable, Hashable {
         self.sizes = sizes
         var weightOffsets: [Int] = [], biasOffsets: [Int] = []
         var offset = 0
+        // each layer adds at most 2^48 + 2^24 (sizes are at most 2^24), so checking the running
+        // total against the limit after every layer keeps it far from overflowing Int, however
+        // many layers there are
         for layer in 1..<sizes.count {
             weightOffsets.append(offset)
             offset += sizes[layer] * sizes[layer - 1]
             biasOffsets.append(offset)
             offset += sizes[layer]
-        }
-        guard offset <= Int(Int32.max) else {
-            throw ModelError.invalidLayerSizes("\(offset) parameters is more than this tool supports")
+            guard offset <= Int(Int32.max) else {
+                throw ModelError.invalidLayerSizes(
+                    "\(offset) parameters (by layer \(layer) of \(sizes.count - 1)) is more than the \(Int32.max) this tool supports")
+            }
         }
         self.weightOffsets = weightOffsets
         self.biasOffsets = biasOffsets

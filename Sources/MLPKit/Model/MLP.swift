@@ -74,14 +74,30 @@ public struct MLP: Sendable, Equatable {
     }
 
     /// W_i as a flat row-major [out × in] array, for layer i in 1...L.
-    public func weights(layer: Int) -> ArraySlice<Float> {
+    /// - Throws: `ModelError.dataShape` when `layer` is not in 1...L, and
+    ///   `ModelError.parameterCount` when `parameters` no longer has the layout's count.
+    public func weights(layer: Int) throws -> ArraySlice<Float> {
+        try checkLayer(layer)
         let start = layout.weightOffsets[layer - 1]
         return parameters[start..<(start + layerSizes[layer] * layerSizes[layer - 1])]
     }
 
     /// b_i, for layer i in 1...L.
-    public func bias(layer: Int) -> ArraySlice<Float> {
+    /// - Throws: `ModelError.dataShape` when `layer` is not in 1...L, and
+    ///   `ModelError.parameterCount` when `parameters` no longer has the layout's count.
+    public func bias(layer: Int) throws -> ArraySlice<Float> {
+        try checkLayer(layer)
         let start = layout.biasOffsets[layer - 1]
         return parameters[start..<(start + layerSizes[layer])]
+    }
+
+    /// `parameters` is public and mutable, so its count is checked at every read by layer.
+    private func checkLayer(_ layer: Int) throws {
+        guard layer >= 1, layer <= layout.layerCount else {
+            throw ModelError.dataShape("layer \(layer) is not one of the model's layers 1…\(layout.layerCount)")
+        }
+        guard parameters.count == layout.parameterCount else {
+            throw ModelError.parameterCount(expected: layout.parameterCount, got: parameters.count)
+        }
     }
 }

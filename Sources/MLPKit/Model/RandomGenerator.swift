@@ -50,8 +50,9 @@ public struct SeededGenerator: RandomNumberGenerator, Sendable {
         return (-2 * log(u1)).squareRoot() * cos(2 * Double.pi * u2)
     }
 
-    /// A uniformly random permutation of 0..<count (Fisher–Yates).
+    /// A uniformly random permutation of 0..<count (Fisher–Yates); empty for a count ≤ 0.
     public mutating func permutation(_ count: Int) -> [Int] {
+        guard count > 0 else { return [] }
         var values = Array(0..<count)
         if count > 1 {
             for i in stride(from: count - 1, to: 0, by: -1) {

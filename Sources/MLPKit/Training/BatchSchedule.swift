@@ -12,6 +12,10 @@ public struct BatchSchedule: Sendable, Equatable {
 
     public init(rows: Int, batchSize: Int, shuffle: Bool, seed: UInt64) throws {
         guard rows >= 1 else { throw ModelError.dataShape("the training data has no rows") }
+        // a data set's own limit; it also bounds `order(epoch:)`'s array and the steps per epoch
+        guard rows <= 1 << 24 else {
+            throw ModelError.dataShape("\(rows) rows is more than the 16777216 a data set may have")
+        }
         guard batchSize >= 1 else { throw ModelError.invalidHyperparameter("batch size must be at least 1, got \(batchSize)") }
         self.rows = rows
         self.batchSize = min(batchSize, rows)
@@ -20,7 +24,7 @@ public struct BatchSchedule: Sendable, Equatable {
     }
 
     /// Steps in one pass over the data.
-    public var stepsPerEpoch: Int { (rows + batchSize - 1) / batchSize }
+    public var stepsPerEpoch: Int { (rows - 1) / batchSize + 1 }
 
     /// The batch of 0-based step `index` (Adam's t − 1): its epoch, and the range of positions
     /// in that epoch's row order.

@@ -23,7 +23,12 @@ public struct Dataset: Sendable, Equatable {
         guard rows <= 1 << 24 else {
             throw ModelError.dataShape("\(rows) rows is more than the 16777216 a data set may have")
         }
-        guard targets.count == rows * targetWidth else {
+        // rows ≤ 2^24, but targetWidth is the caller's: the product must not overflow
+        let (expectedTargets, overflow) = rows.multipliedReportingOverflow(by: targetWidth)
+        guard !overflow else {
+            throw ModelError.dataShape("\(rows) rows of \(targetWidth) target columns is more values than can be counted")
+        }
+        guard targets.count == expectedTargets else {
             throw ModelError.dataShape("\(rows) input rows but \(targets.count / targetWidth) target rows")
         }
         if let bad = inputs.firstIndex(where: { !$0.isFinite }) {
@@ -46,13 +51,28 @@ public struct Dataset: Sendable, Equatable {
         self.targetWidth = targetWidth
     }
 
-    /// The number of classes the labels imply (largest label + 1), for class indices.
-    public var labelClassCount: Int {
-        Int(targets.max() ?? 0) + 1
+    /// The number of classes the labels imply (largest label + 1), for class indices; nil when
+    /// the largest target is not a class label (a non-negative integer up to 16,777,216), as
+    /// dense targets may not be.
+    public var labelClassCount: Int? {
+        let largest = targets.max() ?? 0
+        guard largest >= 0, largest <= 16_777_216, let label = Int(exactly: largest) else { return nil }
+        return label + 1
     }
 
     /// The rows at `indices`, in that order.
-    public func subset(_ indices: some Collection<Int>) -> Dataset {
+    /// - Throws: `ModelError.dataShape` for an index outside 0..<rows, or when there are no
+    ///   indices or more than the 16777216 rows a data set may have.
+    public func subset(_ indices: some Collection<Int>) throws -> Dataset {
+        guard !indices.isEmpty else {
+            throw ModelError.dataShape("a subset needs at least one row")
+        }
+        guard indices.count <= 1 << 24 else {
+            throw ModelError.dataShape("\(indices.count) rows is more than the 16777216 a data set may have")
+        }
+        if let bad = indices.first(where: { $0 < 0 || $0 >= rows }) {
+            throw ModelError.dataShape("row index \(bad) is outside the data set's rows 0..<\(rows)")
+        }
         var newInputs: [Float] = [], newTargets: [Float] = []
         newInputs.reserveCapacity(indices.count * features)
         newTargets.reserveCapacity(indices.count * targetWidth)
@@ -82,8 +102,11 @@ public struct Dataset: Sendable, Equatable {
         }
         switch targetEncoding {
         case .classIndices:
-            guard labelClassCount <= layout.outputs else {
-                throw ModelError.dataShape("class label \(labelClassCount - 1) is outside the model's \(layout.outputs) classes (0…\(layout.outputs - 1))")
+            // class indices are checked non-negative integers up to 2^24 when made, so the count exists
+            let classes = labelClassCount
+            guard let classes, classes <= layout.outputs else {
+                let label = classes.map { "\($0 - 1)" } ?? "\(targets.max() ?? 0)"
+                throw ModelError.dataShape("class label \(label) is outside the model's \(layout.outputs) classes (0…\(layout.outputs - 1))")
             }
         case .dense:
             guard targetWidth == layout.outputs else {
@@ -110,6 +133,6 @@ extension Dataset {
         let held = Set(generator.permutation(rows).prefix(count))
         let trainingRows = (0..<rows).filter { !held.contains($0) }
         let validationRows = (0..<rows).filter { held.contains($0) }
-        return (subset(trainingRows), subset(validationRows))
+        return (try subset(trainingRows), try subset(validationRows))
     }
 }

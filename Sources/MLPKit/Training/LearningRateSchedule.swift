@@ -41,16 +41,38 @@ public enum LearningRateSchedule: Sendable, Equatable, CustomStringConvertible {
         }
     }
 
+    /// Whether `validate()` accepts the schedule (without building its message).
+    var isValid: Bool {
+        switch self {
+        case .constant:
+            return true
+        case let .step(stepSize, gamma, start):
+            return stepSize >= 1 && gamma.isFinite && gamma > 0 && start >= 0
+        case let .cosine(warmupSteps, totalSteps, start):
+            return warmupSteps >= 0 && totalSteps >= 1 && warmupSteps < totalSteps && start >= 0
+        }
+    }
+
     /// α_t for Adam's step t ≥ 1 and base rate α.
+    ///
+    /// Never traps: a schedule that `validate()` refuses gives 0 (training validates the schedule
+    /// and throws before using it), and a step t at or before the schedule's start counts as its
+    /// first step τ = 1, however far before it is.
     public func rate(base: Float, step t: Int) -> Float {
+        guard isValid else { return 0 }
+        // τ = t − start, at least 1; start ≥ 0 here, so only a t far below 0 can overflow
+        func tau(_ start: Int) -> Int {
+            let (difference, overflow) = t.subtractingReportingOverflow(start)
+            return overflow ? 1 : max(difference, 1)
+        }
         switch self {
         case .constant:
             return base
         case let .step(stepSize, gamma, start):
-            let tau = max(t - start, 1)
+            let tau = tau(start)
             return Float(Double(base) * pow(Double(gamma), Double((tau - 1) / stepSize)))
         case let .cosine(warmupSteps, totalSteps, start):
-            let tau = max(t - start, 1)
+            let tau = tau(start)
             if tau <= warmupSteps { return Float(Double(base) * Double(tau) / Double(warmupSteps)) }
             if tau >= totalSteps { return 0 }
             let progress = Double(tau - warmupSteps) / Double(totalSteps - warmupSteps)

@@ -87,13 +87,19 @@ extension TrainingSession {
         guard checkpointEvery >= 0 else {
             throw ModelError.invalidHyperparameter("checkpoint interval must be at least 0, got \(checkpointEvery)")
         }
+        // an invalid learning-rate schedule is refused before any work (each step checks it too)
+        try self.schedule.validate()
         let schedule = try BatchSchedule(rows: data.rows, batchSize: min(configuration.batchSize, batchCapacity),
                                          shuffle: configuration.shuffle, seed: configuration.seed)
         let total: Int
         switch configuration.length {
         case .epochs(let epochs):
             guard epochs >= 0 else { throw ModelError.invalidHyperparameter("epochs must be at least 0, got \(epochs)") }
-            total = epochs * schedule.stepsPerEpoch
+            let (product, overflow) = epochs.multipliedReportingOverflow(by: schedule.stepsPerEpoch)
+            guard !overflow else {
+                throw ModelError.invalidHyperparameter("\(epochs) epochs of \(schedule.stepsPerEpoch) steps is more steps than can be counted")
+            }
+            total = product
         case .steps(let steps):
             guard steps >= 0 else { throw ModelError.invalidHyperparameter("steps must be at least 0, got \(steps)") }
             total = steps

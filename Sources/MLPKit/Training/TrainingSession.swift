@@ -17,9 +17,10 @@ public struct OptimizerState: Sendable, Equatable {
     /// when loaded, and a session refuses to go past it.
     public static let maximumStep = 1 << 53
 
-    /// A fresh state for `count` parameters: t = 0, m = v = 0.
+    /// A fresh state for `count` parameters: t = 0, m = v = 0 (empty moments for a count ≤ 0).
     public static func zero(count: Int) -> OptimizerState {
-        OptimizerState(step: 0, firstMoment: [Float](repeating: 0, count: count), secondMoment: [Float](repeating: 0, count: count))
+        let count = max(count, 0)
+        return OptimizerState(step: 0, firstMoment: [Float](repeating: 0, count: count), secondMoment: [Float](repeating: 0, count: count))
     }
 }
 
@@ -31,6 +32,9 @@ public struct DeviceDataset<B: Backend> {
     public let features: Int
     public let targetEncoding: TargetEncoding
     public let targetWidth: Int
+    /// For class indices, the number of classes the labels imply (checked against the model of
+    /// the session that uses the data, which need not be the one that uploaded it).
+    let labelClassCount: Int?
 }
 
 /// A model, its gradients and Adam's state on a backend, with a workspace for batches of up to
@@ -80,6 +84,22 @@ public final class TrainingSession<B: Backend> {
         guard batchCapacity >= 1 else {
             throw ModelError.invalidHyperparameter("batch size must be at least 1, got \(batchCapacity)")
         }
+        // a batch never holds more rows than a data set may have
+        guard batchCapacity <= Self.maximumBatchCapacity else {
+            throw ModelError.invalidHyperparameter("batch size must be at most \(Self.maximumBatchCapacity), got \(batchCapacity)")
+        }
+        // each workspace buffer holds batchCapacity rows of one layer's width
+        for width in model.layout.sizes {
+            let (values, overflow) = batchCapacity.multipliedReportingOverflow(by: width)
+            guard !overflow, values <= Int(Int32.max) else {
+                throw ModelError.invalidHyperparameter(
+                    "a batch of \(batchCapacity) rows of \(width) values is more than the \(Int32.max) values a workspace buffer may hold")
+            }
+        }
+        // `parameters` is public and mutable: a model whose count no longer fits its layout is refused
+        guard model.parameters.count == model.layout.parameterCount else {
+            throw ModelError.parameterCount(expected: model.layout.parameterCount, got: model.parameters.count)
+        }
         try Self.validate(hyperparameters)
         try model.activation.validate()
         // a backend without one of the features this run needs says so now, before any work
@@ -122,6 +142,13 @@ public final class TrainingSession<B: Backend> {
         try upload(state.secondMoment, to: secondMoment)
     }
 
+    /// The most rows a batch (and so `batchCapacity`) may have: 2^24, a data set's own limit.
+    public static var maximumBatchCapacity: Int { 1 << 24 }
+
+    /// The most per-step loss sums `reserveLossSums` makes room for: 2^24, the most steps an
+    /// epoch can have.
+    public static var maximumLossSums: Int { 1 << 24 }
+
     private func upload(_ values: [Float], to buffer: B.Buffer) throws {
         try values.withUnsafeBufferPointer { try backend.upload($0, to: BufferSlice(buffer)) }
     }
@@ -156,7 +183,30 @@ public final class TrainingSession<B: Backend> {
         try upload(try standardization?.apply(dataset.inputs) ?? dataset.inputs, to: inputs)
         try upload(dataset.targets, to: targets)
         return DeviceDataset(inputs: inputs, targets: targets, rows: dataset.rows, features: dataset.features,
-                             targetEncoding: dataset.targetEncoding, targetWidth: dataset.targetWidth)
+                             targetEncoding: dataset.targetEncoding, targetWidth: dataset.targetWidth,
+                             labelClassCount: dataset.targetEncoding == .classIndices ? dataset.labelClassCount : nil)
+    }
+
+    /// Checks that `data` (perhaps uploaded by another session) fits this session's model.
+    /// - Throws: `ModelError.dataShape` naming the mismatch.
+    func checkFits(_ data: DeviceDataset<B>) throws {
+        guard data.features == layout.inputs else {
+            throw ModelError.dataShape("the data has \(data.features) features but the model takes \(layout.inputs) inputs")
+        }
+        switch data.targetEncoding {
+        case .classIndices:
+            guard data.targetWidth == 1 else {
+                throw ModelError.dataShape("class-index data has \(data.targetWidth) target columns instead of 1")
+            }
+            guard let classes = data.labelClassCount, classes <= layout.outputs else {
+                throw ModelError.dataShape(
+                    "class label \(data.labelClassCount.map { "\($0 - 1)" } ?? "?") is outside the model's \(layout.outputs) classes (0…\(layout.outputs - 1))")
+            }
+        case .dense:
+            guard data.targetWidth == layout.outputs else {
+                throw ModelError.dataShape("the data has \(data.targetWidth) target columns but the model has \(layout.outputs) outputs")
+            }
+        }
     }
 
     /// Sets the row order used by `trainStep(on:positions:)` (an epoch's permutation).
@@ -169,7 +219,12 @@ public final class TrainingSession<B: Backend> {
     }
 
     /// Makes room for `count` per-step loss sums (one epoch's worth).
+    /// - Throws: `ModelError.invalidHyperparameter` for a negative count or one over
+    ///   `maximumLossSums`, and the backend's errors.
     public func reserveLossSums(_ count: Int) throws {
+        guard count >= 0, count <= Self.maximumLossSums else {
+            throw ModelError.invalidHyperparameter("room for \(count) loss sums was asked for; it must be from 0 to \(Self.maximumLossSums)")
+        }
         if count > lossSumCapacity {
             lossSums = try backend.makeBuffer(count: count)
             lossSumCapacity = count
@@ -186,6 +241,7 @@ public final class TrainingSession<B: Backend> {
     // metadata look-ups and value-witness copies cost about 5% of the tiny configuration's step.
     @_specialize(where B == CPUBackend)
     public func trainStep(on data: DeviceDataset<B>, positions: Range<Int>, gathered: Bool, lossSlot: Int = 0) throws {
+        try checkFits(data)
         let rows = positions.count
         guard rows >= 1, rows <= batchCapacity, positions.lowerBound >= 0, positions.upperBound <= data.rows else {
             throw ModelError.dataShape("batch \(positions) does not fit \(data.rows) rows with capacity \(batchCapacity)")
@@ -236,8 +292,10 @@ public final class TrainingSession<B: Backend> {
     }
 
     /// The learning rate step t uses: the schedule applied to the base rate.
-    public func learningRate(step t: Int) -> Float {
-        schedule.rate(base: hyperparameters.learningRate, step: t)
+    /// - Throws: `ModelError.invalidHyperparameter` when the schedule is invalid.
+    public func learningRate(step t: Int) throws -> Float {
+        try schedule.validate()
+        return schedule.rate(base: hyperparameters.learningRate, step: t)
     }
 
     /// Z_i = A_{i−1} · W_iᵀ + b_i and A_i = f(Z_i) for i < L (ReLU by default); returns Z_L.
@@ -299,7 +357,11 @@ public final class TrainingSession<B: Backend> {
     // MARK: - Reading results back
 
     /// The loss sums of slots 0..<count (each the sum over its batch's rows).
+    /// - Throws: `ModelError.dataShape` unless 0 ≤ count ≤ the slots reserved.
     public func lossSums(count: Int) throws -> [Float] {
+        guard count >= 0, count <= lossSumCapacity else {
+            throw ModelError.dataShape("\(count) loss sums were asked for; there are \(lossSumCapacity) slots")
+        }
         var values = [Float](repeating: 0, count: count)
         try values.withUnsafeMutableBufferPointer { try backend.download(BufferSlice(lossSums), count: count, into: $0) }
         return values
@@ -341,7 +403,10 @@ public final class TrainingSession<B: Backend> {
     /// cross-entropy the fraction of rows whose largest output is the target class; for binary
     /// cross-entropy the fraction of labels predicted right at threshold 0.5 (σ(z) > 0.5, that
     /// is z > 0, against y ≥ 0.5), over rows × outputs labels.
+    /// - Throws: `ModelError.dataShape` when `data` has no rows or does not fit the model.
     public func evaluate(_ data: DeviceDataset<B>) throws -> (loss: Double, accuracy: Double?) {
+        try checkFits(data)
+        guard data.rows >= 1 else { throw ModelError.dataShape("the data to evaluate has no rows") }
         var lossTotal = 0.0, correct = 0
         var outputs = [Float](repeating: 0, count: batchCapacity * layout.outputs)
         var targets = [Float](repeating: 0, count: batchCapacity * data.targetWidth)
