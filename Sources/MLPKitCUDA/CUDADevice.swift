@@ -37,8 +37,15 @@ public struct ComputeCapability: Sendable, Hashable, Comparable, CustomStringCon
         self.minor = minor
     }
 
-    /// The number NVRTC lists for it: 90 for 9.0.
-    public var number: Int { major * 10 + minor }
+    /// The number NVRTC lists for it: 90 for 9.0 (saturating at `Int.max` / `Int.min` for a
+    /// major beyond any device's, instead of overflowing).
+    public var number: Int {
+        let (tens, overflow1) = major.multipliedReportingOverflow(by: 10)
+        if overflow1 { return major > 0 ? Int.max : Int.min }
+        let (sum, overflow2) = tens.addingReportingOverflow(minor)
+        if overflow2 { return minor > 0 ? Int.max : Int.min }
+        return sum
+    }
     /// "sm_90".
     public var architecture: String { "sm_\(number)" }
     public var description: String { "\(major).\(minor)" }

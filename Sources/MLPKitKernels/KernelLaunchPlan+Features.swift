@@ -28,7 +28,7 @@ extension KernelLaunchPlanner {
         preActivation: BufferSlice<Buffer>?
     ) throws(KernelPlanError) -> KernelLaunchPlan<Buffer>? {
         _ = (try Self.int32(rows, "rows"), try Self.int32(columns, "columns"))
-        let count32 = try Self.int32(rows * columns, "rows·columns")
+        let count32 = try Self.int32(try Self.product(rows, columns, "rows·columns"), "rows·columns")
         let cOffset = try Self.checkRange(c, rows * columns, "activation output C")
         var preOffset: Int32 = 0
         if let preActivation {
@@ -48,7 +48,7 @@ extension KernelLaunchPlanner {
         _ function: ActivationFunction, rows: Int, columns: Int, c: BufferSlice<Buffer>, source: BufferSlice<Buffer>
     ) throws(KernelPlanError) -> KernelLaunchPlan<Buffer>? {
         _ = (try Self.int32(rows, "rows"), try Self.int32(columns, "columns"))
-        let count32 = try Self.int32(rows * columns, "rows·columns")
+        let count32 = try Self.int32(try Self.product(rows, columns, "rows·columns"), "rows·columns")
         let cOffset = try Self.checkRange(c, rows * columns, "activation derivative C")
         let sourceOffset = try Self.checkRange(source, rows * columns, "activation derivative source")
         guard rows > 0, columns > 0 else { return nil }

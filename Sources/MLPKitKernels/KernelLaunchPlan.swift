@@ -190,9 +190,9 @@ public struct KernelLaunchPlanner: Sendable {
     ) throws(KernelPlanError) -> ProductPlan<Buffer>? {
         let (m32, n32, k32) = (try Self.int32(m, "m"), try Self.int32(n, "n"), try Self.int32(k, "k"))
         guard m > 0, n > 0 else { return nil }
-        try Self.requireIndexable(m * k, "m·k")
-        try Self.requireIndexable(n * k, "n·k")
-        try Self.requireIndexable(m * n, "m·n")
+        try Self.requireIndexable(try Self.product(m, k, "m·k"), "m·k")
+        try Self.requireIndexable(try Self.product(n, k, "n·k"), "n·k")
+        try Self.requireIndexable(try Self.product(m, n, "m·n"), "m·n")
         let aOffset = try Self.checkRange(a, m * k, "product operand A")
         let bOffset = try Self.checkRange(b, n * k, "product operand B")
         let cOffset = try Self.checkRange(c, m * n, "product result C")
@@ -256,7 +256,7 @@ public struct KernelLaunchPlanner: Sendable {
     ) throws(KernelPlanError) -> KernelLaunchPlan<Buffer>? {
         let (rows32, columns32) = (try Self.int32(rows, "rows"), try Self.int32(columns, "columns"))
         guard columns > 0 else { return nil }
-        try Self.requireIndexable(rows * columns, "rows·columns")
+        try Self.requireIndexable(try Self.product(rows, columns, "rows·columns"), "rows·columns")
         let matrixOffset = try Self.checkRange(matrix, rows * columns, "column-sum matrix")
         let sumsOffset = try Self.checkRange(sums, columns, "column sums")
         // one block per COLSUM_COLUMNS columns
@@ -274,7 +274,7 @@ public struct KernelLaunchPlanner: Sendable {
     ) throws(KernelPlanError) -> LossGradientPlan<Buffer> {
         let (rows32, columns32) = (try Self.int32(rows, "rows"), try Self.int32(columns, "columns"))
         guard columns > 0 else { throw .invalidArgument("a loss over 0 columns") }
-        try Self.requireIndexable(rows * columns, "rows·columns")
+        try Self.requireIndexable(try Self.product(rows, columns, "rows·columns"), "rows·columns")
         let outputOffset = try Self.checkRange(output, rows * columns, "loss output")
         let targetOffset = try Self.checkRange(target, rows * targets.width(outputs: columns), "loss targets")
         let gradientOffset = try Self.checkRange(gradient, rows * columns, "loss gradient")
@@ -321,7 +321,7 @@ public struct KernelLaunchPlanner: Sendable {
     ) throws(KernelPlanError) -> KernelLaunchPlan<Buffer>? {
         let (width32, count32) = (try Self.int32(width, "width"), try Self.int32(count, "count"))
         guard width > 0, count > 0 else { return nil }
-        try Self.requireIndexable(count * width, "count·width")
+        try Self.requireIndexable(try Self.product(count, width, "count·width"), "count·width")
         let sourceOffset = try Self.checkRange(source, 0, "gather source")
         let sourceRows = try Self.int32((source.buffer.count - source.offset) / width, "source rows")
         let indicesOffset = try Self.checkRange(indices, count, "gather indices")
@@ -368,6 +368,14 @@ public struct KernelLaunchPlanner: Sendable {
         _ = try int32(elements, what)
     }
 
+    /// a·b (sizes already checked), or an error where it overflows `Int`, so that the product is
+    /// never computed unchecked ahead of the 32-bit checks.
+    public static func product(_ a: Int, _ b: Int, _ what: String) throws(KernelPlanError) -> Int {
+        let (result, overflow) = a.multipliedReportingOverflow(by: b)
+        guard !overflow else { throw .invalidArgument("\(what) = \(a)·\(b) overflows") }
+        return result
+    }
+
     /// `value` as an Int32 kernel argument, or why not.
     public static func int32(_ value: Int, _ what: String) throws(KernelPlanError) -> Int32 {
         guard value >= 0, let result = Int32(exactly: value) else {
@@ -381,7 +389,8 @@ public struct KernelLaunchPlanner: Sendable {
     public static func checkRange<Buffer: KernelPlanBuffer>(
         _ slice: BufferSlice<Buffer>, _ count: Int, _ what: String
     ) throws(KernelPlanError) -> Int32 {
-        guard slice.offset >= 0, count >= 0, slice.offset + count <= slice.buffer.count,
+        // offset ≤ count and count ≤ count − offset: no overflow for any offset and count
+        guard slice.offset >= 0, count >= 0, slice.offset <= slice.buffer.count, count <= slice.buffer.count - slice.offset,
               let offset = Int32(exactly: slice.offset) else {
             throw .invalidArgument("\(what): \(count) elements at offset \(slice.offset) of a \(slice.buffer.count)-element buffer")
         }

@@ -68,12 +68,24 @@ public struct KernelTiles: Sendable, Hashable, CustomStringConvertible {
     /// Every preset, for compile checks.
     public static let presets: [KernelTiles] = [.xlarge, .large, .medium, .small]
 
-    /// Threads per block of the product kernels.
-    public var gemmThreads: Int { (bm / tm) * (bn / tn) }
+    /// Threads per block of the product kernels: 0 for tiles with TM or TN not positive, and
+    /// `Int.max` where the count overflows (both only for tiles `validate()` refuses).
+    public var gemmThreads: Int {
+        guard tm > 0, tn > 0 else { return 0 }
+        let (threads, overflow) = (bm / tm).multipliedReportingOverflow(by: bn / tn)
+        return overflow ? Int.max : threads
+    }
 
     /// Bytes of shared memory one product block uses: two stages of BK×(BM + 4) and BK×(BN + 4)
     /// floats (rows padded by 4 floats against bank conflicts, keeping 16-byte alignment).
-    public var gemmSharedBytes: Int { 2 * bk * (bm + 4 + bn + 4) * MemoryLayout<Float>.size }
+    /// (`Int.max` where that overflows: tiles far beyond any device's shared memory.)
+    public var gemmSharedBytes: Int {
+        let (rows, overflow1) = bm.addingReportingOverflow(bn)
+        let (padded, overflow2) = rows.addingReportingOverflow(8)
+        let (stage, overflow3) = padded.multipliedReportingOverflow(by: bk)
+        let (bytes, overflow4) = stage.multipliedReportingOverflow(by: 2 * MemoryLayout<Float>.size)
+        return overflow1 || overflow2 || overflow3 || overflow4 ? Int.max : bytes
+    }
 
     /// Shared memory a block may declare statically (CUDA); product tiles above it take theirs as
     /// dynamic shared memory, which the backend opts in to (`dynamicGemmSharedBytes`).
@@ -93,7 +105,8 @@ public struct KernelTiles: Sendable, Hashable, CustomStringConvertible {
         let side = min(tm, tn) / 2
         guard side % 4 == 0, side > 0 else { return self }
         let (rows, columns) = (bm / tm * side, bn / tn * side)
-        let blocks = gemmThreads * side * side <= 4096 && bk <= 16 ? 4 : 2
+        // gemmThreads · side² ≤ 4096, without overflow for any sizes
+        let blocks = side <= 64 && gemmThreads <= 4096 / (side * side) && bk <= 16 ? 4 : 2
         return KernelTiles(bm: rows, bn: columns, bk: max(bk, 16), tm: side, tn: side, minBlocks: blocks,
                            reduceThreads: reduceThreads, columnSumColumns: columnSumColumns)
     }
@@ -149,7 +162,11 @@ public struct KernelTiles: Sendable, Hashable, CustomStringConvertible {
         guard tm % 4 == 0, tn % 4 == 0, bk % 4 == 0 else {
             throw .invalid(self, "TM, TN and BK must be multiples of 4")
         }
-        guard (bm * bk) % (4 * gemmThreads) == 0, (bn * bk) % (4 * gemmThreads) == 0 else {
+        // (checked arithmetic: sizes this large are refused, not overflowed)
+        let (stageA, overflowA) = bm.multipliedReportingOverflow(by: bk)
+        let (stageB, overflowB) = bn.multipliedReportingOverflow(by: bk)
+        let (chunks, overflowChunks) = gemmThreads.multipliedReportingOverflow(by: 4)
+        guard !overflowA, !overflowB, !overflowChunks, stageA % chunks == 0, stageB % chunks == 0 else {
             throw .invalid(self, "a stage must split into 4-float chunks evenly over the threads")
         }
         if compact != self { try compact.validate() }

@@ -103,7 +103,8 @@ public final class OpenCLBackend: Backend {
 
     static func allocate(cl: OpenCLLibrary, context: CLHandle, queue: CLHandle, count: Int) throws(OpenCLError)
         -> OpenCLBuffer {
-        guard count >= 0 else { throw .invalidArgument("buffer of \(count) elements") }
+        // (the byte count must not overflow)
+        guard count >= 0, count <= Int.max / MemoryLayout<Float>.size else { throw .invalidArgument("buffer of \(count) elements") }
         let bytes = max(count, 1) * MemoryLayout<Float>.size
         let memory = try cl.create("clCreateBuffer") { cl.createBuffer(context, CL.memReadWrite, bytes, nil, $0) }
         let buffer = OpenCLBuffer(memory: memory, count: count, library: cl)
@@ -149,7 +150,8 @@ public final class OpenCLBackend: Backend {
     /// Throws unless `count` elements from `slice` lie inside its buffer; returns the offset as Int32.
     @discardableResult
     func checkRange(_ slice: BufferSlice<OpenCLBuffer>, _ count: Int, _ what: String) throws(OpenCLError) -> Int32 {
-        guard slice.offset >= 0, count >= 0, slice.offset + count <= slice.buffer.count,
+        // offset ≤ count and count ≤ count − offset: no overflow for any offset and count
+        guard slice.offset >= 0, count >= 0, slice.offset <= slice.buffer.count, count <= slice.buffer.count - slice.offset,
               let offset = Int32(exactly: slice.offset) else {
             throw .invalidArgument("\(what): \(count) elements at offset \(slice.offset) of a \(slice.buffer.count)-element buffer")
         }

@@ -5,10 +5,9 @@ extension Backend {
     /// A new buffer holding `values` at `offset`, with NaN in the `offset` elements before them
     /// and the `trailing` elements after.
     public func buffer(_ values: [Float], offset: Int = 0, trailing: Int = 3) throws -> BufferSlice<Buffer> {
-        let total = offset + values.count + trailing
+        let total = try hostArrayTotal(offset, values.count, trailing, "buffer")
         let buffer = try makeBuffer(count: total)
-        let poison = [Float](repeating: .nan, count: total)
-        try poison.withUnsafeBufferPointer { try upload($0, to: BufferSlice(buffer)) }
+        try poison(buffer, count: total)
         let slice = BufferSlice(buffer, offset: offset)
         try values.withUnsafeBufferPointer { try upload($0, to: slice) }
         return slice
@@ -16,13 +15,46 @@ extension Backend {
 
     /// `count` NaNs at `offset`: an operation writing there must overwrite every one.
     public func poisoned(_ count: Int, offset: Int = 0) throws -> BufferSlice<Buffer> {
-        try buffer([Float](repeating: .nan, count: count), offset: offset)
+        guard count >= 0 else {
+            throw BackendError.invalidArgument(operation: "poisoned", reason: "negative count \(count)")
+        }
+        // the buffer first, so that a count too large for it throws before a host array of it is made
+        let total = try hostArrayTotal(offset, count, 3, "poisoned")
+        let buffer = try makeBuffer(count: total)
+        try poison(buffer, count: total)
+        return BufferSlice(buffer, offset: offset)
     }
 
     /// `count` elements read back from `slice`.
     public func read(_ slice: BufferSlice<Buffer>, _ count: Int) throws -> [Float] {
+        guard count >= 0 else {
+            throw BackendError.invalidArgument(operation: "read", reason: "negative count \(count)")
+        }
+        guard count <= Int.max / MemoryLayout<Float>.stride else {
+            throw BackendError.invalidArgument(operation: "read", reason: "\(count) elements do not fit in host memory")
+        }
         var values = [Float](repeating: 0, count: count)
         try values.withUnsafeMutableBufferPointer { try download(slice, count: count, into: $0) }
         return values
+    }
+
+    /// offset + count + trailing elements, or an error for a negative part or a total that overflows.
+    private func hostArrayTotal(_ offset: Int, _ count: Int, _ trailing: Int, _ operation: String) throws -> Int {
+        guard offset >= 0, trailing >= 0 else {
+            throw BackendError.invalidArgument(operation: operation, reason: "negative offset \(offset) or trailing \(trailing)")
+        }
+        let (head, overflow1) = offset.addingReportingOverflow(count)
+        let (total, overflow2) = head.addingReportingOverflow(trailing)
+        guard !overflow1, !overflow2 else {
+            throw BackendError.invalidArgument(
+                operation: operation, reason: "offset \(offset) + \(count) elements + \(trailing) trailing overflows")
+        }
+        return total
+    }
+
+    /// Fills `buffer`'s `count` elements with NaN.
+    private func poison(_ buffer: Buffer, count: Int) throws {
+        let poison = [Float](repeating: .nan, count: count)
+        try poison.withUnsafeBufferPointer { try upload($0, to: BufferSlice(buffer)) }
     }
 }

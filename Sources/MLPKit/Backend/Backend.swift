@@ -182,10 +182,12 @@ public struct BufferSlice<Buffer> {
         self.offset = offset
     }
 
-    /// The same buffer, `elements` further on.
+    /// The same buffer, `elements` further on. An offset past `Int`'s range saturates at
+    /// `Int.max` (or `Int.min`), which every backend's range check then refuses.
     @inlinable
     public func advanced(by elements: Int) -> BufferSlice {
-        BufferSlice(buffer, offset: offset + elements)
+        let (moved, overflow) = offset.addingReportingOverflow(elements)
+        return BufferSlice(buffer, offset: overflow ? (elements > 0 ? Int.max : Int.min) : moved)
     }
 }
 

@@ -11,14 +11,17 @@ public final class CPUBuffer {
     /// The number of elements.
     public let count: Int
 
-    init(count: Int) {
+    /// Zero-filled memory for `count` elements (calloc: large buffers take fresh zero pages
+    /// instead of being written), or nil when the allocation fails.
+    init?(count: Int) {
+        guard count >= 0, count <= CPUBackend.maximumBufferCount,
+              let raw = calloc(max(count, 1), MemoryLayout<Float>.stride) else { return nil }
         self.count = count
-        pointer = .allocate(capacity: max(count, 1))
-        pointer.initialize(repeating: 0, count: max(count, 1))
+        pointer = raw.bindMemory(to: Float.self, capacity: max(count, 1))
     }
 
     deinit {
-        pointer.deallocate()
+        free(pointer)
     }
 }
 
@@ -55,20 +58,53 @@ public final class CPUBackend: Backend {
         return "CPU (Swift matrix product; install OpenBLAS for speed)"
     }
 
+    /// The most elements a buffer may hold: its size in bytes must be an `Int`.
+    public static let maximumBufferCount = Int.max / MemoryLayout<Float>.stride
+
     public func makeBuffer(count: Int) throws -> CPUBuffer {
         guard count >= 0 else {
             throw BackendError.invalidArgument(operation: "makeBuffer", reason: "negative count \(count)")
         }
-        return CPUBuffer(count: count)
+        guard count <= Self.maximumBufferCount else {
+            throw BackendError.invalidArgument(
+                operation: "makeBuffer", reason: "\(count) elements is more than the \(Self.maximumBufferCount) a buffer can hold")
+        }
+        guard let buffer = CPUBuffer(count: count) else {
+            throw BackendError.invalidArgument(
+                operation: "makeBuffer",
+                reason: "could not allocate \(count) elements (\(count * MemoryLayout<Float>.stride) bytes) of host memory")
+        }
+        return buffer
     }
 
-    /// The pointer to `count` elements at `slice`, after checking they lie inside the buffer.
+    /// The pointer to `count` elements at `slice`, after checking they lie inside the buffer
+    /// (without overflow for any offset and count).
     @inline(__always)
     func pointer(_ slice: BufferSlice<CPUBuffer>, count: Int, _ operation: @autoclosure () -> String) throws -> UnsafeMutablePointer<Float> {
-        guard slice.offset >= 0, count >= 0, slice.offset + count <= slice.buffer.count else {
-            throw BackendError.outOfBounds(operation: operation(), needed: slice.offset + count, available: slice.buffer.count)
+        guard slice.offset >= 0, count >= 0, slice.offset <= slice.buffer.count, count <= slice.buffer.count - slice.offset else {
+            let (end, overflow) = slice.offset.addingReportingOverflow(count)
+            throw BackendError.outOfBounds(operation: operation(), needed: overflow ? (count < 0 ? Int.min : Int.max) : end,
+                                           available: slice.buffer.count)
         }
         return slice.buffer.pointer + slice.offset
+    }
+
+    /// a·b for an operand's element count, or an error when it overflows (sizes already checked ≥ 0).
+    @inline(__always)
+    func elements(_ a: Int, _ b: Int, _ operation: @autoclosure () -> String) throws -> Int {
+        let (product, overflow) = a.multipliedReportingOverflow(by: b)
+        guard !overflow else {
+            throw BackendError.invalidArgument(operation: operation(), reason: "\(a)×\(b) elements overflows")
+        }
+        return product
+    }
+
+    /// Throws unless `rows` and `columns` are both at least 0.
+    @inline(__always)
+    func requireSizes(_ rows: Int, _ columns: Int, _ operation: @autoclosure () -> String) throws {
+        guard rows >= 0, columns >= 0 else {
+            throw BackendError.invalidArgument(operation: operation(), reason: "negative size \(rows)×\(columns)")
+        }
     }
 
     public func upload(_ values: UnsafeBufferPointer<Float>, to destination: BufferSlice<CPUBuffer>) throws {
@@ -92,9 +128,12 @@ public final class CPUBackend: Backend {
         guard m >= 0, n >= 0, k >= 0 else {
             throw BackendError.invalidArgument(operation: "matrixProduct", reason: "negative size \(m)×\(n)×\(k)")
         }
-        let aPointer = try pointer(a, count: m * k, "matrixProduct A")
-        let bPointer = try pointer(b, count: k * n, "matrixProduct B")
-        let cPointer = try pointer(c, count: m * n, "matrixProduct C")
+        // every size product checked before any operand's range
+        let (mn, mk, kn) = (try elements(m, n, "matrixProduct C"), try elements(m, k, "matrixProduct A"),
+                            try elements(k, n, "matrixProduct B"))
+        let aPointer = try pointer(a, count: mk, "matrixProduct A")
+        let bPointer = try pointer(b, count: kn, "matrixProduct B")
+        let cPointer = try pointer(c, count: mn, "matrixProduct C")
         if m == 0 || n == 0 { return }
         if let blas, k > 0 {
             if !SIMDKernels.smallProduct(layout, m: m, n: n, k: k, a: aPointer, b: bPointer, c: cPointer) {
@@ -113,8 +152,8 @@ public final class CPUBackend: Backend {
             let biasPointer = try pointer(bias, count: n, "matrixProduct bias")
             ElementwiseKernels.addBiasSplit(cPointer, rows: m, columns: n, bias: biasPointer, relu: true)
         case .reluMask(let activation):
-            let activationPointer = try pointer(activation, count: m * n, "matrixProduct relu mask")
-            ElementwiseKernels.reluMaskSplit(cPointer, activation: activationPointer, count: m * n)
+            let activationPointer = try pointer(activation, count: mn, "matrixProduct relu mask")
+            ElementwiseKernels.reluMaskSplit(cPointer, activation: activationPointer, count: mn)
         }
     }
 
@@ -129,26 +168,31 @@ public final class CPUBackend: Backend {
         activation epilogue: ActivationEpilogue<CPUBuffer>
     ) throws {
         // check every operand before the product writes C
+        guard m >= 0, n >= 0, k >= 0 else {
+            throw BackendError.invalidArgument(operation: "matrixProduct", reason: "negative size \(m)×\(n)×\(k)")
+        }
+        let mn = try elements(m, n, "matrixProduct C")
         switch epilogue {
         case let .biasActivation(bias, function, preActivation):
             let biasPointer = try pointer(bias, count: n, "matrixProduct bias")
-            let prePointer = try preActivation.map { try pointer($0, count: m * n, "matrixProduct pre-activation") }
+            let prePointer = try preActivation.map { try pointer($0, count: mn, "matrixProduct pre-activation") }
             try matrixProduct(layout, m: m, n: n, k: k, a: a, b: b, c: c, epilogue: .none)
             if m == 0 || n == 0 { return }
             let cPointer = c.buffer.pointer + c.offset
             ElementwiseKernels.biasActivation(cPointer, rows: m, columns: n, bias: biasPointer, function: function,
                                               preActivation: prePointer)
         case let .activationDerivative(source, function):
-            let sourcePointer = try pointer(source, count: m * n, "matrixProduct activation derivative")
+            let sourcePointer = try pointer(source, count: mn, "matrixProduct activation derivative")
             try matrixProduct(layout, m: m, n: n, k: k, a: a, b: b, c: c, epilogue: .none)
             if m == 0 || n == 0 { return }
             let cPointer = c.buffer.pointer + c.offset
-            ElementwiseKernels.activationDerivative(cPointer, source: sourcePointer, count: m * n, function: function)
+            ElementwiseKernels.activationDerivative(cPointer, source: sourcePointer, count: mn, function: function)
         }
     }
 
     public func columnSums(_ matrix: BufferSlice<CPUBuffer>, rows: Int, columns: Int, into sums: BufferSlice<CPUBuffer>) throws {
-        let matrixPointer = try pointer(matrix, count: rows * columns, "columnSums")
+        try requireSizes(rows, columns, "columnSums")
+        let matrixPointer = try pointer(matrix, count: try elements(rows, columns, "columnSums"), "columnSums")
         let sumsPointer = try pointer(sums, count: columns, "columnSums output")
         ElementwiseKernels.columnSumsSplit(matrixPointer, rows: rows, columns: columns, into: sumsPointer)
     }
@@ -157,9 +201,12 @@ public final class CPUBackend: Backend {
         _ loss: Loss, targets: TargetEncoding, output: BufferSlice<CPUBuffer>, target: BufferSlice<CPUBuffer>,
         rows: Int, columns: Int, gradient: BufferSlice<CPUBuffer>, lossSum: BufferSlice<CPUBuffer>
     ) throws {
-        let outputPointer = try pointer(output, count: rows * columns, "lossGradient output")
-        let targetPointer = try pointer(target, count: rows * targets.width(outputs: columns), "lossGradient target")
-        let gradientPointer = try pointer(gradient, count: rows * columns, "lossGradient gradient")
+        try requireSizes(rows, columns, "lossGradient")
+        let count = try elements(rows, columns, "lossGradient")
+        let outputPointer = try pointer(output, count: count, "lossGradient output")
+        let targetPointer = try pointer(target, count: try elements(rows, targets.width(outputs: columns), "lossGradient target"),
+                                        "lossGradient target")
+        let gradientPointer = try pointer(gradient, count: count, "lossGradient gradient")
         let sumPointer = try pointer(lossSum, count: 1, "lossGradient loss")
         sumPointer.pointee = LossKernels.gradient(
             loss, targets: targets, output: outputPointer, target: targetPointer,
@@ -170,19 +217,28 @@ public final class CPUBackend: Backend {
         _ source: BufferSlice<CPUBuffer>, width: Int, indices: BufferSlice<CPUBuffer>, count: Int,
         into destination: BufferSlice<CPUBuffer>
     ) throws {
+        try requireSizes(count, width, "gatherRows")
+        let destinationCount = try elements(count, width, "gatherRows output")
         let indexPointer = try pointer(indices, count: count, "gatherRows indices")
-        let destinationPointer = try pointer(destination, count: count * width, "gatherRows output")
+        let destinationPointer = try pointer(destination, count: destinationCount, "gatherRows output")
+        // the source's offset inside its buffer (an offset before it would read outside the buffer)
+        let sourcePointer = try pointer(source, count: 0, "gatherRows source")
         let available = source.buffer.count - source.offset
         let sourceRows = width > 0 ? available / width : 0
         // every index checked before any row is copied
         for row in 0..<count {
             guard let index = Int(exactly: indexPointer[row]), index >= 0, index < sourceRows else {
+                // the elements row `index` would need, saturating (an index of 1e14 times a wide row overflows)
                 let index = indexPointer[row]
-                let needed = index.isFinite && abs(index) < 1e15 ? (Int(index) + 1) * width : Int.max
+                var needed = Int.max
+                if index.isFinite, abs(index) < 1e15 {
+                    let (end, overflow) = (Int(index) + 1).multipliedReportingOverflow(by: width)
+                    if !overflow { needed = end }
+                }
                 throw BackendError.outOfBounds(operation: "gatherRows", needed: needed, available: available)
             }
         }
-        ElementwiseKernels.gatherRows(source.buffer.pointer + source.offset, width: width, indices: indexPointer, count: count,
+        ElementwiseKernels.gatherRows(sourcePointer, width: width, indices: indexPointer, count: count,
                                       into: destinationPointer)
     }
 

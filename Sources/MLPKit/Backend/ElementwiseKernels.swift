@@ -423,12 +423,13 @@ enum LossKernels {
             }
             for i in i..<rows {
                 let z = output + i * columns, d = gradient + i * columns
+                let label = targets == .classIndices ? classLabel(target[i]) : -1
                 var rowSum: Float = 0
                 for j in 0..<columns {
                     let y: Float
                     switch targets {
                     case .dense: y = target[i * columns + j]
-                    case .classIndices: y = Int(target[i]) == j ? 1 : 0
+                    case .classIndices: y = label == j ? 1 : 0
                     }
                     let difference = z[j] - y
                     d[j] = difference * scale
@@ -441,12 +442,13 @@ enum LossKernels {
             // without overflow for any z; gradient (σ(z) − y)/B
             for i in 0..<rows {
                 let z = output + i * columns, d = gradient + i * columns
+                let label = targets == .classIndices ? classLabel(target[i]) : -1
                 var rowLoss = 0.0
                 for j in 0..<columns {
                     let y: Float
                     switch targets {
                     case .dense: y = target[i * columns + j]
-                    case .classIndices: y = Int(target[i]) == j ? 1 : 0
+                    case .classIndices: y = label == j ? 1 : 0
                     }
                     let logit = z[j]
                     d[j] = (ActivationFunction.sigmoid(logit) - y) * scale
@@ -470,7 +472,7 @@ enum LossKernels {
                 let inverseSum = 1 / exponentialSum
                 switch targets {
                 case .classIndices:
-                    let label = Int(target[i])
+                    let label = classLabel(target[i])
                     guard label >= 0, label < columns else {
                         total = .nan  // a label outside the classes: poison the loss, read nothing
                         continue
@@ -497,6 +499,14 @@ enum LossKernels {
             }
         }
         return Float(total)
+    }
+
+    /// A class-index target as the kernels read it: truncated toward zero like the GPU kernels'
+    /// `(int)` cast, or −1 (no class: a label outside the classes) for NaN, ±∞ and values beyond
+    /// Int32, which `Int(_:)` would trap on.
+    @inline(__always)
+    static func classLabel(_ value: Float) -> Int {
+        value > -1 && value < 2_147_483_648 ? Int(value) : -1
     }
 }
 
