@@ -5,17 +5,8 @@ import XCTest
 /// A saved checkpoint with its metadata or its data section corrupted: each corruption is refused
 /// when the file is loaded, by a `CheckpointError` naming the key and the recorded value (never
 /// accepted, to fail later without naming the file, and never a trap).
-final class CheckpointHardeningTests: XCTestCase {
-    var folder: String!
-
-    override func setUpWithError() throws {
-        folder = NSTemporaryDirectory() + "mlpkit-checkpoint-hardening-tests-\(UUID().uuidString)"
-        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
-    }
-
-    override func tearDownWithError() throws {
-        if let folder { try? FileManager.default.removeItem(atPath: folder) }
-    }
+final class CheckpointHardeningTests: FileTestCase {
+    var folder: String { directory.path }
 
     // MARK: - A real checkpoint, and its bytes mutated
 
