@@ -90,9 +90,9 @@ public enum Benchmark {
         // the configuration checked before any data is made for it
         _ = try LayerLayout(sizes: configuration.layers)
         let (rows, overflow) = configuration.batch.multipliedReportingOverflow(by: batches)
-        guard configuration.batch >= 1, batches >= 1, !overflow, rows <= 1 << 24 else {  // a data set's most rows
+        guard configuration.batch >= 1, batches >= 1, !overflow, rows <= Dataset.maximumRows else {
             throw ModelError.dataShape(
-                "a benchmark needs a batch and a batch count of at least 1 and at most \(1 << 24) rows in all, got \(configuration.batch) × \(batches)")
+                "a benchmark needs a batch and a batch count of at least 1 and at most \(Dataset.maximumRows) rows in all, got \(configuration.batch) × \(batches)")
         }
         var generator = SeededGenerator(seed: 42)
         let features = configuration.layers[0], outputs = configuration.layers[configuration.layers.count - 1]

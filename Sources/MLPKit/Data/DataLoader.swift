@@ -101,8 +101,6 @@ public enum DataLoader {
         return target.isIntegral && isOneHot(target) ? .crossEntropy : .meanSquaredError
     }
 
-    /// 2^24: Float32 represents every integer up to here exactly, and no class label may reach it.
-    static let largestExactLabel: Float = 16_777_216
     /// Class counts inferred from the labels up to this many are accepted whatever the row count.
     static let classesAlwaysAllowed = 1024
 
@@ -161,9 +159,9 @@ public enum DataLoader {
                 let place = targets.origin?.location(ofRow: largestIndex) ?? "target row \(largestIndex + 1)"
                 return (targets.origin.map { "\($0.path): " } ?? "") + "label \(CSVFile.format(largest)) (\(place))"
             }
-            if largest >= Self.largestExactLabel {
+            if largest >= Dataset.exactIntegerLimit {
                 throw LoadError.mismatch(
-                    "\(labelAndPlace()) is too large for a class label: Float32 represents integers exactly only up to \(grouped(Int(Self.largestExactLabel)))")
+                    "\(labelAndPlace()) is too large for a class label: Float32 represents integers exactly only up to \(grouped(Int(Dataset.exactIntegerLimit)))")
             }
             let classes = Int(largest) + 1
             if let outputs, classes > outputs {

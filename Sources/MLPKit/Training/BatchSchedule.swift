@@ -13,8 +13,8 @@ public struct BatchSchedule: Sendable, Equatable {
     public init(rows: Int, batchSize: Int, shuffle: Bool, seed: UInt64) throws {
         guard rows >= 1 else { throw ModelError.dataShape("the training data has no rows") }
         // a data set's own limit; it also bounds `order(epoch:)`'s array and the steps per epoch
-        guard rows <= 1 << 24 else {
-            throw ModelError.dataShape("\(rows) rows is more than the 16777216 a data set may have")
+        guard rows <= Dataset.maximumRows else {
+            throw ModelError.dataShape("\(rows) rows is more than the \(Dataset.maximumRows) a data set may have")
         }
         guard batchSize >= 1 else { throw ModelError.invalidHyperparameter("batch size must be at least 1, got \(batchSize)") }
         self.rows = rows

@@ -10,6 +10,13 @@ public struct Dataset: Sendable, Equatable {
     /// Floats per target row: 1 for class indices, else the number of outputs.
     public let targetWidth: Int
 
+    /// The most rows a data set may have, 2^24: and so the most a batch, a batch schedule or a
+    /// benchmark's random data may have.
+    public static let maximumRows = 1 << 24
+
+    /// 2^24, up to which Float32 represents every integer exactly: the bound on class labels.
+    public static let exactIntegerLimit: Float = 16_777_216
+
     /// - Throws: `ModelError.dataShape` when counts disagree, `ModelError.nonFinite` on NaN or
     ///   infinity, and for class indices anything that is not a non-negative integer.
     public init(inputs: [Float], features: Int, targets: [Float], encoding: TargetEncoding, targetWidth: Int) throws {
@@ -20,8 +27,8 @@ public struct Dataset: Sendable, Equatable {
             throw ModelError.dataShape("\(inputs.count) input values do not make rows of \(features) features")
         }
         let rows = inputs.count / features
-        guard rows <= 1 << 24 else {
-            throw ModelError.dataShape("\(rows) rows is more than the 16777216 a data set may have")
+        guard rows <= Self.maximumRows else {
+            throw ModelError.dataShape("\(rows) rows is more than the \(Self.maximumRows) a data set may have")
         }
         // rows ≤ 2^24, but targetWidth is the caller's: the product must not overflow
         let (expectedTargets, overflow) = rows.multipliedReportingOverflow(by: targetWidth)
@@ -37,8 +44,8 @@ public struct Dataset: Sendable, Equatable {
         if let bad = targets.firstIndex(where: { !$0.isFinite }) {
             throw ModelError.nonFinite("target row \(bad / targetWidth + 1) is \(targets[bad])")
         }
-        if encoding == .classIndices, let bad = targets.firstIndex(where: { $0 < 0 || $0.rounded() != $0 || $0 > 16_777_216 }) {
-            if targets[bad] > 16_777_216 {
+        if encoding == .classIndices, let bad = targets.firstIndex(where: { $0 < 0 || $0.rounded() != $0 || $0 > Self.exactIntegerLimit }) {
+            if targets[bad] > Self.exactIntegerLimit {
                 throw ModelError.dataShape("target row \(bad + 1): class label \(CSVFile.format(targets[bad])) is too large (Float32 represents integers exactly only up to 16,777,216)")
             }
             throw ModelError.dataShape("target row \(bad + 1): class label \(targets[bad]) is not a non-negative integer")
@@ -56,7 +63,7 @@ public struct Dataset: Sendable, Equatable {
     /// dense targets may not be.
     public var labelClassCount: Int? {
         let largest = targets.max() ?? 0
-        guard largest >= 0, largest <= 16_777_216, let label = Int(exactly: largest) else { return nil }
+        guard largest >= 0, largest <= Self.exactIntegerLimit, let label = Int(exactly: largest) else { return nil }
         return label + 1
     }
 
@@ -67,8 +74,8 @@ public struct Dataset: Sendable, Equatable {
         guard !indices.isEmpty else {
             throw ModelError.dataShape("a subset needs at least one row")
         }
-        guard indices.count <= 1 << 24 else {
-            throw ModelError.dataShape("\(indices.count) rows is more than the 16777216 a data set may have")
+        guard indices.count <= Self.maximumRows else {
+            throw ModelError.dataShape("\(indices.count) rows is more than the \(Self.maximumRows) a data set may have")
         }
         if let bad = indices.first(where: { $0 < 0 || $0 >= rows }) {
             throw ModelError.dataShape("row index \(bad) is outside the data set's rows 0..<\(rows)")
@@ -97,23 +104,39 @@ public struct Dataset: Sendable, Equatable {
     /// Checks that this data fits a model with `layout` trained with `loss`.
     /// - Throws: `ModelError.dataShape` naming the mismatch.
     public func validate(for layout: LayerLayout, loss: Loss) throws {
-        guard features == layout.inputs else {
-            throw ModelError.dataShape("the data has \(features) features but the model takes \(layout.inputs) inputs")
+        // class indices are checked non-negative integers up to 2^24 when made, so the count exists
+        try layout.checkFits(features: features, encoding: targetEncoding, targetWidth: targetWidth,
+                             labelClassCount: targetEncoding == .classIndices ? labelClassCount : nil,
+                             unknownLabel: "\(targets.max() ?? 0)")
+        _ = loss
+    }
+}
+
+extension LayerLayout {
+    /// Checks that data with `features` inputs and its targets (class indices implying
+    /// `labelClassCount` classes, or dense rows `targetWidth` wide) fit a model of this layout:
+    /// for a `Dataset` and for data already on a backend alike.
+    /// - Throws: `ModelError.dataShape` naming the mismatch (`unknownLabel` stands for the label
+    ///   when there is no class count).
+    func checkFits(features: Int, encoding: TargetEncoding, targetWidth: Int, labelClassCount: Int?,
+                   unknownLabel: @autoclosure () -> String) throws {
+        guard features == inputs else {
+            throw ModelError.dataShape("the data has \(features) features but the model takes \(inputs) inputs")
         }
-        switch targetEncoding {
+        switch encoding {
         case .classIndices:
-            // class indices are checked non-negative integers up to 2^24 when made, so the count exists
-            let classes = labelClassCount
-            guard let classes, classes <= layout.outputs else {
-                let label = classes.map { "\($0 - 1)" } ?? "\(targets.max() ?? 0)"
-                throw ModelError.dataShape("class label \(label) is outside the model's \(layout.outputs) classes (0…\(layout.outputs - 1))")
+            guard targetWidth == 1 else {
+                throw ModelError.dataShape("class-index data has \(targetWidth) target columns instead of 1")
+            }
+            guard let classes = labelClassCount, classes <= outputs else {
+                let label = labelClassCount.map { "\($0 - 1)" } ?? unknownLabel()
+                throw ModelError.dataShape("class label \(label) is outside the model's \(outputs) classes (0…\(outputs - 1))")
             }
         case .dense:
-            guard targetWidth == layout.outputs else {
-                throw ModelError.dataShape("the data has \(targetWidth) target columns but the model has \(layout.outputs) outputs")
+            guard targetWidth == outputs else {
+                throw ModelError.dataShape("the data has \(targetWidth) target columns but the model has \(outputs) outputs")
             }
         }
-        _ = loss
     }
 }
 

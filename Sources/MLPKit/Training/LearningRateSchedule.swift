@@ -41,17 +41,8 @@ public enum LearningRateSchedule: Sendable, Equatable, CustomStringConvertible {
         }
     }
 
-    /// Whether `validate()` accepts the schedule (without building its message).
-    var isValid: Bool {
-        switch self {
-        case .constant:
-            return true
-        case let .step(stepSize, gamma, start):
-            return stepSize >= 1 && gamma.isFinite && gamma > 0 && start >= 0
-        case let .cosine(warmupSteps, totalSteps, start):
-            return warmupSteps >= 0 && totalSteps >= 1 && warmupSteps < totalSteps && start >= 0
-        }
-    }
+    /// Whether `validate()` accepts the schedule (its messages are built only when it throws).
+    var isValid: Bool { (try? validate()) != nil }
 
     /// α_t for Adam's step t ≥ 1 and base rate α.
     ///

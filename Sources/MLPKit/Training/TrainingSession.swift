@@ -143,11 +143,11 @@ public final class TrainingSession<B: Backend> {
     }
 
     /// The most rows a batch (and so `batchCapacity`) may have: 2^24, a data set's own limit.
-    public static var maximumBatchCapacity: Int { 1 << 24 }
+    public static var maximumBatchCapacity: Int { Dataset.maximumRows }
 
     /// The most per-step loss sums `reserveLossSums` makes room for: 2^24, the most steps an
     /// epoch can have.
-    public static var maximumLossSums: Int { 1 << 24 }
+    public static var maximumLossSums: Int { Dataset.maximumRows }
 
     private func upload(_ values: [Float], to buffer: B.Buffer) throws {
         try values.withUnsafeBufferPointer { try backend.upload($0, to: BufferSlice(buffer)) }
@@ -190,23 +190,8 @@ public final class TrainingSession<B: Backend> {
     /// Checks that `data` (perhaps uploaded by another session) fits this session's model.
     /// - Throws: `ModelError.dataShape` naming the mismatch.
     func checkFits(_ data: DeviceDataset<B>) throws {
-        guard data.features == layout.inputs else {
-            throw ModelError.dataShape("the data has \(data.features) features but the model takes \(layout.inputs) inputs")
-        }
-        switch data.targetEncoding {
-        case .classIndices:
-            guard data.targetWidth == 1 else {
-                throw ModelError.dataShape("class-index data has \(data.targetWidth) target columns instead of 1")
-            }
-            guard let classes = data.labelClassCount, classes <= layout.outputs else {
-                throw ModelError.dataShape(
-                    "class label \(data.labelClassCount.map { "\($0 - 1)" } ?? "?") is outside the model's \(layout.outputs) classes (0…\(layout.outputs - 1))")
-            }
-        case .dense:
-            guard data.targetWidth == layout.outputs else {
-                throw ModelError.dataShape("the data has \(data.targetWidth) target columns but the model has \(layout.outputs) outputs")
-            }
-        }
+        try layout.checkFits(features: data.features, encoding: data.targetEncoding, targetWidth: data.targetWidth,
+                             labelClassCount: data.labelClassCount, unknownLabel: "?")
     }
 
     /// Sets the row order used by `trainStep(on:positions:)` (an epoch's permutation).
