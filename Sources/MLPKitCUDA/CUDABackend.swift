@@ -192,8 +192,7 @@ public final class CUDABackend: Backend {
     }
 
     static func allocate(cu: CUDADriver, context: CUDAContext, stream: CUHandle, count: Int) throws(CUDAError) -> CUDABuffer {
-        // (the byte count must not overflow)
-        guard count >= 0, count <= Int.max / MemoryLayout<Float>.size else { throw .invalidArgument("buffer of \(count) elements") }
+        guard count >= 0, count <= Self.maximumBufferCount else { throw .invalidArgument("buffer of \(count) elements") }
         let elements = max(count, 1)
         var address: CUDeviceAddress = 0
         try cu.check(cu.memoryAllocate(&address, elements * MemoryLayout<Float>.size),
@@ -253,8 +252,7 @@ public final class CUDABackend: Backend {
     /// Throws unless `count` elements from `slice` lie inside its buffer; returns the offset as Int32.
     @discardableResult
     func checkRange(_ slice: BufferSlice<CUDABuffer>, _ count: Int, _ what: String) throws(CUDAError) -> Int32 {
-        // offset ≤ count and count ≤ count − offset: no overflow for any offset and count
-        guard slice.offset >= 0, count >= 0, slice.offset <= slice.buffer.count, count <= slice.buffer.count - slice.offset,
+        guard slice.holds(count, of: slice.buffer.count),
               let offset = Int32(exactly: slice.offset) else {
             throw .invalidArgument("\(what): \(count) elements at offset \(slice.offset) of a \(slice.buffer.count)-element buffer")
         }

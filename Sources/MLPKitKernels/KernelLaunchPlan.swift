@@ -389,8 +389,7 @@ public struct KernelLaunchPlanner: Sendable {
     public static func checkRange<Buffer: KernelPlanBuffer>(
         _ slice: BufferSlice<Buffer>, _ count: Int, _ what: String
     ) throws(KernelPlanError) -> Int32 {
-        // offset ≤ count and count ≤ count − offset: no overflow for any offset and count
-        guard slice.offset >= 0, count >= 0, slice.offset <= slice.buffer.count, count <= slice.buffer.count - slice.offset,
+        guard slice.holds(count, of: slice.buffer.count),
               let offset = Int32(exactly: slice.offset) else {
             throw .invalidArgument("\(what): \(count) elements at offset \(slice.offset) of a \(slice.buffer.count)-element buffer")
         }

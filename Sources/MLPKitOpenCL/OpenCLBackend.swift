@@ -103,8 +103,7 @@ public final class OpenCLBackend: Backend {
 
     static func allocate(cl: OpenCLLibrary, context: CLHandle, queue: CLHandle, count: Int) throws(OpenCLError)
         -> OpenCLBuffer {
-        // (the byte count must not overflow)
-        guard count >= 0, count <= Int.max / MemoryLayout<Float>.size else { throw .invalidArgument("buffer of \(count) elements") }
+        guard count >= 0, count <= Self.maximumBufferCount else { throw .invalidArgument("buffer of \(count) elements") }
         let bytes = max(count, 1) * MemoryLayout<Float>.size
         let memory = try cl.create("clCreateBuffer") { cl.createBuffer(context, CL.memReadWrite, bytes, nil, $0) }
         let buffer = OpenCLBuffer(memory: memory, count: count, library: cl)
@@ -150,8 +149,7 @@ public final class OpenCLBackend: Backend {
     /// Throws unless `count` elements from `slice` lie inside its buffer; returns the offset as Int32.
     @discardableResult
     func checkRange(_ slice: BufferSlice<OpenCLBuffer>, _ count: Int, _ what: String) throws(OpenCLError) -> Int32 {
-        // offset ≤ count and count ≤ count − offset: no overflow for any offset and count
-        guard slice.offset >= 0, count >= 0, slice.offset <= slice.buffer.count, count <= slice.buffer.count - slice.offset,
+        guard slice.holds(count, of: slice.buffer.count),
               let offset = Int32(exactly: slice.offset) else {
             throw .invalidArgument("\(what): \(count) elements at offset \(slice.offset) of a \(slice.buffer.count)-element buffer")
         }

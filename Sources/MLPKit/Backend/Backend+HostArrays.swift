@@ -30,7 +30,7 @@ extension Backend {
         guard count >= 0 else {
             throw BackendError.invalidArgument(operation: "read", reason: "negative count \(count)")
         }
-        guard count <= Int.max / MemoryLayout<Float>.stride else {
+        guard count <= Self.maximumBufferCount else {
             throw BackendError.invalidArgument(operation: "read", reason: "\(count) elements do not fit in host memory")
         }
         var values = [Float](repeating: 0, count: count)

@@ -92,6 +92,9 @@ public protocol Backend: AnyObject {
 }
 
 extension Backend {
+    /// The most elements a buffer may hold on any backend: its size in bytes must be an `Int`.
+    public static var maximumBufferCount: Int { Int.max / MemoryLayout<Float>.stride }
+
     /// "CPU", "OpenCL", "CUDA": the type's name without "Backend", for messages.
     public var backendName: String {
         let name = String(describing: Self.self)
@@ -180,6 +183,14 @@ public struct BufferSlice<Buffer> {
     public init(_ buffer: Buffer, offset: Int = 0) {
         self.buffer = buffer
         self.offset = offset
+    }
+
+    /// Whether `count` elements from this slice's offset lie inside a buffer of `bufferCount`
+    /// elements: offset ≤ bufferCount and count ≤ bufferCount − offset, so no offset or count,
+    /// however large, overflows. Every backend's range check.
+    @inlinable
+    public func holds(_ count: Int, of bufferCount: Int) -> Bool {
+        offset >= 0 && count >= 0 && offset <= bufferCount && count <= bufferCount - offset
     }
 
     /// The same buffer, `elements` further on. An offset past `Int`'s range saturates at

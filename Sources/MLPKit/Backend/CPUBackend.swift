@@ -58,9 +58,6 @@ public final class CPUBackend: Backend {
         return "CPU (Swift matrix product; install OpenBLAS for speed)"
     }
 
-    /// The most elements a buffer may hold: its size in bytes must be an `Int`.
-    public static let maximumBufferCount = Int.max / MemoryLayout<Float>.stride
-
     public func makeBuffer(count: Int) throws -> CPUBuffer {
         guard count >= 0 else {
             throw BackendError.invalidArgument(operation: "makeBuffer", reason: "negative count \(count)")
@@ -81,7 +78,7 @@ public final class CPUBackend: Backend {
     /// (without overflow for any offset and count).
     @inline(__always)
     func pointer(_ slice: BufferSlice<CPUBuffer>, count: Int, _ operation: @autoclosure () -> String) throws -> UnsafeMutablePointer<Float> {
-        guard slice.offset >= 0, count >= 0, slice.offset <= slice.buffer.count, count <= slice.buffer.count - slice.offset else {
+        guard slice.holds(count, of: slice.buffer.count) else {
             let (end, overflow) = slice.offset.addingReportingOverflow(count)
             throw BackendError.outOfBounds(operation: operation(), needed: overflow ? (count < 0 ? Int.min : Int.max) : end,
                                            available: slice.buffer.count)
