@@ -74,12 +74,9 @@ struct TrainCommand: ParsableCommand {
 
     @OptionGroup(title: "Beyond the seed") var features: TrainingFeatureOptions
 
-    /// The most steps one run may count, Adam's t included: 2⁵³ (see `OptimizerState.maximumStep`).
-    static let mostSteps = OptimizerState.maximumStep
-
     func validate() throws {
         try require(epochs == nil || steps == nil, "use --epochs or --steps, not both")
-        try require((steps ?? 1) <= Self.mostSteps, "--steps must be at most 2^53, got \(steps ?? 0)")
+        try require((steps ?? 1) <= OptimizerState.maximumStep, "--steps must be at most 2^53, got \(steps ?? 0)")
         try require((epochs ?? 1) >= 1, "--epochs must be at least 1, got \(epochs ?? 0)")
         try require((steps ?? 1) >= 1, "--steps must be at least 1, got \(steps ?? 0)")
         try require((batchSize ?? 1) >= 1, "--batch-size must be at least 1, got \(batchSize ?? 0)")
@@ -146,14 +143,14 @@ struct TrainCommand: ParsableCommand {
         let runSteps = try steps ?? {
             let perEpoch = try BatchSchedule(rows: training.rows, batchSize: batch, shuffle: false, seed: 0).stepsPerEpoch
             let (total, overflow) = (epochs ?? 10).multipliedReportingOverflow(by: perEpoch)
-            guard !overflow, total <= Self.mostSteps else {
-                throw ValidationError("--epochs \(epochs ?? 10) makes more than \(Self.mostSteps) steps (\(perEpoch) per epoch)")
+            guard !overflow, total <= OptimizerState.maximumStep else {
+                throw ValidationError("--epochs \(epochs ?? 10) makes more than \(OptimizerState.maximumStep) steps (\(perEpoch) per epoch)")
             }
             return total
         }()
         let start = checkpoint?.optimizer?.step ?? 0
-        guard runSteps <= Self.mostSteps - start else {
-            throw ValidationError("\(start) steps done and \(runSteps) more make more than \(Self.mostSteps), the most a run counts")
+        guard runSteps <= OptimizerState.maximumStep - start else {
+            throw ValidationError("\(start) steps done and \(runSteps) more make more than \(OptimizerState.maximumStep), the most a run counts")
         }
         let (schedule, scheduleContinued) = try features.learningRateSchedule(
             checkpoint: checkpoint, start: start, runSteps: runSteps)

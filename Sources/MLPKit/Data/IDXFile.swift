@@ -26,7 +26,7 @@ public enum IDXFile {
         guard bytes.count >= 4 else {
             throw DataFileError.malformed(path: name, reason: "file too short for an IDX header (\(bytes.count) bytes)")
         }
-        if bytes[0] == 0x1F, bytes[1] == 0x8B { throw FileSniffer.gzipError(name) }
+        if FileSniffer.kind(bytes) == .gzip { throw FileSniffer.gzipError(name) }
         let magic = UInt32(bytes[0]) << 24 | UInt32(bytes[1]) << 16 | UInt32(bytes[2]) << 8 | UInt32(bytes[3])
         let hexMagic = hex(magic, digits: 8)
         guard bytes[0] == 0, bytes[1] == 0, isTypeCode(bytes[2]) else {

@@ -63,7 +63,7 @@ public enum NumpyFile {
                     path: name,
                     reason: "this is a .npz (zip) archive, not a .npy file; save one array with np.save(path, np.load(npz)['name'])")
             }
-            if bytes.count >= 2, bytes[0] == 0x1F, bytes[1] == 0x8B { throw FileSniffer.gzipError(name) }
+            if FileSniffer.kind(bytes) == .gzip { throw FileSniffer.gzipError(name) }
             if !bytes.isEmpty, zip(bytes, magic).allSatisfy({ $0 == $1 }) {
                 throw DataFileError.malformed(
                     path: name, reason: "file ends inside the .npy preamble (\(bytes.count) bytes); file truncated?")

@@ -291,7 +291,7 @@ public struct Checkpoint: Sendable, Equatable {
             }
             covered = range.upperBound
         }
-        let dataEnd = ranges.map(\.upperBound).max() ?? 0
+        let dataEnd = covered  // the sorted ranges follow one another, so the last one's end
         guard dataEnd == dataLength else {
             let extra = dataLength - dataEnd
             throw fail("\(extra) \(extra == 1 ? "byte follows" : "bytes follow") the last tensor's data (the tensors end at byte \(dataEnd) of the \(dataLength) data bytes)")
