@@ -10,6 +10,8 @@
 #   environment  nvidia-smi, the CUDA libraries found, nvcc, compute-sanitizer, PyTorch
 #   devices      .device/mlp devices
 #   check        .device/mlp check --device cuda --json (every operation vs the CPU, 100-step runs)
+#   xctest       the MLPKitCUDATests XCTests on the GPU, when .device/tests.tar.xz is there
+#                (Scripts/gpu/pack-tests.sh packs the test bundle with the Swift libraries it loads)
 #   train        a short .device/mlp train --device cuda on random data
 #   memcheck     compute-sanitizer --tool memcheck (leak check on) over a short training run
 #   racecheck    compute-sanitizer --tool racecheck over a shorter one (shared-memory hazards)
@@ -83,6 +85,16 @@ if ! grep -q "sm_" "$OUT/devices.txt"; then
     echo "no CUDA device listed: only PyTorch's numbers follow" | tee -a "$summary"
 fi
 run check 80 "$MLP" check --device cuda --json
+if [ -f .device/tests.tar.xz ]; then
+    tests=$(mktemp -d)
+    tar -C "$tests" -xJf .device/tests.tar.xz
+    # the tests that skip without a GPU, run on one (a skip here says why in xctest.txt)
+    bundle="$tests/tests/MLPKitPackageTests.xctest"
+    # XCTest filters by class, not by module: every class of MLPKitCUDATests, comma-separated
+    classes=$(LD_LIBRARY_PATH="$tests/tests/lib" "$bundle" --list-tests | grep -o '^MLPKitCUDATests\.[A-Za-z]*' | sort -u | paste -sd,)
+    run xctest 150 env LD_LIBRARY_PATH="$tests/tests/lib" "$bundle" "$classes"
+    grep -E "skipped|error:|Executed" "$OUT/xctest.txt" | grep -v "^Test Case.*passed" | tail -n 25 | sed 's/^/   | /'
+fi
 run train 40 "$MLP" "${train[@]}" --steps 200 --out "$OUT/model.safetensors" --json
 run bench 120 "$MLP" bench --device cuda --json
 cp "$OUT/bench.txt" "$OUT/bench.json"
