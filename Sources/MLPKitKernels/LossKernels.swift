@@ -40,8 +40,8 @@ extension KernelSource {
             }
             const float logSumExp = largest + logf(total);
             if (targetKind == TARGET_CLASS_INDICES) {
-                const int label = (int)y[yOffset + i];
-                rowLoss[i] = (label >= 0 && label < columns) ? logSumExp - zr[label] : NAN_F;
+                const int label = class_label(y[yOffset + i], columns);
+                rowLoss[i] = label >= 0 ? logSumExp - zr[label] : NAN_F;
                 for (int j = 0; j < columns; ++j) {
                     gr[j] = (expf(zr[j] - logSumExp) - (j == label ? 1.0f : 0.0f)) * scale;
                 }
@@ -71,7 +71,7 @@ extension KernelSource {
 
     /* One thread per row for a loss that is a sum of per-output terms (MSE or binary
        cross-entropy, `loss` as LOSS_…): grad = the terms' gradients, rowLoss[i] = Σ_j the terms;
-       y dense, or one-hot from a class index. */
+       y dense, or one-hot from a class index (NaN for a row whose index is no class). */
     DEVICE_INLINE void elementwise_loss_rows(const int loss, const int rows, const int columns, const int targetKind,
                                              const GLOBAL float* z, const int zOffset,
                                              const GLOBAL float* y, const int yOffset,
@@ -82,7 +82,7 @@ extension KernelSource {
         for (int i = GLOBAL_ID_X; i < rows; i += GLOBAL_SIZE_X) {
             const GLOBAL float* zr = z + zOffset + i * columns;
             GLOBAL float* gr = grad + gradOffset + i * columns;
-            const int label = targetKind == TARGET_CLASS_INDICES ? (int)y[yOffset + i] : -1;
+            const int label = targetKind == TARGET_CLASS_INDICES ? class_label(y[yOffset + i], columns) : -1;
             float sum = 0.0f;
             for (int j = 0; j < columns; ++j) {
                 const float target = targetKind == TARGET_DENSE ? y[yOffset + i * columns + j]
@@ -90,7 +90,7 @@ extension KernelSource {
                 sum += loss == LOSS_MSE ? mse_element(zr[j], target, scale, gr + j)
                                         : bce_element(zr[j], target, scale, gr + j);
             }
-            rowLoss[i] = sum;
+            rowLoss[i] = (targetKind == TARGET_DENSE || label >= 0) ? sum : NAN_F;
         }
     }
 

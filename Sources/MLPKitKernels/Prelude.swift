@@ -30,6 +30,7 @@ extension KernelSource {
     #define log1pf(x) log1p(x)
     #define tanhf(x) tanh(x)
     #define fabsf(x) fabs(x)
+    #define floorf(x) floor(x)
     /* A product never fused into an FMA: kernels that follow the CPU's rounding turn contraction
        off (FP_CONTRACT_OFF … FP_CONTRACT_DEFAULT) around their text. */
     #define MUL_RN(a, b) ((a) * (b))
@@ -115,6 +116,14 @@ extension KernelSource {
     /* Target encodings (KernelTargetKind). */
     #define TARGET_CLASS_INDICES 0
     #define TARGET_DENSE 1
+    /* A class-index target read as its class: a whole number in [0, classes), or −1 for anything
+       else (a fraction, a negative, NaN, ±∞, a class the output does not have), which every loss
+       kernel turns into a NaN row loss, as the CPU backend does (LossKernels.classLabel). */
+    DEVICE_INLINE int class_label(const float value, const int classes)
+    {
+        return (value >= 0.0f && value < 2147483648.0f && value == floorf(value) && (int)value < classes)
+            ? (int)value : -1;
+    }
     /* Loss codes of loss_wide (KernelLossKind). */
     #define LOSS_MSE 0
     #define LOSS_CROSS_ENTROPY 1

@@ -24,7 +24,7 @@ extension KernelSource {
             const GLOBAL float* zr = z + zOffset + i * columns;
             const GLOBAL float* yr = y + yOffset + i * columns;
             GLOBAL float* gr = grad + gradOffset + i * columns;
-            const int label = targetKind == TARGET_CLASS_INDICES ? (int)y[yOffset + i] : -1;
+            const int label = targetKind == TARGET_CLASS_INDICES ? class_label(y[yOffset + i], columns) : -1;
             if (loss == LOSS_CROSS_ENTROPY) {
                 float largest = zr[0];
                 for (int j = tid; j < columns; j += REDUCE_THREADS) {
@@ -59,7 +59,7 @@ extension KernelSource {
                     }
                 }
                 if (tid == 0) {
-                    rowLoss[i] = (targetKind == TARGET_DENSE || (label >= 0 && label < columns)) ? rowTotal : NAN_F;
+                    rowLoss[i] = (targetKind == TARGET_DENSE || label >= 0) ? rowTotal : NAN_F;
                 }
             } else {
                 float partial = 0.0f;
@@ -70,7 +70,7 @@ extension KernelSource {
                 }
                 const float rowTotal = block_sum(scratch, partial);
                 if (tid == 0) {
-                    rowLoss[i] = rowTotal;
+                    rowLoss[i] = (targetKind == TARGET_DENSE || label >= 0) ? rowTotal : NAN_F;
                 }
             }
             BARRIER();

@@ -170,13 +170,38 @@ public enum OperationChecks {
         return values
     }
 
-    /// A class index outside the classes makes the cross-entropy loss NaN, as on the CPU.
+    /// A class index that names no class (the class count itself, a fraction, a negative, NaN, ±∞,
+    /// beyond Int32) in any one row makes every loss NaN, with narrow outputs (one thread per row)
+    /// and wide ones (`loss_wide`, a block per row), as on the CPU; whole-number labels, −0
+    /// included, give the CPU's finite loss and gradient.
     public static func checkInvalidLabelPoisonsLoss<B: Backend>(_ backend: B, file: StaticString = #filePath,
                                                                 line: UInt = #line) throws {
-        let gradient = try backend.poisoned(6), sum = try backend.poisoned(1)
-        try backend.lossGradient(.crossEntropy, targets: .classIndices, output: backend.buffer([1, 2, 3, 4, 5, 6]),
-                                 target: backend.buffer([1, 3]), rows: 2, columns: 3, gradient: gradient, lossSum: sum)
-        XCTAssert(try backend.read(sum, 1)[0].isNaN, "label 3 of 3 classes", file: file, line: line)
+        let reference = CPUBackend()
+        var random = SeededGenerator(seed: 17)
+        let rows = 4
+        for columns in [3, KernelLaunchPlanner.wideLossColumns + 6] {
+            let output = random.values(rows * columns)
+            for loss in Loss.allCases {
+                func run<C: Backend>(_ b: C, _ labels: [Float]) throws -> (gradient: [Float], loss: Float) {
+                    let gradient = try b.poisoned(rows * columns), sum = try b.poisoned(1)
+                    try b.lossGradient(loss, targets: .classIndices, output: b.buffer(output), target: b.buffer(labels),
+                                       rows: rows, columns: columns, gradient: gradient, lossSum: sum)
+                    return (try b.read(gradient, rows * columns), try b.read(sum, 1)[0])
+                }
+                for invalid: Float in [Float(columns), 1.5, 0.25, -0.5, -1, .nan, .infinity, -.infinity, 3e9, 1e30] {
+                    let name = "\(loss) label \(invalid) of \(columns) classes"
+                    XCTAssert(try run(backend, [0, invalid, 2, 1]).loss.isNaN, name, file: file, line: line)
+                    XCTAssert(try run(reference, [0, invalid, 2, 1]).loss.isNaN, "CPU: \(name)", file: file, line: line)
+                }
+                let labels: [Float] = [2, -0.0, Float(columns - 1), 1]
+                let actual = try run(backend, labels), expected = try run(reference, labels)
+                XCTAssert(expected.loss.isFinite, "\(loss) whole-number labels", file: file, line: line)
+                assertClose(actual.gradient, expected.gradient, "\(loss) labels \(labels) gradient", group: "loss labels",
+                            file: file, line: line)
+                assertClose([actual.loss], [expected.loss], "\(loss) labels \(labels) loss", group: "loss labels",
+                            file: file, line: line)
+            }
+        }
     }
 
     /// Gathering `count` random rows of a sourceRows×width matrix: exactly the CPU's copy.

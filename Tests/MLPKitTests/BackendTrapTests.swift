@@ -204,35 +204,33 @@ final class BackendTrapTests: XCTestCase {
 
     // MARK: 6. Class-index labels in the loss kernels
 
-    func testUnrepresentableClassLabelsAreInvalidLabelsNotTraps() throws {
-        for label in [Float.nan, .infinity, -.infinity, 1e30, -1e30, 3e9] {
-            // cross-entropy: an invalid label poisons the loss, as an out-of-range one does
-            let lossSum = try backend.poisoned(1)
-            try backend.lossGradient(.crossEntropy, targets: .classIndices, output: try backend.buffer([0, 0]),
+    func testLabelsThatNameNoClassPoisonEveryLossNotTrap() throws {
+        func run(_ loss: Loss, _ label: Float) throws -> (gradient: [Float], loss: Float) {
+            let gradient = try backend.poisoned(2), sum = try backend.poisoned(1)
+            try backend.lossGradient(loss, targets: .classIndices, output: try backend.buffer([0, 0]),
                                      target: try backend.buffer([label]), rows: 1, columns: 2,
-                                     gradient: try backend.poisoned(2), lossSum: lossSum)
-            XCTAssertTrue(try backend.read(lossSum, 1)[0].isNaN, "label \(label)")
-            // MSE and BCE: no class is 1, exactly as for the out-of-range label 5
-            for loss in [Loss.meanSquaredError, .binaryCrossEntropy] {
-                func run(_ label: Float) throws -> [Float] {
-                    let gradient = try backend.poisoned(2), sum = try backend.poisoned(1)
-                    try backend.lossGradient(loss, targets: .classIndices, output: try backend.buffer([0.25, -0.5]),
-                                             target: try backend.buffer([label]), rows: 1, columns: 2,
-                                             gradient: gradient, lossSum: sum)
-                    return try backend.read(gradient, 2) + backend.read(sum, 1)
-                }
-                XCTAssertEqual(try run(label), try run(5), "\(loss) label \(label)")
+                                     gradient: gradient, lossSum: sum)
+            return (try backend.read(gradient, 2), try backend.read(sum, 1)[0])
+        }
+        // unrepresentable as an Int (NaN, ±∞, beyond Int32: `Int(_:)` would trap), fractions,
+        // negatives and the class count itself: no class, so the loss is NaN whatever the loss
+        for label: Float in [.nan, .infinity, -.infinity, 1e30, -1e30, 3e9, 1.5, 0.5, -0.5, -1, 2] {
+            for loss in Loss.allCases {
+                XCTAssertTrue(try run(loss, label).loss.isNaN, "\(loss) label \(label)")
             }
         }
-        // in-range labels are unchanged (and a fraction truncates, as the GPU kernels' (int) cast does)
-        let lossSum = try backend.poisoned(1), gradient = try backend.poisoned(2)
-        try backend.lossGradient(.crossEntropy, targets: .classIndices, output: try backend.buffer([0, 0]),
-                                 target: try backend.buffer([1.5]), rows: 1, columns: 2, gradient: gradient, lossSum: lossSum)
-        XCTAssertEqual(try backend.read(lossSum, 1)[0], logf(2), accuracy: 1e-6)
-        XCTAssertEqual(try backend.read(gradient, 2), [0.5, -0.5])
-        XCTAssertEqual(LossKernels.classLabel(-0.5), 0)
-        XCTAssertEqual(LossKernels.classLabel(-1), -1)
-        XCTAssertEqual(LossKernels.classLabel(2_147_483_520), 2_147_483_520)
-        XCTAssertEqual(LossKernels.classLabel(2_147_483_648), -1)
+        // a whole-number label in range: the finite loss, by hand
+        let crossEntropy = try run(.crossEntropy, 1)
+        XCTAssertEqual(crossEntropy.loss, logf(2), accuracy: 1e-6)
+        XCTAssertEqual(crossEntropy.gradient, [0.5, -0.5])
+        XCTAssertEqual(try run(.meanSquaredError, 1).loss, 0.5)   // ½·(0 − 1)²
+        XCTAssertEqual(try run(.meanSquaredError, -0.0).gradient, [-1, 0])
+        XCTAssertEqual(LossKernels.classLabel(-0.0, classes: 2), 0)
+        XCTAssertEqual(LossKernels.classLabel(-0.5, classes: 2), -1)
+        XCTAssertEqual(LossKernels.classLabel(1.5, classes: 2), -1)
+        XCTAssertEqual(LossKernels.classLabel(4, classes: 5), 4)
+        XCTAssertEqual(LossKernels.classLabel(5, classes: 5), -1)
+        XCTAssertEqual(LossKernels.classLabel(2_147_483_520, classes: .max), 2_147_483_520)
+        XCTAssertEqual(LossKernels.classLabel(2_147_483_648, classes: .max), -1)
     }
 }

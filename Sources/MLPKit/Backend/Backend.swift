@@ -252,7 +252,9 @@ extension ActivationEpilogue {
 
 /// How targets are stored: one class index per row, or one value per output column.
 public enum TargetEncoding: String, Sendable {
-    /// One Float32 per row holding an integer class index in 0..<columns.
+    /// One Float32 per row holding an integer class index in 0..<columns. A row whose value is
+    /// no class (a fraction, a negative, NaN, ±∞, ≥ columns) makes the loss sum NaN on every
+    /// backend, whatever the loss.
     case classIndices
     /// `columns` values per row: regression targets, or one-hot / probability rows.
     case dense

@@ -423,7 +423,8 @@ enum LossKernels {
             }
             for i in i..<rows {
                 let z = output + i * columns, d = gradient + i * columns
-                let label = targets == .classIndices ? classLabel(target[i]) : -1
+                let label = targets == .classIndices ? classLabel(target[i], classes: columns) : -1
+                if targets == .classIndices, label < 0 { total = .nan }  // no class: poison the loss
                 var rowSum: Float = 0
                 for j in 0..<columns {
                     let y: Float
@@ -442,7 +443,8 @@ enum LossKernels {
             // without overflow for any z; gradient (σ(z) − y)/B
             for i in 0..<rows {
                 let z = output + i * columns, d = gradient + i * columns
-                let label = targets == .classIndices ? classLabel(target[i]) : -1
+                let label = targets == .classIndices ? classLabel(target[i], classes: columns) : -1
+                if targets == .classIndices, label < 0 { total = .nan }  // no class: poison the loss
                 var rowLoss = 0.0
                 for j in 0..<columns {
                     let y: Float
@@ -472,8 +474,8 @@ enum LossKernels {
                 let inverseSum = 1 / exponentialSum
                 switch targets {
                 case .classIndices:
-                    let label = classLabel(target[i])
-                    guard label >= 0, label < columns else {
+                    let label = classLabel(target[i], classes: columns)
+                    guard label >= 0 else {
                         total = .nan  // a label outside the classes: poison the loss, read nothing
                         continue
                     }
@@ -501,12 +503,14 @@ enum LossKernels {
         return Float(total)
     }
 
-    /// A class-index target as the kernels read it: truncated toward zero like the GPU kernels'
-    /// `(int)` cast, or −1 (no class: a label outside the classes) for NaN, ±∞ and values beyond
-    /// Int32, which `Int(_:)` would trap on.
+    /// A class-index target read as its class, as the GPU kernels' `class_label` reads it: a whole
+    /// number in 0..<classes, or −1 for anything else (a fraction, a negative, NaN, ±∞, a class the
+    /// output does not have), which makes the loss NaN whatever the loss.
     @inline(__always)
-    static func classLabel(_ value: Float) -> Int {
-        value > -1 && value < 2_147_483_648 ? Int(value) : -1
+    static func classLabel(_ value: Float, classes: Int) -> Int {
+        guard value >= 0, value < 2_147_483_648, value == value.rounded(.down) else { return -1 }
+        let label = Int(value)
+        return label < classes ? label : -1
     }
 }
 
