@@ -7,6 +7,8 @@
 #if defined(__x86_64__)
 #include <cpuid.h>
 #include <immintrin.h>
+#include <math.h>
+#include <stdlib.h>
 
 int mlpkit_simd_available(void) {
     unsigned a, b, c, d;
@@ -248,6 +250,144 @@ AVX2 int mlpkit_small_product_avx2(int layout, long m, long n, long k, const flo
     }
 }
 
+// ---- The packed product: the CPU backend's product where no BLAS is installed ----
+//
+// The scheme of a BLAS (Goto's): C's columns in blocks of PACKED_NC, the depth in blocks of
+// PACKED_KC, C's rows in blocks of PACKED_MC; each depth block of B copied once into panels of
+// sixteen columns and each of A into panels of six rows (zero-padded), so that the kernel reads
+// both operands contiguously, whatever the layout; then six rows by sixteen columns of C at a
+// time in twelve registers. Each element of C is the sum, in order, of one chain of fused
+// multiply-adds from zero per depth block: the blocking of the depth depends on k alone, so the
+// bits do not depend on which rows or columns a call (or a thread) is given.
+// Depth blocks of 512 (against 256: 1024³ on one thread 50 → 70 GFLOP/s, one-thread OpenBLAS
+// 69–82 in the same runs: C is read and written once per block) and row blocks of 72 (A's block,
+// 144 KiB, stays in the L2 cache).
+enum { PACKED_MR = 6, PACKED_NR = 16, PACKED_KC = 512, PACKED_MC = 72, PACKED_NC = 1024 };
+
+// Each thread's packing buffers (A's block 144 KiB, B's 2 MiB), made at its first product.
+static _Thread_local float *packed_a_block;
+static _Thread_local float *packed_b_block;
+
+// Lines 0..<count of an operand (A's rows or B's columns) over depth 0..<depth, into panels of
+// `width` lines, each panel depth×width with the lines side by side, zero past the last line.
+// Line i at depth p is source[i·lineStride + p·depthStride].
+static inline void pack_panels(const float *source, long count, long lineStride, long depth, long depthStride, long width,
+                               float *packed) {
+    for (long panel = 0; panel < count; panel += width) {
+        const long valid = count - panel < width ? count - panel : width;
+        float *out = packed + panel * depth;
+        const float *lines = source + panel * lineStride;
+        for (long p = 0; p < depth; ++p) {
+            const float *at = lines + p * depthStride;
+            float *row = out + p * width;
+            if (lineStride == 1) {
+                for (long j = 0; j < valid; ++j) row[j] = at[j];
+            } else {
+                for (long j = 0; j < valid; ++j) row[j] = at[j * lineStride];
+            }
+            for (long j = valid; j < width; ++j) row[j] = 0;
+        }
+    }
+}
+
+// C's rows×columns tile (at most 6×16, leading dimension ldc) from a packed panel of A
+// (depth×6) and of B (depth×16): stored, or added to C for every depth block after the first.
+static inline __attribute__((always_inline, target("avx2,fma"))) void packed_kernel(
+    long depth, const float *a, const float *b, float *c, long ldc, long rows, long columns, int accumulates) {
+    __m256 sums[PACKED_MR][2];
+    for (int r = 0; r < PACKED_MR; ++r) sums[r][0] = sums[r][1] = _mm256_setzero_ps();
+    for (long p = 0; p < depth; ++p) {
+        const __m256 b0 = _mm256_loadu_ps(b + p * PACKED_NR), b1 = _mm256_loadu_ps(b + p * PACKED_NR + 8);
+        const float *ap = a + p * PACKED_MR;
+        for (int r = 0; r < PACKED_MR; ++r) {
+            const __m256 ar = _mm256_broadcast_ss(ap + r);
+            sums[r][0] = _mm256_fmadd_ps(ar, b0, sums[r][0]);
+            sums[r][1] = _mm256_fmadd_ps(ar, b1, sums[r][1]);
+        }
+    }
+    if (rows == PACKED_MR && columns == PACKED_NR) {
+        for (int r = 0; r < PACKED_MR; ++r) {
+            float *row = c + r * ldc;
+            if (accumulates) {
+                _mm256_storeu_ps(row, _mm256_add_ps(_mm256_loadu_ps(row), sums[r][0]));
+                _mm256_storeu_ps(row + 8, _mm256_add_ps(_mm256_loadu_ps(row + 8), sums[r][1]));
+            } else {
+                _mm256_storeu_ps(row, sums[r][0]);
+                _mm256_storeu_ps(row + 8, sums[r][1]);
+            }
+        }
+        return;
+    }
+    float tile[PACKED_MR * PACKED_NR];
+    for (int r = 0; r < PACKED_MR; ++r) {
+        _mm256_storeu_ps(tile + r * PACKED_NR, sums[r][0]);
+        _mm256_storeu_ps(tile + r * PACKED_NR + 8, sums[r][1]);
+    }
+    for (long r = 0; r < rows; ++r) {
+        float *row = c + r * ldc;
+        const float *from = tile + r * PACKED_NR;
+        if (accumulates) {
+            for (long j = 0; j < columns; ++j) row[j] = row[j] + from[j];
+        } else {
+            for (long j = 0; j < columns; ++j) row[j] = from[j];
+        }
+    }
+}
+
+AVX2 void mlpkit_packed_product_avx2(long m, long n, long k, const float *a, long aRow, long aDepth, const float *b,
+                                     long bDepth, long bColumn, float *c, long ldc) {
+    if (m <= 0 || n <= 0) return;
+    if (k <= 0) {
+        for (long i = 0; i < m; ++i)
+            for (long j = 0; j < n; ++j) c[i * ldc + j] = 0;
+        return;
+    }
+    if (!packed_a_block) {
+        void *block = NULL;
+        if (posix_memalign(&block, 64, sizeof(float) * PACKED_MC * PACKED_KC) == 0) packed_a_block = block;
+    }
+    if (!packed_b_block) {
+        void *block = NULL;
+        if (posix_memalign(&block, 64, sizeof(float) * PACKED_KC * PACKED_NC) == 0) packed_b_block = block;
+    }
+    if (!packed_a_block || !packed_b_block) {
+        // no memory for the packing buffers: the same sums, element by element
+        for (long i = 0; i < m; ++i)
+            for (long j = 0; j < n; ++j) {
+                float total = 0;
+                for (long pc = 0; pc < k; pc += PACKED_KC) {
+                    const long end = k - pc < PACKED_KC ? k : pc + PACKED_KC;
+                    float sum = 0;
+                    for (long p = pc; p < end; ++p) sum = fmaf(a[i * aRow + p * aDepth], b[p * bDepth + j * bColumn], sum);
+                    total = pc == 0 ? sum : total + sum;
+                }
+                c[i * ldc + j] = total;
+            }
+        return;
+    }
+    float *packedA = packed_a_block, *packedB = packed_b_block;
+    for (long jc = 0; jc < n; jc += PACKED_NC) {
+        const long nc = n - jc < PACKED_NC ? n - jc : PACKED_NC;
+        for (long pc = 0; pc < k; pc += PACKED_KC) {
+            const long kc = k - pc < PACKED_KC ? k - pc : PACKED_KC;
+            pack_panels(b + jc * bColumn + pc * bDepth, nc, bColumn, kc, bDepth, PACKED_NR, packedB);
+            for (long ic = 0; ic < m; ic += PACKED_MC) {
+                const long mc = m - ic < PACKED_MC ? m - ic : PACKED_MC;
+                pack_panels(a + ic * aRow + pc * aDepth, mc, aRow, kc, aDepth, PACKED_MR, packedA);
+                // a panel of B (16 KiB at most) stays in the L1 cache over every panel of A
+                for (long jr = 0; jr < nc; jr += PACKED_NR) {
+                    const long columns = nc - jr < PACKED_NR ? nc - jr : PACKED_NR;
+                    for (long ir = 0; ir < mc; ir += PACKED_MR) {
+                        const long rows = mc - ir < PACKED_MR ? mc - ir : PACKED_MR;
+                        packed_kernel(kc, packedA + ir * kc, packedB + jr * kc, c + (ic + ir) * ldc + jc + jr, ldc,
+                                      rows, columns, pc > 0);
+                    }
+                }
+            }
+        }
+    }
+}
+
 #else
 
 int mlpkit_simd_available(void) { return 0; }
@@ -261,6 +401,11 @@ void mlpkit_mse_rows_avx2(const float *z, const float *y, float *d, long start, 
 int mlpkit_small_product_avx2(int layout, long m, long n, long k, const float *a, const float *b, float *c) {
     (void)layout; (void)m; (void)n; (void)k; (void)a; (void)b; (void)c;
     return 0;
+}
+
+void mlpkit_packed_product_avx2(long m, long n, long k, const float *a, long aRow, long aDepth, const float *b,
+                                 long bDepth, long bColumn, float *c, long ldc) {
+    (void)m; (void)n; (void)k; (void)a; (void)aRow; (void)aDepth; (void)b; (void)bDepth; (void)bColumn; (void)c; (void)ldc;
 }
 
 #endif

@@ -68,37 +68,50 @@ final class SIMDKernelTests: XCTestCase {
                       (11, 15, 9), (13, 31, 5), (6, 16, 3), (12, 9, 20), (7, 1, 17), (1, 33, 2)]
         for (m, n, k) in shapes {
             for layout in ProductLayout.allCases {
-                let a = CPUParallelTests.randomValues(m * k, seed: UInt64(m * 31 + k)),
-                    b = CPUParallelTests.randomValues(k * n, seed: UInt64(n * 17 + k))
-                var c = [Float](repeating: .nan, count: m * n)
-                let taken = a.withUnsafeBufferPointer { ap in
-                    b.withUnsafeBufferPointer { bp in
-                        c.withUnsafeMutableBufferPointer {
-                            SIMDKernels.smallProduct(layout, m: m, n: n, k: k, a: ap.baseAddress!, b: bp.baseAddress!, c: $0.baseAddress!)
-                        }
-                    }
+                checkProduct(layout, m: m, n: n, k: k, depthBlock: max(k, 1), seeds: (UInt64(m * 31 + k), UInt64(n * 17 + k))) {
+                    SIMDKernels.smallProduct(layout, m: m, n: n, k: k, a: $0, b: $1, c: $2)
                 }
-                XCTAssertTrue(taken, "\(layout) \(m)×\(n)×\(k)")
-                var notChain = 0
-                for i in 0..<m {
-                    for j in 0..<n {
-                        var chain: Float = 0
-                        var exact = 0.0, magnitude = 0.0
-                        for p in 0..<k {
-                            let x = layout == .tn ? a[p * m + i] : a[i * k + p]
-                            let y = layout == .nt ? b[j * k + p] : b[p * n + j]
-                            chain.addProduct(x, y)
-                            exact += Double(x) * Double(y)
-                            magnitude += abs(Double(x) * Double(y))
-                        }
-                        if c[i * n + j].bitPattern != chain.bitPattern { notChain += 1 }
-                        XCTAssertEqual(Double(c[i * n + j]), exact, accuracy: 4e-7 * Double(k) * magnitude + 1e-30,
-                                       "\(layout) \(m)×\(n)×\(k) at (\(i), \(j))")
-                    }
-                }
-                XCTAssertEqual(notChain, 0, "\(layout) \(m)×\(n)×\(k): elements not the fused chain's bits")
             }
         }
+    }
+
+    /// `product` (which must take it) over a NaN-poisoned C from random A and B: every element
+    /// written, each bit for bit the in-order sum of fused multiply-add chains over p from zero,
+    /// one chain per `depthBlock` along p, and within Float32 rounding of the Float64 product.
+    private func checkProduct(
+        _ layout: ProductLayout, m: Int, n: Int, k: Int, depthBlock: Int, seeds: (UInt64, UInt64),
+        _ product: (UnsafePointer<Float>, UnsafePointer<Float>, UnsafeMutablePointer<Float>) -> Bool
+    ) {
+        let a = CPUParallelTests.randomValues(m * k, seed: seeds.0), b = CPUParallelTests.randomValues(k * n, seed: seeds.1)
+        var c = [Float](repeating: .nan, count: m * n)
+        let taken = a.withUnsafeBufferPointer { ap in
+            b.withUnsafeBufferPointer { bp in
+                c.withUnsafeMutableBufferPointer { product(ap.baseAddress!, bp.baseAddress!, $0.baseAddress!) }
+            }
+        }
+        XCTAssertTrue(taken, "\(layout) \(m)×\(n)×\(k)")
+        var notChains = 0
+        for i in 0..<m {
+            for j in 0..<n {
+                var total: Float = 0
+                var exact = 0.0, magnitude = 0.0
+                for blockStart in stride(from: 0, to: k, by: depthBlock) {
+                    var chain: Float = 0
+                    for p in blockStart..<min(blockStart + depthBlock, k) {
+                        let x = layout == .tn ? a[p * m + i] : a[i * k + p]
+                        let y = layout == .nt ? b[j * k + p] : b[p * n + j]
+                        chain.addProduct(x, y)
+                        exact += Double(x) * Double(y)
+                        magnitude += abs(Double(x) * Double(y))
+                    }
+                    total = blockStart == 0 ? chain : total + chain
+                }
+                if c[i * n + j].bitPattern != total.bitPattern { notChains += 1 }
+                XCTAssertEqual(Double(c[i * n + j]), exact, accuracy: 4e-7 * Double(k) * magnitude + 1e-30,
+                               "\(layout) \(m)×\(n)×\(k) at (\(i), \(j))")
+            }
+        }
+        XCTAssertEqual(notChains, 0, "\(layout) \(m)×\(n)×\(k): elements not the fused chains' bits")
     }
 
     /// Products it does not take leave C alone and go to BLAS: too many multiply-adds, an NT
@@ -121,5 +134,44 @@ final class SIMDKernelTests: XCTestCase {
         }
         XCTAssertTrue(c[0].isNaN)
         XCTAssertTrue(c[200 * 1 + 1 ..< c.count].allSatisfy(\.isNaN), "nothing written past the one product it took")
+    }
+
+    /// The packed product (the CPU backend's where no BLAS is installed) in every layout, on
+    /// shapes ragged against its 6×16 tiles, more than one block of rows (72), of columns (1024)
+    /// and of depth (512), depth 0, and shapes large enough to be split over the threads (by rows
+    /// and by columns), over a NaN-poisoned C: every element written, each bit for bit the
+    /// in-order sum of one fused chain from zero per 512-deep block (so a block of C has the whole
+    /// product's bits), and within Float32 rounding of the Float64 product.
+    func testPackedProductAgainstBlockedChainAndFloat64() throws {
+        try requireSIMD()
+        let shapes = [(1, 1, 1), (7, 17, 5), (6, 16, 512), (13, 33, 513), (73, 20, 1100), (100, 1030, 20),
+                      (200, 40, 300), (40, 300, 200), (31, 7, 600), (5, 3, 0), (130, 129, 130)]
+        for (m, n, k) in shapes {
+            for layout in ProductLayout.allCases {
+                checkProduct(layout, m: m, n: n, k: k, depthBlock: 512, seeds: (UInt64(m * 37 + k), UInt64(n * 19 + k))) {
+                    SIMDKernels.packedProduct(layout, m: m, n: n, k: k, a: $0, b: $1, c: $2)
+                }
+            }
+        }
+        var untouched: [Float] = [.nan]
+        let taken = untouched.withUnsafeMutableBufferPointer {
+            SIMDKernels.packedProduct(.nn, m: 1, n: 1, k: 1, a: [1], b: [1], c: $0.baseAddress!, enabled: false)
+        }
+        XCTAssertFalse(taken, "switched off, the caller does the product")
+        XCTAssertTrue(untouched[0].isNaN)
+    }
+
+    /// A CPU backend with the packed product (as where no BLAS is installed) passes every row of
+    /// the backend check against the Swift product, its split 257×130×200 products and 100-step
+    /// training runs included.
+    func testPackedBackendPassesTheBackendCheck() throws {
+        try requireSIMD()
+        let backend = CPUBackend(packedProduct: ())
+        XCTAssertEqual(backend.productEngine, .packed)
+        XCTAssertTrue(backend.summary.contains("built-in AVX2 product"), backend.summary)
+        let results = try BackendCheck(candidate: backend, reference: CPUBackend(useBLAS: false)).run()
+        XCTAssertGreaterThan(results.count, 200)
+        let failed = results.filter { !$0.passed }
+        XCTAssertTrue(failed.isEmpty, "failed: \(failed.map { "\($0.name) \($0.sizes) \($0.relativeError)" })")
     }
 }

@@ -34,6 +34,16 @@ void mlpkit_adam_avx2(const MLPKitAdamJob *job, long start, long end);
 /// it takes (NT with k·n above `MLPKIT_SMALL_NT_LIMIT`); then BLAS does it.
 int mlpkit_small_product_avx2(int layout, long m, long n, long k, const float *a, const float *b, float *c);
 
+/// C = A·B for any size, the way a BLAS does it (packed panels, blocked for the caches, a 6×16
+/// kernel of fused multiply-adds): the CPU backend's product where no BLAS is installed. A(i, p) is
+/// a[i·aRow + p·aDepth], B(p, j) is b[p·bDepth + j·bColumn], C row-major with leading dimension
+/// ldc, overwritten. Each element is the in-order sum of one chain of fused multiply-adds from
+/// zero per block of 512 along the depth, so a block of C's rows computed alone has the bits it
+/// has in the whole product. Each thread's first call allocates its packing buffers (2.1 MiB,
+/// kept); where that fails it computes the same sums element by element.
+void mlpkit_packed_product_avx2(long m, long n, long k, const float *a, long aRow, long aDepth, const float *b,
+                                long bDepth, long bColumn, float *c, long ldc);
+
 /// The mean squared error's rows start..<end of a `columns`-wide output: d = (z − y)·scale, and
 /// rowSums[i] = Σ_j (z − y)² for each row, accumulated in column order (the Swift row loop's
 /// bits), eight rows at a time with the rows in the lanes.

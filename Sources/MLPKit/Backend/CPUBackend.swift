@@ -25,38 +25,61 @@ public final class CPUBuffer {
     }
 }
 
-/// The CPU backend: products through BLAS when one is installed (else `SwiftMatrixProduct`),
-/// small ones through `SIMDKernels`' AVX2 kernel where the processor has it, and every
-/// element-wise operation as one fused pass.
+/// The CPU backend: products through BLAS when one is installed (else the packed AVX2 product,
+/// or `SwiftMatrixProduct` where the processor lacks AVX2), small ones through `SIMDKernels`'
+/// AVX2 kernel where the processor has it, and every element-wise operation as one fused pass.
 public final class CPUBackend: Backend {
     public typealias Buffer = CPUBuffer
 
     /// Which matrix product this backend uses.
     public enum ProductEngine: Equatable, Sendable {
+        /// A BLAS library's `cblas_sgemm` (and the small-product kernel).
         case blas(String)
+        /// No BLAS: `SIMDKernels`' packed AVX2 product on every core (and the small-product kernel).
+        case packed
+        /// `SwiftMatrixProduct` alone, on one thread: the reference the tests compare with.
         case swift
     }
 
-    /// The BLAS library used, or nil for the Swift product.
+    /// The BLAS library used, or nil for the built-in products.
     public let blas: BLASLibrary?
+    /// The product used.
+    public let productEngine: ProductEngine
 
     /// - Parameter useBLAS: false forces the Swift product even when a BLAS library is found.
+    ///   Otherwise the BLAS library when there is one, else the packed AVX2 product where the
+    ///   processor has AVX2 (and `MLPKIT_SIMD` is not 0), else the Swift product.
     public init(useBLAS: Bool = true) {
         blas = useBLAS ? BLASLibrary.shared : nil
+        if let blas {
+            productEngine = .blas(blas.name)
+        } else {
+            productEngine = useBLAS && SIMDKernels.enabled ? .packed : .swift
+        }
     }
 
-    public var productEngine: ProductEngine {
-        blas.map { .blas($0.name) } ?? .swift
+    /// The packed AVX2 product (where the processor has AVX2) even when a BLAS library is found:
+    /// for the tests.
+    init(packedProduct: Void) {
+        blas = nil
+        productEngine = SIMDKernels.enabled ? .packed : .swift
     }
 
     public var summary: String {
-        if let blas {
+        switch productEngine {
+        case .blas(let name):
             // the most a product uses (a small one runs on one of them)
-            let threads = blas.threads == nil ? "" : ", \(blas.maximumThreads) thread\(blas.maximumThreads == 1 ? "" : "s")"
-            return "CPU (BLAS: \(blas.name)\(threads))"
+            let threads = blas.map { $0.threads == nil ? "" : ", \($0.maximumThreads) thread\($0.maximumThreads == 1 ? "" : "s")" } ?? ""
+            return "CPU (BLAS: \(name)\(threads))"
+        case .packed:
+            return "CPU (built-in AVX2 product, \(Self.packedThreads) thread\(Self.packedThreads == 1 ? "" : "s"); install OpenBLAS for speed)"
+        case .swift:
+            return "CPU (Swift matrix product; install OpenBLAS for speed)"
         }
-        return "CPU (Swift matrix product; install OpenBLAS for speed)"
     }
+
+    /// The threads the packed product runs on: the calling thread and the helpers.
+    public static var packedThreads: Int { (ParallelChunks.shared?.helpers ?? 0) + 1 }
 
     public func makeBuffer(count: Int) throws -> CPUBuffer {
         guard count >= 0 else {
@@ -132,12 +155,18 @@ public final class CPUBackend: Backend {
         let bPointer = try pointer(b, count: kn, "matrixProduct B")
         let cPointer = try pointer(c, count: mn, "matrixProduct C")
         if m == 0 || n == 0 { return }
-        if let blas, k > 0 {
-            if !SIMDKernels.smallProduct(layout, m: m, n: n, k: k, a: aPointer, b: bPointer, c: cPointer) {
-                blas.product(layout, m: m, n: n, k: k, a: aPointer, b: bPointer, c: cPointer)
-            }
-        } else {
+        switch productEngine {
+        case .swift:
             SwiftMatrixProduct.multiply(layout, m: m, n: n, k: k, a: aPointer, b: bPointer, c: cPointer)
+        case .blas, .packed:
+            if k > 0, SIMDKernels.smallProduct(layout, m: m, n: n, k: k, a: aPointer, b: bPointer, c: cPointer) {
+                break
+            }
+            if let blas, k > 0 {
+                blas.product(layout, m: m, n: n, k: k, a: aPointer, b: bPointer, c: cPointer)
+            } else if !SIMDKernels.packedProduct(layout, m: m, n: n, k: k, a: aPointer, b: bPointer, c: cPointer) {
+                SwiftMatrixProduct.multiply(layout, m: m, n: n, k: k, a: aPointer, b: bPointer, c: cPointer)
+            }
         }
         switch epilogue {
         case .none:

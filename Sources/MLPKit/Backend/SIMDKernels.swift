@@ -38,6 +38,57 @@ enum SIMDKernels {
         return mlpkit_small_product_avx2(code, m, n, k, a, b, c) != 0
     }
 
+    private struct PackedProductJob {
+        var m, n, k, aRow, aDepth, bDepth, bColumn: Int
+        var a, b: UnsafePointer<Float>
+        var c: UnsafeMutablePointer<Float>
+        var splitsColumns: Bool
+    }
+
+    /// C = op(A)·op(B) (overwriting C) with the packed product (`mlpkit_packed_product_avx2`),
+    /// the CPU backend's product where no BLAS is installed. From `BLASLibrary.splitFrom`
+    /// multiply-adds C is split into one block per thread (the calling thread and
+    /// `ParallelChunks`'s helpers): blocks of rows when C is at least as tall as it is wide
+    /// (each thread then packs all of B), else of columns (each packs all of A), so that the
+    /// larger operand is packed once. Each element's sums do not depend on its block, so the bits
+    /// are those of one call on any number of cores. False when the caller must do it.
+    static func packedProduct(
+        _ layout: ProductLayout, m: Int, n: Int, k: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>,
+        c: UnsafeMutablePointer<Float>, enabled: Bool = enabled
+    ) -> Bool {
+        guard enabled else { return false }
+        // A(i, p) = a[i·aRow + p·aDepth]; B(p, j) = b[p·bDepth + j·bColumn] (as in SwiftMatrixProduct)
+        let (aRow, aDepth, bDepth, bColumn): (Int, Int, Int, Int)
+        switch layout {
+        case .nt: (aRow, aDepth, bDepth, bColumn) = (k, 1, 1, k)
+        case .tn: (aRow, aDepth, bDepth, bColumn) = (1, m, n, 1)
+        case .nn: (aRow, aDepth, bDepth, bColumn) = (k, 1, n, 1)
+        }
+        let splitsColumns = n > m
+        var job = PackedProductJob(m: m, n: n, k: k, aRow: aRow, aDepth: aDepth, bDepth: bDepth, bColumn: bColumn,
+                                   a: a, b: b, c: c, splitsColumns: splitsColumns)
+        let threads = (ParallelChunks.shared?.helpers ?? 0) + 1
+        let parallel = BLASLibrary.multiplyAdds(m: m, n: n, k: k) >= BLASLibrary.splitFrom
+        // blocks of whole tiles (six rows, or sixteen columns)
+        let (extent, tile) = splitsColumns ? (n, 16) : (m, 6)
+        let width = parallel ? max(tile, ((extent + threads - 1) / threads + tile - 1) / tile * tile) : max(extent, 1)
+        withUnsafePointer(to: &job) { context in
+            ParallelChunks.forEach(count: extent, chunk: width, parallel: parallel, staysAwake: true, context: context) { context, start, end in
+                let job = context.assumingMemoryBound(to: PackedProductJob.self).pointee
+                if job.splitsColumns {
+                    mlpkit_packed_product_avx2(
+                        job.m, end - start, job.k, job.a, job.aRow, job.aDepth, job.b + start * job.bColumn, job.bDepth,
+                        job.bColumn, job.c + start, job.n)
+                } else {
+                    mlpkit_packed_product_avx2(
+                        end - start, job.n, job.k, job.a + start * job.aRow, job.aRow, job.aDepth, job.b, job.bDepth,
+                        job.bColumn, job.c + start * job.n, job.n)
+                }
+            }
+        }
+        return true
+    }
+
     /// Adam over parameters start..<end of `job` (same bits as `ElementwiseKernels.adamRange`'s loops).
     @inline(__always)
     static func adam(_ job: ElementwiseKernels.AdamJob, start: Int, end: Int) {

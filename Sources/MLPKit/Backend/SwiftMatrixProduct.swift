@@ -1,7 +1,8 @@
 /// The matrix product in plain Swift: packed panels and a 4×16 SIMD micro-kernel.
 ///
-/// Used when no BLAS library is installed, and as the reference the tests compare BLAS and
-/// the GPU kernels with. C[m×n] (row-major, overwritten) = Σ_p A(i, p)·B(p, j), where the
+/// Used when no BLAS library is installed on a processor without AVX2 (with AVX2 the packed C
+/// product of `SIMDKernels` runs instead), and as the reference the tests and `mlp check`
+/// compare BLAS, the packed product and the GPU kernels with. C[m×n] (row-major, overwritten) = Σ_p A(i, p)·B(p, j), where the
 /// layout decides how A and B are strided (see `ProductLayout`).
 public enum SwiftMatrixProduct {
     static let rowsPerPanel = 4         // MR
