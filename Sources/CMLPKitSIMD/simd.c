@@ -273,6 +273,21 @@ static _Thread_local float *packed_b_block;
 // Line i at depth p is source[i·lineStride + p·depthStride].
 static inline void pack_panels(const float *source, long count, long lineStride, long depth, long depthStride, long width,
                                float *packed) {
+    if (lineStride == 1) {
+        // the lines side by side in memory at each depth (B in NN and TN, A in TN): one pass along
+        // each depth's run of lines, so the source is read in order (panel after panel, each
+        // depth in turn, crossed a page at every depth: 512 pages a panel)
+        for (long p = 0; p < depth; ++p) {
+            const float *at = source + p * depthStride;
+            for (long panel = 0; panel < count; panel += width) {
+                const long valid = count - panel < width ? count - panel : width;
+                float *row = packed + panel * depth + p * width;
+                for (long j = 0; j < valid; ++j) row[j] = at[panel + j];
+                for (long j = valid; j < width; ++j) row[j] = 0;
+            }
+        }
+        return;
+    }
     for (long panel = 0; panel < count; panel += width) {
         const long valid = count - panel < width ? count - panel : width;
         float *out = packed + panel * depth;
@@ -280,11 +295,7 @@ static inline void pack_panels(const float *source, long count, long lineStride,
         for (long p = 0; p < depth; ++p) {
             const float *at = lines + p * depthStride;
             float *row = out + p * width;
-            if (lineStride == 1) {
-                for (long j = 0; j < valid; ++j) row[j] = at[j];
-            } else {
-                for (long j = 0; j < valid; ++j) row[j] = at[j * lineStride];
-            }
+            for (long j = 0; j < valid; ++j) row[j] = at[j * lineStride];
             for (long j = valid; j < width; ++j) row[j] = 0;
         }
     }
