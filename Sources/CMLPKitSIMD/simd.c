@@ -345,6 +345,21 @@ static inline __attribute__((always_inline, target("avx2,fma"))) void packed_ker
     }
 }
 
+AVX2 void mlpkit_unpacked_product_avx2(long m, long n, long k, const float *a, long aRow, long aDepth, const float *b,
+                                       long bDepth, long bColumn, float *c, long ldc) {
+    for (long i = 0; i < m; ++i)
+        for (long j = 0; j < n; ++j) {
+            float total = 0;
+            for (long pc = 0; pc < k; pc += PACKED_KC) {
+                const long end = k - pc < PACKED_KC ? k : pc + PACKED_KC;
+                float sum = 0;
+                for (long p = pc; p < end; ++p) sum = fmaf(a[i * aRow + p * aDepth], b[p * bDepth + j * bColumn], sum);
+                total = pc == 0 ? sum : total + sum;
+            }
+            c[i * ldc + j] = total;
+        }
+}
+
 AVX2 void mlpkit_packed_product_avx2(long m, long n, long k, const float *a, long aRow, long aDepth, const float *b,
                                      long bDepth, long bColumn, float *c, long ldc) {
     if (m <= 0 || n <= 0) return;
@@ -363,17 +378,7 @@ AVX2 void mlpkit_packed_product_avx2(long m, long n, long k, const float *a, lon
     }
     if (!packed_a_block || !packed_b_block) {
         // no memory for the packing buffers: the same sums, element by element
-        for (long i = 0; i < m; ++i)
-            for (long j = 0; j < n; ++j) {
-                float total = 0;
-                for (long pc = 0; pc < k; pc += PACKED_KC) {
-                    const long end = k - pc < PACKED_KC ? k : pc + PACKED_KC;
-                    float sum = 0;
-                    for (long p = pc; p < end; ++p) sum = fmaf(a[i * aRow + p * aDepth], b[p * bDepth + j * bColumn], sum);
-                    total = pc == 0 ? sum : total + sum;
-                }
-                c[i * ldc + j] = total;
-            }
+        mlpkit_unpacked_product_avx2(m, n, k, a, aRow, aDepth, b, bDepth, bColumn, c, ldc);
         return;
     }
     float *packedA = packed_a_block, *packedB = packed_b_block;
@@ -416,6 +421,10 @@ int mlpkit_small_product_avx2(int layout, long m, long n, long k, const float *a
 
 void mlpkit_packed_product_avx2(long m, long n, long k, const float *a, long aRow, long aDepth, const float *b,
                                  long bDepth, long bColumn, float *c, long ldc) {
+    (void)m; (void)n; (void)k; (void)a; (void)aRow; (void)aDepth; (void)b; (void)bDepth; (void)bColumn; (void)c; (void)ldc;
+}
+void mlpkit_unpacked_product_avx2(long m, long n, long k, const float *a, long aRow, long aDepth, const float *b,
+                                  long bDepth, long bColumn, float *c, long ldc) {
     (void)m; (void)n; (void)k; (void)a; (void)aRow; (void)aDepth; (void)b; (void)bDepth; (void)bColumn; (void)c; (void)ldc;
 }
 

@@ -158,15 +158,17 @@ final class HardeningTests: XCTestCase {
             ".other.safetensors.tmp-2147483647",  // another target's: kept
             "model.safetensors.tmp-2147483647",   // no leading dot: kept
         ]
-        for name in names { FileManager.default.createFile(atPath: folder + "/" + name, contents: Data("x".utf8)) }
+        for name in names {
+            XCTAssertTrue(FileManager.default.createFile(atPath: folder + "/" + name, contents: Data("x".utf8)))
+        }
         try Checkpoint(model: try MLP(layerSizes: [2, 1], loss: .meanSquaredError, seed: 2)).save(to: path)
         let left = Set(try FileManager.default.contentsOfDirectory(atPath: folder))
         XCTAssertEqual(left, Set(names.dropFirst() + ["model.safetensors"]))
         // a relative path cleans the current folder the same way
-        FileManager.default.createFile(atPath: folder + "/" + names[0], contents: Data("x".utf8))
+        XCTAssertTrue(FileManager.default.createFile(atPath: folder + "/" + names[0], contents: Data("x".utf8)))
         let previous = FileManager.default.currentDirectoryPath
         XCTAssertTrue(FileManager.default.changeCurrentDirectoryPath(folder))
-        defer { FileManager.default.changeCurrentDirectoryPath(previous) }
+        defer { _ = FileManager.default.changeCurrentDirectoryPath(previous) }
         FileIO.removeStaleTemporaries(for: "model.safetensors")
         XCTAssertFalse(FileManager.default.fileExists(atPath: folder + "/" + names[0]))
     }

@@ -141,7 +141,8 @@ final class SIMDKernelTests: XCTestCase {
     /// and of depth (512), depth 0, and shapes large enough to be split over the threads (by rows
     /// and by columns), over a NaN-poisoned C: every element written, each bit for bit the
     /// in-order sum of one fused chain from zero per 512-deep block (so a block of C has the whole
-    /// product's bits), and within Float32 rounding of the Float64 product.
+    /// product's bits), and within Float32 rounding of the Float64 product; its element-by-element
+    /// fallback (no memory for the packing buffers) the same.
     func testPackedProductAgainstBlockedChainAndFloat64() throws {
         try requireSIMD()
         let shapes = [(1, 1, 1), (7, 17, 5), (6, 16, 512), (13, 33, 513), (73, 20, 1100), (100, 1030, 20),
@@ -150,6 +151,11 @@ final class SIMDKernelTests: XCTestCase {
             for layout in ProductLayout.allCases {
                 checkProduct(layout, m: m, n: n, k: k, depthBlock: 512, seeds: (UInt64(m * 37 + k), UInt64(n * 19 + k))) {
                     SIMDKernels.packedProduct(layout, m: m, n: n, k: k, a: $0, b: $1, c: $2)
+                }
+                // its fallback where the packing buffers cannot be allocated: the same sums
+                checkProduct(layout, m: m, n: n, k: k, depthBlock: 512, seeds: (UInt64(m * 37 + k), UInt64(n * 19 + k))) {
+                    SIMDKernels.unpackedProduct(layout, m: m, n: n, k: k, a: $0, b: $1, c: $2)
+                    return true
                 }
             }
         }

@@ -44,6 +44,12 @@ int mlpkit_small_product_avx2(int layout, long m, long n, long k, const float *a
 void mlpkit_packed_product_avx2(long m, long n, long k, const float *a, long aRow, long aDepth, const float *b,
                                 long bDepth, long bColumn, float *c, long ldc);
 
+/// The same sums as `mlpkit_packed_product_avx2`, element by element with no buffers: what it
+/// falls back to when its packing buffers cannot be allocated (and what the tests check that
+/// fallback with).
+void mlpkit_unpacked_product_avx2(long m, long n, long k, const float *a, long aRow, long aDepth, const float *b,
+                                  long bDepth, long bColumn, float *c, long ldc);
+
 /// The mean squared error's rows start..<end of a `columns`-wide output: d = (z − y)·scale, and
 /// rowSums[i] = Σ_j (z − y)² for each row, accumulated in column order (the Swift row loop's
 /// bits), eight rows at a time with the rows in the lanes.

@@ -57,13 +57,7 @@ enum SIMDKernels {
         c: UnsafeMutablePointer<Float>, enabled: Bool = enabled
     ) -> Bool {
         guard enabled else { return false }
-        // A(i, p) = a[i·aRow + p·aDepth]; B(p, j) = b[p·bDepth + j·bColumn] (as in SwiftMatrixProduct)
-        let (aRow, aDepth, bDepth, bColumn): (Int, Int, Int, Int)
-        switch layout {
-        case .nt: (aRow, aDepth, bDepth, bColumn) = (k, 1, 1, k)
-        case .tn: (aRow, aDepth, bDepth, bColumn) = (1, m, n, 1)
-        case .nn: (aRow, aDepth, bDepth, bColumn) = (k, 1, n, 1)
-        }
+        let (aRow, aDepth, bDepth, bColumn) = strides(layout, m: m, n: n, k: k)
         let splitsColumns = n > m
         var job = PackedProductJob(m: m, n: n, k: k, aRow: aRow, aDepth: aDepth, bDepth: bDepth, bColumn: bColumn,
                                    a: a, b: b, c: c, splitsColumns: splitsColumns)
@@ -87,6 +81,26 @@ enum SIMDKernels {
             }
         }
         return true
+    }
+
+    /// The packed product's fallback where its packing buffers cannot be allocated (the same
+    /// sums, element by element), for the tests.
+    static func unpackedProduct(
+        _ layout: ProductLayout, m: Int, n: Int, k: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>,
+        c: UnsafeMutablePointer<Float>
+    ) {
+        let (aRow, aDepth, bDepth, bColumn) = strides(layout, m: m, n: n, k: k)
+        mlpkit_unpacked_product_avx2(m, n, k, a, aRow, aDepth, b, bDepth, bColumn, c, n)
+    }
+
+    /// A(i, p) = a[i·aRow + p·aDepth] and B(p, j) = b[p·bDepth + j·bColumn] in `layout` (as in
+    /// `SwiftMatrixProduct`).
+    private static func strides(_ layout: ProductLayout, m: Int, n: Int, k: Int) -> (Int, Int, Int, Int) {
+        switch layout {
+        case .nt: (k, 1, 1, k)
+        case .tn: (1, m, n, 1)
+        case .nn: (k, 1, n, 1)
+        }
     }
 
     /// Adam over parameters start..<end of `job` (same bits as `ElementwiseKernels.adamRange`'s loops).
