@@ -271,8 +271,30 @@ static _Thread_local float *packed_b_block;
 // Lines 0..<count of an operand (A's rows or B's columns) over depth 0..<depth, into panels of
 // `width` lines, each panel depth×width with the lines side by side, zero past the last line.
 // Line i at depth p is source[i·lineStride + p·depthStride].
-static inline void pack_panels(const float *source, long count, long lineStride, long depth, long depthStride, long width,
-                               float *packed) {
+// to[r·toStride + i] = from[i·fromStride + r] for an 8×8 block.
+static inline __attribute__((always_inline, target("avx2,fma"))) void transpose8(const float *from, long fromStride, float *to,
+                                                                               long toStride) {
+    __m256 r[8], t[8];
+    for (int i = 0; i < 8; ++i) r[i] = _mm256_loadu_ps(from + i * fromStride);
+    for (int i = 0; i < 8; i += 2) {
+        t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
+        t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
+    }
+    for (int i = 0; i < 8; i += 4) {
+        r[i] = _mm256_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(1, 0, 1, 0));
+        r[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(3, 2, 3, 2));
+        r[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(1, 0, 1, 0));
+        r[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(3, 2, 3, 2));
+    }
+    // r[0..3] hold rows 0–3's columns in both halves, r[4..7] rows 4–7's
+    for (int i = 0; i < 4; ++i) {
+        _mm256_storeu_ps(to + i * toStride, _mm256_permute2f128_ps(r[i], r[i + 4], 0x20));
+        _mm256_storeu_ps(to + (i + 4) * toStride, _mm256_permute2f128_ps(r[i], r[i + 4], 0x31));
+    }
+}
+
+static inline __attribute__((always_inline, target("avx2,fma"))) void pack_panels(
+    const float *source, long count, long lineStride, long depth, long depthStride, long width, float *packed) {
     if (lineStride == 1) {
         // the lines side by side in memory at each depth (B in NN and TN, A in TN): one pass along
         // each depth's run of lines, so the source is read in order (panel after panel, each
@@ -292,7 +314,14 @@ static inline void pack_panels(const float *source, long count, long lineStride,
         const long valid = count - panel < width ? count - panel : width;
         float *out = packed + panel * depth;
         const float *lines = source + panel * lineStride;
-        for (long p = 0; p < depth; ++p) {
+        long p = 0;
+        if (width == 8 * (width / 8) && valid == width && depthStride == 1) {
+            // whole panels of lines along which the depth runs (B in NT): eight depths of eight
+            // lines at a time, transposed in registers
+            for (; p + 8 <= depth; p += 8)
+                for (long j = 0; j < width; j += 8) transpose8(lines + j * lineStride + p, lineStride, out + p * width + j, width);
+        }
+        for (; p < depth; ++p) {
             const float *at = lines + p * depthStride;
             float *row = out + p * width;
             for (long j = 0; j < valid; ++j) row[j] = at[j * lineStride];
