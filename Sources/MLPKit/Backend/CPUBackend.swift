@@ -79,7 +79,7 @@ public final class CPUBackend: Backend {
     }
 
     /// The threads the packed product runs on: the calling thread and the helpers.
-    public static var packedThreads: Int { (ParallelChunks.shared?.helpers ?? 0) + 1 }
+    public static var packedThreads: Int { ParallelChunks.threads }
 
     public func makeBuffer(count: Int) throws -> CPUBuffer {
         guard count >= 0 else {

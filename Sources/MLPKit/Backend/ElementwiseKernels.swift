@@ -138,7 +138,7 @@ enum ElementwiseKernels {
     static func gatherRows(_ source: UnsafePointer<Float>, width: Int, indices: UnsafePointer<Float>, count: Int,
                            into destination: UnsafeMutablePointer<Float>) {
         var job = GatherJob(source: source, width: width, indices: indices, destination: destination)
-        let threads = (ParallelChunks.shared?.helpers ?? 0) + 1
+        let threads = ParallelChunks.threads
         withUnsafePointer(to: &job) { context in
             ParallelChunks.forEach(count: count, chunk: max(1, (count + threads - 1) / threads),
                                    parallel: count * width >= gatherSplitFrom,

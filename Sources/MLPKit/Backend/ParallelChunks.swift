@@ -181,6 +181,9 @@ final class ParallelChunks: @unchecked Sendable {
 
 /// The passes, on every platform: `shared` (the pool, where there is one) or the calling thread.
 extension ParallelChunks {
+    /// The threads a parallel pass runs on: the calling thread and the pool's helpers.
+    static var threads: Int { (shared?.helpers ?? 0) + 1 }
+
     /// Runs `body` over 0..<count in chunks of `chunk` elements: on the pool when `parallel`
     /// and there is one, else the same chunks one after another on the calling thread (so that
     /// a split product's bits never depend on the number of cores).

@@ -57,11 +57,11 @@ enum SIMDKernels {
         c: UnsafeMutablePointer<Float>, enabled: Bool = enabled
     ) -> Bool {
         guard enabled else { return false }
-        let (aRow, aDepth, bDepth, bColumn) = strides(layout, m: m, n: n, k: k)
+        let (aRow, aDepth, bDepth, bColumn) = layout.operandStrides(m: m, n: n, k: k)
         let splitsColumns = n > m
         var job = PackedProductJob(m: m, n: n, k: k, aRow: aRow, aDepth: aDepth, bDepth: bDepth, bColumn: bColumn,
                                    a: a, b: b, c: c, splitsColumns: splitsColumns)
-        let threads = (ParallelChunks.shared?.helpers ?? 0) + 1
+        let threads = ParallelChunks.threads
         let parallel = BLASLibrary.multiplyAdds(m: m, n: n, k: k) >= BLASLibrary.splitFrom
         // blocks of whole tiles (six rows, or sixteen columns)
         let (extent, tile) = splitsColumns ? (n, 16) : (m, 6)
@@ -89,18 +89,8 @@ enum SIMDKernels {
         _ layout: ProductLayout, m: Int, n: Int, k: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>,
         c: UnsafeMutablePointer<Float>
     ) {
-        let (aRow, aDepth, bDepth, bColumn) = strides(layout, m: m, n: n, k: k)
+        let (aRow, aDepth, bDepth, bColumn) = layout.operandStrides(m: m, n: n, k: k)
         mlpkit_unpacked_product_avx2(m, n, k, a, aRow, aDepth, b, bDepth, bColumn, c, n)
-    }
-
-    /// A(i, p) = a[i·aRow + p·aDepth] and B(p, j) = b[p·bDepth + j·bColumn] in `layout` (as in
-    /// `SwiftMatrixProduct`).
-    private static func strides(_ layout: ProductLayout, m: Int, n: Int, k: Int) -> (Int, Int, Int, Int) {
-        switch layout {
-        case .nt: (k, 1, 1, k)
-        case .tn: (1, m, n, 1)
-        case .nn: (k, 1, n, 1)
-        }
     }
 
     /// Adam over parameters start..<end of `job` (same bits as `ElementwiseKernels.adamRange`'s loops).

@@ -2,8 +2,8 @@
 ///
 /// Used when no BLAS library is installed on a processor without AVX2 (with AVX2 the packed C
 /// product of `SIMDKernels` runs instead), and as the reference the tests and `mlp check`
-/// compare BLAS, the packed product and the GPU kernels with. C[m×n] (row-major, overwritten) = Σ_p A(i, p)·B(p, j), where the
-/// layout decides how A and B are strided (see `ProductLayout`).
+/// compare BLAS, the packed product and the GPU kernels with. C[m×n] (row-major, overwritten)
+/// = Σ_p A(i, p)·B(p, j), where the layout decides how A and B are strided (see `ProductLayout`).
 public enum SwiftMatrixProduct {
     static let rowsPerPanel = 4         // MR
     static let columnsPerPanel = 16     // NR
@@ -16,13 +16,7 @@ public enum SwiftMatrixProduct {
         _ layout: ProductLayout, m: Int, n: Int, k: Int,
         a: UnsafePointer<Float>, b: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>
     ) {
-        // A(i, p) = a[i·aRow + p·aDepth]; B(p, j) = b[p·bDepth + j·bColumn]
-        let (aRow, aDepth, bDepth, bColumn): (Int, Int, Int, Int)
-        switch layout {
-        case .nt: (aRow, aDepth, bDepth, bColumn) = (k, 1, 1, k)
-        case .tn: (aRow, aDepth, bDepth, bColumn) = (1, m, n, 1)
-        case .nn: (aRow, aDepth, bDepth, bColumn) = (k, 1, n, 1)
-        }
+        let (aRow, aDepth, bDepth, bColumn) = layout.operandStrides(m: m, n: n, k: k)
         guard m > 0, n > 0 else { return }
         guard k > 0 else {
             c.update(repeating: 0, count: m * n)
@@ -146,5 +140,17 @@ public enum SwiftMatrixProduct {
         out.storeBytes(of: c21, toByteOffset: 160, as: SIMD8<Float>.self)
         out.storeBytes(of: c30, toByteOffset: 192, as: SIMD8<Float>.self)
         out.storeBytes(of: c31, toByteOffset: 224, as: SIMD8<Float>.self)
+    }
+}
+
+extension ProductLayout {
+    /// The strides of a row-major m×n×k product's operands in this layout: A(i, p) is
+    /// a[i·aRow + p·aDepth] and B(p, j) is b[p·bDepth + j·bColumn].
+    func operandStrides(m: Int, n: Int, k: Int) -> (aRow: Int, aDepth: Int, bDepth: Int, bColumn: Int) {
+        switch self {
+        case .nt: (k, 1, 1, k)
+        case .tn: (1, m, n, 1)
+        case .nn: (k, 1, n, 1)
+        }
     }
 }
