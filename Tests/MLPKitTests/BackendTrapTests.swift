@@ -67,6 +67,12 @@ final class BackendTrapTests: XCTestCase {
         expectInvalid("buffer") { _ = try backend.buffer([1], trailing: -1) }
         // reading more than the buffer holds is out of bounds (the download's check)
         expectOutOfBounds("download") { _ = try backend.read(slice, 1_000) }
+        // however many: the host is never asked for more than the buffer holds (a trap before)
+        expectOutOfBounds("download") { _ = try backend.read(slice, CPUBackend.maximumBufferCount) }
+        expectOutOfBounds("download") { _ = try backend.read(slice, 3 << 20) }
+        // and a read of several pieces comes back whole, in order
+        let long = (0..<((2 << 20) + 5)).map { Float($0 % 9973) }
+        XCTAssertEqual(try backend.read(try backend.buffer(long, offset: 3), long.count), long)
         // and the helpers still do what they did
         let poisoned = try backend.poisoned(2, offset: 1)
         XCTAssertEqual(poisoned.offset, 1)

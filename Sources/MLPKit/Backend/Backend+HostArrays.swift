@@ -33,8 +33,20 @@ extension Backend {
         guard count <= Self.maximumBufferCount else {
             throw BackendError.invalidArgument(operation: "read", reason: "\(count) elements do not fit in host memory")
         }
-        var values = [Float](repeating: 0, count: count)
-        try values.withUnsafeMutableBufferPointer { try download(slice, count: count, into: $0) }
+        // a million elements at a time, so that a count past the buffer's end fails at the first
+        // piece it does not hold instead of asking the host for the whole count first
+        let piece = 1 << 20
+        var values = [Float]()
+        values.reserveCapacity(min(count, piece))
+        var done = 0
+        repeat {
+            let length = min(piece, count - done)
+            values.append(contentsOf: repeatElement(0, count: length))
+            try values.withUnsafeMutableBufferPointer { all in
+                try download(slice.advanced(by: done), count: length, into: UnsafeMutableBufferPointer(rebasing: all[done...]))
+            }
+            done += length
+        } while done < count
         return values
     }
 
