@@ -13,7 +13,8 @@ extern "C" {
 /// 1 when this processor runs the AVX2 + FMA functions below, else 0.
 int mlpkit_simd_available(void);
 
-/// One Adam update's operands and constants (`ElementwiseKernels.AdamJob` on the Swift side).
+/// One Adam update's operands and constants (`ElementwiseKernels.AdamJob` on the Swift side,
+/// which is this struct, for the Swift loops too).
 typedef struct {
     float *theta;
     const float *g;

@@ -277,15 +277,9 @@ enum ElementwiseKernels {
     /// --config mnist --steps 1000`); kept awake, 1.29–1.37 ms, against 1.34–1.52 ms unsplit.
     static let adamParallelThreshold = 1 << 17
 
-    /// Adam's operands and constants for `adamRange`.
-    struct AdamJob {
-        var theta: UnsafeMutablePointer<Float>
-        var g: UnsafePointer<Float>
-        var m: UnsafeMutablePointer<Float>
-        var v: UnsafeMutablePointer<Float>
-        var beta1, beta2, alpha, epsilon, correction1, correction2, gradientScale, decay: Float
-        var clips, decays: Bool
-    }
+    /// Adam's operands and constants for `adamRange`: the C struct that the AVX2 loop takes too
+    /// (its `clips` and `decays` are 0 or 1; `clipsGradient` and `decaysParameters` read them).
+    typealias AdamJob = MLPKitAdamJob
 
     /// Adam over parameters start..<end: the AVX2 loop where `SIMDKernels` runs (same
     /// operations, so the same bits), else the Swift loops below.
@@ -308,7 +302,7 @@ enum ElementwiseKernels {
                       clips: false, gradientScale: 1, decays: false, decay: 1)
         }
         // the plain case is its own copy of the loops, with no test for any option inside
-        if !job.clips, !job.decays {
+        if !job.clipsGradient, !job.decaysParameters {
             switch (divides1, divides2) {
             case (true, true): plain(true, true)
             case (false, true): plain(false, true)
@@ -318,7 +312,7 @@ enum ElementwiseKernels {
         } else {
             adamLoops(theta, g, m, v, count: count, beta1: job.beta1, beta2: job.beta2, alpha: job.alpha,
                       epsilon: job.epsilon, corrections: (job.correction1, job.correction2), divides: (divides1, divides2),
-                      clips: job.clips, gradientScale: job.gradientScale, decays: job.decays, decay: job.decay)
+                      clips: job.clipsGradient, gradientScale: job.gradientScale, decays: job.decaysParameters, decay: job.decay)
         }
     }
 
@@ -563,3 +557,17 @@ func squareRoot(_ x: SIMD8<Float>) -> SIMD8<Float> {
     #endif
 }
 
+extension MLPKitAdamJob {
+    init(theta: UnsafeMutablePointer<Float>, g: UnsafePointer<Float>, m: UnsafeMutablePointer<Float>,
+         v: UnsafeMutablePointer<Float>, beta1: Float, beta2: Float, alpha: Float, epsilon: Float, correction1: Float,
+         correction2: Float, gradientScale: Float, decay: Float, clips: Bool, decays: Bool) {
+        self.init(theta: theta, g: g, m: m, v: v, beta1: beta1, beta2: beta2, alpha: alpha, epsilon: epsilon,
+                  correction1: correction1, correction2: correction2, gradientScale: gradientScale, decay: decay,
+                  clips: clips ? 1 : 0, decays: decays ? 1 : 0)
+    }
+
+    /// Whether the gradient is scaled by `gradientScale` (clipping by global norm).
+    var clipsGradient: Bool { clips != 0 }
+    /// Whether θ is decayed by `decay` first (AdamW).
+    var decaysParameters: Bool { decays != 0 }
+}

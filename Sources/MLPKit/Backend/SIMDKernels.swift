@@ -96,10 +96,6 @@ enum SIMDKernels {
     /// Adam over parameters start..<end of `job` (same bits as `ElementwiseKernels.adamRange`'s loops).
     @inline(__always)
     static func adam(_ job: ElementwiseKernels.AdamJob, start: Int, end: Int) {
-        var arguments = MLPKitAdamJob(
-            theta: job.theta, g: job.g, m: job.m, v: job.v, beta1: job.beta1, beta2: job.beta2, alpha: job.alpha,
-            epsilon: job.epsilon, correction1: job.correction1, correction2: job.correction2,
-            gradientScale: job.gradientScale, decay: job.decay, clips: job.clips ? 1 : 0, decays: job.decays ? 1 : 0)
-        mlpkit_adam_avx2(&arguments, start, end)
+        withUnsafePointer(to: job) { mlpkit_adam_avx2($0, start, end) }
     }
 }
