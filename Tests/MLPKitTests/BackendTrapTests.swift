@@ -67,7 +67,8 @@ final class BackendTrapTests: XCTestCase {
         expectInvalid("buffer") { _ = try backend.buffer([1], trailing: -1) }
         // reading more than the buffer holds is out of bounds (the download's check)
         expectOutOfBounds("download") { _ = try backend.read(slice, 1_000) }
-        // however many: the host is never asked for more than the buffer holds (a trap before)
+        // however many: the host is asked for at most one piece (2²⁰ elements) more than the
+        // buffer holds (the whole count, and a trap, before)
         expectOutOfBounds("download") { _ = try backend.read(slice, CPUBackend.maximumBufferCount) }
         expectOutOfBounds("download") { _ = try backend.read(slice, 3 << 20) }
         // and a read of several pieces comes back whole, in order
