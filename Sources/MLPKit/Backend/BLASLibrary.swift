@@ -140,7 +140,7 @@ public final class BLASLibrary: @unchecked Sendable {
         let splitsColumns = m < 2 * tile
         let extent = splitsColumns ? n : m
         let pieces = 2  // fixed, so that the blocks (and so the bits) depend on the shape alone
-        let width = max(tile, ((extent + pieces - 1) / pieces + tile - 1) / tile * tile)
+        let width = ParallelChunks.blockWidth(extent, pieces: pieces, multiple: tile)
         var job = ProductJob(sgemm: sgemm, layout: layout, transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k,
                              lda: lda, ldb: ldb, a: a, b: b, c: c, splitsColumns: splitsColumns)
         withUnsafePointer(to: &job) { context in

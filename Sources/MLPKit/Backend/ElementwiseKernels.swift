@@ -138,9 +138,8 @@ enum ElementwiseKernels {
     static func gatherRows(_ source: UnsafePointer<Float>, width: Int, indices: UnsafePointer<Float>, count: Int,
                            into destination: UnsafeMutablePointer<Float>) {
         var job = GatherJob(source: source, width: width, indices: indices, destination: destination)
-        let threads = ParallelChunks.threads
         withUnsafePointer(to: &job) { context in
-            ParallelChunks.forEach(count: count, chunk: max(1, (count + threads - 1) / threads),
+            ParallelChunks.forEach(count: count, chunk: ParallelChunks.blockWidth(count, pieces: ParallelChunks.threads),
                                    parallel: count * width >= gatherSplitFrom,
                                    staysAwake: true, context: context) { context, start, end in
                 let job = context.assumingMemoryBound(to: GatherJob.self).pointee

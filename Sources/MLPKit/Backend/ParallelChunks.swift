@@ -184,6 +184,12 @@ extension ParallelChunks {
     /// The threads a parallel pass runs on: the calling thread and the pool's helpers.
     static var threads: Int { (shared?.helpers ?? 0) + 1 }
 
+    /// The chunk that cuts 0..<extent into `pieces` blocks as even as whole multiples of
+    /// `multiple` allow (at least one multiple): the blocks of a split product or gather.
+    static func blockWidth(_ extent: Int, pieces: Int, multiple: Int = 1) -> Int {
+        max(multiple, ((extent + pieces - 1) / pieces + multiple - 1) / multiple * multiple)
+    }
+
     /// Runs `body` over 0..<count in chunks of `chunk` elements: on the pool when `parallel`
     /// and there is one, else the same chunks one after another on the calling thread (so that
     /// a split product's bits never depend on the number of cores).

@@ -61,11 +61,10 @@ enum SIMDKernels {
         let splitsColumns = n > m
         var job = PackedProductJob(m: m, n: n, k: k, aRow: aRow, aDepth: aDepth, bDepth: bDepth, bColumn: bColumn,
                                    a: a, b: b, c: c, splitsColumns: splitsColumns)
-        let threads = ParallelChunks.threads
         let parallel = BLASLibrary.multiplyAdds(m: m, n: n, k: k) >= BLASLibrary.splitFrom
         // blocks of whole tiles (six rows, or sixteen columns)
         let (extent, tile) = splitsColumns ? (n, 16) : (m, 6)
-        let width = parallel ? max(tile, ((extent + threads - 1) / threads + tile - 1) / tile * tile) : max(extent, 1)
+        let width = parallel ? ParallelChunks.blockWidth(extent, pieces: ParallelChunks.threads, multiple: tile) : max(extent, 1)
         withUnsafePointer(to: &job) { context in
             ParallelChunks.forEach(count: extent, chunk: width, parallel: parallel, staysAwake: true, context: context) { context, start, end in
                 let job = context.assumingMemoryBound(to: PackedProductJob.self).pointee
