@@ -12,11 +12,10 @@ struct DevicesCommand: ParsableCommand {
         let cpu = CPUBackend()
         switch cpu.productEngine {
         case .blas(let name):
-            let threads = cpu.blas.map { ", \($0.maximumThreads) thread\($0.maximumThreads == 1 ? "" : "s")" } ?? ""
+            let threads = cpu.blas.map { ", " + CPUBackend.threadCount($0.maximumThreads) } ?? ""
             print("cpu: BLAS \(name)\(threads)")
         case .packed:
-            let threads = CPUBackend.packedThreads
-            print("cpu: built-in AVX2 product, \(threads) thread\(threads == 1 ? "" : "s") (no BLAS found; OpenBLAS is faster: apt-get install libopenblas0-pthread)")
+            print("cpu: built-in AVX2 product, \(CPUBackend.threadCount(CPUBackend.packedThreads)) (no BLAS found; OpenBLAS is faster: apt-get install libopenblas0-pthread)")
         case .swift:
             print("cpu: Swift matrix product (no BLAS found; install OpenBLAS, e.g. apt-get install libopenblas0-pthread)")
         }

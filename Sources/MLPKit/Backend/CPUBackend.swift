@@ -69,10 +69,10 @@ public final class CPUBackend: Backend {
         switch productEngine {
         case .blas(let name):
             // the most a product uses (a small one runs on one of them)
-            let threads = blas.map { $0.threads == nil ? "" : ", \($0.maximumThreads) thread\($0.maximumThreads == 1 ? "" : "s")" } ?? ""
+            let threads = blas.map { $0.threads == nil ? "" : ", " + Self.threadCount($0.maximumThreads) } ?? ""
             return "CPU (BLAS: \(name)\(threads))"
         case .packed:
-            return "CPU (built-in AVX2 product, \(Self.packedThreads) thread\(Self.packedThreads == 1 ? "" : "s"); install OpenBLAS for speed)"
+            return "CPU (built-in AVX2 product, \(Self.threadCount(Self.packedThreads)); install OpenBLAS for speed)"
         case .swift:
             return "CPU (Swift matrix product; install OpenBLAS for speed)"
         }
@@ -80,6 +80,11 @@ public final class CPUBackend: Backend {
 
     /// The threads the packed product runs on: the calling thread and the helpers.
     public static var packedThreads: Int { ParallelChunks.threads }
+
+    /// "1 thread", "2 threads": how `summary` and `mlp devices` say a thread count.
+    public static func threadCount(_ count: Int) -> String {
+        "\(count) thread\(count == 1 ? "" : "s")"
+    }
 
     public func makeBuffer(count: Int) throws -> CPUBuffer {
         guard count >= 0 else {
