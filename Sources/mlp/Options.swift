@@ -25,13 +25,21 @@ struct InferenceOptions: ParsableArguments {
     /// records none. `--loss` disagreeing with a recorded loss is an error, and so is no loss at
     /// all unless `fallback` is given.
     func network(from checkpoint: Checkpoint, path: String, fallback: Loss? = nil) throws -> MLP {
-        if let recorded = checkpoint.loss, let loss, loss != recorded {
-            throw ValidationError("--loss \(loss.rawValue) disagrees with \(path), which records \(recorded.rawValue)")
-        }
+        try checkpoint.checkLossFlag(loss, path: path)
         guard let chosen = loss ?? checkpoint.loss ?? fallback else {
             throw ValidationError("\(path) records no loss: pass --loss mse, cross-entropy or binary-cross-entropy")
         }
         return try checkpoint.model(defaultLoss: chosen)
+    }
+}
+
+extension Checkpoint {
+    /// A `--loss` naming another loss than the one this checkpoint (read from `path`) records is
+    /// an error; a checkpoint that records none takes any.
+    func checkLossFlag(_ flag: Loss?, path: String) throws {
+        if let recorded = loss, let flag, flag != recorded {
+            throw ValidationError("--loss \(flag.rawValue) disagrees with \(path), which records \(recorded.rawValue)")
+        }
     }
 }
 

@@ -105,9 +105,7 @@ struct TrainCommand: ParsableCommand {
         // The model: from --init (its architecture wins) or fresh from --hidden.
         let checkpoint = try `init`.map { try Checkpoint.load(from: $0) }
         let chosenLoss = loss ?? checkpoint?.loss ?? DataLoader.defaultLoss(for: targets)
-        if let checkpoint, let recorded = checkpoint.loss, let loss, loss != recorded {
-            throw ValidationError("--loss \(loss.rawValue) disagrees with the checkpoint's loss \(recorded.rawValue)")
-        }
+        if let checkpoint, let path = `init` { try checkpoint.checkLossFlag(loss, path: path) }
         let (dataset, outputs) = try DataLoader.dataset(inputs: inputs, targets: targets, loss: chosenLoss,
                                                         outputs: checkpoint?.layerSizes.last)
         let metadataSeed = checkpoint?.metadata["training.seed"].flatMap { UInt64($0) }

@@ -102,7 +102,7 @@ final class BadInputTests: XCTestCase {
 
     /// A checkpoint that records no loss: `eval` needs `--loss`; `predict` writes the raw outputs
     /// and says so (with `--loss`, classes and probabilities); a `--loss` that disagrees with a
-    /// recorded loss is refused by both.
+    /// recorded loss is refused by both, and by `train --init`, each naming the file and its loss.
     func testCheckpointWithoutLoss() throws {
         let data = ["--data", "good.csv", "--target", "label"]
         try assertFails(["eval", "--model", "lossless.safetensors"] + data, mentioning: "records no loss: pass --loss", status: 64)
@@ -111,9 +111,16 @@ final class BadInputTests: XCTestCase {
         XCTAssertEqual(evaluation.status, 0, evaluation.standardError)
         let recorded = try CommandRunner.run(["eval", "--model", "model.safetensors"] + data, in: folder)
         XCTAssertEqual(evaluation.standardOutput, recorded.standardOutput)
-        try assertFails(["eval", "--model", "model.safetensors", "--loss", "mse"] + data, mentioning: "disagrees", status: 64)
+        let disagreement = "--loss mse disagrees with model.safetensors, which records cross-entropy"
+        try assertFails(["eval", "--model", "model.safetensors", "--loss", "mse"] + data, mentioning: disagreement, status: 64)
         try assertFails(["predict", "--model", "model.safetensors", "--loss", "mse", "--x", "x.csv", "--out", "out.csv"],
-                        mentioning: "disagrees", status: 64)
+                        mentioning: disagreement, status: 64)
+        try assertFails(["train", "--init", "model.safetensors", "--loss", "mse", "--epochs", "1", "--out", "out.safetensors"] + data,
+                        mentioning: disagreement, status: 64)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: folder.appendingPathComponent("out.safetensors").path))
+        let resumed = try CommandRunner.run(["train", "--init", "lossless.safetensors", "--loss", "cross-entropy", "--epochs", "1",
+                                             "--out", "resumed.safetensors"] + data, in: folder)
+        XCTAssertEqual(resumed.status, 0, resumed.standardError)
 
         let raw = try CommandRunner.run(["predict", "--model", "lossless.safetensors", "--x", "x.csv", "--out", "raw.csv"], in: folder)
         XCTAssertEqual(raw.status, 0, raw.standardError)
