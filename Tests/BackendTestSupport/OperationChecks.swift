@@ -8,30 +8,6 @@ import XCTest
 /// unwritten, shows). The OpenCL tests run them on PoCL in CI; the CUDA tests run the same
 /// checks on a GPU.
 public enum OperationChecks {
-    /// The epilogues a product can fuse.
-    public enum EpilogueKind: CaseIterable, Sendable {
-        case none, bias, biasReLU, reluMask
-    }
-
-    /// Where a product's operands start inside their buffers (elements).
-    public struct Offsets: Sendable {
-        public var a, b, c, auxiliary: Int
-
-        public init(a: Int, b: Int, c: Int, auxiliary: Int) {
-            (self.a, self.b, self.c, self.auxiliary) = (a, b, c, auxiliary)
-        }
-
-        /// Every operand at the start of its buffer.
-        public static let none = Offsets(a: 0, b: 0, c: 0, auxiliary: 0)
-        /// Odd offsets, none a multiple of 4 (the kernels' element loads and stores).
-        public static let odd = Offsets(a: 7, b: 3, c: 5, auxiliary: 2)
-
-        /// A, B, C and the epilogue's operand at `step`, 2·`step`, 3·`step` and `step`.
-        public static func multiples(of step: Int) -> Offsets {
-            Offsets(a: step, b: 2 * step, c: 3 * step, auxiliary: step)
-        }
-    }
-
     /// m, n, k: ones, thin shapes, primes, tile multiples, and sizes just past a tile.
     public static let productSizes: [(m: Int, n: Int, k: Int)] = [
         (1, 1, 1), (1, 37, 5), (41, 1, 7), (1, 1, 97), (37, 53, 29), (13, 7, 101), (3, 131, 2),
@@ -44,31 +20,12 @@ public enum OperationChecks {
         [(1, 1, 1), (37, 53, 29), (tiles.bm, tiles.bn, 2 * tiles.bk), (tiles.bm + 1, 2 * tiles.bn - 1, tiles.bk + 3)]
     }
 
-    /// One product on `backend`, C read back: C poisoned, operands at `offsets`.
-    public static func product<B: Backend>(
-        on backend: B, _ layout: ProductLayout, m: Int, n: Int, k: Int, a: [Float], b: [Float],
-        epilogue: EpilogueKind, auxiliary: [Float], offsets: Offsets = .none
-    ) throws -> [Float] {
-        let aSlice = try backend.buffer(a, offset: offsets.a)
-        let bSlice = try backend.buffer(b, offset: offsets.b)
-        let cSlice = try backend.poisoned(m * n, offset: offsets.c)
-        let auxSlice = try backend.buffer(auxiliary, offset: offsets.auxiliary)
-        let fused: ProductEpilogue<B.Buffer> = switch epilogue {
-        case .none: .none
-        case .bias: .bias(auxSlice)
-        case .biasReLU: .biasReLU(auxSlice)
-        case .reluMask: .reluMask(auxSlice)
-        }
-        try backend.matrixProduct(layout, m: m, n: n, k: k, a: aSlice, b: bSlice, c: cSlice, epilogue: fused)
-        return try backend.read(cSlice, m * n)
-    }
-
     /// Every layout × epilogue × size on `backend` against the CPU backend; size i's operands
     /// sit at `offsets[i % offsets.count]`. `describe` names a size in a failure's message.
     public static func checkProducts<B: Backend>(
-        _ backend: B, sizes: [(m: Int, n: Int, k: Int)], seed: UInt64 = 0x5EED, offsets: [Offsets] = [.none, .odd],
+        _ backend: B, sizes: [(m: Int, n: Int, k: Int)], seed: UInt64 = 0x5EED, offsets: [ProductOffsets] = [.none, .odd],
         group: String,
-        describe: (_ m: Int, _ n: Int, _ k: Int, _ offsets: Offsets) -> String = { m, n, k, _ in "\(m)×\(n)×\(k)" },
+        describe: (_ m: Int, _ n: Int, _ k: Int, _ offsets: ProductOffsets) -> String = { m, n, k, _ in "\(m)×\(n)×\(k)" },
         file: StaticString = #filePath, line: UInt = #line
     ) throws {
         let reference = CPUBackend()
@@ -76,12 +33,12 @@ public enum OperationChecks {
         for (index, (m, n, k)) in sizes.enumerated() {
             let at = offsets[index % offsets.count]
             for layout in ProductLayout.allCases {
-                for epilogue in EpilogueKind.allCases {
+                for epilogue in ProductEpilogueKind.allCases {
                     let a = random.values(m * k), b = random.values(k * n)
                     let auxiliary = random.values(epilogue == .reluMask ? m * n : n)
-                    let expected = try product(on: reference, layout, m: m, n: n, k: k, a: a, b: b, epilogue: epilogue,
+                    let expected = try reference.product(layout, m: m, n: n, k: k, a: a, b: b, epilogue: epilogue,
                                                auxiliary: auxiliary, offsets: at)
-                    let actual = try product(on: backend, layout, m: m, n: n, k: k, a: a, b: b, epilogue: epilogue,
+                    let actual = try backend.product(layout, m: m, n: n, k: k, a: a, b: b, epilogue: epilogue,
                                              auxiliary: auxiliary, offsets: at)
                     assertClose(actual, expected, "\(layout) \(epilogue) \(describe(m, n, k, at))", group: group,
                                 file: file, line: line)
@@ -92,10 +49,10 @@ public enum OperationChecks {
 
     /// k = 0 gives the epilogue applied to zeros; m = 0 writes nothing.
     public static func checkEmptyProducts<B: Backend>(_ backend: B, file: StaticString = #filePath, line: UInt = #line) throws {
-        let result = try product(on: backend, .nt, m: 2, n: 3, k: 0, a: [], b: [], epilogue: .biasReLU,
+        let result = try backend.product(.nt, m: 2, n: 3, k: 0, a: [], b: [], epilogue: .biasReLU,
                                  auxiliary: [0.5, -0.25, 2])
         XCTAssertEqual(result, [0.5, 0, 2, 0.5, 0, 2], "k = 0", file: file, line: line)
-        let empty = try product(on: backend, .nn, m: 0, n: 3, k: 4, a: [], b: [Float](repeating: 1, count: 12),
+        let empty = try backend.product(.nn, m: 0, n: 3, k: 4, a: [], b: [Float](repeating: 1, count: 12),
                                 epilogue: .none, auxiliary: [])
         XCTAssertEqual(empty, [], "m = 0", file: file, line: line)
     }
@@ -110,9 +67,7 @@ public enum OperationChecks {
             let matrix = random.values(rows * columns)
             let offset = index % 2 == 1 ? 9 : 0
             func run<C: Backend>(_ b: C) throws -> [Float] {
-                let sums = try b.poisoned(columns, offset: offset)
-                try b.columnSums(b.buffer(matrix, offset: offset), rows: rows, columns: columns, into: sums)
-                return try b.read(sums, columns)
+                try b.columnSums(matrix, rows: rows, columns: columns, offset: offset)
             }
             assertClose(try run(backend), try run(reference), "column sums \(rows)×\(columns)", group: group,
                         file: file, line: line)
@@ -140,19 +95,15 @@ public enum OperationChecks {
                     case (.binaryCrossEntropy, .dense): random.labels(rows * columns, classes: 2)
                     }
                     let offset = index % 2 == 1 ? 4 : 0
-                    func run<C: Backend>(_ b: C) throws -> (gradient: [Float], loss: Float) {
-                        let gradient = try b.poisoned(rows * columns, offset: offset)
-                        let sum = try b.poisoned(1, offset: offset)
-                        try b.lossGradient(loss, targets: encoding, output: b.buffer(output, offset: offset),
-                                           target: b.buffer(targets, offset: offset), rows: rows, columns: columns,
-                                           gradient: gradient, lossSum: sum)
-                        return (try b.read(gradient, rows * columns), try b.read(sum, 1)[0])
+                    func run<C: Backend>(_ b: C) throws -> (gradient: [Float], sum: Float) {
+                        try b.lossGradient(loss, encoding, output: output, targets: targets, rows: rows, columns: columns,
+                                           offset: offset)
                     }
                     let actual = try run(backend), expected = try run(reference)
                     let name = "\(loss) \(encoding) \(rows)×\(columns)"
                     assertClose(actual.gradient, expected.gradient, "\(name) gradient", group: "\(group) gradient",
                                 file: file, line: line)
-                    assertClose([actual.loss], [expected.loss], "\(name) loss sum", group: "\(group) sum",
+                    assertClose([actual.sum], [expected.sum], "\(name) loss sum", group: "\(group) sum",
                                 file: file, line: line)
                 }
             }
@@ -183,10 +134,8 @@ public enum OperationChecks {
             let output = random.values(rows * columns)
             for loss in Loss.allCases {
                 func run<C: Backend>(_ b: C, _ labels: [Float]) throws -> (gradient: [Float], loss: Float) {
-                    let gradient = try b.poisoned(rows * columns), sum = try b.poisoned(1)
-                    try b.lossGradient(loss, targets: .classIndices, output: b.buffer(output), target: b.buffer(labels),
-                                       rows: rows, columns: columns, gradient: gradient, lossSum: sum)
-                    return (try b.read(gradient, rows * columns), try b.read(sum, 1)[0])
+                    let result = try b.lossGradient(loss, .classIndices, output: output, targets: labels, rows: rows, columns: columns)
+                    return (result.gradient, result.sum)
                 }
                 for invalid: Float in [Float(columns), 1.5, 0.25, -0.5, -1, .nan, .infinity, -.infinity, 3e9, 1e30] {
                     let name = "\(loss) label \(invalid) of \(columns) classes"
@@ -215,10 +164,7 @@ public enum OperationChecks {
             let indices = random.labels(count, classes: sourceRows)
             let offset = index % 2 == 1 ? 6 : 0
             func run<C: Backend>(_ b: C) throws -> [Float] {
-                let destination = try b.poisoned(count * width, offset: offset)
-                try b.gatherRows(b.buffer(source, offset: offset, trailing: 0), width: width,
-                                 indices: b.buffer(indices, offset: offset), count: count, into: destination)
-                return try b.read(destination, count * width)
+                try b.gatherRows(source, width: width, indices: indices, offset: offset)
             }
             XCTAssertEqual(try run(backend), try run(reference), "gather \(count) of \(sourceRows)×\(width)",
                            file: file, line: line)

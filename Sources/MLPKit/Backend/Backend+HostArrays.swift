@@ -50,6 +50,46 @@ extension Backend {
         return values
     }
 
+    /// C = op(A)·op(B) with `epilogue` (its operand `auxiliary`: the bias, or the m×n activation of
+    /// a ReLU mask) from host arrays: the operands at `offsets` in NaN-padded buffers, C poisoned
+    /// and read back.
+    public func product(_ layout: ProductLayout, m: Int, n: Int, k: Int, a: [Float], b: [Float],
+                        epilogue: ProductEpilogueKind, auxiliary: [Float], offsets: ProductOffsets = .none) throws -> [Float] {
+        let aSlice = try buffer(a, offset: offsets.a)
+        let bSlice = try buffer(b, offset: offsets.b)
+        let cSlice = try poisoned(m * n, offset: offsets.c)
+        let auxiliarySlice = try buffer(auxiliary, offset: offsets.auxiliary)
+        try matrixProduct(layout, m: m, n: n, k: k, a: aSlice, b: bSlice, c: cSlice, epilogue: epilogue.with(auxiliarySlice))
+        return try read(cSlice, m * n)
+    }
+
+    /// The column sums of a rows×columns host matrix, the matrix and the sums each at `offset`.
+    public func columnSums(_ matrix: [Float], rows: Int, columns: Int, offset: Int = 0) throws -> [Float] {
+        let sums = try poisoned(columns, offset: offset)
+        try columnSums(try buffer(matrix, offset: offset), rows: rows, columns: columns, into: sums)
+        return try read(sums, columns)
+    }
+
+    /// The loss gradient and loss sum of host arrays, every operand at `offset`.
+    public func lossGradient(_ loss: Loss, _ encoding: TargetEncoding, output: [Float], targets: [Float], rows: Int,
+                             columns: Int, offset: Int = 0) throws -> (gradient: [Float], sum: Float) {
+        let gradient = try poisoned(rows * columns, offset: offset)
+        let sum = try poisoned(1, offset: offset)
+        try lossGradient(loss, targets: encoding, output: try buffer(output, offset: offset),
+                         target: try buffer(targets, offset: offset), rows: rows, columns: columns,
+                         gradient: gradient, lossSum: sum)
+        return (try read(gradient, rows * columns), try read(sum, 1)[0])
+    }
+
+    /// The rows `indices` of a host matrix `width` wide, every operand at `offset` (the source
+    /// with nothing after it, so that its last row ends the buffer).
+    public func gatherRows(_ source: [Float], width: Int, indices: [Float], offset: Int = 0) throws -> [Float] {
+        let destination = try poisoned(indices.count * width, offset: offset)
+        try gatherRows(try buffer(source, offset: offset, trailing: 0), width: width,
+                       indices: try buffer(indices, offset: offset), count: indices.count, into: destination)
+        return try read(destination, indices.count * width)
+    }
+
     /// offset + count + trailing elements, or an error for a negative part or a total that overflows.
     private func hostArrayTotal(_ offset: Int, _ count: Int, _ trailing: Int, _ operation: String) throws -> Int {
         guard offset >= 0, trailing >= 0 else {
@@ -68,5 +108,39 @@ extension Backend {
     private func poison(_ buffer: Buffer, count: Int) throws {
         let poison = [Float](repeating: .nan, count: count)
         try poison.withUnsafeBufferPointer { try upload($0, to: BufferSlice(buffer)) }
+    }
+}
+
+/// `ProductEpilogue`'s cases without their operand, for host-array products and their checks.
+public enum ProductEpilogueKind: String, CaseIterable, Sendable {
+    case none, bias, biasReLU, reluMask
+
+    /// The epilogue with `operand` (unused by `.none`).
+    public func with<Buffer>(_ operand: BufferSlice<Buffer>) -> ProductEpilogue<Buffer> {
+        switch self {
+        case .none: .none
+        case .bias: .bias(operand)
+        case .biasReLU: .biasReLU(operand)
+        case .reluMask: .reluMask(operand)
+        }
+    }
+}
+
+/// Where a host-array product's operands start inside their buffers (elements).
+public struct ProductOffsets: Sendable {
+    public var a, b, c, auxiliary: Int
+
+    public init(a: Int, b: Int, c: Int, auxiliary: Int) {
+        (self.a, self.b, self.c, self.auxiliary) = (a, b, c, auxiliary)
+    }
+
+    /// Every operand at the start of its buffer.
+    public static let none = ProductOffsets(a: 0, b: 0, c: 0, auxiliary: 0)
+    /// Odd offsets, none a multiple of 4 (the kernels' element loads and stores).
+    public static let odd = ProductOffsets(a: 7, b: 3, c: 5, auxiliary: 2)
+
+    /// A, B, C and the epilogue's operand at `step`, 2·`step`, 3·`step` and `step`.
+    public static func multiples(of step: Int) -> ProductOffsets {
+        ProductOffsets(a: step, b: 2 * step, c: 3 * step, auxiliary: step)
     }
 }

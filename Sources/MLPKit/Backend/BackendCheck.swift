@@ -50,7 +50,7 @@ public struct BackendCheck<Candidate: Backend> {
         var random = SeededGenerator(seed: seed)
         for (index, size) in BackendCheckShapes.products.enumerated() {
             for layout in ProductLayout.allCases {
-                for epilogue in BackendCheckShapes.Epilogue.allCases {
+                for epilogue in ProductEpilogueKind.allCases {
                     record(try checkProduct(layout, epilogue, size, offset: index % 2 == 1, random: &random))
                 }
             }
@@ -159,7 +159,7 @@ public struct BackendCheck<Candidate: Backend> {
     }
 
     private func checkProduct(
-        _ layout: ProductLayout, _ epilogue: BackendCheckShapes.Epilogue, _ size: (m: Int, n: Int, k: Int),
+        _ layout: ProductLayout, _ epilogue: ProductEpilogueKind, _ size: (m: Int, n: Int, k: Int),
         offset: Bool, random: inout SeededGenerator
     ) throws(BackendCheckError) -> BackendCheckResult {
         let (m, n, k) = size
@@ -366,11 +366,6 @@ public enum BackendCheckError: Error, CustomStringConvertible, Equatable {
 
 /// The sizes `BackendCheck` runs.
 enum BackendCheckShapes {
-    /// The fused epilogue of a product check.
-    enum Epilogue: String, CaseIterable {
-        case none, bias, biasReLU, reluMask
-    }
-
     /// m, n, k: ones, a single row and a single column, primes, a tile multiple, and larger
     /// sizes just past tile multiples.
     static let products: [(m: Int, n: Int, k: Int)] = [
@@ -402,7 +397,7 @@ enum BackendCheckShapes {
 /// `BackendCheck.both` can hand the same closure each backend in turn.
 private protocol BackendCheckRunner {
     func product(_ layout: ProductLayout, m: Int, n: Int, k: Int, a: [Float], b: [Float],
-                 epilogue: BackendCheckShapes.Epilogue, auxiliary: [Float], offset: Bool) throws -> [Float]
+                 epilogue: ProductEpilogueKind, auxiliary: [Float], offset: Bool) throws -> [Float]
     func columnSums(_ matrix: [Float], rows: Int, columns: Int, offset: Bool) throws -> [Float]
     func lossGradient(_ loss: Loss, _ encoding: TargetEncoding, output: [Float], targets: [Float], rows: Int,
                       columns: Int, offset: Bool) throws -> (gradient: [Float], sum: Float)
@@ -417,54 +412,33 @@ private struct Runner<B: Backend>: BackendCheckRunner {
     let backend: B
 
     func product(_ layout: ProductLayout, m: Int, n: Int, k: Int, a: [Float], b: [Float],
-                 epilogue: BackendCheckShapes.Epilogue, auxiliary: [Float], offset: Bool) throws -> [Float] {
-        let aSlice = try backend.buffer(a, offset: offset ? 7 : 0)
-        let bSlice = try backend.buffer(b, offset: offset ? 3 : 0)
-        let cSlice = try backend.poisoned(m * n, offset: offset ? 5 : 0)
-        let auxiliarySlice = try backend.buffer(auxiliary, offset: offset ? 2 : 0)
-        let fused: ProductEpilogue<B.Buffer>
-        switch epilogue {
-        case .none: fused = .none
-        case .bias: fused = .bias(auxiliarySlice)
-        case .biasReLU: fused = .biasReLU(auxiliarySlice)
-        case .reluMask: fused = .reluMask(auxiliarySlice)
-        }
-        try backend.matrixProduct(layout, m: m, n: n, k: k, a: aSlice, b: bSlice, c: cSlice, epilogue: fused)
-        return try backend.read(cSlice, m * n)
+                 epilogue: ProductEpilogueKind, auxiliary: [Float], offset: Bool) throws -> [Float] {
+        try backend.product(layout, m: m, n: n, k: k, a: a, b: b, epilogue: epilogue, auxiliary: auxiliary,
+                            offsets: offset ? .odd : .none)
     }
 
     func columnSums(_ matrix: [Float], rows: Int, columns: Int, offset: Bool) throws -> [Float] {
-        let sums = try backend.poisoned(columns, offset: offset ? 9 : 0)
-        try backend.columnSums(try backend.buffer(matrix, offset: offset ? 4 : 0), rows: rows, columns: columns, into: sums)
-        return try backend.read(sums, columns)
+        try backend.columnSums(matrix, rows: rows, columns: columns, offset: offset ? 9 : 0)
     }
 
     func lossGradient(_ loss: Loss, _ encoding: TargetEncoding, output: [Float], targets: [Float], rows: Int,
                       columns: Int, offset: Bool) throws -> (gradient: [Float], sum: Float) {
-        let shift = offset ? 4 : 0
-        let gradient = try backend.poisoned(rows * columns, offset: shift)
-        let sum = try backend.poisoned(1, offset: shift)
-        try backend.lossGradient(loss, targets: encoding, output: try backend.buffer(output, offset: shift),
-                                 target: try backend.buffer(targets, offset: shift), rows: rows, columns: columns,
-                                 gradient: gradient, lossSum: sum)
-        return (try backend.read(gradient, rows * columns), try backend.read(sum, 1)[0])
+        try backend.lossGradient(loss, encoding, output: output, targets: targets, rows: rows, columns: columns,
+                                 offset: offset ? 4 : 0)
     }
 
     func gather(_ source: [Float], width: Int, indices: [Float], offset: Bool) throws -> [Float] {
-        let shift = offset ? 6 : 0
-        let destination = try backend.poisoned(indices.count * width, offset: shift)
-        try backend.gatherRows(try backend.buffer(source, offset: shift, trailing: 0), width: width,
-                               indices: try backend.buffer(indices, offset: shift), count: indices.count, into: destination)
-        return try backend.read(destination, indices.count * width)
+        try backend.gatherRows(source, width: width, indices: indices, offset: offset ? 6 : 0)
     }
 
     /// C, then Z after it when the epilogue keeps Z.
     func activationProduct(_ layout: ProductLayout, m: Int, n: Int, k: Int, a: [Float], b: [Float], function: ActivationFunction,
                            derivative: Bool, auxiliary: [Float], offset: Bool) throws -> [Float] {
-        let aSlice = try backend.buffer(a, offset: offset ? 7 : 0)
-        let bSlice = try backend.buffer(b, offset: offset ? 3 : 0)
-        let cSlice = try backend.poisoned(m * n, offset: offset ? 5 : 0)
-        let auxiliarySlice = try backend.buffer(auxiliary, offset: offset ? 2 : 0)
+        let at: ProductOffsets = offset ? .odd : .none
+        let aSlice = try backend.buffer(a, offset: at.a)
+        let bSlice = try backend.buffer(b, offset: at.b)
+        let cSlice = try backend.poisoned(m * n, offset: at.c)
+        let auxiliarySlice = try backend.buffer(auxiliary, offset: at.auxiliary)
         if derivative {
             try backend.matrixProduct(layout, m: m, n: n, k: k, a: aSlice, b: bSlice, c: cSlice,
                                       activation: .activationDerivative(auxiliarySlice, function))
