@@ -20,7 +20,33 @@ extension KernelSource {
 
     /// Adam over the whole flat parameter buffer, and the device-side step counter.
     public static let adam: String = """
-    /* One Adam step (SEED §4) over a flat buffer: moments m, v; bias corrections from t = step[0] in device memory. */
+    /* Adam and AdamW follow the CPU's order of operations and roundings: no FMA contraction
+       (MUL_RN where a product meets a sum), so θ, m and v are the CPU backend's bits. */
+    FP_CONTRACT_OFF
+
+    /* 1 − βᵗ as −expm1(t·log1p(β − 1)) in NORM_FLOAT (Float64 where the device has it, as the
+       CPU's 1 − pow(β, t)), rounded once. */
+    DEVICE_INLINE float adam_correction(const int step, const float beta)
+    {
+        return (float)(-expm1((NORM_FLOAT)step * log1p((NORM_FLOAT)beta - (NORM_FLOAT)1)));
+    }
+
+    /* One parameter's Adam step (SEED §4): m, v updated in place, the new θ returned, from its
+       gradient g and its θ (AdamW passes them scaled and decayed). */
+    DEVICE_INLINE float adam_step(GLOBAL float* m, GLOBAL float* v, const float theta, const float g,
+                                  const float learningRate, const float beta1, const float beta2, const float epsilon,
+                                  const float correction1, const float correction2)
+    {
+        const float first = MUL_RN(beta1, *m) + MUL_RN(1.0f - beta1, g);
+        const float second = MUL_RN(beta2, *v) + MUL_RN((1.0f - beta2) * g, g);
+        *m = first;
+        *v = second;
+        const float firstHat = first / correction1;
+        const float secondHat = second / correction2;
+        return theta - learningRate * firstHat / (sqrtf(secondHat) + epsilon);
+    }
+
+    /* One Adam step over a flat buffer: moments m, v; bias corrections from t = step[0] in device memory. */
     KERNEL_ANY void adam_update(const int count,
                                 GLOBAL float* RESTRICT theta, const int thetaOffset,
                                 const GLOBAL float* RESTRICT g, const int gOffset,
@@ -29,21 +55,14 @@ extension KernelSource {
                                 const float learningRate, const float beta1, const float beta2, const float epsilon,
                                 const GLOBAL int* RESTRICT step)
     {
-        const float t = (float)step[0];
-        /* 1 − βᵗ as −expm1(t·log1p(β − 1)): accurate where βᵗ is near 1 (β − 1 is exact in float). */
-        const float correction1 = -expm1f(t * log1pf(beta1 - 1.0f));
-        const float correction2 = -expm1f(t * log1pf(beta2 - 1.0f));
+        const float correction1 = adam_correction(step[0], beta1);
+        const float correction2 = adam_correction(step[0], beta2);
         for (int e = GLOBAL_ID_X; e < count; e += GLOBAL_SIZE_X) {
-            const float gradient = g[gOffset + e];
-            const float first = beta1 * m[mOffset + e] + (1.0f - beta1) * gradient;
-            const float second = beta2 * v[vOffset + e] + (1.0f - beta2) * gradient * gradient;
-            m[mOffset + e] = first;
-            v[vOffset + e] = second;
-            const float firstHat = first / correction1;
-            const float secondHat = second / correction2;
-            theta[thetaOffset + e] -= learningRate * firstHat / (sqrtf(secondHat) + epsilon);
+            theta[thetaOffset + e] = adam_step(m + mOffset + e, v + vOffset + e, theta[thetaOffset + e], g[gOffset + e],
+                                               learningRate, beta1, beta2, epsilon, correction1, correction2);
         }
     }
+    FP_CONTRACT_DEFAULT
 
     /* step[0] += 1: advances Adam's t on the device, so a replayed step needs no host write. */
     KERNEL_ANY void advance_step(GLOBAL int* step)
@@ -116,21 +135,13 @@ extension KernelSource {
                                  const float learningRate, const float beta1, const float beta2, const float epsilon,
                                  const float decay, const GLOBAL int* RESTRICT step, const GLOBAL float* RESTRICT clip)
     {
-        /* 1 − βᵗ as −expm1(t·log1p(β − 1)) in NORM_FLOAT (Float64 where the device has it, as the
-           CPU's 1 − pow(β, t)), rounded once */
-        const NORM_FLOAT t = (NORM_FLOAT)step[0];
-        const float correction1 = (float)(-expm1(t * log1p((NORM_FLOAT)beta1 - (NORM_FLOAT)1)));
-        const float correction2 = (float)(-expm1(t * log1p((NORM_FLOAT)beta2 - (NORM_FLOAT)1)));
+        const float correction1 = adam_correction(step[0], beta1);
+        const float correction2 = adam_correction(step[0], beta2);
         const float scale = clip ? clip[0] : 1.0f;
         for (int e = GLOBAL_ID_X; e < count; e += GLOBAL_SIZE_X) {
-            const float gradient = g[gOffset + e] * scale;
-            const float first = MUL_RN(beta1, m[mOffset + e]) + MUL_RN(1.0f - beta1, gradient);
-            const float second = MUL_RN(beta2, v[vOffset + e]) + MUL_RN((1.0f - beta2) * gradient, gradient);
-            m[mOffset + e] = first;
-            v[vOffset + e] = second;
-            const float firstHat = first / correction1;
-            const float secondHat = second / correction2;
-            theta[thetaOffset + e] = MUL_RN(theta[thetaOffset + e], decay) - learningRate * firstHat / (sqrtf(secondHat) + epsilon);
+            theta[thetaOffset + e] = adam_step(m + mOffset + e, v + vOffset + e, MUL_RN(theta[thetaOffset + e], decay),
+                                               g[gOffset + e] * scale, learningRate, beta1, beta2, epsilon,
+                                               correction1, correction2);
         }
     }
     FP_CONTRACT_DEFAULT
