@@ -49,7 +49,7 @@ struct DemoCommand: ParsableCommand {
             wantsTrainingAccuracy: false, quiet: false)
         let result = try device.run(task)
         let accuracy = result.history.last?.validationAccuracy ?? 0
-        Terminal.writeError("trained \(result.stepsTaken) steps in \(Format.fixed(Clock.seconds(since: start), 2)) s on \(result.deviceSummary)")
+        Terminal.writeError("trained \(Format.counted(result.stepsTaken, "step")) in \(Format.fixed(Clock.seconds(since: start), 2)) s on \(result.deviceSummary)")
         print("accuracy: \(Format.fixed(accuracy, 4))")
     }
 }

@@ -33,6 +33,11 @@ enum Format {
         return "\(total / 3600)h" + (total % 3600 / 60 < 10 ? "0" : "") + "\(total % 3600 / 60)m"
     }
 
+    /// "1 step", "2 steps": `count` with `noun`, plural unless the count is 1.
+    static func counted(_ count: Int, _ noun: String) -> String {
+        "\(count) \(noun)\(count == 1 ? "" : "s")"
+    }
+
     /// A count with thousands separators.
     static func grouped(_ value: Int) -> String {
         let digits = Array(String(value))

@@ -227,7 +227,7 @@ struct TrainCommand: ParsableCommand {
             }
             print(JSONValue.object(object).serialized)
         } else {
-            var line = "trained \(result.stepsTaken) steps in \(Format.fixed(seconds, 2)) s on \(result.deviceSummary)"
+            var line = "trained \(Format.counted(result.stepsTaken, "step")) in \(Format.fixed(seconds, 2)) s on \(result.deviceSummary)"
             if let last { line += "; final loss \(Format.fixed(last.trainingLoss, 6))" }
             if let accuracy = last?.validationAccuracy { line += ", validation accuracy \(Format.fixed(accuracy, 4))" }
             print(line)

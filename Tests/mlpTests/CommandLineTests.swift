@@ -116,6 +116,13 @@ final class CommandLineTests: XCTestCase {
         let expected = squares / Double(2 * rows)
         XCTAssertEqual(try XCTUnwrap(figures["loss"] as? Double), expected, accuracy: 1e-5 * max(1, expected))
         XCTAssertLessThan(expected, 0.25, "the network should fit y = 2a − b + cd/2")
+
+        // the summary line counts its steps in words that agree with the number
+        let one = try run(["train", "--x", "x.npy", "--y", "y.npy", "--hidden", "4", "--steps", "1", "--out", "one.safetensors"])
+        XCTAssertEqual(one.status, 0, one.standardError)
+        XCTAssertTrue(one.standardOutput.hasPrefix("trained 1 step in "), one.standardOutput)
+        let two = try run(["train", "--x", "x.npy", "--y", "y.npy", "--hidden", "4", "--steps", "2", "--out", "two.safetensors"])
+        XCTAssertTrue(two.standardOutput.hasPrefix("trained 2 steps in "), two.standardOutput)
     }
 
     /// Training 3 epochs equals 2 epochs, then 1 more from the checkpoint, bit for bit.
