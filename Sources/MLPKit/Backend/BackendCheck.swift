@@ -278,8 +278,8 @@ public struct BackendCheck<Candidate: Backend> {
     /// backend whose product rounds it to the other side gates that row's gradient differently,
     /// and Adam turns the unit's small gradient into a full step. With seed 124 a first-layer
     /// unit's input was 3.4e-8 at step 50, and the AdamW run's parameters ended 9.0e-4 apart on
-    /// PoCL and with the Swift product alike (4e-8 to 8e-8 in the other runs). It happened in 6
-    /// of 3,400 runs on PoCL (seeds 61–400) and 3 of 1,500 with the Swift product (seeds 1–150),
+    /// PoCL and with the Swift product alike (4e-8 to 8e-8 in the other runs). It happened in 12
+    /// of 8,400 runs on PoCL (seeds 61–900) and 3 of 1,500 with the Swift product (seeds 1–150),
     /// each a ReLU or leaky-ReLU run, never a smooth activation's. A wrong kernel fails on any data.
     private func checkTraining(
         _ loss: Loss, activation: ActivationFunction = .relu, hyperparameters: AdamHyperparameters = AdamHyperparameters(),
