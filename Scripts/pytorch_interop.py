@@ -43,8 +43,8 @@ def main(checkpoint, csv_path, target, predictions, out):
     linears = [m for m in model if isinstance(m, torch.nn.Linear)]
     tensors = {}
     for i, linear in enumerate(linears, start=1):
-        tensors[f"W{i}"] = linear.weight.detach().contiguous()
-        tensors[f"b{i}"] = linear.bias.detach().contiguous()
+        tensors[f"W{i}"] = linear.weight.detach().float().contiguous()
+        tensors[f"b{i}"] = linear.bias.detach().float().contiguous()
     save_file(tensors, out)
     print(f"wrote {out}")
     return 0 if agree == 1.0 and difference < 1e-5 else 1

@@ -233,7 +233,7 @@ final class CheckpointTests: XCTestCase {
     func testF16Rejected() {
         var source = PyTorchFile(seed: 2)
         source.tensors[0].dtype = "F16"
-        assertRejected(source.bytes(), "tensor W1 is F16; MLPKit reads F32 only")
+        assertRejected(source.bytes(), "tensor W1 is F16; MLPKit reads F32 only (from PyTorch, save each tensor as .float())")
     }
 
     func testDataOffsetsPastTheEndRejected() {

@@ -245,7 +245,7 @@ public struct Checkpoint: Sendable, Equatable {
             let isModelTensor = name.hasPrefix("W") || name.hasPrefix("b") || name.hasPrefix("adam.")
                 || name.hasPrefix("standardize.")
             if isModelTensor {
-                guard dtype == "F32" else { throw fail("tensor \(shownName) is \(dtype); MLPKit reads F32 only") }
+                guard dtype == "F32" else { throw fail("tensor \(shownName) is \(dtype); MLPKit reads F32 only (from PyTorch, save each tensor as .float())") }
                 guard end - begin == elements * 4 else {
                     throw fail("tensor \(shownName) has \(end - begin) bytes but its shape \(shape) needs \(elements * 4)")
                 }
