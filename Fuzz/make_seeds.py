@@ -62,6 +62,10 @@ write("checkpoint", "mlpkit-mse.safetensors",
 # a converted PyTorch state dict: no metadata, tensors in sorted key order, unpadded header
 pt = mlp_tensors([3, 4, 2])
 write("checkpoint", "pytorch.safetensors", safetensors(sorted(pt, key=lambda t: t[0]), None, pad=False))
+# a PyTorch nn.Sequential's own state dict (Linear, ReLU, Linear under a module named net), sorted
+names = {"W1": "net.0.weight", "b1": "net.0.bias", "W2": "net.2.weight", "b2": "net.2.bias"}
+sequential = [(names[n], d, s, r) for n, d, s, r in mlp_tensors([3, 4, 2])]
+write("checkpoint", "sequential.safetensors", safetensors(sorted(sequential, key=lambda t: t[0]), None, pad=False))
 # extra tensors MLPKit ignores, of another dtype
 write("checkpoint", "extra.safetensors",
       safetensors(mlp_tensors([2, 1]) + [("step", "I64", [1], struct.pack("<q", 3)), ("scale", "F16", [2], b"\x00<\x00<")],

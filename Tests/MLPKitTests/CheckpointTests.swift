@@ -208,6 +208,58 @@ final class CheckpointTests: XCTestCase {
         XCTAssertEqual(withMetadata.metadata, [:])
     }
 
+    /// A PyTorch nn.Sequential of Linear layers saved as its state dict (`save_file(model.state_dict())`):
+    /// `0.weight`, `0.bias`, … under one prefix or none, the layers in the order of their indices
+    /// (10 after 2, not before it as text sorts), a lone Linear's `weight` and `bias` as one layer.
+    func testSequentialStateDictLoads() throws {
+        var random = TestData(seed: 43)
+        let (w1, b1, w2, b2, w3, b3) = (random.normal(12), random.normal(4), random.normal(8), random.normal(2),
+                                        random.normal(6), random.normal(3))
+        for prefix in ["", "net.", "model.layers."] {
+            let tensors = [
+                Tensor(name: "\(prefix)10.bias", shape: [3], offsets: (0, 12)),
+                Tensor(name: "\(prefix)10.weight", shape: [3, 2], offsets: (12, 36)),
+                Tensor(name: "\(prefix)2.weight", shape: [2, 4], offsets: (36, 68)),
+                Tensor(name: "\(prefix)0.weight", shape: [4, 3], offsets: (68, 116)),
+                Tensor(name: "\(prefix)0.bias", shape: [4], offsets: (116, 132)),
+                Tensor(name: "\(prefix)2.bias", shape: [2], offsets: (132, 140)),
+            ]
+            let bytes = Self.file(header: Self.header(tensors), data: Self.littleEndian(b3 + w3 + w2 + w1 + b1 + b2))
+            let checkpoint = try Checkpoint.decode(bytes)
+            XCTAssertEqual(checkpoint.layerSizes, [3, 4, 2, 3], prefix)
+            XCTAssertEqual(bits(checkpoint.parameters), bits(w1 + b1 + w2 + b2 + w3 + b3), prefix)
+            XCTAssertNil(checkpoint.loss)
+        }
+        let linear = [Tensor(name: "weight", shape: [4, 3], offsets: (0, 48)), Tensor(name: "bias", shape: [4], offsets: (48, 64))]
+        let single = try Checkpoint.decode(Self.file(header: Self.header(linear), data: Self.littleEndian(w1 + b1)))
+        XCTAssertEqual(single.layerSizes, [3, 4])
+        XCTAssertEqual(bits(single.parameters), bits(w1 + b1))
+    }
+
+    /// What is not an nn.Sequential of Linear layers with biases is refused, naming the forms that
+    /// load; a 1-D "weight" (a normalisation layer's) is named as the file names it.
+    func testOtherStateDictsRejected() {
+        let data = Self.littleEndian([Float](repeating: 0.5, count: 26))
+        func rejected(_ tensors: [Tensor], _ fragment: String, line: UInt = #line) {
+            assertRejected(Self.file(header: Self.header(tensors), data: Array(data.prefix(tensors.map(\.offsets.1).max()!))),
+                           fragment, line: line)
+        }
+        let sequential = "or an nn.Sequential of nn.Linear layers (0.weight, 0.bias, …)"
+        // a Linear without a bias
+        rejected([Tensor(name: "0.weight", shape: [4, 3], offsets: (0, 48))], sequential)
+        // two prefixes
+        rejected([Tensor(name: "a.0.weight", shape: [4, 3], offsets: (0, 48)), Tensor(name: "a.0.bias", shape: [4], offsets: (48, 64)),
+                  Tensor(name: "b.1.weight", shape: [2, 4], offsets: (64, 96)), Tensor(name: "b.1.bias", shape: [2], offsets: (96, 104))],
+                 sequential)
+        // another module's tensor beside the Linear layers
+        rejected([Tensor(name: "0.weight", shape: [4, 3], offsets: (0, 48)), Tensor(name: "0.bias", shape: [4], offsets: (48, 64)),
+                  Tensor(name: "1.running_mean", shape: [4], offsets: (64, 80))], sequential)
+        // a normalisation layer's weight and bias between two Linear layers
+        rejected([Tensor(name: "0.weight", shape: [4, 3], offsets: (0, 48)), Tensor(name: "0.bias", shape: [4], offsets: (48, 64)),
+                  Tensor(name: "1.weight", shape: [4], offsets: (64, 80)), Tensor(name: "1.bias", shape: [4], offsets: (80, 96))],
+                 "1.weight is not a matrix")
+    }
+
     // MARK: - Corruption
 
     func testShortFileRejected() {

@@ -185,6 +185,46 @@ public struct Checkpoint: Sendable, Equatable {
         }
     }
 
+    /// The names W1, b1, W2, b2, … for the tensors of a PyTorch `nn.Sequential` of `nn.Linear`
+    /// layers saved as its state dict: `0.weight`, `0.bias`, `2.weight`, … (activations between
+    /// them hold no tensors), all under one prefix such as `net.` or none, taken in the order of
+    /// the layers' indices; a lone `nn.Linear`'s `weight` and `bias` are layer 1. Empty unless
+    /// every name is such a weight or bias and each index has both (a Linear without a bias, or
+    /// any other module's tensors, is not an MLP this reads).
+    static func sequentialNames(_ names: [String]) -> [String: String] {
+        var prefix: Substring?
+        var layers: [Int: (weight: String?, bias: String?)] = [:]
+        for name in names {
+            let isWeight = name.hasSuffix("weight")
+            guard isWeight || name.hasSuffix("bias") else { return [:] }
+            let stem = name.dropLast(isWeight ? 6 : 4)
+            let index: Int, namePrefix: Substring
+            if stem.isEmpty {
+                (index, namePrefix) = (0, "")
+            } else {
+                guard stem.hasSuffix(".") else { return [:] }
+                let head = stem.dropLast()
+                let digits = head.reversed().prefix { $0.isASCII && $0.isNumber }
+                guard !digits.isEmpty, digits.count <= 9, let value = Int(String(digits.reversed())) else { return [:] }
+                namePrefix = head.dropLast(digits.count)
+                guard namePrefix.isEmpty || namePrefix.hasSuffix(".") else { return [:] }
+                index = value
+            }
+            if let prefix, prefix != namePrefix { return [:] }
+            prefix = namePrefix
+            var layer = layers[index] ?? (nil, nil)
+            if isWeight { layer.weight = name } else { layer.bias = name }
+            layers[index] = layer
+        }
+        var renamed: [String: String] = [:]
+        for (position, index) in layers.keys.sorted().enumerated() {
+            guard let weight = layers[index]?.weight, let bias = layers[index]?.bias else { return [:] }
+            renamed[weight] = "W\(position + 1)"
+            renamed[bias] = "b\(position + 1)"
+        }
+        return renamed
+    }
+
     /// Parses and validates a checkpoint's bytes: the safetensors layout (the data section ends
     /// with the last tensor, as in the reference loader), the tensors, and the metadata the
     /// trainer reads back (`adam.step` at most 2^53, Adam's hyperparameters under the trainer's
@@ -208,12 +248,15 @@ public struct Checkpoint: Sendable, Equatable {
         guard case .object(let members) = header else { throw fail("the header is not a JSON object") }
         let dataLength = bytes.count - dataStart
 
-        // Every tensor: its dtype, shape and byte range, checked against the data.
+        // Every tensor: its dtype, shape and byte range, checked against the data. A PyTorch
+        // nn.Sequential's state dict reads under the names W1, b1, … (messages keep its own).
+        let renamed = sequentialNames(members.map { $0.0 }.filter { $0 != "__metadata__" })
         var tensors: [String: (shape: [Int], range: Range<Int>)] = [:]
         var metadata: [String: String] = [:]
         var ranges: [Range<Int>] = []
-        for (name, value) in members {
-            let shownName = shown(name)
+        for (originalName, value) in members {
+            let name = renamed[originalName] ?? originalName
+            let shownName = shown(originalName)
             if name == "__metadata__" {
                 guard case .object(let entries) = value else { throw fail("__metadata__ is not an object") }
                 for (key, entry) in entries {
@@ -261,18 +304,25 @@ public struct Checkpoint: Sendable, Equatable {
         // The architecture, from W1, W2, … and their biases.
         var layerCount = 0
         while tensors["W\(layerCount + 1)"] != nil { layerCount += 1 }
-        guard layerCount >= 1 else { throw fail("no tensor W1: not an MLPKit or converted PyTorch MLP checkpoint") }
+        guard layerCount >= 1 else {
+            throw fail("no tensor W1: not an MLPKit checkpoint, a converted PyTorch MLP (W1, b1, …) or an nn.Sequential "
+                       + "of nn.Linear layers (0.weight, 0.bias, …)")
+        }
+        // a renamed tensor is named in messages as the file names it
+        let original = Dictionary(renamed.map { ($0.value, $0.key) }, uniquingKeysWith: { first, _ in first })
+        func W(_ i: Int) -> String { shown(original["W\(i)"] ?? "W\(i)") }
+        func b(_ i: Int) -> String { shown(original["b\(i)"] ?? "b\(i)") }
         var sizes: [Int] = []
         for i in 1...layerCount {
-            guard let weight = tensors["W\(i)"], weight.shape.count == 2 else { throw fail("W\(i) is not a matrix") }
-            guard let bias = tensors["b\(i)"] else { throw fail("W\(i) has no bias b\(i)") }
+            guard let weight = tensors["W\(i)"], weight.shape.count == 2 else { throw fail("\(W(i)) is not a matrix") }
+            guard let bias = tensors["b\(i)"] else { throw fail("\(W(i)) has no bias b\(i)") }
             let (outputs, inputs) = (weight.shape[0], weight.shape[1])
-            guard outputs >= 1, inputs >= 1 else { throw fail("W\(i) has an empty shape \(weight.shape)") }
-            guard bias.shape == [outputs] else { throw fail("b\(i) has shape \(bias.shape) but W\(i) has \(outputs) rows") }
+            guard outputs >= 1, inputs >= 1 else { throw fail("\(W(i)) has an empty shape \(weight.shape)") }
+            guard bias.shape == [outputs] else { throw fail("\(b(i)) has shape \(bias.shape) but \(W(i)) has \(outputs) rows") }
             if i == 1 {
                 sizes.append(inputs)
             } else if inputs != sizes[i - 1] {
-                throw fail("W\(i) takes \(inputs) inputs but layer \(i - 1) has \(sizes[i - 1]) outputs")
+                throw fail("\(W(i)) takes \(inputs) inputs but layer \(i - 1) has \(sizes[i - 1]) outputs")
             }
             sizes.append(outputs)
         }
