@@ -10,6 +10,7 @@
 #   environment  nvidia-smi, the CUDA libraries found, nvcc, compute-sanitizer, PyTorch
 #   devices      .device/mlp devices
 #   check        .device/mlp check --device cuda --json (every operation vs the CPU, 100-step runs)
+#   check-seeds  the same with --seed 1, 2, 3, 18, 124 and 188, their worst errors and any retried row
 #   xctest       the MLPKitCUDATests XCTests on the GPU, when .device/tests.tar.xz is there
 #                (Scripts/gpu/pack-tests.sh packs the test bundle with the Swift libraries it loads)
 #   train        a short .device/mlp train --device cuda on random data
@@ -85,6 +86,9 @@ if ! grep -q "sm_" "$OUT/devices.txt"; then
     echo "no CUDA device listed: only PyTorch's numbers follow" | tee -a "$summary"
 fi
 run check 80 "$MLP" check --device cuda --json
+# more seeds: Adam should be the CPU's bits (0) on every one; a training row may need its second data set
+run check-seeds 90 bash -c 'set -o pipefail; status=0; for seed in 1 2 3 18 124 188; do echo "seed $seed"
+    "$0" check --device cuda --seed "$seed" | grep -E "^worst|checks passed|2nd data set|FAIL" || status=1; done; exit $status' "$MLP"
 if [ -f .device/tests.tar.xz ]; then
     tests=$(mktemp -d)
     tar -C "$tests" -xJf .device/tests.tar.xz
