@@ -254,6 +254,13 @@ final class CheckpointTests: XCTestCase {
         // another module's tensor beside the Linear layers
         rejected([Tensor(name: "0.weight", shape: [4, 3], offsets: (0, 48)), Tensor(name: "0.bias", shape: [4], offsets: (48, 64)),
                   Tensor(name: "1.running_mean", shape: [4], offsets: (64, 80))], sequential)
+        // two weights for one index: a lone Linear's beside a Sequential's first, and 0 written twice
+        rejected([Tensor(name: "weight", shape: [4, 3], offsets: (0, 48)), Tensor(name: "bias", shape: [4], offsets: (48, 64)),
+                  Tensor(name: "0.weight", shape: [2, 4], offsets: (64, 96)), Tensor(name: "0.bias", shape: [2], offsets: (96, 104))],
+                 sequential)
+        rejected([Tensor(name: "0.weight", shape: [4, 3], offsets: (0, 48)), Tensor(name: "0.bias", shape: [4], offsets: (48, 64)),
+                  Tensor(name: "00.weight", shape: [2, 4], offsets: (64, 96)), Tensor(name: "00.bias", shape: [2], offsets: (96, 104))],
+                 sequential)
         // a normalisation layer's weight and bias between two Linear layers
         rejected([Tensor(name: "0.weight", shape: [4, 3], offsets: (0, 48)), Tensor(name: "0.bias", shape: [4], offsets: (48, 64)),
                   Tensor(name: "1.weight", shape: [4], offsets: (64, 80)), Tensor(name: "1.bias", shape: [4], offsets: (80, 96))],

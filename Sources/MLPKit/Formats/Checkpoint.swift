@@ -212,7 +212,9 @@ public struct Checkpoint: Sendable, Equatable {
             }
             if let prefix, prefix != namePrefix { return [:] }
             prefix = namePrefix
+            // one weight and one bias an index ("weight" beside "0.weight", or "0.bias" beside "00.bias", is not)
             var layer = layers[index] ?? (nil, nil)
+            guard (isWeight ? layer.weight : layer.bias) == nil else { return [:] }
             if isWeight { layer.weight = name } else { layer.bias = name }
             layers[index] = layer
         }
