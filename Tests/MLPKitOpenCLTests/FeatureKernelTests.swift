@@ -48,13 +48,10 @@ final class FeatureKernelTests: XCTestCase {
                     let offset = index % 2 == 1
                     for keep in [false, true] {
                         func run<B: Backend>(_ backend: B) throws -> [Float] {
-                            let c = try backend.poisoned(m * n, offset: offset ? 5 : 0)
-                            let z = keep ? try backend.poisoned(m * n, offset: offset ? 3 : 0) : nil
-                            try backend.matrixProduct(layout, m: m, n: n, k: k, a: backend.buffer(a, offset: offset ? 7 : 0),
-                                                      b: backend.buffer(b, offset: offset ? 2 : 0), c: c,
-                                                      activation: .biasActivation(backend.buffer(bias, offset: offset ? 1 : 0),
-                                                                                  function, preActivation: z))
-                            return try backend.read(c, m * n) + (try z.map { try backend.read($0, m * n) } ?? [])
+                            try backend.activationProduct(
+                                layout, m: m, n: n, k: k, a: a, b: b, function: function, derivative: false, auxiliary: bias,
+                                keepsPreActivation: keep, offsets: offset ? ProductOffsets(a: 7, b: 2, c: 5, auxiliary: 1) : .none,
+                                preActivationOffset: offset ? 3 : 0)
                         }
                         assertClose(try run(backend), try run(reference),
                                     "\(function) forward \(layout) \(m)×\(n)×\(k)\(keep ? " keeping Z" : "")",
@@ -80,12 +77,9 @@ final class FeatureKernelTests: XCTestCase {
                         ? z : z.enumerated().map { $0.offset % 7 == 3 ? function.apply(0) : function.apply($0.element) }
                     let offset = index % 2 == 1
                     func run<B: Backend>(_ backend: B) throws -> [Float] {
-                        let c = try backend.poisoned(m * n, offset: offset ? 4 : 0)
-                        try backend.matrixProduct(layout, m: m, n: n, k: k, a: backend.buffer(a, offset: offset ? 3 : 0),
-                                                  b: backend.buffer(b, offset: offset ? 6 : 0), c: c,
-                                                  activation: .activationDerivative(backend.buffer(source, offset: offset ? 2 : 0),
-                                                                                    function))
-                        return try backend.read(c, m * n)
+                        try backend.activationProduct(
+                            layout, m: m, n: n, k: k, a: a, b: b, function: function, derivative: true, auxiliary: source,
+                            offsets: offset ? ProductOffsets(a: 3, b: 6, c: 4, auxiliary: 2) : .none)
                     }
                     assertClose(try run(backend), try run(reference), "\(function) derivative \(layout) \(m)×\(n)×\(k)",
                                 group: "feature activation derivative \(function.kind.rawValue)")

@@ -63,6 +63,30 @@ extension Backend {
         return try read(cSlice, m * n)
     }
 
+    /// A product with a hidden activation's epilogue from host arrays, as `product`: C =
+    /// f(op(A)·op(B) + bias) with `auxiliary` the bias, keeping Z = op(A)·op(B) + bias at
+    /// `preActivationOffset` when `keepsPreActivation`; or, when `derivative`, C =
+    /// (op(A)·op(B)) ⊙ f′ of the m×n `auxiliary`. Returns C, then Z when kept.
+    public func activationProduct(
+        _ layout: ProductLayout, m: Int, n: Int, k: Int, a: [Float], b: [Float], function: ActivationFunction,
+        derivative: Bool, auxiliary: [Float], keepsPreActivation: Bool = false, offsets: ProductOffsets = .none,
+        preActivationOffset: Int = 0
+    ) throws -> [Float] {
+        let aSlice = try buffer(a, offset: offsets.a)
+        let bSlice = try buffer(b, offset: offsets.b)
+        let cSlice = try poisoned(m * n, offset: offsets.c)
+        let auxiliarySlice = try buffer(auxiliary, offset: offsets.auxiliary)
+        if derivative {
+            try matrixProduct(layout, m: m, n: n, k: k, a: aSlice, b: bSlice, c: cSlice,
+                              activation: .activationDerivative(auxiliarySlice, function))
+            return try read(cSlice, m * n)
+        }
+        let kept = keepsPreActivation ? try poisoned(m * n, offset: preActivationOffset) : nil
+        try matrixProduct(layout, m: m, n: n, k: k, a: aSlice, b: bSlice, c: cSlice,
+                          activation: .biasActivation(auxiliarySlice, function, preActivation: kept))
+        return try read(cSlice, m * n) + (try kept.map { try read($0, m * n) } ?? [])
+    }
+
     /// The column sums of a rows×columns host matrix, the matrix and the sums each at `offset`.
     public func columnSums(_ matrix: [Float], rows: Int, columns: Int, offset: Int = 0) throws -> [Float] {
         let sums = try poisoned(columns, offset: offset)

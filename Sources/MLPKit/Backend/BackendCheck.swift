@@ -467,20 +467,9 @@ private struct Runner<B: Backend>: BackendCheckRunner {
     /// C, then Z after it when the epilogue keeps Z.
     func activationProduct(_ layout: ProductLayout, m: Int, n: Int, k: Int, a: [Float], b: [Float], function: ActivationFunction,
                            derivative: Bool, auxiliary: [Float], offset: Bool) throws -> [Float] {
-        let at: ProductOffsets = offset ? .odd : .none
-        let aSlice = try backend.buffer(a, offset: at.a)
-        let bSlice = try backend.buffer(b, offset: at.b)
-        let cSlice = try backend.poisoned(m * n, offset: at.c)
-        let auxiliarySlice = try backend.buffer(auxiliary, offset: at.auxiliary)
-        if derivative {
-            try backend.matrixProduct(layout, m: m, n: n, k: k, a: aSlice, b: bSlice, c: cSlice,
-                                      activation: .activationDerivative(auxiliarySlice, function))
-            return try backend.read(cSlice, m * n)
-        }
-        let kept = function.derivativeNeedsPreActivation ? try backend.poisoned(m * n, offset: offset ? 1 : 0) : nil
-        try backend.matrixProduct(layout, m: m, n: n, k: k, a: aSlice, b: bSlice, c: cSlice,
-                                  activation: .biasActivation(auxiliarySlice, function, preActivation: kept))
-        return try backend.read(cSlice, m * n) + (try kept.map { try backend.read($0, m * n) } ?? [])
+        try backend.activationProduct(layout, m: m, n: n, k: k, a: a, b: b, function: function, derivative: derivative,
+                                      auxiliary: auxiliary, keepsPreActivation: function.derivativeNeedsPreActivation,
+                                      offsets: offset ? .odd : .none, preActivationOffset: offset ? 1 : 0)
     }
 
     func adam(parameters: [Float], firstMoment: [Float], secondMoment: [Float], gradients: [[Float]],
