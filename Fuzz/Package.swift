@@ -16,6 +16,7 @@ let package = Package(
         .executableTarget(name: "FuzzNumpy", dependencies: ["FuzzSupport", .product(name: "MLPKit", package: "MLPKit")]),
         .executableTarget(name: "FuzzCSV", dependencies: ["FuzzSupport", .product(name: "MLPKit", package: "MLPKit")]),
         .executableTarget(name: "FuzzIDX", dependencies: ["FuzzSupport", .product(name: "MLPKit", package: "MLPKit")]),
+        .executableTarget(name: "FuzzArchive", dependencies: ["FuzzSupport", .product(name: "MLPKit", package: "MLPKit")]),
     ],
     swiftLanguageModes: [.v5]
 )

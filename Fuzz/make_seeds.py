@@ -102,3 +102,32 @@ write("csv", "plain-long-digits.csv", "0.30000000000000004441,123456789012345678
 
 write("idx", "labels-idx1-ubyte", struct.pack(">II", 0x801, 5) + bytes([0, 1, 2, 9, 255]))
 write("idx", "images-idx3-ubyte", struct.pack(">IIII", 0x803, 2, 3, 3) + bytes(range(0, 252, 14)))
+
+# --- archives: gzip files and zip (.npz) archives ---------------------------------------------
+
+import gzip  # noqa: E402
+import io  # noqa: E402
+import zipfile  # noqa: E402
+import zlib  # noqa: E402
+
+
+def npz(arrays, method):
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=method) as archive:
+        for name, data in arrays:
+            archive.writestr(zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0)), data, compress_type=method)
+    return buffer.getvalue()
+
+
+x_npy = npy("<f4", [2, 3], f32([0, 1.5, -2, 3.25, 4, 1e-3]))
+y_npy = npy("<i8", [2], struct.pack("<2q", 0, 1))
+write("archive", "x.npy.gz", gzip.compress(x_npy, 9, mtime=0))
+write("archive", "plain.csv.gz", gzip.compress(b"1,2\n3,4\n5,6\n", 6, mtime=0))
+raw = zlib.compressobj(9, zlib.DEFLATED, -15, 9, zlib.Z_FIXED)
+write("archive", "stored-fixed.gz", gzip.compress(b"0,1\n", 0, mtime=0)
+      + b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x02\x03" + raw.compress(b"2,3\n") + raw.flush()
+      + struct.pack("<II", zlib.crc32(b"2,3\n"), 4))
+write("archive", "idx.gz", gzip.compress(struct.pack(">II", 0x801, 3) + bytes([1, 2, 3]), 9, mtime=0))
+write("archive", "stored.npz", npz([("x.npy", x_npy), ("y.npy", y_npy)], zipfile.ZIP_STORED))
+write("archive", "deflated.npz", npz([("x.npy", x_npy), ("y.npy", y_npy)], zipfile.ZIP_DEFLATED))
+write("archive", "single.npz", npz([("arr_0.npy", x_npy)], zipfile.ZIP_DEFLATED))

@@ -45,13 +45,17 @@ extension Checkpoint {
 
 /// Where the data comes from: `--x FILE --y FILE`, or `--data FILE.csv --target COLUMN`.
 struct DataOptions: ParsableArguments {
-    @Option(help: ArgumentHelp("Inputs: .npy, .csv without a header, or an MNIST IDX images file.", valueName: "file"))
+    @Option(help: ArgumentHelp(
+        "Inputs: .npy, .csv without a header, or an MNIST IDX images file; gzip-compressed or not; from a .npz (zip) archive as FILE.npz:NAME.",
+        valueName: "file"))
     var x: String?
 
-    @Option(help: ArgumentHelp("Targets: .npy, .csv without a header, or an MNIST IDX labels file.", valueName: "file"))
+    @Option(help: ArgumentHelp(
+        "Targets: .npy, .csv without a header, or an MNIST IDX labels file; gzip-compressed or not; from a .npz (zip) archive as FILE.npz:NAME.",
+        valueName: "file"))
     var y: String?
 
-    @Option(help: ArgumentHelp("A CSV with a header row; every column but --target is a feature.", valueName: "file"))
+    @Option(help: ArgumentHelp("A CSV with a header row (gzip-compressed or not); every column but --target is a feature.", valueName: "file"))
     var data: String?
 
     @Option(help: ArgumentHelp("The target column of --data, by name.", valueName: "column"))
@@ -172,7 +176,8 @@ struct OutputPaths {
 extension DataOptions {
     /// The files the data flags name, for `OutputPaths.inputs`.
     var files: [(flag: String, path: String)] {
-        [("--x", x), ("--y", y), ("--data", data)].compactMap { flag, path in path.map { (flag, $0) } }
+        // the archive itself for data.npz:x_train (the file a run must not overwrite)
+        [("--x", x), ("--y", y), ("--data", data)].compactMap { flag, path in path.map { (flag, DataLoader.fileAndMember($0).file) } }
     }
 }
 

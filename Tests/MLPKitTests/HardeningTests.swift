@@ -195,6 +195,8 @@ final class HardeningTests: XCTestCase {
         _ = try? CSVFile.decode(bytes, name: "x", hasHeader: false)
         _ = try? CSVFile.decode(bytes, name: "x", hasHeader: true)
         _ = try? IDXFile.decode(bytes, name: "x")
+        _ = try? DataLoader.decodeMatrix(bytes, name: "x")
+        _ = try? DataLoader.decodeMatrix(bytes, name: "x", member: "x")
     }
 
     func testEverySeedOfTheFuzzCorporaIsAValidFile() throws {
@@ -207,11 +209,23 @@ final class HardeningTests: XCTestCase {
             XCTAssertNoThrow(try CSVFile.decode(file.bytes, name: file.name, hasHeader: file.name.hasPrefix("header")) as Any)
         }
         for file in images { XCTAssertNoThrow(try IDXFile.decode(file.bytes, name: file.name)) }
+        let archives = try Self.files("Corpus/archive")
+        XCTAssertEqual(archives.count, 7)
+        for file in archives {  // the .npz seeds hold x and y: take x
+            XCTAssertNoThrow(try DataLoader.decodeMatrix(file.bytes, name: file.name, member: ["stored.npz", "deflated.npz"].contains(file.name) ? "x" : nil),
+                             file.name)
+        }
     }
 
     func testTheFuzzRegressionsAreRefusedCleanly() throws {
-        for reader in ["checkpoint", "numpy", "csv", "idx"] {
+        for reader in ["checkpoint", "numpy", "csv", "idx", "archive"] {
             for file in try Self.files("Regressions/\(reader)") { Self.decodeAll(file.bytes) }
+        }
+        // a block of literals alone (no distance code) that then asks for a distance once read
+        // past the end of its one-entry table
+        let literalsOnly = try XCTUnwrap(try Self.files("Regressions/archive").first?.bytes)
+        XCTAssertThrowsError(try DataLoader.decodeMatrix(literalsOnly, name: "r.gz")) { error in
+            XCTAssertEqual("\(error)", "r.gz: gzip: a code the block's Huffman tables do not define")
         }
         // a moved or emptied folder would pass the loop above without reading anything
         XCTAssertFalse(try Self.files("Regressions/csv").isEmpty, "no Fuzz/Regressions/csv beside the tests")
@@ -229,7 +243,7 @@ final class HardeningTests: XCTestCase {
     /// A quick, deterministic stand-in for the fuzzers (so `swift test --sanitize=address` sees the
     /// readers on broken input too): each seed with random bytes flipped, inserted, removed or cut.
     func testMutatedSeedsNeverCrashTheReaders() throws {
-        var seeds = try ["checkpoint", "numpy", "csv", "idx"].flatMap { try Self.files("Corpus/\($0)").map(\.bytes) }
+        var seeds = try ["checkpoint", "numpy", "csv", "idx", "archive"].flatMap { try Self.files("Corpus/\($0)").map(\.bytes) }
         try XCTSkipIf(seeds.isEmpty, "no Fuzz/Corpus beside the tests")
         seeds.append([])
         var random = SeededGenerator(seed: 8)

@@ -125,6 +125,34 @@ final class CommandLineTests: XCTestCase {
         XCTAssertTrue(two.standardOutput.hasPrefix("trained 2 steps in "), two.standardOutput)
     }
 
+    /// Arrays from a .npz archive (stored or deflated) by name, and a gzip-compressed CSV: the
+    /// fixtures of MLPKitTests' CompressedDataTests, which Python wrote.
+    func testArchivedAndCompressedData() throws {
+        let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("MLPKitTests/Fixtures/compressed")
+        for name in ["arrays.npz", "arrays-compressed.npz", "lines.csv.gz"] {
+            try FileManager.default.copyItem(at: fixtures.appendingPathComponent(name), to: folder.appendingPathComponent(name))
+        }
+        let train = try run(["train", "--x", "arrays.npz:x", "--y", "arrays.npz:y", "--hidden", "4", "--steps", "3",
+                             "--batch-size", "2", "--out", "m.safetensors", "--json"])
+        XCTAssertEqual(train.status, 0, train.standardError)
+        XCTAssertEqual(try json(train.standardOutput)["layers"] as? [Int], [3, 4, 3])
+        for (archive, out) in [("arrays.npz", "p1.npy"), ("arrays-compressed.npz", "p2.npy")] {
+            let predict = try run(["predict", "--model", "m.safetensors", "--x", "\(archive):x.npy", "--out", out])
+            XCTAssertEqual(predict.status, 0, predict.standardError)
+        }
+        XCTAssertEqual(try Data(contentsOf: folder.appendingPathComponent("p1.npy")),
+                       try Data(contentsOf: folder.appendingPathComponent("p2.npy")))
+        let regression = try run(["train", "--x", "lines.csv.gz", "--y", "lines.csv.gz", "--loss", "mse", "--hidden", "4",
+                                  "--steps", "2", "--out", "r.safetensors", "--json"])
+        XCTAssertEqual(regression.status, 0, regression.standardError)
+        XCTAssertEqual(try json(regression.standardOutput)["layers"] as? [Int], [3, 4, 3])
+        try assertCommandFails(["train", "--x", "arrays.npz", "--y", "arrays.npz:y", "--out", "n.safetensors"], in: folder,
+                               mentioning: "the archive holds 2 files (x, y); pick one as arrays.npz:NAME", status: 1)
+        try assertCommandFails(["train", "--x", "arrays.npz:x", "--y", "arrays.npz:y", "--out", "arrays.npz"], in: folder,
+                               mentioning: "would overwrite the --x file", status: 64)
+    }
+
     /// Training 3 epochs equals 2 epochs, then 1 more from the checkpoint, bit for bit.
     func testResumeWithInitEqualsUninterruptedRun() throws {
         let common = ["--data", "digits.csv", "--target", "label", "--hidden", "32", "--batch-size", "100", "--seed", "5"]

@@ -1,3 +1,11 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// Turns data files into matrices and matrices into a `Dataset` a model can train on.
 public enum DataLoader {
     /// Why data could not be used.
@@ -17,30 +25,31 @@ public enum DataLoader {
         }
     }
 
-    /// Reads a matrix from `.npy`, a `.csv` without a header, or an MNIST IDX file.
+    /// Reads a matrix from `.npy`, a `.csv` without a header, or an MNIST IDX file, any of them
+    /// gzip-compressed or inside a zip archive (such as a NumPy `.npz`).
     ///
-    /// The content decides, whatever the name: `\x93NUMPY` is a .npy file, a file starting with two zero bytes
-    /// (IDX's magic number) an IDX file, a gzip file is refused with how to decompress it, and a zip (.npz) archive
-    /// is refused. Otherwise a name ending in `.npy` goes to the .npy reader and anything else to the CSV reader
-    /// (which refuses binary data).
+    /// The content decides, whatever the name: gzip is decompressed first; in a zip archive the
+    /// file is its only one, or the one `path` names after a colon when no file has the whole
+    /// name (`data.npz:x_train`; an array's name with or without `.npy`); `\x93NUMPY` is a .npy
+    /// file and a file starting with two zero bytes (IDX's magic number) an IDX file. Otherwise a
+    /// name ending in `.npy` goes to the .npy reader and anything else to the CSV reader (which
+    /// refuses binary data).
     /// - Throws: `DataFileError` (`.cannotOpen` when the file cannot be read).
     public static func readMatrix(path: String) throws -> DataMatrix {
-        try decodeMatrix(DataFileIO.readAll(path: path), name: path)
+        let (file, member) = fileAndMember(path)
+        return try decodeMatrix(DataFileIO.readAll(path: file), name: file, member: member)
     }
 
-    /// ``readMatrix(path:)`` on bytes already read; `name` is the file's name.
-    static func decodeMatrix(_ bytes: [UInt8], name: String) throws -> DataMatrix {
+    /// ``readMatrix(path:)`` on bytes already read; `name` is the file's name (for messages, and
+    /// a `.npy` name sends bytes of no known kind to the .npy reader) and `member` the file to
+    /// take from a zip archive (nil: its only one).
+    public static func decodeMatrix(_ bytes: [UInt8], name: String, member: String? = nil) throws -> DataMatrix {
+        let (bytes, name) = try unpack(bytes, name: name, member: member)
         let lowercased = name.lowercased()
         let isNumpyName = lowercased.hasSuffix(".npy") || lowercased.hasSuffix(".npz")
         switch FileSniffer.kind(bytes) {
-        case .gzip:
-            throw FileSniffer.gzipError(name)
         case .numpy:
             return try NumpyFile.decode(bytes, name: name)
-        case .zip:
-            if isNumpyName { return try NumpyFile.decode(bytes, name: name) }  // says how to get a .npy out of a .npz
-            throw DataFileError.malformed(
-                path: name, reason: "this is a zip archive, not a .npy, CSV or IDX file; extract the file inside it first")
         default:
             break
         }
@@ -49,12 +58,65 @@ public enum DataLoader {
         return try CSVFile.decode(bytes, name: name, hasHeader: false).matrix
     }
 
+    /// `path` as a file and the member of a zip archive it names: the whole of `path` when a file
+    /// has that name (or when nothing does before its last colon either), else the part before
+    /// its last colon and the member after it (`data.npz:x_train` is `data.npz` and `x_train`).
+    public static func fileAndMember(_ path: String) -> (file: String, member: String?) {
+        func exists(_ path: String) -> Bool {
+            var status = stat()
+            return stat(path, &status) == 0
+        }
+        guard !exists(path), let colon = path.lastIndex(of: ":"), colon != path.startIndex else { return (path, nil) }
+        let file = String(path[..<colon])
+        guard exists(file) else { return (path, nil) }
+        return (file, String(path[path.index(after: colon)...]))
+    }
+
+    /// The data file inside `bytes`: gzip decompressed, and from a zip archive its only file or
+    /// `member`; with the name messages give it (`data.npz:x` for an archive's array).
+    static func unpack(_ bytes: [UInt8], name: String, member: String?) throws -> (bytes: [UInt8], name: String) {
+        var bytes = bytes
+        if FileSniffer.kind(bytes) == .gzip {
+            bytes = try Archive.gunzip(bytes, name: name)
+        }
+        guard FileSniffer.kind(bytes) == .zip || (bytes.count >= 4 && bytes[0..<4].elementsEqual([0x50, 0x4B, 0x05, 0x06])) else {
+            if let member {
+                throw DataFileError.malformed(
+                    path: name, reason: "'\(Excerpt.escape(member))' after the colon picks a file from a zip archive (.npz), but this is not one")
+            }
+            return (bytes, name)
+        }
+        let entries = try Archive.zipEntries(bytes, name: name)
+        let listed = entries.prefix(8).map { Excerpt.escape($0.displayName) }.joined(separator: ", ") + (entries.count > 8 ? ", …" : "")
+        let chosen: Archive.Entry
+        if let member {
+            guard let entry = entries.first(where: { $0.name == member }) ?? entries.first(where: { $0.displayName == member }) else {
+                throw DataFileError.malformed(
+                    path: name, reason: entries.isEmpty ? "the archive is empty"
+                        : "the archive has nothing named '\(Excerpt.escape(member))' (it holds \(listed))")
+            }
+            chosen = entry
+        } else {
+            guard entries.count == 1, let only = entries.first else {
+                throw DataFileError.malformed(
+                    path: name, reason: entries.isEmpty ? "the archive is empty"
+                        : "the archive holds \(entries.count) files (\(listed)); pick one as \(name):NAME")
+            }
+            chosen = only
+        }
+        let inner = try Archive.extract(chosen, from: bytes, name: name)
+        return (inner, member.map { "\(name):\($0)" } ?? "\(name):\(chosen.displayName)")
+    }
+
     /// Reads a CSV with a header row and splits off the column named `target` (when given and,
     /// unless `targetRequired`, when present): every other column is a feature.
+    /// Like ``readMatrix(path:)``, the CSV may be gzip-compressed or in a zip archive.
     public static func readTable(path: String, target: String?, targetRequired: Bool = true)
         throws -> (features: DataMatrix, target: DataMatrix?, featureNames: [String])
     {
-        try readTable(bytes: DataFileIO.readAll(path: path), name: path, target: target, targetRequired: targetRequired)
+        let (file, member) = fileAndMember(path)
+        let (bytes, name) = try unpack(DataFileIO.readAll(path: file), name: file, member: member)
+        return try readTable(bytes: bytes, name: name, target: target, targetRequired: targetRequired)
     }
 
     /// ``readTable(path:target:targetRequired:)`` on bytes already read; `name` is the file's name.
