@@ -79,7 +79,7 @@ public enum DataLoader {
         if FileSniffer.kind(bytes) == .gzip {
             bytes = try Archive.gunzip(bytes, name: name)
         }
-        guard FileSniffer.kind(bytes) == .zip || (bytes.count >= 4 && bytes[0..<4].elementsEqual([0x50, 0x4B, 0x05, 0x06])) else {
+        guard FileSniffer.kind(bytes) == .zip else {  // a local header first, or an empty archive's end record
             if let member {
                 throw DataFileError.malformed(
                     path: name, reason: "'\(Excerpt.escape(member))' after the colon picks a file from a zip archive (.npz), but this is not one")
