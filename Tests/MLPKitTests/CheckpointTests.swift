@@ -234,6 +234,18 @@ final class CheckpointTests: XCTestCase {
         let single = try Checkpoint.decode(Self.file(header: Self.header(linear), data: Self.littleEndian(w1 + b1)))
         XCTAssertEqual(single.layerSizes, [3, 4])
         XCTAssertEqual(bits(single.parameters), bits(w1 + b1))
+        // nn.Linear(…, bias=False) layers have no bias tensor: they read with a bias of zeros
+        let unbiased = [Tensor(name: "net.0.weight", shape: [4, 3], offsets: (0, 48)),
+                        Tensor(name: "net.2.weight", shape: [2, 4], offsets: (48, 80)),
+                        Tensor(name: "net.2.bias", shape: [2], offsets: (80, 88))]
+        let partly = try Checkpoint.decode(Self.file(header: Self.header(unbiased), data: Self.littleEndian(w1 + w2 + b2)))
+        XCTAssertEqual(partly.layerSizes, [3, 4, 2])
+        XCTAssertEqual(bits(partly.parameters), bits(w1 + [Float](repeating: 0, count: 4) + w2 + b2))
+        let weightOnly = try Checkpoint.decode(Self.file(header: Self.header([linear[0]]), data: Self.littleEndian(w1)))
+        XCTAssertEqual(bits(weightOnly.parameters), bits(w1 + [Float](repeating: 0, count: 4)))
+        // an MLPKit or converted file (W1, b1, …) still needs every bias
+        assertRejected(Self.file(header: Self.header([Tensor(name: "W1", shape: [4, 3], offsets: (0, 48))]), data: Self.littleEndian(w1)),
+                       "W1 has no bias b1")
     }
 
     /// What is not an nn.Sequential of Linear layers with biases is refused, naming the forms that
@@ -245,8 +257,10 @@ final class CheckpointTests: XCTestCase {
                            fragment, line: line)
         }
         let sequential = "or an nn.Sequential of nn.Linear layers (0.weight, 0.bias, …)"
-        // a Linear without a bias
-        rejected([Tensor(name: "0.weight", shape: [4, 3], offsets: (0, 48))], sequential)
+        // a bias without its Linear's weight
+        rejected([Tensor(name: "0.bias", shape: [4], offsets: (0, 16))], sequential)
+        rejected([Tensor(name: "0.weight", shape: [4, 3], offsets: (0, 48)), Tensor(name: "0.bias", shape: [4], offsets: (48, 64)),
+                  Tensor(name: "2.bias", shape: [2], offsets: (64, 72))], sequential)
         // two prefixes
         rejected([Tensor(name: "a.0.weight", shape: [4, 3], offsets: (0, 48)), Tensor(name: "a.0.bias", shape: [4], offsets: (48, 64)),
                   Tensor(name: "b.1.weight", shape: [2, 4], offsets: (64, 96)), Tensor(name: "b.1.bias", shape: [2], offsets: (96, 104))],

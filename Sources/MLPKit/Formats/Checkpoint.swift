@@ -188,9 +188,10 @@ public struct Checkpoint: Sendable, Equatable {
     /// The names W1, b1, W2, b2, … for the tensors of a PyTorch `nn.Sequential` of `nn.Linear`
     /// layers saved as its state dict: `0.weight`, `0.bias`, `2.weight`, … (activations between
     /// them hold no tensors), all under one prefix such as `net.` or none, taken in the order of
-    /// the layers' indices; a lone `nn.Linear`'s `weight` and `bias` are layer 1. Empty unless
-    /// every name is such a weight or bias and each index has both (a Linear without a bias, or
-    /// any other module's tensors, is not an MLP this reads).
+    /// the layers' indices; a lone `nn.Linear`'s `weight` and `bias` are layer 1. A layer made
+    /// with `bias=False` has a weight alone (its W is renamed, and the reader gives it a bias of
+    /// zeros). Empty unless every name is such a weight or bias and each index has a weight (a
+    /// bias alone, or any other module's tensors, is not an MLP this reads).
     static func sequentialNames(_ names: [String]) -> [String: String] {
         var prefix: Substring?
         var layers: [Int: (weight: String?, bias: String?)] = [:]
@@ -220,9 +221,9 @@ public struct Checkpoint: Sendable, Equatable {
         }
         var renamed: [String: String] = [:]
         for (position, index) in layers.keys.sorted().enumerated() {
-            guard let weight = layers[index]?.weight, let bias = layers[index]?.bias else { return [:] }
+            guard let weight = layers[index]?.weight else { return [:] }
             renamed[weight] = "W\(position + 1)"
-            renamed[bias] = "b\(position + 1)"
+            if let bias = layers[index]?.bias { renamed[bias] = "b\(position + 1)" }
         }
         return renamed
     }
@@ -315,12 +316,19 @@ public struct Checkpoint: Sendable, Equatable {
         func W(_ i: Int) -> String { shown(original["W\(i)"] ?? "W\(i)") }
         func b(_ i: Int) -> String { shown(original["b\(i)"] ?? "b\(i)") }
         var sizes: [Int] = []
+        // the layers of an nn.Sequential saved without their bias (nn.Linear(…, bias=False)): zeros
+        var zeroBiases: Set<Int> = []
         for i in 1...layerCount {
             guard let weight = tensors["W\(i)"], weight.shape.count == 2 else { throw fail("\(W(i)) is not a matrix") }
-            guard let bias = tensors["b\(i)"] else { throw fail("\(W(i)) has no bias b\(i)") }
             let (outputs, inputs) = (weight.shape[0], weight.shape[1])
+            if let bias = tensors["b\(i)"] {
+                guard bias.shape == [outputs] else { throw fail("\(b(i)) has shape \(bias.shape) but \(W(i)) has \(outputs) rows") }
+            } else if original["W\(i)"] != nil {
+                zeroBiases.insert(i)
+            } else {
+                throw fail("\(W(i)) has no bias b\(i)")
+            }
             guard outputs >= 1, inputs >= 1 else { throw fail("\(W(i)) has an empty shape \(weight.shape)") }
-            guard bias.shape == [outputs] else { throw fail("\(b(i)) has shape \(bias.shape) but \(W(i)) has \(outputs) rows") }
             if i == 1 {
                 sizes.append(inputs)
             } else if inputs != sizes[i - 1] {
@@ -362,6 +370,11 @@ public struct Checkpoint: Sendable, Equatable {
             var values: [Float] = []
             values.reserveCapacity(layout.parameterCount)
             for i in 1...layerCount {
+                if prefix.isEmpty, zeroBiases.contains(i), let weight = tensors["W\(i)"] {
+                    values += floats(weight.range)
+                    values += [Float](repeating: 0, count: sizes[i])
+                    continue
+                }
                 guard let weight = tensors["\(prefix)W\(i)"], let bias = tensors["\(prefix)b\(i)"] else {
                     if prefix.isEmpty || i == 1 && tensors["\(prefix)W1"] == nil { return nil }
                     throw fail("\(prefix)W\(i) or \(prefix)b\(i) is missing")
