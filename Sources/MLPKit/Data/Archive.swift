@@ -33,6 +33,12 @@ enum Archive {
     static func gunzip(_ bytes: [UInt8], name: String, limit: Int = Inflate.defaultLimit) throws -> [UInt8] {
         func failure(_ reason: String) -> DataFileError { .malformed(path: name, reason: "gzip: \(reason)") }
         var output: [UInt8] = []
+        // the last member's size (mod 2^32) ends the file: room for that much at once, within
+        // what DEFLATE can expand the input to, instead of growing (and copying) as it decodes
+        if bytes.count >= 18 {
+            let size = bytes.withUnsafeBufferPointer { Int(littleEndian32($0, $0.count - 4)) }
+            output.reserveCapacity(min(size, bytes.count * 1032, limit))
+        }
         var offset = 0
         try bytes.withUnsafeBufferPointer { input in
             repeat {

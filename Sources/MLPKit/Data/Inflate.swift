@@ -17,13 +17,42 @@ enum Inflate {
 
     /// Decompresses the raw DEFLATE stream that starts at `start` in `input`, appending to
     /// `output`; returns the offset of the first byte after the stream (its last block's end,
-    /// rounded up to a whole byte). Back-references may not reach before `output`'s count on
-    /// entry (each stream is independent).
+    /// rounded up to a whole byte). Back-references may not reach before the stream's own
+    /// output (each stream is independent).
     static func decompress(_ input: UnsafeBufferPointer<UInt8>, from start: Int, into output: inout [UInt8],
                            limit: Int = defaultLimit) throws -> Int {
-        var stream = Stream(input: input, position: start, origin: output.count, limit: limit)
-        try stream.run(&output)
+        var stream = Stream(input: input, position: start, limit: limit)
+        // room for what `output` was reserved for (a size the container records), else 64 KiB
+        var window = Window(capacity: min(max(output.capacity - output.count, 1 << 16), max(limit, 1)))
+        defer { window.base.deallocate() }
+        try stream.run(&window)
+        output.append(contentsOf: UnsafeBufferPointer(start: window.base, count: window.count))
         return stream.byteOffset
+    }
+
+    /// One stream's decoded bytes, grown by doubling: plain memory, so that a match copies from
+    /// earlier output with a pointer and no check per byte.
+    struct Window {
+        var base: UnsafeMutablePointer<UInt8>
+        var count = 0
+        var capacity: Int
+
+        init(capacity: Int) {
+            self.capacity = max(capacity, 1)
+            base = .allocate(capacity: self.capacity)
+        }
+
+        /// Room for `extra` more bytes (the caller has checked the total against the limit).
+        @inline(__always)
+        mutating func reserve(_ extra: Int) {
+            guard count + extra > capacity else { return }
+            let grown = max(capacity * 2, count + extra)
+            let larger = UnsafeMutablePointer<UInt8>.allocate(capacity: grown)
+            larger.update(from: base, count: count)
+            base.deallocate()
+            base = larger
+            capacity = grown
+        }
     }
 
     /// [UInt8] convenience: the whole of `bytes` from `start`.
@@ -99,19 +128,17 @@ enum Inflate {
         }
     }
 
-    /// The decoder's state: input position and bit buffer, and where this stream's output starts.
+    /// The decoder's state: input position and bit buffer.
     struct Stream {
         let input: UnsafeBufferPointer<UInt8>
         var position: Int
-        let origin: Int
         let limit: Int
         var buffer: UInt64 = 0
         var count = 0
 
-        init(input: UnsafeBufferPointer<UInt8>, position: Int, origin: Int, limit: Int) {
+        init(input: UnsafeBufferPointer<UInt8>, position: Int, limit: Int) {
             self.input = input
             self.position = min(max(position, 0), input.count)
-            self.origin = origin
             self.limit = limit
         }
 
@@ -151,7 +178,7 @@ enum Inflate {
             return Int(entry >> 4)
         }
 
-        mutating func run(_ output: inout [UInt8]) throws {
+        mutating func run(_ output: inout Window) throws {
             var final = false
             while !final {
                 final = try take(1) == 1
@@ -166,7 +193,7 @@ enum Inflate {
             }
         }
 
-        mutating func stored(_ output: inout [UInt8]) throws {
+        mutating func stored(_ output: inout Window) throws {
             _ = try take(count % 8)  // to the byte boundary
             let length = try take(16)
             let complement = try take(16)
@@ -174,16 +201,19 @@ enum Inflate {
                 throw Failure(reason: "a stored block's length \(length) does not match its check value")
             }
             // whole bytes still in the bit buffer come first
+            guard output.count + length <= limit else { throw limitFailure() }
+            output.reserve(length)
             var remaining = length
             while remaining > 0, count >= 8 {
-                output.append(UInt8(try take(8)))
+                output.base[output.count] = UInt8(try take(8))
+                output.count += 1
                 remaining -= 1
             }
             guard input.count - position >= remaining else {
                 throw Failure(reason: "the compressed data ends inside a stored block (truncated?)")
             }
-            guard output.count + remaining <= limit else { throw limitFailure() }
-            output.append(contentsOf: UnsafeBufferPointer(rebasing: input[position..<(position + remaining)]))
+            if remaining > 0 { (output.base + output.count).update(from: input.baseAddress! + position, count: remaining) }
+            output.count += remaining
             position += remaining
         }
 
@@ -228,12 +258,14 @@ enum Inflate {
             return (literals, distances)
         }
 
-        mutating func codes(_ literals: Huffman, _ distances: Huffman, _ output: inout [UInt8]) throws {
+        mutating func codes(_ literals: Huffman, _ distances: Huffman, _ output: inout Window) throws {
             while true {
                 let symbol = try decode(literals)
                 if symbol < 256 {
                     guard output.count < limit else { throw limitFailure() }
-                    output.append(UInt8(symbol))
+                    output.reserve(1)
+                    output.base[output.count] = UInt8(symbol)
+                    output.count += 1
                     continue
                 }
                 if symbol == 256 { return }
@@ -243,18 +275,16 @@ enum Inflate {
                 let distanceSymbol = try decode(distances)
                 guard distanceSymbol < 30 else { throw Failure(reason: "the invalid distance symbol \(distanceSymbol)") }
                 let distance = Int(Inflate.distanceBase[distanceSymbol]) + (try take(Int(Inflate.distanceExtra[distanceSymbol])))
-                guard distance <= output.count - origin else {
+                guard distance <= output.count else {
                     throw Failure(reason: "a distance of \(distance) bytes, before the start of the data")
                 }
                 guard output.count + length <= limit else { throw limitFailure() }
-                // grow, then copy forwards byte by byte (an overlapping copy repeats the last
-                // `distance` bytes, as DEFLATE means it to)
-                let target = output.count
-                output.append(contentsOf: repeatElement(0, count: length))
-                output.withUnsafeMutableBufferPointer { bytes in
-                    let base = bytes.baseAddress!
-                    for index in 0..<length { base[target + index] = base[target - distance + index] }
-                }
+                // forwards byte by byte: an overlapping copy repeats the last `distance` bytes, as
+                // DEFLATE means it to
+                output.reserve(length)
+                let target = output.base + output.count
+                for index in 0..<length { target[index] = target[index - distance] }
+                output.count += length
             }
         }
     }
@@ -270,18 +300,45 @@ extension Inflate.Huffman {
     }
 }
 
-/// CRC-32 (ISO-HDLC, as gzip and zip use), table-driven.
+/// CRC-32 (ISO-HDLC, as gzip and zip use), eight bytes a step ("slicing by 8").
 enum CRC32 {
-    static let table: [UInt32] = (0..<256).map { index in
-        var value = UInt32(index)
-        for _ in 0..<8 { value = value & 1 != 0 ? 0xEDB8_8320 ^ (value >> 1) : value >> 1 }
-        return value
-    }
+    /// Eight tables of 256 one after another: table 0 is the byte-at-a-time one, and table k
+    /// advances a byte's contribution by k more bytes.
+    static let tables: [UInt32] = {
+        var tables = [UInt32](repeating: 0, count: 8 * 256)
+        for index in 0..<256 {
+            var value = UInt32(index)
+            for _ in 0..<8 { value = value & 1 != 0 ? 0xEDB8_8320 ^ (value >> 1) : value >> 1 }
+            tables[index] = value
+        }
+        for table in 1..<8 {
+            for index in 0..<256 {
+                let previous = tables[(table - 1) * 256 + index]
+                tables[table * 256 + index] = (previous >> 8) ^ tables[Int(previous & 0xFF)]
+            }
+        }
+        return tables
+    }()
 
     static func checksum(_ bytes: UnsafeBufferPointer<UInt8>) -> UInt32 {
         var crc: UInt32 = 0xFFFF_FFFF
-        table.withUnsafeBufferPointer { table in
-            for byte in bytes { crc = table[Int((crc ^ UInt32(byte)) & 0xFF)] ^ (crc >> 8) }
+        guard let base = bytes.baseAddress else { return 0 }
+        tables.withUnsafeBufferPointer { table in
+            let t = table.baseAddress!
+            var index = 0
+            while bytes.count - index >= 8 {
+                let low = crc ^ (UInt32(base[index]) | UInt32(base[index + 1]) << 8 | UInt32(base[index + 2]) << 16
+                    | UInt32(base[index + 3]) << 24)
+                crc = t[7 * 256 + Int(low & 0xFF)] ^ t[6 * 256 + Int((low >> 8) & 0xFF)]
+                    ^ t[5 * 256 + Int((low >> 16) & 0xFF)] ^ t[4 * 256 + Int(low >> 24)]
+                    ^ t[3 * 256 + Int(base[index + 4])] ^ t[2 * 256 + Int(base[index + 5])]
+                    ^ t[256 + Int(base[index + 6])] ^ t[Int(base[index + 7])]
+                index += 8
+            }
+            while index < bytes.count {
+                crc = t[Int((crc ^ UInt32(base[index])) & 0xFF)] ^ (crc >> 8)
+                index += 1
+            }
         }
         return ~crc
     }
