@@ -32,38 +32,34 @@ enum Archive {
     /// writes them). Zero bytes after the last member (padding) are ignored.
     static func gunzip(_ bytes: [UInt8], name: String, limit: Int = Inflate.defaultLimit) throws -> [UInt8] {
         func failure(_ reason: String) -> DataFileError { .malformed(path: name, reason: "gzip: \(reason)") }
+        let truncatedHeader = failure("the file ends inside a member's header (truncated?)")
         var output: [UInt8] = []
-        // the last member's size (mod 2^32) ends the file: room for that much at once, within
-        // what DEFLATE can expand the input to, instead of growing (and copying) as it decodes
-        if bytes.count >= 18 {
-            let size = bytes.withUnsafeBufferPointer { Int(littleEndian32($0, $0.count - 4)) }
-            output.reserveCapacity(min(size, bytes.count * 1032, limit))
-        }
         var offset = 0
         try bytes.withUnsafeBufferPointer { input in
+            // the last member's size (mod 2^32) ends the file: for a file of one member, the size
+            // to decode into at once instead of growing (and copying) as it decodes
+            let lastSize = input.count >= 18 ? Int(littleEndian32(input, input.count - 4)) : 0
             repeat {
                 let start = offset
-                guard input.count - offset >= 10 else { throw failure("the file ends inside a member's header (truncated?)") }
+                guard input.count - offset >= 10 else { throw truncatedHeader }
                 guard input[offset] == 0x1F, input[offset + 1] == 0x8B else { throw failure("a member does not start with gzip's magic number") }
                 guard input[offset + 2] == 8 else { throw failure("compression method \(input[offset + 2]); gzip defines only deflate (8)") }
                 let flags = input[offset + 3]
                 guard flags & 0xE0 == 0 else { throw failure("reserved header flags are set (0x\(String(flags, radix: 16)))") }
                 offset += 10
                 if flags & 4 != 0 {  // FEXTRA
-                    guard input.count - offset >= 2 else { throw failure("the file ends inside a member's header (truncated?)") }
+                    guard input.count - offset >= 2 else { throw truncatedHeader }
                     let extra = Int(input[offset]) | Int(input[offset + 1]) << 8
                     offset += 2
-                    guard input.count - offset >= extra else { throw failure("the file ends inside a member's header (truncated?)") }
+                    guard input.count - offset >= extra else { throw truncatedHeader }
                     offset += extra
                 }
                 for flag: UInt8 in [8, 16] where flags & flag != 0 {  // FNAME, FCOMMENT: zero-terminated
-                    guard let end = (offset..<input.count).first(where: { input[$0] == 0 }) else {
-                        throw failure("the file ends inside a member's header (truncated?)")
-                    }
+                    guard let end = (offset..<input.count).first(where: { input[$0] == 0 }) else { throw truncatedHeader }
                     offset = end + 1
                 }
                 if flags & 2 != 0 {  // FHCRC: the header's CRC-32, low 16 bits
-                    guard input.count - offset >= 2 else { throw failure("the file ends inside a member's header (truncated?)") }
+                    guard input.count - offset >= 2 else { throw truncatedHeader }
                     let stored = UInt32(input[offset]) | UInt32(input[offset + 1]) << 8
                     let computed = CRC32.checksum(UnsafeBufferPointer(rebasing: input[start..<offset])) & 0xFFFF
                     guard stored == computed else { throw failure("the header's check value is wrong (file corrupt?)") }
@@ -71,7 +67,8 @@ enum Archive {
                 }
                 let memberStart = output.count
                 do {
-                    offset = try Inflate.decompress(input, from: offset, into: &output, limit: limit)
+                    offset = try Inflate.decompress(input, from: offset, into: &output,
+                                                    expectedSize: output.isEmpty ? lastSize : 0, limit: limit)
                 } catch let error as Inflate.Failure {
                     throw failure(error.reason)
                 }
@@ -193,11 +190,9 @@ enum Archive {
                 output = Array(input[start..<(start + entry.size)])
             case 8:
                 var inflated: [UInt8] = []
-                // DEFLATE expands at most about 1,032 times: a damaged size cannot reserve more than that
-                inflated.reserveCapacity(min(entry.size, entry.compressedSize * 1032 + 1024, limit, 1 << 30))
                 do {
                     let data = UnsafeBufferPointer(rebasing: input[start..<(start + entry.compressedSize)])
-                    _ = try Inflate.decompress(data, from: 0, into: &inflated, limit: min(limit, entry.size))
+                    _ = try Inflate.decompress(data, from: 0, into: &inflated, expectedSize: entry.size, limit: min(limit, entry.size))
                 } catch let error as Inflate.Failure {
                     throw failure(error.reason)
                 }

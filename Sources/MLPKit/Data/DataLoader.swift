@@ -47,13 +47,7 @@ public enum DataLoader {
         let (bytes, name) = try unpack(bytes, name: name, member: member)
         let lowercased = name.lowercased()
         let isNumpyName = lowercased.hasSuffix(".npy") || lowercased.hasSuffix(".npz")
-        switch FileSniffer.kind(bytes) {
-        case .numpy:
-            return try NumpyFile.decode(bytes, name: name)
-        default:
-            break
-        }
-        if isNumpyName { return try NumpyFile.decode(bytes, name: name) }
+        if isNumpyName || FileSniffer.kind(bytes) == .numpy { return try NumpyFile.decode(bytes, name: name) }
         if bytes.count >= 2, bytes[0] == 0, bytes[1] == 0 { return try IDXFile.decode(bytes, name: name) }
         return try CSVFile.decode(bytes, name: name, hasHeader: false).matrix
     }
@@ -75,10 +69,7 @@ public enum DataLoader {
     /// The data file inside `bytes`: gzip decompressed, and from a zip archive its only file or
     /// `member`; with the name messages give it (`data.npz:x` for an archive's array).
     static func unpack(_ bytes: [UInt8], name: String, member: String?) throws -> (bytes: [UInt8], name: String) {
-        var bytes = bytes
-        if FileSniffer.kind(bytes) == .gzip {
-            bytes = try Archive.gunzip(bytes, name: name)
-        }
+        let bytes = FileSniffer.kind(bytes) == .gzip ? try Archive.gunzip(bytes, name: name) : bytes
         guard FileSniffer.kind(bytes) == .zip else {  // a local header first, or an empty archive's end record
             if let member {
                 throw DataFileError.malformed(
@@ -87,22 +78,21 @@ public enum DataLoader {
             return (bytes, name)
         }
         let entries = try Archive.zipEntries(bytes, name: name)
+        guard let first = entries.first else { throw DataFileError.malformed(path: name, reason: "the archive is empty") }
         let listed = entries.prefix(8).map { Excerpt.escape($0.displayName) }.joined(separator: ", ") + (entries.count > 8 ? ", …" : "")
         let chosen: Archive.Entry
         if let member {
             guard let entry = entries.first(where: { $0.name == member }) ?? entries.first(where: { $0.displayName == member }) else {
                 throw DataFileError.malformed(
-                    path: name, reason: entries.isEmpty ? "the archive is empty"
-                        : "the archive has nothing named '\(Excerpt.escape(member))' (it holds \(listed))")
+                    path: name, reason: "the archive has nothing named '\(Excerpt.escape(member))' (it holds \(listed))")
             }
             chosen = entry
         } else {
-            guard entries.count == 1, let only = entries.first else {
+            guard entries.count == 1 else {
                 throw DataFileError.malformed(
-                    path: name, reason: entries.isEmpty ? "the archive is empty"
-                        : "the archive holds \(entries.count) files (\(listed)); pick one as \(name):NAME")
+                    path: name, reason: "the archive holds \(entries.count) files (\(listed)); pick one as \(name):NAME")
             }
-            chosen = only
+            chosen = first
         }
         let inner = try Archive.extract(chosen, from: bytes, name: name)
         return (inner, member.map { "\(name):\($0)" } ?? "\(name):\(chosen.displayName)")

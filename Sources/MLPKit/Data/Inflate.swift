@@ -15,15 +15,20 @@ enum Inflate {
     /// claim gigabytes, and MLPKit holds the decompressed file in memory.
     static let defaultLimit = 1 << 34
 
+    /// The most bytes one byte of DEFLATE data can stand for: a 258-byte match from two bits (a
+    /// 1-bit length code and a 1-bit distance code), four to a byte.
+    static let maximumExpansion = 1032
+
     /// Decompresses the raw DEFLATE stream that starts at `start` in `input`, appending to
     /// `output`; returns the offset of the first byte after the stream (its last block's end,
     /// rounded up to a whole byte). Back-references may not reach before the stream's own
-    /// output (each stream is independent).
+    /// output (each stream is independent). `expectedSize`, the size a container records, sizes
+    /// the first allocation (no more than the rest of the input can expand to, nor `limit`).
     static func decompress(_ input: UnsafeBufferPointer<UInt8>, from start: Int, into output: inout [UInt8],
-                           limit: Int = defaultLimit) throws -> Int {
+                           expectedSize: Int = 0, limit: Int = defaultLimit) throws -> Int {
         var stream = Stream(input: input, position: start, limit: limit)
-        // room for what `output` was reserved for (a size the container records), else 64 KiB
-        var window = Window(capacity: min(max(output.capacity - output.count, 1 << 16), max(limit, 1)))
+        let possible = (input.count - stream.position) * maximumExpansion + 1024
+        var window = Window(capacity: min(max(min(expectedSize, possible), 1 << 16), limit))
         defer { window.base.deallocate() }
         try stream.run(&window)
         output.append(contentsOf: UnsafeBufferPointer(start: window.base, count: window.count))
