@@ -175,6 +175,9 @@ final class HardeningTests: XCTestCase {
 
     // MARK: - Readers against the fuzz corpora
 
+    /// The readers Scripts/fuzz.sh fuzzes, each with Fuzz/Corpus/READER and Fuzz/Regressions/READER.
+    static let readers = ["checkpoint", "numpy", "csv", "idx", "archive"]
+
     /// Fuzz/ beside Sources/ and Tests/.
     static let fuzzFolder = URL(fileURLWithPath: #filePath)
         .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
@@ -218,7 +221,7 @@ final class HardeningTests: XCTestCase {
     }
 
     func testTheFuzzRegressionsAreRefusedCleanly() throws {
-        for reader in ["checkpoint", "numpy", "csv", "idx", "archive"] {
+        for reader in Self.readers {
             for file in try Self.files("Regressions/\(reader)") { Self.decodeAll(file.bytes) }
         }
         // a block of literals alone (no distance code) that then asks for a distance once read
@@ -243,7 +246,7 @@ final class HardeningTests: XCTestCase {
     /// A quick, deterministic stand-in for the fuzzers (so `swift test --sanitize=address` sees the
     /// readers on broken input too): each seed with random bytes flipped, inserted, removed or cut.
     func testMutatedSeedsNeverCrashTheReaders() throws {
-        var seeds = try ["checkpoint", "numpy", "csv", "idx", "archive"].flatMap { try Self.files("Corpus/\($0)").map(\.bytes) }
+        var seeds = try Self.readers.flatMap { try Self.files("Corpus/\($0)").map(\.bytes) }
         try XCTSkipIf(seeds.isEmpty, "no Fuzz/Corpus beside the tests")
         seeds.append([])
         var random = SeededGenerator(seed: 8)
