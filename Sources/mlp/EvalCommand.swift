@@ -19,8 +19,9 @@ struct EvalCommand: ParsableCommand {
     func run() throws {
         let checkpoint = try Checkpoint.load(from: model)
         let network = try inference.network(from: checkpoint, path: model)
-        let (inputs, targetsOrNil) = try data.load()
-        guard let targets = targetsOrNil else { throw CommandError("no targets") }
+        let loaded = try data.load(columnsOf: checkpoint)
+        let inputs = loaded.inputs
+        guard let targets = loaded.targets else { throw CommandError("no targets") }
         try checkInputs(inputs, fit: network)
         let (dataset, _) = try DataLoader.dataset(inputs: inputs, targets: targets, loss: network.loss,
                                                   outputs: network.layout.outputs)

@@ -58,30 +58,52 @@ struct DataOptions: ParsableArguments {
     @Option(help: ArgumentHelp("A CSV with a header row (gzip-compressed or not); every column but --target is a feature.", valueName: "file"))
     var data: String?
 
-    @Option(help: ArgumentHelp("The target column of --data, by name.", valueName: "column"))
+    @Option(help: ArgumentHelp("The target column of --data, by name (default with a checkpoint that records one: eval, predict, a resumed train).", valueName: "column"))
     var target: String?
 
-    /// Inputs and targets, read and checked.
-    func load(requireTargets: Bool = true) throws -> (inputs: DataMatrix, targets: DataMatrix?) {
+    /// Inputs and targets, read and checked, and for `--data` the CSV's column names.
+    /// With a `checkpoint` that records its columns (`data.features`, `data.target`; a model
+    /// trained from a CSV), `--data` is read by those names: the features are those columns in
+    /// the model's order wherever they stand, other columns are left out (with a note on stderr),
+    /// and the recorded target is the target when `--target` is not given.
+    func load(requireTargets: Bool = true, columnsOf checkpoint: Checkpoint? = nil) throws -> LoadedData {
         if let data {
             guard x == nil, y == nil else { throw ValidationError("use either --data/--target or --x/--y, not both") }
+            let target = self.target ?? checkpoint?.targetName
             if requireTargets, target == nil { throw ValidationError("--data needs --target COLUMN naming the target column") }
-            let table = try DataLoader.readTable(path: data, target: target, targetRequired: requireTargets)
-            return (table.features, table.target)
+            let table = try DataLoader.readTable(path: data, target: target, targetRequired: requireTargets,
+                                                 features: checkpoint?.featureNames)
+            if !table.ignoredColumns.isEmpty {
+                let names = table.ignoredColumns.map { "'\(Excerpt.escape($0))'" }
+                let listed = names.prefix(8).joined(separator: ", ") + (names.count > 8 ? " and \(names.count - 8) more" : "")
+                Terminal.writeError("note: \(data): left out \(names.count == 1 ? "column" : "columns") \(listed), "
+                    + "not among the model's inputs")
+            }
+            return LoadedData(inputs: table.features, targets: table.target, featureNames: table.featureNames,
+                              targetName: table.target == nil ? nil : target)
         }
         guard let x else { throw ValidationError("no data: pass --x FILE --y FILE, or --data FILE.csv --target COLUMN") }
         if target != nil { throw ValidationError("--target goes with --data, not with --x") }
         let inputs = try DataLoader.readMatrix(path: x)
         guard let y else {
             if requireTargets { throw ValidationError("--x needs --y FILE with the targets") }
-            return (inputs, nil)
+            return LoadedData(inputs: inputs)
         }
         let targets = try DataLoader.readMatrix(path: y)
         guard targets.rows == inputs.rows else {
             throw CommandError("\(x) has \(inputs.rows) rows but \(y) has \(targets.rows)")
         }
-        return (inputs, targets)
+        return LoadedData(inputs: inputs, targets: targets)
     }
+}
+
+/// What `DataOptions.load` read: the inputs, the targets (when asked for or present), and for a
+/// CSV with a header the features' and the target's column names.
+struct LoadedData {
+    var inputs: DataMatrix
+    var targets: DataMatrix?
+    var featureNames: [String]?
+    var targetName: String?
 }
 
 /// `--device auto|cpu|opencl|cuda`.

@@ -36,7 +36,7 @@ struct PredictCommand: ParsableCommand {
         let checkpoint = try Checkpoint.load(from: model)
         // a network saved without its loss (from PyTorch, say) runs as regression: its raw outputs
         let network = try inference.network(from: checkpoint, path: model, fallback: .meanSquaredError)
-        let (inputs, _) = try data.load(requireTargets: false)
+        let inputs = try data.load(requireTargets: false, columnsOf: checkpoint).inputs
         try checkInputs(inputs, fit: network)
         guard inputs.values.allSatisfy(\.isFinite) else { throw CommandError("the inputs contain NaN or infinity") }
         let outputs = try inference.device.run(PredictTask(model: network, inputs: inputs.values, batchSize: inference.batchSize))

@@ -99,11 +99,11 @@ struct TrainCommand: ParsableCommand {
         if let plot, let source = `init`, OutputPaths.same(plot, source) {
             throw ValidationError("--plot \(plot) would overwrite the --init checkpoint")
         }
-        let (inputs, targetsOrNil) = try data.load()
-        guard let targets = targetsOrNil else { throw CommandError("no targets") }
-
-        // The model: from --init (its architecture wins) or fresh from --hidden.
+        // The model: from --init (its architecture and, for a CSV, its input columns win) or fresh from --hidden.
         let checkpoint = try `init`.map { try Checkpoint.load(from: $0) }
+        let loaded = try data.load(columnsOf: checkpoint)
+        let inputs = loaded.inputs
+        guard let targets = loaded.targets else { throw CommandError("no targets") }
         let chosenLoss = loss ?? checkpoint?.loss ?? DataLoader.defaultLoss(for: targets)
         if let checkpoint, let path = `init` { try checkpoint.checkLossFlag(loss, path: path) }
         let (dataset, outputs) = try DataLoader.dataset(inputs: inputs, targets: targets, loss: chosenLoss,
@@ -171,15 +171,24 @@ struct TrainCommand: ParsableCommand {
         task.patience = features.patience
         task.announcement = announcement
 
+        // The CSV's column names (or, from --x/--y, those the --init checkpoint records), so that
+        // eval and predict read other CSV files by name.
+        let (featureNames, targetName) = loaded.featureNames != nil
+            ? (loaded.featureNames, loaded.targetName) : (checkpoint?.featureNames, checkpoint?.targetName)
+        let makeCheckpoint = { [metadata] (model: MLP, optimizer: OptimizerState) in
+            var file = Checkpoint(model: model, optimizer: optimizer, hyperparameters: hyperparameters, schedule: schedule,
+                                  metadata: metadata)
+            (file.featureNames, file.targetName) = (featureNames, targetName)
+            return file
+        }
         // The NaN guard: training throws when the loss or the parameters stop being finite, and
         // --checkpoint-every saves only snapshots checked finite, so the file at --out is the last good one.
         var lastSaved: Int?
         if let checkpointEvery {
-            let (out, metadata) = (out, metadata)
+            let out = out
             task.checkpointEvery = checkpointEvery
             task.onCheckpoint = { snapshot in
-                try Checkpoint(model: snapshot.model, optimizer: snapshot.optimizer, hyperparameters: hyperparameters,
-                               schedule: schedule, metadata: metadata).save(to: out)
+                try makeCheckpoint(snapshot.model, snapshot.optimizer).save(to: out)
                 lastSaved = snapshot.step
             }
         }
@@ -198,8 +207,7 @@ struct TrainCommand: ParsableCommand {
             try FileIO.writeAtomically(Array(TrainingChart.svg(history: result.history, loss: chosenLoss).utf8), to: plot)
         }
         do {
-            try Checkpoint(model: result.model, optimizer: result.optimizer, hyperparameters: hyperparameters,
-                           schedule: schedule, metadata: metadata).save(to: out)
+            try makeCheckpoint(result.model, result.optimizer).save(to: out)
         } catch {
             if let plot { unlink(plot) }
             throw error

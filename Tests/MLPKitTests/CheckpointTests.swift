@@ -453,4 +453,40 @@ final class CheckpointTests: XCTestCase {
         XCTAssertNotEqual(first, second)
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: folder), ["model.safetensors"])
     }
+
+    // MARK: - Column names (data.features, data.target)
+
+    func testNamesRoundTripThroughACheckpoint() throws {
+        var file = Checkpoint(model: try MLP(layerSizes: [3, 4, 2], loss: .crossEntropy, seed: 1))
+        file.featureNames = ["x \"quoted\"", "y,z", "é"]
+        file.targetName = "label"
+        let read = try Checkpoint.decode(try file.encoded())
+        XCTAssertEqual(read.featureNames, file.featureNames)
+        XCTAssertEqual(read.targetName, "label")
+        XCTAssertEqual(read, file)
+        XCTAssertNil(read.metadata["data.features"], "kept in the typed fields, not among the other metadata")
+
+        file.featureNames = ["a", "b"]
+        XCTAssertThrowsError(try file.encoded()) { XCTAssertTrue("\($0)".contains("2 feature names for a model that takes 3 inputs")) }
+    }
+
+    /// `data.features` as it appears inside the header's JSON (its quotes escaped).
+    func escaped(_ json: String) -> String { json.replacingOccurrences(of: "\"", with: "\\\"") }
+
+    func testBadNamesRejected() {
+        let source = PyTorchFile(seed: 3)  // [3, 4, 2]
+        assertRejected(source.bytes(metadata: ["data.features": "a,b,c"]),
+                       "data.features a,b,c is not a JSON array of column names")
+        assertRejected(source.bytes(metadata: ["data.features": escaped(#"["a", 2, "c"]"#)]),
+                       "is not a JSON array of column names")
+        assertRejected(source.bytes(metadata: ["data.features": escaped(#"["a", "b"]"#)]),
+                       "data.features names 2 columns but the model takes 3 inputs")
+        assertRejected(source.bytes(metadata: ["data.features": escaped(#"["a", "b", "a"]"#)]),
+                       "data.features names the column a twice")
+        assertRejected(source.bytes(metadata: ["data.features": escaped(#"["a", "b", "c"]"#), "data.target": "b"]),
+                       "data.target b is also one of data.features")
+        let good = try? Checkpoint.decode(source.bytes(metadata: ["data.features": escaped(#"["a", "b", "c"]"#), "data.target": "y"]))
+        XCTAssertEqual(good?.featureNames, ["a", "b", "c"])
+        XCTAssertEqual(good?.targetName, "y")
+    }
 }

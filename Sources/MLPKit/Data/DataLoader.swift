@@ -12,15 +12,25 @@ public enum DataLoader {
     public enum LoadError: Error, CustomStringConvertible, Equatable {
         case unknownColumn(path: String, column: String, available: [String])
         case mismatch(String)
+        /// A column the model takes as input `input` of `inputs` (by the name its checkpoint
+        /// records) is not in the file.
+        case missingFeature(path: String, column: String, input: Int, inputs: Int, available: [String])
+
+        /// The first eight names, escaped, then "…" when there are more.
+        static func listed(_ names: [String]) -> String {
+            names.prefix(8).map { Excerpt.escape($0) }.joined(separator: ", ") + (names.count > 8 ? ", …" : "")
+        }
 
         /// One line; names from the file are quoted with control characters escaped and long ones cut.
         public var description: String {
             switch self {
             case let .unknownColumn(path, column, available):
-                let names = available.prefix(8).map { Excerpt.escape($0) }.joined(separator: ", ") + (available.count > 8 ? ", …" : "")
-                return Excerpt.escapeControls("\(path) has no column named '\(Excerpt.escape(column))' (columns: \(names))")
+                return Excerpt.escapeControls("\(path) has no column named '\(Excerpt.escape(column))' (columns: \(Self.listed(available)))")
             case .mismatch(let reason):
                 return Excerpt.escapeControls(reason)
+            case let .missingFeature(path, column, input, inputs, available):
+                return Excerpt.escapeControls("\(path) has no column named '\(Excerpt.escape(column))', the model's input \(input) of \(inputs) "
+                    + "(columns: \(Self.listed(available)))")
             }
         }
     }
@@ -99,49 +109,81 @@ public enum DataLoader {
     }
 
     /// Reads a CSV with a header row and splits off the column named `target` (when given and,
-    /// unless `targetRequired`, when present): every other column is a feature.
+    /// unless `targetRequired`, when present). The features are every other column in file order,
+    /// or, when `features` names them (a checkpoint's recorded input columns), exactly those
+    /// columns in that order wherever they stand in the file; any other column is then left out
+    /// and listed in `ignoredColumns`.
     /// Like ``readMatrix(path:)``, the CSV may be gzip-compressed or in a zip archive.
-    public static func readTable(path: String, target: String?, targetRequired: Bool = true)
-        throws -> (features: DataMatrix, target: DataMatrix?, featureNames: [String])
+    /// - Throws: `DataFileError` for the file, `LoadError.unknownColumn` for a missing target,
+    ///   `LoadError.missingFeature` for a missing named feature.
+    public static func readTable(path: String, target: String?, targetRequired: Bool = true, features: [String]? = nil)
+        throws -> (features: DataMatrix, target: DataMatrix?, featureNames: [String], ignoredColumns: [String])
     {
         let (file, member) = fileAndMember(path)
         let (bytes, name) = try unpack(DataFileIO.readAll(path: file), name: file, member: member)
-        return try readTable(bytes: bytes, name: name, target: target, targetRequired: targetRequired)
+        return try readTable(bytes: bytes, name: name, target: target, targetRequired: targetRequired, features: features)
     }
 
-    /// ``readTable(path:target:targetRequired:)`` on bytes already read; `name` is the file's name.
-    static func readTable(bytes: [UInt8], name path: String, target: String?, targetRequired: Bool = true)
-        throws -> (features: DataMatrix, target: DataMatrix?, featureNames: [String])
+    /// ``readTable(path:target:targetRequired:features:)`` on bytes already read; `name` is the file's name.
+    static func readTable(bytes: [UInt8], name path: String, target: String?, targetRequired: Bool = true,
+                          features: [String]? = nil)
+        throws -> (features: DataMatrix, target: DataMatrix?, featureNames: [String], ignoredColumns: [String])
     {
         let (headerOrNil, matrix) = try CSVFile.decode(bytes, name: path, hasHeader: true)
         let header = headerOrNil ?? []
-        guard let target else { return (matrix, nil, header) }
-        guard let targetIndex = header.firstIndex(of: target) else {
-            if targetRequired { throw LoadError.unknownColumn(path: path, column: target, available: header) }
-            return (matrix, nil, header)
+        let targetIndex = target.flatMap { header.firstIndex(of: $0) }
+        if let target, targetIndex == nil, targetRequired {
+            throw LoadError.unknownColumn(path: path, column: target, available: header)
         }
-        guard matrix.columns >= 2 else {
-            throw LoadError.mismatch("\(path): the target '\(Excerpt.escape(target))' is the only column; there are no features")
+        let featureIndices: [Int]
+        if let features {
+            featureIndices = try features.enumerated().map { position, column in
+                guard let index = header.firstIndex(of: column) else {
+                    throw LoadError.missingFeature(path: path, column: column, input: position + 1, inputs: features.count,
+                                                   available: header)
+                }
+                if index == targetIndex {
+                    throw LoadError.mismatch("\(path): the target '\(Excerpt.escape(column))' is one of the model's input columns")
+                }
+                return index
+            }
+        } else {
+            featureIndices = header.indices.filter { $0 != targetIndex }
         }
-        var features: [Float] = [], targets: [Float] = []
-        features.reserveCapacity(matrix.rows * (matrix.columns - 1))
-        targets.reserveCapacity(matrix.rows)
+        if targetIndex != nil, featureIndices.isEmpty {
+            throw LoadError.mismatch("\(path): the target '\(Excerpt.escape(target ?? ""))' is the only column; there are no features")
+        }
+        let used = Set(featureIndices + (targetIndex.map { [$0] } ?? []))
+        let ignored = header.indices.filter { !used.contains($0) }.map { header[$0] }
+        if features == nil, targetIndex == nil { return (matrix, nil, header, []) }
+
+        var featureValues: [Float] = []
+        featureValues.reserveCapacity(matrix.rows * featureIndices.count)
+        let contiguous = featureIndices == Array((featureIndices.first ?? 0)..<((featureIndices.first ?? 0) + featureIndices.count))
         for row in 0..<matrix.rows {
             let start = row * matrix.columns
-            features.append(contentsOf: matrix.values[start..<(start + targetIndex)])
-            targets.append(matrix.values[start + targetIndex])
-            features.append(contentsOf: matrix.values[(start + targetIndex + 1)..<(start + matrix.columns)])
+            if contiguous, let first = featureIndices.first {
+                featureValues.append(contentsOf: matrix.values[(start + first)..<(start + first + featureIndices.count)])
+            } else if features == nil, let targetIndex {
+                // every column but the target, in file order
+                featureValues.append(contentsOf: matrix.values[start..<(start + targetIndex)])
+                featureValues.append(contentsOf: matrix.values[(start + targetIndex + 1)..<(start + matrix.columns)])
+            } else {
+                for index in featureIndices { featureValues.append(matrix.values[start + index]) }
+            }
         }
-        var targetMatrix = DataMatrix(rows: matrix.rows, columns: 1, values: targets,
-                                      isIntegral: targets.allSatisfy { $0.rounded() == $0 })
-        targetMatrix.origin = matrix.origin
-        targetMatrix.origin?.columnName = target
-        var featureMatrix = DataMatrix(rows: matrix.rows, columns: matrix.columns - 1, values: features,
-                                       isIntegral: features.allSatisfy { $0.rounded() == $0 })
+        var featureMatrix = DataMatrix(rows: matrix.rows, columns: featureIndices.count, values: featureValues,
+                                       isIntegral: featureValues.allSatisfy { $0.rounded() == $0 })
         featureMatrix.origin = matrix.origin
-        var names = header
-        names.remove(at: targetIndex)
-        return (featureMatrix, targetMatrix, names)
+        var targetMatrix: DataMatrix?
+        if let targetIndex, let target {
+            let targets = (0..<matrix.rows).map { matrix.values[$0 * matrix.columns + targetIndex] }
+            var column = DataMatrix(rows: matrix.rows, columns: 1, values: targets, isIntegral: targets.allSatisfy { $0.rounded() == $0 })
+            column.origin = matrix.origin
+            column.origin?.columnName = target
+            targetMatrix = column
+        }
+        return (featureMatrix, targetMatrix, featureIndices.map { header[$0] }, ignored)
     }
 
     /// The loss a target suggests: cross-entropy for one integer-valued column or integer

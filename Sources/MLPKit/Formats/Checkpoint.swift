@@ -22,6 +22,12 @@ public struct Checkpoint: Sendable, Equatable {
     /// The input standardisation, when the model has one (tensors `standardize.mean` and
     /// `standardize.std`, F32, shape [inputs]).
     public var standardization: Standardization?
+    /// The model's inputs by name, in order, when it was trained from a CSV with a header row
+    /// (metadata `data.features`, a JSON array of strings), so that other CSV files are read by
+    /// these names (``DataLoader/readTable(path:target:targetRequired:features:)``).
+    public var featureNames: [String]?
+    /// The CSV column the model was trained to predict (metadata `data.target`).
+    public var targetName: String?
     /// Other metadata, as strings (for example how the data was shuffled).
     public var metadata: [String: String]
 
@@ -48,7 +54,7 @@ public struct Checkpoint: Sendable, Equatable {
 
     static let metadataKeys = ["format", "layers", "activation", "activation.slope", "loss", "adam.step",
                                "adam.learning_rate", "adam.beta1", "adam.beta2", "adam.epsilon", "adam.weight_decay",
-                               "adam.clip_norm"] + LearningRateSchedule.metadataKeys
+                               "adam.clip_norm", "data.features", "data.target"] + LearningRateSchedule.metadataKeys
 
     /// The names of the standardisation's tensors.
     static let standardizationTensors = (mean: "standardize.mean", deviation: "standardize.std")
@@ -75,6 +81,13 @@ public struct Checkpoint: Sendable, Equatable {
                      ("adam.weight_decay", .string("\(h.weightDecay)"))]
             if let clipNorm = h.clipNorm { meta.append(("adam.clip_norm", .string("\(clipNorm)"))) }
         }
+        if let featureNames {
+            guard featureNames.count == layerSizes[0] else {
+                throw ModelError.dataShape("\(featureNames.count) feature names for a model that takes \(layerSizes[0]) inputs")
+            }
+            meta.append(("data.features", .string(JSONValue.array(featureNames.map { .string($0) }).serialized)))
+        }
+        if let targetName { meta.append(("data.target", .string(targetName))) }
         if let schedule {
             let entries = schedule.metadata
             for key in entries.keys.sorted() { meta.append((key, .string(entries[key] ?? ""))) }
@@ -183,6 +196,30 @@ public struct Checkpoint: Sendable, Equatable {
         if let text = metadata["training.validation_split"], !(Double(text).map { $0 > 0 && $0 < 1 } ?? false) {
             throw fail("training.validation_split", text, "a number strictly between 0 and 1")
         }
+    }
+
+    /// `data.features` and `data.target`, checked: the features a JSON array of as many distinct
+    /// strings as the model has inputs, the target none of them.
+    static func dataColumns(_ metadata: [String: String], inputs: Int) throws -> (features: [String]?, target: String?) {
+        func fail(_ reason: String) -> CheckpointError { .invalid(path: "", reason: reason) }
+        let target = metadata["data.target"]
+        guard let text = metadata["data.features"] else { return (nil, target) }
+        let items = (try? JSONValue.parse(Array(text.utf8)))?.arrayValue
+        let names = items?.compactMap(\.stringValue) ?? []
+        guard let items, names.count == items.count else {
+            throw fail("data.features \(shown(text)) is not a JSON array of column names")
+        }
+        guard names.count == inputs else {
+            throw fail("data.features names \(names.count) columns but the model takes \(inputs) inputs")
+        }
+        var seen = Set<String>()
+        for name in names where !seen.insert(name).inserted {
+            throw fail("data.features names the column \(shown(name)) twice")
+        }
+        if let target, seen.contains(target) {
+            throw fail("data.target \(shown(target)) is also one of data.features")
+        }
+        return (names, target)
     }
 
     /// The names W1, b1, W2, b2, … for the tensors of a PyTorch `nn.Sequential` of `nn.Linear`
@@ -457,6 +494,7 @@ public struct Checkpoint: Sendable, Equatable {
             checkpoint.hyperparameters = hyperparameters
         }
         try validateTrainingMetadata(metadata)
+        (checkpoint.featureNames, checkpoint.targetName) = try dataColumns(metadata, inputs: sizes[0])
         do {
             checkpoint.schedule = try LearningRateSchedule(metadata: metadata)
         } catch {
