@@ -61,18 +61,19 @@ struct DataOptions: ParsableArguments {
     @Option(help: ArgumentHelp("The target column of --data, by name (default with a checkpoint that records one: eval, predict, a resumed train).", valueName: "column"))
     var target: String?
 
-    /// Inputs and targets, read and checked, and for `--data` the CSV's column names.
-    /// With a `checkpoint` that records its columns (`data.features`, `data.target`; a model
-    /// trained from a CSV), `--data` is read by those names: the features are those columns in
-    /// the model's order wherever they stand, other columns are left out (with a note on stderr),
-    /// and the recorded target is the target when `--target` is not given.
+    /// Inputs and targets, read and checked, and for `--data` the CSV's column names (and class
+    /// names, for a target of text labels). With a `checkpoint` that records its columns
+    /// (`data.features`, `data.target`; a model trained from a CSV), `--data` is read by those
+    /// names: the features are those columns in the model's order wherever they stand, other
+    /// columns are left out (with a note on stderr), and the recorded target is the target when
+    /// `--target` is not given; text labels are its recorded classes (`data.classes`).
     func load(requireTargets: Bool = true, columnsOf checkpoint: Checkpoint? = nil) throws -> LoadedData {
         if let data {
             guard x == nil, y == nil else { throw ValidationError("use either --data/--target or --x/--y, not both") }
             let target = self.target ?? checkpoint?.targetName
             if requireTargets, target == nil { throw ValidationError("--data needs --target COLUMN naming the target column") }
             let table = try DataLoader.readTable(path: data, target: target, targetRequired: requireTargets,
-                                                 features: checkpoint?.featureNames)
+                                                 features: checkpoint?.featureNames, classes: checkpoint?.classNames)
             if !table.ignoredColumns.isEmpty {
                 let names = table.ignoredColumns.map { "'\(Excerpt.escape($0))'" }
                 let listed = names.prefix(8).joined(separator: ", ") + (names.count > 8 ? " and \(names.count - 8) more" : "")
@@ -80,7 +81,7 @@ struct DataOptions: ParsableArguments {
                     + "not among the model's inputs")
             }
             return LoadedData(inputs: table.features, targets: table.target, featureNames: table.featureNames,
-                              targetName: table.target == nil ? nil : target)
+                              targetName: table.target == nil ? nil : target, classNames: table.classNames)
         }
         guard let x else { throw ValidationError("no data: pass --x FILE --y FILE, or --data FILE.csv --target COLUMN") }
         if target != nil { throw ValidationError("--target goes with --data, not with --x") }
@@ -98,12 +99,14 @@ struct DataOptions: ParsableArguments {
 }
 
 /// What `DataOptions.load` read: the inputs, the targets (when asked for or present), and for a
-/// CSV with a header the features' and the target's column names.
+/// CSV with a header the features' and the target's column names, and the class names of a
+/// target of text labels (the targets are then their indices).
 struct LoadedData {
     var inputs: DataMatrix
     var targets: DataMatrix?
     var featureNames: [String]?
     var targetName: String?
+    var classNames: [String]?
 }
 
 /// `--device auto|cpu|opencl|cuda`.

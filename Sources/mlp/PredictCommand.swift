@@ -10,7 +10,8 @@ struct PredictCommand: ParsableCommand {
         abstract: "Predictions for every row: values (regression), the class and class probabilities, or label probabilities.",
         discussion: """
             Regression writes one column per output. Classification writes the predicted class in the first
-            column, then one probability per class (CSV header: class,p0,p1,…). Binary cross-entropy writes
+            column, then one probability per class (CSV header: class,p0,p1,…; for a model trained on text
+            labels, the class by name and the header class,p_NAME,…; .npy keeps the index). Binary cross-entropy writes
             σ(z), the probability of each label being 1 (CSV header: p0,p1,…). A checkpoint with a
             standardisation applies it to the inputs first.
             """)
@@ -47,6 +48,8 @@ struct PredictCommand: ParsableCommand {
         let classes = network.layout.outputs
         var header: [String]
         var matrix: DataMatrix
+        // a classifier trained on text labels writes its classes by name in a CSV
+        var labels: [String]?
         if network.loss == .binaryCrossEntropy {
             // one probability σ(z) per label
             header = (0..<classes).map { "p\($0)" }
@@ -67,13 +70,25 @@ struct PredictCommand: ParsableCommand {
                 values.append(contentsOf: exponentials.map { $0 / sum })
             }
             matrix = DataMatrix(rows: inputs.rows, columns: classes + 1, values: values, isIntegral: false)
+            if let names = checkpoint.classNames, names.count == classes, !out.lowercased().hasSuffix(".npy") {
+                // the class by name, then the probabilities headed p_NAME
+                header = ["class"] + names.map { "p_\($0)" }
+                labels = (0..<inputs.rows).map { names[Int(values[$0 * (classes + 1)])] }
+                var probabilities: [Float] = []
+                probabilities.reserveCapacity(inputs.rows * classes)
+                for row in 0..<inputs.rows {
+                    let start = row * (classes + 1) + 1
+                    probabilities += values[start..<(start + classes)]
+                }
+                matrix = DataMatrix(rows: inputs.rows, columns: classes, values: probabilities, isIntegral: false)
+            }
         } else {
             header = classes == 1 ? ["prediction"] : (0..<classes).map { "y\($0)" }
             matrix = DataMatrix(rows: inputs.rows, columns: classes, values: outputs, isIntegral: false)
         }
         let bytes = out.lowercased().hasSuffix(".npy")
             ? NumpyFile.encode(matrix)
-            : Array(CSVFile.encode(header: header, matrix: matrix).utf8)
+            : Array(CSVFile.encode(header: header, matrix: matrix, labels: labels).utf8)
         try FileIO.writeAtomically(bytes, to: out)
         let raw = checkpoint.loss == nil && inference.loss == nil
         Terminal.writeError("wrote \(inputs.rows) predictions to \(out)"

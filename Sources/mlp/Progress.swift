@@ -34,8 +34,8 @@ enum Format {
     }
 
     /// "1 step", "2 steps": `count` with `noun`, plural unless the count is 1.
-    static func counted(_ count: Int, _ noun: String) -> String {
-        "\(count) \(noun)\(count == 1 ? "" : "s")"
+    static func counted(_ count: Int, _ noun: String, plural: String? = nil) -> String {
+        "\(count) \(count == 1 ? noun : plural ?? noun + "s")"
     }
 
     /// A count with thousands separators.

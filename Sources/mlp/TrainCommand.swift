@@ -106,6 +106,17 @@ struct TrainCommand: ParsableCommand {
         guard let targets = loaded.targets else { throw CommandError("no targets") }
         let chosenLoss = loss ?? checkpoint?.loss ?? DataLoader.defaultLoss(for: targets)
         if let checkpoint, let path = `init` { try checkpoint.checkLossFlag(loss, path: path) }
+        // text labels: classes for cross-entropy, as many as the model's outputs
+        let classNames = loaded.classNames ?? checkpoint?.classNames
+        if let labels = loaded.classNames {
+            guard chosenLoss == .crossEntropy else {
+                throw ValidationError("the target '\(loaded.targetName ?? "")' holds text labels (\(Format.counted(labels.count, "class", plural: "classes"))), "
+                    + "which need --loss cross-entropy, not \(chosenLoss.rawValue)")
+            }
+            if let outputs = checkpoint?.layerSizes.last, labels.count != outputs {
+                throw CommandError("the target's text labels name \(Format.counted(labels.count, "class", plural: "classes")) but the checkpoint has \(outputs) outputs")
+            }
+        }
         let (dataset, outputs) = try DataLoader.dataset(inputs: inputs, targets: targets, loss: chosenLoss,
                                                         outputs: checkpoint?.layerSizes.last)
         let metadataSeed = checkpoint?.metadata["training.seed"].flatMap { UInt64($0) }
@@ -159,6 +170,9 @@ struct TrainCommand: ParsableCommand {
             if model.activation != .relu { line += "; activation \(model.activation)" }
             if schedule != .constant { line += "; schedule \(schedule)\(scheduleContinued ? " (continued)" : "")" }
             if model.standardization != nil { line += "; standardized inputs" }
+            if let classNames, loaded.classNames != nil {
+                line += "; classes " + DataLoader.LoadError.listed(classNames, quoted: true)
+            }
             announcement = line
         }
         var metadata = ["training.seed": String(seed), "training.batch_size": String(batch),
@@ -178,7 +192,7 @@ struct TrainCommand: ParsableCommand {
         let makeCheckpoint = { [metadata] (model: MLP, optimizer: OptimizerState) in
             var file = Checkpoint(model: model, optimizer: optimizer, hyperparameters: hyperparameters, schedule: schedule,
                                   metadata: metadata)
-            (file.featureNames, file.targetName) = (featureNames, targetName)
+            (file.featureNames, file.targetName, file.classNames) = (featureNames, targetName, classNames)
             return file
         }
         // The NaN guard: training throws when the loss or the parameters stop being finite, and

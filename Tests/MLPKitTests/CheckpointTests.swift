@@ -480,7 +480,7 @@ final class CheckpointTests: XCTestCase {
         assertRejected(source.bytes(metadata: ["data.features": escaped(#"["a", 2, "c"]"#)]),
                        "is not a JSON array of column names")
         assertRejected(source.bytes(metadata: ["data.features": escaped(#"["a", "b"]"#)]),
-                       "data.features names 2 columns but the model takes 3 inputs")
+                       "data.features names 2 columns but the model has 3 inputs")
         assertRejected(source.bytes(metadata: ["data.features": escaped(#"["a", "b", "a"]"#)]),
                        "data.features names the column a twice")
         assertRejected(source.bytes(metadata: ["data.features": escaped(#"["a", "b", "c"]"#), "data.target": "b"]),
@@ -488,5 +488,22 @@ final class CheckpointTests: XCTestCase {
         let good = try? Checkpoint.decode(source.bytes(metadata: ["data.features": escaped(#"["a", "b", "c"]"#), "data.target": "y"]))
         XCTAssertEqual(good?.featureNames, ["a", "b", "c"])
         XCTAssertEqual(good?.targetName, "y")
+    }
+
+    func testClassNamesRoundTripAndAreChecked() throws {
+        var file = Checkpoint(model: try MLP(layerSizes: [3, 4, 2], loss: .crossEntropy, seed: 2))
+        file.classNames = ["cat", "dog, big"]
+        let read = try Checkpoint.decode(try file.encoded())
+        XCTAssertEqual(read.classNames, ["cat", "dog, big"])
+        XCTAssertEqual(read, file)
+        file.classNames = ["cat"]
+        XCTAssertThrowsError(try file.encoded()) { XCTAssertTrue("\($0)".contains("1 class names for a model with 2 outputs")) }
+
+        let source = PyTorchFile(seed: 5)  // [3, 4, 2]
+        assertRejected(source.bytes(metadata: ["data.classes": escaped(#"["cat"]"#)]),
+                       "data.classes names 1 class but the model has 2 outputs")
+        assertRejected(source.bytes(metadata: ["data.classes": escaped(#"["cat", "cat"]"#)]),
+                       "data.classes names the class cat twice")
+        assertRejected(source.bytes(metadata: ["data.classes": "cat"]), "data.classes cat is not a JSON array of class names")
     }
 }

@@ -3,7 +3,7 @@ import MLPKit
 
 /// Fuzzes `CSVFile.decode`, with and without a header row: it must throw or return a consistent
 /// matrix (a value needs at least one byte and a separator), the header must name every column,
-/// and writing the matrix back must read back equal.
+/// and writing the matrix back must read back equal. Then `DataLoader.decodeTable` (`checkTable`).
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzCSV(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     let bytes = Fuzz.bytes(data, size)
@@ -24,5 +24,24 @@ public func fuzzCSV(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
         Fuzz.check(again.rows == matrix.rows && again.columns == matrix.columns && again.values == matrix.values,
                    "the round trip changed the matrix")
     }
+    checkTable(bytes)
     return 0
+}
+
+/// `DataLoader.decodeTable` with the last column as the target, which may hold text labels: the
+/// target has a row per feature row, and text labels become class indices below the class count.
+func checkTable(_ bytes: [UInt8]) {
+    guard let (header, _) = try? CSVFile.decode(bytes, name: "fuzz.csv", hasHeader: true), let target = header?.last,
+          let table = try? DataLoader.decodeTable(bytes, name: "fuzz.csv", target: target, targetRequired: false) else { return }
+    Fuzz.checkMatrix(table.features, sourceBytes: bytes.count, expansion: 1)
+    guard let column = table.target else { return Fuzz.check(table.classNames == nil, "class names without a target") }
+    Fuzz.check(column.rows == table.features.rows && column.columns == 1, "the target's shape does not fit the features")
+    Fuzz.check(table.featureNames.count + 1 == header?.count, "the features and target do not account for the header")
+    if let classes = table.classNames {
+        Fuzz.check(!classes.isEmpty && classes.count <= column.rows && Set(classes).count == classes.count,
+                   "\(classes.count) class names for \(column.rows) rows, or a name twice")
+        Fuzz.check(column.values.allSatisfy { $0 >= 0 && Int($0) < classes.count && $0.rounded() == $0 },
+                   "a class index outside 0..<\(classes.count)")
+        Fuzz.check(Set(column.values).count == classes.count, "a class without a row")
+    }
 }

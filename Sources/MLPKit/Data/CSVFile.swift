@@ -43,9 +43,21 @@ public enum CSVFile {
     ///   name used twice; `DataFileError.empty` for a file with no data rows (including a header-only file);
     ///   `DataFileError.malformed` for a file that is not text.
     public static func decode(_ bytes: [UInt8], name: String, hasHeader: Bool) throws -> (header: [String]?, matrix: DataMatrix) {
+        let (header, matrix, _) = try decode(bytes, name: name, hasHeader: hasHeader, labelColumn: nil)
+        return (header, matrix)
+    }
+
+    /// ``decode(_:name:hasHeader:)``, where the column the header names `labelColumn` may hold text
+    /// labels (class names): when its cell on the first data row is text, not a number, every cell
+    /// of that column is read as text (unquoted as header names are; an empty one is an error) and
+    /// returned in `labels`, one per row, with 0 in its place in the matrix. Otherwise `labels` is
+    /// nil and the column is numeric like any other.
+    static func decode(_ bytes: [UInt8], name: String, hasHeader: Bool, labelColumn: String?)
+        throws -> (header: [String]?, matrix: DataMatrix, labels: [String]?)
+    {
         try bytes.withUnsafeBufferPointer { buffer in
             try powersOfTen.withUnsafeBufferPointer { powers in
-                try parse(buffer, powers: powers, name: name, hasHeader: hasHeader)
+                try parse(buffer, powers: powers, name: name, hasHeader: hasHeader, labelColumn: labelColumn)
             }
         }
     }
@@ -53,14 +65,15 @@ public enum CSVFile {
     /// Encodes rows as CSV with an optional header line.
     ///
     /// Numbers are printed so they read back exactly: integral values without a fraction (`3`, `-0`), others in
-    /// Float's shortest round-trip form (`0.1`, `1e-05`). Header names containing a comma, quote, line break or
-    /// surrounding spaces are quoted. Every line, the last included, ends in `\n`.
+    /// Float's shortest round-trip form (`0.1`, `1e-05`). Header names and labels containing a comma, quote, line
+    /// break or surrounding spaces are quoted. Every line, the last included, ends in `\n`.
     ///
     /// - Parameters:
     ///   - header: Column names, or nil for no header line.
     ///   - matrix: The rows to write; `values.count` should equal `rows * columns`.
+    ///   - labels: Text written as a first column before the matrix's, one per row (class names), or nil.
     /// - Returns: The CSV text.
-    public static func encode(header: [String]?, matrix: DataMatrix) -> String {
+    public static func encode(header: [String]?, matrix: DataMatrix, labels: [String]? = nil) -> String {
         var out = ""
         out.reserveCapacity(matrix.values.count * 12 + 64)
         if let header {
@@ -69,6 +82,9 @@ public enum CSVFile {
         }
         let columns = max(matrix.columns, 1)
         for (index, value) in matrix.values.enumerated() {
+            if index % columns == 0, let labels, index / columns < labels.count {
+                out += quoteIfNeeded(labels[index / columns]) + ","
+            }
             out += format(value)
             out += (index % columns == columns - 1 || index == matrix.values.count - 1) ? "\n" : ","
         }
@@ -110,10 +126,14 @@ public enum CSVFile {
     private static func isSpace(_ byte: UInt8) -> Bool { byte == 0x20 || byte == 0x09 }
 
     private static func parse(
-        _ buffer: UnsafeBufferPointer<UInt8>, powers: UnsafeBufferPointer<Double>, name: String, hasHeader: Bool
-    ) throws -> (header: [String]?, matrix: DataMatrix) {
+        _ buffer: UnsafeBufferPointer<UInt8>, powers: UnsafeBufferPointer<Double>, name: String, hasHeader: Bool,
+        labelColumn: String?
+    ) throws -> (header: [String]?, matrix: DataMatrix, labels: [String]?) {
         let count = buffer.count
         var header: [String]? = nil
+        // the 1-based column that may hold text labels, and the labels once the first row shows it does
+        var labelIndex = 0
+        var labels: [String]?
         var values: [Float] = []
         var columns = 0  // 0 until the header or first row fixes it.
         var rows = 0
@@ -155,6 +175,7 @@ public enum CSVFile {
                 header = names
                 headerLine = lineNumber
                 columns = names.count
+                if let labelColumn, let index = names.firstIndex(of: labelColumn) { labelIndex = index + 1 }
                 continue
             }
             if columns > 0 && values.capacity == 0 {
@@ -176,6 +197,22 @@ public enum CSVFile {
                         reason: "row has more than \(columns) cells (expected \(columns)\(hasHeader ? ", as in the header" : ", as in the first row"))")
                 }
                 while cursor < lineEnd, isSpace(base[cursor]) { cursor += 1 }
+                if column == labelIndex {
+                    if rows == 0, labels == nil, isText(base, from: cursor, to: lineEnd) { labels = [] }
+                    if labels != nil {
+                        let (label, stop) = try textCell(base, from: cursor, to: lineEnd, line: lineNumber, column: column,
+                                                         columnName: columnName(header, column), what: "a label", name: name)
+                        if label.isEmpty {
+                            throw DataFileError.csv(path: name, line: lineNumber, column: column,
+                                                    columnName: columnName(header, column), reason: "empty cell")
+                        }
+                        labels?.append(label)
+                        values.append(0)
+                        if stop >= lineEnd { break }
+                        cursor = stop + 1  // past the comma
+                        continue
+                    }
+                }
                 var value: Float
                 var cellEnd: Int
                 if let (fast, stop) = parseDecimal(base, from: cursor, to: lineEnd, powers: powers),
@@ -229,7 +266,21 @@ public enum CSVFile {
         }
         var matrix = DataMatrix(rows: rows, columns: columns, values: values, isIntegral: integral)
         matrix.origin = DataMatrix.Origin(path: name, firstLine: firstDataLine, lineOffsets: lineOffsets)
-        return (header, matrix)
+        return (header, matrix, labels)
+    }
+
+    /// Whether the cell from `start` (spaces skipped) is text rather than a number: not empty, and
+    /// not something `strtof` reads whole (a number, or NaN or infinity, which the numeric path
+    /// refuses by name), quoted or not.
+    private static func isText(_ base: UnsafePointer<UInt8>, from start: Int, to end: Int) -> Bool {
+        guard let (text, _) = try? textCell(base, from: start, to: end, line: 0, column: 0, columnName: nil, what: "", name: "") else {
+            return true  // an unterminated quote: the label path reports it
+        }
+        var bytes = Array(text.utf8)[...]
+        while let first = bytes.first, isSpace(first) { bytes = bytes.dropFirst() }
+        while let last = bytes.last, isSpace(last) { bytes = bytes.dropLast() }
+        guard !bytes.isEmpty else { return false }
+        return Array(bytes).withUnsafeBufferPointer { strtofExact($0.baseAddress!, from: 0, to: $0.count) == nil }
     }
 
     private static func columnName(_ header: [String]?, _ column: Int) -> String? {
@@ -399,46 +450,57 @@ public enum CSVFile {
     ) throws -> [String] {
         var names: [String] = []
         var index = start
-        let quote = UInt8(ascii: "\""), comma = UInt8(ascii: ",")
         while true {
-            let column = names.count + 1
-            while index < end, isSpace(base[index]) { index += 1 }
-            if index < end, base[index] == quote {
-                index += 1
-                var text: [UInt8] = []
-                var closed = false
-                while index < end {
-                    if base[index] == quote {
-                        if index + 1 < end, base[index + 1] == quote {
-                            text.append(quote)
-                            index += 2
-                            continue
-                        }
-                        index += 1
-                        closed = true
-                        break
-                    }
-                    text.append(base[index])
-                    index += 1
-                }
-                guard closed else {
-                    throw DataFileError.csv(path: name, line: line, column: column, columnName: nil, reason: "unterminated quote in the header")
-                }
-                while index < end, isSpace(base[index]) { index += 1 }
-                guard index == end || base[index] == comma else {
-                    throw DataFileError.csv(
-                        path: name, line: line, column: column, columnName: nil, reason: "unexpected text after a closing quote in the header")
-                }
-                names.append(String(decoding: text, as: UTF8.self))
-            } else {
-                let cellStart = index
-                while index < end, base[index] != comma { index += 1 }
-                var stop = index
-                while stop > cellStart, isSpace(base[stop - 1]) { stop -= 1 }
-                names.append(String(decoding: UnsafeBufferPointer(start: base + cellStart, count: stop - cellStart), as: UTF8.self))
-            }
-            if index >= end { return names }
-            index += 1  // past the comma
+            let (text, stop) = try textCell(base, from: index, to: end, line: line, column: names.count + 1, columnName: nil,
+                                            what: "the header", name: name)
+            names.append(text)
+            if stop >= end { return names }
+            index = stop + 1  // past the comma
         }
+    }
+
+    /// One text cell from `start` (a header name or a label): trimmed of spaces, and unquoted when
+    /// double-quoted (`""` is a quote; a quoted cell may hold commas). Returns the text and where the
+    /// cell ends (its comma, or `end`). `what` names the cell's kind in messages ("the header").
+    private static func textCell(
+        _ base: UnsafePointer<UInt8>, from start: Int, to end: Int, line: Int, column: Int, columnName: String?,
+        what: String, name: String
+    ) throws -> (text: String, end: Int) {
+        let quote = UInt8(ascii: "\""), comma = UInt8(ascii: ",")
+        var index = start
+        while index < end, isSpace(base[index]) { index += 1 }
+        guard index < end, base[index] == quote else {
+            let cellStart = index
+            while index < end, base[index] != comma { index += 1 }
+            var stop = index
+            while stop > cellStart, isSpace(base[stop - 1]) { stop -= 1 }
+            return (String(decoding: UnsafeBufferPointer(start: base + cellStart, count: stop - cellStart), as: UTF8.self), index)
+        }
+        index += 1
+        var text: [UInt8] = []
+        var closed = false
+        while index < end {
+            if base[index] == quote {
+                if index + 1 < end, base[index + 1] == quote {
+                    text.append(quote)
+                    index += 2
+                    continue
+                }
+                index += 1
+                closed = true
+                break
+            }
+            text.append(base[index])
+            index += 1
+        }
+        guard closed else {
+            throw DataFileError.csv(path: name, line: line, column: column, columnName: columnName, reason: "unterminated quote in \(what)")
+        }
+        while index < end, isSpace(base[index]) { index += 1 }
+        guard index == end || base[index] == comma else {
+            throw DataFileError.csv(
+                path: name, line: line, column: column, columnName: columnName, reason: "unexpected text after a closing quote in \(what)")
+        }
+        return (String(decoding: text, as: UTF8.self), index)
     }
 }

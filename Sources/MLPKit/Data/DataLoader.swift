@@ -16,9 +16,10 @@ public enum DataLoader {
         /// records) is not in the file.
         case missingFeature(path: String, column: String, input: Int, inputs: Int, available: [String])
 
-        /// The first eight names, escaped, then "…" when there are more.
-        static func listed(_ names: [String]) -> String {
-            names.prefix(8).map { Excerpt.escape($0) }.joined(separator: ", ") + (names.count > 8 ? ", …" : "")
+        /// The first eight names, escaped (and in single quotes when `quoted`), then "…" when there are more.
+        public static func listed(_ names: [String], quoted: Bool = false) -> String {
+            names.prefix(8).map { quoted ? "'\(Excerpt.escape($0))'" : Excerpt.escape($0) }.joined(separator: ", ")
+                + (names.count > 8 ? ", … (\(names.count))" : "")
         }
 
         /// One line; names from the file are quoted with control characters escaped and long ones cut.
@@ -108,28 +109,46 @@ public enum DataLoader {
         return (inner, member.map { "\(name):\($0)" } ?? "\(name):\(chosen.displayName)")
     }
 
+    /// A CSV table split into features and target (``readTable(path:target:targetRequired:features:classes:)``).
+    public struct Table: Sendable {
+        /// The feature columns, in the model's order when names were given, else in file order.
+        public var features: DataMatrix
+        /// The target column (nil when there is none); for text labels, the class indices 0…C−1.
+        public var target: DataMatrix?
+        /// The features' column names, in the matrix's order.
+        public var featureNames: [String]
+        /// Columns that are neither a named feature nor the target (only when `features` names them).
+        public var ignoredColumns: [String]
+        /// For a target of text labels, the class names: class i is `classNames[i]`. Nil for a numeric target.
+        public var classNames: [String]?
+    }
+
     /// Reads a CSV with a header row and splits off the column named `target` (when given and,
     /// unless `targetRequired`, when present). The features are every other column in file order,
     /// or, when `features` names them (a checkpoint's recorded input columns), exactly those
     /// columns in that order wherever they stand in the file; any other column is then left out
     /// and listed in `ignoredColumns`.
-    /// Like ``readMatrix(path:)``, the CSV may be gzip-compressed or in a zip archive.
-    /// - Throws: `DataFileError` for the file, `LoadError.unknownColumn` for a missing target,
-    ///   `LoadError.missingFeature` for a missing named feature.
-    public static func readTable(path: String, target: String?, targetRequired: Bool = true, features: [String]? = nil)
-        throws -> (features: DataMatrix, target: DataMatrix?, featureNames: [String], ignoredColumns: [String])
-    {
+    ///
+    /// The target column may hold text labels (class names such as `setosa`), told by its first
+    /// row: they become class indices, by their place in `classes` (a checkpoint's recorded class
+    /// names; a label not among them is an error naming its line) or, without `classes`, in the
+    /// sorted order of the distinct labels. Like ``readMatrix(path:)``, the CSV may be
+    /// gzip-compressed or in a zip archive.
+    /// - Throws: `DataFileError` for the file or a label, `LoadError.unknownColumn` for a missing
+    ///   target, `LoadError.missingFeature` for a missing named feature.
+    public static func readTable(path: String, target: String?, targetRequired: Bool = true, features: [String]? = nil,
+                                 classes: [String]? = nil) throws -> Table {
         let (file, member) = fileAndMember(path)
         let (bytes, name) = try unpack(DataFileIO.readAll(path: file), name: file, member: member)
-        return try readTable(bytes: bytes, name: name, target: target, targetRequired: targetRequired, features: features)
+        return try decodeTable(bytes, name: name, target: target, targetRequired: targetRequired, features: features,
+                               classes: classes)
     }
 
-    /// ``readTable(path:target:targetRequired:features:)`` on bytes already read; `name` is the file's name.
-    static func readTable(bytes: [UInt8], name path: String, target: String?, targetRequired: Bool = true,
-                          features: [String]? = nil)
-        throws -> (features: DataMatrix, target: DataMatrix?, featureNames: [String], ignoredColumns: [String])
-    {
-        let (headerOrNil, matrix) = try CSVFile.decode(bytes, name: path, hasHeader: true)
+    /// ``readTable(path:target:targetRequired:features:classes:)`` on a CSV's bytes already read
+    /// (and unpacked); `name` is the file's name, for messages.
+    public static func decodeTable(_ bytes: [UInt8], name path: String, target: String?, targetRequired: Bool = true,
+                                   features: [String]? = nil, classes: [String]? = nil) throws -> Table {
+        let (headerOrNil, matrix, labels) = try CSVFile.decode(bytes, name: path, hasHeader: true, labelColumn: target)
         let header = headerOrNil ?? []
         let targetIndex = target.flatMap { header.firstIndex(of: $0) }
         if let target, targetIndex == nil, targetRequired {
@@ -155,7 +174,7 @@ public enum DataLoader {
         }
         let used = Set(featureIndices + (targetIndex.map { [$0] } ?? []))
         let ignored = header.indices.filter { !used.contains($0) }.map { header[$0] }
-        if features == nil, targetIndex == nil { return (matrix, nil, header, []) }
+        if features == nil, targetIndex == nil { return Table(features: matrix, target: nil, featureNames: header, ignoredColumns: []) }
 
         var featureValues: [Float] = []
         featureValues.reserveCapacity(matrix.rows * featureIndices.count)
@@ -175,15 +194,35 @@ public enum DataLoader {
         var featureMatrix = DataMatrix(rows: matrix.rows, columns: featureIndices.count, values: featureValues,
                                        isIntegral: featureValues.allSatisfy { $0.rounded() == $0 })
         featureMatrix.origin = matrix.origin
-        var targetMatrix: DataMatrix?
+        var table = Table(features: featureMatrix, target: nil, featureNames: featureIndices.map { header[$0] }, ignoredColumns: ignored)
         if let targetIndex, let target {
-            let targets = (0..<matrix.rows).map { matrix.values[$0 * matrix.columns + targetIndex] }
+            var targets = (0..<matrix.rows).map { matrix.values[$0 * matrix.columns + targetIndex] }
+            if let labels {
+                // a numeric column whose first cell is text (a missing value such as N/A): its first text cell is the error
+                let numbers = labels.filter { Float($0) != nil }.count
+                if numbers * 2 > labels.count, let row = labels.firstIndex(where: { Float($0) == nil }) {
+                    throw DataFileError.csv(
+                        path: path, line: matrix.origin?.line(ofRow: row) ?? row + 2, column: targetIndex + 1, columnName: target,
+                        reason: "'\(Excerpt.escape(labels[row]))' is not a number (the column's other cells are mostly numbers)")
+                }
+                let names = classes ?? Array(Set(labels)).sorted()
+                let indices = Dictionary(names.enumerated().map { ($1, $0) }, uniquingKeysWith: { first, _ in first })
+                for (row, label) in labels.enumerated() {
+                    guard let index = indices[label] else {
+                        throw DataFileError.csv(
+                            path: path, line: matrix.origin?.line(ofRow: row) ?? row + 2, column: targetIndex + 1, columnName: target,
+                            reason: "'\(Excerpt.escape(label))' is not one of the model's classes (\(LoadError.listed(names, quoted: true)))")
+                    }
+                    targets[row] = Float(index)
+                }
+                table.classNames = names
+            }
             var column = DataMatrix(rows: matrix.rows, columns: 1, values: targets, isIntegral: targets.allSatisfy { $0.rounded() == $0 })
             column.origin = matrix.origin
             column.origin?.columnName = target
-            targetMatrix = column
+            table.target = column
         }
-        return (featureMatrix, targetMatrix, featureIndices.map { header[$0] }, ignored)
+        return table
     }
 
     /// The loss a target suggests: cross-entropy for one integer-valued column or integer

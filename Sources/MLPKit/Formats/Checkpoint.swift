@@ -24,10 +24,13 @@ public struct Checkpoint: Sendable, Equatable {
     public var standardization: Standardization?
     /// The model's inputs by name, in order, when it was trained from a CSV with a header row
     /// (metadata `data.features`, a JSON array of strings), so that other CSV files are read by
-    /// these names (``DataLoader/readTable(path:target:targetRequired:features:)``).
+    /// these names (``DataLoader/readTable(path:target:targetRequired:features:classes:)``).
     public var featureNames: [String]?
     /// The CSV column the model was trained to predict (metadata `data.target`).
     public var targetName: String?
+    /// For a classifier trained on text labels, the class names: output i is class `classNames[i]`
+    /// (metadata `data.classes`, a JSON array of strings).
+    public var classNames: [String]?
     /// Other metadata, as strings (for example how the data was shuffled).
     public var metadata: [String: String]
 
@@ -54,7 +57,7 @@ public struct Checkpoint: Sendable, Equatable {
 
     static let metadataKeys = ["format", "layers", "activation", "activation.slope", "loss", "adam.step",
                                "adam.learning_rate", "adam.beta1", "adam.beta2", "adam.epsilon", "adam.weight_decay",
-                               "adam.clip_norm", "data.features", "data.target"] + LearningRateSchedule.metadataKeys
+                               "adam.clip_norm", "data.features", "data.target", "data.classes"] + LearningRateSchedule.metadataKeys
 
     /// The names of the standardisation's tensors.
     static let standardizationTensors = (mean: "standardize.mean", deviation: "standardize.std")
@@ -88,6 +91,12 @@ public struct Checkpoint: Sendable, Equatable {
             meta.append(("data.features", .string(JSONValue.array(featureNames.map { .string($0) }).serialized)))
         }
         if let targetName { meta.append(("data.target", .string(targetName))) }
+        if let classNames {
+            guard classNames.count == layerSizes[layerSizes.count - 1] else {
+                throw ModelError.dataShape("\(classNames.count) class names for a model with \(layerSizes[layerSizes.count - 1]) outputs")
+            }
+            meta.append(("data.classes", .string(JSONValue.array(classNames.map { .string($0) }).serialized)))
+        }
         if let schedule {
             let entries = schedule.metadata
             for key in entries.keys.sorted() { meta.append((key, .string(entries[key] ?? ""))) }
@@ -198,28 +207,36 @@ public struct Checkpoint: Sendable, Equatable {
         }
     }
 
-    /// `data.features` and `data.target`, checked: the features a JSON array of as many distinct
-    /// strings as the model has inputs, the target none of them.
-    static func dataColumns(_ metadata: [String: String], inputs: Int) throws -> (features: [String]?, target: String?) {
+    /// `data.features`, `data.target` and `data.classes`, checked: the features a JSON array of as
+    /// many distinct strings as the model has inputs, the target none of them, the classes as many
+    /// distinct strings as it has outputs.
+    static func dataColumns(_ metadata: [String: String], inputs: Int, outputs: Int) throws
+        -> (features: [String]?, target: String?, classes: [String]?)
+    {
         func fail(_ reason: String) -> CheckpointError { .invalid(path: "", reason: reason) }
+        // `what`: the kind of name, and the model's count it must equal (inputs or outputs)
+        func names(_ key: String, count: Int, what: (one: String, many: String, model: String)) throws -> [String]? {
+            guard let text = metadata[key] else { return nil }
+            let items = (try? JSONValue.parse(Array(text.utf8)))?.arrayValue
+            let names = items?.compactMap(\.stringValue) ?? []
+            guard let items, names.count == items.count else {
+                throw fail("\(key) \(shown(text)) is not a JSON array of \(what.one) names")
+            }
+            guard names.count == count else {
+                throw fail("\(key) names \(names.count) \(names.count == 1 ? what.one : what.many) but the model has \(count) \(what.model)")
+            }
+            var seen = Set<String>()
+            for name in names where !seen.insert(name).inserted {
+                throw fail("\(key) names the \(what.one) \(shown(name)) twice")
+            }
+            return names
+        }
         let target = metadata["data.target"]
-        guard let text = metadata["data.features"] else { return (nil, target) }
-        let items = (try? JSONValue.parse(Array(text.utf8)))?.arrayValue
-        let names = items?.compactMap(\.stringValue) ?? []
-        guard let items, names.count == items.count else {
-            throw fail("data.features \(shown(text)) is not a JSON array of column names")
-        }
-        guard names.count == inputs else {
-            throw fail("data.features names \(names.count) columns but the model takes \(inputs) inputs")
-        }
-        var seen = Set<String>()
-        for name in names where !seen.insert(name).inserted {
-            throw fail("data.features names the column \(shown(name)) twice")
-        }
-        if let target, seen.contains(target) {
+        let features = try names("data.features", count: inputs, what: ("column", "columns", "inputs"))
+        if let target, features?.contains(target) ?? false {
             throw fail("data.target \(shown(target)) is also one of data.features")
         }
-        return (names, target)
+        return (features, target, try names("data.classes", count: outputs, what: ("class", "classes", "outputs")))
     }
 
     /// The names W1, b1, W2, b2, … for the tensors of a PyTorch `nn.Sequential` of `nn.Linear`
@@ -494,7 +511,8 @@ public struct Checkpoint: Sendable, Equatable {
             checkpoint.hyperparameters = hyperparameters
         }
         try validateTrainingMetadata(metadata)
-        (checkpoint.featureNames, checkpoint.targetName) = try dataColumns(metadata, inputs: sizes[0])
+        (checkpoint.featureNames, checkpoint.targetName, checkpoint.classNames) = try dataColumns(
+            metadata, inputs: sizes[0], outputs: sizes[sizes.count - 1])
         do {
             checkpoint.schedule = try LearningRateSchedule(metadata: metadata)
         } catch {

@@ -28,23 +28,23 @@ final class ColumnNameTests: XCTestCase {
         let header = ["id", "c", "price", "a", "b", "note"]
         let (bytes, columns) = table(header, rows: 7, seed: 1)
         // scattered, out of file order, target present
-        let picked = try DataLoader.readTable(bytes: bytes, name: "t.csv", target: "price", features: ["a", "c", "b"])
+        let picked = try DataLoader.decodeTable(bytes, name: "t.csv", target: "price", features: ["a", "c", "b"])
         XCTAssertEqual(picked.features.columns, 3)
         XCTAssertEqual(picked.features.values, expected(["a", "c", "b"], columns, rows: 7))
         XCTAssertEqual(picked.target?.values, columns["price"])
         XCTAssertEqual(picked.featureNames, ["a", "c", "b"])
         XCTAssertEqual(picked.ignoredColumns, ["id", "note"])
         // side by side in the file (the contiguous copy), and without a target
-        let contiguous = try DataLoader.readTable(bytes: bytes, name: "t.csv", target: nil, targetRequired: false, features: ["a", "b"])
+        let contiguous = try DataLoader.decodeTable(bytes, name: "t.csv", target: nil, targetRequired: false, features: ["a", "b"])
         XCTAssertEqual(contiguous.features.values, expected(["a", "b"], columns, rows: 7))
         XCTAssertNil(contiguous.target)
         XCTAssertEqual(contiguous.ignoredColumns, ["id", "c", "price", "note"])
         // a target that is not required and not there is left alone
-        let absent = try DataLoader.readTable(bytes: bytes, name: "t.csv", target: "y", targetRequired: false, features: ["note", "id"])
+        let absent = try DataLoader.decodeTable(bytes, name: "t.csv", target: "y", targetRequired: false, features: ["note", "id"])
         XCTAssertEqual(absent.features.values, expected(["note", "id"], columns, rows: 7))
         XCTAssertNil(absent.target)
         // without names: every column but the target, in file order, as before
-        let all = try DataLoader.readTable(bytes: bytes, name: "t.csv", target: "price")
+        let all = try DataLoader.decodeTable(bytes, name: "t.csv", target: "price")
         XCTAssertEqual(all.features.values, expected(["id", "c", "a", "b", "note"], columns, rows: 7))
         XCTAssertEqual(all.featureNames, ["id", "c", "a", "b", "note"])
         XCTAssertEqual(all.ignoredColumns, [])
@@ -53,14 +53,67 @@ final class ColumnNameTests: XCTestCase {
 
     func testMissingOrConflictingColumnsAreErrors() {
         let (bytes, _) = table(["a", "b", "price"], rows: 3, seed: 2)
-        XCTAssertThrowsError(try DataLoader.readTable(bytes: bytes, name: "t.csv", target: "price", features: ["a", "d", "b"])) {
+        XCTAssertThrowsError(try DataLoader.decodeTable(bytes, name: "t.csv", target: "price", features: ["a", "d", "b"])) {
             XCTAssertEqual("\($0)", "t.csv has no column named 'd', the model's input 2 of 3 (columns: a, b, price)")
         }
-        XCTAssertThrowsError(try DataLoader.readTable(bytes: bytes, name: "t.csv", target: "b", features: ["a", "b"])) {
+        XCTAssertThrowsError(try DataLoader.decodeTable(bytes, name: "t.csv", target: "b", features: ["a", "b"])) {
             XCTAssertEqual("\($0)", "t.csv: the target 'b' is one of the model's input columns")
         }
-        XCTAssertThrowsError(try DataLoader.readTable(bytes: bytes, name: "t.csv", target: "y", features: ["a", "b"])) {
+        XCTAssertThrowsError(try DataLoader.decodeTable(bytes, name: "t.csv", target: "y", features: ["a", "b"])) {
             XCTAssertEqual("\($0)", "t.csv has no column named 'y' (columns: a, b, price)")
         }
+    }
+
+    // MARK: - Text labels
+
+    func testTextLabelsBecomeClassIndicesInSortedOrder() throws {
+        let text = "x1,species,x2\n1,virginica,2\n3,\"versi, color\",4\n 5 , setosa ,6\n7,virginica,8\n"
+        let table = try DataLoader.decodeTable(Array(text.utf8), name: "iris.csv", target: "species")
+        XCTAssertEqual(table.classNames, ["setosa", "versi, color", "virginica"])
+        XCTAssertEqual(table.target?.values, [2, 1, 0, 2])
+        XCTAssertEqual(table.target?.isIntegral, true)
+        XCTAssertEqual(table.features.values, [1, 2, 3, 4, 5, 6, 7, 8])
+        XCTAssertEqual(DataLoader.defaultLoss(for: try XCTUnwrap(table.target)), .crossEntropy)
+        // a checkpoint's classes decide the indices, whatever the labels' order or presence
+        let recorded = try DataLoader.decodeTable(Array(text.utf8), name: "iris.csv", target: "species",
+                                                  classes: ["virginica", "dog", "setosa", "versi, color"])
+        XCTAssertEqual(recorded.target?.values, [0, 3, 2, 0])
+        XCTAssertEqual(recorded.classNames, ["virginica", "dog", "setosa", "versi, color"])
+        // a numeric target is read as before, with no class names
+        let numeric = try DataLoader.decodeTable(Array("a,y\n1,0\n2,1\n".utf8), name: "n.csv", target: "y", classes: ["p", "q"])
+        XCTAssertNil(numeric.classNames)
+        XCTAssertEqual(numeric.target?.values, [0, 1])
+        // a feature column of text is still an error: only the target may hold labels
+        XCTAssertThrowsError(try DataLoader.decodeTable(Array("a,y\nred,dog\n".utf8), name: "f.csv", target: "y")) {
+            XCTAssertEqual("\($0)", "f.csv, line 2, column 1 ('a'): 'red' is not a number")
+        }
+    }
+
+    func testBadLabelsAreErrorsNamingTheirLine() {
+        func message(_ text: String, classes: [String]? = nil) -> String {
+            do {
+                _ = try DataLoader.decodeTable(Array(text.utf8), name: "l.csv", target: "y", classes: classes)
+                return "no error"
+            } catch {
+                return "\(error)"
+            }
+        }
+        XCTAssertEqual(message("a,y\n1,cat\n\n2,emu\n", classes: ["cat", "dog"]),
+                       "l.csv, line 4, column 2 ('y'): 'emu' is not one of the model's classes ('cat', 'dog')")
+        XCTAssertEqual(message("a,y\n1,cat\n2,\n"), "l.csv, line 3, column 2 ('y'): empty cell")
+        XCTAssertEqual(message("a,y\n1,cat\n2,\"\"\n"), "l.csv, line 3, column 2 ('y'): empty cell")
+        XCTAssertEqual(message("a,y\n1,\"cat\n"), "l.csv, line 2, column 2 ('y'): unterminated quote in a label")
+        // a numeric column with a missing value in its first row is not a column of labels
+        XCTAssertEqual(message("a,y\n1,N/A\n2,3.5\n3,4\n"),
+                       "l.csv, line 2, column 2 ('y'): 'N/A' is not a number (the column's other cells are mostly numbers)")
+        // numbers first, then text: the numeric column's error, as before
+        XCTAssertEqual(message("a,y\n1,2\n2,cat\n"), "l.csv, line 3, column 2 ('y'): 'cat' is not a number")
+        XCTAssertEqual(message("a,y\n1,nan\n"), "l.csv, line 2, column 2 ('y'): NaN is not allowed ('nan')")
+    }
+
+    func testLabelsWrittenBeforeTheMatrixQuotedWhereNeeded() {
+        let matrix = DataMatrix(rows: 2, columns: 2, values: [0.25, 0.75, 1, 0], isIntegral: false)
+        XCTAssertEqual(CSVFile.encode(header: ["class", "p_a", "p_b,c"], matrix: matrix, labels: ["a", "b,c"]),
+                       "class,p_a,\"p_b,c\"\na,0.25,0.75\n\"b,c\",1,0\n")
     }
 }

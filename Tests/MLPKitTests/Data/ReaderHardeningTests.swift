@@ -227,7 +227,7 @@ final class ReaderHardeningTests: FileTestCase {
             for header in [false, true] {
                 do {
                     _ = try CSVFile.decode(bytes, name: "r.csv", hasHeader: header)
-                    _ = try DataLoader.readTable(bytes: bytes, name: "r.csv", target: "x")
+                    _ = try DataLoader.decodeTable(bytes, name: "r.csv", target: "x")
                 } catch {
                     let text = message(error)
                     failures += 1

@@ -1,0 +1,96 @@
+import Foundation
+import MLPKit
+import XCTest
+
+/// A CSV whose target column holds class names (`species` = setosa, …): `train` makes them
+/// classes in sorted order and records them, `eval` reads them back by name, `predict` writes
+/// them, and a resumed run on the same labels is bit for bit an uninterrupted one.
+final class TextLabelCLITests: XCTestCase {
+    var folder: URL!
+    let names = ["virginica", "setosa", "versi, color"]  // sorted: setosa, versi, color, virginica
+    let rows = 180
+
+    override func setUpWithError() throws {
+        folder = try makeTemporaryFolder(self)
+        var generator = SeededGenerator(seed: 8)
+        var text = "length,\"species\",width\n"
+        for row in 0..<rows {
+            let label = row % 3
+            let (x, y) = (Float(generator.nextNormal()) + 3 * Float(label), Float(generator.nextNormal()) - 3 * Float(label))
+            let name = names[label].contains(",") ? "\"\(names[label])\"" : names[label]
+            text += "\(x),\(name),\(y)\n"
+        }
+        try text.write(to: folder.appendingPathComponent("flowers.csv"), atomically: true, encoding: .utf8)
+    }
+
+    func run(_ arguments: [String]) throws -> CommandResult {
+        try CommandRunner.run(arguments, in: folder)
+    }
+
+    func testTrainEvalPredictWithClassNames() throws {
+        let train = try run(["train", "--data", "flowers.csv", "--target", "species", "--hidden", "16", "--epochs", "20",
+                             "--batch-size", "30", "--out", "m.safetensors"])
+        XCTAssertEqual(train.status, 0, train.standardError)
+        XCTAssertTrue(train.standardError.contains("loss: cross-entropy (chosen from the targets; --loss to change); layers 2,16,3; "
+            + "classes 'setosa', 'versi, color', 'virginica'"), train.standardError)
+        let checkpoint = try Checkpoint.load(from: folder.appendingPathComponent("m.safetensors").path)
+        XCTAssertEqual(checkpoint.classNames, ["setosa", "versi, color", "virginica"])
+
+        let predict = try run(["predict", "--model", "m.safetensors", "--data", "flowers.csv", "--out", "p.csv"])
+        XCTAssertEqual(predict.status, 0, predict.standardError)
+        let lines = try String(contentsOf: folder.appendingPathComponent("p.csv"), encoding: .utf8).split(separator: "\n")
+        XCTAssertEqual(lines.first, "class,p_setosa,\"p_versi, color\",p_virginica")
+        XCTAssertEqual(lines.count, rows + 1)
+        // the accuracy eval reports is the share of rows whose predicted name is the label
+        var right = 0
+        for (row, line) in lines.dropFirst().enumerated() {
+            let predicted = line.hasPrefix("\"") ? String(line.dropFirst().prefix { $0 != "\"" }) : String(line.prefix { $0 != "," })
+            XCTAssertTrue(names.contains(predicted), String(line))
+            if predicted == names[row % 3] { right += 1 }
+        }
+        let evaluation = try run(["eval", "--model", "m.safetensors", "--data", "flowers.csv", "--json"])
+        XCTAssertEqual(evaluation.status, 0, evaluation.standardError)
+        let figures = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(evaluation.standardOutput.utf8)) as? [String: Any])
+        XCTAssertEqual(try XCTUnwrap(figures["accuracy"] as? Double), Double(right) / Double(rows), accuracy: 1e-12)
+        XCTAssertGreaterThan(right, rows * 2 / 3, "the classes are well apart")
+
+        // .npy keeps the class index (setosa 0, versi, color 1, virginica 2) and the probabilities
+        XCTAssertEqual(try run(["predict", "--model", "m.safetensors", "--data", "flowers.csv", "--out", "p.npy"]).status, 0)
+        let array = try NumpyFile.read(path: folder.appendingPathComponent("p.npy").path)
+        XCTAssertEqual(array.columns, 4)
+        let sorted = names.sorted()
+        for (row, line) in lines.dropFirst().enumerated() {
+            let name = sorted[Int(array.values[row * 4])]
+            XCTAssertTrue(line.hasPrefix(name.contains(",") ? "\"\(name)\"," : "\(name),"), "row \(row): \(line) against \(name)")
+        }
+    }
+
+    func testLabelsTheModelDoesNotKnowAndWrongLossAreOneError() throws {
+        XCTAssertEqual(try run(["train", "--data", "flowers.csv", "--target", "species", "--hidden", "4", "--steps", "2",
+                                "--out", "m.safetensors"]).status, 0)
+        try "length,species,width\n1,setosa,2\n3,lotus,4\n".write(to: folder.appendingPathComponent("other.csv"), atomically: true,
+                                                                    encoding: .utf8)
+        try assertCommandFails(["eval", "--model", "m.safetensors", "--data", "other.csv"], in: folder,
+                               mentioning: "other.csv, line 3, column 2 ('species'): 'lotus' is not one of the model's classes "
+                                   + "('setosa', 'versi, color', 'virginica')", status: 1)
+        try assertCommandFails(["train", "--data", "flowers.csv", "--target", "species", "--loss", "mse", "--out", "n.safetensors"],
+                               in: folder, mentioning: "the target 'species' holds text labels (3 classes), which need --loss cross-entropy, not mse",
+                               status: 64)
+    }
+
+    /// Two epochs, then one more from the checkpoint (no --target: the recorded one), equal three.
+    func testResumeOnTextLabels() throws {
+        let common = ["--hidden", "8", "--batch-size", "40", "--seed", "3"]
+        XCTAssertEqual(try run(["train", "--data", "flowers.csv", "--target", "species", "--epochs", "3",
+                                "--out", "full.safetensors"] + common).status, 0)
+        XCTAssertEqual(try run(["train", "--data", "flowers.csv", "--target", "species", "--epochs", "2",
+                                "--out", "part.safetensors"] + common).status, 0)
+        let resumed = try run(["train", "--init", "part.safetensors", "--data", "flowers.csv", "--epochs", "1",
+                               "--out", "resumed.safetensors"])
+        XCTAssertEqual(resumed.status, 0, resumed.standardError)
+        let full = try Checkpoint.load(from: folder.appendingPathComponent("full.safetensors").path)
+        let again = try Checkpoint.load(from: folder.appendingPathComponent("resumed.safetensors").path)
+        XCTAssertEqual(full.parameters.map(\.bitPattern), again.parameters.map(\.bitPattern))
+        XCTAssertEqual(again.classNames, ["setosa", "versi, color", "virginica"])
+    }
+}
