@@ -97,6 +97,8 @@ write("csv", "plain-basic.csv", "1,2\n3,4")
 write("csv", "header-quoted-crlf.csv", '\ufeff"x", "y ""q""",label\r\n"1.5", 2 ,0\r\n\r\n-.5,+3E+2,1\r\n')
 write("csv", "plain-blank-lines.csv", "\n  \n0.1,0.2,0.3,0.4\n\n1e-38,3.4e38,-0,16777217\n")
 write("csv", "plain-long-digits.csv", "0.30000000000000004441,123456789012345678901234,1e-45\n")
+# the last column holds text labels (decodeTable's class names), one quoted with a comma
+write("csv", "header-text-labels.csv", 'x,y,species\n1,2,setosa\n3,4," versi, ""color"""\n5,6,setosa\n')
 
 # --- IDX --------------------------------------------------------------------------------------
 

@@ -196,7 +196,10 @@ final class HardeningTests: XCTestCase {
         _ = try? Checkpoint.decode(bytes)
         _ = try? NumpyFile.decode(bytes, name: "x")
         _ = try? CSVFile.decode(bytes, name: "x", hasHeader: false)
-        _ = try? CSVFile.decode(bytes, name: "x", hasHeader: true)
+        if let (header, _) = try? CSVFile.decode(bytes, name: "x", hasHeader: true), let last = header?.last {
+            // the last column as a target that may hold text labels, as the CSV fuzzer reads it
+            _ = try? DataLoader.decodeTable(bytes, name: "x", target: last, targetRequired: false)
+        }
         _ = try? IDXFile.decode(bytes, name: "x")
         _ = try? DataLoader.decodeMatrix(bytes, name: "x")
         _ = try? DataLoader.decodeMatrix(bytes, name: "x", member: "x")
@@ -208,8 +211,13 @@ final class HardeningTests: XCTestCase {
         try XCTSkipIf(checkpoints.isEmpty, "no Fuzz/Corpus beside the tests")
         for file in checkpoints { XCTAssertNoThrow(try Checkpoint.decode(file.bytes), file.name) }
         for file in arrays { XCTAssertNoThrow(try NumpyFile.decode(file.bytes, name: file.name)) }
-        for file in tables {  // header-*.csv have a header row, plain-*.csv none
-            XCTAssertNoThrow(try CSVFile.decode(file.bytes, name: file.name, hasHeader: file.name.hasPrefix("header")) as Any)
+        for file in tables {  // header-*.csv have a header row, plain-*.csv none; header-text-labels.csv's last column is text
+            if file.name == "header-text-labels.csv" {
+                let table = try DataLoader.decodeTable(file.bytes, name: file.name, target: "species")
+                XCTAssertEqual(table.classNames, [" versi, \"color\"", "setosa"])
+            } else {
+                XCTAssertNoThrow(try CSVFile.decode(file.bytes, name: file.name, hasHeader: file.name.hasPrefix("header")) as Any)
+            }
         }
         for file in images { XCTAssertNoThrow(try IDXFile.decode(file.bytes, name: file.name)) }
         let archives = try Self.files("Corpus/archive")
