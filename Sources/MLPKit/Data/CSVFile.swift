@@ -197,21 +197,12 @@ public enum CSVFile {
                         reason: "row has more than \(columns) cells (expected \(columns)\(hasHeader ? ", as in the header" : ", as in the first row"))")
                 }
                 while cursor < lineEnd, isSpace(base[cursor]) { cursor += 1 }
-                if column == labelIndex {
-                    if rows == 0, labels == nil, isText(base, from: cursor, to: lineEnd) { labels = [] }
-                    if labels != nil {
-                        let (label, stop) = try textCell(base, from: cursor, to: lineEnd, line: lineNumber, column: column,
-                                                         columnName: columnName(header, column), what: "a label", name: name)
-                        if label.isEmpty {
-                            throw DataFileError.csv(path: name, line: lineNumber, column: column,
-                                                    columnName: columnName(header, column), reason: "empty cell")
-                        }
-                        labels?.append(label)
-                        values.append(0)
-                        if stop >= lineEnd { break }
-                        cursor = stop + 1  // past the comma
-                        continue
-                    }
+                if column == labelIndex, let stop = try labelCell(base, from: cursor, to: lineEnd, line: lineNumber, column: column,
+                                                                  header: header, name: name, firstRow: rows == 0, labels: &labels) {
+                    values.append(0)
+                    if stop >= lineEnd { break }
+                    cursor = stop + 1  // past the comma
+                    continue
                 }
                 var value: Float
                 var cellEnd: Int
@@ -267,6 +258,26 @@ public enum CSVFile {
         var matrix = DataMatrix(rows: rows, columns: columns, values: values, isIntegral: integral)
         matrix.origin = DataMatrix.Origin(path: name, firstLine: firstDataLine, lineOffsets: lineOffsets)
         return (header, matrix, labels)
+    }
+
+    /// The label column's cell from `start`: on the first row, whether the column holds text labels
+    /// (then `labels` becomes an array); in a column of labels, the label appended to `labels` and
+    /// where the cell ends. Nil for a numeric column (the caller reads the cell as a number). Out
+    /// of line, so that the numeric cells' loop stays as it is without labels.
+    @inline(never)
+    private static func labelCell(
+        _ base: UnsafePointer<UInt8>, from start: Int, to end: Int, line: Int, column: Int, header: [String]?, name: String,
+        firstRow: Bool, labels: inout [String]?
+    ) throws -> Int? {
+        if firstRow, labels == nil, isText(base, from: start, to: end) { labels = [] }
+        guard labels != nil else { return nil }
+        let (label, stop) = try textCell(base, from: start, to: end, line: line, column: column,
+                                         columnName: columnName(header, column), what: "a label", name: name)
+        if label.isEmpty {
+            throw DataFileError.csv(path: name, line: line, column: column, columnName: columnName(header, column), reason: "empty cell")
+        }
+        labels?.append(label)
+        return stop
     }
 
     /// Whether the cell from `start` (spaces skipped) is text rather than a number: not empty, and
