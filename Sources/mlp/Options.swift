@@ -75,10 +75,8 @@ struct DataOptions: ParsableArguments {
             let table = try DataLoader.readTable(path: data, target: target, targetRequired: requireTargets,
                                                  features: checkpoint?.featureNames, classes: checkpoint?.classNames)
             if !table.ignoredColumns.isEmpty {
-                let names = table.ignoredColumns.map { "'\(Excerpt.escape($0))'" }
-                let listed = names.prefix(8).joined(separator: ", ") + (names.count > 8 ? " and \(names.count - 8) more" : "")
-                Terminal.writeError("note: \(data): left out \(names.count == 1 ? "column" : "columns") \(listed), "
-                    + "not among the model's inputs")
+                Terminal.writeError("note: \(data): left out \(table.ignoredColumns.count == 1 ? "column" : "columns") "
+                    + "\(DataLoader.LoadError.listed(table.ignoredColumns, quoted: true)), not among the model's inputs")
             }
             return LoadedData(inputs: table.features, targets: table.target, featureNames: table.featureNames,
                               targetName: table.target == nil ? nil : target, classNames: table.classNames)
