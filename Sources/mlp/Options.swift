@@ -51,7 +51,7 @@ struct DataOptions: ParsableArguments {
     var x: String?
 
     @Option(help: ArgumentHelp(
-        "Targets: .npy, .csv without a header, or an MNIST IDX labels file; gzip-compressed or not; from a .npz (zip) archive as FILE.npz:NAME.",
+        "Targets: .npy, .csv without a header (numbers, or one column of class names), or an MNIST IDX labels file; gzip-compressed or not; from a .npz (zip) archive as FILE.npz:NAME.",
         valueName: "file"))
     var y: String?
 
@@ -66,7 +66,8 @@ struct DataOptions: ParsableArguments {
     /// (`data.features`, `data.target`; a model trained from a CSV), `--data` is read by those
     /// names: the features are those columns in the model's order wherever they stand, other
     /// columns are left out (with a note on stderr), and the recorded target is the target when
-    /// `--target` is not given; text labels are its recorded classes (`data.classes`).
+    /// `--target` is not given; text labels (there, or in a `--y` CSV of one column) are its
+    /// recorded classes (`data.classes`).
     func load(requireTargets: Bool = true, columnsOf checkpoint: Checkpoint? = nil) throws -> LoadedData {
         if let data {
             guard x == nil, y == nil else { throw ValidationError("use either --data/--target or --x/--y, not both") }
@@ -88,11 +89,11 @@ struct DataOptions: ParsableArguments {
             if requireTargets { throw ValidationError("--x needs --y FILE with the targets") }
             return LoadedData(inputs: inputs)
         }
-        let targets = try DataLoader.readMatrix(path: y)
+        let (targets, classNames) = try DataLoader.readTargets(path: y, classes: checkpoint?.classNames)
         guard targets.rows == inputs.rows else {
             throw CommandError("\(x) has \(inputs.rows) rows but \(y) has \(targets.rows)")
         }
-        return LoadedData(inputs: inputs, targets: targets)
+        return LoadedData(inputs: inputs, targets: targets, classNames: classNames)
     }
 }
 

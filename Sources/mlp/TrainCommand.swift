@@ -110,7 +110,8 @@ struct TrainCommand: ParsableCommand {
         let classNames = loaded.classNames ?? checkpoint?.classNames
         if let labels = loaded.classNames {
             guard chosenLoss == .crossEntropy else {
-                throw ValidationError("the target '\(loaded.targetName ?? "")' holds text labels (\(Format.counted(labels.count, "class", plural: "classes"))), "
+                let source = loaded.targetName.map { "the target '\($0)'" } ?? "--y \(data.y ?? "")"
+                throw ValidationError("\(source) holds text labels (\(Format.counted(labels.count, "class", plural: "classes"))), "
                     + "which need --loss cross-entropy, not \(chosenLoss.rawValue)")
             }
             if let outputs = checkpoint?.layerSizes.last, labels.count != outputs {

@@ -200,6 +200,7 @@ final class HardeningTests: XCTestCase {
             // the last column as a target that may hold text labels, as the CSV fuzzer reads it
             _ = try? DataLoader.decodeTable(bytes, name: "x", target: last, targetRequired: false)
         }
+        _ = try? DataLoader.decodeTargets(bytes, name: "x")
         _ = try? IDXFile.decode(bytes, name: "x")
         _ = try? DataLoader.decodeMatrix(bytes, name: "x")
         _ = try? DataLoader.decodeMatrix(bytes, name: "x", member: "x")

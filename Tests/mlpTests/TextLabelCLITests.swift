@@ -93,4 +93,30 @@ final class TextLabelCLITests: XCTestCase {
         XCTAssertEqual(full.parameters.map(\.bitPattern), again.parameters.map(\.bitPattern))
         XCTAssertEqual(again.classNames, ["setosa", "versi, color", "virginica"])
     }
+
+    /// Inputs from an array, labels from a text file of one name a line.
+    func testTextLabelsFileWithArrays() throws {
+        let text = try String(contentsOf: folder.appendingPathComponent("flowers.csv"), encoding: .utf8)
+        let table = try DataLoader.decodeTable(Array(text.utf8), name: "flowers.csv", target: "species")
+        try Data(NumpyFile.encode(table.features)).write(to: folder.appendingPathComponent("x.npy"))
+        let labels = (0..<rows).map { names[$0 % 3].contains(",") ? "\"\(names[$0 % 3])\"" : names[$0 % 3] }
+        try (labels.joined(separator: "\n") + "\n").write(to: folder.appendingPathComponent("labels.txt"), atomically: true, encoding: .utf8)
+        let common = ["--hidden", "16", "--epochs", "5", "--batch-size", "30", "--seed", "2"]
+        XCTAssertEqual(try run(["train", "--x", "x.npy", "--y", "labels.txt", "--out", "a.safetensors"] + common).status, 0)
+        XCTAssertEqual(try run(["train", "--data", "flowers.csv", "--target", "species", "--out", "b.safetensors"] + common).status, 0)
+        // the same classes in the same order, so the same model bit for bit
+        let a = try Checkpoint.load(from: folder.appendingPathComponent("a.safetensors").path)
+        let b = try Checkpoint.load(from: folder.appendingPathComponent("b.safetensors").path)
+        XCTAssertEqual(a.classNames, ["setosa", "versi, color", "virginica"])
+        XCTAssertEqual(a.parameters.map(\.bitPattern), b.parameters.map(\.bitPattern))
+        let byArrays = try run(["eval", "--model", "a.safetensors", "--x", "x.npy", "--y", "labels.txt", "--json"])
+        let byTable = try run(["eval", "--model", "b.safetensors", "--data", "flowers.csv", "--json"])
+        XCTAssertEqual(byArrays.status, 0, byArrays.standardError)
+        XCTAssertEqual(byArrays.standardOutput, byTable.standardOutput)
+        XCTAssertEqual(try run(["predict", "--model", "a.safetensors", "--x", "x.npy", "--out", "p.csv"]).status, 0)
+        let first = try String(contentsOf: folder.appendingPathComponent("p.csv"), encoding: .utf8).split(separator: "\n").first
+        XCTAssertEqual(first, "class,p_setosa,\"p_versi, color\",p_virginica")
+        try assertCommandFails(["train", "--x", "x.npy", "--y", "labels.txt", "--loss", "mse", "--out", "c.safetensors"], in: folder,
+                               mentioning: "--y labels.txt holds text labels (3 classes), which need --loss cross-entropy, not mse", status: 64)
+    }
 }

@@ -3,7 +3,8 @@ import MLPKit
 
 /// Fuzzes `CSVFile.decode`, with and without a header row: it must throw or return a consistent
 /// matrix (a value needs at least one byte and a separator), the header must name every column,
-/// and writing the matrix back must read back equal. Then `DataLoader.decodeTable` (`checkTable`).
+/// and writing the matrix back must read back equal. Then `DataLoader.decodeTable` (`checkTable`)
+/// and `DataLoader.decodeTargets` (`checkTargets`).
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzCSV(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     let bytes = Fuzz.bytes(data, size)
@@ -25,7 +26,19 @@ public func fuzzCSV(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
                    "the round trip changed the matrix")
     }
     checkTable(bytes)
+    checkTargets(bytes)
     return 0
+}
+
+/// `DataLoader.decodeTargets` (no header; one column that may hold text labels): labels become
+/// one column of class indices below the class count, every class used.
+func checkTargets(_ bytes: [UInt8]) {
+    guard let (targets, classes) = try? DataLoader.decodeTargets(bytes, name: "fuzz.csv") else { return }
+    Fuzz.checkMatrix(targets, sourceBytes: bytes.count, expansion: 1)
+    guard let classes else { return }
+    Fuzz.check(targets.columns == 1 && !classes.isEmpty && classes.count <= targets.rows, "\(classes.count) classes for \(targets.rows) rows")
+    Fuzz.check(targets.values.allSatisfy { $0 >= 0 && Int($0) < classes.count } && Set(targets.values).count == classes.count,
+               "a class index outside 0..<\(classes.count), or a class without a row")
 }
 
 /// `DataLoader.decodeTable` with the last column as the target, which may hold text labels: the

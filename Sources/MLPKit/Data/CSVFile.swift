@@ -47,17 +47,19 @@ public enum CSVFile {
         return (header, matrix)
     }
 
-    /// ``decode(_:name:hasHeader:)``, where the column the header names `labelColumn` may hold text
-    /// labels (class names): when its cell on the first data row is text, not a number, every cell
-    /// of that column is read as text (unquoted as header names are; an empty one is an error) and
-    /// returned in `labels`, one per row, with 0 in its place in the matrix. Otherwise `labels` is
-    /// nil and the column is numeric like any other.
-    static func decode(_ bytes: [UInt8], name: String, hasHeader: Bool, labelColumn: String?)
+    /// ``decode(_:name:hasHeader:)``, where the column the header names `labelColumn` (or, without
+    /// a header, the 1-based column `labelColumnIndex`) may hold text labels (class names): when its
+    /// cell on the first data row is text, not a number, every cell of that column is read as text
+    /// (unquoted as header names are; an empty one is an error) and returned in `labels`, one per
+    /// row, with 0 in its place in the matrix. Otherwise `labels` is nil and the column is numeric
+    /// like any other.
+    static func decode(_ bytes: [UInt8], name: String, hasHeader: Bool, labelColumn: String?, labelColumnIndex: Int = 0)
         throws -> (header: [String]?, matrix: DataMatrix, labels: [String]?)
     {
         try bytes.withUnsafeBufferPointer { buffer in
             try powersOfTen.withUnsafeBufferPointer { powers in
-                try parse(buffer, powers: powers, name: name, hasHeader: hasHeader, labelColumn: labelColumn)
+                try parse(buffer, powers: powers, name: name, hasHeader: hasHeader, labelColumn: labelColumn,
+                          labelColumnIndex: labelColumnIndex)
             }
         }
     }
@@ -127,12 +129,12 @@ public enum CSVFile {
 
     private static func parse(
         _ buffer: UnsafeBufferPointer<UInt8>, powers: UnsafeBufferPointer<Double>, name: String, hasHeader: Bool,
-        labelColumn: String?
+        labelColumn: String?, labelColumnIndex: Int
     ) throws -> (header: [String]?, matrix: DataMatrix, labels: [String]?) {
         let count = buffer.count
         var header: [String]? = nil
         // the 1-based column that may hold text labels, and the labels once the first row shows it does
-        var labelIndex = 0
+        var labelIndex = labelColumnIndex
         var labels: [String]?
         var values: [Float] = []
         var columns = 0  // 0 until the header or first row fixes it.

@@ -198,24 +198,10 @@ public enum DataLoader {
         if let targetIndex, let target {
             var targets = (0..<matrix.rows).map { matrix.values[$0 * matrix.columns + targetIndex] }
             if let labels {
-                // a numeric column whose first cell is text (a missing value such as N/A): its first text cell is the error
-                let numbers = labels.filter { Float($0) != nil }.count
-                if numbers * 2 > labels.count, let row = labels.firstIndex(where: { Float($0) == nil }) {
-                    throw DataFileError.csv(
-                        path: path, line: matrix.origin?.line(ofRow: row) ?? row + 2, column: targetIndex + 1, columnName: target,
-                        reason: "'\(Excerpt.escape(labels[row]))' is not a number (the column's other cells are mostly numbers)")
-                }
-                let names = classes ?? Array(Set(labels)).sorted()
-                let indices = Dictionary(names.enumerated().map { ($1, $0) }, uniquingKeysWith: { first, _ in first })
-                for (row, label) in labels.enumerated() {
-                    guard let index = indices[label] else {
-                        throw DataFileError.csv(
-                            path: path, line: matrix.origin?.line(ofRow: row) ?? row + 2, column: targetIndex + 1, columnName: target,
-                            reason: "'\(Excerpt.escape(label))' is not one of the model's classes (\(LoadError.listed(names, quoted: true)))")
-                    }
-                    targets[row] = Float(index)
-                }
-                table.classNames = names
+                let classified = try classIndices(labels, classes: classes, path: path, origin: matrix.origin, column: targetIndex + 1,
+                                                  columnName: target)
+                targets = classified.indices
+                table.classNames = classified.names
             }
             var column = DataMatrix(rows: matrix.rows, columns: 1, values: targets, isIntegral: targets.allSatisfy { $0.rounded() == $0 })
             column.origin = matrix.origin
@@ -223,6 +209,62 @@ public enum DataLoader {
             table.target = column
         }
         return table
+    }
+
+    /// Text labels as class indices: by their place in `classes`, or without it in the sorted order
+    /// of the distinct labels (returned as `names`). A column of mostly numbers whose first cell
+    /// was text (a missing value such as N/A) is refused at its first text cell, and so is a label
+    /// not in `classes`, each naming its line (from `origin`) and `column`.
+    static func classIndices(_ labels: [String], classes: [String]?, path: String, origin: DataMatrix.Origin?, column: Int,
+                             columnName: String?) throws -> (indices: [Float], names: [String]) {
+        func fail(_ row: Int, _ reason: String) -> DataFileError {
+            .csv(path: path, line: origin?.line(ofRow: row) ?? row + 1, column: column, columnName: columnName, reason: reason)
+        }
+        let numbers = labels.filter { Float($0) != nil }.count
+        if numbers * 2 > labels.count, let row = labels.firstIndex(where: { Float($0) == nil }) {
+            throw fail(row, "'\(Excerpt.escape(labels[row]))' is not a number (the column's other cells are mostly numbers)")
+        }
+        let names = classes ?? Array(Set(labels)).sorted()
+        let lookup = Dictionary(names.enumerated().map { ($1, $0) }, uniquingKeysWith: { first, _ in first })
+        var indices = [Float](repeating: 0, count: labels.count)
+        for (row, label) in labels.enumerated() {
+            guard let index = lookup[label] else {
+                throw fail(row, "'\(Excerpt.escape(label))' is not one of the model's classes (\(LoadError.listed(names, quoted: true)))")
+            }
+            indices[row] = Float(index)
+        }
+        return (indices, names)
+    }
+
+    /// Reads targets like ``readMatrix(path:)``, except that a CSV without a header whose one
+    /// column holds text (class names such as `setosa`, one a line) is read as labels: class
+    /// indices by their place in `classes` (a checkpoint's recorded class names) or, without it, in
+    /// the sorted order of the distinct labels, returned as `classNames` (nil for numeric targets).
+    /// - Throws: as ``readMatrix(path:)``; `DataFileError` for a label not in `classes`, or for text
+    ///   labels beside other columns.
+    public static func readTargets(path: String, classes: [String]? = nil) throws -> (targets: DataMatrix, classNames: [String]?) {
+        let (file, member) = fileAndMember(path)
+        return try decodeTargets(DataFileIO.readAll(path: file), name: file, member: member, classes: classes)
+    }
+
+    /// ``readTargets(path:classes:)`` on bytes already read; `name` and `member` as for ``decodeMatrix(_:name:member:)``.
+    public static func decodeTargets(_ bytes: [UInt8], name: String, member: String? = nil, classes: [String]? = nil) throws
+        -> (targets: DataMatrix, classNames: [String]?)
+    {
+        let (unpacked, innerName) = try unpack(bytes, name: name, member: member)
+        let lowercased = innerName.lowercased()
+        let isBinary = lowercased.hasSuffix(".npy") || lowercased.hasSuffix(".npz") || FileSniffer.kind(unpacked) != nil
+            || (unpacked.count >= 2 && unpacked[0] == 0 && unpacked[1] == 0)
+        if isBinary { return (try decodeMatrix(bytes, name: name, member: member), nil) }
+        let (_, matrix, labels) = try CSVFile.decode(unpacked, name: innerName, hasHeader: false, labelColumn: nil, labelColumnIndex: 1)
+        guard let labels else { return (matrix, nil) }
+        guard matrix.columns == 1 else {
+            throw DataFileError.malformed(path: innerName, reason: "text labels must be the file's only column; it has \(matrix.columns)")
+        }
+        let classified = try classIndices(labels, classes: classes, path: innerName, origin: matrix.origin, column: 1, columnName: nil)
+        var targets = DataMatrix(rows: matrix.rows, columns: 1, values: classified.indices, isIntegral: true)
+        targets.origin = matrix.origin
+        return (targets, classified.names)
     }
 
     /// The loss a target suggests: cross-entropy for one integer-valued column or integer

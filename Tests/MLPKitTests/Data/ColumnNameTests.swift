@@ -116,4 +116,28 @@ final class ColumnNameTests: XCTestCase {
         XCTAssertEqual(CSVFile.encode(header: ["class", "p_a", "p_b,c"], matrix: matrix, labels: ["a", "b,c"]),
                        "class,p_a,\"p_b,c\"\na,0.25,0.75\n\"b,c\",1,0\n")
     }
+
+    func testTargetsFileOfTextLabels() throws {
+        let text = Array("emu\ncat\n\n\"dog, big\"\ncat\n".utf8)
+        let read = try DataLoader.decodeTargets(text, name: "labels.txt")
+        XCTAssertEqual(read.classNames, ["cat", "dog, big", "emu"])
+        XCTAssertEqual(read.targets.values, [2, 0, 1, 0])
+        XCTAssertEqual(read.targets.columns, 1)
+        let recorded = try DataLoader.decodeTargets(text, name: "labels.txt", classes: ["emu", "dog, big", "cat"])
+        XCTAssertEqual(recorded.targets.values, [0, 2, 1, 2])
+        XCTAssertThrowsError(try DataLoader.decodeTargets(text, name: "labels.txt", classes: ["cat", "emu"])) {
+            XCTAssertEqual("\($0)", "labels.txt, line 4, column 1: 'dog, big' is not one of the model's classes ('cat', 'emu')")
+        }
+        XCTAssertThrowsError(try DataLoader.decodeTargets(Array("cat,1\ndog,2\n".utf8), name: "two.csv")) {
+            XCTAssertEqual("\($0)", "two.csv: text labels must be the file's only column; it has 2")
+        }
+        // numbers, .npy and gzip read as readMatrix reads them
+        let numbers = try DataLoader.decodeTargets(Array("1\n0\n2\n".utf8), name: "y.csv")
+        XCTAssertNil(numbers.classNames)
+        XCTAssertEqual(numbers.targets.values, [1, 0, 2])
+        let matrix = DataMatrix(rows: 3, columns: 1, values: [2, 0, 1], isIntegral: true)
+        let npy = try DataLoader.decodeTargets(NumpyFile.encode(matrix), name: "y.npy")
+        XCTAssertNil(npy.classNames)
+        XCTAssertEqual(npy.targets, matrix)
+    }
 }
