@@ -118,5 +118,12 @@ final class TextLabelCLITests: XCTestCase {
         XCTAssertEqual(first, "class,p_setosa,\"p_versi, color\",p_virginica")
         try assertCommandFails(["train", "--x", "x.npy", "--y", "labels.txt", "--loss", "mse", "--out", "c.safetensors"], in: folder,
                                mentioning: "--y labels.txt holds text labels (3 classes), which need --loss cross-entropy, not mse", status: 64)
+        // a model trained on numbered classes does not guess which name is which number
+        let numbers = (0..<rows).map { "\($0 % 3)" }.joined(separator: "\n") + "\n"
+        try numbers.write(to: folder.appendingPathComponent("numbers.txt"), atomically: true, encoding: .utf8)
+        XCTAssertEqual(try run(["train", "--x", "x.npy", "--y", "numbers.txt", "--out", "n.safetensors"] + common).status, 0)
+        try assertCommandFails(["eval", "--model", "n.safetensors", "--x", "x.npy", "--y", "labels.txt"], in: folder,
+                               mentioning: "--y labels.txt holds text labels, but n.safetensors records no class names (it was trained "
+                                   + "on numbered classes): give the labels as their numbers 0…2", status: 1)
     }
 }
