@@ -117,6 +117,10 @@ struct TrainCommand: ParsableCommand {
             if let outputs = checkpoint?.layerSizes.last, labels.count != outputs {
                 throw CommandError("the target's text labels name \(Format.counted(labels.count, "class", plural: "classes")) but the checkpoint has \(outputs) outputs")
             }
+            if let path = `init`, checkpoint?.classNames == nil {
+                Terminal.writeError("note: \(path) records no class names; its outputs 0…\(labels.count - 1) are now "
+                    + "\(DataLoader.LoadError.listed(labels, quoted: true)), in that order")
+            }
         }
         let (dataset, outputs) = try DataLoader.dataset(inputs: inputs, targets: targets, loss: chosenLoss,
                                                         outputs: checkpoint?.layerSizes.last)

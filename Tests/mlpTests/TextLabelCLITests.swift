@@ -125,5 +125,13 @@ final class TextLabelCLITests: XCTestCase {
         try assertCommandFails(["eval", "--model", "n.safetensors", "--x", "x.npy", "--y", "labels.txt"], in: folder,
                                mentioning: "--y labels.txt holds text labels, but n.safetensors records no class names (it was trained "
                                    + "on numbered classes): give the labels as their numbers 0…2", status: 1)
+        // training on from it names the outputs in sorted order, and says so
+        let named = try run(["train", "--init", "n.safetensors", "--x", "x.npy", "--y", "labels.txt", "--steps", "1",
+                             "--out", "named.safetensors"])
+        XCTAssertEqual(named.status, 0, named.standardError)
+        XCTAssertTrue(named.standardError.contains("note: n.safetensors records no class names; its outputs 0…2 are now "
+            + "'setosa', 'versi, color', 'virginica', in that order"), named.standardError)
+        XCTAssertEqual(try Checkpoint.load(from: folder.appendingPathComponent("named.safetensors").path).classNames,
+                       ["setosa", "versi, color", "virginica"])
     }
 }
