@@ -61,6 +61,9 @@ struct DataOptions: ParsableArguments {
     @Option(help: ArgumentHelp("The target column of --data, by name (default with a checkpoint that records one: eval, predict, a resumed train).", valueName: "column"))
     var target: String?
 
+    @Flag(name: .customLong("no-header"), help: "--data has no header row: its columns are numbered from 1, --target is a number, and columns are read by position.")
+    var noHeader = false
+
     /// Inputs and targets, read and checked, and for `--data` the CSV's column names (and class
     /// names, for a target of text labels). With a `checkpoint` that records its columns
     /// (`data.features`, `data.target`; a model trained from a CSV), `--data` is read by those
@@ -71,17 +74,26 @@ struct DataOptions: ParsableArguments {
     func load(requireTargets: Bool = true, columnsOf checkpoint: Checkpoint? = nil) throws -> LoadedData {
         if let data {
             guard x == nil, y == nil else { throw ValidationError("use either --data/--target or --x/--y, not both") }
-            let target = self.target ?? checkpoint?.targetName
-            if requireTargets, target == nil { throw ValidationError("--data needs --target COLUMN naming the target column") }
+            // without a header: columns by number and by position (no names to record or to match)
+            let target = self.target ?? (noHeader ? nil : checkpoint?.targetName)
+            if requireTargets, target == nil {
+                throw ValidationError("--data needs --target COLUMN naming the target column" + (noHeader ? " (by its number, with --no-header)" : ""))
+            }
+            if noHeader, let target, (Int(target) ?? 0) < 1 {
+                throw ValidationError("with --no-header, --target is a column number from 1, got '\(target)'")
+            }
             let table = try DataLoader.readTable(path: data, target: target, targetRequired: requireTargets,
-                                                 features: checkpoint?.featureNames, classes: checkpoint?.classNames)
+                                                 features: noHeader ? nil : checkpoint?.featureNames, classes: checkpoint?.classNames,
+                                                 hasHeader: !noHeader)
             if !table.ignoredColumns.isEmpty {
                 Terminal.writeError("note: \(data): left out \(table.ignoredColumns.count == 1 ? "column" : "columns") "
                     + "\(DataLoader.LoadError.listed(table.ignoredColumns, quoted: true)), not among the model's inputs")
             }
+            if noHeader { return LoadedData(inputs: table.features, targets: table.target, classNames: table.classNames) }
             return LoadedData(inputs: table.features, targets: table.target, featureNames: table.featureNames,
                               targetName: table.target == nil ? nil : target, classNames: table.classNames)
         }
+        if noHeader { throw ValidationError("--no-header goes with --data (a --x or --y CSV never has a header)") }
         guard let x else { throw ValidationError("no data: pass --x FILE --y FILE, or --data FILE.csv --target COLUMN") }
         if target != nil { throw ValidationError("--target goes with --data, not with --x") }
         let inputs = try DataLoader.readMatrix(path: x)

@@ -201,6 +201,7 @@ final class HardeningTests: XCTestCase {
             _ = try? DataLoader.decodeTable(bytes, name: "x", target: last, targetRequired: false)
         }
         _ = try? DataLoader.decodeTargets(bytes, name: "x")
+        _ = try? DataLoader.decodeTable(bytes, name: "x", target: "1", targetRequired: false, hasHeader: false)
         _ = try? IDXFile.decode(bytes, name: "x")
         _ = try? DataLoader.decodeMatrix(bytes, name: "x")
         _ = try? DataLoader.decodeMatrix(bytes, name: "x", member: "x")

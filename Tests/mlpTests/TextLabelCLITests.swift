@@ -134,4 +134,35 @@ final class TextLabelCLITests: XCTestCase {
         XCTAssertEqual(try Checkpoint.load(from: folder.appendingPathComponent("named.safetensors").path).classNames,
                        ["setosa", "versi, color", "virginica"])
     }
+
+    /// A CSV without a header (UCI's iris.data): --no-header and the target by its number.
+    func testHeaderlessDataWithTheTargetByNumber() throws {
+        let text = try String(contentsOf: folder.appendingPathComponent("flowers.csv"), encoding: .utf8)
+        let rowsOnly = text.split(separator: "\n", omittingEmptySubsequences: false).dropFirst().joined(separator: "\n")
+        try rowsOnly.write(to: folder.appendingPathComponent("flowers.data"), atomically: true, encoding: .utf8)
+        let common = ["--hidden", "16", "--epochs", "5", "--batch-size", "30", "--seed", "2"]
+        XCTAssertEqual(try run(["train", "--data", "flowers.data", "--no-header", "--target", "2", "--out", "a.safetensors"] + common).status, 0)
+        XCTAssertEqual(try run(["train", "--data", "flowers.csv", "--target", "species", "--out", "b.safetensors"] + common).status, 0)
+        let a = try Checkpoint.load(from: folder.appendingPathComponent("a.safetensors").path)
+        let b = try Checkpoint.load(from: folder.appendingPathComponent("b.safetensors").path)
+        XCTAssertEqual(a.parameters.map(\.bitPattern), b.parameters.map(\.bitPattern))
+        XCTAssertEqual(a.classNames, b.classNames)
+        XCTAssertNil(a.featureNames, "column numbers are not names: the model reads by position")
+        XCTAssertNil(a.targetName)
+        let headerless = try run(["eval", "--model", "a.safetensors", "--data", "flowers.data", "--no-header", "--target", "2", "--json"])
+        let named = try run(["eval", "--model", "b.safetensors", "--data", "flowers.csv", "--json"])
+        XCTAssertEqual(headerless.status, 0, headerless.standardError)
+        XCTAssertEqual(headerless.standardOutput, named.standardOutput)
+        XCTAssertEqual(try run(["predict", "--model", "a.safetensors", "--data", "flowers.data", "--no-header", "--target", "2",
+                                "--out", "p1.csv"]).status, 0)
+        XCTAssertEqual(try run(["predict", "--model", "b.safetensors", "--data", "flowers.csv", "--out", "p2.csv"]).status, 0)
+        XCTAssertEqual(try Data(contentsOf: folder.appendingPathComponent("p1.csv")),
+                       try Data(contentsOf: folder.appendingPathComponent("p2.csv")))
+        try assertCommandFails(["train", "--data", "flowers.data", "--no-header", "--target", "species", "--out", "c.safetensors"],
+                               in: folder, mentioning: "with --no-header, --target is a column number from 1, got 'species'", status: 64)
+        try assertCommandFails(["train", "--data", "flowers.data", "--no-header", "--target", "4", "--out", "c.safetensors"], in: folder,
+                               mentioning: "flowers.data has 3 columns without a header, numbered 1 to 3; there is no column '4'", status: 1)
+        try assertCommandFails(["train", "--x", "x.npy", "--y", "y.npy", "--no-header", "--out", "c.safetensors"], in: folder,
+                               mentioning: "--no-header goes with --data", status: 64)
+    }
 }

@@ -45,7 +45,13 @@ func checkTargets(_ bytes: [UInt8]) {
 
 /// `DataLoader.decodeTable` with the last column as the target, which may hold text labels: the
 /// target has a row per feature row, and text labels become class indices below the class count.
+/// Without a header, column 1 as the target: a row per feature row.
 func checkTable(_ bytes: [UInt8]) {
+    if let table = try? DataLoader.decodeTable(bytes, name: "fuzz.csv", target: "1", targetRequired: false, hasHeader: false),
+       let column = table.target {
+        Fuzz.check(column.rows == table.features.rows && column.columns == 1, "the headerless target's shape does not fit the features")
+        Fuzz.check(table.classNames.map { $0.count <= column.rows } ?? true, "more classes than rows")
+    }
     guard let (header, _) = try? CSVFile.decode(bytes, name: "fuzz.csv", hasHeader: true), let target = header?.last,
           let table = try? DataLoader.decodeTable(bytes, name: "fuzz.csv", target: target, targetRequired: false) else { return }
     Fuzz.checkMatrix(table.features, sourceBytes: bytes.count, expansion: 1)

@@ -457,6 +457,24 @@ public enum CSVFile {
         }
     }
 
+    /// The cells of the first non-blank line, as text (a header's names, or a first row's cells),
+    /// or nil when that line cannot be split (an unterminated quote) or there is none.
+    static func firstLineCells(_ bytes: [UInt8]) -> [String]? {
+        bytes.withUnsafeBufferPointer { buffer -> [String]? in
+            guard let base = buffer.baseAddress else { return nil }
+            var start = buffer.count >= 3 && base[0] == 0xEF && base[1] == 0xBB && base[2] == 0xBF ? 3 : 0
+            while start < buffer.count {
+                var end = start
+                while end < buffer.count, base[end] != 0x0A, base[end] != 0x0D { end += 1 }
+                var visible = start
+                while visible < end, isSpace(base[visible]) { visible += 1 }
+                if visible < end { return try? parseHeader(base, from: start, to: end, line: 1, name: "") }
+                start = end + 1
+            }
+            return nil
+        }
+    }
+
     /// Splits a header line into names: cells trimmed of spaces, double-quoted cells unquoted (`""` is a quote).
     private static func parseHeader(
         _ base: UnsafePointer<UInt8>, from start: Int, to end: Int, line: Int, name: String

@@ -109,7 +109,7 @@ public enum DataLoader {
         return (inner, member.map { "\(name):\($0)" } ?? "\(name):\(chosen.displayName)")
     }
 
-    /// A CSV table split into features and target (``readTable(path:target:targetRequired:features:classes:)``).
+    /// A CSV table split into features and target (``readTable(path:target:targetRequired:features:classes:hasHeader:)``).
     public struct Table: Sendable {
         /// The feature columns, in the model's order when names were given, else in file order.
         public var features: DataMatrix
@@ -136,24 +136,45 @@ public enum DataLoader {
     /// gzip-compressed or in a zip archive.
     /// - Throws: `DataFileError` for the file or a label, `LoadError.unknownColumn` for a missing
     ///   target, `LoadError.missingFeature` for a missing named feature.
+    ///
+    /// Without a header row (`hasHeader` false) the columns are numbered from 1, `target` is such a
+    /// number ("5"), and `featureNames` are the numbers of the feature columns.
     public static func readTable(path: String, target: String?, targetRequired: Bool = true, features: [String]? = nil,
-                                 classes: [String]? = nil) throws -> Table {
+                                 classes: [String]? = nil, hasHeader: Bool = true) throws -> Table {
         let (file, member) = fileAndMember(path)
         let (bytes, name) = try unpack(DataFileIO.readAll(path: file), name: file, member: member)
         return try decodeTable(bytes, name: name, target: target, targetRequired: targetRequired, features: features,
-                               classes: classes)
+                               classes: classes, hasHeader: hasHeader)
     }
 
-    /// ``readTable(path:target:targetRequired:features:classes:)`` on a CSV's bytes already read
+    /// ``readTable(path:target:targetRequired:features:classes:hasHeader:)`` on a CSV's bytes already read
     /// (and unpacked); `name` is the file's name, for messages.
     public static func decodeTable(_ bytes: [UInt8], name path: String, target: String?, targetRequired: Bool = true,
-                                   features: [String]? = nil, classes: [String]? = nil) throws -> Table {
-        let (headerOrNil, matrix, labels) = try CSVFile.decode(bytes, name: path, hasHeader: true, labelColumn: target)
-        let header = headerOrNil ?? []
-        let targetIndex = target.flatMap { header.firstIndex(of: $0) }
-        if let target, targetIndex == nil, targetRequired {
-            throw LoadError.unknownColumn(path: path, column: target, available: header)
+                                   features: [String]? = nil, classes: [String]? = nil, hasHeader: Bool = true) throws -> Table {
+        let number = hasHeader ? 0 : target.flatMap { Int($0) }.map { max($0, 0) } ?? 0
+        func missingTarget(_ target: String, names: [String]) throws -> Never {
+            if !hasHeader {
+                throw LoadError.mismatch("\(path) has \(names.count) columns without a header, numbered 1 to \(names.count); "
+                    + "there is no column '\(Excerpt.escape(target))'")
+            }
+            throw LoadError.unknownColumn(path: path, column: target, available: names)
         }
+        let decoded: (header: [String]?, matrix: DataMatrix, labels: [String]?)
+        do {
+            decoded = try CSVFile.decode(bytes, name: path, hasHeader: hasHeader, labelColumn: target, labelColumnIndex: number)
+        } catch let error as DataFileError {
+            // a target that is not there is the error to report, not a cell of the column it would have been
+            if case .csv = error, let target, targetRequired, let cells = CSVFile.firstLineCells(bytes) {
+                let names = hasHeader ? cells : (0..<cells.count).map { String($0 + 1) }
+                if !names.contains(target) { try missingTarget(target, names: names) }
+            }
+            throw error
+        }
+        let (headerOrNil, matrix, labels) = decoded
+        // without a header the columns are named by their numbers, 1…N
+        let header = headerOrNil ?? (0..<matrix.columns).map { String($0 + 1) }
+        let targetIndex = target.flatMap { header.firstIndex(of: $0) }
+        if let target, targetIndex == nil, targetRequired { try missingTarget(target, names: header) }
         let featureIndices: [Int]
         if let features {
             featureIndices = try features.enumerated().map { position, column in

@@ -24,7 +24,7 @@ public struct Checkpoint: Sendable, Equatable {
     public var standardization: Standardization?
     /// The model's inputs by name, in order, when it was trained from a CSV with a header row
     /// (metadata `data.features`, a JSON array of strings), so that other CSV files are read by
-    /// these names (``DataLoader/readTable(path:target:targetRequired:features:classes:)``).
+    /// these names (``DataLoader/readTable(path:target:targetRequired:features:classes:hasHeader:)``).
     public var featureNames: [String]?
     /// The CSV column the model was trained to predict (metadata `data.target`).
     public var targetName: String?

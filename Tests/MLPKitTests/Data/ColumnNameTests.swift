@@ -140,4 +140,31 @@ final class ColumnNameTests: XCTestCase {
         XCTAssertNil(npy.classNames)
         XCTAssertEqual(npy.targets, matrix)
     }
+
+    func testTableWithoutAHeaderNumbersItsColumns() throws {
+        let text = Array("5.1,3.5,Iris-setosa\n7.0,3.2,Iris-versicolor\n6.3,3.3,Iris-virginica\n4.9,3.0,Iris-setosa\n".utf8)
+        let table = try DataLoader.decodeTable(text, name: "iris.data", target: "3", hasHeader: false)
+        XCTAssertEqual(table.featureNames, ["1", "2"])
+        XCTAssertEqual(table.features.values, [5.1, 3.5, 7.0, 3.2, 6.3, 3.3, 4.9, 3.0])
+        XCTAssertEqual(table.classNames, ["Iris-setosa", "Iris-versicolor", "Iris-virginica"])
+        XCTAssertEqual(table.target?.values, [0, 1, 2, 0])
+        let numeric = try DataLoader.decodeTable(Array("1,2,3\n4,5,6\n".utf8), name: "n.csv", target: "1", hasHeader: false)
+        XCTAssertEqual(numeric.target?.values, [1, 4])
+        XCTAssertEqual(numeric.features.values, [2, 3, 5, 6])
+        XCTAssertEqual(numeric.featureNames, ["2", "3"])
+    }
+
+    /// A target that is not there is the error, not a cell of the column that then reads as numbers.
+    func testAMissingTargetIsReportedBeforeTheCells() {
+        XCTAssertThrowsError(try DataLoader.decodeTable(Array("1,2,cat\n".utf8), name: "t.data", target: "9", hasHeader: false)) {
+            XCTAssertEqual("\($0)", "t.data has 3 columns without a header, numbered 1 to 3; there is no column '9'")
+        }
+        XCTAssertThrowsError(try DataLoader.decodeTable(Array("a,b,kind\n1,2,cat\n".utf8), name: "t.csv", target: "knd")) {
+            XCTAssertEqual("\($0)", "t.csv has no column named 'knd' (columns: a, b, kind)")
+        }
+        // a target that is there leaves the cell's own error
+        XCTAssertThrowsError(try DataLoader.decodeTable(Array("a,b,kind\n1,x,cat\n".utf8), name: "t.csv", target: "kind")) {
+            XCTAssertEqual("\($0)", "t.csv, line 2, column 2 ('b'): 'x' is not a number")
+        }
+    }
 }
