@@ -56,11 +56,17 @@ public enum DataLoader {
     /// take from a zip archive (nil: its only one).
     public static func decodeMatrix(_ bytes: [UInt8], name: String, member: String? = nil) throws -> DataMatrix {
         let (bytes, name) = try unpack(bytes, name: name, member: member)
+        return try decodeBinary(bytes, name: name) ?? CSVFile.decode(bytes, name: name, hasHeader: false).matrix
+    }
+
+    /// An unpacked file that is .npy (by its content, or by a `.npy` or `.npz` name) or IDX (two
+    /// zero bytes first), decoded; nil for anything else, which the callers read as CSV.
+    static func decodeBinary(_ bytes: [UInt8], name: String) throws -> DataMatrix? {
         let lowercased = name.lowercased()
         let isNumpyName = lowercased.hasSuffix(".npy") || lowercased.hasSuffix(".npz")
         if isNumpyName || FileSniffer.kind(bytes) == .numpy { return try NumpyFile.decode(bytes, name: name) }
         if bytes.count >= 2, bytes[0] == 0, bytes[1] == 0 { return try IDXFile.decode(bytes, name: name) }
-        return try CSVFile.decode(bytes, name: name, hasHeader: false).matrix
+        return nil
     }
 
     /// `path` as a file and the member of a zip archive it names: the whole of `path` when a file
@@ -273,10 +279,7 @@ public enum DataLoader {
         -> (targets: DataMatrix, classNames: [String]?)
     {
         let (unpacked, innerName) = try unpack(bytes, name: name, member: member)
-        let lowercased = innerName.lowercased()
-        let isBinary = lowercased.hasSuffix(".npy") || lowercased.hasSuffix(".npz") || FileSniffer.kind(unpacked) != nil
-            || (unpacked.count >= 2 && unpacked[0] == 0 && unpacked[1] == 0)
-        if isBinary { return (try decodeMatrix(bytes, name: name, member: member), nil) }
+        if let matrix = try decodeBinary(unpacked, name: innerName) { return (matrix, nil) }
         let (_, matrix, labels) = try CSVFile.decode(unpacked, name: innerName, hasHeader: false, labelColumn: nil, labelColumnIndex: 1)
         guard let labels else { return (matrix, nil) }
         guard matrix.columns == 1 else {
