@@ -205,18 +205,19 @@ public enum DataLoader {
 
         var featureValues: [Float] = []
         featureValues.reserveCapacity(matrix.rows * featureIndices.count)
-        let contiguous = featureIndices == Array((featureIndices.first ?? 0)..<((featureIndices.first ?? 0) + featureIndices.count))
+        // the feature columns as runs of neighbours (one run when they stand side by side, two around
+        // a target in the middle), each row copied a run at a time
+        var runs: [Range<Int>] = []
+        for index in featureIndices {
+            if let last = runs.last, last.upperBound == index {
+                runs[runs.count - 1] = last.lowerBound..<(index + 1)
+            } else {
+                runs.append(index..<(index + 1))
+            }
+        }
         for row in 0..<matrix.rows {
             let start = row * matrix.columns
-            if contiguous, let first = featureIndices.first {
-                featureValues.append(contentsOf: matrix.values[(start + first)..<(start + first + featureIndices.count)])
-            } else if features == nil, let targetIndex {
-                // every column but the target, in file order
-                featureValues.append(contentsOf: matrix.values[start..<(start + targetIndex)])
-                featureValues.append(contentsOf: matrix.values[(start + targetIndex + 1)..<(start + matrix.columns)])
-            } else {
-                for index in featureIndices { featureValues.append(matrix.values[start + index]) }
-            }
+            for run in runs { featureValues.append(contentsOf: matrix.values[(start + run.lowerBound)..<(start + run.upperBound)]) }
         }
         var featureMatrix = DataMatrix(rows: matrix.rows, columns: featureIndices.count, values: featureValues,
                                        isIntegral: featureValues.allSatisfy { $0.rounded() == $0 })
