@@ -24,8 +24,7 @@ struct EvalCommand: ParsableCommand {
         guard let targets = loaded.targets else { throw CommandError("no targets") }
         // text labels need the model's own class names: sorting them would only guess its classes' order
         if loaded.classNames != nil, checkpoint.classNames == nil {
-            let source = loaded.targetName.map { "the target '\($0)'" } ?? "--y \(data.y ?? "")"
-            throw CommandError("\(source) holds text labels, but \(model) records no class names (it was trained on numbered "
+            throw CommandError("\(loaded.targetSource) holds text labels, but \(model) records no class names (it was trained on numbered "
                 + "classes): give the labels as their numbers 0…\(network.layout.outputs - 1)")
         }
         try checkInputs(inputs, fit: network)

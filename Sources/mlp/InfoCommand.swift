@@ -87,19 +87,3 @@ struct InfoCommand: ParsableCommand {
         return shown.joined(separator: ", ") + (names.count > 16 ? ", … (\(names.count) in all; --json lists every one)" : "")
     }
 }
-
-/// How `mlp train` batched the data, from a checkpoint's `training.*` metadata (checked when the
-/// checkpoint loads).
-struct TrainingRecord {
-    var seed: UInt64?
-    var batchSize: Int?
-    var shuffle: Bool?
-    var validationSplit: Double?
-
-    init(_ metadata: [String: String]) {
-        seed = metadata["training.seed"].flatMap { UInt64($0) }
-        batchSize = metadata["training.batch_size"].flatMap { Int($0) }
-        shuffle = metadata["training.shuffle"].map { $0 == "true" }
-        validationSplit = metadata["training.validation_split"].flatMap { Double($0) }
-    }
-}

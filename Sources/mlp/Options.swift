@@ -89,9 +89,10 @@ struct DataOptions: ParsableArguments {
                 Terminal.writeError("note: \(data): left out \(table.ignoredColumns.count == 1 ? "column" : "columns") "
                     + "\(DataLoader.LoadError.listed(table.ignoredColumns, quoted: true)), not among the model's inputs")
             }
-            if noHeader { return LoadedData(inputs: table.features, targets: table.target, classNames: table.classNames) }
+            let source = "the target '\(target ?? "")'"
+            if noHeader { return LoadedData(inputs: table.features, targets: table.target, classNames: table.classNames, targetSource: source) }
             return LoadedData(inputs: table.features, targets: table.target, featureNames: table.featureNames,
-                              targetName: table.target == nil ? nil : target, classNames: table.classNames)
+                              targetName: table.target == nil ? nil : target, classNames: table.classNames, targetSource: source)
         }
         if noHeader { throw ValidationError("--no-header goes with --data (a --x or --y CSV never has a header)") }
         guard let x else { throw ValidationError("no data: pass --x FILE --y FILE, or --data FILE.csv --target COLUMN") }
@@ -105,7 +106,7 @@ struct DataOptions: ParsableArguments {
         guard targets.rows == inputs.rows else {
             throw CommandError("\(x) has \(inputs.rows) rows but \(y) has \(targets.rows)")
         }
-        return LoadedData(inputs: inputs, targets: targets, classNames: classNames)
+        return LoadedData(inputs: inputs, targets: targets, classNames: classNames, targetSource: "--y \(y)")
     }
 }
 
@@ -118,6 +119,8 @@ struct LoadedData {
     var featureNames: [String]?
     var targetName: String?
     var classNames: [String]?
+    /// Where the targets come from, for messages: "the target 'species'" or "--y labels.txt".
+    var targetSource = ""
 }
 
 /// `--device auto|cpu|opencl|cuda`.

@@ -110,8 +110,7 @@ struct TrainCommand: ParsableCommand {
         let classNames = loaded.classNames ?? checkpoint?.classNames
         if let labels = loaded.classNames {
             guard chosenLoss == .crossEntropy else {
-                let source = loaded.targetName.map { "the target '\($0)'" } ?? "--y \(data.y ?? "")"
-                throw ValidationError("\(source) holds text labels (\(Format.counted(labels.count, "class", plural: "classes"))), "
+                throw ValidationError("\(loaded.targetSource) holds text labels (\(Format.counted(labels.count, "class", plural: "classes"))), "
                     + "which need --loss cross-entropy, not \(chosenLoss.rawValue)")
             }
             if let outputs = checkpoint?.layerSizes.last, labels.count != outputs {
@@ -124,8 +123,8 @@ struct TrainCommand: ParsableCommand {
         }
         let (dataset, outputs) = try DataLoader.dataset(inputs: inputs, targets: targets, loss: chosenLoss,
                                                         outputs: checkpoint?.layerSizes.last)
-        let metadataSeed = checkpoint?.metadata["training.seed"].flatMap { UInt64($0) }
-        let seed = self.seed ?? metadataSeed ?? 0
+        let recorded = TrainingRecord(checkpoint?.metadata ?? [:])
+        let seed = self.seed ?? recorded.seed ?? 0
         var model: MLP
         let activation = try features.activationFunction(checkpoint: checkpoint)
         if let checkpoint {
@@ -147,7 +146,7 @@ struct TrainCommand: ParsableCommand {
             learningRate: lr ?? defaults.learningRate, beta1: beta1 ?? defaults.beta1,
             beta2: beta2 ?? defaults.beta2, epsilon: eps ?? defaults.epsilon,
             weightDecay: defaults.weightDecay, clipNorm: defaults.clipNorm))
-        let batch = batchSize ?? checkpoint?.metadata["training.batch_size"].flatMap { Int($0) } ?? 128
+        let batch = batchSize ?? recorded.batchSize ?? 128
 
         let (training, validation) = try validationSplit.map { try dataset.split(validationFraction: $0, seed: seed) }
             .map { ($0.training, Optional($0.validation)) } ?? (dataset, nil)
@@ -180,9 +179,7 @@ struct TrainCommand: ParsableCommand {
             }
             announcement = line
         }
-        var metadata = ["training.seed": String(seed), "training.batch_size": String(batch),
-                        "training.shuffle": String(!noShuffle)]
-        if let validationSplit { metadata["training.validation_split"] = "\(validationSplit)" }
+        let metadata = TrainingRecord(seed: seed, batchSize: batch, shuffle: !noShuffle, validationSplit: validationSplit).metadata
         var task = TrainTask(
             model: model, optimizer: checkpoint?.optimizer, hyperparameters: hyperparameters, training: training,
             validation: validation, configuration: configuration, wantsTrainingAccuracy: plot != nil, quiet: json)
@@ -353,5 +350,35 @@ struct TrainTask: BackendTask {
         }
         return Output(model: try best?.model ?? session.model(), optimizer: try best?.optimizer ?? session.optimizerState(),
                       history: history, stepsTaken: stepsTaken, deviceSummary: backend.summary, earlyStopping: earlyStopping)
+    }
+}
+
+/// How `mlp train` batched the data: a checkpoint's `training.*` metadata (checked when the
+/// checkpoint loads), read back by a resumed run and `mlp info`.
+struct TrainingRecord {
+    var seed: UInt64?
+    var batchSize: Int?
+    var shuffle: Bool?
+    var validationSplit: Double?
+
+    init(_ metadata: [String: String]) {
+        seed = metadata["training.seed"].flatMap { UInt64($0) }
+        batchSize = metadata["training.batch_size"].flatMap { Int($0) }
+        shuffle = metadata["training.shuffle"].map { $0 == "true" }
+        validationSplit = metadata["training.validation_split"].flatMap { Double($0) }
+    }
+
+    init(seed: UInt64, batchSize: Int, shuffle: Bool, validationSplit: Double?) {
+        (self.seed, self.batchSize, self.shuffle, self.validationSplit) = (seed, batchSize, shuffle, validationSplit)
+    }
+
+    /// The `training.*` entries for a checkpoint.
+    var metadata: [String: String] {
+        var entries: [String: String] = [:]
+        entries["training.seed"] = seed.map { String($0) }
+        entries["training.batch_size"] = batchSize.map { String($0) }
+        entries["training.shuffle"] = shuffle.map { String($0) }
+        entries["training.validation_split"] = validationSplit.map { "\($0)" }
+        return entries
     }
 }
