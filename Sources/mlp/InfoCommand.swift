@@ -31,6 +31,7 @@ struct InfoCommand: ParsableCommand {
             object += [
                 ("loss", checkpoint.loss.map { .string($0.rawValue) } ?? .null),
                 ("inputs", names(checkpoint.featureNames)),
+                ("categories", checkpoint.categories.map { .array($0.map(names)) } ?? .null),
                 ("standardized", .bool(checkpoint.standardization != nil)),
                 ("target", checkpoint.targetName.map { .string($0) } ?? .null),
                 ("classes", names(checkpoint.classNames)),
@@ -54,7 +55,14 @@ struct InfoCommand: ParsableCommand {
         print("layers: \(checkpoint.layerSizes.map(String.init).joined(separator: ",")) (\(Format.grouped(parameters)) parameters)")
         print("activation: \(checkpoint.activation)")
         print("loss: \(checkpoint.loss?.rawValue ?? "not recorded (give eval and predict a --loss)")")
-        let inputs = checkpoint.featureNames.map { Self.listed($0) } ?? "\(checkpoint.layerSizes[0]), by position (no column names recorded)"
+        var inputs = checkpoint.featureNames.map { Self.listed($0) } ?? "\(checkpoint.layerSizes[0]), by position (no column names recorded)"
+        if let categories = checkpoint.categories {
+            if checkpoint.featureNames == nil { inputs = "\(checkpoint.layerSizes[0]) from \(categories.count) columns, by position" }
+            let columns = checkpoint.featureNames ?? categories.indices.map { "feature column \($0 + 1)" }
+            for (column, values) in zip(columns, categories) {
+                if let values { inputs += "; \(checkpoint.featureNames == nil ? column : Self.listed([column])) one-hot: \(Self.listed(values))" }
+            }
+        }
         print("inputs: \(inputs)\(checkpoint.standardization != nil ? "; standardized" : "")")
         if let target = checkpoint.targetName { print("target: \(Excerpt.escape(target))") }
         if let classes = checkpoint.classNames { print("classes: \(Self.listed(classes))") }

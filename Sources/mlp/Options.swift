@@ -61,6 +61,10 @@ struct DataOptions: ParsableArguments {
     @Option(help: ArgumentHelp("The target column of --data, by name (default with a checkpoint that records one: eval, predict, a resumed train).", valueName: "column"))
     var target: String?
 
+    @Option(help: ArgumentHelp("Columns of --data to leave out, comma-separated (by number with --no-header): an id, free text.",
+                               valueName: "columns"))
+    var drop: String?
+
     @Flag(name: .customLong("no-header"), help: "--data has no header row: its columns are numbered from 1, --target is a number, and columns are read by position.")
     var noHeader = false
 
@@ -82,19 +86,23 @@ struct DataOptions: ParsableArguments {
             if noHeader, let target, (Int(target) ?? 0) < 1 {
                 throw ValidationError("with --no-header, --target is a column number from 1, got '\(target)'")
             }
+            // a fresh model takes a column of text as categories; a checkpoint's model, those it records
+            let textFeatures = checkpoint.map { $0.categories.map { .recorded($0) } ?? .refused } ?? DataLoader.TextFeatures.detected
             let table = try DataLoader.readTable(path: data, target: target, targetRequired: requireTargets,
                                                  features: noHeader ? nil : checkpoint?.featureNames, classes: checkpoint?.classNames,
-                                                 hasHeader: !noHeader)
+                                                 textFeatures: textFeatures, dropping: try dropped(), hasHeader: !noHeader)
             if !table.ignoredColumns.isEmpty {
                 Terminal.writeError("note: \(data): left out \(table.ignoredColumns.count == 1 ? "column" : "columns") "
                     + "\(DataLoader.LoadError.listed(table.ignoredColumns, quoted: true)), not among the model's inputs")
             }
             let source = "the target '\(target ?? "")'"
-            if noHeader { return LoadedData(inputs: table.features, targets: table.target, classNames: table.classNames, targetSource: source) }
-            return LoadedData(inputs: table.features, targets: table.target, featureNames: table.featureNames,
-                              targetName: table.target == nil ? nil : target, classNames: table.classNames, targetSource: source)
+            var loaded = LoadedData(inputs: table.features, targets: table.target, classNames: table.classNames,
+                                    categories: table.categories, featureColumns: table.featureNames, targetSource: source)
+            if !noHeader { (loaded.featureNames, loaded.targetName) = (table.featureNames, table.target == nil ? nil : target) }
+            return loaded
         }
         if noHeader { throw ValidationError("--no-header goes with --data (a --x or --y CSV never has a header)") }
+        if drop != nil { throw ValidationError("--drop goes with --data (it names CSV columns)") }
         guard let x else { throw ValidationError("no data: pass --x FILE --y FILE, or --data FILE.csv --target COLUMN") }
         if target != nil { throw ValidationError("--target goes with --data, not with --x") }
         let inputs = try DataLoader.readMatrix(path: x)
@@ -110,15 +118,31 @@ struct DataOptions: ParsableArguments {
     }
 }
 
+extension DataOptions {
+    /// The columns `--drop` names: split at commas, each trimmed; by number with --no-header.
+    func dropped() throws -> [String] {
+        guard let drop else { return [] }
+        let names = drop.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
+        if let bad = names.first(where: { $0.isEmpty || (noHeader && (Int($0) ?? 0) < 1) }) {
+            throw ValidationError("--drop takes column \(noHeader ? "numbers from 1" : "names") separated by commas, got '\(bad)' in '\(drop)'")
+        }
+        return names
+    }
+}
+
 /// What `DataOptions.load` read: the inputs, the targets (when asked for or present), and for a
-/// CSV with a header the features' and the target's column names, and the class names of a
-/// target of text labels (the targets are then their indices).
+/// CSV with a header the features' and the target's column names, the class names of a
+/// target of text labels (the targets are then their indices), and the categories of feature
+/// columns of text (one-hot in `inputs`).
 struct LoadedData {
     var inputs: DataMatrix
     var targets: DataMatrix?
     var featureNames: [String]?
     var targetName: String?
     var classNames: [String]?
+    var categories: [[String]?]?
+    /// The feature columns as the file names them (their numbers without a header), for messages.
+    var featureColumns: [String] = []
     /// Where the targets come from, for messages: "the target 'species'" or "--y labels.txt".
     var targetSource = ""
 }

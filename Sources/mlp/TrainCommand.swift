@@ -103,6 +103,15 @@ struct TrainCommand: ParsableCommand {
         let checkpoint = try `init`.map { try Checkpoint.load(from: $0) }
         let loaded = try data.load(columnsOf: checkpoint)
         let inputs = loaded.inputs
+        if checkpoint == nil, let categories = loaded.categories {
+            // a column of a different value in most rows (an id, free text) tells the model nothing about new rows
+            for (column, values) in zip(loaded.featureColumns, categories) {
+                guard let values, inputs.rows >= 20, values.count * 2 > inputs.rows else { continue }
+                let name = data.noHeader ? column : "'\(Excerpt.escape(column))'"
+                Terminal.writeError("note: column \(name) holds \(Format.grouped(values.count)) different values in \(Format.grouped(inputs.rows)) rows, "
+                    + "each an input: an id or free text tells the model nothing about new rows (--drop \(Excerpt.escape(column)) leaves it out)")
+            }
+        }
         guard let targets = loaded.targets else { throw CommandError("no targets") }
         let chosenLoss = loss ?? checkpoint?.loss ?? DataLoader.defaultLoss(for: targets)
         if let checkpoint, let path = `init` { try checkpoint.checkLossFlag(loss, path: path) }
@@ -177,6 +186,12 @@ struct TrainCommand: ParsableCommand {
             if let classNames, loaded.classNames != nil {
                 line += "; classes " + DataLoader.LoadError.listed(classNames, quoted: true)
             }
+            if let categories = loaded.categories, checkpoint == nil {
+                let names = loaded.featureColumns, quoted = loaded.featureNames != nil
+                line += "; one-hot " + zip(names, categories).compactMap { name, values in
+                    values.map { "\(quoted ? "'\(Excerpt.escape(name))'" : "column \(name)") (\($0.count))" }
+                }.joined(separator: ", ")
+            }
             announcement = line
         }
         let metadata = TrainingRecord(seed: seed, batchSize: batch, shuffle: !noShuffle, validationSplit: validationSplit).metadata
@@ -191,10 +206,11 @@ struct TrainCommand: ParsableCommand {
         // eval and predict read other CSV files by name.
         let (featureNames, targetName) = loaded.featureNames != nil
             ? (loaded.featureNames, loaded.targetName) : (checkpoint?.featureNames, checkpoint?.targetName)
+        let categories = loaded.categories ?? checkpoint?.categories
         let makeCheckpoint = { [metadata] (model: MLP, optimizer: OptimizerState) in
             var file = Checkpoint(model: model, optimizer: optimizer, hyperparameters: hyperparameters, schedule: schedule,
                                   metadata: metadata)
-            (file.featureNames, file.targetName, file.classNames) = (featureNames, targetName, classNames)
+            (file.featureNames, file.targetName, file.classNames, file.categories) = (featureNames, targetName, classNames, categories)
             return file
         }
         // The NaN guard: training throws when the loss or the parameters stop being finite, and

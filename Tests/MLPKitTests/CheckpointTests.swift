@@ -490,6 +490,48 @@ final class CheckpointTests: XCTestCase {
         XCTAssertEqual(good?.targetName, "y")
     }
 
+    func testCategoriesRoundTripAndAreChecked() throws {
+        var file = Checkpoint(model: try MLP(layerSizes: [5, 3, 2], loss: .meanSquaredError, seed: 1))
+        file.featureNames = ["size", "color"]
+        file.categories = [nil, ["red", "green", "blue, \"ish\"", "\u{1}"]]
+        let read = try Checkpoint.decode(try file.encoded())
+        XCTAssertEqual(read, file)
+        XCTAssertNil(read.metadata["data.categories"], "kept in the typed fields, not among the other metadata")
+        // by position: no names
+        file.featureNames = nil
+        XCTAssertEqual(try Checkpoint.decode(try file.encoded()).categories, file.categories)
+        // categories that do not make the model's inputs are not written
+        file.categories = [nil, ["red"]]
+        XCTAssertThrowsError(try file.encoded()) { XCTAssertTrue("\($0)".contains("categories for 2 inputs")) }
+        file.categories = [nil, nil, nil, nil, []]
+        XCTAssertThrowsError(try file.encoded())
+        file.categories = [nil, ["a", "b", "c", "d"]]
+        file.featureNames = ["size"]
+        XCTAssertThrowsError(try file.encoded()) { XCTAssertTrue("\($0)".contains("1 feature names for a model that takes 2 input columns")) }
+    }
+
+    func testBadCategoriesRejected() {
+        let source = PyTorchFile(seed: 3)  // [3, 4, 2]
+        assertRejected(source.bytes(metadata: ["data.categories": "{}"]), "data.categories {} is not a JSON array")
+        assertRejected(source.bytes(metadata: ["data.categories": escaped(#"[null, ["a"]]"#)]),
+                       "data.categories makes 2 inputs but the model has 3")
+        assertRejected(source.bytes(metadata: ["data.categories": escaped(#"[null, null, null, []]"#)]),
+                       "holds something other than null or a non-empty array of category names")
+        assertRejected(source.bytes(metadata: ["data.categories": escaped(#"[1, ["a", "b"]]"#)]),
+                       "holds something other than null or a non-empty array of category names")
+        assertRejected(source.bytes(metadata: ["data.categories": escaped(#"[null, ["a", 2]]"#)]),
+                       "holds something other than null or a non-empty array of category names")
+        assertRejected(source.bytes(metadata: ["data.categories": escaped(#"[null, ["a", "a"]]"#)]),
+                       "data.categories names the category a twice")
+        assertRejected(source.bytes(metadata: ["data.categories": escaped(#"[null, ["a", "b"]]"#),
+                                               "data.features": escaped(#"["x", "y", "z"]"#)]),
+                       "data.features names 3 columns but the model has 2 input columns")
+        let good = try? Checkpoint.decode(source.bytes(metadata: ["data.categories": escaped(#"[null, ["a", "b"]]"#),
+                                                                  "data.features": escaped(#"["x", "y"]"#)]))
+        XCTAssertEqual(good?.categories, [nil, ["a", "b"]])
+        XCTAssertEqual(good?.featureNames, ["x", "y"])
+    }
+
     func testClassNamesRoundTripAndAreChecked() throws {
         var file = Checkpoint(model: try MLP(layerSizes: [3, 4, 2], loss: .crossEntropy, seed: 2))
         file.classNames = ["cat", "dog, big"]

@@ -43,23 +43,28 @@ public enum CSVFile {
     ///   name used twice; `DataFileError.empty` for a file with no data rows (including a header-only file);
     ///   `DataFileError.malformed` for a file that is not text.
     public static func decode(_ bytes: [UInt8], name: String, hasHeader: Bool) throws -> (header: [String]?, matrix: DataMatrix) {
-        let (header, matrix, _) = try decode(bytes, name: name, hasHeader: hasHeader, labelColumn: nil)
+        let (header, matrix, _) = try decode(bytes, name: name, hasHeader: hasHeader, textColumns: nil)
         return (header, matrix)
     }
 
-    /// ``decode(_:name:hasHeader:)``, where the column the header names `labelColumn` (or, without
-    /// a header, the 1-based column `labelColumnIndex`) may hold text labels (class names): when its
-    /// cell on the first data row is text, not a number, every cell of that column is read as text
-    /// (unquoted as header names are; an empty one is an error) and returned in `labels`, one per
-    /// row, with 0 in its place in the matrix. Otherwise `labels` is nil and the column is numeric
-    /// like any other.
-    static func decode(_ bytes: [UInt8], name: String, hasHeader: Bool, labelColumn: String?, labelColumnIndex: Int = 0)
-        throws -> (header: [String]?, matrix: DataMatrix, labels: [String]?)
+    /// How a column's cells are read: as numbers, as text, as text only when the column's cell
+    /// on the first data row is text rather than a number, or not at all (`skip`: any text, empty
+    /// cells included, and nothing kept; a column left out).
+    enum TextMode: Sendable { case number, text, detect, skip }
+
+    /// ``decode(_:name:hasHeader:)``, where columns may hold text (class names, categories):
+    /// `textColumns` is asked once for each column, with its 1-based number, the number of columns
+    /// and the header (nil without one), how that column is read. A column of text has every cell
+    /// read as text (unquoted as header names are; an empty one is an error), returned in `texts`
+    /// under its 1-based number, one per row, with 0 in its place in the matrix (a skipped column
+    /// has 0 there and no entry in `texts`). Without `textColumns` every column is numeric.
+    static func decode(_ bytes: [UInt8], name: String, hasHeader: Bool,
+                       textColumns: ((_ column: Int, _ columns: Int, _ header: [String]?) -> TextMode)?)
+        throws -> (header: [String]?, matrix: DataMatrix, texts: [Int: [String]])
     {
         try bytes.withUnsafeBufferPointer { buffer in
             try powersOfTen.withUnsafeBufferPointer { powers in
-                try parse(buffer, powers: powers, name: name, hasHeader: hasHeader, labelColumn: labelColumn,
-                          labelColumnIndex: labelColumnIndex)
+                try parse(buffer, powers: powers, name: name, hasHeader: hasHeader, textColumns: textColumns)
             }
         }
     }
@@ -129,13 +134,14 @@ public enum CSVFile {
 
     private static func parse(
         _ buffer: UnsafeBufferPointer<UInt8>, powers: UnsafeBufferPointer<Double>, name: String, hasHeader: Bool,
-        labelColumn: String?, labelColumnIndex: Int
-    ) throws -> (header: [String]?, matrix: DataMatrix, labels: [String]?) {
+        textColumns textMode: ((Int, Int, [String]?) -> TextMode)?
+    ) throws -> (header: [String]?, matrix: DataMatrix, texts: [Int: [String]]) {
         let count = buffer.count
         var header: [String]? = nil
-        // the 1-based column that may hold text labels, and the labels once the first row shows it does
-        var labelIndex = labelColumnIndex
-        var labels: [String]?
+        // the 1-based columns of text (fixed by the first data row) and their cells, one array each
+        var textColumns: [Int] = []
+        var texts: [[String]] = []
+        var skipped: [Bool] = []  // per text column: read past, not kept
         var values: [Float] = []
         var columns = 0  // 0 until the header or first row fixes it.
         var rows = 0
@@ -177,8 +183,12 @@ public enum CSVFile {
                 header = names
                 headerLine = lineNumber
                 columns = names.count
-                if let labelColumn, let index = names.firstIndex(of: labelColumn) { labelIndex = index + 1 }
                 continue
+            }
+            if rows == 0, let textMode {
+                (textColumns, skipped) = firstRowTextColumns(base, from: lineStart, to: lineEnd, columns: columns, header: header,
+                                                             mode: textMode)
+                texts = textColumns.map { _ in [] }
             }
             if columns > 0 && values.capacity == 0 {
                 // Reserve for a guess at the row count from this line's length, so large files rarely reallocate.
@@ -191,6 +201,9 @@ public enum CSVFile {
 
             var column = 0
             var cursor = lineStart
+            // the next column of text in this row (Int.max: none), and its place in textColumns
+            var textSlot = 0
+            var nextText = textColumns.first ?? .max
             while true {
                 column += 1
                 if columns > 0 && column > columns {
@@ -199,8 +212,11 @@ public enum CSVFile {
                         reason: "row has more than \(columns) cells (expected \(columns)\(hasHeader ? ", as in the header" : ", as in the first row"))")
                 }
                 while cursor < lineEnd, isSpace(base[cursor]) { cursor += 1 }
-                if column == labelIndex, let stop = try labelCell(base, from: cursor, to: lineEnd, line: lineNumber, column: column,
-                                                                  header: header, name: name, firstRow: rows == 0, labels: &labels) {
+                if column == nextText {
+                    let stop = try textCellOfColumn(base, from: cursor, to: lineEnd, line: lineNumber, column: column, header: header,
+                                                    name: name, keep: !skipped[textSlot], into: &texts[textSlot])
+                    textSlot += 1
+                    nextText = textSlot < textColumns.count ? textColumns[textSlot] : .max
                     values.append(0)
                     if stop >= lineEnd { break }
                     cursor = stop + 1  // past the comma
@@ -259,26 +275,52 @@ public enum CSVFile {
         }
         var matrix = DataMatrix(rows: rows, columns: columns, values: values, isIntegral: integral)
         matrix.origin = DataMatrix.Origin(path: name, firstLine: firstDataLine, lineOffsets: lineOffsets)
-        return (header, matrix, labels)
+        let kept = textColumns.indices.filter { !skipped[$0] }
+        return (header, matrix, Dictionary(uniqueKeysWithValues: kept.map { (textColumns[$0], texts[$0]) }))
     }
 
-    /// The label column's cell from `start`: on the first row, whether the column holds text labels
-    /// (then `labels` becomes an array); in a column of labels, the label appended to `labels` and
-    /// where the cell ends. Nil for a numeric column (the caller reads the cell as a number). Out
-    /// of line, so that the numeric cells' loop stays as it is without labels.
+    /// The 1-based columns of text, by the cells of the first data row (from `start` to `end`):
+    /// those `mode` says are text or skipped (`skipped` says which), and those it leaves to be
+    /// detected whose cell is text. `columns` is the header's count (0 without a header: then this row's).
+    private static func firstRowTextColumns(
+        _ base: UnsafePointer<UInt8>, from start: Int, to end: Int, columns: Int, header: [String]?,
+        mode: (Int, Int, [String]?) -> TextMode
+    ) -> (columns: [Int], skipped: [Bool]) {
+        var starts: [Int] = []
+        var index = start
+        while true {
+            starts.append(index)
+            // a cell that cannot be split (an unterminated quote) ends the row: the main loop reports it
+            guard let (_, stop) = try? textCell(base, from: index, to: end, line: 0, column: 0, columnName: nil, what: "", name: ""),
+                  stop < end else { break }
+            index = stop + 1
+        }
+        let count = columns > 0 ? columns : starts.count
+        var text: [Int] = [], skipped: [Bool] = []
+        for cell in starts.indices {
+            let mode = mode(cell + 1, count, header)
+            if mode == .text || mode == .skip || (mode == .detect && isText(base, from: starts[cell], to: end)) {
+                text.append(cell + 1)
+                skipped.append(mode == .skip)
+            }
+        }
+        return (text, skipped)
+    }
+
+    /// A text column's cell from `start`, appended to `cells` when `keep`; returns where the cell
+    /// ends. Out of line, so that the numeric cells' loop stays as it is without text.
     @inline(never)
-    private static func labelCell(
+    private static func textCellOfColumn(
         _ base: UnsafePointer<UInt8>, from start: Int, to end: Int, line: Int, column: Int, header: [String]?, name: String,
-        firstRow: Bool, labels: inout [String]?
-    ) throws -> Int? {
-        if firstRow, labels == nil, isText(base, from: start, to: end) { labels = [] }
-        guard labels != nil else { return nil }
-        let (label, stop) = try textCell(base, from: start, to: end, line: line, column: column,
-                                         columnName: columnName(header, column), what: "a label", name: name)
-        if label.isEmpty {
+        keep: Bool, into cells: inout [String]
+    ) throws -> Int {
+        let (text, stop) = try textCell(base, from: start, to: end, line: line, column: column,
+                                        columnName: columnName(header, column), what: "a text cell", name: name)
+        if !keep { return stop }
+        if text.isEmpty {
             throw DataFileError.csv(path: name, line: line, column: column, columnName: columnName(header, column), reason: "empty cell")
         }
-        labels?.append(label)
+        cells.append(text)
         return stop
     }
 

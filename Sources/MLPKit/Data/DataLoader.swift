@@ -115,49 +115,76 @@ public enum DataLoader {
         return (inner, member.map { "\(name):\($0)" } ?? "\(name):\(chosen.displayName)")
     }
 
-    /// A CSV table split into features and target (``readTable(path:target:targetRequired:features:classes:hasHeader:)``).
+    /// How ``readTable(path:target:targetRequired:features:classes:textFeatures:dropping:hasHeader:)`` reads
+    /// a feature column of text (categories such as `red`, `green`).
+    public enum TextFeatures: Sendable, Equatable {
+        /// A feature column whose cell on the first data row is text holds categories: one input
+        /// per distinct value, in sorted order, 1 for the row's value and 0 for the others (one-hot).
+        case detected
+        /// Feature columns hold numbers only (a model that records no categories).
+        case refused
+        /// The categories a checkpoint records, one entry per feature column in the model's order
+        /// (nil for a numeric column); a value not among its column's categories is an error.
+        case recorded([[String]?])
+    }
+
+    /// A CSV table split into features and target (``readTable(path:target:targetRequired:features:classes:textFeatures:dropping:hasHeader:)``).
     public struct Table: Sendable {
-        /// The feature columns, in the model's order when names were given, else in file order.
+        /// The model's inputs: the feature columns, in the model's order when names were given, else
+        /// in file order, a column of categories expanded to one input per category (one-hot).
         public var features: DataMatrix
         /// The target column (nil when there is none); for text labels, the class indices 0…C−1.
         public var target: DataMatrix?
-        /// The features' column names, in the matrix's order.
+        /// The feature columns' names, in the matrix's order (a column of categories once).
         public var featureNames: [String]
         /// Columns that are neither a named feature nor the target (only when `features` names them).
         public var ignoredColumns: [String]
         /// For a target of text labels, the class names: class i is `classNames[i]`. Nil for a numeric target.
         public var classNames: [String]?
+        /// When a feature column holds categories, one entry per feature column (parallel to
+        /// `featureNames`): its categories in the order of its inputs, or nil for a numeric column.
+        /// Nil when every feature column is numeric.
+        public var categories: [[String]?]?
     }
+
+    /// Most categories a feature column may have when they come from the data (each is an input).
+    public static let categoriesAllowed = 1024
 
     /// Reads a CSV with a header row and splits off the column named `target` (when given and,
     /// unless `targetRequired`, when present). The features are every other column in file order,
     /// or, when `features` names them (a checkpoint's recorded input columns), exactly those
     /// columns in that order wherever they stand in the file; any other column is then left out
-    /// and listed in `ignoredColumns`.
+    /// and listed in `ignoredColumns` (whether it holds numbers or text). The columns `dropping`
+    /// names are left out too (not listed), read past whatever they hold.
     ///
     /// The target column may hold text labels (class names such as `setosa`), told by its first
     /// row: they become class indices, by their place in `classes` (a checkpoint's recorded class
     /// names; a label not among them is an error naming its line) or, without `classes`, in the
-    /// sorted order of the distinct labels. Like ``readMatrix(path:)``, the CSV may be
-    /// gzip-compressed or in a zip archive.
-    /// - Throws: `DataFileError` for the file or a label, `LoadError.unknownColumn` for a missing
-    ///   target, `LoadError.missingFeature` for a missing named feature.
+    /// sorted order of the distinct labels. A feature column may hold categories as `textFeatures`
+    /// says (one input each, one-hot). Like ``readMatrix(path:)``, the CSV may be gzip-compressed
+    /// or in a zip archive.
+    /// - Throws: `DataFileError` for the file, a label or a category, `LoadError.unknownColumn` for
+    ///   a missing target, `LoadError.missingFeature` for a missing named feature,
+    ///   `LoadError.mismatch` for a column of more than ``categoriesAllowed`` detected categories,
+    ///   or for dropping the target or a named feature; `LoadError.unknownColumn` for dropping a
+    ///   column that is not there.
     ///
     /// Without a header row (`hasHeader` false) the columns are numbered from 1, `target` is such a
     /// number ("5"), and `featureNames` are the numbers of the feature columns.
     public static func readTable(path: String, target: String?, targetRequired: Bool = true, features: [String]? = nil,
-                                 classes: [String]? = nil, hasHeader: Bool = true) throws -> Table {
+                                 classes: [String]? = nil, textFeatures: TextFeatures = .detected, dropping: [String] = [],
+                                 hasHeader: Bool = true) throws -> Table {
         let (file, member) = fileAndMember(path)
         let (bytes, name) = try unpack(DataFileIO.readAll(path: file), name: file, member: member)
         return try decodeTable(bytes, name: name, target: target, targetRequired: targetRequired, features: features,
-                               classes: classes, hasHeader: hasHeader)
+                               classes: classes, textFeatures: textFeatures, dropping: dropping, hasHeader: hasHeader)
     }
 
-    /// ``readTable(path:target:targetRequired:features:classes:hasHeader:)`` on a CSV's bytes already read
+    /// ``readTable(path:target:targetRequired:features:classes:textFeatures:dropping:hasHeader:)`` on a CSV's bytes already read
     /// (and unpacked); `name` is the file's name, for messages.
     public static func decodeTable(_ bytes: [UInt8], name path: String, target: String?, targetRequired: Bool = true,
-                                   features: [String]? = nil, classes: [String]? = nil, hasHeader: Bool = true) throws -> Table {
-        let number = hasHeader ? 0 : target.flatMap { Int($0) }.map { max($0, 0) } ?? 0
+                                   features: [String]? = nil, classes: [String]? = nil, textFeatures: TextFeatures = .detected,
+                                   dropping: [String] = [], hasHeader: Bool = true) throws -> Table {
         func missingTarget(_ target: String, names: [String]) throws -> Never {
             if !hasHeader {
                 throw LoadError.mismatch("\(path) has \(names.count) columns without a header, numbered 1 to \(names.count); "
@@ -165,9 +192,38 @@ public enum DataLoader {
             }
             throw LoadError.unknownColumn(path: path, column: target, available: names)
         }
-        let decoded: (header: [String]?, matrix: DataMatrix, labels: [String]?)
+        // which columns may hold text: the target (labels), and feature columns as textFeatures
+        // says; columns left out are read past
+        let textMode = { (column: Int, columns: Int, header: [String]?) -> CSVFile.TextMode in
+            let names = header ?? (0..<columns).map { String($0 + 1) }
+            let name = column <= names.count ? names[column - 1] : ""
+            if name == target { return .detect }
+            if dropping.contains(name) { return .skip }
+            let position: Int
+            if let features {
+                guard let index = features.firstIndex(of: name) else { return .skip }
+                position = index
+            } else {
+                // the place among the feature columns: the columns before it, less the target and those dropped
+                position = names.prefix(column - 1).filter { $0 != target && !dropping.contains($0) }.count
+            }
+            switch textFeatures {
+            case .detected: return .detect
+            case .refused: return .number
+            case .recorded(let categories):
+                // beyond the recorded columns: the count is wrong, which is the error to report
+                guard position < categories.count else { return .detect }
+                return categories[position] != nil ? .text : .number
+            }
+        }
+        // what --drop names is checked before the cells, which a column it does not name would fail
+        if !dropping.isEmpty, let cells = CSVFile.firstLineCells(bytes) {
+            try checkDropped(dropping, names: hasHeader ? cells : (0..<cells.count).map { String($0 + 1) }, target: target,
+                             features: features, path: path)
+        }
+        let decoded: (header: [String]?, matrix: DataMatrix, texts: [Int: [String]])
         do {
-            decoded = try CSVFile.decode(bytes, name: path, hasHeader: hasHeader, labelColumn: target, labelColumnIndex: number)
+            decoded = try CSVFile.decode(bytes, name: path, hasHeader: hasHeader, textColumns: textMode)
         } catch let error as DataFileError {
             // a target that is not there is the error to report, not a cell of the column it would have been
             if case .csv = error, let target, targetRequired, let cells = CSVFile.firstLineCells(bytes) {
@@ -176,11 +232,12 @@ public enum DataLoader {
             }
             throw error
         }
-        let (headerOrNil, matrix, labels) = decoded
+        let (headerOrNil, matrix, texts) = decoded
         // without a header the columns are named by their numbers, 1…N
         let header = headerOrNil ?? (0..<matrix.columns).map { String($0 + 1) }
         let targetIndex = target.flatMap { header.firstIndex(of: $0) }
         if let target, targetIndex == nil, targetRequired { try missingTarget(target, names: header) }
+        try checkDropped(dropping, names: header, target: target, features: features, path: path)
         let featureIndices: [Int]
         if let features {
             featureIndices = try features.enumerated().map { position, column in
@@ -194,38 +251,73 @@ public enum DataLoader {
                 return index
             }
         } else {
-            featureIndices = header.indices.filter { $0 != targetIndex }
+            featureIndices = header.indices.filter { $0 != targetIndex && !dropping.contains(header[$0]) }
         }
-        if targetIndex != nil, featureIndices.isEmpty {
-            throw LoadError.mismatch("\(path): the target '\(Excerpt.escape(target ?? ""))' is the only column; there are no features")
+        if targetIndex != nil || !dropping.isEmpty, featureIndices.isEmpty {
+            throw LoadError.mismatch(dropping.isEmpty
+                ? "\(path): the target '\(Excerpt.escape(target ?? ""))' is the only column; there are no features"
+                : "\(path): no feature columns are left once \(LoadError.listed(dropping, quoted: true)) are left out")
+        }
+        if case .recorded(let categories) = textFeatures, categories.count != featureIndices.count {
+            throw LoadError.mismatch("\(path) has \(featureIndices.count) feature \(featureIndices.count == 1 ? "column" : "columns") "
+                + "but the model takes \(categories.count), by position\(target == nil ? " (is the target among them?)" : "")")
         }
         let used = Set(featureIndices + (targetIndex.map { [$0] } ?? []))
-        let ignored = header.indices.filter { !used.contains($0) }.map { header[$0] }
-        if features == nil, targetIndex == nil { return Table(features: matrix, target: nil, featureNames: header, ignoredColumns: []) }
+        let ignored = header.indices.filter { !used.contains($0) && !dropping.contains(header[$0]) }.map { header[$0] }
+        if features == nil, targetIndex == nil, texts.isEmpty, dropping.isEmpty {
+            return Table(features: matrix, target: nil, featureNames: header, ignoredColumns: [])
+        }
 
-        var featureValues: [Float] = []
-        featureValues.reserveCapacity(matrix.rows * featureIndices.count)
-        // the feature columns as runs of neighbours (one run when they stand side by side, two around
-        // a target in the middle), each row copied a run at a time
-        var runs: [Range<Int>] = []
+        // each feature column's categories and every row's category index, for columns of text
+        var oneHot: [Int: (indices: [Float], names: [String])] = [:]
+        for (position, index) in featureIndices.enumerated() {
+            guard let cells = texts[index + 1] else { continue }
+            var known: [String]?
+            if case .recorded(let categories) = textFeatures { known = categories[position] }
+            let coded = try classIndices(cells, classes: known, path: path, origin: matrix.origin, column: index + 1,
+                                         columnName: hasHeader ? header[index] : nil, kind: .category)
+            if known == nil, coded.names.count > categoriesAllowed {
+                throw LoadError.mismatch("\(path): column \(hasHeader ? "'\(Excerpt.escape(header[index]))'" : String(index + 1)) holds "
+                    + "\(grouped(coded.names.count)) different text values, too many to one-hot (at most \(grouped(categoriesAllowed))); "
+                    + "an id or free text is no input: leave the column out of the file")
+            }
+            oneHot[index] = coded
+        }
+        // the feature columns as runs of numeric neighbours (one run when they stand side by side,
+        // two around a target in the middle), each row copied a run at a time, and columns of
+        // categories as their one-hot inputs
+        var runs: [(columns: Range<Int>, categories: Int?)] = []
         for index in featureIndices {
-            if let last = runs.last, last.upperBound == index {
-                runs[runs.count - 1] = last.lowerBound..<(index + 1)
+            if let coded = oneHot[index] {
+                runs.append((index..<(index + 1), coded.names.count))
+            } else if let last = runs.last, last.categories == nil, last.columns.upperBound == index {
+                runs[runs.count - 1].columns = last.columns.lowerBound..<(index + 1)
             } else {
-                runs.append(index..<(index + 1))
+                runs.append((index..<(index + 1), nil))
             }
         }
+        let width = runs.reduce(0) { $0 + ($1.categories ?? $1.columns.count) }
+        var featureValues: [Float] = []
+        featureValues.reserveCapacity(matrix.rows * width)
         for row in 0..<matrix.rows {
             let start = row * matrix.columns
-            for run in runs { featureValues.append(contentsOf: matrix.values[(start + run.lowerBound)..<(start + run.upperBound)]) }
+            for run in runs {
+                if let count = run.categories, let coded = oneHot[run.columns.lowerBound] {
+                    let hot = Int(coded.indices[row])
+                    for category in 0..<count { featureValues.append(category == hot ? 1 : 0) }
+                } else {
+                    featureValues.append(contentsOf: matrix.values[(start + run.columns.lowerBound)..<(start + run.columns.upperBound)])
+                }
+            }
         }
-        var featureMatrix = DataMatrix(rows: matrix.rows, columns: featureIndices.count, values: featureValues,
+        var featureMatrix = DataMatrix(rows: matrix.rows, columns: width, values: featureValues,
                                        isIntegral: featureValues.allSatisfy { $0.rounded() == $0 })
         featureMatrix.origin = matrix.origin
         var table = Table(features: featureMatrix, target: nil, featureNames: featureIndices.map { header[$0] }, ignoredColumns: ignored)
+        if !oneHot.isEmpty { table.categories = featureIndices.map { oneHot[$0]?.names } }
         if let targetIndex, let target {
             var targets = (0..<matrix.rows).map { matrix.values[$0 * matrix.columns + targetIndex] }
-            if let labels {
+            if let labels = texts[targetIndex + 1] {
                 let classified = try classIndices(labels, classes: classes, path: path, origin: matrix.origin, column: targetIndex + 1,
                                                   columnName: target)
                 targets = classified.indices
@@ -239,12 +331,27 @@ public enum DataLoader {
         return table
     }
 
+    /// Refuses to leave out a column that is not among `names`, the target or one of `features`.
+    static func checkDropped(_ dropping: [String], names: [String], target: String?, features: [String]?, path: String) throws {
+        for column in dropping {
+            guard names.contains(column) else { throw LoadError.unknownColumn(path: path, column: column, available: names) }
+            if column == target { throw LoadError.mismatch("\(path): '\(Excerpt.escape(column))' is the target; it cannot be left out") }
+            if features?.contains(column) ?? false {
+                throw LoadError.mismatch("\(path): '\(Excerpt.escape(column))' is one of the model's input columns; it cannot be left out")
+            }
+        }
+    }
+
+    /// What a column of text holds: class labels (the target) or a feature's categories.
+    enum TextKind { case label, category }
+
     /// Text labels as class indices: by their place in `classes`, or without it in the sorted order
     /// of the distinct labels (returned as `names`). A column of mostly numbers whose first cell
     /// was text (a missing value such as N/A) is refused at its first text cell, and so is a label
-    /// not in `classes`, each naming its line (from `origin`) and `column`.
+    /// not in `classes`, each naming its line (from `origin`) and `column`. A feature's categories
+    /// (`kind`) are read the same way.
     static func classIndices(_ labels: [String], classes: [String]?, path: String, origin: DataMatrix.Origin?, column: Int,
-                             columnName: String?) throws -> (indices: [Float], names: [String]) {
+                             columnName: String?, kind: TextKind = .label) throws -> (indices: [Float], names: [String]) {
         func fail(_ row: Int, _ reason: String) -> DataFileError {
             .csv(path: path, line: origin?.line(ofRow: row) ?? row + 1, column: column, columnName: columnName, reason: reason)
         }
@@ -257,7 +364,8 @@ public enum DataLoader {
         var indices = [Float](repeating: 0, count: labels.count)
         for (row, label) in labels.enumerated() {
             guard let index = lookup[label] else {
-                throw fail(row, "'\(Excerpt.escape(label))' is not one of the model's classes (\(LoadError.listed(names, quoted: true)))")
+                let known = kind == .label ? "the model's classes" : "the categories the model knows for this column"
+                throw fail(row, "'\(Excerpt.escape(label))' is not one of \(known) (\(LoadError.listed(names, quoted: true)))")
             }
             indices[row] = Float(index)
         }
@@ -281,8 +389,9 @@ public enum DataLoader {
     {
         let (unpacked, innerName) = try unpack(bytes, name: name, member: member)
         if let matrix = try decodeBinary(unpacked, name: innerName) { return (matrix, nil) }
-        let (_, matrix, labels) = try CSVFile.decode(unpacked, name: innerName, hasHeader: false, labelColumn: nil, labelColumnIndex: 1)
-        guard let labels else { return (matrix, nil) }
+        let (_, matrix, texts) = try CSVFile.decode(unpacked, name: innerName, hasHeader: false,
+                                                    textColumns: { column, _, _ in column == 1 ? .detect : .number })
+        guard let labels = texts[1] else { return (matrix, nil) }
         guard matrix.columns == 1 else {
             throw DataFileError.malformed(path: innerName, reason: "text labels must be the file's only column; it has \(matrix.columns)")
         }

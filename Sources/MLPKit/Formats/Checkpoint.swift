@@ -22,10 +22,16 @@ public struct Checkpoint: Sendable, Equatable {
     /// The input standardisation, when the model has one (tensors `standardize.mean` and
     /// `standardize.std`, F32, shape [inputs]).
     public var standardization: Standardization?
-    /// The model's inputs by name, in order, when it was trained from a CSV with a header row
-    /// (metadata `data.features`, a JSON array of strings), so that other CSV files are read by
-    /// these names (``DataLoader/readTable(path:target:targetRequired:features:classes:hasHeader:)``).
+    /// The model's input columns by name, in order, when it was trained from a CSV with a header
+    /// row (metadata `data.features`, a JSON array of strings), so that other CSV files are read by
+    /// these names (``DataLoader/readTable(path:target:targetRequired:features:classes:textFeatures:dropping:hasHeader:)``).
+    /// A column of categories is one name and as many inputs as it has categories.
     public var featureNames: [String]?
+    /// When input columns hold categories (one-hot), one entry per input column in order: its
+    /// categories, one input each, or nil for a numeric column (metadata `data.categories`, a JSON
+    /// array of arrays of strings and nulls). Parallel to `featureNames` when the model records
+    /// names, else to a CSV's feature columns by position.
+    public var categories: [[String]?]?
     /// The CSV column the model was trained to predict (metadata `data.target`).
     public var targetName: String?
     /// For a classifier trained on text labels, the class names: output i is class `classNames[i]`
@@ -57,7 +63,7 @@ public struct Checkpoint: Sendable, Equatable {
 
     static let metadataKeys = ["format", "layers", "activation", "activation.slope", "loss", "adam.step",
                                "adam.learning_rate", "adam.beta1", "adam.beta2", "adam.epsilon", "adam.weight_decay",
-                               "adam.clip_norm", "data.features", "data.target", "data.classes"] + LearningRateSchedule.metadataKeys
+                               "adam.clip_norm", "data.features", "data.target", "data.classes", "data.categories"] + LearningRateSchedule.metadataKeys
 
     /// The names of the standardisation's tensors.
     static let standardizationTensors = (mean: "standardize.mean", deviation: "standardize.std")
@@ -84,9 +90,19 @@ public struct Checkpoint: Sendable, Equatable {
                      ("adam.weight_decay", .string("\(h.weightDecay)"))]
             if let clipNorm = h.clipNorm { meta.append(("adam.clip_norm", .string("\(clipNorm)"))) }
         }
+        if let categories {
+            let inputs = categories.reduce(0) { $0 + ($1?.count ?? 1) }
+            guard inputs == layerSizes[0], categories.allSatisfy({ $0.map { !$0.isEmpty } ?? true }) else {
+                throw ModelError.dataShape("categories for \(inputs) inputs (columns of none included) for a model that takes \(layerSizes[0])")
+            }
+            meta.append(("data.categories", .string(JSONValue.array(categories.map { column in
+                column.map { .array($0.map { .string($0) }) } ?? .null
+            }).serialized)))
+        }
         if let featureNames {
-            guard featureNames.count == layerSizes[0] else {
-                throw ModelError.dataShape("\(featureNames.count) feature names for a model that takes \(layerSizes[0]) inputs")
+            guard featureNames.count == categories?.count ?? layerSizes[0] else {
+                throw ModelError.dataShape("\(featureNames.count) feature names for a model that takes "
+                    + (categories.map { "\($0.count) input columns" } ?? "\(layerSizes[0]) inputs"))
             }
             meta.append(("data.features", .string(JSONValue.array(featureNames.map { .string($0) }).serialized)))
         }
@@ -207,36 +223,62 @@ public struct Checkpoint: Sendable, Equatable {
         }
     }
 
-    /// `data.features`, `data.target` and `data.classes`, checked: the features a JSON array of as
-    /// many distinct strings as the model has inputs, the target none of them, the classes as many
-    /// distinct strings as it has outputs.
+    /// `data.features`, `data.target`, `data.classes` and `data.categories`, checked: the
+    /// categories a JSON array with, for each input column, null or an array of distinct strings,
+    /// one input each, together as many inputs as the model has; the features a JSON array of as
+    /// many distinct strings as there are input columns (the model's inputs without categories),
+    /// the target none of them; the classes as many distinct strings as the model has outputs.
     static func dataColumns(_ metadata: [String: String], inputs: Int, outputs: Int) throws
-        -> (features: [String]?, target: String?, classes: [String]?)
+        -> (features: [String]?, target: String?, classes: [String]?, categories: [[String]?]?)
     {
         func fail(_ reason: String) -> CheckpointError { .invalid(path: "", reason: reason) }
+        /// A JSON array of distinct strings, or nil when `value` is not an array of strings.
+        func distinctNames(_ value: JSONValue?, key: String, one: String) throws -> [String]? {
+            let items = value?.arrayValue
+            let names = items?.compactMap(\.stringValue) ?? []
+            guard let items, names.count == items.count else { return nil }
+            var seen = Set<String>()
+            for name in names where !seen.insert(name).inserted {
+                throw fail("\(key) names the \(one) \(shown(name)) twice")
+            }
+            return names
+        }
         // `what`: the kind of name, and the model's count it must equal (inputs or outputs)
         func names(_ key: String, count: Int, what: (one: String, many: String, model: String)) throws -> [String]? {
             guard let text = metadata[key] else { return nil }
-            let items = (try? JSONValue.parse(Array(text.utf8)))?.arrayValue
-            let names = items?.compactMap(\.stringValue) ?? []
-            guard let items, names.count == items.count else {
+            guard let names = try distinctNames(try? JSONValue.parse(Array(text.utf8)), key: key, one: what.one) else {
                 throw fail("\(key) \(shown(text)) is not a JSON array of \(what.one) names")
             }
             guard names.count == count else {
                 throw fail("\(key) names \(names.count) \(names.count == 1 ? what.one : what.many) but the model has \(count) \(what.model)")
             }
-            var seen = Set<String>()
-            for name in names where !seen.insert(name).inserted {
-                throw fail("\(key) names the \(what.one) \(shown(name)) twice")
-            }
             return names
         }
+        var categories: [[String]?]?
+        if let text = metadata["data.categories"] {
+            guard let items = (try? JSONValue.parse(Array(text.utf8)))?.arrayValue else {
+                throw fail("data.categories \(shown(text)) is not a JSON array")
+            }
+            categories = try items.map { item in
+                if item == .null { return nil }
+                guard let names = try distinctNames(item, key: "data.categories", one: "category"), !names.isEmpty else {
+                    throw fail("data.categories \(shown(text)) holds something other than null or a non-empty array of category names")
+                }
+                return names
+            }
+            let width = categories?.reduce(0) { $0 + ($1?.count ?? 1) } ?? 0
+            guard width == inputs else {
+                throw fail("data.categories makes \(width) inputs but the model has \(inputs)")
+            }
+        }
         let target = metadata["data.target"]
-        let features = try names("data.features", count: inputs, what: ("column", "columns", "inputs"))
+        let columns = categories?.count ?? inputs
+        let features = try names("data.features", count: columns,
+                                 what: ("column", "columns", categories == nil ? "inputs" : "input columns"))
         if let target, features?.contains(target) ?? false {
             throw fail("data.target \(shown(target)) is also one of data.features")
         }
-        return (features, target, try names("data.classes", count: outputs, what: ("class", "classes", "outputs")))
+        return (features, target, try names("data.classes", count: outputs, what: ("class", "classes", "outputs")), categories)
     }
 
     /// The names W1, b1, W2, b2, … for the tensors of a PyTorch `nn.Sequential` of `nn.Linear`
@@ -511,7 +553,7 @@ public struct Checkpoint: Sendable, Equatable {
             checkpoint.hyperparameters = hyperparameters
         }
         try validateTrainingMetadata(metadata)
-        (checkpoint.featureNames, checkpoint.targetName, checkpoint.classNames) = try dataColumns(
+        (checkpoint.featureNames, checkpoint.targetName, checkpoint.classNames, checkpoint.categories) = try dataColumns(
             metadata, inputs: sizes[0], outputs: sizes[sizes.count - 1])
         do {
             checkpoint.schedule = try LearningRateSchedule(metadata: metadata)

@@ -83,8 +83,8 @@ final class ColumnNameTests: XCTestCase {
         let numeric = try DataLoader.decodeTable(Array("a,y\n1,0\n2,1\n".utf8), name: "n.csv", target: "y", classes: ["p", "q"])
         XCTAssertNil(numeric.classNames)
         XCTAssertEqual(numeric.target?.values, [0, 1])
-        // a feature column of text is still an error: only the target may hold labels
-        XCTAssertThrowsError(try DataLoader.decodeTable(Array("a,y\nred,dog\n".utf8), name: "f.csv", target: "y")) {
+        // a feature column of text is an error where the model takes no categories
+        XCTAssertThrowsError(try DataLoader.decodeTable(Array("a,y\nred,dog\n".utf8), name: "f.csv", target: "y", textFeatures: .refused)) {
             XCTAssertEqual("\($0)", "f.csv, line 2, column 1 ('a'): 'red' is not a number")
         }
     }
@@ -102,7 +102,7 @@ final class ColumnNameTests: XCTestCase {
                        "l.csv, line 4, column 2 ('y'): 'emu' is not one of the model's classes ('cat', 'dog')")
         XCTAssertEqual(message("a,y\n1,cat\n2,\n"), "l.csv, line 3, column 2 ('y'): empty cell")
         XCTAssertEqual(message("a,y\n1,cat\n2,\"\"\n"), "l.csv, line 3, column 2 ('y'): empty cell")
-        XCTAssertEqual(message("a,y\n1,\"cat\n"), "l.csv, line 2, column 2 ('y'): unterminated quote in a label")
+        XCTAssertEqual(message("a,y\n1,\"cat\n"), "l.csv, line 2, column 2 ('y'): unterminated quote in a text cell")
         // a numeric column with a missing value in its first row is not a column of labels
         XCTAssertEqual(message("a,y\n1,N/A\n2,3.5\n3,4\n"),
                        "l.csv, line 2, column 2 ('y'): 'N/A' is not a number (the column's other cells are mostly numbers)")
@@ -163,8 +163,8 @@ final class ColumnNameTests: XCTestCase {
             XCTAssertEqual("\($0)", "t.csv has no column named 'knd' (columns: a, b, kind)")
         }
         // a target that is there leaves the cell's own error
-        XCTAssertThrowsError(try DataLoader.decodeTable(Array("a,b,kind\n1,x,cat\n".utf8), name: "t.csv", target: "kind")) {
-            XCTAssertEqual("\($0)", "t.csv, line 2, column 2 ('b'): 'x' is not a number")
+        XCTAssertThrowsError(try DataLoader.decodeTable(Array("a,b,kind\n1,2,dog\n1,x,cat\n".utf8), name: "t.csv", target: "kind")) {
+            XCTAssertEqual("\($0)", "t.csv, line 3, column 2 ('b'): 'x' is not a number")
         }
     }
 }
