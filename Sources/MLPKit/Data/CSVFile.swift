@@ -53,13 +53,14 @@ public enum CSVFile {
     enum TextMode: Sendable { case number, text, detect, skip }
 
     /// ``decode(_:name:hasHeader:)``, where columns may hold text (class names, categories):
-    /// `textColumns` is asked once for each column, with its 1-based number, the number of columns
-    /// and the header (nil without one), how that column is read. A column of text has every cell
+    /// `textColumns` is asked once, with the number of columns and the header (nil without one),
+    /// how each column is read (one mode per column, the first column's first; a column beyond
+    /// them is numeric). A column of text has every cell
     /// read as text (unquoted as header names are; an empty one is an error), returned in `texts`
     /// under its 1-based number, one per row, with 0 in its place in the matrix (a skipped column
     /// has 0 there and no entry in `texts`). Without `textColumns` every column is numeric.
     static func decode(_ bytes: [UInt8], name: String, hasHeader: Bool,
-                       textColumns: ((_ column: Int, _ columns: Int, _ header: [String]?) -> TextMode)?)
+                       textColumns: ((_ columns: Int, _ header: [String]?) -> [TextMode])?)
         throws -> (header: [String]?, matrix: DataMatrix, texts: [Int: [String]])
     {
         try bytes.withUnsafeBufferPointer { buffer in
@@ -134,7 +135,7 @@ public enum CSVFile {
 
     private static func parse(
         _ buffer: UnsafeBufferPointer<UInt8>, powers: UnsafeBufferPointer<Double>, name: String, hasHeader: Bool,
-        textColumns textMode: ((Int, Int, [String]?) -> TextMode)?
+        textColumns textMode: ((Int, [String]?) -> [TextMode])?
     ) throws -> (header: [String]?, matrix: DataMatrix, texts: [Int: [String]]) {
         let count = buffer.count
         var header: [String]? = nil
@@ -284,7 +285,7 @@ public enum CSVFile {
     /// detected whose cell is text. `columns` is the header's count (0 without a header: then this row's).
     private static func firstRowTextColumns(
         _ base: UnsafePointer<UInt8>, from start: Int, to end: Int, columns: Int, header: [String]?,
-        mode: (Int, Int, [String]?) -> TextMode
+        mode: (Int, [String]?) -> [TextMode]
     ) -> (columns: [Int], skipped: [Bool]) {
         var starts: [Int] = []
         var index = start
@@ -296,9 +297,10 @@ public enum CSVFile {
             index = stop + 1
         }
         let count = columns > 0 ? columns : starts.count
+        let modes = mode(count, header)
         var text: [Int] = [], skipped: [Bool] = []
         for cell in starts.indices {
-            let mode = mode(cell + 1, count, header)
+            let mode = cell < modes.count ? modes[cell] : .number
             if mode == .text || mode == .skip || (mode == .detect && isText(base, from: starts[cell], to: end)) {
                 text.append(cell + 1)
                 skipped.append(mode == .skip)

@@ -194,26 +194,33 @@ public enum DataLoader {
         }
         // which columns may hold text: the target (labels), and feature columns as textFeatures
         // says; columns left out are read past
-        let textMode = { (column: Int, columns: Int, header: [String]?) -> CSVFile.TextMode in
+        let textModes = { (columns: Int, header: [String]?) -> [CSVFile.TextMode] in
             let names = header ?? (0..<columns).map { String($0 + 1) }
-            let name = column <= names.count ? names[column - 1] : ""
-            if name == target { return .detect }
-            if dropping.contains(name) { return .skip }
-            let position: Int
-            if let features {
-                guard let index = features.firstIndex(of: name) else { return .skip }
-                position = index
-            } else {
-                // the place among the feature columns: the columns before it, less the target and those dropped
-                position = names.prefix(column - 1).filter { $0 != target && !dropping.contains($0) }.count
+            let dropped = Set(dropping)
+            let modelPlace = Dictionary((features ?? []).enumerated().map { ($1, $0) }, uniquingKeysWith: { first, _ in first })
+            // by position, a file of another count of feature columns is the error to report, not a cell
+            var recorded: [[String]?]?
+            if case .recorded(let categories) = textFeatures,
+               features != nil || names.filter({ $0 != target && !dropped.contains($0) }).count == categories.count {
+                recorded = categories
             }
-            switch textFeatures {
-            case .detected: return .detect
-            case .refused: return .number
-            case .recorded(let categories):
-                // beyond the recorded columns: the count is wrong, which is the error to report
-                guard position < categories.count else { return .detect }
-                return categories[position] != nil ? .text : .number
+            var position = 0  // the place among the feature columns, by position
+            return names.map { name in
+                if name == target { return .detect }
+                if dropped.contains(name) { return .skip }
+                var place = position
+                if features != nil {
+                    guard let index = modelPlace[name] else { return .skip }
+                    place = index
+                }
+                position += 1
+                switch textFeatures {
+                case .detected: return .detect
+                case .refused: return .number
+                case .recorded:
+                    guard let recorded, place < recorded.count else { return .detect }
+                    return recorded[place] != nil ? .text : .number
+                }
             }
         }
         // what --drop names is checked before the cells, which a column it does not name would fail
@@ -223,7 +230,7 @@ public enum DataLoader {
         }
         let decoded: (header: [String]?, matrix: DataMatrix, texts: [Int: [String]])
         do {
-            decoded = try CSVFile.decode(bytes, name: path, hasHeader: hasHeader, textColumns: textMode)
+            decoded = try CSVFile.decode(bytes, name: path, hasHeader: hasHeader, textColumns: textModes)
         } catch let error as DataFileError {
             // a target that is not there is the error to report, not a cell of the column it would have been
             if case .csv = error, let target, targetRequired, let cells = CSVFile.firstLineCells(bytes) {
@@ -390,7 +397,7 @@ public enum DataLoader {
         let (unpacked, innerName) = try unpack(bytes, name: name, member: member)
         if let matrix = try decodeBinary(unpacked, name: innerName) { return (matrix, nil) }
         let (_, matrix, texts) = try CSVFile.decode(unpacked, name: innerName, hasHeader: false,
-                                                    textColumns: { column, _, _ in column == 1 ? .detect : .number })
+                                                    textColumns: { _, _ in [.detect] })
         guard let labels = texts[1] else { return (matrix, nil) }
         guard matrix.columns == 1 else {
             throw DataFileError.malformed(path: innerName, reason: "text labels must be the file's only column; it has \(matrix.columns)")
