@@ -99,6 +99,9 @@ write("csv", "plain-blank-lines.csv", "\n  \n0.1,0.2,0.3,0.4\n\n1e-38,3.4e38,-0,
 write("csv", "plain-long-digits.csv", "0.30000000000000004441,123456789012345678901234,1e-45\n")
 # the last column holds text labels (decodeTable's class names), one quoted with a comma
 write("csv", "header-text-labels.csv", 'x,y,species\n1,2,setosa\n3,4," versi, ""color"""\n5,6,setosa\n')
+# feature columns of text (decodeTable's categories, one-hot) and an id column, names quoted
+write("csv", "header-categories.csv",
+      'id,rooms,city,"kind, of",price\nr1,3,Oslo,flat,10.5\nr2,1,"Mo, i Rana",house,7\nr3,2,Bergen,flat,8.25\nr4,4,Oslo,"a ""b""",12\n')
 
 # --- IDX --------------------------------------------------------------------------------------
 

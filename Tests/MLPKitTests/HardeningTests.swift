@@ -196,9 +196,12 @@ final class HardeningTests: XCTestCase {
         _ = try? Checkpoint.decode(bytes)
         _ = try? NumpyFile.decode(bytes, name: "x")
         _ = try? CSVFile.decode(bytes, name: "x", hasHeader: false)
-        if let (header, _) = try? CSVFile.decode(bytes, name: "x", hasHeader: true), let last = header?.last {
-            // the last column as a target that may hold text labels, as the CSV fuzzer reads it
+        if let table = try? DataLoader.decodeTable(bytes, name: "x", target: nil, targetRequired: false),
+           let last = table.featureNames.last {
+            // the last column as a target that may hold text labels, other columns of text
+            // categories, as the CSV fuzzer reads it; then the first column dropped
             _ = try? DataLoader.decodeTable(bytes, name: "x", target: last, targetRequired: false)
+            _ = try? DataLoader.decodeTable(bytes, name: "x", target: last, targetRequired: false, dropping: [table.featureNames[0]])
         }
         _ = try? DataLoader.decodeTargets(bytes, name: "x")
         _ = try? DataLoader.decodeTable(bytes, name: "x", target: "1", targetRequired: false, hasHeader: false)
@@ -213,10 +216,13 @@ final class HardeningTests: XCTestCase {
         try XCTSkipIf(checkpoints.isEmpty, "no Fuzz/Corpus beside the tests")
         for file in checkpoints { XCTAssertNoThrow(try Checkpoint.decode(file.bytes), file.name) }
         for file in arrays { XCTAssertNoThrow(try NumpyFile.decode(file.bytes, name: file.name)) }
-        for file in tables {  // header-*.csv have a header row, plain-*.csv none; header-text-labels.csv's last column is text
+        for file in tables {  // header-*.csv have a header row, plain-*.csv none; header-text-labels.csv's last column is text, header-categories.csv's middle ones
             if file.name == "header-text-labels.csv" {
                 let table = try DataLoader.decodeTable(file.bytes, name: file.name, target: "species")
                 XCTAssertEqual(table.classNames, [" versi, \"color\"", "setosa"])
+            } else if file.name == "header-categories.csv" {
+                let table = try DataLoader.decodeTable(file.bytes, name: file.name, target: "price", dropping: ["id"])
+                XCTAssertEqual(table.categories, [nil, ["Bergen", "Mo, i Rana", "Oslo"], ["a \"b\"", "flat", "house"]])
             } else {
                 XCTAssertNoThrow(try CSVFile.decode(file.bytes, name: file.name, hasHeader: file.name.hasPrefix("header")) as Any)
             }

@@ -45,19 +45,28 @@ func checkTargets(_ bytes: [UInt8]) {
 
 /// `DataLoader.decodeTable` with the last column as the target, which may hold text labels: the
 /// target has a row per feature row, and text labels become class indices below the class count.
-/// Without a header, column 1 as the target: a row per feature row.
+/// Feature columns of text become one-hot inputs (for inputs up to 1 KiB: rows × categories grows
+/// as the square of the input, and larger ones would pass the 1 MiB allocation limit rightly),
+/// which read the same through the categories they record, and with the first column dropped the
+/// rest reads the same. Without a header, column 1 as the target: a row per feature row.
 func checkTable(_ bytes: [UInt8]) {
-    if let table = try? DataLoader.decodeTable(bytes, name: "fuzz.csv", target: "1", targetRequired: false, hasHeader: false),
+    let textFeatures: DataLoader.TextFeatures = bytes.count <= 1024 ? .detected : .refused
+    if let table = try? DataLoader.decodeTable(bytes, name: "fuzz.csv", target: "1", targetRequired: false, textFeatures: textFeatures,
+                                               hasHeader: false),
        let column = table.target {
         Fuzz.check(column.rows == table.features.rows && column.columns == 1, "the headerless target's shape does not fit the features")
         Fuzz.check(table.classNames.map { $0.count <= column.rows } ?? true, "more classes than rows")
+        checkCategories(table, bytes: bytes, target: "1", hasHeader: false)
     }
-    guard let (header, _) = try? CSVFile.decode(bytes, name: "fuzz.csv", hasHeader: true), let target = header?.last,
-          let table = try? DataLoader.decodeTable(bytes, name: "fuzz.csv", target: target, targetRequired: false) else { return }
-    Fuzz.checkMatrix(table.features, sourceBytes: bytes.count, expansion: 1)
+    guard let names = try? DataLoader.decodeTable(bytes, name: "fuzz.csv", target: nil, targetRequired: false, textFeatures: textFeatures),
+          let target = names.featureNames.last,
+          let table = try? DataLoader.decodeTable(bytes, name: "fuzz.csv", target: target, targetRequired: false,
+                                                  textFeatures: textFeatures) else { return }
+    let header = names.featureNames
+    Fuzz.checkMatrix(table.features, sourceBytes: bytes.count, expansion: bytes.count)
     guard let column = table.target else { return Fuzz.check(table.classNames == nil, "class names without a target") }
     Fuzz.check(column.rows == table.features.rows && column.columns == 1, "the target's shape does not fit the features")
-    Fuzz.check(table.featureNames.count + 1 == header?.count, "the features and target do not account for the header")
+    Fuzz.check(table.featureNames.count + 1 == header.count, "the features and target do not account for the header")
     if let classes = table.classNames {
         Fuzz.check(!classes.isEmpty && classes.count <= column.rows && Set(classes).count == classes.count,
                    "\(classes.count) class names for \(column.rows) rows, or a name twice")
@@ -65,4 +74,46 @@ func checkTable(_ bytes: [UInt8]) {
                    "a class index outside 0..<\(classes.count)")
         Fuzz.check(Set(column.values).count == classes.count, "a class without a row")
     }
+    checkCategories(table, bytes: bytes, target: target, hasHeader: true)
+    // the first column left out: the others read as before
+    if header.count >= 3, let fewer = try? DataLoader.decodeTable(bytes, name: "fuzz.csv", target: target, textFeatures: textFeatures,
+                                                                   dropping: [header[0]]) {
+        Fuzz.check(fewer.featureNames == Array(table.featureNames.dropFirst()), "dropping the first column changed the others")
+        Fuzz.check(fewer.target?.values == column.values, "dropping the first column changed the target")
+        let width = table.categories?[0]?.count ?? 1
+        let kept = (0..<table.features.rows).flatMap { row in
+            table.features.values[(row * table.features.columns + width)..<((row + 1) * table.features.columns)]
+        }
+        Fuzz.check(fewer.features.values == kept, "dropping the first column changed the other inputs")
+    }
+}
+
+/// A table's categories: sorted, distinct, each used, at most one per row; every row's one-hot
+/// inputs a single 1 among 0s; and the same file read with those categories recorded (a
+/// checkpoint's) gives the same inputs.
+func checkCategories(_ table: DataLoader.Table, bytes: [UInt8], target: String, hasHeader: Bool) {
+    guard let categories = table.categories else { return }
+    let matrix = table.features
+    Fuzz.check(categories.count == table.featureNames.count, "\(categories.count) category entries for \(table.featureNames.count) columns")
+    Fuzz.check(matrix.columns == categories.reduce(0) { $0 + ($1?.count ?? 1) }, "the inputs do not add up to the categories")
+    var start = 0
+    for values in categories {
+        defer { start += values?.count ?? 1 }
+        guard let values else { continue }
+        Fuzz.check(!values.isEmpty && values == Array(Set(values)).sorted() && values.count <= matrix.rows
+                       && values.count <= DataLoader.categoriesAllowed, "categories not sorted, distinct and at most one a row")
+        var used = Set<Int>()
+        for row in 0..<matrix.rows {
+            let block = matrix.values[(row * matrix.columns + start)..<(row * matrix.columns + start + values.count)]
+            Fuzz.check(block.filter { $0 == 1 }.count == 1 && block.allSatisfy { $0 == 0 || $0 == 1 }, "a one-hot block is not one 1 among 0s")
+            if let hot = block.firstIndex(of: 1) { used.insert(hot - block.startIndex) }
+        }
+        Fuzz.check(used.count == values.count, "a category without a row")
+    }
+    guard let again = try? DataLoader.decodeTable(bytes, name: "fuzz.csv", target: target, features: hasHeader ? table.featureNames : nil,
+                                                  textFeatures: .recorded(categories), hasHeader: hasHeader) else {
+        return Fuzz.check(false, "the table does not read through its own categories")
+    }
+    Fuzz.check(again.features.values == matrix.values && again.features.columns == matrix.columns,
+               "the recorded categories give other inputs")
 }
