@@ -32,6 +32,7 @@ struct InfoCommand: ParsableCommand {
                 ("loss", checkpoint.loss.map { .string($0.rawValue) } ?? .null),
                 ("inputs", names(checkpoint.featureNames)),
                 ("categories", checkpoint.categories.map { .array($0.map(names)) } ?? .null),
+                ("fills", checkpoint.fills.map { .array($0.map { $0.map(number) ?? .null }) } ?? .null),
                 ("standardized", .bool(checkpoint.standardization != nil)),
                 ("target", checkpoint.targetName.map { .string($0) } ?? .null),
                 ("classes", names(checkpoint.classNames)),
@@ -64,6 +65,11 @@ struct InfoCommand: ParsableCommand {
             }
         }
         print("inputs: \(inputs)\(checkpoint.standardization != nil ? "; standardized" : "")")
+        if let fills = checkpoint.fills {
+            let columns = checkpoint.featureNames.map { $0.map { Self.listed([$0]) } } ?? fills.indices.map { "feature column \($0 + 1)" }
+            let shown = zip(columns, fills).map { column, fill in "\(column) \(fill.map { "\($0)" } ?? "no category")" }
+            print("missing values: " + shown.prefix(16).joined(separator: ", ") + (shown.count > 16 ? ", … (--json lists every one)" : ""))
+        }
         if let target = checkpoint.targetName { print("target: \(Excerpt.escape(target))") }
         if let classes = checkpoint.classNames { print("classes: \(Self.listed(classes))") }
         if let optimizer = checkpoint.optimizer {

@@ -75,7 +75,10 @@ struct DataOptions: ParsableArguments {
     /// columns are left out (with a note on stderr), and the recorded target is the target when
     /// `--target` is not given; text labels (there, or in a `--y` CSV of one column) are its
     /// recorded classes (`data.classes`).
-    func load(requireTargets: Bool = true, columnsOf checkpoint: Checkpoint? = nil) throws -> LoadedData {
+    ///
+    /// Missing values in feature columns take the fills the checkpoint records (`data.fill`), or
+    /// without them, when `fillMissing`, each numeric column's mean; otherwise they are an error.
+    func load(requireTargets: Bool = true, columnsOf checkpoint: Checkpoint? = nil, fillMissing: Bool = false) throws -> LoadedData {
         if let data {
             guard x == nil, y == nil else { throw ValidationError("use either --data/--target or --x/--y, not both") }
             // without a header: columns by number and by position (no names to record or to match)
@@ -88,21 +91,43 @@ struct DataOptions: ParsableArguments {
             }
             // a fresh model takes a column of text as categories; a checkpoint's model, those it records
             let textFeatures = checkpoint.map { $0.categories.map { .recorded($0) } ?? .refused } ?? DataLoader.TextFeatures.detected
-            let table = try DataLoader.readTable(path: data, target: target, targetRequired: requireTargets,
+            let table: DataLoader.Table
+            do {
+                table = try DataLoader.readTable(path: data, target: target, targetRequired: requireTargets,
                                                  features: noHeader ? nil : checkpoint?.featureNames, classes: checkpoint?.classNames,
-                                                 textFeatures: textFeatures, dropping: try dropped(), hasHeader: !noHeader)
+                                                 textFeatures: textFeatures, dropping: try dropped(),
+                                                 missing: checkpoint?.fills.map { .recorded($0) } ?? (fillMissing ? .mean : .refused),
+                                                 hasHeader: !noHeader)
+            } catch DataFileError.csv(let path, let line, let column, let name, let reason)
+                where checkpoint == nil && !fillMissing && Self.isMissingValue(reason) {
+                // a fresh model could have filled it
+                throw DataFileError.csv(path: path, line: line, column: column, columnName: name,
+                                        reason: reason + " (--fill-missing fills missing values)")
+            }
             if !table.ignoredColumns.isEmpty {
                 Terminal.writeError("note: \(data): left out \(table.ignoredColumns.count == 1 ? "column" : "columns") "
                     + "\(DataLoader.LoadError.listed(table.ignoredColumns, quoted: true)), not among the model's inputs")
             }
+            if let counts = table.missingCounts, let fills = table.fills, counts.contains(where: { $0 > 0 }) {
+                let recorded = checkpoint?.fills != nil
+                let filled = table.featureNames.indices.filter { counts[$0] > 0 }.map { column in
+                    let name = noHeader ? "column \(table.featureNames[column])" : "'\(Excerpt.escape(table.featureNames[column]))'"
+                    return "\(name) \(Format.grouped(counts[column])) "
+                        + (fills[column].map { "(\(recorded ? "the model's" : "mean") \($0))" } ?? "(no category)")
+                }
+                Terminal.writeError("note: \(data): filled missing values: " + filled.prefix(8).joined(separator: ", ")
+                    + (filled.count > 8 ? ", … (\(filled.count) columns)" : ""))
+            }
             let source = "the target '\(target ?? "")'"
             var loaded = LoadedData(inputs: table.features, targets: table.target, classNames: table.classNames,
-                                    categories: table.categories, featureColumns: table.featureNames, targetSource: source)
+                                    categories: table.categories, fills: table.fills, featureColumns: table.featureNames,
+                                    targetSource: source)
             if !noHeader { (loaded.featureNames, loaded.targetName) = (table.featureNames, table.target == nil ? nil : target) }
             return loaded
         }
         if noHeader { throw ValidationError("--no-header goes with --data (a --x or --y CSV never has a header)") }
         if drop != nil { throw ValidationError("--drop goes with --data (it names CSV columns)") }
+        if fillMissing { throw ValidationError("--fill-missing goes with --data (missing values in CSV columns)") }
         guard let x else { throw ValidationError("no data: pass --x FILE --y FILE, or --data FILE.csv --target COLUMN") }
         if target != nil { throw ValidationError("--target goes with --data, not with --x") }
         let inputs = try DataLoader.readMatrix(path: x)
@@ -119,6 +144,13 @@ struct DataOptions: ParsableArguments {
 }
 
 extension DataOptions {
+    /// Whether a CSV cell's error is about a missing value (empty, NA, N/A, NaN, null, ?).
+    static func isMissingValue(_ reason: String) -> Bool {
+        if reason == "empty cell" || reason.hasPrefix("NaN is not allowed") { return true }
+        guard reason.hasPrefix("'"), let end = reason.dropFirst().firstIndex(of: "'") else { return false }
+        return reason[end...].hasPrefix("' is not a number") && CSVFile.isMissing(String(reason[reason.index(after: reason.startIndex)..<end]))
+    }
+
     /// The columns `--drop` names: split at commas, each trimmed; by number with --no-header.
     func dropped() throws -> [String] {
         guard let drop else { return [] }
@@ -141,6 +173,8 @@ struct LoadedData {
     var targetName: String?
     var classNames: [String]?
     var categories: [[String]?]?
+    /// The values missing values took, per feature column (nil for categories), when filled.
+    var fills: [Float?]?
     /// The feature columns as the file names them (their numbers without a header), for messages.
     var featureColumns: [String] = []
     /// Where the targets come from, for messages: "the target 'species'" or "--y labels.txt".

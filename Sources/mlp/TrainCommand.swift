@@ -101,7 +101,7 @@ struct TrainCommand: ParsableCommand {
         }
         // The model: from --init (its architecture and, for a CSV, its input columns win) or fresh from --hidden.
         let checkpoint = try `init`.map { try Checkpoint.load(from: $0) }
-        let loaded = try data.load(columnsOf: checkpoint)
+        let loaded = try data.load(columnsOf: checkpoint, fillMissing: features.fillMissing)
         let inputs = loaded.inputs
         if checkpoint == nil, let categories = loaded.categories {
             // a column of a different value in most rows (an id, free text) tells the model nothing about new rows
@@ -207,10 +207,12 @@ struct TrainCommand: ParsableCommand {
         let (featureNames, targetName) = loaded.featureNames != nil
             ? (loaded.featureNames, loaded.targetName) : (checkpoint?.featureNames, checkpoint?.targetName)
         let categories = loaded.categories ?? checkpoint?.categories
+        let fills = loaded.fills ?? checkpoint?.fills
         let makeCheckpoint = { [metadata] (model: MLP, optimizer: OptimizerState) in
             var file = Checkpoint(model: model, optimizer: optimizer, hyperparameters: hyperparameters, schedule: schedule,
                                   metadata: metadata)
             (file.featureNames, file.targetName, file.classNames, file.categories) = (featureNames, targetName, classNames, categories)
+            file.fills = fills
             return file
         }
         // The NaN guard: training throws when the loss or the parameters stop being finite, and

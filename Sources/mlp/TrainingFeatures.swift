@@ -41,6 +41,10 @@ struct TrainingFeatureOptions: ParsableArguments {
     @Flag(help: "Standardise each feature with the training rows' mean and standard deviation (stored in the checkpoint; eval and predict apply them).")
     var standardize = false
 
+    @Flag(name: .customLong("fill-missing"), help: ArgumentHelp(
+        "--data's missing values (empty, NA, N/A, NaN, null, ?) in a numeric column take its mean, in a column of categories no category (stored in the checkpoint; eval and predict fill the same)."))
+    var fillMissing = false
+
     enum ScheduleName: String, ExpressibleByArgument, CaseIterable {
         case constant, step, cosine
     }

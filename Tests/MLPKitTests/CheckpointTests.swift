@@ -532,6 +532,41 @@ final class CheckpointTests: XCTestCase {
         XCTAssertEqual(good?.featureNames, ["x", "y"])
     }
 
+    func testFillsRoundTripAndAreChecked() throws {
+        var file = Checkpoint(model: try MLP(layerSizes: [5, 3, 2], loss: .meanSquaredError, seed: 1))
+        file.featureNames = ["size", "color"]
+        file.categories = [nil, ["red", "green", "blue", "grey"]]
+        file.fills = [Float(1) / 3, nil]
+        let read = try Checkpoint.decode(try file.encoded())
+        XCTAssertEqual(read, file)
+        XCTAssertEqual(read.fills?[0]?.bitPattern, (Float(1) / 3).bitPattern)
+        XCTAssertNil(read.metadata["data.fill"])
+        // without categories, one number per input
+        var plain = Checkpoint(model: try MLP(layerSizes: [2, 3, 1], loss: .meanSquaredError, seed: 1))
+        plain.fills = [-2.5e-7, 1e30]
+        XCTAssertEqual(try Checkpoint.decode(try plain.encoded()).fills, [-2.5e-7, 1e30])
+        plain.fills = [1]
+        XCTAssertThrowsError(try plain.encoded())
+        plain.fills = [1, nil]
+        XCTAssertThrowsError(try plain.encoded())
+        file.fills = [nil, 1]
+        XCTAssertThrowsError(try file.encoded())
+    }
+
+    func testBadFillsRejected() {
+        let source = PyTorchFile(seed: 3)  // [3, 4, 2]
+        assertRejected(source.bytes(metadata: ["data.fill": "1,2,3"]), "data.fill 1,2,3 is not a JSON array")
+        assertRejected(source.bytes(metadata: ["data.fill": "[1,2]"]), "data.fill [1,2] has 2 entries but the model has 3 input columns")
+        assertRejected(source.bytes(metadata: ["data.fill": "[1,null,3]"]), "has no finite number for input column 2")
+        assertRejected(source.bytes(metadata: ["data.fill": escaped(#"[1,"2",3]"#)]), "has no finite number for input column 2")
+        assertRejected(source.bytes(metadata: ["data.fill": "[1,2,1e39]"]), "has no finite number for input column 3")
+        assertRejected(source.bytes(metadata: ["data.fill": "[1,5]", "data.categories": escaped(#"[null, ["a", "b"]]"#)]),
+                       "has a value for input column 2, a column of categories (null: no category)")
+        let good = try? Checkpoint.decode(source.bytes(metadata: ["data.fill": "[1.5,null]",
+                                                                  "data.categories": escaped(#"[null, ["a", "b"]]"#)]))
+        XCTAssertEqual(good?.fills, [1.5, nil])
+    }
+
     func testClassNamesRoundTripAndAreChecked() throws {
         var file = Checkpoint(model: try MLP(layerSizes: [3, 4, 2], loss: .crossEntropy, seed: 2))
         file.classNames = ["cat", "dog, big"]

@@ -59,15 +59,29 @@ public enum CSVFile {
     /// read as text (unquoted as header names are; an empty one is an error), returned in `texts`
     /// under its 1-based number, one per row, with 0 in its place in the matrix (a skipped column
     /// has 0 there and no entry in `texts`). Without `textColumns` every column is numeric.
+    ///
+    /// With `missing`, a missing value (an empty cell, `NA`, `N/A`, `NaN`, `null` or `?`, in any
+    /// case, quoted or not) is NaN in a numeric column and "" in a column of text, and a column to
+    /// be detected whose first cells are missing is told by its first cell that is not.
     static func decode(_ bytes: [UInt8], name: String, hasHeader: Bool,
-                       textColumns: ((_ columns: Int, _ header: [String]?) -> [TextMode])?)
+                       textColumns: ((_ columns: Int, _ header: [String]?) -> [TextMode])?, missing: Bool = false)
         throws -> (header: [String]?, matrix: DataMatrix, texts: [Int: [String]])
     {
         try bytes.withUnsafeBufferPointer { buffer in
             try powersOfTen.withUnsafeBufferPointer { powers in
-                try parse(buffer, powers: powers, name: name, hasHeader: hasHeader, textColumns: textColumns)
+                try parse(buffer, powers: powers, name: name, hasHeader: hasHeader, textColumns: textColumns, missing: missing)
             }
         }
+    }
+
+    /// Whether a cell's text (unquoted) stands for a missing value: empty, `NA`, `N/A`, `NaN`,
+    /// `null` or `?`, in any case, spaces around it aside.
+    public static func isMissing(_ text: String) -> Bool {
+        var bytes = Array(text.utf8)[...]
+        while let first = bytes.first, isSpace(first) { bytes = bytes.dropFirst() }
+        while let last = bytes.last, isSpace(last) { bytes = bytes.dropLast() }
+        guard bytes.count <= 4 else { return false }
+        return ["", "na", "n/a", "nan", "null", "?"].contains(String(decoding: bytes, as: UTF8.self).lowercased())
     }
 
     /// Encodes rows as CSV with an optional header line.
@@ -135,7 +149,7 @@ public enum CSVFile {
 
     private static func parse(
         _ buffer: UnsafeBufferPointer<UInt8>, powers: UnsafeBufferPointer<Double>, name: String, hasHeader: Bool,
-        textColumns textMode: ((Int, [String]?) -> [TextMode])?
+        textColumns textMode: ((Int, [String]?) -> [TextMode])?, missing: Bool
     ) throws -> (header: [String]?, matrix: DataMatrix, texts: [Int: [String]]) {
         let count = buffer.count
         var header: [String]? = nil
@@ -143,6 +157,8 @@ public enum CSVFile {
         var textColumns: [Int] = []
         var texts: [[String]] = []
         var skipped: [Bool] = []  // per text column: read past, not kept
+        // with missing values, the columns to be detected whose cells have all been missing so far
+        var undecided: Set<Int> = []
         var values: [Float] = []
         var columns = 0  // 0 until the header or first row fixes it.
         var rows = 0
@@ -187,8 +203,8 @@ public enum CSVFile {
                 continue
             }
             if rows == 0, let textMode {
-                (textColumns, skipped) = firstRowTextColumns(base, from: lineStart, to: lineEnd, columns: columns, header: header,
-                                                             mode: textMode)
+                (textColumns, skipped, undecided) = firstRowTextColumns(base, from: lineStart, to: lineEnd, columns: columns,
+                                                                        header: header, mode: textMode, missing: missing)
                 texts = textColumns.map { _ in [] }
             }
             if columns > 0 && values.capacity == 0 {
@@ -215,7 +231,7 @@ public enum CSVFile {
                 while cursor < lineEnd, isSpace(base[cursor]) { cursor += 1 }
                 if column == nextText {
                     let stop = try textCellOfColumn(base, from: cursor, to: lineEnd, line: lineNumber, column: column, header: header,
-                                                    name: name, keep: !skipped[textSlot], into: &texts[textSlot])
+                                                    name: name, keep: !skipped[textSlot], missing: missing, into: &texts[textSlot])
                     textSlot += 1
                     nextText = textSlot < textColumns.count ? textColumns[textSlot] : .max
                     values.append(0)
@@ -233,14 +249,34 @@ public enum CSVFile {
                     if cellEnd < lineEnd && base[cellEnd] != comma {
                         // Something after the number and spaces: let the slow path report it.
                         while cellEnd < lineEnd, base[cellEnd] != comma { cellEnd += 1 }
-                        value = try slowCell(base, from: cursor, to: cellEnd, line: lineNumber, column: column, header: header, name: name)
+                        value = try slowCell(base, from: cursor, to: cellEnd, line: lineNumber, column: column, header: header, name: name,
+                                             missing: missing)
                     }
                 } else {
+                    if !undecided.isEmpty, undecided.contains(column), isText(base, from: cursor, to: lineEnd, missing: true) {
+                        undecided.remove(column)
+                        // text in a column whose cells were all missing until now: a column of text after all
+                        if (0..<rows).allSatisfy({ values[$0 * columns + column - 1].isNaN }) {
+                            let slot = textColumns.firstIndex { $0 > column } ?? textColumns.count
+                            textColumns.insert(column, at: slot)
+                            skipped.insert(false, at: slot)
+                            texts.insert([String](repeating: "", count: rows), at: slot)
+                            let stop = try textCellOfColumn(base, from: cursor, to: lineEnd, line: lineNumber, column: column, header: header,
+                                                            name: name, keep: true, missing: true, into: &texts[slot])
+                            textSlot = slot + 1
+                            nextText = textSlot < textColumns.count ? textColumns[textSlot] : .max
+                            values.append(0)
+                            if stop >= lineEnd { break }
+                            cursor = stop + 1  // past the comma
+                            continue
+                        }
+                    }
                     cellEnd = cursor
                     while cellEnd < lineEnd, base[cellEnd] != comma { cellEnd += 1 }
-                    value = try slowCell(base, from: cursor, to: cellEnd, line: lineNumber, column: column, header: header, name: name)
+                    value = try slowCell(base, from: cursor, to: cellEnd, line: lineNumber, column: column, header: header, name: name,
+                                         missing: missing)
                 }
-                if !value.isFinite {
+                if !value.isFinite, !value.isNaN || !missing {
                     var textEnd = cellEnd
                     while textEnd < lineEnd, base[textEnd] != comma { textEnd += 1 }
                     throw DataFileError.csv(
@@ -282,11 +318,12 @@ public enum CSVFile {
 
     /// The 1-based columns of text, by the cells of the first data row (from `start` to `end`):
     /// those `mode` says are text or skipped (`skipped` says which), and those it leaves to be
-    /// detected whose cell is text. `columns` is the header's count (0 without a header: then this row's).
+    /// detected whose cell is text. `columns` is the header's count (0 without a header: then this
+    /// row's). With `missing`, a column to be detected whose cell is missing is `undecided`.
     private static func firstRowTextColumns(
         _ base: UnsafePointer<UInt8>, from start: Int, to end: Int, columns: Int, header: [String]?,
-        mode: (Int, [String]?) -> [TextMode]
-    ) -> (columns: [Int], skipped: [Bool]) {
+        mode: (Int, [String]?) -> [TextMode], missing: Bool
+    ) -> (columns: [Int], skipped: [Bool], undecided: Set<Int>) {
         var starts: [Int] = []
         var index = start
         while true {
@@ -298,27 +335,36 @@ public enum CSVFile {
         }
         let count = columns > 0 ? columns : starts.count
         let modes = mode(count, header)
-        var text: [Int] = [], skipped: [Bool] = []
+        var text: [Int] = [], skipped: [Bool] = [], undecided: Set<Int> = []
         for cell in starts.indices {
             let mode = cell < modes.count ? modes[cell] : .number
-            if mode == .text || mode == .skip || (mode == .detect && isText(base, from: starts[cell], to: end)) {
+            if missing, mode == .detect, let (cellText, _) = try? textCell(base, from: starts[cell], to: end, line: 0, column: 0,
+                                                                             columnName: nil, what: "", name: ""),
+               isMissing(cellText) {
+                undecided.insert(cell + 1)
+            } else if mode == .text || mode == .skip || (mode == .detect && isText(base, from: starts[cell], to: end, missing: missing)) {
                 text.append(cell + 1)
                 skipped.append(mode == .skip)
             }
         }
-        return (text, skipped)
+        return (text, skipped, undecided)
     }
 
-    /// A text column's cell from `start`, appended to `cells` when `keep`; returns where the cell
-    /// ends. Out of line, so that the numeric cells' loop stays as it is without text.
+    /// A text column's cell from `start`, appended to `cells` when `keep` ("" when `missing` and the
+    /// cell is a missing value); returns where the cell ends. Out of line, so that the numeric
+    /// cells' loop stays as it is without text.
     @inline(never)
     private static func textCellOfColumn(
         _ base: UnsafePointer<UInt8>, from start: Int, to end: Int, line: Int, column: Int, header: [String]?, name: String,
-        keep: Bool, into cells: inout [String]
+        keep: Bool, missing: Bool, into cells: inout [String]
     ) throws -> Int {
         let (text, stop) = try textCell(base, from: start, to: end, line: line, column: column,
                                         columnName: columnName(header, column), what: "a text cell", name: name)
         if !keep { return stop }
+        if missing, isMissing(text) {
+            cells.append("")
+            return stop
+        }
         if text.isEmpty {
             throw DataFileError.csv(path: name, line: line, column: column, columnName: columnName(header, column), reason: "empty cell")
         }
@@ -328,11 +374,12 @@ public enum CSVFile {
 
     /// Whether the cell from `start` (spaces skipped) is text rather than a number: not empty, and
     /// not something `strtof` reads whole (a number, or NaN or infinity, which the numeric path
-    /// refuses by name), quoted or not.
-    private static func isText(_ base: UnsafePointer<UInt8>, from start: Int, to end: Int) -> Bool {
+    /// refuses by name), quoted or not; with `missing`, not a missing value either.
+    private static func isText(_ base: UnsafePointer<UInt8>, from start: Int, to end: Int, missing: Bool) -> Bool {
         guard let (text, _) = try? textCell(base, from: start, to: end, line: 0, column: 0, columnName: nil, what: "", name: "") else {
             return true  // an unterminated quote: the label path reports it
         }
+        if missing, isMissing(text) { return false }
         var bytes = Array(text.utf8)[...]
         while let first = bytes.first, isSpace(first) { bytes = bytes.dropFirst() }
         while let last = bytes.last, isSpace(last) { bytes = bytes.dropLast() }
@@ -353,9 +400,11 @@ public enum CSVFile {
     }
 
     /// Parses a cell the fast path declined: trims, unquotes, and reads it with `strtof`; NaN, infinity, empty and
-    /// non-numeric cells throw. A finite result may still be infinite when the number overflows Float32.
+    /// non-numeric cells throw, except that with `missing` a missing value (``isMissing(_:)``) is NaN. A finite
+    /// result may still be infinite when the number overflows Float32.
     private static func slowCell(
-        _ base: UnsafePointer<UInt8>, from start: Int, to end: Int, line: Int, column: Int, header: [String]?, name: String
+        _ base: UnsafePointer<UInt8>, from start: Int, to end: Int, line: Int, column: Int, header: [String]?, name: String,
+        missing: Bool
     ) throws -> Float {
         var first = start, stop = end
         while first < stop, isSpace(base[first]) { first += 1 }
@@ -363,14 +412,24 @@ public enum CSVFile {
         func error(_ reason: String) -> DataFileError {
             .csv(path: name, line: line, column: column, columnName: columnName(header, column), reason: reason)
         }
-        if first == stop { throw error("empty cell") }
+        if first == stop {
+            if missing { return .nan }
+            throw error("empty cell")
+        }
         var numberStart = first, numberEnd = stop
         if stop - first >= 2, base[first] == UInt8(ascii: "\""), base[stop - 1] == UInt8(ascii: "\"") {
             numberStart += 1
             numberEnd -= 1
             while numberStart < numberEnd, isSpace(base[numberStart]) { numberStart += 1 }
             while numberEnd > numberStart, isSpace(base[numberEnd - 1]) { numberEnd -= 1 }
-            if numberStart == numberEnd { throw error("empty cell") }
+            if numberStart == numberEnd {
+                if missing { return .nan }
+                throw error("empty cell")
+            }
+        }
+        if missing, numberEnd - numberStart <= 4,
+           isMissing(String(decoding: UnsafeBufferPointer(start: base + numberStart, count: numberEnd - numberStart), as: UTF8.self)) {
+            return .nan
         }
         guard let value = strtofExact(base, from: numberStart, to: numberEnd) else {
             throw error("\(quoted(base, first, stop)) is not a number")

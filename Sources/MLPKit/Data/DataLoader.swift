@@ -115,7 +115,7 @@ public enum DataLoader {
         return (inner, member.map { "\(name):\($0)" } ?? "\(name):\(chosen.displayName)")
     }
 
-    /// How ``readTable(path:target:targetRequired:features:classes:textFeatures:dropping:hasHeader:)`` reads
+    /// How ``readTable(path:target:targetRequired:features:classes:textFeatures:dropping:missing:hasHeader:)`` reads
     /// a feature column of text (categories such as `red`, `green`).
     public enum TextFeatures: Sendable, Equatable {
         /// A feature column whose cell on the first data row is text holds categories: one input
@@ -128,7 +128,7 @@ public enum DataLoader {
         case recorded([[String]?])
     }
 
-    /// A CSV table split into features and target (``readTable(path:target:targetRequired:features:classes:textFeatures:dropping:hasHeader:)``).
+    /// A CSV table split into features and target (``readTable(path:target:targetRequired:features:classes:textFeatures:dropping:missing:hasHeader:)``).
     public struct Table: Sendable {
         /// The model's inputs: the feature columns, in the model's order when names were given, else
         /// in file order, a column of categories expanded to one input per category (one-hot).
@@ -145,6 +145,26 @@ public enum DataLoader {
         /// `featureNames`): its categories in the order of its inputs, or nil for a numeric column.
         /// Nil when every feature column is numeric.
         public var categories: [[String]?]?
+        /// With missing values allowed, one entry per feature column (parallel to `featureNames`):
+        /// the value a numeric column's missing values became (for every numeric column, whether
+        /// it had any), or nil for a column of categories. Nil when missing values are refused.
+        public var fills: [Float?]?
+        /// With missing values allowed, how many each feature column had (parallel to `featureNames`).
+        public var missingCounts: [Int]?
+    }
+
+    /// What ``readTable(path:target:targetRequired:features:classes:textFeatures:dropping:missing:hasHeader:)``
+    /// does with a missing value in a feature column: an empty cell, `NA`, `N/A`, `NaN`, `null` or
+    /// `?` (in any case, quoted or not).
+    public enum MissingValues: Sendable, Equatable {
+        /// A missing value is an error naming its cell.
+        case refused
+        /// A numeric column's missing values become the mean of its values in the file; a column
+        /// of categories' have no category (all its one-hot inputs 0).
+        case mean
+        /// The values a checkpoint records, one per feature column in the model's order (nil for a
+        /// column of categories, whose missing values have no category).
+        case recorded([Float?])
     }
 
     /// Most categories a feature column may have when they come from the data (each is an input).
@@ -161,30 +181,31 @@ public enum DataLoader {
     /// row: they become class indices, by their place in `classes` (a checkpoint's recorded class
     /// names; a label not among them is an error naming its line) or, without `classes`, in the
     /// sorted order of the distinct labels. A feature column may hold categories as `textFeatures`
-    /// says (one input each, one-hot). Like ``readMatrix(path:)``, the CSV may be gzip-compressed
-    /// or in a zip archive.
+    /// says (one input each, one-hot). A missing value in a feature column is refused, or filled,
+    /// as `missing` says; in the target it is always an error. Like ``readMatrix(path:)``, the CSV
+    /// may be gzip-compressed or in a zip archive.
     /// - Throws: `DataFileError` for the file, a label or a category, `LoadError.unknownColumn` for
     ///   a missing target, `LoadError.missingFeature` for a missing named feature,
     ///   `LoadError.mismatch` for a column of more than ``categoriesAllowed`` detected categories,
-    ///   or for dropping the target or a named feature; `LoadError.unknownColumn` for dropping a
-    ///   column that is not there.
+    ///   for dropping the target or a named feature, or for a column whose every value is missing
+    ///   (nothing to take a mean of); `LoadError.unknownColumn` for dropping a column that is not there.
     ///
     /// Without a header row (`hasHeader` false) the columns are numbered from 1, `target` is such a
     /// number ("5"), and `featureNames` are the numbers of the feature columns.
     public static func readTable(path: String, target: String?, targetRequired: Bool = true, features: [String]? = nil,
                                  classes: [String]? = nil, textFeatures: TextFeatures = .detected, dropping: [String] = [],
-                                 hasHeader: Bool = true) throws -> Table {
+                                 missing: MissingValues = .refused, hasHeader: Bool = true) throws -> Table {
         let (file, member) = fileAndMember(path)
         let (bytes, name) = try unpack(DataFileIO.readAll(path: file), name: file, member: member)
         return try decodeTable(bytes, name: name, target: target, targetRequired: targetRequired, features: features,
-                               classes: classes, textFeatures: textFeatures, dropping: dropping, hasHeader: hasHeader)
+                               classes: classes, textFeatures: textFeatures, dropping: dropping, missing: missing, hasHeader: hasHeader)
     }
 
-    /// ``readTable(path:target:targetRequired:features:classes:textFeatures:dropping:hasHeader:)`` on a CSV's bytes already read
+    /// ``readTable(path:target:targetRequired:features:classes:textFeatures:dropping:missing:hasHeader:)`` on a CSV's bytes already read
     /// (and unpacked); `name` is the file's name, for messages.
     public static func decodeTable(_ bytes: [UInt8], name path: String, target: String?, targetRequired: Bool = true,
                                    features: [String]? = nil, classes: [String]? = nil, textFeatures: TextFeatures = .detected,
-                                   dropping: [String] = [], hasHeader: Bool = true) throws -> Table {
+                                   dropping: [String] = [], missing: MissingValues = .refused, hasHeader: Bool = true) throws -> Table {
         func missingTarget(_ target: String, names: [String]) throws -> Never {
             if !hasHeader {
                 throw LoadError.mismatch("\(path) has \(names.count) columns without a header, numbered 1 to \(names.count); "
@@ -230,7 +251,7 @@ public enum DataLoader {
         }
         let decoded: (header: [String]?, matrix: DataMatrix, texts: [Int: [String]])
         do {
-            decoded = try CSVFile.decode(bytes, name: path, hasHeader: hasHeader, textColumns: textModes)
+            decoded = try CSVFile.decode(bytes, name: path, hasHeader: hasHeader, textColumns: textModes, missing: missing != .refused)
         } catch let error as DataFileError {
             // a target that is not there is the error to report, not a cell of the column it would have been
             if case .csv = error, let target, targetRequired, let cells = CSVFile.firstLineCells(bytes) {
@@ -269,9 +290,13 @@ public enum DataLoader {
             throw LoadError.mismatch("\(path) has \(featureIndices.count) feature \(featureIndices.count == 1 ? "column" : "columns") "
                 + "but the model takes \(categories.count), by position\(target == nil ? " (is the target among them?)" : "")")
         }
+        if case .recorded(let fills) = missing, fills.count != featureIndices.count {
+            throw LoadError.mismatch("\(path) has \(featureIndices.count) feature \(featureIndices.count == 1 ? "column" : "columns") "
+                + "but the model records missing values' fills for \(fills.count)")
+        }
         let used = Set(featureIndices + (targetIndex.map { [$0] } ?? []))
         let ignored = header.indices.filter { !used.contains($0) && !dropping.contains(header[$0]) }.map { header[$0] }
-        if features == nil, targetIndex == nil, texts.isEmpty, dropping.isEmpty {
+        if features == nil, targetIndex == nil, texts.isEmpty, dropping.isEmpty, missing == .refused {
             return Table(features: matrix, target: nil, featureNames: header, ignoredColumns: [])
         }
 
@@ -317,11 +342,43 @@ public enum DataLoader {
                 }
             }
         }
+        // missing values: each numeric column's mean (or recorded fill) in their place
+        var fills: [Float?] = [], missingCounts: [Int] = []
+        if missing != .refused {
+            var offset = 0  // the column's first input
+            for (position, index) in featureIndices.enumerated() {
+                defer { offset += oneHot[index]?.names.count ?? 1 }
+                if let coded = oneHot[index] {
+                    fills.append(nil)
+                    missingCounts.append(coded.indices.filter { $0 < 0 }.count)
+                    continue
+                }
+                let cells = (0..<matrix.rows).lazy.map { matrix.values[$0 * matrix.columns + index] }
+                let present = cells.filter { !$0.isNaN }
+                let name = hasHeader ? "'\(Excerpt.escape(header[index]))'" : String(index + 1)
+                let fill: Float
+                if case .recorded(let recorded) = missing {
+                    guard let value = recorded[position] else {
+                        throw LoadError.mismatch("\(path): the model records no fill for the missing values of column \(name)")
+                    }
+                    fill = value
+                } else {
+                    guard !present.isEmpty else {
+                        throw LoadError.mismatch("\(path): column \(name) has no values, every cell is missing: leave it out of the file")
+                    }
+                    fill = Float(present.reduce(0.0) { $0 + Double($1) } / Double(present.count))
+                }
+                fills.append(fill)
+                missingCounts.append(matrix.rows - present.count)
+                for row in 0..<matrix.rows where featureValues[row * width + offset].isNaN { featureValues[row * width + offset] = fill }
+            }
+        }
         var featureMatrix = DataMatrix(rows: matrix.rows, columns: width, values: featureValues,
                                        isIntegral: featureValues.allSatisfy { $0.rounded() == $0 })
         featureMatrix.origin = matrix.origin
         var table = Table(features: featureMatrix, target: nil, featureNames: featureIndices.map { header[$0] }, ignoredColumns: ignored)
         if !oneHot.isEmpty { table.categories = featureIndices.map { oneHot[$0]?.names } }
+        if missing != .refused { (table.fills, table.missingCounts) = (fills, missingCounts) }
         if let targetIndex, let target {
             var targets = (0..<matrix.rows).map { matrix.values[$0 * matrix.columns + targetIndex] }
             if let labels = texts[targetIndex + 1] {
@@ -329,6 +386,9 @@ public enum DataLoader {
                                                   columnName: target)
                 targets = classified.indices
                 table.classNames = classified.names
+            } else if let row = targets.firstIndex(where: \.isNaN) {
+                throw DataFileError.csv(path: path, line: matrix.origin?.line(ofRow: row) ?? row + 1, column: targetIndex + 1,
+                                        columnName: hasHeader ? target : nil, reason: "the target is missing")
             }
             var column = DataMatrix(rows: matrix.rows, columns: 1, values: targets, isIntegral: targets.allSatisfy { $0.rounded() == $0 })
             column.origin = matrix.origin
@@ -356,20 +416,28 @@ public enum DataLoader {
     /// of the distinct labels (returned as `names`). A column of mostly numbers whose first cell
     /// was text (a missing value such as N/A) is refused at its first text cell, and so is a label
     /// not in `classes`, each naming its line (from `origin`) and `column`. A feature's categories
-    /// (`kind`) are read the same way.
+    /// (`kind`) are read the same way, except that a missing one ("") has the index −1 (no
+    /// category); a missing label is an error.
     static func classIndices(_ labels: [String], classes: [String]?, path: String, origin: DataMatrix.Origin?, column: Int,
                              columnName: String?, kind: TextKind = .label) throws -> (indices: [Float], names: [String]) {
         func fail(_ row: Int, _ reason: String) -> DataFileError {
             .csv(path: path, line: origin?.line(ofRow: row) ?? row + 1, column: column, columnName: columnName, reason: reason)
         }
+        // "" is a missing value (read only where missing values are allowed): no category, or for a label an error
         let numbers = labels.filter { Float($0) != nil }.count
-        if numbers * 2 > labels.count, let row = labels.firstIndex(where: { Float($0) == nil }) {
+        let present = labels.filter { !$0.isEmpty }.count
+        if numbers * 2 > present, let row = labels.firstIndex(where: { !$0.isEmpty && Float($0) == nil }) {
             throw fail(row, "'\(Excerpt.escape(labels[row]))' is not a number (the column's other cells are mostly numbers)")
         }
-        let names = classes ?? Array(Set(labels)).sorted()
+        let names = classes ?? Array(Set(labels).subtracting([""])).sorted()
         let lookup = Dictionary(names.enumerated().map { ($1, $0) }, uniquingKeysWith: { first, _ in first })
         var indices = [Float](repeating: 0, count: labels.count)
         for (row, label) in labels.enumerated() {
+            if label.isEmpty {
+                guard kind == .category else { throw fail(row, "the target is missing") }
+                indices[row] = -1
+                continue
+            }
             guard let index = lookup[label] else {
                 let known = kind == .label ? "the model's classes" : "the categories the model knows for this column"
                 throw fail(row, "'\(Excerpt.escape(label))' is not one of \(known) (\(LoadError.listed(names, quoted: true)))")

@@ -32,6 +32,11 @@ public struct Checkpoint: Sendable, Equatable {
     /// array of arrays of strings and nulls). Parallel to `featureNames` when the model records
     /// names, else to a CSV's feature columns by position.
     public var categories: [[String]?]?
+    /// When the model was trained with missing values filled, one entry per input column in
+    /// order: the value a numeric column's missing values take, or nil for a column of categories
+    /// (whose missing values have no category) (metadata `data.fill`, a JSON array of numbers
+    /// and nulls). Parallel to `categories` and `featureNames`.
+    public var fills: [Float?]?
     /// The CSV column the model was trained to predict (metadata `data.target`).
     public var targetName: String?
     /// For a classifier trained on text labels, the class names: output i is class `classNames[i]`
@@ -63,7 +68,7 @@ public struct Checkpoint: Sendable, Equatable {
 
     static let metadataKeys = ["format", "layers", "activation", "activation.slope", "loss", "adam.step",
                                "adam.learning_rate", "adam.beta1", "adam.beta2", "adam.epsilon", "adam.weight_decay",
-                               "adam.clip_norm", "data.features", "data.target", "data.classes", "data.categories"] + LearningRateSchedule.metadataKeys
+                               "adam.clip_norm", "data.features", "data.target", "data.classes", "data.categories", "data.fill"] + LearningRateSchedule.metadataKeys
 
     /// The names of the standardisation's tensors.
     static let standardizationTensors = (mean: "standardize.mean", deviation: "standardize.std")
@@ -98,6 +103,15 @@ public struct Checkpoint: Sendable, Equatable {
             meta.append(("data.categories", .string(JSONValue.array(categories.map { column in
                 column.map { .array($0.map { .string($0) }) } ?? .null
             }).serialized)))
+        }
+        if let fills {
+            let columns = categories?.count ?? layerSizes[0]
+            guard fills.count == columns, fills.indices.allSatisfy({ (fills[$0] == nil) == (categories?[$0] != nil) }),
+                  fills.allSatisfy({ $0?.isFinite ?? true }) else {
+                throw ModelError.dataShape("fills for \(fills.count) input columns (finite, none for a column of categories) "
+                    + "for a model of \(columns) input columns")
+            }
+            meta.append(("data.fill", .string(JSONValue.array(fills.map { $0.map { .number(Double($0)) } ?? .null }).serialized)))
         }
         if let featureNames {
             guard featureNames.count == categories?.count ?? layerSizes[0] else {
@@ -279,6 +293,24 @@ public struct Checkpoint: Sendable, Equatable {
             throw fail("data.target \(shown(target)) is also one of data.features")
         }
         return (features, target, try names("data.classes", count: outputs, what: ("class", "classes", "outputs")), categories)
+    }
+
+    /// `data.fill`, checked: a JSON array with one entry per input column (`columns`), a finite
+    /// number for a numeric one and null for a column of categories (`categories`).
+    static func fills(_ metadata: [String: String], columns: Int, categories: [[String]?]?) throws -> [Float?]? {
+        guard let text = metadata["data.fill"] else { return nil }
+        func fail(_ reason: String) -> CheckpointError { .invalid(path: "", reason: "data.fill \(shown(text)) \(reason)") }
+        guard let items = (try? JSONValue.parse(Array(text.utf8)))?.arrayValue else { throw fail("is not a JSON array") }
+        guard items.count == columns else { throw fail("has \(items.count) entries but the model has \(columns) input columns") }
+        return try items.enumerated().map { column, item in
+            let isCategories = categories?[column] != nil
+            if item == .null, isCategories { return nil }
+            guard case .number(let value) = item, !isCategories, Float(value).isFinite else {
+                throw fail("has \(isCategories ? "a value for" : "no finite number for") input column \(column + 1)"
+                    + (isCategories ? ", a column of categories (null: no category)" : ""))
+            }
+            return Float(value)
+        }
     }
 
     /// The names W1, b1, W2, b2, … for the tensors of a PyTorch `nn.Sequential` of `nn.Linear`
@@ -555,6 +587,7 @@ public struct Checkpoint: Sendable, Equatable {
         try validateTrainingMetadata(metadata)
         (checkpoint.featureNames, checkpoint.targetName, checkpoint.classNames, checkpoint.categories) = try dataColumns(
             metadata, inputs: sizes[0], outputs: sizes[sizes.count - 1])
+        checkpoint.fills = try fills(metadata, columns: checkpoint.categories?.count ?? sizes[0], categories: checkpoint.categories)
         do {
             checkpoint.schedule = try LearningRateSchedule(metadata: metadata)
         } catch {
