@@ -102,6 +102,8 @@ write("csv", "header-text-labels.csv", 'x,y,species\n1,2,setosa\n3,4," versi, ""
 # feature columns of text (decodeTable's categories, one-hot) and an id column, names quoted
 write("csv", "header-categories.csv",
       'id,rooms,city,"kind, of",price\nr1,3,Oslo,flat,10.5\nr2,1,"Mo, i Rana",house,7\nr3,2,Bergen,flat,8.25\nr4,4,Oslo,"a ""b""",12\n')
+# missing values (read with --fill-missing): a numeric column, a column of categories that starts empty
+write("csv", "header-missing.csv", 'a,cabin,b,y\n,,1,0\nNA,C85,?,1\n2.5,"B, 2",3,1\n "n/a" ,NULL,NaN,0\n')
 
 # --- IDX --------------------------------------------------------------------------------------
 

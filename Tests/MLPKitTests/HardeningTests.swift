@@ -203,6 +203,10 @@ final class HardeningTests: XCTestCase {
             _ = try? DataLoader.decodeTable(bytes, name: "x", target: last, targetRequired: false)
             _ = try? DataLoader.decodeTable(bytes, name: "x", target: last, targetRequired: false, dropping: [table.featureNames[0]])
         }
+        if let table = try? DataLoader.decodeTable(bytes, name: "x", target: nil, targetRequired: false, missing: .mean),
+           let last = table.featureNames.last {
+            _ = try? DataLoader.decodeTable(bytes, name: "x", target: last, missing: .mean)
+        }
         _ = try? DataLoader.decodeTargets(bytes, name: "x")
         _ = try? DataLoader.decodeTable(bytes, name: "x", target: "1", targetRequired: false, hasHeader: false)
         _ = try? IDXFile.decode(bytes, name: "x")
@@ -216,10 +220,14 @@ final class HardeningTests: XCTestCase {
         try XCTSkipIf(checkpoints.isEmpty, "no Fuzz/Corpus beside the tests")
         for file in checkpoints { XCTAssertNoThrow(try Checkpoint.decode(file.bytes), file.name) }
         for file in arrays { XCTAssertNoThrow(try NumpyFile.decode(file.bytes, name: file.name)) }
-        for file in tables {  // header-*.csv have a header row, plain-*.csv none; header-text-labels.csv's last column is text, header-categories.csv's middle ones
+        for file in tables {  // header-*.csv have a header row, plain-*.csv none; header-text-labels.csv's last column is text, header-categories.csv's middle ones; header-missing.csv misses values
             if file.name == "header-text-labels.csv" {
                 let table = try DataLoader.decodeTable(file.bytes, name: file.name, target: "species")
                 XCTAssertEqual(table.classNames, [" versi, \"color\"", "setosa"])
+            } else if file.name == "header-missing.csv" {
+                let table = try DataLoader.decodeTable(file.bytes, name: file.name, target: "y", missing: .mean)
+                XCTAssertEqual(table.categories, [nil, ["B, 2", "C85"], nil])
+                XCTAssertEqual(table.missingCounts, [3, 2, 2])
             } else if file.name == "header-categories.csv" {
                 let table = try DataLoader.decodeTable(file.bytes, name: file.name, target: "price", dropping: ["id"])
                 XCTAssertEqual(table.categories, [nil, ["Bergen", "Mo, i Rana", "Oslo"], ["a \"b\"", "flat", "house"]])

@@ -26,6 +26,7 @@ public func fuzzCSV(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
                    "the round trip changed the matrix")
     }
     checkTable(bytes)
+    checkMissing(bytes)
     checkTargets(bytes)
     return 0
 }
@@ -116,4 +117,29 @@ func checkCategories(_ table: DataLoader.Table, bytes: [UInt8], target: String, 
     }
     Fuzz.check(again.features.values == matrix.values && again.features.columns == matrix.columns,
                "the recorded categories give other inputs")
+}
+
+/// `DataLoader.decodeTable` with missing values filled (inputs up to 1 KiB, as for categories),
+/// the last column the target: every input finite, a fill for each numeric column and none for a
+/// column of categories, and the file read again through the fills and categories it recorded
+/// (a checkpoint's) gives the same inputs.
+func checkMissing(_ bytes: [UInt8]) {
+    guard bytes.count <= 1024,
+          let names = try? DataLoader.decodeTable(bytes, name: "fuzz.csv", target: nil, targetRequired: false, missing: .mean),
+          let target = names.featureNames.last,
+          let table = try? DataLoader.decodeTable(bytes, name: "fuzz.csv", target: target, missing: .mean) else { return }
+    Fuzz.checkMatrix(table.features, sourceBytes: bytes.count, expansion: bytes.count)
+    guard let fills = table.fills, let counts = table.missingCounts else { return Fuzz.check(false, "no fills with missing values filled") }
+    Fuzz.check(fills.count == table.featureNames.count && counts.count == fills.count, "fills or counts not one per feature column")
+    Fuzz.check(fills.indices.allSatisfy { (fills[$0] == nil) == (table.categories?[$0] != nil) }, "a fill for categories, or none for numbers")
+    Fuzz.check(fills.allSatisfy { $0?.isFinite ?? true } && counts.allSatisfy { $0 >= 0 && $0 <= table.features.rows },
+               "a fill not finite, or a count beyond the rows")
+    Fuzz.check(table.target?.values.allSatisfy(\.isFinite) ?? false, "a missing target was let through")
+    let categories: DataLoader.TextFeatures = table.categories.map { .recorded($0) } ?? .refused
+    guard let again = try? DataLoader.decodeTable(bytes, name: "fuzz.csv", target: target, features: table.featureNames,
+                                                  textFeatures: categories, missing: .recorded(fills)) else {
+        return Fuzz.check(false, "the table does not read through its own fills")
+    }
+    Fuzz.check(again.features.values == table.features.values && again.features.columns == table.features.columns,
+               "the recorded fills give other inputs")
 }
