@@ -300,21 +300,8 @@ public enum DataLoader {
             return Table(features: matrix, target: nil, featureNames: header, ignoredColumns: [])
         }
 
-        // each feature column's categories and every row's category index, for columns of text
-        var oneHot: [Int: (indices: [Float], names: [String])] = [:]
-        for (position, index) in featureIndices.enumerated() {
-            guard let cells = texts[index + 1] else { continue }
-            var known: [String]?
-            if case .recorded(let categories) = textFeatures { known = categories[position] }
-            let coded = try classIndices(cells, classes: known, path: path, origin: matrix.origin, column: index + 1,
-                                         columnName: hasHeader ? header[index] : nil, kind: .category)
-            if known == nil, coded.names.count > categoriesAllowed {
-                throw LoadError.mismatch("\(path): column \(hasHeader ? "'\(Excerpt.escape(header[index]))'" : String(index + 1)) holds "
-                    + "\(grouped(coded.names.count)) different text values, too many to one-hot (at most \(grouped(categoriesAllowed))); "
-                    + "an id or free text is no input: leave the column out of the file")
-            }
-            oneHot[index] = coded
-        }
+        let oneHot = try categoryColumns(texts, featureIndices: featureIndices, header: hasHeader ? header : nil,
+                                         textFeatures: textFeatures, path: path, origin: matrix.origin)
         // the feature columns as runs of numeric neighbours (one run when they stand side by side,
         // two around a target in the middle), each row copied a run at a time, and columns of
         // categories as their one-hot inputs
@@ -345,33 +332,8 @@ public enum DataLoader {
         // missing values: each numeric column's mean (or recorded fill) in their place
         var fills: [Float?] = [], missingCounts: [Int] = []
         if missing != .refused {
-            var offset = 0  // the column's first input
-            for (position, index) in featureIndices.enumerated() {
-                defer { offset += oneHot[index]?.names.count ?? 1 }
-                if let coded = oneHot[index] {
-                    fills.append(nil)
-                    missingCounts.append(coded.indices.filter { $0 < 0 }.count)
-                    continue
-                }
-                let cells = (0..<matrix.rows).lazy.map { matrix.values[$0 * matrix.columns + index] }
-                let present = cells.filter { !$0.isNaN }
-                let name = hasHeader ? "'\(Excerpt.escape(header[index]))'" : String(index + 1)
-                let fill: Float
-                if case .recorded(let recorded) = missing {
-                    guard let value = recorded[position] else {
-                        throw LoadError.mismatch("\(path): the model records no fill for the missing values of column \(name)")
-                    }
-                    fill = value
-                } else {
-                    guard !present.isEmpty else {
-                        throw LoadError.mismatch("\(path): column \(name) has no values, every cell is missing: leave it out of the file")
-                    }
-                    fill = Float(present.reduce(0.0) { $0 + Double($1) } / Double(present.count))
-                }
-                fills.append(fill)
-                missingCounts.append(matrix.rows - present.count)
-                for row in 0..<matrix.rows where featureValues[row * width + offset].isNaN { featureValues[row * width + offset] = fill }
-            }
+            (fills, missingCounts) = try fillMissing(&featureValues, width: width, from: matrix, featureIndices: featureIndices,
+                                                     oneHot: oneHot, missing: missing, header: hasHeader ? header : nil, path: path)
         }
         var featureMatrix = DataMatrix(rows: matrix.rows, columns: width, values: featureValues,
                                        isIntegral: featureValues.allSatisfy { $0.rounded() == $0 })
@@ -396,6 +358,67 @@ public enum DataLoader {
             table.target = column
         }
         return table
+    }
+
+    /// For each feature column of text (by its 0-based index in the file), every row's category
+    /// index (−1 for a missing value) and the categories: those `textFeatures` records for it, or
+    /// the distinct values in sorted order, at most ``categoriesAllowed``.
+    private static func categoryColumns(_ texts: [Int: [String]], featureIndices: [Int], header: [String]?,
+                                        textFeatures: TextFeatures, path: String, origin: DataMatrix.Origin?) throws
+        -> [Int: (indices: [Float], names: [String])]
+    {
+        var oneHot: [Int: (indices: [Float], names: [String])] = [:]
+        for (position, index) in featureIndices.enumerated() {
+            guard let cells = texts[index + 1] else { continue }
+            var known: [String]?
+            if case .recorded(let categories) = textFeatures { known = categories[position] }
+            let coded = try classIndices(cells, classes: known, path: path, origin: origin, column: index + 1,
+                                         columnName: header?[index], kind: .category)
+            if known == nil, coded.names.count > categoriesAllowed {
+                throw LoadError.mismatch("\(path): column \(header.map { "'\(Excerpt.escape($0[index]))'" } ?? String(index + 1)) holds "
+                    + "\(grouped(coded.names.count)) different text values, too many to one-hot (at most \(grouped(categoriesAllowed))); "
+                    + "an id or free text is no input: leave the column out of the file")
+            }
+            oneHot[index] = coded
+        }
+        return oneHot
+    }
+
+    /// Puts each numeric feature column's fill in place of its missing values (NaN) in `values`, the
+    /// inputs (rows of `width`) made from `matrix`: the fill `missing` records for it, or the mean of
+    /// its values. Returns the fills (nil for a column of categories, `oneHot`) and the count of
+    /// missing values, per feature column.
+    private static func fillMissing(_ values: inout [Float], width: Int, from matrix: DataMatrix, featureIndices: [Int],
+                                    oneHot: [Int: (indices: [Float], names: [String])], missing: MissingValues,
+                                    header: [String]?, path: String) throws -> (fills: [Float?], counts: [Int]) {
+        var fills: [Float?] = [], counts: [Int] = []
+        var offset = 0  // the column's first input
+        for (position, index) in featureIndices.enumerated() {
+            defer { offset += oneHot[index]?.names.count ?? 1 }
+            if let coded = oneHot[index] {
+                fills.append(nil)
+                counts.append(coded.indices.filter { $0 < 0 }.count)
+                continue
+            }
+            let present = (0..<matrix.rows).lazy.map { matrix.values[$0 * matrix.columns + index] }.filter { !$0.isNaN }
+            let name = header.map { "'\(Excerpt.escape($0[index]))'" } ?? String(index + 1)
+            var fill: Float?
+            if case .recorded(let recorded) = missing {
+                fill = recorded[position]
+            } else if !present.isEmpty {
+                fill = Float(present.reduce(0.0) { $0 + Double($1) } / Double(present.count))
+            }
+            counts.append(matrix.rows - present.count)
+            fills.append(fill)
+            guard present.count < matrix.rows else { continue }
+            guard let fill else {
+                throw LoadError.mismatch(missing == .mean
+                    ? "\(path): column \(name) has no values, every cell is missing: leave it out of the file"
+                    : "\(path): the model records no fill for the missing values of column \(name)")
+            }
+            for row in 0..<matrix.rows where values[row * width + offset].isNaN { values[row * width + offset] = fill }
+        }
+        return (fills, counts)
     }
 
     /// Refuses to leave out a column that is not among `names`, the target or one of `features`.
