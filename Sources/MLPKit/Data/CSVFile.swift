@@ -55,10 +55,10 @@ public enum CSVFile {
     /// ``decode(_:name:hasHeader:)``, where columns may hold text (class names, categories):
     /// `textColumns` is asked once, with the number of columns and the header (nil without one),
     /// how each column is read (one mode per column, the first column's first; a column beyond
-    /// them is numeric). A column of text has every cell
-    /// read as text (unquoted as header names are; an empty one is an error), returned in `texts`
-    /// under its 1-based number, one per row, with 0 in its place in the matrix (a skipped column
-    /// has 0 there and no entry in `texts`). Without `textColumns` every column is numeric.
+    /// them is numeric). A column of text has every cell read as text (unquoted as header names
+    /// are; an empty one is an error), returned in `texts` under its 1-based number, one per row,
+    /// with 0 in its place in the matrix (a skipped column has 0 there and no entry in `texts`).
+    /// Without `textColumns` every column is numeric.
     ///
     /// With `missing`, a missing value (an empty cell, `NA`, `N/A`, `NaN`, `null` or `?`, in any
     /// case, quoted or not) is NaN in a numeric column and "" in a column of text, and a column to
