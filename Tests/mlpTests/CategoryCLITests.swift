@@ -59,27 +59,19 @@ final class CategoryCLITests: XCTestCase {
         XCTAssertTrue(evaluation.standardError.contains("note: homes.csv: left out column 'id', not among the model's inputs"))
         XCTAssertEqual(evaluation.standardOutput,
                        try run(["eval", "--model", "e.safetensors", "--data", "encoded.csv", "--json"]).standardOutput)
-        XCTAssertEqual(try run(["predict", "--model", "m.safetensors", "--data", "homes.csv", "--out", "p.csv"]).status, 0)
-        XCTAssertEqual(try run(["predict", "--model", "e.safetensors", "--data", "encoded.csv", "--out", "q.csv"]).status, 0)
-        XCTAssertEqual(try String(contentsOf: folder.appendingPathComponent("p.csv"), encoding: .utf8),
-                       try String(contentsOf: folder.appendingPathComponent("q.csv"), encoding: .utf8))
+        try assertSamePredictions(("m.safetensors", "homes.csv"), ("e.safetensors", "encoded.csv"), in: folder)
 
         // new rows with the columns in another order and one category of each absent
         try "kind,price,city,rooms\nhouse,1,Oslo,3\nhouse,2,Oslo,1\n".write(to: folder.appendingPathComponent("new.csv"),
                                                                              atomically: true, encoding: .utf8)
         try "rooms,Bergen,Mo,Oslo,flat,house\n3,0,0,1,0,1\n1,0,0,1,0,1\n".write(to: folder.appendingPathComponent("new-encoded.csv"),
                                                                                   atomically: true, encoding: .utf8)
-        XCTAssertEqual(try run(["predict", "--model", "m.safetensors", "--data", "new.csv", "--out", "n.csv"]).status, 0)
-        XCTAssertEqual(try run(["predict", "--model", "e.safetensors", "--data", "new-encoded.csv", "--out", "ne.csv"]).status, 0)
-        XCTAssertEqual(try String(contentsOf: folder.appendingPathComponent("n.csv"), encoding: .utf8),
-                       try String(contentsOf: folder.appendingPathComponent("ne.csv"), encoding: .utf8))
+        try assertSamePredictions(("m.safetensors", "new.csv"), ("e.safetensors", "new-encoded.csv"), in: folder)
 
         let info = try run(["info", "--model", "m.safetensors"])
         XCTAssertTrue(info.standardOutput.contains("inputs: rooms, city, kind; city one-hot: Bergen, 'Mo, i Rana', Oslo; kind one-hot: flat, house\n"),
                       info.standardOutput)
-        let json = try run(["info", "--model", "m.safetensors", "--json"])
-        let object = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(json.standardOutput.utf8)) as? [String: Any])
-        let categories = try XCTUnwrap(object["categories"] as? [Any])
+        let categories = try XCTUnwrap(try infoObject("m.safetensors", in: folder)["categories"] as? [Any])
         XCTAssertTrue(categories[0] is NSNull)
         XCTAssertEqual(categories[1] as? [String], ["Bergen", "Mo, i Rana", "Oslo"])
     }

@@ -76,3 +76,24 @@ func makeTemporaryFolder(_ testCase: XCTestCase) throws -> URL {
     testCase.addTeardownBlock { try? FileManager.default.removeItem(at: folder) }
     return folder
 }
+
+/// `mlp info --model MODEL --json`'s object.
+func infoObject(_ model: String, in folder: URL, file: StaticString = #filePath, line: UInt = #line) throws -> [String: Any] {
+    let result = try CommandRunner.run(["info", "--model", model, "--json"], in: folder)
+    XCTAssertEqual(result.status, 0, result.standardError, file: file, line: line)
+    return try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(result.standardOutput.utf8)) as? [String: Any], file: file, line: line)
+}
+
+/// `mlp predict` of each model on its data writes the same file: a model trained on one form of
+/// the data (categories, missing values) against one trained on the same rows prepared by hand.
+func assertSamePredictions(_ first: (model: String, data: String), _ second: (model: String, data: String), in folder: URL,
+                           file: StaticString = #filePath, line: UInt = #line) throws {
+    var outputs: [String] = []
+    for (index, pair) in [first, second].enumerated() {
+        let out = "same-predictions-\(index).csv"
+        let result = try CommandRunner.run(["predict", "--model", pair.model, "--data", pair.data, "--out", out], in: folder)
+        XCTAssertEqual(result.status, 0, result.standardError, file: file, line: line)
+        outputs.append(try String(contentsOf: folder.appendingPathComponent(out), encoding: .utf8))
+    }
+    XCTAssertEqual(outputs[0], outputs[1], file: file, line: line)
+}

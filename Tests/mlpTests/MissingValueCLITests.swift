@@ -74,17 +74,12 @@ final class MissingValueCLITests: XCTestCase {
         let fare = try XCTUnwrap(model.fills?[2] ?? nil)
         try "female,male,age,fare,C,Q,S\n0,1,\(mean),10,0,0,1\n1,0,30,\(fare),0,0,0\n".write(
             to: folder.appendingPathComponent("new-filled.csv"), atomically: true, encoding: .utf8)
-        XCTAssertEqual(try run(["predict", "--model", "m.safetensors", "--data", "new.csv", "--out", "p.csv"]).status, 0)
-        XCTAssertEqual(try run(["predict", "--model", "e.safetensors", "--data", "new-filled.csv", "--out", "q.csv"]).status, 0)
-        XCTAssertEqual(try String(contentsOf: folder.appendingPathComponent("p.csv"), encoding: .utf8),
-                       try String(contentsOf: folder.appendingPathComponent("q.csv"), encoding: .utf8))
+        try assertSamePredictions(("m.safetensors", "new.csv"), ("e.safetensors", "new-filled.csv"), in: folder)
 
         let info = try run(["info", "--model", "m.safetensors"])
         XCTAssertTrue(info.standardOutput.contains("missing values: sex no category, age \(mean), fare \(fare), port no category\n"),
                       info.standardOutput)
-        let json = try run(["info", "--model", "m.safetensors", "--json"])
-        let object = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(json.standardOutput.utf8)) as? [String: Any])
-        let fills = try XCTUnwrap(object["fills"] as? [Any])
+        let fills = try XCTUnwrap(try infoObject("m.safetensors", in: folder)["fills"] as? [Any])
         XCTAssertTrue(fills[0] is NSNull)
         XCTAssertEqual(try XCTUnwrap(fills[1] as? Double), Double(mean), accuracy: 1e-4)
     }

@@ -7,15 +7,6 @@ import XCTest
 /// columns left out (`dropping`, or not among a checkpoint's inputs), and refuses what it cannot
 /// encode (`data.categories`' round trip and validation are in `CheckpointTests`).
 final class CategoryTests: XCTestCase {
-    func message(_ body: () throws -> Any) -> String {
-        do {
-            _ = try body()
-            return "no error"
-        } catch {
-            return "\(error)"
-        }
-    }
-
     func testATextColumnBecomesOneHotInputsInSortedOrder() throws {
         let text = "size,color,price,shape\n1.5,red,10,\"round, flat\"\n2,green,11,square\n-3,red,12,square\n4,blue,13,\"round, flat\"\n"
         let table = try DataLoader.decodeTable(Array(text.utf8), name: "s.csv", target: "price")
@@ -51,7 +42,7 @@ final class CategoryTests: XCTestCase {
         XCTAssertEqual(table.categories, [nil, ["red", "purple", "blue"]])
         XCTAssertEqual(table.ignoredColumns, ["note"], "a column left out is read past: text, quoted, empty")
         // a value the model does not know, with its line and column
-        XCTAssertEqual(message {
+        XCTAssertEqual(thrownMessage {
             try DataLoader.decodeTable(Array("color,size\nred,1\ngreen,2\n".utf8), name: "r.csv", target: nil, targetRequired: false,
                                        features: ["size", "color"], textFeatures: .recorded([nil, ["red", "blue"]]))
         }, "r.csv, line 3, column 1 ('color'): 'green' is not one of the categories the model knows for this column ('red', 'blue')")
@@ -61,17 +52,17 @@ final class CategoryTests: XCTestCase {
                                                  textFeatures: .recorded([["80331", "10115"], nil]))
         XCTAssertEqual(numbers.features.values, [0, 1, 1, 1, 0, 2])
         // a recorded numeric column holding text is not a category
-        XCTAssertEqual(message {
+        XCTAssertEqual(thrownMessage {
             try DataLoader.decodeTable(Array("color,size\nred,big\n".utf8), name: "r.csv", target: nil, targetRequired: false,
                                        features: ["size", "color"], textFeatures: .recorded([nil, ["red"]]))
         }, "r.csv, line 2, column 2 ('size'): 'big' is not a number")
         // a model that records no categories takes numbers only
-        XCTAssertEqual(message {
+        XCTAssertEqual(thrownMessage {
             try DataLoader.decodeTable(Array("color,size\nred,1\n".utf8), name: "r.csv", target: nil, targetRequired: false,
                                        features: ["size", "color"], textFeatures: .refused)
         }, "r.csv, line 2, column 1 ('color'): 'red' is not a number")
         // by position, the file must have as many feature columns as the model records
-        XCTAssertEqual(message {
+        XCTAssertEqual(thrownMessage {
             try DataLoader.decodeTable(Array("1,red,3\n".utf8), name: "p.data", target: "3", textFeatures: .recorded([nil]),
                                        hasHeader: false)
         }, "p.data has 2 feature columns but the model takes 1, by position")
@@ -102,13 +93,13 @@ final class CategoryTests: XCTestCase {
         XCTAssertEqual(table.features.values, [1, 2, 3, 4])
         XCTAssertEqual(table.ignoredColumns, [], "columns asked to be left out are not reported as left out")
         XCTAssertNil(table.categories)
-        XCTAssertEqual(message { try DataLoader.decodeTable(Array(text.utf8), name: "d.csv", target: "y", dropping: ["ID"]) },
+        XCTAssertEqual(thrownMessage { try DataLoader.decodeTable(Array(text.utf8), name: "d.csv", target: "y", dropping: ["ID"]) },
                        "d.csv has no column named 'ID' (columns: id, a, y)")
-        XCTAssertEqual(message { try DataLoader.decodeTable(Array(text.utf8), name: "d.csv", target: "y", dropping: ["y"]) },
+        XCTAssertEqual(thrownMessage { try DataLoader.decodeTable(Array(text.utf8), name: "d.csv", target: "y", dropping: ["y"]) },
                        "d.csv: 'y' is the target; it cannot be left out")
-        XCTAssertEqual(message { try DataLoader.decodeTable(Array(text.utf8), name: "d.csv", target: "y", dropping: ["id", "a"]) },
+        XCTAssertEqual(thrownMessage { try DataLoader.decodeTable(Array(text.utf8), name: "d.csv", target: "y", dropping: ["id", "a"]) },
                        "d.csv: no feature columns are left once 'id', 'a' are left out")
-        XCTAssertEqual(message {
+        XCTAssertEqual(thrownMessage {
             try DataLoader.decodeTable(Array(text.utf8), name: "d.csv", target: "y", features: ["a", "id"], dropping: ["id"])
         }, "d.csv: 'id' is one of the model's input columns; it cannot be left out")
         // without a target (predict): the dropped column still goes
@@ -118,16 +109,16 @@ final class CategoryTests: XCTestCase {
 
     func testWhatCannotBeEncodedIsRefused() throws {
         // a numeric column whose first cell is a missing value
-        XCTAssertEqual(message {
+        XCTAssertEqual(thrownMessage {
             try DataLoader.decodeTable(Array("a,y\nN/A,1\n2,2\n3,3\n".utf8), name: "n.csv", target: "y")
         }, "n.csv, line 2, column 1 ('a'): 'N/A' is not a number (the column's other cells are mostly numbers)")
         // an empty category
-        XCTAssertEqual(message { try DataLoader.decodeTable(Array("a,y\nred,1\n,2\n".utf8), name: "e.csv", target: "y") },
+        XCTAssertEqual(thrownMessage { try DataLoader.decodeTable(Array("a,y\nred,1\n,2\n".utf8), name: "e.csv", target: "y") },
                        "e.csv, line 3, column 1 ('a'): empty cell")
         // more categories than inputs allowed
         var text = "name,a,y\n"
         for row in 0...DataLoader.categoriesAllowed { text += "n\(row),\(row),1\n" }
-        XCTAssertEqual(message { try DataLoader.decodeTable(Array(text.utf8), name: "i.csv", target: "y") },
+        XCTAssertEqual(thrownMessage { try DataLoader.decodeTable(Array(text.utf8), name: "i.csv", target: "y") },
                        "i.csv: column 'name' holds 1,025 different text values, too many to one-hot (at most 1,024); "
                            + "an id or free text is no input: leave the column out of the file")
         XCTAssertNoThrow(try DataLoader.decodeTable(Array(text.utf8), name: "i.csv", target: "y", dropping: ["name"]))

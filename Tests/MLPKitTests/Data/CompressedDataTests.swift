@@ -33,14 +33,10 @@ final class CompressedDataTests: FileTestCase {
         return head + pattern + head + [UInt8](repeating: 0x2A, count: 3000) + tail
     }
 
-    private func message(_ body: () throws -> Any) -> String {
-        do {
-            _ = try body()
-            XCTFail("nothing was thrown")
-            return ""
-        } catch {
-            return String(describing: error)
-        }
+    private func message(_ body: () throws -> Any, file: StaticString = #filePath, line: UInt = #line) -> String {
+        let text = thrownMessage(body)
+        if text == "no error" { XCTFail("nothing was thrown", file: file, line: line) }
+        return text
     }
 
     // MARK: gzip

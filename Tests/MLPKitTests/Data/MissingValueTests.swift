@@ -7,15 +7,6 @@ import XCTest
 /// `.recorded` a checkpoint's fills. The target's are always an error. (`data.fill`'s round trip
 /// and validation are in `CheckpointTests`.)
 final class MissingValueTests: XCTestCase {
-    func message(_ body: () throws -> Any) -> String {
-        do {
-            _ = try body()
-            return "no error"
-        } catch {
-            return "\(error)"
-        }
-    }
-
     func testEveryMarkerIsMissingAndTakesTheMean() throws {
         let text = "a,b,y\n1.5,,1\nNA,2,2\n\"n/a\",4,3\n2.5,?,4\n nan ,8,5\nNULL,16,6\n\"\",32,7\n"
         let table = try DataLoader.decodeTable(Array(text.utf8), name: "m.csv", target: "y", missing: .mean)
@@ -30,9 +21,9 @@ final class MissingValueTests: XCTestCase {
         XCTAssertEqual(full.fills, [1.5])
         XCTAssertEqual(full.missingCounts, [0])
         // refused by default, and NaN without missing values allowed is refused by name
-        XCTAssertEqual(message { try DataLoader.decodeTable(Array(text.utf8), name: "m.csv", target: "y") },
+        XCTAssertEqual(thrownMessage { try DataLoader.decodeTable(Array(text.utf8), name: "m.csv", target: "y") },
                        "m.csv, line 2, column 2 ('b'): empty cell")
-        XCTAssertEqual(message { try DataLoader.decodeTable(Array("a,y\n1,1\nNaN,2\n".utf8), name: "n.csv", target: "y") },
+        XCTAssertEqual(thrownMessage { try DataLoader.decodeTable(Array("a,y\n1,1\nNaN,2\n".utf8), name: "n.csv", target: "y") },
                        "n.csv, line 3, column 1 ('a'): NaN is not allowed ('NaN')")
         XCTAssertNil(try DataLoader.decodeTable(Array("a,y\n1,0\n".utf8), name: "f.csv", target: "y").fills)
     }
@@ -57,23 +48,23 @@ final class MissingValueTests: XCTestCase {
                                                   textFeatures: .recorded([["S", "Q"], nil]), missing: .recorded([nil, 5]))
         XCTAssertEqual(recorded.features.values, [0, 0, 1, 0, 1, 2])
         // numbers after missing cells keep the column numeric, and text after numbers is not a category
-        XCTAssertEqual(message {
+        XCTAssertEqual(thrownMessage {
             try DataLoader.decodeTable(Array("a,y\n,1\n3,2\nx,3\n".utf8), name: "n.csv", target: "y", missing: .mean)
         }, "n.csv, line 4, column 1 ('a'): 'x' is not a number")
         // nor is a column of numbers whose first cell that is not missing is text
-        XCTAssertEqual(message {
+        XCTAssertEqual(thrownMessage {
             try DataLoader.decodeTable(Array("a,y\n,1\nx,2\n3,3\n4,4\n".utf8), name: "n.csv", target: "y", missing: .mean)
         }, "n.csv, line 3, column 1 ('a'): 'x' is not a number (the column's other cells are mostly numbers)")
     }
 
     func testWhatCannotBeFilledIsAnError() throws {
-        XCTAssertEqual(message { try DataLoader.decodeTable(Array("a,y\n1,\n2,3\n".utf8), name: "t.csv", target: "y", missing: .mean) },
+        XCTAssertEqual(thrownMessage { try DataLoader.decodeTable(Array("a,y\n1,\n2,3\n".utf8), name: "t.csv", target: "y", missing: .mean) },
                        "t.csv, line 2, column 2 ('y'): the target is missing")
-        XCTAssertEqual(message { try DataLoader.decodeTable(Array("a,y\n1,NA\n2,cat\n".utf8), name: "t.csv", target: "y", missing: .mean) },
+        XCTAssertEqual(thrownMessage { try DataLoader.decodeTable(Array("a,y\n1,NA\n2,cat\n".utf8), name: "t.csv", target: "y", missing: .mean) },
                        "t.csv, line 2, column 2 ('y'): the target is missing")
-        XCTAssertEqual(message { try DataLoader.decodeTable(Array("a,b,y\n1,,1\n2,NA,0\n".utf8), name: "e.csv", target: "y", missing: .mean) },
+        XCTAssertEqual(thrownMessage { try DataLoader.decodeTable(Array("a,b,y\n1,,1\n2,NA,0\n".utf8), name: "e.csv", target: "y", missing: .mean) },
                        "e.csv: column 'b' has no values, every cell is missing: leave it out of the file")
-        XCTAssertEqual(message {
+        XCTAssertEqual(thrownMessage {
             try DataLoader.decodeTable(Array("a,b\n1,2\n".utf8), name: "r.csv", target: nil, targetRequired: false, features: ["a", "b"],
                                        missing: .recorded([1]))
         }, "r.csv has 2 feature columns but the model records missing values' fills for 1")
