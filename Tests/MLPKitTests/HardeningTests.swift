@@ -200,7 +200,7 @@ final class HardeningTests: XCTestCase {
            let last = table.featureNames.last {
             // the last column as a target that may hold text labels, other columns of text
             // categories, as the CSV fuzzer reads it; then the first column dropped
-            _ = try? DataLoader.decodeTable(bytes, name: "x", target: last, targetRequired: false)
+            _ = try? DataLoader.decodeTable(bytes, name: "x", target: last)
             _ = try? DataLoader.decodeTable(bytes, name: "x", target: last, targetRequired: false, dropping: [table.featureNames[0]])
         }
         if let table = try? DataLoader.decodeTable(bytes, name: "x", target: nil, targetRequired: false, missing: .mean),
@@ -208,7 +208,7 @@ final class HardeningTests: XCTestCase {
             _ = try? DataLoader.decodeTable(bytes, name: "x", target: last, missing: .mean)
         }
         _ = try? DataLoader.decodeTargets(bytes, name: "x")
-        _ = try? DataLoader.decodeTable(bytes, name: "x", target: "1", targetRequired: false, hasHeader: false)
+        _ = try? DataLoader.decodeTable(bytes, name: "x", target: "1", hasHeader: false)
         _ = try? IDXFile.decode(bytes, name: "x")
         _ = try? DataLoader.decodeMatrix(bytes, name: "x")
         _ = try? DataLoader.decodeMatrix(bytes, name: "x", member: "x")

@@ -70,7 +70,9 @@ final class MissingValueCLITests: XCTestCase {
         XCTAssertTrue(evaluation.standardError.contains("'age' 23 (the model's \(mean))"), evaluation.standardError)
         XCTAssertEqual(evaluation.standardOutput,
                        try run(["eval", "--model", "e.safetensors", "--data", "filled.csv", "--json"]).standardOutput)
-        try "sex,age,fare,port\nmale,,10,S\nfemale,30,NA,\n".write(to: folder.appendingPathComponent("new.csv"), atomically: true, encoding: .utf8)
+        // new rows whose target column is blank: predict reads past it
+        try "survived,sex,age,fare,port\n,male,,10,S\n?,female,30,NA,\n".write(to: folder.appendingPathComponent("new.csv"),
+                                                                                 atomically: true, encoding: .utf8)
         let fare = try XCTUnwrap(model.fills?[2] ?? nil)
         try "female,male,age,fare,C,Q,S\n0,1,\(mean),10,0,0,1\n1,0,30,\(fare),0,0,0\n".write(
             to: folder.appendingPathComponent("new-filled.csv"), atomically: true, encoding: .utf8)

@@ -52,7 +52,7 @@ func checkTargets(_ bytes: [UInt8]) {
 /// rest reads the same. Without a header, column 1 as the target: a row per feature row.
 func checkTable(_ bytes: [UInt8]) {
     let textFeatures: DataLoader.TextFeatures = bytes.count <= 1024 ? .detected : .refused
-    if let table = try? DataLoader.decodeTable(bytes, name: "fuzz.csv", target: "1", targetRequired: false, textFeatures: textFeatures,
+    if let table = try? DataLoader.decodeTable(bytes, name: "fuzz.csv", target: "1", textFeatures: textFeatures,
                                                hasHeader: false),
        let column = table.target {
         Fuzz.check(column.rows == table.features.rows && column.columns == 1, "the headerless target's shape does not fit the features")
@@ -61,8 +61,7 @@ func checkTable(_ bytes: [UInt8]) {
     }
     guard let names = try? DataLoader.decodeTable(bytes, name: "fuzz.csv", target: nil, targetRequired: false, textFeatures: textFeatures),
           let target = names.featureNames.last,
-          let table = try? DataLoader.decodeTable(bytes, name: "fuzz.csv", target: target, targetRequired: false,
-                                                  textFeatures: textFeatures) else { return }
+          let table = try? DataLoader.decodeTable(bytes, name: "fuzz.csv", target: target, textFeatures: textFeatures) else { return }
     let header = names.featureNames
     Fuzz.checkMatrix(table.features, sourceBytes: bytes.count, expansion: bytes.count)
     guard let column = table.target else { return Fuzz.check(table.classNames == nil, "class names without a target") }

@@ -133,7 +133,7 @@ public enum DataLoader {
         /// The model's inputs: the feature columns, in the model's order when names were given, else
         /// in file order, a column of categories expanded to one input per category (one-hot).
         public var features: DataMatrix
-        /// The target column (nil when there is none); for text labels, the class indices 0…C−1.
+        /// The target column (nil when there is none, or it was not required); for text labels, the class indices 0…C−1.
         public var target: DataMatrix?
         /// The feature columns' names, in the matrix's order (a column of categories once).
         public var featureNames: [String]
@@ -170,8 +170,9 @@ public enum DataLoader {
     /// Most categories a feature column may have when they come from the data (each is an input).
     public static let categoriesAllowed = 1024
 
-    /// Reads a CSV with a header row and splits off the column named `target` (when given and,
-    /// unless `targetRequired`, when present). The features are every other column in file order,
+    /// Reads a CSV with a header row and splits off the column named `target` (when given). Unless
+    /// `targetRequired`, the target is not wanted (predictions): its column, when present, is left
+    /// out, read past whatever it holds, and `Table.target` is nil. The features are every other column in file order,
     /// or, when `features` names them (a checkpoint's recorded input columns), exactly those
     /// columns in that order wherever they stand in the file; any other column is then left out
     /// and listed in `ignoredColumns` (whether it holds numbers or text). The columns `dropping`
@@ -227,7 +228,7 @@ public enum DataLoader {
             }
             var position = 0  // the place among the feature columns, by position
             return names.map { name in
-                if name == target { return .detect }
+                if name == target { return targetRequired ? .detect : .skip }
                 if dropped.contains(name) { return .skip }
                 var place = position
                 if features != nil {
@@ -341,7 +342,7 @@ public enum DataLoader {
         var table = Table(features: featureMatrix, target: nil, featureNames: featureIndices.map { header[$0] }, ignoredColumns: ignored)
         if !oneHot.isEmpty { table.categories = featureIndices.map { oneHot[$0]?.names } }
         if missing != .refused { (table.fills, table.missingCounts) = (fills, missingCounts) }
-        if let targetIndex, let target {
+        if let targetIndex, let target, targetRequired {
             var targets = (0..<matrix.rows).map { matrix.values[$0 * matrix.columns + targetIndex] }
             if let labels = texts[targetIndex + 1] {
                 let classified = try classIndices(labels, classes: classes, path: path, origin: matrix.origin, column: targetIndex + 1,
