@@ -55,7 +55,7 @@ struct DataOptions: ParsableArguments {
         valueName: "file"))
     var y: String?
 
-    @Option(help: ArgumentHelp("A CSV with a header row (gzip-compressed or not); every column but --target is a feature.", valueName: "file"))
+    @Option(help: ArgumentHelp("A CSV with a header row (gzip-compressed or not); every column but --target (and --drop) is a feature, a column of text one-hot categories.", valueName: "file"))
     var data: String?
 
     @Option(help: ArgumentHelp("The target column of --data, by name (default with a checkpoint that records one: eval, predict, a resumed train).", valueName: "column"))
