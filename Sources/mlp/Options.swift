@@ -153,10 +153,14 @@ extension DataOptions {
 
     /// The columns `--drop` names: split at commas, each trimmed; by number with --no-header.
     func dropped() throws -> [String] {
-        guard let drop else { return [] }
-        let names = drop.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
-        if let bad = names.first(where: { $0.isEmpty || (noHeader && (Int($0) ?? 0) < 1) }) {
-            throw ValidationError("--drop takes column \(noHeader ? "numbers from 1" : "names") separated by commas, got '\(bad)' in '\(drop)'")
+        try drop.map { try Self.columnList($0, flag: "--drop", byNumber: noHeader) } ?? []
+    }
+
+    /// Column names (or numbers from 1, `byNumber`) separated by commas, each trimmed, as `flag` gives them.
+    static func columnList(_ list: String, flag: String, byNumber: Bool) throws -> [String] {
+        let names = list.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
+        if let bad = names.first(where: { $0.isEmpty || (byNumber && (Int($0) ?? 0) < 1) }) {
+            throw ValidationError("\(flag) takes column \(byNumber ? "numbers from 1" : "names") separated by commas, got '\(bad)' in '\(list)'")
         }
         return names
     }

@@ -24,12 +24,20 @@ struct PredictCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Where to write the predictions: .npy or .csv.", valueName: "file"))
     var out: String
 
+    @Option(help: ArgumentHelp("Columns of --data to copy into a CSV output before the predictions, comma-separated (an id; by number with --no-header).",
+                               valueName: "columns"))
+    var keep: String?
+
     @OptionGroup var inference: InferenceOptions
 
     func validate() throws {
         let lowercased = out.lowercased()
         try require(lowercased.hasSuffix(".npy") || lowercased.hasSuffix(".csv"), "--out must end in .npy or .csv, got \(out)")
         try require(data.y == nil, "predict takes inputs only: drop --y")
+        if keep != nil {
+            try require(data.data != nil, "--keep copies columns of --data")
+            try require(lowercased.hasSuffix(".csv"), "--keep copies columns of text into a .csv output, not \(out)")
+        }
     }
 
     func run() throws {
@@ -37,6 +45,10 @@ struct PredictCommand: ParsableCommand {
         let checkpoint = try Checkpoint.load(from: model)
         // a network saved without its loss (from PyTorch, say) runs as regression: its raw outputs
         let network = try inference.network(from: checkpoint, path: model, fallback: .meanSquaredError)
+        // the columns to copy through, read as written (ids may be text, empty, anything)
+        let keptNames = try keep.map { try DataOptions.columnList($0, flag: "--keep", byNumber: data.noHeader) } ?? []
+        let kept = keptNames.isEmpty ? []
+            : try data.data.map { try DataLoader.readTextColumns(path: $0, columns: keptNames, hasHeader: !data.noHeader) } ?? []
         let inputs = try data.load(requireTargets: false, columnsOf: checkpoint).inputs
         try checkInputs(inputs, fit: network)
         guard inputs.values.allSatisfy(\.isFinite) else { throw CommandError("the inputs contain NaN or infinity") }
@@ -88,7 +100,7 @@ struct PredictCommand: ParsableCommand {
         }
         let bytes = out.lowercased().hasSuffix(".npy")
             ? NumpyFile.encode(matrix)
-            : Array(CSVFile.encode(header: header, matrix: matrix, labels: labels).utf8)
+            : Array(CSVFile.encode(header: keptNames + header, matrix: matrix, text: kept + (labels.map { [$0] } ?? [])).utf8)
         try FileIO.writeAtomically(bytes, to: out)
         let raw = checkpoint.loss == nil && inference.loss == nil
         Terminal.writeError("wrote \(inputs.rows) predictions to \(out)"

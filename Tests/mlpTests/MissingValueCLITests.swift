@@ -86,6 +86,34 @@ final class MissingValueCLITests: XCTestCase {
         XCTAssertEqual(try XCTUnwrap(fills[1] as? Double), Double(mean), accuracy: 1e-4)
     }
 
+    /// `predict --keep` copies columns of the file, as written, before each row's prediction.
+    func testKeepCopiesColumnsIntoThePredictions() throws {
+        XCTAssertEqual(try run(["train", "--data", "passengers.csv", "--target", "survived", "--drop", "id", "--fill-missing",
+                                "--hidden", "4", "--steps", "2", "--loss", "cross-entropy", "--out", "m.safetensors"]).status, 0)
+        let predict = try run(["predict", "--model", "m.safetensors", "--data", "passengers.csv", "--keep", "id, port", "--out", "p.csv"])
+        XCTAssertEqual(predict.status, 0, predict.standardError)
+        let lines = try String(contentsOf: folder.appendingPathComponent("p.csv"), encoding: .utf8).split(separator: "\n")
+        XCTAssertEqual(lines.first, "id,port,class,p0,p1")
+        XCTAssertEqual(lines.count, rows + 1)
+        let source = try String(contentsOf: folder.appendingPathComponent("passengers.csv"), encoding: .utf8).split(separator: "\n")
+        for row in 0..<rows {
+            let cells = source[row + 1].split(separator: ",", omittingEmptySubsequences: false)
+            XCTAssertTrue(lines[row + 1].hasPrefix("p\(row),\(cells[5]),"), "\(lines[row + 1]) against \(source[row + 1])")
+        }
+        // the predictions themselves are those without --keep
+        XCTAssertEqual(try run(["predict", "--model", "m.safetensors", "--data", "passengers.csv", "--out", "q.csv"]).status, 0)
+        let plain = try String(contentsOf: folder.appendingPathComponent("q.csv"), encoding: .utf8).split(separator: "\n")
+        XCTAssertEqual(lines.dropFirst().map { $0.split(separator: ",", omittingEmptySubsequences: false).dropFirst(2).joined(separator: ",") },
+                       plain.dropFirst().map(String.init))
+        try assertCommandFails(["predict", "--model", "m.safetensors", "--data", "passengers.csv", "--keep", "name", "--out", "r.csv"],
+                               in: folder, mentioning: "passengers.csv has no column named 'name' (columns: id, survived, sex, age, fare, port)",
+                               status: 1)
+        try assertCommandFails(["predict", "--model", "m.safetensors", "--data", "passengers.csv", "--keep", "id", "--out", "r.npy"],
+                               in: folder, mentioning: "--keep copies columns of text into a .csv output, not r.npy", status: 64)
+        try assertCommandFails(["predict", "--model", "m.safetensors", "--x", "filled.csv", "--keep", "id", "--out", "r.csv"],
+                               in: folder, mentioning: "--keep copies columns of --data", status: 64)
+    }
+
     /// Two epochs, then one more from the checkpoint (its fills, not the file's), equal three.
     func testResumeKeepsTheFills() throws {
         let common = ["--hidden", "8", "--batch-size", "40", "--seed", "3", "--drop", "id", "--target", "survived"]

@@ -75,6 +75,12 @@ func checkTable(_ bytes: [UInt8]) {
         Fuzz.check(Set(column.values).count == classes.count, "a class without a row")
     }
     checkCategories(table, bytes: bytes, target: target, hasHeader: true)
+    // the first column as written (predict --keep): one cell per row
+    if let kept = try? DataLoader.decodeTextColumns(bytes, name: "fuzz.csv", columns: [header[0]]) {
+        Fuzz.check(kept.count == 1 && kept[0].count == column.rows, "a kept column's cells do not match the rows")
+    } else {
+        Fuzz.check(false, "a table's first column does not read as text")
+    }
     // the first column left out: the others read as before
     if header.count >= 3, let fewer = try? DataLoader.decodeTable(bytes, name: "fuzz.csv", target: target, textFeatures: textFeatures,
                                                                    dropping: [header[0]]) {

@@ -49,8 +49,9 @@ public enum CSVFile {
 
     /// How a column's cells are read: as numbers, as text, as text only when the column's cell
     /// on the first data row is text rather than a number, or not at all (`skip`: any text, empty
-    /// cells included, and nothing kept; a column left out).
-    enum TextMode: Sendable { case number, text, detect, skip }
+    /// cells included, and nothing kept; a column left out), or as it is written (`raw`: any text,
+    /// empty cells included, kept; a column copied through).
+    enum TextMode: Sendable { case number, text, detect, skip, raw }
 
     /// ``decode(_:name:hasHeader:)``, where columns may hold text (class names, categories):
     /// `textColumns` is asked once, with the number of columns and the header (nil without one),
@@ -93,9 +94,9 @@ public enum CSVFile {
     /// - Parameters:
     ///   - header: Column names, or nil for no header line.
     ///   - matrix: The rows to write; `values.count` should equal `rows * columns`.
-    ///   - labels: Text written as a first column before the matrix's, one per row (class names), or nil.
+    ///   - text: Columns of text written before the matrix's (ids, class names), each one cell per row.
     /// - Returns: The CSV text.
-    public static func encode(header: [String]?, matrix: DataMatrix, labels: [String]? = nil) -> String {
+    public static func encode(header: [String]?, matrix: DataMatrix, text: [[String]] = []) -> String {
         var out = ""
         out.reserveCapacity(matrix.values.count * 12 + 64)
         if let header {
@@ -104,8 +105,8 @@ public enum CSVFile {
         }
         let columns = max(matrix.columns, 1)
         for (index, value) in matrix.values.enumerated() {
-            if index % columns == 0, let labels, index / columns < labels.count {
-                out += quoteIfNeeded(labels[index / columns]) + ","
+            if index % columns == 0 {
+                for cells in text where index / columns < cells.count { out += quoteIfNeeded(cells[index / columns]) + "," }
             }
             out += format(value)
             out += (index % columns == columns - 1 || index == matrix.values.count - 1) ? "\n" : ","
@@ -157,6 +158,7 @@ public enum CSVFile {
         var textColumns: [Int] = []
         var texts: [[String]] = []
         var skipped: [Bool] = []  // per text column: read past, not kept
+        var raw: [Bool] = []  // per text column: any text, kept as written
         // with missing values, the columns to be detected whose cells have all been missing so far
         var undecided: Set<Int> = []
         var values: [Float] = []
@@ -203,8 +205,8 @@ public enum CSVFile {
                 continue
             }
             if rows == 0, let textMode {
-                (textColumns, skipped, undecided) = firstRowTextColumns(base, from: lineStart, to: lineEnd, columns: columns,
-                                                                        header: header, mode: textMode, missing: missing)
+                (textColumns, skipped, raw, undecided) = firstRowTextColumns(base, from: lineStart, to: lineEnd, columns: columns,
+                                                                             header: header, mode: textMode, missing: missing)
                 texts = textColumns.map { _ in [] }
             }
             if columns > 0 && values.capacity == 0 {
@@ -231,7 +233,8 @@ public enum CSVFile {
                 while cursor < lineEnd, isSpace(base[cursor]) { cursor += 1 }
                 if column == nextText {
                     let stop = try textCellOfColumn(base, from: cursor, to: lineEnd, line: lineNumber, column: column, header: header,
-                                                    name: name, keep: !skipped[textSlot], missing: missing, into: &texts[textSlot])
+                                                    name: name, keep: !skipped[textSlot], raw: raw[textSlot], missing: missing,
+                                                    into: &texts[textSlot])
                     textSlot += 1
                     nextText = textSlot < textColumns.count ? textColumns[textSlot] : .max
                     values.append(0)
@@ -260,9 +263,10 @@ public enum CSVFile {
                             let slot = textColumns.firstIndex { $0 > column } ?? textColumns.count
                             textColumns.insert(column, at: slot)
                             skipped.insert(false, at: slot)
+                            raw.insert(false, at: slot)
                             texts.insert([String](repeating: "", count: rows), at: slot)
                             let stop = try textCellOfColumn(base, from: cursor, to: lineEnd, line: lineNumber, column: column, header: header,
-                                                            name: name, keep: true, missing: true, into: &texts[slot])
+                                                            name: name, keep: true, raw: false, missing: true, into: &texts[slot])
                             textSlot = slot + 1
                             nextText = textSlot < textColumns.count ? textColumns[textSlot] : .max
                             values.append(0)
@@ -317,13 +321,13 @@ public enum CSVFile {
     }
 
     /// The 1-based columns of text, by the cells of the first data row (from `start` to `end`):
-    /// those `mode` says are text or skipped (`skipped` says which), and those it leaves to be
+    /// those `mode` says are text, skipped or raw (`skipped` and `raw` say which), and those it leaves to be
     /// detected whose cell is text. `columns` is the header's count (0 without a header: then this
     /// row's). With `missing`, a column to be detected whose cell is missing is `undecided`.
     private static func firstRowTextColumns(
         _ base: UnsafePointer<UInt8>, from start: Int, to end: Int, columns: Int, header: [String]?,
         mode: (Int, [String]?) -> [TextMode], missing: Bool
-    ) -> (columns: [Int], skipped: [Bool], undecided: Set<Int>) {
+    ) -> (columns: [Int], skipped: [Bool], raw: [Bool], undecided: Set<Int>) {
         var starts: [Int] = []
         var index = start
         while true {
@@ -335,32 +339,39 @@ public enum CSVFile {
         }
         let count = columns > 0 ? columns : starts.count
         let modes = mode(count, header)
-        var text: [Int] = [], skipped: [Bool] = [], undecided: Set<Int> = []
+        var text: [Int] = [], skipped: [Bool] = [], raw: [Bool] = [], undecided: Set<Int> = []
         for cell in starts.indices {
             let mode = cell < modes.count ? modes[cell] : .number
             if missing, mode == .detect, let (cellText, _) = try? textCell(base, from: starts[cell], to: end, line: 0, column: 0,
                                                                              columnName: nil, what: "", name: ""),
                isMissing(cellText) {
                 undecided.insert(cell + 1)
-            } else if mode == .text || mode == .skip || (mode == .detect && isText(base, from: starts[cell], to: end, missing: missing)) {
+            } else if mode == .text || mode == .skip || mode == .raw
+                        || (mode == .detect && isText(base, from: starts[cell], to: end, missing: missing)) {
                 text.append(cell + 1)
                 skipped.append(mode == .skip)
+                raw.append(mode == .raw)
             }
         }
-        return (text, skipped, undecided)
+        return (text, skipped, raw, undecided)
     }
 
-    /// A text column's cell from `start`, appended to `cells` when `keep` ("" when `missing` and the
-    /// cell is a missing value); returns where the cell ends. Out of line, so that the numeric
-    /// cells' loop stays as it is without text.
+    /// A text column's cell from `start`, appended to `cells` when `keep` (as written when `raw`,
+    /// else "" when `missing` and the cell is a missing value, and an empty cell is an error);
+    /// returns where the cell ends. Out of line, so that the numeric cells' loop stays as it is
+    /// without text.
     @inline(never)
     private static func textCellOfColumn(
         _ base: UnsafePointer<UInt8>, from start: Int, to end: Int, line: Int, column: Int, header: [String]?, name: String,
-        keep: Bool, missing: Bool, into cells: inout [String]
+        keep: Bool, raw: Bool, missing: Bool, into cells: inout [String]
     ) throws -> Int {
         let (text, stop) = try textCell(base, from: start, to: end, line: line, column: column,
                                         columnName: columnName(header, column), what: "a text cell", name: name)
         if !keep { return stop }
+        if raw {
+            cells.append(text)
+            return stop
+        }
         if missing, isMissing(text) {
             cells.append("")
             return stop
@@ -566,13 +577,17 @@ public enum CSVFile {
         bytes.withUnsafeBufferPointer { buffer -> [String]? in
             guard let base = buffer.baseAddress else { return nil }
             var start = buffer.count >= 3 && base[0] == 0xEF && base[1] == 0xBB && base[2] == 0xBF ? 3 : 0
+            // lines as parse splits them: at \n (a \r before it dropped), or at \r in a file without \n
+            let lineBreak: UInt8 = memchr(base, 0x0A, buffer.count) == nil && memchr(base, 0x0D, buffer.count) != nil ? 0x0D : 0x0A
             while start < buffer.count {
                 var end = start
-                while end < buffer.count, base[end] != 0x0A, base[end] != 0x0D { end += 1 }
+                while end < buffer.count, base[end] != lineBreak { end += 1 }
+                let next = end + 1
+                if end > start, base[end - 1] == 0x0D { end -= 1 }
                 var visible = start
                 while visible < end, isSpace(base[visible]) { visible += 1 }
                 if visible < end { return try? parseHeader(base, from: start, to: end, line: 1, name: "") }
-                start = end + 1
+                start = next
             }
             return nil
         }

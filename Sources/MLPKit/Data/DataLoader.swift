@@ -422,6 +422,40 @@ public enum DataLoader {
         return (fills, counts)
     }
 
+    /// The cells of the CSV columns `columns` names (by header name, or by number from 1 without
+    /// a header), as text as written (unquoted; empty cells included), one array per column, in
+    /// `columns`' order: ids to copy into predictions beside each row.
+    /// - Throws: as ``readTable(path:target:targetRequired:features:classes:textFeatures:dropping:missing:hasHeader:)``
+    ///   for the file, and `LoadError.unknownColumn` for a column that is not there.
+    public static func readTextColumns(path: String, columns: [String], hasHeader: Bool = true) throws -> [[String]] {
+        let (file, member) = fileAndMember(path)
+        let (bytes, name) = try unpack(DataFileIO.readAll(path: file), name: file, member: member)
+        return try decodeTextColumns(bytes, name: name, columns: columns, hasHeader: hasHeader)
+    }
+
+    /// ``readTextColumns(path:columns:hasHeader:)`` on a CSV's bytes already read (and unpacked).
+    public static func decodeTextColumns(_ bytes: [UInt8], name path: String, columns: [String], hasHeader: Bool = true) throws
+        -> [[String]]
+    {
+        if let cells = CSVFile.firstLineCells(bytes) {
+            let names = hasHeader ? cells : (0..<cells.count).map { String($0 + 1) }
+            if let absent = columns.first(where: { !names.contains($0) }) {
+                throw LoadError.unknownColumn(path: path, column: absent, available: names)
+            }
+        }
+        let wanted = Set(columns)
+        let (header, matrix, texts) = try CSVFile.decode(bytes, name: path, hasHeader: hasHeader, textColumns: { count, header in
+            (header ?? (0..<count).map { String($0 + 1) }).map { wanted.contains($0) ? .raw : .skip }
+        })
+        let names = header ?? (0..<matrix.columns).map { String($0 + 1) }
+        return try columns.map { column in
+            guard let index = names.firstIndex(of: column), let cells = texts[index + 1] else {
+                throw LoadError.unknownColumn(path: path, column: column, available: names)
+            }
+            return cells
+        }
+    }
+
     /// Refuses to leave out a column that is not among `names`, the target or one of `features`.
     static func checkDropped(_ dropping: [String], names: [String], target: String?, features: [String]?, path: String) throws {
         for column in dropping {

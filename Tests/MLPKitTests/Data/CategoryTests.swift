@@ -123,4 +123,22 @@ final class CategoryTests: XCTestCase {
                            + "an id or free text is no input: leave the column out of the file")
         XCTAssertNoThrow(try DataLoader.decodeTable(Array(text.utf8), name: "i.csv", target: "y", dropping: ["name"]))
     }
+
+    func testTextColumnsAreReadAsWritten() throws {
+        let text = "id,a,note\nx1,1,\"a, b\"\n,2,NA\n\"\"\"q\"\"\",3, spaced \n"
+        XCTAssertEqual(try DataLoader.decodeTextColumns(Array(text.utf8), name: "k.csv", columns: ["note", "id", "a"]),
+                       [["a, b", "NA", "spaced"], ["x1", "", "\"q\""], ["1", "2", "3"]])
+        XCTAssertEqual(try DataLoader.decodeTextColumns(Array("x1,1\nx2,2\n".utf8), name: "k.data", columns: ["1"], hasHeader: false),
+                       [["x1", "x2"]])
+        XCTAssertEqual(thrownMessage { try DataLoader.decodeTextColumns(Array(text.utf8), name: "k.csv", columns: ["ID"]) },
+                       "k.csv has no column named 'ID' (columns: id, a, note)")
+        // a header name holding a carriage return (a file of \n line ends), and old Mac line ends
+        XCTAssertEqual(try DataLoader.decodeTextColumns(Array("a\rb,c\r\nx,1\r\n".utf8), name: "k.csv", columns: ["a\rb"]), [["x"]])
+        XCTAssertEqual(try DataLoader.decodeTextColumns(Array("a,c\rx,1\ry,2\r".utf8), name: "k.csv", columns: ["c"]), [["1", "2"]])
+        XCTAssertEqual(try DataLoader.decodeTable(Array("a\rb,c,y\nx,1,0\n".utf8), name: "k.csv", target: "y", dropping: ["a\rb"])
+            .features.values, [1])
+        // a short row is still an error
+        XCTAssertEqual(thrownMessage { try DataLoader.decodeTextColumns(Array("id,a\nx,1\ny\n".utf8), name: "k.csv", columns: ["id"]) },
+                       "k.csv, line 3, column 2 ('a'): row has 1 cells but 2 are expected (as in the header)")
+    }
 }

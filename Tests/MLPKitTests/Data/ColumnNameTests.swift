@@ -113,7 +113,7 @@ final class ColumnNameTests: XCTestCase {
 
     func testLabelsWrittenBeforeTheMatrixQuotedWhereNeeded() {
         let matrix = DataMatrix(rows: 2, columns: 2, values: [0.25, 0.75, 1, 0], isIntegral: false)
-        XCTAssertEqual(CSVFile.encode(header: ["class", "p_a", "p_b,c"], matrix: matrix, labels: ["a", "b,c"]),
+        XCTAssertEqual(CSVFile.encode(header: ["class", "p_a", "p_b,c"], matrix: matrix, text: [["a", "b,c"]]),
                        "class,p_a,\"p_b,c\"\na,0.25,0.75\n\"b,c\",1,0\n")
     }
 
