@@ -77,8 +77,9 @@ struct DataOptions: ParsableArguments {
     /// recorded classes (`data.classes`).
     ///
     /// Missing values in feature columns take the fills the checkpoint records (`data.fill`), or
-    /// without them, when `fillMissing`, each numeric column's mean; otherwise they are an error.
-    func load(requireTargets: Bool = true, columnsOf checkpoint: Checkpoint? = nil, fillMissing: Bool = false) throws -> LoadedData {
+    /// without them, as `missing` says (`train --fill-missing`: each numeric column's mean).
+    func load(requireTargets: Bool = true, columnsOf checkpoint: Checkpoint? = nil,
+              missing: DataLoader.MissingValues = .refused) throws -> LoadedData {
         if let data {
             guard x == nil, y == nil else { throw ValidationError("use either --data/--target or --x/--y, not both") }
             // without a header: columns by number and by position (no names to record or to match)
@@ -96,10 +97,10 @@ struct DataOptions: ParsableArguments {
                 table = try DataLoader.readTable(path: data, target: target, targetRequired: requireTargets,
                                                  features: noHeader ? nil : checkpoint?.featureNames, classes: checkpoint?.classNames,
                                                  textFeatures: textFeatures, dropping: try dropped(),
-                                                 missing: checkpoint?.fills.map { .recorded($0) } ?? (fillMissing ? .mean : .refused),
+                                                 missing: checkpoint?.fills.map { .recorded($0) } ?? missing,
                                                  hasHeader: !noHeader)
             } catch DataFileError.csv(let path, let line, let column, let name, let reason)
-                where checkpoint == nil && !fillMissing && Self.isMissingValue(reason) {
+                where checkpoint == nil && missing == .refused && Self.isMissingValue(reason) {
                 // a fresh model could have filled it
                 throw DataFileError.csv(path: path, line: line, column: column, columnName: name,
                                         reason: reason + " (--fill-missing fills missing values)")
@@ -127,7 +128,7 @@ struct DataOptions: ParsableArguments {
         }
         if noHeader { throw ValidationError("--no-header goes with --data (a --x or --y CSV never has a header)") }
         if drop != nil { throw ValidationError("--drop goes with --data (it names CSV columns)") }
-        if fillMissing { throw ValidationError("--fill-missing goes with --data (missing values in CSV columns)") }
+        if missing != .refused { throw ValidationError("--fill-missing goes with --data (missing values in CSV columns)") }
         guard let x else { throw ValidationError("no data: pass --x FILE --y FILE, or --data FILE.csv --target COLUMN") }
         if target != nil { throw ValidationError("--target goes with --data, not with --x") }
         let inputs = try DataLoader.readMatrix(path: x)

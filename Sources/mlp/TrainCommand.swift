@@ -101,7 +101,12 @@ struct TrainCommand: ParsableCommand {
         }
         // The model: from --init (its architecture and, for a CSV, its input columns win) or fresh from --hidden.
         let checkpoint = try `init`.map { try Checkpoint.load(from: $0) }
-        let loaded = try data.load(columnsOf: checkpoint, fillMissing: features.fillMissing)
+        let recorded = TrainingRecord(checkpoint?.metadata ?? [:])
+        let seed = self.seed ?? recorded.seed ?? 0
+        // missing values take the means of the rows that train, not of those held out for validation
+        let missing: DataLoader.MissingValues = !features.fillMissing ? .refused
+            : validationSplit.map { .meanOfTraining(validationFraction: $0, seed: seed) } ?? .mean
+        let loaded = try data.load(columnsOf: checkpoint, missing: missing)
         let inputs = loaded.inputs
         if checkpoint == nil, let categories = loaded.categories {
             // a column of a different value in most rows (an id, free text) tells the model nothing about new rows
@@ -132,8 +137,6 @@ struct TrainCommand: ParsableCommand {
         }
         let (dataset, outputs) = try DataLoader.dataset(inputs: inputs, targets: targets, loss: chosenLoss,
                                                         outputs: checkpoint?.layerSizes.last)
-        let recorded = TrainingRecord(checkpoint?.metadata ?? [:])
-        let seed = self.seed ?? recorded.seed ?? 0
         var model: MLP
         let activation = try features.activationFunction(checkpoint: checkpoint)
         if let checkpoint {

@@ -114,6 +114,20 @@ final class MissingValueCLITests: XCTestCase {
                                in: folder, mentioning: "--keep copies columns of --data", status: 64)
     }
 
+    /// With --validation-split, the fills are the means of the training rows alone.
+    func testFillsLeaveTheValidationRowsOut() throws {
+        let train = try run(["train", "--data", "passengers.csv", "--target", "survived", "--drop", "id", "--fill-missing",
+                             "--validation-split", "0.25", "--seed", "6", "--hidden", "4", "--steps", "1", "--out", "v.safetensors"])
+        XCTAssertEqual(train.status, 0, train.standardError)
+        let (training, _) = try Dataset.splitRows(rows, validationFraction: 0.25, seed: 6)
+        let lines = try String(contentsOf: folder.appendingPathComponent("passengers.csv"), encoding: .utf8).split(separator: "\n")
+        let ages = training.compactMap { Double(lines[$0 + 1].split(separator: ",", omittingEmptySubsequences: false)[3]) }
+        let expected = Float(ages.reduce(0, +) / Double(ages.count))
+        XCTAssertEqual(try checkpoint("v.safetensors").fills?[1], expected)
+        XCTAssertNotEqual(expected, mean)
+        XCTAssertTrue(train.standardError.contains("'age' 23 (mean \(expected))"), train.standardError)
+    }
+
     /// Two epochs, then one more from the checkpoint (its fills, not the file's), equal three.
     func testResumeKeepsTheFills() throws {
         let common = ["--hidden", "8", "--batch-size", "40", "--seed", "3", "--drop", "id", "--target", "survived"]

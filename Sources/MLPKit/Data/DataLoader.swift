@@ -162,6 +162,10 @@ public enum DataLoader {
         /// A numeric column's missing values become the mean of its values in the file; a column
         /// of categories' have no category (all its one-hot inputs 0).
         case mean
+        /// As `mean`, the mean taken over the rows that a validation split of this fraction and
+        /// seed leaves for training (``Dataset/splitRows(_:validationFraction:seed:)``), so that
+        /// nothing of the validation rows goes into the training inputs.
+        case meanOfTraining(validationFraction: Double, seed: UInt64)
         /// The values a checkpoint records, one per feature column in the model's order (nil for a
         /// column of categories, whose missing values have no category).
         case recorded([Float?])
@@ -387,13 +391,18 @@ public enum DataLoader {
 
     /// Puts each numeric feature column's fill in place of its missing values (NaN) in `values`, the
     /// inputs (rows of `width`) made from `matrix`: the fill `missing` records for it, or the mean of
-    /// its values. Returns the fills (nil for a column of categories, `oneHot`) and the count of
+    /// its values (in the training rows, for `meanOfTraining`). Returns the fills (nil for a column of categories, `oneHot`) and the count of
     /// missing values, per feature column.
     private static func fillMissing(_ values: inout [Float], width: Int, from matrix: DataMatrix, featureIndices: [Int],
                                     oneHot: [Int: (indices: [Float], names: [String])], missing: MissingValues,
                                     header: [String]?, path: String) throws -> (fills: [Float?], counts: [Int]) {
         var fills: [Float?] = [], counts: [Int] = []
         var offset = 0  // the column's first input
+        // the rows whose values the means are taken over
+        var meanRows = Array(0..<matrix.rows)
+        if case let .meanOfTraining(fraction, seed) = missing {
+            meanRows = try Dataset.splitRows(matrix.rows, validationFraction: fraction, seed: seed).training
+        }
         for (position, index) in featureIndices.enumerated() {
             defer { offset += oneHot[index]?.names.count ?? 1 }
             if let coded = oneHot[index] {
@@ -401,21 +410,25 @@ public enum DataLoader {
                 counts.append(coded.indices.filter { $0 < 0 }.count)
                 continue
             }
-            let present = (0..<matrix.rows).lazy.map { matrix.values[$0 * matrix.columns + index] }.filter { !$0.isNaN }
+            let column = { (row: Int) in matrix.values[row * matrix.columns + index] }
             let name = header.map { "'\(Excerpt.escape($0[index]))'" } ?? String(index + 1)
             var fill: Float?
-            if case .recorded(let recorded) = missing {
-                fill = recorded[position]
-            } else if !present.isEmpty {
-                fill = Float(present.reduce(0.0) { $0 + Double($1) } / Double(present.count))
+            var recorded = false
+            if case .recorded(let fills) = missing {
+                (fill, recorded) = (fills[position], true)
+            } else {
+                let present = meanRows.lazy.map(column).filter { !$0.isNaN }
+                if !present.isEmpty { fill = Float(present.reduce(0.0) { $0 + Double($1) } / Double(present.count)) }
             }
-            counts.append(matrix.rows - present.count)
+            let missingCount = (0..<matrix.rows).lazy.filter { column($0).isNaN }.count
+            counts.append(missingCount)
             fills.append(fill)
-            guard present.count < matrix.rows else { continue }
+            guard missingCount > 0 else { continue }
             guard let fill else {
-                throw LoadError.mismatch(missing == .mean
-                    ? "\(path): column \(name) has no values, every cell is missing: leave it out of the file"
-                    : "\(path): the model records no fill for the missing values of column \(name)")
+                throw LoadError.mismatch(recorded
+                    ? "\(path): the model records no fill for the missing values of column \(name)"
+                    : "\(path): column \(name) has no values\(meanRows.count < matrix.rows ? " in the training rows" : ""), every cell is missing: "
+                        + "leave it out of the file")
             }
             for row in 0..<matrix.rows where values[row * width + offset].isNaN { values[row * width + offset] = fill }
         }

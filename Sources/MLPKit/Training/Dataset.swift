@@ -145,6 +145,16 @@ extension Dataset {
     /// - Returns: (training rows, validation rows), each in the original row order.
     /// - Throws: `ModelError.invalidHyperparameter` unless 0 < fraction < 1 and both parts get a row.
     public func split(validationFraction fraction: Double, seed: UInt64) throws -> (training: Dataset, validation: Dataset) {
+        let (trainingRows, validationRows) = try Self.splitRows(rows, validationFraction: fraction, seed: seed)
+        return (try subset(trainingRows), try subset(validationRows))
+    }
+
+    /// The rows ``split(validationFraction:seed:)`` gives each part of a data set of `rows` rows,
+    /// each part in increasing order.
+    /// - Throws: as ``split(validationFraction:seed:)``.
+    public static func splitRows(_ rows: Int, validationFraction fraction: Double, seed: UInt64) throws
+        -> (training: [Int], validation: [Int])
+    {
         guard fraction > 0, fraction < 1 else {
             throw ModelError.invalidHyperparameter("the validation split must lie strictly between 0 and 1, got \(fraction)")
         }
@@ -154,8 +164,6 @@ extension Dataset {
         }
         var generator = SeededGenerator(seed: seed ^ 0x5EED_5EED_5EED_5EED)
         let held = Set(generator.permutation(rows).prefix(count))
-        let trainingRows = (0..<rows).filter { !held.contains($0) }
-        let validationRows = (0..<rows).filter { held.contains($0) }
-        return (try subset(trainingRows), try subset(validationRows))
+        return ((0..<rows).filter { !held.contains($0) }, (0..<rows).filter { held.contains($0) })
     }
 }

@@ -28,6 +28,25 @@ final class MissingValueTests: XCTestCase {
         XCTAssertNil(try DataLoader.decodeTable(Array("a,y\n1,0\n".utf8), name: "f.csv", target: "y").fills)
     }
 
+    /// With a validation split, the means are the training rows' alone.
+    func testMeansOfTheTrainingRows() throws {
+        let values: [Float] = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512]
+        var text = "a,y\n"
+        for (row, value) in values.enumerated() { text += "\(value),\(row)\n" }
+        text += "NA,10\n"
+        let (training, validation) = try Dataset.splitRows(11, validationFraction: 0.3, seed: 9)
+        XCTAssertEqual(validation.count, 3)
+        let trainingValues = training.filter { $0 < 10 }.map { Double(values[$0]) }
+        let expected = Float(trainingValues.reduce(0, +) / Double(trainingValues.count))
+        let table = try DataLoader.decodeTable(Array(text.utf8), name: "s.csv", target: "y",
+                                               missing: .meanOfTraining(validationFraction: 0.3, seed: 9))
+        XCTAssertEqual(table.fills, [expected])
+        XCTAssertEqual(table.features.values.last, expected)
+        XCTAssertNotEqual(expected, Float(values.reduce(0, +)) / 10, "the split leaves out some of the values")
+        XCTAssertEqual(try DataLoader.decodeTable(Array(text.utf8), name: "s.csv", target: "y", missing: .mean).fills,
+                       [Float(values.reduce(0, +)) / 10])
+    }
+
     func testCategoriesWithMissingValuesHaveNoCategory() throws {
         // Cabin's first cells are missing: its first cell that is not decides it is text; Embarked misses one
         let text = "cabin,fare,embarked,y\n,7.25,S,0\nNA,71.5,C,1\n\"C85, deck\",8,,1\n,53,S,0\nB2,8.5,Q,1\n"
