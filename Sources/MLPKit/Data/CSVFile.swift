@@ -78,9 +78,7 @@ public enum CSVFile {
     /// Whether a cell's text (unquoted) stands for a missing value: empty, `NA`, `N/A`, `NaN`,
     /// `null` or `?`, in any case, spaces around it aside.
     public static func isMissing(_ text: String) -> Bool {
-        var bytes = Array(text.utf8)[...]
-        while let first = bytes.first, isSpace(first) { bytes = bytes.dropFirst() }
-        while let last = bytes.last, isSpace(last) { bytes = bytes.dropLast() }
+        let bytes = trimmed(text)
         guard bytes.count <= 4 else { return false }
         return ["", "na", "n/a", "nan", "null", "?"].contains(String(decoding: bytes, as: UTF8.self).lowercased())
     }
@@ -175,7 +173,7 @@ public enum CSVFile {
         if count >= 3, base[0] == 0xEF, base[1] == 0xBB, base[2] == 0xBF { position = 3 }
         // Lines end in \n (a \r before it is dropped below); a file without any \n but with a \r uses old Mac
         // line endings, \r alone. (Only then: elsewhere a lone \r is part of a cell, and its message shows it.)
-        let lineBreak: Int32 = memchr(base, 0x0A, count) == nil && memchr(base, 0x0D, count) != nil ? 0x0D : 0x0A
+        let lineBreak = Int32(lineBreakByte(base, count: count))
         // Where each row is, for messages about a row later on (see DataMatrix.Origin).
         var firstDataLine: Int? = nil
         var headerLine = 0
@@ -258,20 +256,15 @@ public enum CSVFile {
                 } else {
                     if !undecided.isEmpty, undecided.contains(column), isText(base, from: cursor, to: lineEnd, missing: true) {
                         undecided.remove(column)
-                        // text in a column whose cells were all missing until now: a column of text after all
+                        // text in a column whose cells were all missing until now: a column of text after
+                        // all, its earlier rows missing (""); this cell is read again, as the text it is
                         if (0..<rows).allSatisfy({ values[$0 * columns + column - 1].isNaN }) {
-                            let slot = textColumns.firstIndex { $0 > column } ?? textColumns.count
-                            textColumns.insert(column, at: slot)
-                            skipped.insert(false, at: slot)
-                            raw.insert(false, at: slot)
-                            texts.insert([String](repeating: "", count: rows), at: slot)
-                            let stop = try textCellOfColumn(base, from: cursor, to: lineEnd, line: lineNumber, column: column, header: header,
-                                                            name: name, keep: true, raw: false, missing: true, into: &texts[slot])
-                            textSlot = slot + 1
-                            nextText = textSlot < textColumns.count ? textColumns[textSlot] : .max
-                            values.append(0)
-                            if stop >= lineEnd { break }
-                            cursor = stop + 1  // past the comma
+                            (textSlot, nextText) = (textColumns.firstIndex { $0 > column } ?? textColumns.count, column)
+                            textColumns.insert(column, at: textSlot)
+                            skipped.insert(false, at: textSlot)
+                            raw.insert(false, at: textSlot)
+                            texts.insert([String](repeating: "", count: rows), at: textSlot)
+                            column -= 1
                             continue
                         }
                     }
@@ -391,11 +384,17 @@ public enum CSVFile {
             return true  // an unterminated quote: the label path reports it
         }
         if missing, isMissing(text) { return false }
+        let bytes = trimmed(text)
+        guard !bytes.isEmpty else { return false }
+        return Array(bytes).withUnsafeBufferPointer { strtofExact($0.baseAddress!, from: 0, to: $0.count) == nil }
+    }
+
+    /// A cell's text as UTF-8 without the spaces and tabs around it.
+    private static func trimmed(_ text: String) -> ArraySlice<UInt8> {
         var bytes = Array(text.utf8)[...]
         while let first = bytes.first, isSpace(first) { bytes = bytes.dropFirst() }
         while let last = bytes.last, isSpace(last) { bytes = bytes.dropLast() }
-        guard !bytes.isEmpty else { return false }
-        return Array(bytes).withUnsafeBufferPointer { strtofExact($0.baseAddress!, from: 0, to: $0.count) == nil }
+        return bytes
     }
 
     private static func columnName(_ header: [String]?, _ column: Int) -> String? {
@@ -571,6 +570,12 @@ public enum CSVFile {
         }
     }
 
+    /// The byte that ends lines: `\n` (a `\r` before it is dropped), or in a file with no `\n` at
+    /// all but a `\r`, `\r` (old Mac line endings). Elsewhere a lone `\r` is part of a cell.
+    private static func lineBreakByte(_ base: UnsafePointer<UInt8>, count: Int) -> UInt8 {
+        memchr(base, 0x0A, count) == nil && memchr(base, 0x0D, count) != nil ? 0x0D : 0x0A
+    }
+
     /// The cells of the first non-blank line, as text (a header's names, or a first row's cells),
     /// or nil when that line cannot be split (an unterminated quote) or there is none.
     static func firstLineCells(_ bytes: [UInt8]) -> [String]? {
@@ -578,7 +583,7 @@ public enum CSVFile {
             guard let base = buffer.baseAddress else { return nil }
             var start = buffer.count >= 3 && base[0] == 0xEF && base[1] == 0xBB && base[2] == 0xBF ? 3 : 0
             // lines as parse splits them: at \n (a \r before it dropped), or at \r in a file without \n
-            let lineBreak: UInt8 = memchr(base, 0x0A, buffer.count) == nil && memchr(base, 0x0D, buffer.count) != nil ? 0x0D : 0x0A
+            let lineBreak = lineBreakByte(base, count: buffer.count)
             while start < buffer.count {
                 var end = start
                 while end < buffer.count, base[end] != lineBreak { end += 1 }

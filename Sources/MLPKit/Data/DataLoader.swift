@@ -221,7 +221,7 @@ public enum DataLoader {
         // which columns may hold text: the target (labels), and feature columns as textFeatures
         // says; columns left out are read past
         let textModes = { (columns: Int, header: [String]?) -> [CSVFile.TextMode] in
-            let names = header ?? (0..<columns).map { String($0 + 1) }
+            let names = columnNames(header, count: columns)
             let dropped = Set(dropping)
             let modelPlace = Dictionary((features ?? []).enumerated().map { ($1, $0) }, uniquingKeysWith: { first, _ in first })
             // by position, a file of another count of feature columns is the error to report, not a cell
@@ -250,24 +250,22 @@ public enum DataLoader {
             }
         }
         // what --drop names is checked before the cells, which a column it does not name would fail
-        if !dropping.isEmpty, let cells = CSVFile.firstLineCells(bytes) {
-            try checkDropped(dropping, names: hasHeader ? cells : (0..<cells.count).map { String($0 + 1) }, target: target,
-                             features: features, path: path)
+        if !dropping.isEmpty, let names = firstLineNames(bytes, hasHeader: hasHeader) {
+            try checkDropped(dropping, names: names, target: target, features: features, path: path)
         }
         let decoded: (header: [String]?, matrix: DataMatrix, texts: [Int: [String]])
         do {
             decoded = try CSVFile.decode(bytes, name: path, hasHeader: hasHeader, textColumns: textModes, missing: missing != .refused)
         } catch let error as DataFileError {
             // a target that is not there is the error to report, not a cell of the column it would have been
-            if case .csv = error, let target, targetRequired, let cells = CSVFile.firstLineCells(bytes) {
-                let names = hasHeader ? cells : (0..<cells.count).map { String($0 + 1) }
-                if !names.contains(target) { try missingTarget(target, names: names) }
+            if case .csv = error, let target, targetRequired, let names = firstLineNames(bytes, hasHeader: hasHeader),
+               !names.contains(target) {
+                try missingTarget(target, names: names)
             }
             throw error
         }
         let (headerOrNil, matrix, texts) = decoded
-        // without a header the columns are named by their numbers, 1…N
-        let header = headerOrNil ?? (0..<matrix.columns).map { String($0 + 1) }
+        let header = columnNames(headerOrNil, count: matrix.columns)
         let targetIndex = target.flatMap { header.firstIndex(of: $0) }
         if let target, targetIndex == nil, targetRequired { try missingTarget(target, names: header) }
         try checkDropped(dropping, names: header, target: target, features: features, path: path)
@@ -450,23 +448,31 @@ public enum DataLoader {
     public static func decodeTextColumns(_ bytes: [UInt8], name path: String, columns: [String], hasHeader: Bool = true) throws
         -> [[String]]
     {
-        if let cells = CSVFile.firstLineCells(bytes) {
-            let names = hasHeader ? cells : (0..<cells.count).map { String($0 + 1) }
-            if let absent = columns.first(where: { !names.contains($0) }) {
-                throw LoadError.unknownColumn(path: path, column: absent, available: names)
-            }
+        if let names = firstLineNames(bytes, hasHeader: hasHeader), let absent = columns.first(where: { !names.contains($0) }) {
+            throw LoadError.unknownColumn(path: path, column: absent, available: names)
         }
         let wanted = Set(columns)
         let (header, matrix, texts) = try CSVFile.decode(bytes, name: path, hasHeader: hasHeader, textColumns: { count, header in
-            (header ?? (0..<count).map { String($0 + 1) }).map { wanted.contains($0) ? .raw : .skip }
+            columnNames(header, count: count).map { wanted.contains($0) ? .raw : .skip }
         })
-        let names = header ?? (0..<matrix.columns).map { String($0 + 1) }
+        let names = columnNames(header, count: matrix.columns)
         return try columns.map { column in
             guard let index = names.firstIndex(of: column), let cells = texts[index + 1] else {
                 throw LoadError.unknownColumn(path: path, column: column, available: names)
             }
             return cells
         }
+    }
+
+    /// A CSV's column names: its header, or without one the numbers 1…`count`.
+    static func columnNames(_ header: [String]?, count: Int) -> [String] {
+        header ?? (0..<count).map { String($0 + 1) }
+    }
+
+    /// The column names by the file's first line alone (before its cells are read): the header, or
+    /// without one the numbers of the first row's cells. Nil when that line cannot be split.
+    static func firstLineNames(_ bytes: [UInt8], hasHeader: Bool) -> [String]? {
+        CSVFile.firstLineCells(bytes).map { columnNames(hasHeader ? $0 : nil, count: $0.count) }
     }
 
     /// Refuses to leave out a column that is not among `names`, the target or one of `features`.

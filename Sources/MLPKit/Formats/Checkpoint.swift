@@ -24,7 +24,7 @@ public struct Checkpoint: Sendable, Equatable {
     public var standardization: Standardization?
     /// The model's input columns by name, in order, when it was trained from a CSV with a header
     /// row (metadata `data.features`, a JSON array of strings), so that other CSV files are read by
-    /// these names (``DataLoader/readTable(path:target:targetRequired:features:classes:textFeatures:dropping:hasHeader:)``).
+    /// these names (``DataLoader/readTable(path:target:targetRequired:features:classes:textFeatures:dropping:missing:hasHeader:)``).
     /// A column of categories is one name and as many inputs as it has categories.
     public var featureNames: [String]?
     /// When input columns hold categories (one-hot), one entry per input column in order: its
@@ -96,7 +96,7 @@ public struct Checkpoint: Sendable, Equatable {
             if let clipNorm = h.clipNorm { meta.append(("adam.clip_norm", .string("\(clipNorm)"))) }
         }
         if let categories {
-            let inputs = categories.reduce(0) { $0 + ($1?.count ?? 1) }
+            let inputs = Self.inputCount(categories)
             guard inputs == layerSizes[0], categories.allSatisfy({ $0.map { !$0.isEmpty } ?? true }) else {
                 throw ModelError.dataShape("categories for \(inputs) inputs (columns of none included) for a model that takes \(layerSizes[0])")
             }
@@ -280,7 +280,7 @@ public struct Checkpoint: Sendable, Equatable {
                 }
                 return names
             }
-            let width = categories?.reduce(0) { $0 + ($1?.count ?? 1) } ?? 0
+            let width = categories.map(inputCount) ?? 0
             guard width == inputs else {
                 throw fail("data.categories makes \(width) inputs but the model has \(inputs)")
             }
@@ -293,6 +293,11 @@ public struct Checkpoint: Sendable, Equatable {
             throw fail("data.target \(shown(target)) is also one of data.features")
         }
         return (features, target, try names("data.classes", count: outputs, what: ("class", "classes", "outputs")), categories)
+    }
+
+    /// The model inputs of input columns with these categories: one per category, one per numeric column (nil).
+    static func inputCount(_ categories: [[String]?]) -> Int {
+        categories.reduce(0) { $0 + ($1?.count ?? 1) }
     }
 
     /// `data.fill`, checked: a JSON array with one entry per input column (`columns`), a finite
