@@ -112,8 +112,7 @@ struct DataOptions: ParsableArguments {
             if let counts = table.missingCounts, let fills = table.fills, counts.contains(where: { $0 > 0 }) {
                 let recorded = checkpoint?.fills != nil
                 let filled = table.featureNames.indices.filter { counts[$0] > 0 }.map { column in
-                    let name = noHeader ? "column \(table.featureNames[column])" : "'\(Excerpt.escape(table.featureNames[column]))'"
-                    return "\(name) \(Format.grouped(counts[column])) "
+                    return "\(Self.label(table.featureNames[column], numbered: noHeader)) \(Format.grouped(counts[column])) "
                         + (fills[column].map { "(\(recorded ? "the model's" : "mean") \($0))" } ?? "(no category)")
                 }
                 Terminal.writeError("note: \(data): filled missing values: " + filled.prefix(8).joined(separator: ", ")
@@ -150,6 +149,11 @@ extension DataOptions {
         if reason == "empty cell" || reason.hasPrefix("NaN is not allowed") { return true }
         guard reason.hasPrefix("'"), let end = reason.dropFirst().firstIndex(of: "'") else { return false }
         return reason[end...].hasPrefix("' is not a number") && CSVFile.isMissing(String(reason[reason.index(after: reason.startIndex)..<end]))
+    }
+
+    /// A CSV column as messages name it: 'price', or "column 3" by its number without a header.
+    static func label(_ column: String, numbered: Bool) -> String {
+        numbered ? "column \(column)" : "'\(Excerpt.escape(column))'"
     }
 
     /// The columns `--drop` names: split at commas, each trimmed; by number with --no-header.

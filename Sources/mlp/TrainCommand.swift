@@ -190,9 +190,8 @@ struct TrainCommand: ParsableCommand {
                 line += "; classes " + DataLoader.LoadError.listed(classNames, quoted: true)
             }
             if let categories = loaded.categories, checkpoint == nil {
-                let names = loaded.featureColumns, quoted = loaded.featureNames != nil
-                line += "; one-hot " + zip(names, categories).compactMap { name, values in
-                    values.map { "\(quoted ? "'\(Excerpt.escape(name))'" : "column \(name)") (\($0.count))" }
+                line += "; one-hot " + zip(loaded.featureColumns, categories).compactMap { name, values in
+                    values.map { "\(DataOptions.label(name, numbered: data.noHeader)) (\($0.count))" }
                 }.joined(separator: ", ")
             }
             announcement = line
