@@ -1,5 +1,5 @@
 import ArgumentParser
-import Foundation
+import FoundationEssentials
 import MLPKit
 #if canImport(Glibc)
 import Glibc
@@ -161,9 +161,15 @@ extension DataOptions {
         try drop.map { try Self.columnList($0, flag: "--drop", byNumber: noHeader) } ?? []
     }
 
+    /// `text` without the spaces and tabs (not line breaks) at either end.
+    static func trimmingSpaces(_ text: Substring) -> String {
+        let isSpace = { (character: Character) in character.isWhitespace && !character.isNewline }
+        return String(text.drop(while: isSpace).reversed().drop(while: isSpace).reversed())
+    }
+
     /// Column names (or numbers from 1, `byNumber`) separated by commas, each trimmed, as `flag` gives them.
     static func columnList(_ list: String, flag: String, byNumber: Bool) throws -> [String] {
-        let names = list.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
+        let names = list.split(separator: ",", omittingEmptySubsequences: false).map(Self.trimmingSpaces)
         if let bad = names.first(where: { $0.isEmpty || (byNumber && (Int($0) ?? 0) < 1) }) {
             throw ValidationError("\(flag) takes column \(byNumber ? "numbers from 1" : "names") separated by commas, got '\(bad)' in '\(list)'")
         }

@@ -1,4 +1,8 @@
-import Foundation
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// Compares every operation of a candidate backend with the CPU backend on the same fresh,
 /// seeded random inputs, and a short training run's parameters, for `mlp check` and the
