@@ -22,6 +22,12 @@ public struct OpenCLDeviceInfo: Sendable, Equatable, CustomStringConvertible {
     public var localMemoryBytes: Int
     /// The largest work-group the device runs.
     public var maxWorkGroupSize: Int
+    /// Whether the device can divide and take square roots of `float`s correctly rounded
+    /// (`CL_FP_CORRECTLY_ROUNDED_DIVIDE_SQRT`). The program is then built with
+    /// `-cl-fp32-correctly-rounded-divide-sqrt`, so that Adam's divisions and square roots give
+    /// the CPU's bits; without it OpenCL allows 2.5 ulp for a division and 3 for a square root
+    /// (NVIDIA's OpenCL on an H100 moved Adam's parameters by up to 1e-8 of themselves).
+    public var correctlyRoundedDivideSqrt: Bool = false
 
     /// Whether the device is a GPU.
     public var isGPU: Bool { kind == "GPU" }
@@ -108,13 +114,15 @@ enum OpenCLDiscovery {
         let globalMemory: UInt64 = try scalar(cl.getDeviceInfo, device, CL.deviceGlobalMemSize, name)
         let localMemory: UInt64 = try scalar(cl.getDeviceInfo, device, CL.deviceLocalMemSize, name)
         let maxWorkGroup: Int = try scalar(cl.getDeviceInfo, device, CL.deviceMaxWorkGroupSize, name)
+        let singleFP: UInt64 = try scalar(cl.getDeviceInfo, device, CL.deviceSingleFPConfig, name)
         return OpenCLDeviceInfo(
             index: index, platformName: platformName, platformVersion: platformVersion,
             name: try string(cl.getDeviceInfo, device, CL.deviceName, name),
             vendor: try string(cl.getDeviceInfo, device, CL.deviceVendor, name),
             version: try string(cl.getDeviceInfo, device, CL.deviceVersion, name),
             kind: kind, computeUnits: Int(computeUnits), globalMemoryBytes: Int(clamping: globalMemory),
-            localMemoryBytes: Int(clamping: localMemory), maxWorkGroupSize: maxWorkGroup)
+            localMemoryBytes: Int(clamping: localMemory), maxWorkGroupSize: maxWorkGroup,
+            correctlyRoundedDivideSqrt: singleFP & CL.fpCorrectlyRoundedDivideSqrt != 0)
     }
 
     /// One `clGet*Info` call with its object and parameter bound: (size, value, size returned).

@@ -170,12 +170,15 @@ enum CL {
     static let deviceMaxComputeUnits: UInt32 = 0x1002
     static let deviceMaxWorkGroupSize: UInt32 = 0x1004
     static let deviceMaxMemAllocSize: UInt32 = 0x1010
+    static let deviceSingleFPConfig: UInt32 = 0x101B
     static let deviceGlobalMemSize: UInt32 = 0x101F
     static let deviceLocalMemSize: UInt32 = 0x1023
     static let deviceName: UInt32 = 0x102B
     static let deviceVendor: UInt32 = 0x102C
     static let driverVersion: UInt32 = 0x102D
     static let deviceVersion: UInt32 = 0x102F
+
+    static let fpCorrectlyRoundedDivideSqrt: UInt64 = 1 << 7
 
     static let memReadWrite: UInt64 = 1 << 0
     static let programBuildLog: UInt32 = 0x1183

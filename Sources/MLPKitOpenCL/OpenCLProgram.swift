@@ -26,7 +26,7 @@ final class OpenCLProgram {
             }
         }
         var devices: [CLHandle?] = [device.device]
-        let status = cl.buildProgram(program, 1, &devices, "", nil, nil)
+        let status = cl.buildProgram(program, 1, &devices, Self.buildOptions(for: device.info), nil, nil)
         if status != CL.success {
             let log = (try? buildLog(device.device)) ?? ""
             _ = cl.releaseProgram(program)
@@ -56,6 +56,12 @@ final class OpenCLProgram {
 
     deinit {
         release()
+    }
+
+    /// The options the program is built with: correctly rounded division and square root where
+    /// the device offers them (the CPU's IEEE operations, bit for bit).
+    static func buildOptions(for device: OpenCLDeviceInfo) -> String {
+        device.correctlyRoundedDivideSqrt ? "-cl-fp32-correctly-rounded-divide-sqrt" : ""
     }
 
     private func release() {

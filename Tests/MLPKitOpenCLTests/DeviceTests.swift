@@ -22,6 +22,18 @@ final class DeviceTests: XCTestCase {
         XCTAssertLessThanOrEqual(backend.tiles.gemmSharedBytes, backend.device.localMemoryBytes)
     }
 
+    /// Adam's divisions and square roots give the CPU's bits only when the program asks for
+    /// correct rounding (OpenCL allows 2.5 and 3 ulp otherwise; NVIDIA's OpenCL takes them).
+    func testCorrectRoundingIsAskedForWhereTheDeviceOffersIt() throws {
+        let backend = try SharedBackends.backend()
+        var device = backend.device
+        print("OpenCL device \(device.name): correctly rounded division and square root \(device.correctlyRoundedDivideSqrt)")
+        device.correctlyRoundedDivideSqrt = true
+        XCTAssertEqual(OpenCLProgram.buildOptions(for: device), "-cl-fp32-correctly-rounded-divide-sqrt")
+        device.correctlyRoundedDivideSqrt = false
+        XCTAssertEqual(OpenCLProgram.buildOptions(for: device), "")
+    }
+
     func testMissingDeviceIsReported() throws {
         _ = try SharedBackends.backend()
         XCTAssertThrowsError(try OpenCLBackend(device: .index(1000))) {
