@@ -104,6 +104,12 @@ write("csv", "header-categories.csv",
       'id,rooms,city,"kind, of",price\nr1,3,Oslo,flat,10.5\nr2,1,"Mo, i Rana",house,7\nr3,2,Bergen,flat,8.25\nr4,4,Oslo,"a ""b""",12\n')
 # missing values (read with --fill-missing): a numeric column, a column of categories that starts empty
 write("csv", "header-missing.csv", 'a,cabin,b,y\n,,1,0\nNA,C85,?,1\n2.5,"B, 2",3,1\n "n/a" ,NULL,NaN,0\n')
+# other separators (CSVSeparator): semicolons with decimal commas and a quoted semicolon, tabs with a
+# comma in a text cell, runs of spaces as numpy.savetxt writes them, vertical bars
+write("csv", "header-semicolons.csv", '\ufeff"a";"b c";kind;y\r\n1,5;-2,25e-3;"x;y";0\r\n;3;Oslo, west;1\r\n')
+write("csv", "header-tabs.csv", 'a\tkind\ty\n1.5\tMo, i Rana\t0\n\t"q ""t"""\t1\n')
+write("csv", "plain-spaces.csv", '  1.000000000000000000e+00 -2.5e-01\n\n3   4\n')
+write("csv", "header-bars.csv", 'a|b|y\n1|2|0\n3|-4.5e1|1\n')
 
 # --- IDX --------------------------------------------------------------------------------------
 

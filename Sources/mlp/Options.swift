@@ -46,7 +46,7 @@ extension Checkpoint {
 /// Where the data comes from: `--x FILE --y FILE`, or `--data FILE.csv --target COLUMN`.
 struct DataOptions: ParsableArguments {
     @Option(help: ArgumentHelp(
-        "Inputs: .npy, .csv without a header, or an MNIST IDX images file; gzip-compressed or not; from a .npz (zip) archive as FILE.npz:NAME.",
+        "Inputs: .npy, .csv without a header (commas, semicolons, tabs or spaces), or an MNIST IDX images file; gzip-compressed or not; from a .npz (zip) archive as FILE.npz:NAME.",
         valueName: "file"))
     var x: String?
 
@@ -55,7 +55,7 @@ struct DataOptions: ParsableArguments {
         valueName: "file"))
     var y: String?
 
-    @Option(help: ArgumentHelp("A CSV with a header row (gzip-compressed or not); every column but --target (and --drop) is a feature, a column of text one-hot categories.", valueName: "file"))
+    @Option(help: ArgumentHelp("A CSV with a header row (commas, semicolons, tabs or spaces; gzip-compressed or not); every column but --target (and --drop) is a feature, a column of text one-hot categories.", valueName: "file"))
     var data: String?
 
     @Option(help: ArgumentHelp("The target column of --data, by name (default with a checkpoint that records one: eval, predict, a resumed train).", valueName: "column"))

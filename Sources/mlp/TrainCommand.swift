@@ -194,6 +194,12 @@ struct TrainCommand: ParsableCommand {
                     values.map { "\(DataOptions.label(name, numbered: data.noHeader)) (\($0.count))" }
                 }.joined(separator: ", ")
             }
+            var separated: [String] = []
+            for origin in [loaded.inputs.origin, loaded.targets?.origin].compactMap({ $0 }) where origin.separator != .comma {
+                let told = "\(origin.path) \(origin.separator)-separated"
+                if !separated.contains(told) { separated.append(told) }
+            }
+            if !separated.isEmpty { line += "; read " + separated.joined(separator: ", ") }
             announcement = line
         }
         let metadata = TrainingRecord(seed: seed, batchSize: batch, shuffle: !noShuffle, validationSplit: validationSplit).metadata

@@ -220,7 +220,7 @@ final class HardeningTests: XCTestCase {
         try XCTSkipIf(checkpoints.isEmpty, "no Fuzz/Corpus beside the tests")
         for file in checkpoints { XCTAssertNoThrow(try Checkpoint.decode(file.bytes), file.name) }
         for file in arrays { XCTAssertNoThrow(try NumpyFile.decode(file.bytes, name: file.name)) }
-        for file in tables {  // header-*.csv have a header row, plain-*.csv none; header-text-labels.csv's last column is text, header-categories.csv's middle ones; header-missing.csv misses values
+        for file in tables {  // header-*.csv have a header row, plain-*.csv none; header-text-labels.csv's last column is text, header-categories.csv's middle ones; header-missing.csv misses values; header-semicolons.csv and header-tabs.csv both
             if file.name == "header-text-labels.csv" {
                 let table = try DataLoader.decodeTable(file.bytes, name: file.name, target: "species")
                 XCTAssertEqual(table.classNames, [" versi, \"color\"", "setosa"])
@@ -228,6 +228,16 @@ final class HardeningTests: XCTestCase {
                 let table = try DataLoader.decodeTable(file.bytes, name: file.name, target: "y", missing: .mean)
                 XCTAssertEqual(table.categories, [nil, ["B, 2", "C85"], nil])
                 XCTAssertEqual(table.missingCounts, [3, 2, 2])
+            } else if file.name == "header-semicolons.csv" {  // decimal commas, a missing value, text with ; and ,
+                let table = try DataLoader.decodeTable(file.bytes, name: file.name, target: "y", missing: .mean)
+                XCTAssertEqual(table.featureNames, ["a", "b c", "kind"])
+                XCTAssertEqual(table.categories, [nil, nil, ["Oslo, west", "x;y"]])
+                XCTAssertEqual(table.missingCounts, [1, 0, 0])
+                XCTAssertEqual(table.features.values, [1.5, -2.25e-3, 0, 1, 1.5, 3, 1, 0])
+            } else if file.name == "header-tabs.csv" {
+                let table = try DataLoader.decodeTable(file.bytes, name: file.name, target: "y", missing: .mean)
+                XCTAssertEqual(table.categories, [nil, ["Mo, i Rana", "q \"t\""]])
+                XCTAssertEqual(table.missingCounts, [1, 0])
             } else if file.name == "header-categories.csv" {
                 let table = try DataLoader.decodeTable(file.bytes, name: file.name, target: "price", dropping: ["id"])
                 XCTAssertEqual(table.categories, [nil, ["Bergen", "Mo, i Rana", "Oslo"], ["a \"b\"", "flat", "house"]])

@@ -23,7 +23,9 @@ public enum CSVFile {
 
     /// Parses the bytes of a numeric CSV file.
     ///
-    /// Cells are separated by commas; spaces and tabs around a cell are ignored. Lines end in `\n` or `\r\n` (or, in
+    /// Cells are separated by commas; spaces and tabs around a cell are ignored. A file separated
+    /// otherwise (semicolons, tabs, vertical bars, or runs of spaces as `numpy.savetxt` writes) is
+    /// read as if it had commas: ``CSVSeparator/detect(_:)`` says how it is told. Lines end in `\n` or `\r\n` (or, in
     /// a file with no `\n` at all, in `\r`: old Mac line endings); empty (or blank) lines are skipped wherever they
     /// appear, and the last line needs no newline. A UTF-8 byte-order mark is skipped. Every row must have as many
     /// cells as the first row (or the header). Cells are decimal numbers as `strtof` reads them (`-1.5`, `2e-3`,
@@ -68,11 +70,14 @@ public enum CSVFile {
                        textColumns: ((_ columns: Int, _ header: [String]?) -> [TextMode])?, missing: Bool = false)
         throws -> (header: [String]?, matrix: DataMatrix, texts: [Int: [String]])
     {
-        try bytes.withUnsafeBufferPointer { buffer in
+        let (commas, separator) = CSVSeparator.commaSeparated(bytes)
+        var result = try (commas ?? bytes).withUnsafeBufferPointer { buffer in
             try powersOfTen.withUnsafeBufferPointer { powers in
                 try parse(buffer, powers: powers, name: name, hasHeader: hasHeader, textColumns: textColumns, missing: missing)
             }
         }
+        result.matrix.origin?.separator = separator
+        return result
     }
 
     /// Whether a cell's text (unquoted) stands for a missing value: empty, `NA`, `N/A`, `NaN`,
@@ -268,7 +273,8 @@ public enum CSVFile {
                             continue
                         }
                     }
-                    cellEnd = cursor
+                    // a quoted cell runs to its closing quote (commas inside it included), then to the comma
+                    cellEnd = cursor < lineEnd && base[cursor] == UInt8(ascii: "\"") ? pastQuote(base, from: cursor, to: lineEnd) : cursor
                     while cellEnd < lineEnd, base[cellEnd] != comma { cellEnd += 1 }
                     value = try slowCell(base, from: cursor, to: cellEnd, line: lineNumber, column: column, header: header, name: name,
                                          missing: missing)
@@ -455,9 +461,10 @@ public enum CSVFile {
     }
 
     /// `strtof` on exactly the bytes `start..<end` (copied to a null-terminated buffer); nil unless it reads them all.
+    /// Leading white space is refused: `strtof` would skip a vertical tab or form feed and read `"\u{0b}2"` as 2.
     static func strtofExact(_ base: UnsafePointer<UInt8>, from start: Int, to end: Int) -> Float? {
         let length = end - start
-        guard length > 0 else { return nil }
+        guard length > 0, !(0x09...0x0D).contains(base[start]), base[start] != 0x20 else { return nil }
         return withUnsafeTemporaryAllocation(of: CChar.self, capacity: length + 1) { text -> Float? in
             guard let textBase = text.baseAddress else { return nil }
             for k in 0..<length { text[k] = CChar(bitPattern: base[start + k]) }
@@ -579,7 +586,7 @@ public enum CSVFile {
     /// The cells of the first non-blank line, as text (a header's names, or a first row's cells),
     /// or nil when that line cannot be split (an unterminated quote) or there is none.
     static func firstLineCells(_ bytes: [UInt8]) -> [String]? {
-        bytes.withUnsafeBufferPointer { buffer -> [String]? in
+        (CSVSeparator.commaSeparated(bytes, firstLine: true).bytes ?? bytes).withUnsafeBufferPointer { buffer -> [String]? in
             guard let base = buffer.baseAddress else { return nil }
             var start = buffer.count >= 3 && base[0] == 0xEF && base[1] == 0xBB && base[2] == 0xBF ? 3 : 0
             // lines as parse splits them: at \n (a \r before it dropped), or at \r in a file without \n
@@ -611,6 +618,22 @@ public enum CSVFile {
             if stop >= end { return names }
             index = stop + 1  // past the comma
         }
+    }
+
+    /// Past the double-quoted text opening at `start` (its closing quote; `end` when it has none).
+    static func pastQuote(_ base: UnsafePointer<UInt8>, from start: Int, to end: Int) -> Int {
+        var index = start + 1
+        while index < end {
+            if base[index] == UInt8(ascii: "\"") {
+                if index + 1 < end, base[index + 1] == UInt8(ascii: "\"") {
+                    index += 2
+                    continue
+                }
+                return index + 1
+            }
+            index += 1
+        }
+        return end
     }
 
     /// One text cell from `start` (a header name or a label): trimmed of spaces, and unquoted when

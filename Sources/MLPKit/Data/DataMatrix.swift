@@ -61,6 +61,8 @@ public struct DataMatrix: Sendable, Equatable {
         /// Where the line numbers jump over skipped (blank) lines: from row `row` on, row r is on line
         /// `firstLine + r + offset`. Sorted by row; empty when the rows are on consecutive lines.
         var lineOffsets: [(row: Int, offset: Int)] = []
+        /// What separated a text file's cells (``CSVSeparator/comma`` for binary files too).
+        public var separator: CSVSeparator = .comma
 
         init(path: String, columnName: String? = nil, firstLine: Int? = nil, lineOffsets: [(row: Int, offset: Int)] = []) {
             self.path = path

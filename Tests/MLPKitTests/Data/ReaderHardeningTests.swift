@@ -176,7 +176,10 @@ final class ReaderHardeningTests: FileTestCase {
             ("1,2\r3\n", "d.csv, line 1, column 2: '2\\r3' is not a number"),
             ("1,\u{1b}[31m\n", "d.csv, line 1, column 2: '\\u{1b}[31m' is not a number"),
             ("x\u{7f}\n", "d.csv, line 1, column 1: 'x\\u{7f}' is not a number"),
-            ("1\t\u{0b}2\n", "d.csv, line 1, column 1: '1\\t\\u{b}2' is not a number"),
+            // a tab separates cells in a file with no commas (SeparatorTests)
+            ("1\t\u{0b}2\n", "d.csv, line 1, column 2: '\\u{b}2' is not a number"),
+            ("1,\t\u{0b}2\n", "d.csv, line 1, column 2: '\\u{b}2' is not a number"),
+            ("1,2\u{0b}\t3\n", "d.csv, line 1, column 2: '2\\u{b}\\t3' is not a number"),
         ]
         for (text, expected) in cases {
             let error = caught { try CSVFile.decode(Array(text.utf8), name: "d.csv", hasHeader: false) }

@@ -341,7 +341,9 @@ final class ReaderTests: FileTestCase {
         assertThrows(.csv(path: "d.csv", line: 2, column: 3, columnName: nil, reason: "'1.5x' is not a number")) {
             try csv("1,2,3\n4,5,1.5x\n")
         }
-        assertThrows(.csv(path: "d.csv", line: 1, column: 1, columnName: nil, reason: "'1 2' is not a number")) { try csv("1 2\n") }
+        assertThrows(.csv(path: "d.csv", line: 1, column: 1, columnName: nil, reason: "'1 2' is not a number")) { try csv("1 2,3\n") }
+        // with no commas at all, spaces separate the cells (SeparatorTests)
+        XCTAssertEqual(try csv("1 2\n").matrix.values, [1, 2])
         assertThrows(.csv(path: "d.csv", line: 1, column: 2, columnName: nil, reason: "'1e' is not a number")) { try csv("1,1e\n") }
         assertThrows(.csv(path: "d.csv", line: 1, column: 1, columnName: nil, reason: "'-' is not a number")) { try csv("-\n") }
     }
