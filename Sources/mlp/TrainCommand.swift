@@ -56,6 +56,17 @@ struct TrainCommand: ParsableCommand {
     @Option(name: .customLong("validation-split"), parsing: .unconditional, help: "Hold out this fraction of the rows and report its loss and accuracy each epoch.")
     var validationSplit: Double?
 
+    @Option(name: .customLong("validation-data"),
+            help: ArgumentHelp("Report the loss and accuracy of this CSV each epoch instead (the columns of --data, in any order; read as the model reads new rows).",
+                               valueName: "file"))
+    var validationData: String?
+
+    @Option(name: .customLong("validation-x"), help: ArgumentHelp("Beside --x/--y: inputs of rows to report the loss of each epoch (with --validation-y).", valueName: "file"))
+    var validationX: String?
+
+    @Option(name: .customLong("validation-y"), help: ArgumentHelp("The targets of --validation-x's rows.", valueName: "file"))
+    var validationY: String?
+
     @Option(help: "auto (a CUDA GPU when one is usable, else the CPU), cpu, opencl or cuda.")
     var device: DeviceChoice = .auto
 
@@ -88,14 +99,27 @@ struct TrainCommand: ParsableCommand {
         try require(validationSplit.map { $0 > 0 && $0 < 1 } ?? true,
                     "--validation-split must lie strictly between 0 and 1, got \(validationSplit ?? 0)")
         try require(plot.map { $0.lowercased().hasSuffix(".svg") } ?? true, "--plot writes SVG: give a file ending in .svg")
-        try require(features.patience == nil || validationSplit != nil, "--patience needs --validation-split: early stopping watches the validation loss")
+        try require(validationData == nil || validationSplit == nil,
+                    "--validation-data and --validation-split both choose the rows to validate on: give one")
+        try require((validationX == nil && validationY == nil) || validationSplit == nil,
+                    "--validation-x/--validation-y and --validation-split both choose the rows to validate on: give one")
+        try require(validationData == nil || data.data != nil,
+                    "--validation-data goes with --data (a CSV of the same columns); beside --x/--y give --validation-x and --validation-y")
+        try require((validationX == nil && validationY == nil) || data.data == nil,
+                    "--validation-x and --validation-y go with --x and --y; beside --data give --validation-data")
+        try require(validationY == nil || validationX != nil, "--validation-y needs --validation-x with the inputs")
+        try require(validationX == nil || validationY != nil, "--validation-x needs --validation-y with the targets")
+        try require(features.patience == nil || validationSplit != nil || validationData != nil || validationX != nil,
+                    "--patience needs --validation-split or --validation-data (--validation-x): early stopping watches the validation loss")
         _ = try hidden.map(parseHiddenSizes)
     }
 
     func run() throws {
         let startTime = Clock.now
         // where the results go, checked before any work
-        try OutputPaths(outputs: [("--out", out)] + (plot.map { [("--plot", $0)] } ?? []), inputs: data.files).check()
+        let validationFiles = [("--validation-data", validationData), ("--validation-x", validationX), ("--validation-y", validationY)]
+            .compactMap { flag, path in path.map { (flag, DataLoader.fileAndMember($0).file) } }
+        try OutputPaths(outputs: [("--out", out)] + (plot.map { [("--plot", $0)] } ?? []), inputs: data.files + validationFiles).check()
         if let plot, let source = `init`, OutputPaths.same(plot, source) {
             throw ValidationError("--plot \(plot) would overwrite the --init checkpoint")
         }
@@ -160,8 +184,25 @@ struct TrainCommand: ParsableCommand {
             weightDecay: defaults.weightDecay, clipNorm: defaults.clipNorm))
         let batch = batchSize ?? recorded.batchSize ?? 128
 
-        let (training, validation) = try validationSplit.map { try dataset.split(validationFraction: $0, seed: seed) }
+        var (training, validation) = try validationSplit.map { try dataset.split(validationFraction: $0, seed: seed) }
             .map { ($0.training, Optional($0.validation)) } ?? (dataset, nil)
+        // a separate file, read as eval reads new rows for this model: by the training file's
+        // columns, categories, fills and classes
+        var heldOut = data
+        (heldOut.data, heldOut.x, heldOut.y, heldOut.drop) = (validationData, validationX, validationY, nil)
+        if validationData != nil || validationX != nil {
+            var columns = Checkpoint(model: model)
+            columns.featureNames = loaded.featureNames ?? checkpoint?.featureNames
+            columns.targetName = loaded.targetName ?? checkpoint?.targetName
+            (columns.classNames, columns.categories) = (classNames, loaded.categories ?? checkpoint?.categories)
+            columns.fills = loaded.fills ?? checkpoint?.fills
+            let rows = try heldOut.load(columnsOf: columns)
+            guard rows.inputs.columns == inputs.columns else {
+                throw CommandError("--validation-x \(validationX ?? "") has \(rows.inputs.columns) columns but --x \(data.x ?? "") has \(inputs.columns)")
+            }
+            guard let targets = rows.targets else { throw CommandError("no validation targets") }
+            validation = try DataLoader.dataset(inputs: rows.inputs, targets: targets, loss: chosenLoss, outputs: outputs).dataset
+        }
         let configuration = TrainingConfiguration(
             batchSize: batch, length: steps.map { .steps($0) } ?? .epochs(epochs ?? 10), shuffle: !noShuffle, seed: seed)
         model.standardization = try features.standardization(training: training, checkpoint: checkpoint)
@@ -200,6 +241,9 @@ struct TrainCommand: ParsableCommand {
                 if !separated.contains(told) { separated.append(told) }
             }
             if !separated.isEmpty { line += "; read " + separated.joined(separator: ", ") }
+            if let file = validationData ?? validationX, let validation {
+                line += "; validating on \(file) (\(Format.counted(validation.rows, "row")))"
+            }
             announcement = line
         }
         let metadata = TrainingRecord(seed: seed, batchSize: batch, shuffle: !noShuffle, validationSplit: validationSplit).metadata
