@@ -4,7 +4,7 @@ import MLPKit
 struct EvalCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "eval",
-        abstract: "The seed's loss over every row of a data set and, for classification, the accuracy.")
+        abstract: "The seed's loss over every row of a data set, and for regression RMSE, MAE and R², for classification the accuracy, each class's precision, recall and F1 and the confusion matrix.")
 
     @Option(help: ArgumentHelp("The checkpoint to evaluate.", valueName: "checkpoint"))
     var model: String
@@ -13,8 +13,11 @@ struct EvalCommand: ParsableCommand {
 
     @OptionGroup var inference: InferenceOptions
 
-    @Flag(help: "Print {\"loss\": …, \"accuracy\": …, \"rows\": …}.")
+    @Flag(help: "Print one JSON object: loss, accuracy, rows, and rmse, mae, r2 (regression) or macro_f1, classes, confusion (classification).")
     var json = false
+
+    @Flag(help: "Also print the confusion matrix (rows: the actual class; columns: the predicted one).")
+    var confusion = false
 
     func run() throws {
         let checkpoint = try Checkpoint.load(from: model)
@@ -35,15 +38,66 @@ struct EvalCommand: ParsableCommand {
             throw CommandError("the loss is \(describeNonFinite(result.loss)): the outputs or their errors overflow Float32 "
                 + "(inputs or targets too large for this model?)")
         }
+        let columns = network.layout.outputs
+        let regression = network.loss == .meanSquaredError ? Metrics.regression(outputs: result.outputs, targets: dataset.targets, columns: columns) : nil
+        let classification = network.loss == .crossEntropy
+            ? Metrics.classification(outputs: result.outputs, actual: Metrics.actualClasses(dataset), classes: columns) : nil
+        let names = checkpoint.classNames ?? (0..<columns).map(String.init)
         if json {
             var object: [(String, JSONValue)] = [("loss", .number(result.loss))]
             object.append(("accuracy", result.accuracy.map { .number($0) } ?? .null))
             object.append(("rows", .number(Double(dataset.rows))))
+            let optional = { (value: Double?) in value.map { JSONValue.number($0) } ?? .null }
+            if let regression {
+                object += [("rmse", .number(regression.rmse)), ("mae", .number(regression.mae)), ("r2", optional(regression.r2))]
+                if columns > 1 { object.append(("r2_per_output", .array(regression.r2PerOutput.map(optional)))) }
+            }
+            if let classification {
+                object.append(("macro_f1", optional(classification.macroF1)))
+                object.append(("classes", .array(zip(names, classification.classes).map { name, figures in
+                    .object([("class", .string(name)), ("precision", optional(figures.precision)), ("recall", optional(figures.recall)),
+                             ("f1", optional(figures.f1)), ("rows", .number(Double(figures.rows)))])
+                })))
+                object.append(("confusion", .array(classification.confusion.map { .array($0.map { .number(Double($0)) }) })))
+            }
             print(JSONValue.object(object).serialized)
         } else {
             print("loss: \(Format.fixed(result.loss, 6))")
             if let accuracy = result.accuracy { print("accuracy: \(Format.fixed(accuracy, 4))") }
+            if let regression {
+                print("rmse: \(Format.fixed(regression.rmse, 6))")
+                print("mae: \(Format.fixed(regression.mae, 6))")
+                print("r2: \(regression.r2.map { Format.fixed($0, 4) } ?? "n/a (the targets do not vary)")")
+            }
+            if let classification {
+                print("macro f1: \(classification.macroF1.map { Format.fixed($0, 4) } ?? "n/a")")
+            }
             print("rows: \(dataset.rows)")
+            if let classification { Self.printClasses(classification, names: names, confusion: confusion) }
+        }
+    }
+
+    /// Each class's precision, recall, F1 and rows (the first 30 classes; `--json` has them all),
+    /// and with `confusion` the confusion matrix.
+    static func printClasses(_ figures: Metrics.Classification, names: [String], confusion: Bool) {
+        let shown = min(names.count, 30)
+        let labels = names.prefix(shown).map { Excerpt.escape($0) }
+        let width = max(5, labels.map(\.count).max() ?? 0)
+        let pad = { (text: String, width: Int) in text + String(repeating: " ", count: max(width - text.count, 0)) }
+        let cell = { (value: Double?) in pad(value.map { Format.fixed($0, 4) } ?? "n/a", 9) }
+        print(pad("class", width) + "  precision  recall     f1         rows")
+        for (label, row) in zip(labels, figures.classes) {
+            print(pad(label, width) + "  " + cell(row.precision) + "  " + cell(row.recall) + "  " + cell(row.f1) + "  \(row.rows)")
+        }
+        if names.count > shown { print("… \(names.count - shown) more classes (--json lists them all)") }
+        guard confusion else { return }
+        print("confusion (rows: actual, columns: predicted)")
+        let counts = figures.confusion.prefix(shown).map { $0.prefix(shown).map(String.init) }
+        let column = max(labels.map(\.count).max() ?? 0, counts.joined().map(\.count).max() ?? 0)
+        let right = { (text: String) in String(repeating: " ", count: max(column - text.count, 0)) + text }
+        print(pad("", width) + "  " + labels.map(right).joined(separator: "  "))
+        for (label, row) in zip(labels, counts) {
+            print(pad(label, width) + "  " + row.map(right).joined(separator: "  "))
         }
     }
 }
@@ -60,8 +114,10 @@ struct EvalTask: BackendTask {
     let dataset: Dataset
     let batchSize: Int
 
-    func run<B: Backend>(on backend: B) throws -> (loss: Double, accuracy: Double?) {
+    /// The loss and accuracy as training reports them, and Z_L for every row (for `Metrics`).
+    func run<B: Backend>(on backend: B) throws -> (loss: Double, accuracy: Double?, outputs: [Float]) {
         let session = try TrainingSession(model: model, backend: backend, batchCapacity: min(batchSize, dataset.rows))
-        return try session.evaluate(try session.upload(dataset))
+        let (loss, accuracy) = try session.evaluate(try session.upload(dataset))
+        return (loss, accuracy, try session.predict(dataset.inputs))
     }
 }

@@ -1,0 +1,113 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// What `mlp eval` reports beside the seed's loss: for regression the root mean squared error,
+/// the mean absolute error and the coefficient of determination; for classification the
+/// confusion matrix and each class's precision, recall and F1. Sums in Float64.
+public enum Metrics {
+    /// Regression figures over every row and output.
+    public struct Regression: Sendable, Equatable {
+        /// √(mean of (ŷ − y)² over every row and output).
+        public var rmse: Double
+        /// Mean of |ŷ − y| over every row and output.
+        public var mae: Double
+        /// R² = 1 − Σ(y − ŷ)² / Σ(y − ȳ)² per output, averaged over the outputs whose targets
+        /// vary (as scikit-learn's `r2_score` averages them); nil when none does.
+        public var r2: Double?
+        /// Each output's R² (nil for an output whose targets are all the same).
+        public var r2PerOutput: [Double?]
+    }
+
+    /// One class's figures; precision is nil when the model predicts the class for no row,
+    /// recall when no row is of the class, F1 when either is nil or both are 0.
+    public struct ClassFigures: Sendable, Equatable {
+        public var precision: Double?
+        public var recall: Double?
+        public var f1: Double?
+        /// Rows of this class.
+        public var rows: Int
+    }
+
+    /// Classification figures.
+    public struct Classification: Sendable, Equatable {
+        /// `confusion[actual][predicted]`: rows of class `actual` the model put in class `predicted`.
+        public var confusion: [[Int]]
+        public var classes: [ClassFigures]
+        /// The mean of the F1 of the classes that have rows or predictions (a class with both
+        /// but no hit counts 0); nil when there is none.
+        public var macroF1: Double?
+    }
+
+    /// Regression figures of `outputs` (Z_L, `columns` per row) against `targets` (as many).
+    public static func regression(outputs: [Float], targets: [Float], columns: Int) -> Regression {
+        precondition(outputs.count == targets.count && columns > 0 && outputs.count % columns == 0, "outputs and targets differ in shape")
+        let rows = outputs.count / columns
+        var squared = 0.0, absolute = 0.0
+        var means = [Double](repeating: 0, count: columns)
+        for row in 0..<rows {
+            for j in 0..<columns {
+                let error = Double(outputs[row * columns + j]) - Double(targets[row * columns + j])
+                squared += error * error
+                absolute += abs(error)
+                means[j] += Double(targets[row * columns + j])
+            }
+        }
+        let count = Double(max(outputs.count, 1))
+        for j in 0..<columns { means[j] /= Double(max(rows, 1)) }
+        var residual = [Double](repeating: 0, count: columns), total = [Double](repeating: 0, count: columns)
+        for row in 0..<rows {
+            for j in 0..<columns {
+                let y = Double(targets[row * columns + j])
+                let error = Double(outputs[row * columns + j]) - y
+                residual[j] += error * error
+                total[j] += (y - means[j]) * (y - means[j])
+            }
+        }
+        let perOutput: [Double?] = (0..<columns).map { total[$0] > 0 ? 1 - residual[$0] / total[$0] : nil }
+        let defined = perOutput.compactMap { $0 }
+        return Regression(rmse: (squared / count).squareRoot(), mae: absolute / count,
+                          r2: defined.isEmpty ? nil : defined.reduce(0, +) / Double(defined.count), r2PerOutput: perOutput)
+    }
+
+    /// Classification figures: each row's predicted class is the largest output (the first on a
+    /// tie), its actual class `actual[row]`.
+    public static func classification(outputs: [Float], actual: [Int], classes: Int) -> Classification {
+        precondition(classes > 0 && outputs.count == actual.count * classes, "outputs and classes differ in shape")
+        var confusion = [[Int]](repeating: [Int](repeating: 0, count: classes), count: classes)
+        for (row, truth) in actual.enumerated() {
+            var best = 0
+            for j in 1..<max(classes, 1) where outputs[row * classes + j] > outputs[row * classes + best] { best = j }
+            confusion[truth][best] += 1
+        }
+        var figures: [ClassFigures] = []
+        var f1s: [Double] = []
+        for c in 0..<classes {
+            let hits = confusion[c][c]
+            let rows = confusion[c].reduce(0, +)
+            let predicted = confusion.reduce(0) { $0 + $1[c] }
+            let precision = predicted > 0 ? Double(hits) / Double(predicted) : nil
+            let recall = rows > 0 ? Double(hits) / Double(rows) : nil
+            var f1: Double? = nil
+            if let precision, let recall, precision + recall > 0 { f1 = 2 * precision * recall / (precision + recall) }
+            if rows > 0 || predicted > 0 { f1s.append(f1 ?? 0) }
+            figures.append(ClassFigures(precision: precision, recall: recall, f1: f1, rows: rows))
+        }
+        return Classification(confusion: confusion, classes: figures,
+                              macroF1: f1s.isEmpty ? nil : f1s.reduce(0, +) / Double(f1s.count))
+    }
+
+    /// Each row's actual class from a data set's targets: the index itself, or the largest
+    /// entry of a one-hot or probability row.
+    public static func actualClasses(_ dataset: Dataset) -> [Int] {
+        (0..<dataset.rows).map { row in
+            if dataset.targetEncoding == .classIndices { return Int(dataset.targets[row]) }
+            let width = dataset.targetWidth
+            var best = 0
+            for j in 1..<max(width, 1) where dataset.targets[row * width + j] > dataset.targets[row * width + best] { best = j }
+            return best
+        }
+    }
+}

@@ -1,0 +1,58 @@
+import XCTest
+@testable import MLPKit
+
+/// `Metrics` against figures worked out by hand.
+final class MetricsTests: XCTestCase {
+    func testRegressionFiguresByHand() {
+        // errors 0, −1, 1, 1: Σe² = 3, Σ|e| = 3; ȳ = 2.5, Σ(y − ȳ)² = 5
+        let one = Metrics.regression(outputs: [1, 2, 3, 5], targets: [1, 3, 2, 4], columns: 1)
+        XCTAssertEqual(one.rmse, (3.0 / 4).squareRoot(), accuracy: 1e-15)
+        XCTAssertEqual(one.mae, 0.75, accuracy: 1e-15)
+        XCTAssertEqual(try XCTUnwrap(one.r2), 1 - 3.0 / 5, accuracy: 1e-15)
+        // a second output whose targets never vary has no R²; the average is over the first
+        let two = Metrics.regression(outputs: [1, 7, 2, 7, 3, 8, 5, 7], targets: [1, 7, 3, 7, 2, 7, 4, 7], columns: 2)
+        XCTAssertEqual(two.r2PerOutput.count, 2)
+        XCTAssertEqual(try XCTUnwrap(two.r2PerOutput[0]), 0.4, accuracy: 1e-15)
+        XCTAssertNil(two.r2PerOutput[1])
+        XCTAssertEqual(try XCTUnwrap(two.r2), 0.4, accuracy: 1e-15)
+        XCTAssertEqual(two.rmse, (4.0 / 8).squareRoot(), accuracy: 1e-15)
+        XCTAssertEqual(two.mae, 4.0 / 8, accuracy: 1e-15)
+        // perfect predictions
+        let perfect = Metrics.regression(outputs: [0.5, -2], targets: [0.5, -2], columns: 1)
+        XCTAssertEqual(perfect.rmse, 0)
+        XCTAssertEqual(perfect.r2, 1)
+        XCTAssertNil(Metrics.regression(outputs: [1, 2], targets: [3, 3], columns: 1).r2)
+    }
+
+    func testClassificationFiguresByHand() {
+        // actual 0, 0, 1, 1, 2, 2; predicted 0, 1, 1, 1, 0, 1 (row 3 a tie between 1 and 2: the first)
+        let outputs: [Float] = [
+            2, 1, 0,
+            0, 3, 1,
+            -1, 5, 4,
+            0, 2, 2,
+            9, 1, 1,
+            0, 1, 0.5,
+        ]
+        let figures = Metrics.classification(outputs: outputs, actual: [0, 0, 1, 1, 2, 2], classes: 3)
+        XCTAssertEqual(figures.confusion, [[1, 1, 0], [0, 2, 0], [1, 1, 0]])
+        // class 0: 1 hit of 2 predicted, of 2 rows; class 1: 2 of 4, of 2; class 2: none predicted, 0 of 2
+        XCTAssertEqual(figures.classes[0], Metrics.ClassFigures(precision: 0.5, recall: 0.5, f1: 0.5, rows: 2))
+        XCTAssertEqual(figures.classes[1].precision, 0.5)
+        XCTAssertEqual(figures.classes[1].recall, 1)
+        XCTAssertEqual(try XCTUnwrap(figures.classes[1].f1), 2.0 / 3, accuracy: 1e-15)
+        XCTAssertEqual(figures.classes[2], Metrics.ClassFigures(precision: nil, recall: 0, f1: nil, rows: 2))
+        XCTAssertEqual(try XCTUnwrap(figures.macroF1), (0.5 + 2.0 / 3 + 0) / 3, accuracy: 1e-15)
+        // a class with neither rows nor predictions is left out of the mean
+        let absent = Metrics.classification(outputs: [1, 0, 0, 0, 1, 0], actual: [0, 1], classes: 3)
+        XCTAssertEqual(absent.classes[2], Metrics.ClassFigures(precision: nil, recall: nil, f1: nil, rows: 0))
+        XCTAssertEqual(absent.macroF1, 1)
+    }
+
+    func testActualClassesFromIndicesAndRows() throws {
+        let indices = try Dataset(inputs: [0, 1, 2], features: 1, targets: [2, 0, 1], encoding: .classIndices, targetWidth: 1)
+        XCTAssertEqual(Metrics.actualClasses(indices), [2, 0, 1])
+        let rows = try Dataset(inputs: [0, 1], features: 1, targets: [0.1, 0.2, 0.7, 0, 1, 0], encoding: .dense, targetWidth: 3)
+        XCTAssertEqual(Metrics.actualClasses(rows), [2, 1])
+    }
+}
