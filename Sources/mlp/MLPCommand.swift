@@ -47,4 +47,12 @@ enum Terminal {
     }
 
     static var standardErrorIsTerminal: Bool { isatty(2) == 1 }
+
+    /// Writes `bytes` to standard output as they are (`predict --out -`), then flushes it.
+    static func writeOutput(_ bytes: [UInt8]) throws {
+        let written = bytes.withUnsafeBufferPointer { fwrite($0.baseAddress, 1, $0.count, stdout) }
+        guard written == bytes.count, fflush(stdout) == 0 else {
+            throw CommandError("cannot write the predictions to standard output: \(String(cString: strerror(errno)))")
+        }
+    }
 }

@@ -46,16 +46,16 @@ extension Checkpoint {
 /// Where the data comes from: `--x FILE --y FILE`, or `--data FILE.csv --target COLUMN`.
 struct DataOptions: ParsableArguments {
     @Option(help: ArgumentHelp(
-        "Inputs: .npy, .csv without a header (commas, semicolons, tabs or spaces), or an MNIST IDX images file; gzip-compressed or not; from a .npz (zip) archive as FILE.npz:NAME.",
+        "Inputs: .npy, .csv without a header (commas, semicolons, tabs or spaces), or an MNIST IDX images file; gzip-compressed or not; from a .npz (zip) archive as FILE.npz:NAME; - reads standard input.",
         valueName: "file"))
     var x: String?
 
     @Option(help: ArgumentHelp(
-        "Targets: .npy, .csv without a header (numbers, or one column of class names), or an MNIST IDX labels file; gzip-compressed or not; from a .npz (zip) archive as FILE.npz:NAME.",
+        "Targets: .npy, .csv without a header (numbers, or one column of class names), or an MNIST IDX labels file; gzip-compressed or not; from a .npz (zip) archive as FILE.npz:NAME; - reads standard input.",
         valueName: "file"))
     var y: String?
 
-    @Option(help: ArgumentHelp("A CSV with a header row (commas, semicolons, tabs or spaces; gzip-compressed or not); every column but --target (and --drop) is a feature, a column of text one-hot categories.", valueName: "file"))
+    @Option(help: ArgumentHelp("A CSV with a header row (commas, semicolons, tabs or spaces; gzip-compressed or not; - reads standard input); every column but --target (and --drop) is a feature, a column of text one-hot categories.", valueName: "file"))
     var data: String?
 
     @Option(help: ArgumentHelp("The target column of --data, by name (default with a checkpoint that records one: eval, predict, a resumed train).", valueName: "column"))
@@ -67,6 +67,16 @@ struct DataOptions: ParsableArguments {
 
     @Flag(name: .customLong("no-header"), help: "--data has no header row: its columns are numbered from 1, --target is a number, and columns are read by position.")
     var noHeader = false
+
+    func validate() throws {
+        try Self.requireOneStandardInput([("--x", x), ("--y", y), ("--data", data)])
+    }
+
+    /// Standard input (`-`) can be read by one flag only.
+    static func requireOneStandardInput(_ flags: [(String, String?)]) throws {
+        let reading = flags.filter { $0.1 == "-" }.map(\.0)
+        try require(reading.count <= 1, "\(reading.joined(separator: " and ")) both read standard input (-); give one of them a file")
+    }
 
     /// Inputs and targets, read and checked, and for `--data` the CSV's column names (and class
     /// names, for a target of text labels). With a `checkpoint` that records its columns
@@ -106,7 +116,7 @@ struct DataOptions: ParsableArguments {
                                         reason: reason + " (--fill-missing fills missing values)")
             }
             if !table.ignoredColumns.isEmpty {
-                Terminal.writeError("note: \(data): left out \(table.ignoredColumns.count == 1 ? "column" : "columns") "
+                Terminal.writeError("note: \(data == "-" ? "stdin" : data): left out \(table.ignoredColumns.count == 1 ? "column" : "columns") "
                     + "\(DataLoader.LoadError.listed(table.ignoredColumns, quoted: true)), not among the model's inputs")
             }
             if let counts = table.missingCounts, let fills = table.fills, counts.contains(where: { $0 > 0 }) {
@@ -115,7 +125,7 @@ struct DataOptions: ParsableArguments {
                     return "\(Self.label(table.featureNames[column], numbered: noHeader)) \(Format.grouped(counts[column])) "
                         + (fills[column].map { "(\(recorded ? "the model's" : "mean") \($0))" } ?? "(no category)")
                 }
-                Terminal.writeError("note: \(data): filled missing values: " + filled.prefix(8).joined(separator: ", ")
+                Terminal.writeError("note: \(data == "-" ? "stdin" : data): filled missing values: " + filled.prefix(8).joined(separator: ", ")
                     + (filled.count > 8 ? ", … (\(filled.count) columns)" : ""))
             }
             let source = "the target '\(target ?? "")'"
@@ -237,6 +247,8 @@ struct OutputPaths {
     var inputs: [(flag: String, path: String)]
 
     func check() throws {
+        // standard output and input (-) are streams, not files to check or to overwrite
+        let outputs = outputs.filter { $0.path != "-" }, inputs = inputs.filter { $0.path != "-" }
         for (flag, path) in outputs {
             guard !path.isEmpty else { throw ValidationError("\(flag) needs a file name") }
             var status = stat()

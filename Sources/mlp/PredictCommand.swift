@@ -21,7 +21,7 @@ struct PredictCommand: ParsableCommand {
 
     @OptionGroup var data: DataOptions
 
-    @Option(help: ArgumentHelp("Where to write the predictions: .npy or .csv.", valueName: "file"))
+    @Option(help: ArgumentHelp("Where to write the predictions: .npy or .csv; - writes CSV to standard output.", valueName: "file"))
     var out: String
 
     @Option(help: ArgumentHelp("Columns of --data to copy into a CSV output before the predictions, comma-separated (an id; by number with --no-header).",
@@ -31,8 +31,8 @@ struct PredictCommand: ParsableCommand {
     @OptionGroup var inference: InferenceOptions
 
     func validate() throws {
-        let lowercased = out.lowercased()
-        try require(lowercased.hasSuffix(".npy") || lowercased.hasSuffix(".csv"), "--out must end in .npy or .csv, got \(out)")
+        let lowercased = out == "-" ? "-.csv" : out.lowercased()
+        try require(lowercased.hasSuffix(".npy") || lowercased.hasSuffix(".csv"), "--out must end in .npy or .csv (or be - for standard output), got \(out)")
         try require(data.y == nil, "predict takes inputs only: drop --y")
         if keep != nil {
             try require(data.data != nil, "--keep copies columns of --data")
@@ -101,9 +101,13 @@ struct PredictCommand: ParsableCommand {
         let bytes = out.lowercased().hasSuffix(".npy")
             ? NumpyFile.encode(matrix)
             : Array(CSVFile.encode(header: keptNames + header, matrix: matrix, text: kept + (labels.map { [$0] } ?? [])).utf8)
-        try FileIO.writeAtomically(bytes, to: out)
+        if out == "-" {
+            try Terminal.writeOutput(bytes)
+        } else {
+            try FileIO.writeAtomically(bytes, to: out)
+        }
         let raw = checkpoint.loss == nil && inference.loss == nil
-        Terminal.writeError("wrote \(inputs.rows) predictions to \(out)"
+        Terminal.writeError("wrote \(inputs.rows) predictions to \(out == "-" ? "standard output" : out)"
             + (raw ? " (\(model) records no loss: the raw outputs; --loss gives classes or probabilities)" : ""))
     }
 }

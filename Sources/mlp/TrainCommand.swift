@@ -99,6 +99,9 @@ struct TrainCommand: ParsableCommand {
         try require(validationSplit.map { $0 > 0 && $0 < 1 } ?? true,
                     "--validation-split must lie strictly between 0 and 1, got \(validationSplit ?? 0)")
         try require(plot.map { $0.lowercased().hasSuffix(".svg") } ?? true, "--plot writes SVG: give a file ending in .svg")
+        try DataOptions.requireOneStandardInput([("--x", data.x), ("--y", data.y), ("--data", data.data),
+                                                 ("--validation-data", validationData), ("--validation-x", validationX),
+                                                 ("--validation-y", validationY)])
         try require(validationData == nil || validationSplit == nil,
                     "--validation-data and --validation-split both choose the rows to validate on: give one")
         try require((validationX == nil && validationY == nil) || validationSplit == nil,
@@ -242,7 +245,7 @@ struct TrainCommand: ParsableCommand {
             }
             if !separated.isEmpty { line += "; read " + separated.joined(separator: ", ") }
             if let file = validationData ?? validationX, let validation {
-                line += "; validating on \(file) (\(Format.counted(validation.rows, "row")))"
+                line += "; validating on \(file == "-" ? "stdin" : file) (\(Format.counted(validation.rows, "row")))"
             }
             announcement = line
         }

@@ -17,8 +17,12 @@ enum CommandRunner {
         return folder.appendingPathComponent("mlp")
     }()
 
-    static func run(_ arguments: [String], in folder: URL, environment: [String: String] = [:]) throws -> CommandResult {
+    /// With `input`, the child's standard input is that file of `folder` (else this process's own).
+    static func run(_ arguments: [String], in folder: URL, environment: [String: String] = [:], input: String? = nil) throws
+        -> CommandResult
+    {
         let process = Process()
+        if let input { process.standardInput = try FileHandle(forReadingFrom: folder.appendingPathComponent(input)) }
         process.executableURL = executable
         process.arguments = arguments
         process.currentDirectoryURL = folder

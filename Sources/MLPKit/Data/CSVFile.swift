@@ -18,7 +18,7 @@ public enum CSVFile {
     /// - Returns: The header's column names (nil without a header) and the rows as a matrix.
     /// - Throws: `DataFileError.cannotOpen` when the file cannot be read, otherwise as ``decode(_:name:hasHeader:)``.
     public static func read(path: String, hasHeader: Bool) throws -> (header: [String]?, matrix: DataMatrix) {
-        try decode(DataFileIO.readAll(path: path), name: path, hasHeader: hasHeader)
+        try decode(DataFileIO.readAll(path: path), name: DataFileIO.name(path), hasHeader: hasHeader)
     }
 
     /// Parses the bytes of a numeric CSV file.

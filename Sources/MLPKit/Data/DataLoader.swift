@@ -48,7 +48,7 @@ public enum DataLoader {
     /// - Throws: `DataFileError` (`.cannotOpen` when the file cannot be read).
     public static func readMatrix(path: String) throws -> DataMatrix {
         let (file, member) = fileAndMember(path)
-        return try decodeMatrix(DataFileIO.readAll(path: file), name: file, member: member)
+        return try decodeMatrix(DataFileIO.readAll(path: file), name: DataFileIO.name(file), member: member)
     }
 
     /// ``readMatrix(path:)`` on bytes already read; `name` is the file's name (for messages, and
@@ -201,7 +201,7 @@ public enum DataLoader {
                                  classes: [String]? = nil, textFeatures: TextFeatures = .detected, dropping: [String] = [],
                                  missing: MissingValues = .refused, hasHeader: Bool = true) throws -> Table {
         let (file, member) = fileAndMember(path)
-        let (bytes, name) = try unpack(DataFileIO.readAll(path: file), name: file, member: member)
+        let (bytes, name) = try unpack(DataFileIO.readAll(path: file), name: DataFileIO.name(file), member: member)
         return try decodeTable(bytes, name: name, target: target, targetRequired: targetRequired, features: features,
                                classes: classes, textFeatures: textFeatures, dropping: dropping, missing: missing, hasHeader: hasHeader)
     }
@@ -440,7 +440,7 @@ public enum DataLoader {
     ///   for the file, and `LoadError.unknownColumn` for a column that is not there.
     public static func readTextColumns(path: String, columns: [String], hasHeader: Bool = true) throws -> [[String]] {
         let (file, member) = fileAndMember(path)
-        let (bytes, name) = try unpack(DataFileIO.readAll(path: file), name: file, member: member)
+        let (bytes, name) = try unpack(DataFileIO.readAll(path: file), name: DataFileIO.name(file), member: member)
         return try decodeTextColumns(bytes, name: name, columns: columns, hasHeader: hasHeader)
     }
 
@@ -532,7 +532,7 @@ public enum DataLoader {
     ///   labels beside other columns.
     public static func readTargets(path: String, classes: [String]? = nil) throws -> (targets: DataMatrix, classNames: [String]?) {
         let (file, member) = fileAndMember(path)
-        return try decodeTargets(DataFileIO.readAll(path: file), name: file, member: member, classes: classes)
+        return try decodeTargets(DataFileIO.readAll(path: file), name: DataFileIO.name(file), member: member, classes: classes)
     }
 
     /// ``readTargets(path:classes:)`` on bytes already read; `name` and `member` as for ``decodeMatrix(_:name:member:)``.

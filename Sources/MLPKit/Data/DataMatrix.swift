@@ -1,3 +1,4 @@
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Musl)
@@ -156,13 +157,39 @@ public enum DataFileError: Error, CustomStringConvertible, Equatable {
 
 /// Whole-file reading for the data readers, with their error type.
 enum DataFileIO {
-    /// The bytes of the file at `path`.
+    /// The path that names standard input, as Unix tools take it.
+    static let standardInputPath = "-"
+
+    /// How messages name the file at `path`: "stdin" for standard input.
+    static func name(_ path: String) -> String { path == standardInputPath ? "stdin" : path }
+
+    /// Standard input's bytes, read once and kept (so that a second reader of the same data,
+    /// `predict --keep`'s, gets them too).
+    private static let standardInput = Mutex<[UInt8]?>(nil)
+
+    /// The bytes of the file at `path`; `-` is standard input (read to its end once per process,
+    /// and refused when it is a terminal, where reading would wait for typing).
     /// - Throws: `DataFileError.cannotOpen` when the file cannot be opened or read, or is a directory.
     static func readAll(path: String) throws -> [UInt8] {
+        if path == standardInputPath {
+            return try standardInput.withLock { kept in
+                if let kept { return kept }
+                guard isatty(0) == 0 else {
+                    throw DataFileError.cannotOpen(path: "stdin", reason: "it is a terminal; pipe the data in (… - < data.csv)")
+                }
+                let bytes = try read("/dev/stdin", name: "stdin")
+                kept = bytes
+                return bytes
+            }
+        }
+        return try read(path, name: path)
+    }
+
+    private static func read(_ path: String, name: String) throws -> [UInt8] {
         do {
             return try FileIO.read(path)
         } catch let error as FileError {
-            throw DataFileError.cannotOpen(path: path, reason: error.reason)
+            throw DataFileError.cannotOpen(path: name, reason: error.reason)
         }
     }
 }

@@ -7,7 +7,7 @@ public enum IDXFile {
     ///   labels `(n)` as n × 1 (`isIntegral` true).
     /// - Throws: `DataFileError` when the file cannot be read or is not a supported IDX file (see ``decode(_:name:)``).
     public static func read(path: String) throws -> DataMatrix {
-        try decode(DataFileIO.readAll(path: path), name: path)
+        try decode(DataFileIO.readAll(path: path), name: DataFileIO.name(path))
     }
 
     /// Decodes the bytes of an IDX file.

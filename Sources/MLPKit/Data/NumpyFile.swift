@@ -39,7 +39,7 @@ public enum NumpyFile {
     /// - Throws: `DataFileError` when the file cannot be read or is not a supported, well-formed .npy
     ///   (see ``decode(_:name:)``).
     public static func read(path: String) throws -> DataMatrix {
-        try decode(DataFileIO.readAll(path: path), name: path)
+        try decode(DataFileIO.readAll(path: path), name: DataFileIO.name(path))
     }
 
     /// Decodes the bytes of a .npy file into a matrix.
