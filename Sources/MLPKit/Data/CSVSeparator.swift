@@ -40,7 +40,8 @@ public enum CSVSeparator: Sendable, Equatable, CustomStringConvertible {
     /// The separator of a text file, from its first two lines that are not blank.
     ///
     /// The first such line decides: of commas, tabs, semicolons and vertical bars outside double
-    /// quotes, the one it holds most of (commas on a tie, then in that order). A line with none of
+    /// quotes and between its first and last cells, the one it holds most of (commas on a tie,
+    /// then in that order). A line with none of
     /// them is one cell, unless it and the next line both split at spaces and tabs into the same
     /// number of cells, two or more, and the second line's cells are all numbers (a header of
     /// names over numbers), or the first line's are (numbers alone): then the file is
@@ -51,7 +52,11 @@ public enum CSVSeparator: Sendable, Equatable, CustomStringConvertible {
         guard let first = lines.next(after: lines.start) else { return .comma }
         var counts: [(CSVSeparator, Int)] = [(.comma, 0), (.tab, 0), (.semicolon, 0), (.bar, 0)]
         var quoted = false
-        for index in first.start..<first.end {
+        // tabs (and spaces) before the first cell or after the last separate nothing
+        var (start, end) = (first.start, first.end)
+        while start < end, CSVLines.isSpace(bytes[start]) { start += 1 }
+        while end > start, CSVLines.isSpace(bytes[end - 1]) { end -= 1 }
+        for index in start..<end {
             let byte = bytes[index]
             if byte == UInt8(ascii: "\"") { quoted.toggle() }
             if quoted { continue }
@@ -74,8 +79,8 @@ public enum CSVSeparator: Sendable, Equatable, CustomStringConvertible {
     /// bytes when they already are, or are not text): each line's cells, as the separator splits
     /// them, joined by commas; a cell that holds a comma and is not in double quotes is put in
     /// them (its quotes doubled), one in quotes is copied as it is. In a semicolon-separated
-    /// file, where the comma is the decimal mark, a number written with one (`-1,5`, `2,5e-3`)
-    /// takes a point instead. Line breaks, blank lines and a byte-order mark are kept. With
+    /// file, where the comma is the decimal mark, a number written with one (`-1,5`, `2,5e-3`,
+    /// `1.234,5` with points between thousands) takes a point instead (`1234.5`). Line breaks, blank lines and a byte-order mark are kept. With
     /// `firstLine`, only up to the end of the first line that is not blank.
     static func commaSeparated(_ bytes: [UInt8], firstLine: Bool = false) -> (bytes: [UInt8]?, separator: CSVSeparator) {
         bytes.withUnsafeBufferPointer { buffer -> ([UInt8]?, CSVSeparator) in
@@ -86,9 +91,10 @@ public enum CSVSeparator: Sendable, Equatable, CustomStringConvertible {
         }
     }
 
-    /// Whether `first..<stop` is a number with a decimal comma: `[+-]digits,digits`, then an
-    /// optional exponent `(e|E)[+-]digits`.
-    private static func isDecimalComma(_ bytes: UnsafeBufferPointer<UInt8>, _ first: Int, _ stop: Int) -> Int? {
+    /// Where the decimal comma of `first..<stop` is, when it is a number written with one:
+    /// `[+-]digits,digits` with an optional exponent `(e|E)[+-]digits`, the whole part grouped in
+    /// thousands by points or not (`1.234.567,5`); nil for anything else.
+    private static func decimalComma(_ bytes: UnsafeBufferPointer<UInt8>, _ first: Int, _ stop: Int) -> Int? {
         var index = first
         func digits() -> Int {
             let start = index
@@ -96,7 +102,16 @@ public enum CSVSeparator: Sendable, Equatable, CustomStringConvertible {
             return index - start
         }
         if index < stop, bytes[index] == UInt8(ascii: "-") || bytes[index] == UInt8(ascii: "+") { index += 1 }
-        guard digits() > 0, index < stop, bytes[index] == UInt8(ascii: ",") else { return nil }
+        let leading = digits()
+        guard leading > 0 else { return nil }
+        if index < stop, bytes[index] == UInt8(ascii: ".") {
+            guard leading <= 3 else { return nil }
+            while index < stop, bytes[index] == UInt8(ascii: ".") {
+                index += 1
+                guard digits() == 3 else { return nil }
+            }
+        }
+        guard index < stop, bytes[index] == UInt8(ascii: ",") else { return nil }
         let comma = index
         index += 1
         guard digits() > 0 else { return nil }
@@ -130,8 +145,9 @@ public enum CSVSeparator: Sendable, Equatable, CustomStringConvertible {
                 while first < stop, CSVLines.isSpace(bytes[first]) { first += 1 }
                 while stop > first, CSVLines.isSpace(bytes[stop - 1]) { stop -= 1 }
                 let needsQuotes = first < stop && bytes[first] != quote && bytes[first..<stop].contains(comma)
-                if needsQuotes, separator == .semicolon, let mark = isDecimalComma(bytes, first, stop) {
-                    out.append(contentsOf: bytes[cell.lowerBound..<mark])
+                if needsQuotes, separator == .semicolon, let mark = decimalComma(bytes, first, stop) {
+                    // the number with a point for its comma and without its thousands points
+                    out.append(contentsOf: bytes[cell.lowerBound..<mark].filter { $0 != UInt8(ascii: ".") })
                     out.append(UInt8(ascii: "."))
                     out.append(contentsOf: bytes[(mark + 1)..<cell.upperBound])
                     continue

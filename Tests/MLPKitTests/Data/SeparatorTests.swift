@@ -75,7 +75,7 @@ final class SeparatorTests: XCTestCase {
         XCTAssertEqual(DataLoader.firstLineNames(Array(tab.utf8), hasHeader: true), ["id", "city", "kind", "y"])
     }
 
-    func testMessagesNameTheFilesOwnLinesAndColumns() {
+    func testMessagesNameTheFilesOwnLinesAndColumns() throws {
         XCTAssertEqual(thrownMessage {
             try CSVFile.decode(Array("a;b;c\n1;2;3\n\n4;x;6\n".utf8), name: "s.csv", hasHeader: true)
         }, "s.csv, line 4, column 2 ('b'): 'x' is not a number")
@@ -85,6 +85,12 @@ final class SeparatorTests: XCTestCase {
         XCTAssertEqual(thrownMessage {
             try CSVFile.decode(Array("a\tb\n1\t2\t3\n".utf8), name: "t.tsv", hasHeader: true)
         }, "t.tsv, line 2, column 3: row has more than 2 cells (expected 2, as in the header)")
+        // thousands grouped by points before a decimal comma; a point alone is a decimal point
+        let grouped = try CSVFile.decode(Array("a;b;c;d\n1.234.567,5;-12.345,25e-1;0.500;1.234\n".utf8), name: "s.csv", hasHeader: true)
+        XCTAssertEqual(grouped.matrix.values, [1_234_567.5, -12_345.25e-1, 0.5, 1.234])
+        XCTAssertEqual(thrownMessage {
+            try CSVFile.decode(Array("a;b\n1.23,5;2\n".utf8), name: "s.csv", hasHeader: true)
+        }, "s.csv, line 2, column 1 ('a'): '\"1.23,5\"' is not a number")
         // two commas are no decimal comma: the cell is text, in quotes as the reader saw it (as
         // in a file of commas, where the quoted cell is read whole)
         XCTAssertEqual(thrownMessage {
@@ -113,6 +119,10 @@ final class SeparatorTests: XCTestCase {
         XCTAssertEqual(separator("a;b,c\n"), .comma)
         XCTAssertEqual(separator("a;b;c,d\n"), .semicolon)
         XCTAssertEqual(separator("\u{FEFF}a\tb\n"), .tab)
+        // a tab before the first cell or after the last separates nothing: one number a line
+        XCTAssertEqual(separator("1\t\n2\t\n"), .comma)
+        XCTAssertEqual(separator("\t 1\n"), .comma)
+        XCTAssertEqual(try CSVFile.decode(Array("1\t\n2 \t\n".utf8), name: "y.txt", hasHeader: false).matrix.values, [1, 2])
         let targets = try DataLoader.decodeTargets(Array("Iris setosa\nIris versicolor\nIris setosa\n".utf8), name: "y.txt")
         XCTAssertEqual(targets.classNames, ["Iris setosa", "Iris versicolor"])
         XCTAssertEqual(targets.targets.values, [0, 1, 0])
