@@ -110,8 +110,9 @@ struct DataOptions: ParsableArguments {
                                                  missing: checkpoint?.fills.map { .recorded($0) } ?? missing,
                                                  hasHeader: !noHeader)
             } catch DataFileError.csv(let path, let line, let column, let name, let reason)
-                where checkpoint == nil && missing == .refused && Self.isMissingValue(reason) {
-                // a fresh model could have filled it
+                where checkpoint == nil && missing == .refused && Self.isMissingValue(reason)
+                && (noHeader ? "\(column)" : name) != target {
+                // a fresh model could have filled it (a feature's, not the target's: that one is never filled)
                 throw DataFileError.csv(path: path, line: line, column: column, columnName: name,
                                         reason: reason + " (--fill-missing fills missing values)")
             }

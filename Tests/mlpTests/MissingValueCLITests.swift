@@ -151,8 +151,12 @@ final class MissingValueCLITests: XCTestCase {
         try assertCommandFails(["predict", "--model", "e.safetensors", "--data", "gap.csv", "--out", "p.csv"], in: folder,
                                mentioning: "gap.csv, line 2, column 3 ('age'): 'NA' is not a number", status: 1)
         XCTAssertFalse(FileManager.default.fileExists(atPath: folder.appendingPathComponent("p.csv").path))
-        // the target is never filled
+        // the target is never filled, so a missing target gets no hint to fill it
         try "a,y\n1,\n2,1\n".write(to: folder.appendingPathComponent("target.csv"), atomically: true, encoding: .utf8)
+        let unfilled = try run(["train", "--data", "target.csv", "--target", "y", "--out", "t.safetensors"])
+        XCTAssertEqual(unfilled.standardError, "error: target.csv, line 2, column 2 ('y'): empty cell\n")
+        let numbered = try run(["train", "--data", "target.csv", "--no-header", "--target", "2", "--out", "t.safetensors"])
+        XCTAssertTrue(numbered.standardError.hasSuffix("line 2, column 2: empty cell\n"), numbered.standardError)
         try assertCommandFails(["train", "--data", "target.csv", "--target", "y", "--fill-missing", "--out", "t.safetensors"], in: folder,
                                mentioning: "target.csv, line 2, column 2 ('y'): the target is missing", status: 1)
         XCTAssertEqual(try run(["train", "--x", "filled.csv", "--y", "filled.csv", "--fill-missing", "--out", "x.safetensors"]).status, 64)
