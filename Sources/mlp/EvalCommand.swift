@@ -33,7 +33,15 @@ struct EvalCommand: ParsableCommand {
         try checkInputs(inputs, fit: network)
         let (dataset, _) = try DataLoader.dataset(inputs: inputs, targets: targets, loss: network.loss,
                                                   outputs: network.layout.outputs)
-        let result = try inference.device.run(EvalTask(model: network, dataset: dataset, batchSize: inference.batchSize))
+        var result = try inference.device.run(EvalTask(model: network, dataset: dataset, batchSize: inference.batchSize))
+        if network.targetStandardization != nil {
+            // the session's loss is over standardised targets: the seed's loss in the targets' own units instead
+            var squares = 0.0
+            for (output, target) in zip(result.outputs, dataset.targets) {
+                squares += (Double(output) - Double(target)) * (Double(output) - Double(target))
+            }
+            result.loss = squares / Double(2 * dataset.rows)
+        }
         guard result.loss.isFinite else {
             throw CommandError("the loss is \(describeNonFinite(result.loss)): the outputs or their errors overflow Float32 "
                 + "(inputs or targets too large for this model?)")

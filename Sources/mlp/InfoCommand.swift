@@ -34,6 +34,7 @@ struct InfoCommand: ParsableCommand {
                 ("categories", checkpoint.categories.map { .array($0.map(names)) } ?? .null),
                 ("fills", checkpoint.fills.map { .array($0.map { $0.map(number) ?? .null }) } ?? .null),
                 ("standardized", .bool(checkpoint.standardization != nil)),
+                ("standardized_targets", .bool(checkpoint.targetStandardization != nil)),
                 ("target", checkpoint.targetName.map { .string($0) } ?? .null),
                 ("classes", names(checkpoint.classNames)),
                 ("adam_step", checkpoint.optimizer.map { .number(Double($0.step)) } ?? .null),
@@ -71,6 +72,10 @@ struct InfoCommand: ParsableCommand {
             print("missing values: " + shown.prefix(16).joined(separator: ", ") + (shown.count > 16 ? ", … (--json lists every one)" : ""))
         }
         if let target = checkpoint.targetName { print("target: \(Excerpt.escape(target))") }
+        if let scaling = checkpoint.targetStandardization {
+            print("targets standardized: outputs × \(scaling.deviation.map { "\($0)" }.prefix(4).joined(separator: ", "))"
+                + " + \(scaling.mean.map { "\($0)" }.prefix(4).joined(separator: ", "))\(scaling.features > 4 ? ", …" : "")")
+        }
         if let classes = checkpoint.classNames { print("classes: \(Self.listed(classes))") }
         if let optimizer = checkpoint.optimizer {
             var line = "adam: step \(optimizer.step)"

@@ -99,6 +99,8 @@ struct TrainCommand: ParsableCommand {
         try require(validationSplit.map { $0 > 0 && $0 < 1 } ?? true,
                     "--validation-split must lie strictly between 0 and 1, got \(validationSplit ?? 0)")
         try require(plot.map { $0.lowercased().hasSuffix(".svg") } ?? true, "--plot writes SVG: give a file ending in .svg")
+        try require(!features.standardizeTarget || (loss ?? .meanSquaredError) == .meanSquaredError,
+                    "--standardize-target goes with --loss mse (regression), not \(loss?.rawValue ?? "")")
         try DataOptions.requireOneStandardInput([("--x", data.x), ("--y", data.y), ("--data", data.data),
                                                  ("--validation-data", validationData), ("--validation-x", validationX),
                                                  ("--validation-y", validationY)])
@@ -145,7 +147,8 @@ struct TrainCommand: ParsableCommand {
             }
         }
         guard let targets = loaded.targets else { throw CommandError("no targets") }
-        let chosenLoss = loss ?? checkpoint?.loss ?? DataLoader.defaultLoss(for: targets)
+        // standardised targets are a regression's: mse unless told otherwise
+        let chosenLoss = loss ?? checkpoint?.loss ?? (features.standardizeTarget ? .meanSquaredError : DataLoader.defaultLoss(for: targets))
         if let checkpoint, let path = `init` { try checkpoint.checkLossFlag(loss, path: path) }
         // text labels: classes for cross-entropy, as many as the model's outputs
         let classNames = loaded.classNames ?? checkpoint?.classNames
@@ -209,6 +212,7 @@ struct TrainCommand: ParsableCommand {
         let configuration = TrainingConfiguration(
             batchSize: batch, length: steps.map { .steps($0) } ?? .epochs(epochs ?? 10), shuffle: !noShuffle, seed: seed)
         model.standardization = try features.standardization(training: training, checkpoint: checkpoint)
+        model.targetStandardization = try features.targetStandardization(training: training, loss: chosenLoss, checkpoint: checkpoint)
         let runSteps = try steps ?? {
             let perEpoch = try BatchSchedule(rows: training.rows, batchSize: batch, shuffle: false, seed: 0).stepsPerEpoch
             let (total, overflow) = (epochs ?? 10).multipliedReportingOverflow(by: perEpoch)
@@ -230,6 +234,7 @@ struct TrainCommand: ParsableCommand {
             if model.activation != .relu { line += "; activation \(model.activation)" }
             if schedule != .constant { line += "; schedule \(schedule)\(scheduleContinued ? " (continued)" : "")" }
             if model.standardization != nil { line += "; standardized inputs" }
+            if model.targetStandardization != nil { line += "; standardized targets (the losses below are of the standardized targets)" }
             if let classNames, loaded.classNames != nil {
                 line += "; classes " + DataLoader.LoadError.listed(classNames, quoted: true)
             }

@@ -41,6 +41,9 @@ struct TrainingFeatureOptions: ParsableArguments {
     @Flag(help: "Standardise each feature with the training rows' mean and standard deviation (stored in the checkpoint; eval and predict apply them).")
     var standardize = false
 
+    @Flag(name: .customLong("standardize-target"), help: "Regression (mse): train on each target column standardised with the training rows' mean and standard deviation; predict and eval give outputs in the targets' units (stored in the checkpoint).")
+    var standardizeTarget = false
+
     @Flag(name: .customLong("fill-missing"), help: ArgumentHelp(
         "--data's missing values (empty, NA, N/A, NaN, null, ?) in a numeric column take its mean, in a column of categories no category (stored in the checkpoint; eval and predict fill the same)."))
     var fillMissing = false
@@ -141,6 +144,21 @@ struct TrainingFeatureOptions: ParsableArguments {
             return checkpoint.standardization
         }
         return standardize ? try Standardization(fitting: training.inputs, features: training.features) : nil
+    }
+
+    /// The target standardisation of a run: a checkpoint's own, or with --standardize-target one
+    /// fitted to the training rows' targets (regression with mse only).
+    func targetStandardization(training: Dataset, loss: Loss, checkpoint: Checkpoint?) throws -> Standardization? {
+        if standardizeTarget, loss != .meanSquaredError {
+            throw ValidationError("--standardize-target goes with --loss mse (regression), not \(loss.rawValue)")
+        }
+        if let checkpoint {
+            if standardizeTarget, checkpoint.targetStandardization == nil {
+                throw CommandError("--standardize-target: the checkpoint was trained on raw targets; a resumed run cannot start standardising them")
+            }
+            return checkpoint.targetStandardization
+        }
+        return standardizeTarget ? try Standardization(fitting: training.targets, features: training.targetWidth) : nil
     }
 }
 

@@ -76,6 +76,50 @@ final class StandardizeTests: XCTestCase {
         XCTAssertThrowsError(try MLP(layerSizes: [2, 1], loss: .meanSquaredError, parameters: [0, 0, 0], standardization: s))
     }
 
+    /// A target standardisation: `invert` by hand, stored as `standardize.target.mean` and
+    /// `standardize.target.std` of shape [outputs], loaded back exactly, refused beside another
+    /// loss or in a wrong shape; a session standardises targets on upload and predicts in the
+    /// targets' units.
+    func testTargetStandardization() throws {
+        let scaling = try Standardization(mean: [1000, -2], deviation: [250, 0.5])
+        XCTAssertEqual(try scaling.invert([1, 2, -0.5, 0]), [1250, -1, 875, -2])
+        var original = try model(nil)
+        original.targetStandardization = scaling
+        let bytes = try Checkpoint(model: original).encoded()
+        let headerLength = Int(bytes[0]) | Int(bytes[1]) << 8 | Int(bytes[2]) << 16
+        let text = String(decoding: bytes[8..<(8 + headerLength)], as: UTF8.self)
+        XCTAssertTrue(text.contains("\"standardize.target.mean\":{\"dtype\":\"F32\",\"shape\":[2]"), text)
+        let decoded = try Checkpoint.decode(bytes)
+        XCTAssertEqual(decoded.targetStandardization, scaling)
+        XCTAssertNil(decoded.standardization)
+        XCTAssertEqual(try decoded.model(), original)
+        func edited(_ from: String, _ to: String) -> [UInt8] {
+            let header = Array(text.replacingOccurrences(of: from, with: to).utf8)
+            return withUnsafeBytes(of: UInt64(header.count).littleEndian, Array.init) + header + bytes[(8 + headerLength)...]
+        }
+        for (from, to, expected) in [
+            ("\"loss\":\"mse\"", "\"loss\":\"cross-entropy\"", "go with the mse loss"),
+            ("\"standardize.target.std\"", "\"standardize.target.sd\"", "needs both"),
+            ("\"standardize.target.mean\":{\"dtype\":\"F32\",\"shape\":[2]", "\"standardize.target.mean\":{\"dtype\":\"F32\",\"shape\":[1,2]", "the model's outputs"),
+        ] {
+            XCTAssertTrue(text.contains(from), from)
+            XCTAssertThrowsError(try Checkpoint.decode(edited(from, to))) { XCTAssertTrue("\($0)".contains(expected), "\($0)") }
+        }
+        // a session trains on (y − mean) / deviation and predicts z · deviation + mean
+        let backend = CPUBackend()
+        let session = try TrainingSession(model: original, backend: backend, batchCapacity: 4)
+        let raw = try Dataset(inputs: [1, 2, 3, -1, 0, 1], features: 3, targets: [1500, -1, 500, -3], encoding: .dense, targetWidth: 2)
+        let scaled = try Dataset(inputs: [1, 2, 3, -1, 0, 1], features: 3, targets: [2, 2, -2, -2], encoding: .dense, targetWidth: 2)
+        let plain = try TrainingSession(model: try model(nil), backend: backend, batchCapacity: 4)
+        XCTAssertEqual(try session.evaluate(try session.upload(raw)).loss, try plain.evaluate(try plain.upload(scaled)).loss)
+        let z = try plain.predict(raw.inputs)
+        XCTAssertEqual(try session.predict(raw.inputs), try scaling.invert(z))
+        XCTAssertEqual(try session.model().targetStandardization, scaling)
+        var classifier = try MLP(layerSizes: [3, 2], loss: .crossEntropy, seed: 1)
+        classifier.targetStandardization = scaling
+        XCTAssertThrowsError(try TrainingSession(model: classifier, backend: backend, batchCapacity: 4))
+    }
+
     /// A model with a standardisation evaluates and predicts raw inputs as the same model without
     /// one does the standardised inputs, bit for bit; training likewise.
     func testSessionAppliesIt() throws {

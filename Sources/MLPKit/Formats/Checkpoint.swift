@@ -22,6 +22,9 @@ public struct Checkpoint: Sendable, Equatable {
     /// The input standardisation, when the model has one (tensors `standardize.mean` and
     /// `standardize.std`, F32, shape [inputs]).
     public var standardization: Standardization?
+    /// The target standardisation, when the model has one (tensors `standardize.target.mean`
+    /// and `standardize.target.std`, F32, shape [outputs]; MSE only).
+    public var targetStandardization: Standardization?
     /// The model's input columns by name, in order, when it was trained from a CSV with a header
     /// row (metadata `data.features`, a JSON array of strings), so that other CSV files are read by
     /// these names (``DataLoader/readTable(path:target:targetRequired:features:classes:textFeatures:dropping:missing:hasHeader:)``).
@@ -52,6 +55,7 @@ public struct Checkpoint: Sendable, Equatable {
         loss = model.loss
         parameters = model.parameters
         standardization = model.standardization
+        targetStandardization = model.targetStandardization
         self.optimizer = optimizer
         self.hyperparameters = hyperparameters
         self.schedule = schedule
@@ -62,8 +66,13 @@ public struct Checkpoint: Sendable, Equatable {
     /// - Throws: `CheckpointError.missingLoss` when neither gives a loss.
     public func model(defaultLoss: Loss? = nil) throws -> MLP {
         guard let chosen = loss ?? defaultLoss else { throw CheckpointError.missingLoss }
-        return try MLP(layerSizes: layerSizes, activation: activation, loss: chosen, parameters: parameters,
-                       standardization: standardization)
+        var model = try MLP(layerSizes: layerSizes, activation: activation, loss: chosen, parameters: parameters,
+                            standardization: standardization)
+        if targetStandardization != nil, chosen != .meanSquaredError {
+            throw ModelError.dataShape("standardised targets go with the mse loss, not \(chosen.rawValue)")
+        }
+        model.targetStandardization = targetStandardization
+        return model
     }
 
     static let metadataKeys = ["format", "layers", "activation", "activation.slope", "loss", "adam.step",
@@ -72,6 +81,8 @@ public struct Checkpoint: Sendable, Equatable {
 
     /// The names of the standardisation's tensors.
     static let standardizationTensors = (mean: "standardize.mean", deviation: "standardize.std")
+    /// The names of the target standardisation's tensors.
+    static let targetStandardizationTensors = (mean: "standardize.target.mean", deviation: "standardize.target.std")
 
     // MARK: - Writing
 
@@ -167,6 +178,14 @@ public struct Checkpoint: Sendable, Equatable {
             }
             add(Self.standardizationTensors.mean, standardization.mean[...], shape: [layerSizes[0]])
             add(Self.standardizationTensors.deviation, standardization.deviation[...], shape: [layerSizes[0]])
+        }
+        if let targetStandardization {
+            let outputs = layerSizes[layerSizes.count - 1]
+            guard targetStandardization.features == outputs else {
+                throw ModelError.dataShape("the target standardisation has \(targetStandardization.features) outputs but the model has \(outputs)")
+            }
+            add(Self.targetStandardizationTensors.mean, targetStandardization.mean[...], shape: [outputs])
+            add(Self.targetStandardizationTensors.deviation, targetStandardization.deviation[...], shape: [outputs])
         }
         var headerBytes = Array(JSONValue.object(header).serialized.utf8)
         while headerBytes.count % 8 != 0 { headerBytes.append(0x20) }
@@ -550,9 +569,26 @@ public struct Checkpoint: Sendable, Equatable {
         } else if tensors[meanName] != nil || tensors[deviationName] != nil {
             throw fail("the standardisation needs both \(meanName) and \(deviationName)")
         }
+        let (targetMeanName, targetDeviationName) = Self.targetStandardizationTensors
+        let outputs = sizes[sizes.count - 1]
+        if let mean = tensors[targetMeanName], let deviation = tensors[targetDeviationName] {
+            guard mean.shape == [outputs], deviation.shape == [outputs] else {
+                throw fail("\(targetMeanName) and \(targetDeviationName) must have shape [\(outputs)], the model's outputs")
+            }
+            do {
+                checkpoint.targetStandardization = try Standardization(mean: floats(mean.range), deviation: floats(deviation.range))
+            } catch {
+                throw fail("\(error)")
+            }
+        } else if tensors[targetMeanName] != nil || tensors[targetDeviationName] != nil {
+            throw fail("the target standardisation needs both \(targetMeanName) and \(targetDeviationName)")
+        }
         if let name = metadata["loss"] {
             guard let loss = Loss(rawValue: name) else { throw fail("unknown loss \(shown(name))") }
             checkpoint.loss = loss
+        }
+        if checkpoint.targetStandardization != nil, let loss = checkpoint.loss, loss != .meanSquaredError {
+            throw fail("standardised targets (\(targetMeanName)) go with the mse loss, not \(loss.rawValue)")
         }
         let m = try gather("adam.m."), v = try gather("adam.v.")
         if let m, let v {

@@ -22,6 +22,10 @@ public struct MLP: Sendable, Equatable {
     /// Per-feature standardisation applied to every input row before the first layer (when
     /// the model was trained with it; see `Standardization`).
     public var standardization: Standardization?
+    /// Per-output standardisation of the targets (regression with MSE only): the model is
+    /// trained on (y − mean) / deviation and its outputs z are read as z · deviation + mean
+    /// (``TrainingSession/predict(_:)``). Checked against the outputs when a session is made.
+    public var targetStandardization: Standardization?
     /// W1, b1, W2, b2, … (see `LayerLayout`).
     public var parameters: [Float]
 

@@ -68,4 +68,25 @@ public struct Standardization: Sendable, Equatable {
         }
         return result
     }
+
+    /// value · deviation + mean for every row of `values` (the inverse of ``apply(_:)``, for a
+    /// model's standardised targets), in Float32: a product, then a sum, each rounded.
+    /// - Throws: `ModelError.dataShape` when the values do not make rows of `features`.
+    public func invert(_ values: [Float]) throws -> [Float] {
+        guard values.count % features == 0 else {
+            throw ModelError.dataShape("\(values.count) values do not make rows of \(features) outputs")
+        }
+        var result = values
+        result.withUnsafeMutableBufferPointer { values in
+            var index = 0
+            while index < values.count {
+                for j in 0..<features {
+                    let scaled = values[index + j] * deviation[j]
+                    values[index + j] = scaled + mean[j]
+                }
+                index += features
+            }
+        }
+        return result
+    }
 }

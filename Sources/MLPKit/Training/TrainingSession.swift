@@ -46,6 +46,9 @@ public final class TrainingSession<B: Backend> {
     public let loss: Loss
     /// Applied to every input row the session uploads or predicts from (the model's).
     public let standardization: Standardization?
+    /// The model's target standardisation: targets are standardised on upload and predictions
+    /// read back in the targets' units.
+    public let targetStandardization: Standardization?
     /// Adam's constants; `learningRate` is the base rate α that `schedule` scales.
     public var hyperparameters: AdamHyperparameters
     /// How the learning rate follows from `hyperparameters.learningRate` step by step.
@@ -119,6 +122,13 @@ public final class TrainingSession<B: Backend> {
         activation = model.activation
         loss = model.loss
         standardization = model.standardization
+        targetStandardization = model.targetStandardization
+        if let targetStandardization {
+            guard model.loss == .meanSquaredError, targetStandardization.features == model.layout.outputs else {
+                throw ModelError.dataShape("a target standardisation needs the mse loss and one mean and deviation per output "
+                    + "(\(targetStandardization.features) for \(model.layout.outputs) outputs, loss \(model.loss.rawValue))")
+            }
+        }
         self.hyperparameters = hyperparameters
         step = state.step
         self.batchCapacity = batchCapacity
@@ -181,7 +191,7 @@ public final class TrainingSession<B: Backend> {
         let inputs = try backend.makeBuffer(count: dataset.inputs.count)
         let targets = try backend.makeBuffer(count: dataset.targets.count)
         try upload(try standardization?.apply(dataset.inputs) ?? dataset.inputs, to: inputs)
-        try upload(dataset.targets, to: targets)
+        try upload(try targetStandardization?.apply(dataset.targets) ?? dataset.targets, to: targets)
         return DeviceDataset(inputs: inputs, targets: targets, rows: dataset.rows, features: dataset.features,
                              targetEncoding: dataset.targetEncoding, targetWidth: dataset.targetWidth,
                              labelClassCount: dataset.targetEncoding == .classIndices ? dataset.labelClassCount : nil)
@@ -365,8 +375,10 @@ public final class TrainingSession<B: Backend> {
 
     /// The model with its current parameters.
     public func model() throws -> MLP {
-        try MLP(layerSizes: layout.sizes, activation: activation, loss: loss, parameters: try download(parameters),
-                standardization: standardization)
+        var model = try MLP(layerSizes: layout.sizes, activation: activation, loss: loss, parameters: try download(parameters),
+                            standardization: standardization)
+        model.targetStandardization = targetStandardization
+        return model
     }
 
     /// Adam's current state.
@@ -435,7 +447,8 @@ public final class TrainingSession<B: Backend> {
     }
 
     /// Z_L for every row of `inputs` (row-major, `layout.inputs` per row), in batches.
-    /// The model's standardisation, when it has one, is applied first.
+    /// The model's standardisation, when it has one, is applied first, and with a target
+    /// standardisation the outputs come back in the targets' units (Z_L · deviation + mean).
     public func predict(_ rawInputs: [Float]) throws -> [Float] {
         let features = layout.inputs
         guard rawInputs.count % features == 0 else {
@@ -458,7 +471,7 @@ public final class TrainingSession<B: Backend> {
             }
             start += count
         }
-        return outputs
+        return try targetStandardization?.invert(outputs) ?? outputs
     }
 
     static func argmax(_ values: ArraySlice<Float>) -> Int {
