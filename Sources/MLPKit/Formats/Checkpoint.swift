@@ -556,33 +556,30 @@ public struct Checkpoint: Sendable, Equatable {
             }
             checkpoint.activation = ActivationFunction(kind, leakySlope: slope)
         }
-        let (meanName, deviationName) = Self.standardizationTensors
-        if let mean = tensors[meanName], let deviation = tensors[deviationName] {
-            guard mean.shape == [sizes[0]], deviation.shape == [sizes[0]] else {
-                throw fail("\(meanName) and \(deviationName) must have shape [\(sizes[0])], the model's inputs")
+        /// A standardisation from its two tensors of shape [size] (`what` names the size), or nil without them.
+        func standardization(_ names: (mean: String, deviation: String), size: Int, what: String, kind: String)
+            throws(CheckpointError) -> Standardization?
+        {
+            guard let mean = tensors[names.mean], let deviation = tensors[names.deviation] else {
+                if tensors[names.mean] != nil || tensors[names.deviation] != nil {
+                    throw fail("the \(kind) needs both \(names.mean) and \(names.deviation)")
+                }
+                return nil
+            }
+            guard mean.shape == [size], deviation.shape == [size] else {
+                throw fail("\(names.mean) and \(names.deviation) must have shape [\(size)], the model's \(what)")
             }
             do {
-                checkpoint.standardization = try Standardization(mean: floats(mean.range), deviation: floats(deviation.range))
+                return try Standardization(mean: floats(mean.range), deviation: floats(deviation.range))
             } catch {
                 throw fail("\(error)")
             }
-        } else if tensors[meanName] != nil || tensors[deviationName] != nil {
-            throw fail("the standardisation needs both \(meanName) and \(deviationName)")
         }
-        let (targetMeanName, targetDeviationName) = Self.targetStandardizationTensors
-        let outputs = sizes[sizes.count - 1]
-        if let mean = tensors[targetMeanName], let deviation = tensors[targetDeviationName] {
-            guard mean.shape == [outputs], deviation.shape == [outputs] else {
-                throw fail("\(targetMeanName) and \(targetDeviationName) must have shape [\(outputs)], the model's outputs")
-            }
-            do {
-                checkpoint.targetStandardization = try Standardization(mean: floats(mean.range), deviation: floats(deviation.range))
-            } catch {
-                throw fail("\(error)")
-            }
-        } else if tensors[targetMeanName] != nil || tensors[targetDeviationName] != nil {
-            throw fail("the target standardisation needs both \(targetMeanName) and \(targetDeviationName)")
-        }
+        checkpoint.standardization = try standardization(Self.standardizationTensors, size: sizes[0], what: "inputs",
+                                                         kind: "standardisation")
+        checkpoint.targetStandardization = try standardization(Self.targetStandardizationTensors, size: sizes[sizes.count - 1],
+                                                               what: "outputs", kind: "target standardisation")
+        let targetMeanName = Self.targetStandardizationTensors.mean
         if let name = metadata["loss"] {
             guard let loss = Loss(rawValue: name) else { throw fail("unknown loss \(shown(name))") }
             checkpoint.loss = loss

@@ -55,35 +55,29 @@ public struct Standardization: Sendable, Equatable {
     /// (x − mean) / deviation for every row of `inputs`, in Float32.
     /// - Throws: `ModelError.dataShape` when the values do not make rows of `features`.
     public func apply(_ inputs: [Float]) throws -> [Float] {
-        guard inputs.count % features == 0 else {
-            throw ModelError.dataShape("\(inputs.count) values do not make rows of \(features) features")
-        }
-        var result = inputs
-        result.withUnsafeMutableBufferPointer { values in
-            var index = 0
-            while index < values.count {
-                for j in 0..<features { values[index + j] = (values[index + j] - mean[j]) / deviation[j] }
-                index += features
-            }
-        }
-        return result
+        try eachValue(of: inputs, rowsOf: "features") { value, j in (value - mean[j]) / deviation[j] }
     }
 
     /// value · deviation + mean for every row of `values` (the inverse of ``apply(_:)``, for a
     /// model's standardised targets), in Float32: a product, then a sum, each rounded.
     /// - Throws: `ModelError.dataShape` when the values do not make rows of `features`.
     public func invert(_ values: [Float]) throws -> [Float] {
+        try eachValue(of: values, rowsOf: "outputs") { value, j in
+            let scaled = value * deviation[j]
+            return scaled + mean[j]
+        }
+    }
+
+    /// `transform(value, column)` of every value of `values`, rows of `features` columns.
+    private func eachValue(of values: [Float], rowsOf noun: String, _ transform: (Float, Int) -> Float) throws -> [Float] {
         guard values.count % features == 0 else {
-            throw ModelError.dataShape("\(values.count) values do not make rows of \(features) outputs")
+            throw ModelError.dataShape("\(values.count) values do not make rows of \(features) \(noun)")
         }
         var result = values
         result.withUnsafeMutableBufferPointer { values in
             var index = 0
             while index < values.count {
-                for j in 0..<features {
-                    let scaled = values[index + j] * deviation[j]
-                    values[index + j] = scaled + mean[j]
-                }
+                for j in 0..<features { values[index + j] = transform(values[index + j], j) }
                 index += features
             }
         }
