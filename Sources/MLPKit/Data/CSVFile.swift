@@ -148,8 +148,14 @@ public enum CSVFile {
         return powers
     }()
 
+    /// A space or a tab: what is trimmed around a cell.
     @inline(__always)
-    private static func isSpace(_ byte: UInt8) -> Bool { byte == 0x20 || byte == 0x09 }
+    static func isSpace(_ byte: UInt8) -> Bool { byte == 0x20 || byte == 0x09 }
+
+    /// Where the text starts: past a UTF-8 byte-order mark, if there is one.
+    static func textStart(_ base: UnsafePointer<UInt8>, count: Int) -> Int {
+        count >= 3 && base[0] == 0xEF && base[1] == 0xBB && base[2] == 0xBF ? 3 : 0
+    }
 
     private static func parse(
         _ buffer: UnsafeBufferPointer<UInt8>, powers: UnsafeBufferPointer<Double>, name: String, hasHeader: Bool,
@@ -175,7 +181,7 @@ public enum CSVFile {
         if let kind = FileSniffer.kind(buffer) { throw FileSniffer.notCSVError(kind, path: name) }
         let comma = UInt8(ascii: ",")
         var position = 0
-        if count >= 3, base[0] == 0xEF, base[1] == 0xBB, base[2] == 0xBF { position = 3 }
+        position = textStart(base, count: count)
         // Lines end in \n (a \r before it is dropped below); a file without any \n but with a \r uses old Mac
         // line endings, \r alone. (Only then: elsewhere a lone \r is part of a cell, and its message shows it.)
         let lineBreak = Int32(lineBreakByte(base, count: count))
@@ -579,7 +585,7 @@ public enum CSVFile {
 
     /// The byte that ends lines: `\n` (a `\r` before it is dropped), or in a file with no `\n` at
     /// all but a `\r`, `\r` (old Mac line endings). Elsewhere a lone `\r` is part of a cell.
-    private static func lineBreakByte(_ base: UnsafePointer<UInt8>, count: Int) -> UInt8 {
+    static func lineBreakByte(_ base: UnsafePointer<UInt8>, count: Int) -> UInt8 {
         memchr(base, 0x0A, count) == nil && memchr(base, 0x0D, count) != nil ? 0x0D : 0x0A
     }
 
@@ -587,21 +593,9 @@ public enum CSVFile {
     /// or nil when that line cannot be split (an unterminated quote) or there is none.
     static func firstLineCells(_ bytes: [UInt8]) -> [String]? {
         (CSVSeparator.commaSeparated(bytes, firstLine: true).bytes ?? bytes).withUnsafeBufferPointer { buffer -> [String]? in
-            guard let base = buffer.baseAddress else { return nil }
-            var start = buffer.count >= 3 && base[0] == 0xEF && base[1] == 0xBB && base[2] == 0xBF ? 3 : 0
-            // lines as parse splits them: at \n (a \r before it dropped), or at \r in a file without \n
-            let lineBreak = lineBreakByte(base, count: buffer.count)
-            while start < buffer.count {
-                var end = start
-                while end < buffer.count, base[end] != lineBreak { end += 1 }
-                let next = end + 1
-                if end > start, base[end - 1] == 0x0D { end -= 1 }
-                var visible = start
-                while visible < end, isSpace(base[visible]) { visible += 1 }
-                if visible < end { return try? parseHeader(base, from: start, to: end, line: 1, name: "") }
-                start = next
-            }
-            return nil
+            let lines = CSVLines(buffer)
+            guard let base = buffer.baseAddress, let line = lines.next(after: lines.start) else { return nil }
+            return try? parseHeader(base, from: line.start, to: line.end, line: 1, name: "")
         }
     }
 

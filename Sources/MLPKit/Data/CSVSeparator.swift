@@ -54,8 +54,8 @@ public enum CSVSeparator: Sendable, Equatable, CustomStringConvertible {
         var quoted = false
         // tabs (and spaces) before the first cell or after the last separate nothing
         var (start, end) = (first.start, first.end)
-        while start < end, CSVLines.isSpace(bytes[start]) { start += 1 }
-        while end > start, CSVLines.isSpace(bytes[end - 1]) { end -= 1 }
+        while start < end, CSVFile.isSpace(bytes[start]) { start += 1 }
+        while end > start, CSVFile.isSpace(bytes[end - 1]) { end -= 1 }
         for index in start..<end {
             let byte = bytes[index]
             if byte == UInt8(ascii: "\"") { quoted.toggle() }
@@ -142,8 +142,8 @@ public enum CSVSeparator: Sendable, Equatable, CustomStringConvertible {
             for (number, cell) in cells.enumerated() {
                 if number > 0 { out.append(comma) }
                 var first = cell.lowerBound, stop = cell.upperBound
-                while first < stop, CSVLines.isSpace(bytes[first]) { first += 1 }
-                while stop > first, CSVLines.isSpace(bytes[stop - 1]) { stop -= 1 }
+                while first < stop, CSVFile.isSpace(bytes[first]) { first += 1 }
+                while stop > first, CSVFile.isSpace(bytes[stop - 1]) { stop -= 1 }
                 let needsQuotes = first < stop && bytes[first] != quote && bytes[first..<stop].contains(comma)
                 if needsQuotes, separator == .semicolon, let mark = decimalComma(bytes, first, stop) {
                     // the number with a point for its comma and without its thousands points
@@ -183,12 +183,12 @@ struct CSVLines {
 
     init(_ bytes: UnsafeBufferPointer<UInt8>) {
         self.bytes = bytes
-        let hasNewline = bytes.contains(0x0A)
-        lineBreak = !hasNewline && bytes.contains(0x0D) ? 0x0D : 0x0A
-        start = bytes.count >= 3 && bytes[0] == 0xEF && bytes[1] == 0xBB && bytes[2] == 0xBF ? 3 : 0
+        if let base = bytes.baseAddress {
+            (lineBreak, start) = (CSVFile.lineBreakByte(base, count: bytes.count), CSVFile.textStart(base, count: bytes.count))
+        } else {
+            (lineBreak, start) = (0x0A, 0)
+        }
     }
-
-    static func isSpace(_ byte: UInt8) -> Bool { byte == 0x20 || byte == 0x09 }
 
     /// The line from `position`: its text (`start..<end`, without the break) and where the next begins.
     func line(at position: Int) -> (start: Int, end: Int, next: Int) {
@@ -204,7 +204,7 @@ struct CSVLines {
         var position = position
         while position < bytes.count {
             let line = line(at: position)
-            if (line.start..<line.end).contains(where: { !Self.isSpace(bytes[$0]) }) { return line }
+            if (line.start..<line.end).contains(where: { !CSVFile.isSpace(bytes[$0]) }) { return line }
             position = line.next
         }
         return nil
@@ -217,7 +217,7 @@ struct CSVLines {
         var index = start
         while true {
             var visible = index
-            while visible < end, isSpace(bytes[visible]), bytes[visible] != separator { visible += 1 }
+            while visible < end, CSVFile.isSpace(bytes[visible]), bytes[visible] != separator { visible += 1 }
             index = visible < end && bytes[visible] == UInt8(ascii: "\"") ? CSVFile.pastQuote(bytes.baseAddress!, from: visible, to: end) : visible
             while index < end, bytes[index] != separator { index += 1 }
             cells.append(cellStart..<index)
@@ -232,11 +232,11 @@ struct CSVLines {
         var cells: [Range<Int>] = []
         var index = start
         while true {
-            while index < end, isSpace(bytes[index]) { index += 1 }
+            while index < end, CSVFile.isSpace(bytes[index]) { index += 1 }
             if index >= end { return cells }
             let cellStart = index
             if bytes[index] == UInt8(ascii: "\"") { index = CSVFile.pastQuote(bytes.baseAddress!, from: index, to: end) }
-            while index < end, !isSpace(bytes[index]) { index += 1 }
+            while index < end, !CSVFile.isSpace(bytes[index]) { index += 1 }
             cells.append(cellStart..<index)
         }
     }
