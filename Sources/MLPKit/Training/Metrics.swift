@@ -78,9 +78,7 @@ public enum Metrics {
         precondition(classes > 0 && outputs.count == actual.count * classes, "outputs and classes differ in shape")
         var confusion = [[Int]](repeating: [Int](repeating: 0, count: classes), count: classes)
         for (row, truth) in actual.enumerated() {
-            var best = 0
-            for j in 1..<max(classes, 1) where outputs[row * classes + j] > outputs[row * classes + best] { best = j }
-            confusion[truth][best] += 1
+            confusion[truth][argmax(outputs[(row * classes)..<((row + 1) * classes)])] += 1
         }
         var figures: [ClassFigures] = []
         var f1s: [Double] = []
@@ -105,9 +103,15 @@ public enum Metrics {
         (0..<dataset.rows).map { row in
             if dataset.targetEncoding == .classIndices { return Int(dataset.targets[row]) }
             let width = dataset.targetWidth
-            var best = 0
-            for j in 1..<max(width, 1) where dataset.targets[row * width + j] > dataset.targets[row * width + best] { best = j }
-            return best
+            return argmax(dataset.targets[(row * width)..<((row + 1) * width)])
         }
+    }
+
+    /// The place of the largest value (the first on a tie): a row's class, here and in the
+    /// accuracy `TrainingSession.evaluate` reports, so the two always agree.
+    static func argmax(_ values: ArraySlice<Float>) -> Int {
+        var best = values.startIndex
+        for index in values.indices where values[index] > values[best] { best = index }
+        return best - values.startIndex
     }
 }

@@ -433,10 +433,10 @@ public final class TrainingSession<B: Backend> {
                     continue
                 }
                 for row in 0..<rows {
-                    let predicted = Self.argmax(outputs[(row * layout.outputs)..<((row + 1) * layout.outputs)])
+                    let predicted = Metrics.argmax(outputs[(row * layout.outputs)..<((row + 1) * layout.outputs)])
                     let actual = data.targetEncoding == .classIndices
                         ? Int(targets[row])
-                        : Self.argmax(targets[(row * data.targetWidth)..<((row + 1) * data.targetWidth)])
+                        : Metrics.argmax(targets[(row * data.targetWidth)..<((row + 1) * data.targetWidth)])
                     if predicted == actual { correct += 1 }
                 }
             }
@@ -472,11 +472,5 @@ public final class TrainingSession<B: Backend> {
             start += count
         }
         return try targetStandardization?.invert(outputs) ?? outputs
-    }
-
-    static func argmax(_ values: ArraySlice<Float>) -> Int {
-        var best = values.startIndex
-        for index in values.indices where values[index] > values[best] { best = index }
-        return best - values.startIndex
     }
 }
