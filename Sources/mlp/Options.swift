@@ -117,7 +117,7 @@ struct DataOptions: ParsableArguments {
                                         reason: reason + " (--fill-missing fills missing values)")
             }
             if !table.ignoredColumns.isEmpty {
-                Terminal.writeError("note: \(data == "-" ? "stdin" : data): left out \(table.ignoredColumns.count == 1 ? "column" : "columns") "
+                Terminal.writeError("note: \(DataLoader.displayName(data)): left out \(table.ignoredColumns.count == 1 ? "column" : "columns") "
                     + "\(DataLoader.LoadError.listed(table.ignoredColumns, quoted: true)), not among the model's inputs")
             }
             if let counts = table.missingCounts, let fills = table.fills, counts.contains(where: { $0 > 0 }) {
@@ -126,7 +126,7 @@ struct DataOptions: ParsableArguments {
                     return "\(Self.label(table.featureNames[column], numbered: noHeader)) \(Format.grouped(counts[column])) "
                         + (fills[column].map { "(\(recorded ? "the model's" : "mean") \($0))" } ?? "(no category)")
                 }
-                Terminal.writeError("note: \(data == "-" ? "stdin" : data): filled missing values: " + filled.prefix(8).joined(separator: ", ")
+                Terminal.writeError("note: \(DataLoader.displayName(data)): filled missing values: " + filled.prefix(8).joined(separator: ", ")
                     + (filled.count > 8 ? ", … (\(filled.count) columns)" : ""))
             }
             let source = "the target '\(target ?? "")'"
@@ -301,8 +301,13 @@ struct OutputPaths {
 extension DataOptions {
     /// The files the data flags name, for `OutputPaths.inputs`.
     var files: [(flag: String, path: String)] {
-        // the archive itself for data.npz:x_train (the file a run must not overwrite)
-        [("--x", x), ("--y", y), ("--data", data)].compactMap { flag, path in path.map { (flag, DataLoader.fileAndMember($0).file) } }
+        Self.files([("--x", x), ("--y", y), ("--data", data)])
+    }
+
+    /// The files that `flags` name, those given, for `OutputPaths.inputs`: the archive itself for
+    /// data.npz:x_train (the file a run must not overwrite).
+    static func files(_ flags: [(flag: String, path: String?)]) -> [(flag: String, path: String)] {
+        flags.compactMap { flag, path in path.map { (flag, DataLoader.fileAndMember($0).file) } }
     }
 }
 

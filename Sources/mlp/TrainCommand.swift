@@ -122,8 +122,8 @@ struct TrainCommand: ParsableCommand {
     func run() throws {
         let startTime = Clock.now
         // where the results go, checked before any work
-        let validationFiles = [("--validation-data", validationData), ("--validation-x", validationX), ("--validation-y", validationY)]
-            .compactMap { flag, path in path.map { (flag, DataLoader.fileAndMember($0).file) } }
+        let validationFiles = DataOptions.files([("--validation-data", validationData), ("--validation-x", validationX),
+                                                 ("--validation-y", validationY)])
         try OutputPaths(outputs: [("--out", out)] + (plot.map { [("--plot", $0)] } ?? []), inputs: data.files + validationFiles).check()
         if let plot, let source = `init`, OutputPaths.same(plot, source) {
             throw ValidationError("--plot \(plot) would overwrite the --init checkpoint")
@@ -250,7 +250,7 @@ struct TrainCommand: ParsableCommand {
             }
             if !separated.isEmpty { line += "; read " + separated.joined(separator: ", ") }
             if let file = validationData ?? validationX, let validation {
-                line += "; validating on \(file == "-" ? "stdin" : file) (\(Format.counted(validation.rows, "row")))"
+                line += "; validating on \(DataLoader.displayName(file)) (\(Format.counted(validation.rows, "row")))"
             }
             announcement = line
         }

@@ -69,6 +69,9 @@ public enum DataLoader {
         return nil
     }
 
+    /// How messages name the data file at `path`: "stdin" for `-` (standard input), else `path`.
+    public static func displayName(_ path: String) -> String { DataFileIO.name(path) }
+
     /// `path` as a file and the member of a zip archive it names: the whole of `path` when a file
     /// has that name (or when nothing does before its last colon either), else the part before
     /// its last colon and the member after it (`data.npz:x_train` is `data.npz` and `x_train`).
