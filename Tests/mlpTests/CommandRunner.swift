@@ -83,7 +83,11 @@ func makeTemporaryFolder(_ testCase: XCTestCase) throws -> URL {
 
 /// `mlp info --model MODEL --json`'s object.
 func infoObject(_ model: String, in folder: URL, file: StaticString = #filePath, line: UInt = #line) throws -> [String: Any] {
-    let result = try CommandRunner.run(["info", "--model", model, "--json"], in: folder)
+    try jsonObject(CommandRunner.run(["info", "--model", model, "--json"], in: folder), file: file, line: line)
+}
+
+/// The JSON object a successful run printed (`--json`).
+func jsonObject(_ result: CommandResult, file: StaticString = #filePath, line: UInt = #line) throws -> [String: Any] {
     XCTAssertEqual(result.status, 0, result.standardError, file: file, line: line)
     return try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(result.standardOutput.utf8)) as? [String: Any], file: file, line: line)
 }

@@ -16,11 +16,6 @@ final class EvalMetricsCLITests: XCTestCase {
         try CommandRunner.run(arguments, in: folder)
     }
 
-    func json(_ result: CommandResult) throws -> [String: Any] {
-        XCTAssertEqual(result.status, 0, result.standardError)
-        return try XCTUnwrap(JSONSerialization.jsonObject(with: Data(result.standardOutput.utf8)) as? [String: Any])
-    }
-
     func write(_ matrix: DataMatrix, _ name: String) throws {
         try Data(NumpyFile.encode(matrix)).write(to: folder.appendingPathComponent(name))
     }
@@ -39,7 +34,7 @@ final class EvalMetricsCLITests: XCTestCase {
         let train = try run(["train", "--x", "x.npy", "--y", "y.npy", "--hidden", "16", "--epochs", "20", "--batch-size", "16",
                              "--lr", "0.01", "--out", "r.safetensors"])
         XCTAssertEqual(train.status, 0, train.standardError)
-        let figures = try json(run(["eval", "--model", "r.safetensors", "--x", "x.npy", "--y", "y.npy", "--json"]))
+        let figures = try jsonObject(run(["eval", "--model", "r.safetensors", "--x", "x.npy", "--y", "y.npy", "--json"]))
         let predict = try run(["predict", "--model", "r.safetensors", "--x", "x.npy", "--out", "p.npy"])
         XCTAssertEqual(predict.status, 0, predict.standardError)
         let predictions = try NumpyFile.read(path: folder.appendingPathComponent("p.npy").path).values
@@ -87,7 +82,7 @@ final class EvalMetricsCLITests: XCTestCase {
         let train = try run(["train", "--data", "shapes.csv", "--target", "kind", "--hidden", "8", "--epochs", "6",
                              "--batch-size", "32", "--lr", "0.01", "--out", "c.safetensors"])
         XCTAssertEqual(train.status, 0, train.standardError)
-        let figures = try json(run(["eval", "--model", "c.safetensors", "--data", "shapes.csv", "--json"]))
+        let figures = try jsonObject(run(["eval", "--model", "c.safetensors", "--data", "shapes.csv", "--json"]))
         let predict = try run(["predict", "--model", "c.safetensors", "--data", "shapes.csv", "--out", "p.csv"])
         XCTAssertEqual(predict.status, 0, predict.standardError)
         let predicted = try String(contentsOf: folder.appendingPathComponent("p.csv"), encoding: .utf8)

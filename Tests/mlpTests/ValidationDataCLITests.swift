@@ -42,11 +42,6 @@ final class ValidationDataCLITests: XCTestCase {
         try CommandRunner.run(arguments, in: folder)
     }
 
-    func json(_ result: CommandResult) throws -> [String: Any] {
-        XCTAssertEqual(result.status, 0, result.standardError)
-        return try XCTUnwrap(JSONSerialization.jsonObject(with: Data(result.standardOutput.utf8)) as? [String: Any])
-    }
-
     func parameters(_ name: String) throws -> [UInt32] {
         try Checkpoint.load(from: folder.appendingPathComponent(name).path).parameters.map(\.bitPattern)
     }
@@ -54,9 +49,9 @@ final class ValidationDataCLITests: XCTestCase {
     let common = ["--hidden", "8", "--epochs", "5", "--batch-size", "16", "--seed", "4", "--fill-missing", "--standardize"]
 
     func testAValidationFileReportsWhatEvalGives() throws {
-        let trained = try json(run(["train", "--data", "train.csv", "--target", "label", "--drop", "id",
+        let trained = try jsonObject(run(["train", "--data", "train.csv", "--target", "label", "--drop", "id",
                                     "--validation-data", "validation.csv", "--out", "v.safetensors", "--json"] + common))
-        let evaluated = try json(run(["eval", "--model", "v.safetensors", "--data", "validation.csv", "--json"]))
+        let evaluated = try jsonObject(run(["eval", "--model", "v.safetensors", "--data", "validation.csv", "--json"]))
         let loss = try XCTUnwrap(trained["validation_loss"] as? Double), accuracy = try XCTUnwrap(trained["validation_accuracy"] as? Double)
         XCTAssertEqual(loss, try XCTUnwrap(evaluated["loss"] as? Double), accuracy: 1e-6 * loss)
         XCTAssertEqual(accuracy, try XCTUnwrap(evaluated["accuracy"] as? Double))
@@ -75,20 +70,20 @@ final class ValidationDataCLITests: XCTestCase {
     }
 
     func testPatienceKeepsTheBestEpochOfTheFile() throws {
-        let trained = try json(run(["train", "--data", "train.csv", "--target", "label", "--drop", "id", "--validation-data", "validation.csv",
+        let trained = try jsonObject(run(["train", "--data", "train.csv", "--target", "label", "--drop", "id", "--validation-data", "validation.csv",
                                     "--patience", "2", "--out", "b.safetensors", "--json", "--lr", "0.05", "--hidden", "32",
                                     "--epochs", "60", "--batch-size", "8", "--seed", "4", "--fill-missing"]))
         let best = try XCTUnwrap(trained["best_validation_loss"] as? Double)
         XCTAssertNotNil(trained["stopped_early_after_epoch"], "\(trained)")
-        let evaluated = try json(run(["eval", "--model", "b.safetensors", "--data", "validation.csv", "--json"]))
+        let evaluated = try jsonObject(run(["eval", "--model", "b.safetensors", "--data", "validation.csv", "--json"]))
         XCTAssertEqual(best, try XCTUnwrap(evaluated["loss"] as? Double), accuracy: 1e-6 * best)
     }
 
     func testArraysTakeValidationXAndY() throws {
         let arrays = ["--hidden", "8", "--epochs", "5", "--batch-size", "16", "--seed", "4"]
-        let trained = try json(run(["train", "--x", "tx.csv", "--y", "ty.csv", "--validation-x", "vx.csv", "--validation-y", "vy.csv",
+        let trained = try jsonObject(run(["train", "--x", "tx.csv", "--y", "ty.csv", "--validation-x", "vx.csv", "--validation-y", "vy.csv",
                                     "--out", "a.safetensors", "--json"] + arrays))
-        let evaluated = try json(run(["eval", "--model", "a.safetensors", "--x", "vx.csv", "--y", "vy.csv", "--json"]))
+        let evaluated = try jsonObject(run(["eval", "--model", "a.safetensors", "--x", "vx.csv", "--y", "vy.csv", "--json"]))
         let loss = try XCTUnwrap(trained["validation_loss"] as? Double)
         XCTAssertEqual(loss, try XCTUnwrap(evaluated["loss"] as? Double), accuracy: 1e-6 * loss)
         XCTAssertEqual(trained["validation_accuracy"] as? Double, evaluated["accuracy"] as? Double)
