@@ -16,7 +16,10 @@ struct MLPCommand: ParsableCommand {
     static func main() {
         do {
             var command = try parseAsRoot()
-            try command.run()
+            // --separator holds for every CSV the command reads, through the library's readers
+            try CSVSeparator.$chosen.withValue((command as? ReadsData)?.data.chosenSeparator) {
+                try command.run()
+            }
         } catch {
             let code = exitCode(for: error)
             if code == .success {
@@ -31,6 +34,15 @@ struct MLPCommand: ParsableCommand {
         }
     }
 }
+
+/// A command that reads data files through ``DataOptions``.
+protocol ReadsData {
+    var data: DataOptions { get }
+}
+
+extension TrainCommand: ReadsData {}
+extension EvalCommand: ReadsData {}
+extension PredictCommand: ReadsData {}
 
 /// A failure the command line reports in one line.
 struct CommandError: Error, CustomStringConvertible {

@@ -68,8 +68,31 @@ struct DataOptions: ParsableArguments {
     @Flag(name: .customLong("no-header"), help: "--data has no header row: its columns are numbered from 1, --target is a number, and columns are read by position.")
     var noHeader = false
 
+    @Option(help: ArgumentHelp("What separates the cells of every CSV this command reads: auto (told by the first line), comma, semicolon, tab, bar, or space (runs of spaces and tabs).",
+                               valueName: "separator"))
+    var separator: String = "auto"
+
     func validate() throws {
         try Self.requireOneStandardInput([("--x", x), ("--y", y), ("--data", data)])
+        try require(separator.lowercased() == "auto" || CSVSeparator(name: separator) != nil,
+                    "--separator must be auto, comma, semicolon, tab, bar or space, got '\(Excerpt.escape(separator))'")
+    }
+
+    /// The separator `--separator` names (nil for auto: each file's first line tells it).
+    var chosenSeparator: CSVSeparator? { CSVSeparator(name: separator) }
+
+    /// `error` about a column that is not in `file`, with a hint when the file's first line may
+    /// have been split at the wrong separator (`--separator auto`, and a column's name holding
+    /// another one: `a;b;c,d` read as semicolon-separated); other errors as they are.
+    func separatorHint(for error: DataLoader.LoadError, file: String) -> Error {
+        let available: [String]
+        switch error {
+        case .unknownColumn(_, _, let names), .missingFeature(_, _, _, _, let names): available = names
+        case .mismatch: return error
+        }
+        guard chosenSeparator == nil, let read = DataLoader.separator(path: file),
+              available.contains(where: { $0.contains(where: { ",;|\t".contains($0) }) }) else { return error }
+        return CommandError("\(error); its first line read as \(read)-separated (--separator chooses another)")
     }
 
     /// Standard input (`-`) can be read by one flag only.
@@ -115,6 +138,8 @@ struct DataOptions: ParsableArguments {
                 // a fresh model could have filled it (a feature's, not the target's: that one is never filled)
                 throw DataFileError.csv(path: path, line: line, column: column, columnName: name,
                                         reason: reason + " (--fill-missing fills missing values)")
+            } catch let error as DataLoader.LoadError {
+                throw separatorHint(for: error, file: data)
             }
             if !table.ignoredColumns.isEmpty {
                 Terminal.writeError("note: \(DataLoader.displayName(data)): left out \(table.ignoredColumns.count == 1 ? "column" : "columns") "

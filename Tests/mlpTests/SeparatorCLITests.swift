@@ -66,4 +66,59 @@ final class SeparatorCLITests: XCTestCase {
         XCTAssertEqual(commas.status, 0, commas.standardError)
         XCTAssertEqual(try parameters("s.safetensors"), try parameters("x.safetensors"))
     }
+
+    /// `--separator` for a comma file whose header misleads detection (more semicolons in its
+    /// names than commas between them): without it, one error that says how the line was read
+    /// and what to do; with it, the model the same rows with plain names train, bit for bit.
+    func testTheSeparatorFlag() throws {
+        let comma = try String(contentsOf: folder.appendingPathComponent("comma.csv"), encoding: .utf8)
+        let body = comma.drop { $0 != "\n" }
+        let header = "id;no;key,acidity;g/l;x,sugar;g/l,colour,quality"
+        try (header + body).write(to: folder.appendingPathComponent("named.csv"), atomically: true, encoding: .utf8)
+        let common = ["--target", "quality", "--hidden", "8", "--epochs", "2", "--batch-size", "16", "--seed", "5"]
+        let reference = try run(["train", "--data", "comma.csv", "--drop", "id", "--out", "c.safetensors"] + common)
+        XCTAssertEqual(reference.status, 0, reference.standardError)
+
+        let misread = try run(["train", "--data", "named.csv", "--drop", "id;no;key", "--out", "n.safetensors"] + common)
+        XCTAssertEqual(misread.status, 1)
+        XCTAssertEqual(misread.standardError.split(separator: "\n").count, 1, misread.standardError)
+        XCTAssertTrue(misread.standardError.contains("its first line read as semicolon-separated (--separator chooses another)"),
+                      misread.standardError)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: folder.appendingPathComponent("n.safetensors").path))
+
+        for flag in ["comma", ","] {
+            let train = try run(["train", "--data", "named.csv", "--drop", "id;no;key", "--separator", flag, "--out", "n.safetensors"] + common)
+            XCTAssertEqual(train.status, 0, train.standardError)
+            XCTAssertFalse(train.standardError.contains("-separated"), train.standardError)
+            XCTAssertEqual(try parameters("n.safetensors"), try parameters("c.safetensors"), flag)
+        }
+        // eval and predict read the file by the recorded names with the flag
+        let evaluation = try run(["eval", "--model", "n.safetensors", "--data", "named.csv", "--separator", "comma", "--json"])
+        XCTAssertEqual(evaluation.status, 0, evaluation.standardError)
+        XCTAssertEqual(evaluation.standardOutput, try run(["eval", "--model", "c.safetensors", "--data", "comma.csv", "--json"]).standardOutput)
+        let predicted = try run(["predict", "--model", "n.safetensors", "--data", "named.csv", "--separator", "comma", "--out", "-"])
+        XCTAssertEqual(predicted.status, 0, predicted.standardError)
+        XCTAssertEqual(predicted.standardOutput, try run(["predict", "--model", "c.safetensors", "--data", "comma.csv", "--out", "-"]).standardOutput)
+        let unhinted = try run(["eval", "--model", "n.safetensors", "--data", "named.csv"])
+        XCTAssertEqual(unhinted.status, 1)
+        XCTAssertTrue(unhinted.standardError.contains("(--separator chooses another)"), unhinted.standardError)
+
+        // the flag names the separator of every file the run reads; a wrong one is the file's error, with no hint
+        let tab = try run(["train", "--data", "tab.tsv", "--drop", "id", "--separator", "tab", "--out", "t.safetensors"] + common)
+        XCTAssertEqual(tab.status, 0, tab.standardError)
+        XCTAssertEqual(try parameters("t.safetensors"), try parameters("c.safetensors"))
+        let wrong = try run(["train", "--data", "comma.csv", "--drop", "id", "--separator", "semicolon", "--out", "w.safetensors"] + common)
+        XCTAssertEqual(wrong.status, 1)
+        XCTAssertTrue(wrong.standardError.contains("comma.csv has no column named 'id'"), wrong.standardError)
+        XCTAssertFalse(wrong.standardError.contains("--separator chooses"), wrong.standardError)
+        let spaced = try run(["train", "--x", "x.txt", "--y", "y.txt", "--separator", "space", "--out", "s.safetensors"] + common.dropFirst(2))
+        XCTAssertEqual(spaced.status, 0, spaced.standardError)
+        let commas = try run(["train", "--x", "x.csv", "--y", "y.txt", "--out", "x.safetensors"] + common.dropFirst(2))
+        XCTAssertEqual(commas.status, 0, commas.standardError)
+        XCTAssertEqual(try parameters("s.safetensors"), try parameters("x.safetensors"))
+        try assertCommandFails(["train", "--x", "x.csv", "--y", "y.txt", "--separator", "\\t", "--out", "f.safetensors"], in: folder,
+                               mentioning: "x.csv, line 1, column 1", status: 1)
+        try assertCommandFails(["eval", "--model", "c.safetensors", "--data", "comma.csv", "--separator", "colon"], in: folder,
+                               mentioning: "--separator must be auto, comma, semicolon, tab, bar or space, got 'colon'", status: 64)
+    }
 }

@@ -37,6 +37,26 @@ public enum CSVSeparator: Sendable, Equatable, CustomStringConvertible {
         }
     }
 
+    /// The separator every text file read in the current task is taken to have instead of the
+    /// one ``detect(_:)`` would tell (nil, the default: detect it), for a file whose first line
+    /// misleads detection (a header with more semicolons in its names than commas between them).
+    /// Set it around the reading: `try CSVSeparator.$chosen.withValue(.semicolon) { try DataLoader.readTable(…) }`.
+    /// `mlp`'s `--separator` sets it for the whole command.
+    @TaskLocal public static var chosen: CSVSeparator?
+
+    /// The separator a name stands for: `comma` or `,`; `semicolon` or `;`; `tab` or `\t` (or a
+    /// tab); `bar` or `|`; `space` or `whitespace` (runs of spaces and tabs). Nil for anything else.
+    public init?(name: String) {
+        switch name.lowercased() {
+        case "comma", ",": self = .comma
+        case "semicolon", ";": self = .semicolon
+        case "tab", "\\t", "\t": self = .tab
+        case "bar", "|", "pipe": self = .bar
+        case "space", "spaces", "whitespace", " ": self = .whitespace
+        default: return nil
+        }
+    }
+
     /// The separator of a text file, from its first two lines that are not blank.
     ///
     /// The first such line decides: of commas, tabs, semicolons and vertical bars outside double
@@ -85,7 +105,7 @@ public enum CSVSeparator: Sendable, Equatable, CustomStringConvertible {
     static func commaSeparated(_ bytes: [UInt8], firstLine: Bool = false) -> (bytes: [UInt8]?, separator: CSVSeparator) {
         bytes.withUnsafeBufferPointer { buffer -> ([UInt8]?, CSVSeparator) in
             guard FileSniffer.kind(buffer) == nil else { return (nil, .comma) }
-            let separator = detect(buffer)
+            let separator = chosen ?? detect(buffer)
             guard separator != .comma else { return (nil, .comma) }
             return (rewrite(buffer, separator: separator, firstLine: firstLine), separator)
         }

@@ -209,6 +209,15 @@ public enum DataLoader {
                                classes: classes, textFeatures: textFeatures, dropping: dropping, missing: missing, hasHeader: hasHeader)
     }
 
+    /// The separator a text file at `path` is read with (``CSVSeparator/chosen``, or the one its
+    /// first line tells), or nil when it cannot be read or is not text.
+    public static func separator(path: String) -> CSVSeparator? {
+        let (file, member) = fileAndMember(path)
+        guard let (bytes, _) = try? unpack(DataFileIO.readAll(path: file), name: DataFileIO.name(file), member: member),
+              FileSniffer.kind(bytes) == nil else { return nil }
+        return CSVSeparator.chosen ?? bytes.withUnsafeBufferPointer { CSVSeparator.detect($0) }
+    }
+
     /// ``readTable(path:target:targetRequired:features:classes:textFeatures:dropping:missing:hasHeader:)`` on a CSV's bytes already read
     /// (and unpacked); `name` is the file's name, for messages.
     public static func decodeTable(_ bytes: [UInt8], name path: String, target: String?, targetRequired: Bool = true,

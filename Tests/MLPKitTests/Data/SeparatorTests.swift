@@ -127,4 +127,44 @@ final class SeparatorTests: XCTestCase {
         XCTAssertEqual(targets.classNames, ["Iris setosa", "Iris versicolor"])
         XCTAssertEqual(targets.targets.values, [0, 1, 0])
     }
+
+    func testAChosenSeparatorOverridesDetection() throws {
+        let rows = randomRows(seed: 21)
+        // more semicolons in the header's names than commas between them: told semicolon-separated
+        let header = ["x;1;a", "x;2;b", "y", "z"]
+        let bytes = text(rows, header: header, separator: ",")
+        XCTAssertEqual(bytes.withUnsafeBufferPointer { CSVSeparator.detect($0) }, .semicolon)
+        XCTAssertEqual(CSVFile.firstLineCells(bytes), ["x", "1", "a,x", "2", "b,y,z"])
+        XCTAssertThrowsError(try CSVFile.decode(bytes, name: "m.csv", hasHeader: true))
+        let chosen = try CSVSeparator.$chosen.withValue(.comma) { try CSVFile.decode(bytes, name: "m.csv", hasHeader: true) }
+        XCTAssertEqual(chosen.header, header)
+        XCTAssertEqual(chosen.matrix.origin?.separator, .comma)
+        let reference = try CSVFile.decode(text(rows, header: ["a", "b", "c", "d"], separator: ","), name: "r.csv", hasHeader: true)
+        XCTAssertEqual(chosen.matrix.values.map(\.bitPattern), reference.matrix.values.map(\.bitPattern))
+        // the choice holds only inside withValue
+        XCTAssertNil(CSVSeparator.chosen)
+        XCTAssertEqual(CSVFile.firstLineCells(bytes), ["x", "1", "a,x", "2", "b,y,z"])
+        XCTAssertEqual(CSVSeparator.$chosen.withValue(.comma) { CSVFile.firstLineCells(bytes) }, header)
+
+        // a chosen separator the file does not have: its lines are one cell each, an error naming the cell
+        let tabs = text(rows, header: nil, separator: "\t")
+        XCTAssertThrowsError(try CSVSeparator.$chosen.withValue(.semicolon) { try CSVFile.decode(tabs, name: "t.tsv", hasHeader: false) }) {
+            XCTAssertTrue("\($0)".hasPrefix("t.tsv, line 1, column 1: "), "\($0)")
+        }
+        // whitespace chosen for a file of single spaces that detection would also take, and for tabs
+        for separator in [" ", "\t", "   "] {
+            let spaced = text(rows, header: nil, separator: separator)
+            let read = try CSVSeparator.$chosen.withValue(.whitespace) { try CSVFile.decode(spaced, name: "s.txt", hasHeader: false) }
+            XCTAssertEqual(read.matrix.values.map(\.bitPattern), reference.matrix.values.map(\.bitPattern), separator)
+        }
+    }
+
+    func testSeparatorNames() {
+        let names: [(String, CSVSeparator?)] = [
+            ("comma", .comma), (",", .comma), ("Semicolon", .semicolon), (";", .semicolon), ("tab", .tab), ("\\t", .tab),
+            ("\t", .tab), ("bar", .bar), ("|", .bar), ("pipe", .bar), ("space", .whitespace), ("whitespace", .whitespace),
+            ("auto", nil), ("", nil), (":", nil), ("commas;", nil),
+        ]
+        for (name, separator) in names { XCTAssertEqual(CSVSeparator(name: name), separator, name) }
+    }
 }
