@@ -39,7 +39,7 @@ let package = Package(
         ),
         .testTarget(
             name: "mlpTests",
-            dependencies: ["mlp", "MLPKit"]
+            dependencies: ["mlp", "MLPKit", "BackendTestSupport"]
         ),
         .testTarget(
             name: "MLPKitOpenCLTests",

@@ -9,7 +9,7 @@ struct MLPCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "mlp",
         abstract: "Train and run batched multi-layer perceptrons with Adam, exactly as the math says.",
-        subcommands: [TrainCommand.self, EvalCommand.self, PredictCommand.self, InfoCommand.self, DemoCommand.self, DevicesCommand.self, BenchCommand.self, CheckCommand.self]
+        subcommands: [TrainCommand.self, EvalCommand.self, PredictCommand.self, InfoCommand.self, ExportCommand.self, DemoCommand.self, DevicesCommand.self, BenchCommand.self, CheckCommand.self]
     )
 
     /// Results go to stdout; every error is one line `error: …` on stderr with a non-zero exit.

@@ -17,13 +17,14 @@ enum CommandRunner {
         return folder.appendingPathComponent("mlp")
     }()
 
-    /// With `input`, the child's standard input is that file of `folder` (else this process's own).
-    static func run(_ arguments: [String], in folder: URL, environment: [String: String] = [:], input: String? = nil) throws
-        -> CommandResult
+    /// With `input`, the child's standard input is that file of `folder` (else this process's own);
+    /// `program` runs instead of `mlp` when given.
+    static func run(_ arguments: [String], in folder: URL, environment: [String: String] = [:], input: String? = nil,
+                    program: URL? = nil) throws -> CommandResult
     {
         let process = Process()
         if let input { process.standardInput = try FileHandle(forReadingFrom: folder.appendingPathComponent(input)) }
-        process.executableURL = executable
+        process.executableURL = program ?? executable
         process.arguments = arguments
         process.currentDirectoryURL = folder
         process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
