@@ -48,7 +48,7 @@ struct DemoCommand: ParsableCommand {
             configuration: TrainingConfiguration(batchSize: batchSize, length: .epochs(epochs), shuffle: true, seed: seed),
             wantsTrainingAccuracy: false, quiet: false)
         let result = try device.run(task)
-        let accuracy = result.history.last?.validationAccuracy ?? 0
+        let accuracy = result.history.last?.point.validationAccuracy ?? 0
         Terminal.writeError("trained \(Format.counted(result.stepsTaken, "step")) in \(Format.fixed(Clock.seconds(since: start), 2)) s on \(result.deviceSummary)")
         print("accuracy: \(Format.fixed(accuracy, 4))")
     }

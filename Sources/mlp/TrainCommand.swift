@@ -80,6 +80,10 @@ struct TrainCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Write the loss (and accuracy) per epoch as an SVG chart.", valueName: "file.svg"))
     var plot: String?
 
+    @Option(help: ArgumentHelp("Write each epoch's figures as CSV: epoch, step, training loss (and accuracy), validation loss (and accuracy), learning rate, seconds.",
+                               valueName: "file.csv"))
+    var history: String?
+
     @Flag(help: "Print one JSON object with the results at the end (and no progress lines).")
     var json = false
 
@@ -124,9 +128,12 @@ struct TrainCommand: ParsableCommand {
         // where the results go, checked before any work
         let validationFiles = DataOptions.files([("--validation-data", validationData), ("--validation-x", validationX),
                                                  ("--validation-y", validationY)])
-        try OutputPaths(outputs: [("--out", out)] + (plot.map { [("--plot", $0)] } ?? []), inputs: data.files + validationFiles).check()
-        if let plot, let source = `init`, OutputPaths.same(plot, source) {
-            throw ValidationError("--plot \(plot) would overwrite the --init checkpoint")
+        let reports = [("--plot", plot), ("--history", history)].compactMap { flag, path in path.map { (flag: flag, path: $0) } }
+        try OutputPaths(outputs: [("--out", out)] + reports, inputs: data.files + validationFiles).check()
+        for (flag, path) in reports {
+            if let source = `init`, OutputPaths.same(path, source) {
+                throw ValidationError("\(flag) \(path) would overwrite the --init checkpoint")
+            }
         }
         // The model: from --init (its architecture and, for a CSV, its input columns win) or fresh from --hidden.
         let checkpoint = try `init`.map { try Checkpoint.load(from: $0) }
@@ -257,7 +264,7 @@ struct TrainCommand: ParsableCommand {
         let metadata = TrainingRecord(seed: seed, batchSize: batch, shuffle: !noShuffle, validationSplit: validationSplit).metadata
         var task = TrainTask(
             model: model, optimizer: checkpoint?.optimizer, hyperparameters: hyperparameters, training: training,
-            validation: validation, configuration: configuration, wantsTrainingAccuracy: plot != nil, quiet: json)
+            validation: validation, configuration: configuration, wantsTrainingAccuracy: plot != nil || history != nil, quiet: json)
         task.schedule = schedule
         task.patience = features.patience
         task.announcement = announcement
@@ -295,19 +302,26 @@ struct TrainCommand: ParsableCommand {
         }
 
         // Without --checkpoint-every nothing is written until training has succeeded.
-        // With --patience: the best epoch's model and Adam state. The chart goes first, so that a
-        // failure to write it leaves no new checkpoint (and one to write the checkpoint removes it).
-        if let plot {
-            try FileIO.writeAtomically(Array(TrainingChart.svg(history: result.history, loss: chosenLoss).utf8), to: plot)
-        }
+        // With --patience: the best epoch's model and Adam state. The chart and the history go
+        // first, so that a failure to write them leaves no new checkpoint (and one to write the
+        // checkpoint removes them).
+        var written: [String] = []
         do {
+            if let plot {
+                try FileIO.writeAtomically(Array(TrainingChart.svg(history: result.history.map(\.point), loss: chosenLoss).utf8), to: plot)
+                written.append(plot)
+            }
+            if let history {
+                try FileIO.writeAtomically(Array(EpochRecord.csv(result.history).utf8), to: history)
+                written.append(history)
+            }
             try makeCheckpoint(result.model, result.optimizer).save(to: out)
         } catch {
-            if let plot { unlink(plot) }
+            for path in written { unlink(path) }
             throw error
         }
         let seconds = Clock.seconds(since: startTime)
-        let last = result.history.last
+        let last = result.history.last?.point
         if json {
             var object: [(String, JSONValue)] = [
                 ("steps", .number(Double(result.stepsTaken))),
@@ -327,6 +341,7 @@ struct TrainCommand: ParsableCommand {
                 object.append(("best_validation_loss", .number(early.bestValidationLoss)))
                 object.append(("stopped_early_after_epoch", early.stoppedAfterEpoch.map { .number(Double($0)) } ?? .null))
             }
+            object.append(("history", .array(result.history.map { .object($0.fields.map { ($0.name, .number($0.value)) }) })))
             print(JSONValue.object(object).serialized)
         } else {
             var line = "trained \(Format.counted(result.stepsTaken, "step")) in \(Format.fixed(seconds, 2)) s on \(result.deviceSummary)"
@@ -344,13 +359,44 @@ struct TrainCommand: ParsableCommand {
     }
 }
 
-/// One epoch's figures, for the progress lines, the chart and `--json`.
+/// One epoch's figures, for the chart, `--history` and `--json`: the chart's point, Adam's t
+/// after the epoch, the learning rate of its last step, and the seconds since training began
+/// (evaluations included).
 struct EpochRecord {
-    var epoch: Int
-    var trainingLoss: Double
-    var trainingAccuracy: Double?
-    var validationLoss: Double?
-    var validationAccuracy: Double?
+    var point: TrainingChart.Point
+    var step: Int
+    var learningRate: Float
+    var seconds: Double
+
+    /// (name, value) of each figure this epoch has, in `--history`'s column order.
+    var fields: [(name: String, value: Double)] {
+        var fields: [(name: String, value: Double)] = [("epoch", Double(point.epoch)), ("step", Double(step)),
+                                                        ("training_loss", point.trainingLoss)]
+        if let value = point.trainingAccuracy { fields.append(("training_accuracy", value)) }
+        if let value = point.validationLoss { fields.append(("validation_loss", value)) }
+        if let value = point.validationAccuracy { fields.append(("validation_accuracy", value)) }
+        // the rate as the Float it is (0.001), not its binary expansion
+        fields += [("learning_rate", Double("\(learningRate)") ?? Double(learningRate)), ("seconds", seconds)]
+        return fields
+    }
+
+    /// The records as CSV: a header of the first record's names, then a line per epoch; integers
+    /// without a fraction, other values in their shortest round-trip form, seconds to the
+    /// millisecond.
+    static func csv(_ records: [EpochRecord]) -> String {
+        guard let first = records.first else { return "epoch,step,training_loss,learning_rate,seconds\n" }
+        var text = first.fields.map(\.name).joined(separator: ",") + "\n"
+        for record in records {
+            text += record.fields.map { field in
+                switch field.name {
+                case "epoch", "step": return String(Int(field.value))
+                case "seconds": return Format.fixed(field.value, 3)
+                default: return "\(field.value)"
+                }
+            }.joined(separator: ",") + "\n"
+        }
+        return text
+    }
 }
 
 /// The training run itself, generic over the backend.
@@ -376,7 +422,7 @@ struct TrainTask: BackendTask {
         /// The final model and Adam state, or with `patience` the best epoch's.
         var model: MLP
         var optimizer: OptimizerState
-        var history: [TrainingChart.Point]
+        var history: [EpochRecord]
         var stepsTaken: Int
         var deviceSummary: String
         var earlyStopping: EarlyStoppingResult?
@@ -391,7 +437,8 @@ struct TrainTask: BackendTask {
         let trainingData = try session.upload(training)
         let validationData = try validation.map { try session.upload($0) }
         let progress = Progress(quiet: quiet, rowsPerEpoch: training.rows)
-        var history: [TrainingChart.Point] = []
+        var history: [EpochRecord] = []
+        let started = Clock.now
         var stepsTaken = 0
         var stopping = try patience.map { try EarlyStopping(patience: $0) }
         var best: (model: MLP, optimizer: OptimizerState)?
@@ -410,7 +457,8 @@ struct TrainTask: BackendTask {
                 point.validationLoss = result.loss
                 point.validationAccuracy = result.accuracy
             }
-            history.append(point)
+            history.append(EpochRecord(point: point, step: report.step, learningRate: try session.learningRate(step: report.step),
+                                       seconds: Clock.seconds(since: started)))
             progress.epoch(point, stepsTotal: report.step)
             if stopping != nil, let loss = point.validationLoss {
                 switch stopping!.record(epoch: report.epoch, validationLoss: loss) {
