@@ -19,6 +19,21 @@ struct EvalCommand: ParsableCommand {
     @Flag(help: "Also print the confusion matrix (rows: the actual class; columns: the predicted one).")
     var confusion = false
 
+    @Flag(help: "Also measure each input column's permutation importance: how much the loss grows (and the accuracy falls) when the column's values are shuffled across the rows.")
+    var importance = false
+
+    @Option(parsing: .unconditional, help: ArgumentHelp("Shuffles per column for --importance.", valueName: "N"))
+    var repeats: Int?
+
+    @Option(parsing: .unconditional, help: ArgumentHelp("The seed of --importance's shuffles.", valueName: "S"))
+    var seed: UInt64?
+
+    func validate() throws {
+        try require(repeats == nil || importance, "--repeats goes with --importance")
+        try require(seed == nil || importance, "--seed goes with --importance")
+        try require((repeats ?? 1) >= 1, "--repeats must be at least 1, got \(repeats ?? 0)")
+    }
+
     func run() throws {
         let checkpoint = try Checkpoint.load(from: model)
         let network = try inference.network(from: checkpoint, path: model)
@@ -33,15 +48,11 @@ struct EvalCommand: ParsableCommand {
         try checkInputs(inputs, fit: network)
         let (dataset, _) = try DataLoader.dataset(inputs: inputs, targets: targets, loss: network.loss,
                                                   outputs: network.layout.outputs)
-        var result = try inference.device.run(EvalTask(model: network, dataset: dataset, batchSize: inference.batchSize))
-        if network.targetStandardization != nil {
-            // the session's loss is over standardised targets: the seed's loss in the targets' own units instead
-            var squares = 0.0
-            for (output, target) in zip(result.outputs, dataset.targets) {
-                squares += (Double(output) - Double(target)) * (Double(output) - Double(target))
-            }
-            result.loss = squares / Double(2 * dataset.rows)
+        var task = EvalTask(model: network, dataset: dataset, batchSize: inference.batchSize)
+        if importance {
+            task.importance = (try PermutationImportance.columns(categories: loaded.categories, inputs: inputs.columns), repeats ?? 5, seed ?? 0)
         }
+        let result = try inference.device.run(task)
         guard result.loss.isFinite else {
             throw CommandError("the loss is \(describeNonFinite(result.loss)): the outputs or their errors overflow Float32 "
                 + "(inputs or targets too large for this model?)")
@@ -68,6 +79,14 @@ struct EvalCommand: ParsableCommand {
                 })))
                 object.append(("confusion", .array(classification.confusion.map { .array($0.map { .number(Double($0)) }) })))
             }
+            if let figures = result.importance {
+                object.append(("importance", .array(zip(columnNames(loaded, count: figures.count), figures).map { name, column in
+                    var entry: [(String, JSONValue)] = [("column", .string(name)), ("loss_increase", .number(column.meanIncrease)),
+                                                        ("sd", .number(column.deviation))]
+                    if let decrease = column.meanAccuracyDecrease { entry.append(("accuracy_decrease", .number(decrease))) }
+                    return .object(entry)
+                })))
+            }
             print(JSONValue.object(object).serialized)
         } else {
             print("loss: \(Format.fixed(result.loss, 6))")
@@ -82,7 +101,36 @@ struct EvalCommand: ParsableCommand {
             }
             print("rows: \(dataset.rows)")
             if let classification { Self.printClasses(classification, names: names, confusion: confusion) }
+            if let figures = result.importance {
+                Self.printImportance(figures, names: columnNames(loaded, count: figures.count), repeats: repeats ?? 5)
+            }
         }
+    }
+
+    /// The input columns' names for the importance table: as the file names them, or
+    /// `input 1`, `input 2`, … for arrays.
+    func columnNames(_ loaded: LoadedData, count: Int) -> [String] {
+        loaded.featureColumns.count == count
+            ? loaded.featureColumns.map { data.noHeader ? "column \($0)" : $0 } : (1...count).map { "input \($0)" }
+    }
+
+    /// The columns by decreasing importance, the first 30 (`--json` has them all, in column order).
+    static func printImportance(_ figures: [PermutationImportance.Column], names: [String], repeats: Int) {
+        let order = figures.indices.sorted { figures[$0].meanIncrease > figures[$1].meanIncrease }
+        let shown = order.prefix(30)
+        let labels = names.map { Excerpt.escape($0) }
+        let width = max(6, shown.map { labels[$0].count }.max() ?? 0)
+        let pad = { (text: String, width: Int) in text + String(repeating: " ", count: max(width - text.count, 0)) }
+        let accuracy = figures.first?.accuracyDecreases != nil
+        print("importance (the loss's increase with the column shuffled, mean and sd of \(Format.counted(repeats, "shuffle"))):")
+        print(pad("column", width) + "  " + pad("loss +", 12) + "  " + (accuracy ? pad("sd", 12) + "  accuracy −" : "sd"))
+        for index in shown {
+            let column = figures[index]
+            var line = pad(labels[index], width) + "  " + pad(Format.fixed(column.meanIncrease, 6), 12) + "  " + Format.fixed(column.deviation, 6)
+            if let decrease = column.meanAccuracyDecrease { line = pad(line, width + 28) + "  " + Format.fixed(decrease, 4) }
+            print(line)
+        }
+        if order.count > shown.count { print("… \(order.count - shown.count) more columns (--json lists them all)") }
     }
 
     /// Each class's precision, recall, F1 and rows (the first 30 classes; `--json` has them all),
@@ -121,11 +169,44 @@ struct EvalTask: BackendTask {
     let model: MLP
     let dataset: Dataset
     let batchSize: Int
+    /// Permutation importance of these input columns, with this many shuffles each, from this seed.
+    var importance: (columns: [Range<Int>], repeats: Int, seed: UInt64)?
 
-    /// The loss and accuracy as training reports them, and Z_L for every row (for `Metrics`).
-    func run<B: Backend>(on backend: B) throws -> (loss: Double, accuracy: Double?, outputs: [Float]) {
+    struct Output {
+        var loss: Double
+        var accuracy: Double?
+        /// The model's outputs for every row (for `Metrics`).
+        var outputs: [Float]
+        var importance: [PermutationImportance.Column]?
+    }
+
+    /// The loss and accuracy as training reports them (the loss in the targets' own units where
+    /// the model standardises them), the outputs, and the columns' importance when asked for.
+    func run<B: Backend>(on backend: B) throws -> Output {
         let session = try TrainingSession(model: model, backend: backend, batchCapacity: min(batchSize, dataset.rows))
-        let (loss, accuracy) = try session.evaluate(try session.upload(dataset))
-        return (loss, accuracy, try session.predict(dataset.inputs))
+        func evaluate(_ data: Dataset) throws -> Output {
+            let (loss, accuracy) = try session.evaluate(try session.upload(data))
+            let outputs = try session.predict(data.inputs)
+            guard model.targetStandardization != nil else { return Output(loss: loss, accuracy: accuracy, outputs: outputs) }
+            // the session's loss is over standardised targets: the seed's loss in the targets' own units instead
+            var squares = 0.0
+            for (output, target) in zip(outputs, data.targets) {
+                squares += (Double(output) - Double(target)) * (Double(output) - Double(target))
+            }
+            return Output(loss: squares / Double(2 * data.rows), accuracy: accuracy, outputs: outputs)
+        }
+        var result = try evaluate(dataset)
+        if let importance {
+            let measured = try PermutationImportance.measure(
+                inputs: dataset.inputs, features: dataset.features, columns: importance.columns, repeats: importance.repeats,
+                seed: importance.seed, base: (result.loss, result.accuracy)
+            ) { inputs in
+                let figures = try evaluate(Dataset(inputs: inputs, features: dataset.features, targets: dataset.targets,
+                                                   encoding: dataset.targetEncoding, targetWidth: dataset.targetWidth))
+                return (figures.loss, figures.accuracy)
+            }
+            result.importance = measured
+        }
+        return result
     }
 }

@@ -56,3 +56,44 @@ final class MetricsTests: XCTestCase {
         XCTAssertEqual(Metrics.actualClasses(rows), [2, 1])
     }
 }
+
+/// The pieces of permutation importance, by hand.
+final class PermutationImportanceTests: XCTestCase {
+    func testColumnsGroupACategorysInputs() throws {
+        XCTAssertEqual(try PermutationImportance.columns(categories: nil, inputs: 3), [0..<1, 1..<2, 2..<3])
+        XCTAssertEqual(try PermutationImportance.columns(categories: [nil, ["a", "b", "c"], nil], inputs: 5), [0..<1, 1..<4, 4..<5])
+        XCTAssertThrowsError(try PermutationImportance.columns(categories: [nil, ["a", "b"]], inputs: 4))
+    }
+
+    func testShuffledMovesAColumnsInputsTogether() {
+        // 3 rows of 4 inputs; the column is inputs 1 and 2; row i takes row order[i]'s
+        let inputs: [Float] = [0, 1, 2, 3, 10, 11, 12, 13, 20, 21, 22, 23]
+        let shuffled = PermutationImportance.shuffled(inputs, features: 4, column: 1..<3, order: [2, 0, 1])
+        XCTAssertEqual(shuffled, [0, 21, 22, 3, 10, 1, 2, 13, 20, 11, 12, 23])
+    }
+
+    func testMeasureAndFigures() throws {
+        // a loss that is the sum of the first column's values times the row number: shuffling it changes the loss
+        let inputs: [Float] = [1, 5, 2, 6, 3, 7]
+        let evaluate = { (values: [Float]) -> (loss: Double, accuracy: Double?) in
+            (Double(values[0] * 1 + values[2] * 2 + values[4] * 3), 0.5)
+        }
+        let figures = try PermutationImportance.measure(inputs: inputs, features: 2, columns: [0..<1, 1..<2], repeats: 3, seed: 4,
+                                                        base: evaluate(inputs), evaluate: evaluate)
+        var generator = SeededGenerator(seed: 4)
+        var expected: [Double] = []
+        for _ in 0..<3 {
+            let order = generator.permutation(3)
+            expected.append(Double(zip(order, [1, 2, 3]).map { Float(inputs[$0 * 2]) * Float($1) }.reduce(0, +)) - 14)
+            _ = generator.permutation(3)  // the second column's: the loss does not see it
+        }
+        XCTAssertEqual(figures[0].increases, expected)
+        XCTAssertEqual(figures[1].increases, [0, 0, 0])
+        XCTAssertEqual(figures[1].accuracyDecreases, [0, 0, 0])
+        XCTAssertEqual(figures[0].meanIncrease, expected.reduce(0, +) / 3, accuracy: 1e-12)
+        let mean = figures[0].meanIncrease
+        XCTAssertEqual(figures[0].deviation, (expected.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / 3).squareRoot(), accuracy: 1e-12)
+        XCTAssertThrowsError(try PermutationImportance.measure(inputs: inputs, features: 2, columns: [0..<1], repeats: 0, seed: 0,
+                                                               base: (0, nil), evaluate: evaluate))
+    }
+}
