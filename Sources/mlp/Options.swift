@@ -112,7 +112,7 @@ struct DataOptions: ParsableArguments {
     /// Missing values in feature columns take the fills the checkpoint records (`data.fill`), or
     /// without them, as `missing` says (`train --fill-missing`: each numeric column's mean).
     func load(requireTargets: Bool = true, columnsOf checkpoint: Checkpoint? = nil,
-              missing: DataLoader.MissingValues = .refused) throws -> LoadedData {
+              missing: DataLoader.MissingValues = .refused, notes: Bool = true) throws -> LoadedData {
         if let data {
             guard x == nil, y == nil else { throw ValidationError("use either --data/--target or --x/--y, not both") }
             // without a header: columns by number and by position (no names to record or to match)
@@ -141,11 +141,11 @@ struct DataOptions: ParsableArguments {
             } catch let error as DataLoader.LoadError {
                 throw separatorHint(for: error, file: data)
             }
-            if !table.ignoredColumns.isEmpty {
+            if notes, !table.ignoredColumns.isEmpty {
                 Terminal.writeError("note: \(DataLoader.displayName(data)): left out \(table.ignoredColumns.count == 1 ? "column" : "columns") "
                     + "\(DataLoader.LoadError.listed(table.ignoredColumns, quoted: true)), not among the model's inputs")
             }
-            if let counts = table.missingCounts, let fills = table.fills, counts.contains(where: { $0 > 0 }) {
+            if notes, let counts = table.missingCounts, let fills = table.fills, counts.contains(where: { $0 > 0 }) {
                 let recorded = checkpoint?.fills != nil
                 let filled = table.featureNames.indices.filter { counts[$0] > 0 }.map { column in
                     return "\(Self.label(table.featureNames[column], numbered: noHeader)) \(Format.grouped(counts[column])) "

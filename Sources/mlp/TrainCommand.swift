@@ -61,6 +61,11 @@ struct TrainCommand: ParsableCommand {
                                valueName: "file"))
     var validationData: String?
 
+    @Option(parsing: .unconditional, help: ArgumentHelp(
+        "Cross-validate first: K models, each trained on all rows but one K-th (fills and standardisation from those rows) and validated on that K-th; their validation loss (and accuracy), mean and sd; then the model to save, trained on every row.",
+        valueName: "K"))
+    var folds: Int?
+
     @Option(name: .customLong("validation-x"), help: ArgumentHelp("Beside --x/--y: inputs of rows to report the loss of each epoch (with --validation-y).", valueName: "file"))
     var validationX: String?
 
@@ -90,6 +95,13 @@ struct TrainCommand: ParsableCommand {
     @OptionGroup(title: "Beyond the seed") var features: TrainingFeatureOptions
 
     func validate() throws {
+        if let folds {
+            try require(folds >= 2, "--folds must be at least 2, got \(folds)")
+            try require(validationSplit == nil && validationData == nil && validationX == nil,
+                        "--folds validates on each fold in turn: leave out --validation-split, --validation-data and --validation-x")
+            try require(features.patience == nil, "--patience goes with one validation set, not --folds")
+            try require(`init` == nil, "--folds cross-validates a fresh model, not a resumed one (--init)")
+        }
         try require(epochs == nil || steps == nil, "use --epochs or --steps, not both")
         try require((steps ?? 1) <= OptimizerState.maximumStep, "--steps must be at most 2^53, got \(steps ?? 0)")
         try require((epochs ?? 1) >= 1, "--epochs must be at least 1, got \(epochs ?? 0)")
@@ -218,16 +230,16 @@ struct TrainCommand: ParsableCommand {
         }
         let configuration = TrainingConfiguration(
             batchSize: batch, length: steps.map { .steps($0) } ?? .epochs(epochs ?? 10), shuffle: !noShuffle, seed: seed)
+        if let folds, folds > training.rows {
+            throw ValidationError("--folds \(folds) needs a row for each fold; the data has \(Format.counted(training.rows, "row"))")
+        }
+        let crossValidation = try folds.map {
+            try crossValidate(folds: $0, dataset: training, model: model, outputs: outputs, hyperparameters: hyperparameters,
+                              configuration: configuration, seed: seed)
+        }
         model.standardization = try features.standardization(training: training, checkpoint: checkpoint)
         model.targetStandardization = try features.targetStandardization(training: training, loss: chosenLoss, checkpoint: checkpoint)
-        let runSteps = try steps ?? {
-            let perEpoch = try BatchSchedule(rows: training.rows, batchSize: batch, shuffle: false, seed: 0).stepsPerEpoch
-            let (total, overflow) = (epochs ?? 10).multipliedReportingOverflow(by: perEpoch)
-            guard !overflow, total <= OptimizerState.maximumStep else {
-                throw ValidationError("--epochs \(epochs ?? 10) makes more than \(OptimizerState.maximumStep) steps (\(perEpoch) per epoch)")
-            }
-            return total
-        }()
+        let runSteps = try self.runSteps(trainingRows: training.rows, batch: batch)
         let start = checkpoint?.optimizer?.step ?? 0
         guard runSteps <= OptimizerState.maximumStep - start else {
             throw ValidationError("\(start) steps done and \(runSteps) more make more than \(OptimizerState.maximumStep), the most a run counts")
@@ -341,9 +353,11 @@ struct TrainCommand: ParsableCommand {
                 object.append(("best_validation_loss", .number(early.bestValidationLoss)))
                 object.append(("stopped_early_after_epoch", early.stoppedAfterEpoch.map { .number(Double($0)) } ?? .null))
             }
+            if let crossValidation { object.append(("cross_validation", crossValidation.json)) }
             object.append(("history", .array(result.history.map { .object($0.fields.map { ($0.name, .number($0.value)) }) })))
             print(JSONValue.object(object).serialized)
         } else {
+            if let crossValidation { print(crossValidation.line) }
             var line = "trained \(Format.counted(result.stepsTaken, "step")) in \(Format.fixed(seconds, 2)) s on \(result.deviceSummary)"
             if let last { line += "; final loss \(Format.fixed(last.trainingLoss, 6))" }
             if let accuracy = last?.validationAccuracy { line += ", validation accuracy \(Format.fixed(accuracy, 4))" }
@@ -356,6 +370,95 @@ struct TrainCommand: ParsableCommand {
             }
             print("saved \(out)")
         }
+    }
+}
+
+extension TrainCommand {
+    /// The steps of a run on `trainingRows` rows: `--steps`, or `--epochs` (10) times the steps of an epoch.
+    func runSteps(trainingRows: Int, batch: Int) throws -> Int {
+        if let steps { return steps }
+        let perEpoch = try BatchSchedule(rows: trainingRows, batchSize: batch, shuffle: false, seed: 0).stepsPerEpoch
+        let (total, overflow) = (epochs ?? 10).multipliedReportingOverflow(by: perEpoch)
+        guard !overflow, total <= OptimizerState.maximumStep else {
+            throw ValidationError("--epochs \(epochs ?? 10) makes more than \(OptimizerState.maximumStep) steps (\(perEpoch) per epoch)")
+        }
+        return total
+    }
+
+    /// What `--folds` found: each fold's validation loss (and accuracy) after its last epoch.
+    struct CrossValidation {
+        var losses: [Double]
+        var accuracies: [Double]?
+
+        static func mean(_ values: [Double]) -> Double { values.reduce(0, +) / Double(values.count) }
+        /// The sample standard deviation (n − 1), as the spread of an estimate from K folds.
+        static func deviation(_ values: [Double]) -> Double {
+            let mean = mean(values)
+            return (values.map { ($0 - mean) * ($0 - mean) }.reduce(0, +) / Double(values.count - 1)).squareRoot()
+        }
+
+        var json: JSONValue {
+            var object: [(String, JSONValue)] = [
+                ("folds", .number(Double(losses.count))),
+                ("validation_loss", .array(losses.map { .number($0) })),
+                ("mean_validation_loss", .number(Self.mean(losses))),
+                ("sd_validation_loss", .number(Self.deviation(losses))),
+            ]
+            if let accuracies {
+                object += [("validation_accuracy", .array(accuracies.map { .number($0) })),
+                           ("mean_validation_accuracy", .number(Self.mean(accuracies))),
+                           ("sd_validation_accuracy", .number(Self.deviation(accuracies)))]
+            }
+            return .object(object)
+        }
+
+        var line: String {
+            var line = "cross-validation, \(losses.count) folds: validation loss \(Format.fixed(Self.mean(losses), 6)) "
+                + "(sd \(Format.fixed(Self.deviation(losses), 6)))"
+            if let accuracies {
+                line += ", validation accuracy \(Format.fixed(Self.mean(accuracies), 4)) (sd \(Format.fixed(Self.deviation(accuracies), 4)))"
+            }
+            return line
+        }
+    }
+
+    /// `--folds K`: for each of the K folds of `dataset`'s rows (``Dataset/foldRows(_:folds:seed:)``),
+    /// `model` (fresh, unstandardised) trained as the run would train it on the other rows, with
+    /// missing values filled and inputs (and targets) standardised from those rows, and validated
+    /// on the fold's rows after its last epoch.
+    func crossValidate(folds: Int, dataset: Dataset, model: MLP, outputs: Int, hyperparameters: AdamHyperparameters,
+                       configuration: TrainingConfiguration, seed: UInt64) throws -> CrossValidation {
+        let parts = try Dataset.foldRows(dataset.rows, folds: folds, seed: seed)
+        var losses: [Double] = [], accuracies: [Double] = []
+        for (fold, validationRows) in parts.enumerated() {
+            let held = Set(validationRows)
+            let trainingRows = (0..<dataset.rows).filter { !held.contains($0) }
+            var rows = dataset
+            if features.fillMissing {
+                // the means of the rows that train this fold
+                let reloaded = try data.load(missing: .meanOfRows(trainingRows), notes: false)
+                guard let targets = reloaded.targets else { throw CommandError("no targets") }
+                rows = try DataLoader.dataset(inputs: reloaded.inputs, targets: targets, loss: model.loss, outputs: outputs).dataset
+            }
+            let (training, validation) = (try rows.subset(trainingRows), try rows.subset(validationRows))
+            var foldModel = model
+            foldModel.standardization = try features.standardization(training: training, checkpoint: nil)
+            foldModel.targetStandardization = try features.targetStandardization(training: training, loss: model.loss, checkpoint: nil)
+            let (schedule, _) = try features.learningRateSchedule(
+                checkpoint: nil, start: 0, runSteps: try runSteps(trainingRows: training.rows, batch: configuration.batchSize))
+            var task = TrainTask(model: foldModel, optimizer: nil, hyperparameters: hyperparameters, training: training,
+                                 validation: validation, configuration: configuration, wantsTrainingAccuracy: false, quiet: true)
+            task.schedule = schedule
+            let result = try device.run(task)
+            guard let last = result.history.last?.point, let loss = last.validationLoss else { throw CommandError("fold \(fold + 1) ran no epoch") }
+            losses.append(loss)
+            if let accuracy = last.validationAccuracy { accuracies.append(accuracy) }
+            if !json {
+                Terminal.writeError("fold \(fold + 1)/\(folds): \(Format.counted(training.rows, "row")) trained, \(Format.counted(validation.rows, "row")) "
+                    + "validated: loss \(Format.fixed(loss, 6))" + (last.validationAccuracy.map { ", accuracy \(Format.fixed($0, 4))" } ?? ""))
+            }
+        }
+        return CrossValidation(losses: losses, accuracies: model.loss.isClassification ? accuracies : nil)
     }
 }
 

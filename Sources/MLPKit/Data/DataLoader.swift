@@ -169,6 +169,8 @@ public enum DataLoader {
         /// seed leaves for training (``Dataset/splitRows(_:validationFraction:seed:)``), so that
         /// nothing of the validation rows goes into the training inputs.
         case meanOfTraining(validationFraction: Double, seed: UInt64)
+        /// As `mean`, the mean taken over these rows (0-based, those that train: a fold's others).
+        case meanOfRows([Int])
         /// The values a checkpoint records, one per feature column in the model's order (nil for a
         /// column of categories, whose missing values have no category).
         case recorded([Float?])
@@ -412,6 +414,12 @@ public enum DataLoader {
         var meanRows = Array(0..<matrix.rows)
         if case let .meanOfTraining(fraction, seed) = missing {
             meanRows = try Dataset.splitRows(matrix.rows, validationFraction: fraction, seed: seed).training
+        }
+        if case .meanOfRows(let rows) = missing {
+            guard rows.allSatisfy({ (0..<matrix.rows).contains($0) }) else {
+                throw LoadError.mismatch("\(path): the rows to take means over run past its \(matrix.rows) rows")
+            }
+            meanRows = rows
         }
         for (position, index) in featureIndices.enumerated() {
             defer { offset += oneHot[index]?.names.count ?? 1 }

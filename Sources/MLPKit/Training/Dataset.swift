@@ -149,6 +149,27 @@ extension Dataset {
         return (try subset(trainingRows), try subset(validationRows))
     }
 
+    /// The rows of each of `folds` parts of a data set of `rows` rows, for cross-validation: a
+    /// seeded random permutation of the rows (``SeededGenerator/permutation(_:)`` from
+    /// `SeededGenerator(seed: seed ^ 0xF01D_F01D_F01D_F01D)`) cut into `folds` runs as equal as can
+    /// be (the first `rows % folds` one row longer), each in increasing order.
+    /// - Throws: `ModelError.invalidHyperparameter` unless 2 ≤ folds ≤ rows.
+    public static func foldRows(_ rows: Int, folds: Int, seed: UInt64) throws -> [[Int]] {
+        guard folds >= 2, folds <= rows else {
+            throw ModelError.invalidHyperparameter("\(folds) folds need at least 2 folds and a row for each; the data has \(rows) rows")
+        }
+        var generator = SeededGenerator(seed: seed ^ 0xF01D_F01D_F01D_F01D)
+        let order = generator.permutation(rows)
+        var parts: [[Int]] = []
+        var start = 0
+        for fold in 0..<folds {
+            let count = rows / folds + (fold < rows % folds ? 1 : 0)
+            parts.append(order[start..<(start + count)].sorted())
+            start += count
+        }
+        return parts
+    }
+
     /// The rows ``split(validationFraction:seed:)`` gives each part of a data set of `rows` rows,
     /// each part in increasing order.
     /// - Throws: as ``split(validationFraction:seed:)``.

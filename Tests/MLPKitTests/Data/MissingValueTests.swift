@@ -47,6 +47,30 @@ final class MissingValueTests: XCTestCase {
                        [Float(values.reduce(0, +)) / 10])
     }
 
+    /// For a fold, the means are those of the rows named (the fold's others); rows past the file are an error.
+    func testMeansOfChosenRowsAndFolds() throws {
+        let values: [Float] = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512]
+        var text = "a,y\n"
+        for (row, value) in values.enumerated() { text += "\(value),\(row)\n" }
+        text += "NA,10\n"
+        let table = try DataLoader.decodeTable(Array(text.utf8), name: "s.csv", target: "y", missing: .meanOfRows([1, 3, 10]))
+        XCTAssertEqual(table.fills, [5])  // (2 + 8) / 2: row 10's own cell is the missing one
+        XCTAssertEqual(table.features.values.last, 5)
+        XCTAssertThrowsError(try DataLoader.decodeTable(Array(text.utf8), name: "s.csv", target: "y", missing: .meanOfRows([2, 11])))
+
+        let folds = try Dataset.foldRows(11, folds: 3, seed: 4)
+        XCTAssertEqual(folds.map(\.count), [4, 4, 3])
+        XCTAssertEqual(folds.flatMap { $0 }.sorted(), Array(0..<11))
+        XCTAssertTrue(folds.allSatisfy { $0 == $0.sorted() })
+        var generator = SeededGenerator(seed: 4 ^ 0xF01D_F01D_F01D_F01D)
+        let order = generator.permutation(11)
+        XCTAssertEqual(folds, [order[0..<4].sorted(), order[4..<8].sorted(), order[8..<11].sorted()])
+        XCTAssertNotEqual(try Dataset.foldRows(11, folds: 3, seed: 5), folds)
+        XCTAssertThrowsError(try Dataset.foldRows(11, folds: 1, seed: 4))
+        XCTAssertThrowsError(try Dataset.foldRows(11, folds: 12, seed: 4))
+        XCTAssertEqual(try Dataset.foldRows(3, folds: 3, seed: 4).map(\.count), [1, 1, 1])
+    }
+
     func testCategoriesWithMissingValuesHaveNoCategory() throws {
         // Cabin's first cells are missing: its first cell that is not decides it is text; Embarked misses one
         let text = "cabin,fare,embarked,y\n,7.25,S,0\nNA,71.5,C,1\n\"C85, deck\",8,,1\n,53,S,0\nB2,8.5,Q,1\n"
