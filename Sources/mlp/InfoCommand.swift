@@ -36,6 +36,7 @@ struct InfoCommand: ParsableCommand {
                 ("standardized", .bool(checkpoint.standardization != nil)),
                 ("standardized_targets", .bool(checkpoint.targetStandardization != nil)),
                 ("target", checkpoint.targetName.map { .string($0) } ?? .null),
+                ("targets", names(checkpoint.targetNames)),
                 ("classes", names(checkpoint.classNames)),
                 ("adam_step", checkpoint.optimizer.map { .number(Double($0.step)) } ?? .null),
                 ("hyperparameters", h.map { h in
@@ -72,6 +73,7 @@ struct InfoCommand: ParsableCommand {
             print("missing values: " + shown.prefix(16).joined(separator: ", ") + (shown.count > 16 ? ", … (--json lists every one)" : ""))
         }
         if let target = checkpoint.targetName { print("target: \(Excerpt.escape(target))") }
+        if let targets = checkpoint.targetNames, targets.count > 1 { print("targets: \(Self.listed(targets))") }
         if let scaling = checkpoint.targetStandardization {
             print("targets standardized: outputs × \(scaling.deviation.map { "\($0)" }.prefix(4).joined(separator: ", "))"
                 + " + \(scaling.mean.map { "\($0)" }.prefix(4).joined(separator: ", "))\(scaling.features > 4 ? ", …" : "")")

@@ -116,25 +116,22 @@ struct DataOptions: ParsableArguments {
         if let data {
             guard x == nil, y == nil else { throw ValidationError("use either --data/--target or --x/--y, not both") }
             // without a header: columns by number and by position (no names to record or to match)
-            let target = self.target ?? (noHeader ? nil : checkpoint?.targetName)
-            if requireTargets, target == nil {
+            let targets = try targetColumns(in: data) ?? (noHeader ? nil : checkpoint?.targetNames)
+            if requireTargets, targets == nil {
                 throw ValidationError("--data needs --target COLUMN naming the target column" + (noHeader ? " (by its number, with --no-header)" : ""))
-            }
-            if noHeader, let target, (Int(target) ?? 0) < 1 {
-                throw ValidationError("with --no-header, --target is a column number from 1, got '\(target)'")
             }
             // a fresh model takes a column of text as categories; a checkpoint's model, those it records
             let textFeatures = checkpoint.map { $0.categories.map { .recorded($0) } ?? .refused } ?? DataLoader.TextFeatures.detected
             let table: DataLoader.Table
             do {
-                table = try DataLoader.readTable(path: data, target: target, targetRequired: requireTargets,
+                table = try DataLoader.readTable(path: data, targets: targets ?? [], targetRequired: requireTargets,
                                                  features: noHeader ? nil : checkpoint?.featureNames, classes: checkpoint?.classNames,
                                                  textFeatures: textFeatures, dropping: try dropped(),
                                                  missing: checkpoint?.fills.map { .recorded($0) } ?? missing,
                                                  hasHeader: !noHeader)
             } catch DataFileError.csv(let path, let line, let column, let name, let reason)
                 where checkpoint == nil && missing == .refused && Self.isMissingValue(reason)
-                && (noHeader ? "\(column)" : name) != target {
+                && !(targets ?? []).contains(noHeader ? "\(column)" : name ?? "") {
                 // a fresh model could have filled it (a feature's, not the target's: that one is never filled)
                 throw DataFileError.csv(path: path, line: line, column: column, columnName: name,
                                         reason: reason + " (--fill-missing fills missing values)")
@@ -154,11 +151,12 @@ struct DataOptions: ParsableArguments {
                 Terminal.writeError("note: \(DataLoader.displayName(data)): filled missing values: " + filled.prefix(8).joined(separator: ", ")
                     + (filled.count > 8 ? ", … (\(filled.count) columns)" : ""))
             }
-            let source = "the target '\(target ?? "")'"
+            let source = (targets ?? []).count == 1 ? "the target '\(targets![0])'"
+                : "the targets \(DataLoader.LoadError.listed(targets ?? [], quoted: true))"
             var loaded = LoadedData(inputs: table.features, targets: table.target, classNames: table.classNames,
                                     categories: table.categories, fills: table.fills, featureColumns: table.featureNames,
                                     targetSource: source)
-            if !noHeader { (loaded.featureNames, loaded.targetName) = (table.featureNames, table.target == nil ? nil : target) }
+            if !noHeader { (loaded.featureNames, loaded.targetNames) = (table.featureNames, table.target == nil ? nil : targets) }
             return loaded
         }
         if noHeader { throw ValidationError("--no-header goes with --data (a --x or --y CSV never has a header)") }
@@ -192,6 +190,22 @@ extension DataOptions {
         numbered ? "column \(column)" : "'\(Excerpt.escape(column))'"
     }
 
+    /// The columns `--target` names in `file`: split at commas, each trimmed (by number with
+    /// --no-header), unless the whole of it is one of the file's columns (a name with a comma).
+    func targetColumns(in file: String) throws -> [String]? {
+        guard let target else { return nil }
+        let whole = Self.trimmingSpaces(target[...])
+        if noHeader, !target.contains(","), (Int(whole) ?? 0) < 1 {
+            throw ValidationError("with --no-header, --target is a column number from 1, got '\(target)'")
+        }
+        if !noHeader, target.contains(","), DataLoader.columnNames(path: file, hasHeader: true)?.contains(whole) ?? false { return [whole] }
+        let columns = try Self.columnList(target, flag: "--target", byNumber: noHeader)
+        if let twice = columns.indices.first(where: { columns[..<$0].contains(columns[$0]) }) {
+            throw ValidationError("--target names the column '\(Excerpt.escape(columns[twice]))' twice")
+        }
+        return columns
+    }
+
     /// The columns `--drop` names: split at commas, each trimmed; by number with --no-header.
     func dropped() throws -> [String] {
         try drop.map { try Self.columnList($0, flag: "--drop", byNumber: noHeader) } ?? []
@@ -221,7 +235,8 @@ struct LoadedData {
     var inputs: DataMatrix
     var targets: DataMatrix?
     var featureNames: [String]?
-    var targetName: String?
+    /// The target columns' names (one, or one per output), from a CSV with a header.
+    var targetNames: [String]?
     var classNames: [String]?
     var categories: [[String]?]?
     /// The values missing values took, per feature column (nil for categories), when filled.

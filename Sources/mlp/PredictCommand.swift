@@ -95,7 +95,12 @@ struct PredictCommand: ParsableCommand {
                 matrix = DataMatrix(rows: inputs.rows, columns: classes, values: probabilities, isIntegral: false)
             }
         } else {
-            header = classes == 1 ? ["prediction"] : (0..<classes).map { "y\($0)" }
+            // several named targets: their names; else prediction, or y0, y1, …
+            if let names = checkpoint.targetNames, names.count == classes, classes > 1 {
+                header = names
+            } else {
+                header = classes == 1 ? ["prediction"] : (0..<classes).map { "y\($0)" }
+            }
             matrix = DataMatrix(rows: inputs.rows, columns: classes, values: outputs, isIntegral: false)
         }
         let bytes = out.lowercased().hasSuffix(".npy")

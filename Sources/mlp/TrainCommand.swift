@@ -218,7 +218,7 @@ struct TrainCommand: ParsableCommand {
         if validationData != nil || validationX != nil {
             var columns = Checkpoint(model: model)
             columns.featureNames = loaded.featureNames ?? checkpoint?.featureNames
-            columns.targetName = loaded.targetName ?? checkpoint?.targetName
+            columns.targetNames = loaded.targetNames ?? checkpoint?.targetNames
             (columns.classNames, columns.categories) = (classNames, loaded.categories ?? checkpoint?.categories)
             columns.fills = loaded.fills ?? checkpoint?.fills
             let rows = try heldOut.load(columnsOf: columns)
@@ -283,14 +283,14 @@ struct TrainCommand: ParsableCommand {
 
         // The CSV's column names (or, from --x/--y, those the --init checkpoint records), so that
         // eval and predict read other CSV files by name.
-        let (featureNames, targetName) = loaded.featureNames != nil
-            ? (loaded.featureNames, loaded.targetName) : (checkpoint?.featureNames, checkpoint?.targetName)
+        let (featureNames, targetNames) = loaded.featureNames != nil
+            ? (loaded.featureNames, loaded.targetNames) : (checkpoint?.featureNames, checkpoint?.targetNames)
         let categories = loaded.categories ?? checkpoint?.categories
         let fills = loaded.fills ?? checkpoint?.fills
         let makeCheckpoint = { [metadata] (model: MLP, optimizer: OptimizerState) in
             var file = Checkpoint(model: model, optimizer: optimizer, hyperparameters: hyperparameters, schedule: schedule,
                                   metadata: metadata)
-            (file.featureNames, file.targetName, file.classNames, file.categories) = (featureNames, targetName, classNames, categories)
+            (file.featureNames, file.targetNames, file.classNames, file.categories) = (featureNames, targetNames, classNames, categories)
             file.fills = fills
             return file
         }

@@ -488,6 +488,18 @@ final class CheckpointTests: XCTestCase {
         let good = try? Checkpoint.decode(source.bytes(metadata: ["data.features": escaped(#"["a", "b", "c"]"#), "data.target": "y"]))
         XCTAssertEqual(good?.featureNames, ["a", "b", "c"])
         XCTAssertEqual(good?.targetName, "y")
+        XCTAssertEqual(good?.targetNames, ["y"])
+        // several targets: one per output (the model has 2), distinct, none a feature, and not beside data.target
+        let two = try? Checkpoint.decode(source.bytes(metadata: ["data.targets": escaped(#"["u", "v"]"#)]))
+        XCTAssertEqual(two?.targetNames, ["u", "v"])
+        XCTAssertNil(two?.targetName)
+        assertRejected(source.bytes(metadata: ["data.targets": escaped(#"["u", "v", "w"]"#)]),
+                       "data.targets names 3 targets but the model has 2 outputs")
+        assertRejected(source.bytes(metadata: ["data.targets": escaped(#"["u", "u"]"#)]), "data.targets names the target u twice")
+        assertRejected(source.bytes(metadata: ["data.targets": escaped(#"["u", "v"]"#), "data.target": "u"]),
+                       "data.target and data.targets both name the targets")
+        assertRejected(source.bytes(metadata: ["data.targets": escaped(#"["u", "b"]"#), "data.features": escaped(#"["a", "b", "c"]"#)]),
+                       "data.targets names b, also one of data.features")
     }
 
     func testCategoriesRoundTripAndAreChecked() throws {

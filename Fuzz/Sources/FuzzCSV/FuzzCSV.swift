@@ -49,7 +49,8 @@ func checkTargets(_ bytes: [UInt8]) {
 /// Feature columns of text become one-hot inputs (for inputs up to 1 KiB: rows × categories grows
 /// as the square of the input, and larger ones would pass the 1 MiB allocation limit rightly),
 /// which read the same through the categories they record, and with the first column dropped the
-/// rest reads the same. Without a header, column 1 as the target: a row per feature row.
+/// rest reads the same. Without a header, column 1 as the target: a row per feature row; columns 1
+/// and 2 as two targets: two numeric target columns.
 func checkTable(_ bytes: [UInt8]) {
     let textFeatures: DataLoader.TextFeatures = bytes.count <= 1024 ? .detected : .refused
     if let table = try? DataLoader.decodeTable(bytes, name: "fuzz.csv", target: "1", textFeatures: textFeatures,
@@ -58,6 +59,13 @@ func checkTable(_ bytes: [UInt8]) {
         Fuzz.check(column.rows == table.features.rows && column.columns == 1, "the headerless target's shape does not fit the features")
         Fuzz.check(table.classNames.map { $0.count <= column.rows } ?? true, "more classes than rows")
         checkCategories(table, bytes: bytes, target: "1", hasHeader: false)
+    }
+    // two targets: numbers only, one column each, a row per feature row
+    if let table = try? DataLoader.decodeTable(bytes, name: "fuzz.csv", targets: ["1", "2"], textFeatures: textFeatures,
+                                               hasHeader: false),
+       let columns = table.target {
+        Fuzz.check(columns.rows == table.features.rows && columns.columns == 2, "two targets' shape does not fit the features")
+        Fuzz.check(table.classNames == nil && columns.values.allSatisfy(\.isFinite), "two targets hold labels or values that are not finite")
     }
     guard let names = try? DataLoader.decodeTable(bytes, name: "fuzz.csv", target: nil, targetRequired: false, textFeatures: textFeatures),
           let target = names.featureNames.last,

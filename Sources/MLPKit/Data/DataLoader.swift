@@ -205,10 +205,29 @@ public enum DataLoader {
     public static func readTable(path: String, target: String?, targetRequired: Bool = true, features: [String]? = nil,
                                  classes: [String]? = nil, textFeatures: TextFeatures = .detected, dropping: [String] = [],
                                  missing: MissingValues = .refused, hasHeader: Bool = true) throws -> Table {
+        try readTable(path: path, targets: target.map { [$0] } ?? [], targetRequired: targetRequired, features: features,
+                      classes: classes, textFeatures: textFeatures, dropping: dropping, missing: missing, hasHeader: hasHeader)
+    }
+
+    /// ``readTable(path:target:targetRequired:features:classes:textFeatures:dropping:missing:hasHeader:)``
+    /// with any number of target columns (none: no target). Several targets make `Table.target` one
+    /// column per target, in the order given, and hold numbers only (text labels need one target).
+    public static func readTable(path: String, targets: [String], targetRequired: Bool = true, features: [String]? = nil,
+                                 classes: [String]? = nil, textFeatures: TextFeatures = .detected, dropping: [String] = [],
+                                 missing: MissingValues = .refused, hasHeader: Bool = true) throws -> Table {
         let (file, member) = fileAndMember(path)
         let (bytes, name) = try unpack(DataFileIO.readAll(path: file), name: DataFileIO.name(file), member: member)
-        return try decodeTable(bytes, name: name, target: target, targetRequired: targetRequired, features: features,
+        return try decodeTable(bytes, name: name, targets: targets, targetRequired: targetRequired, features: features,
                                classes: classes, textFeatures: textFeatures, dropping: dropping, missing: missing, hasHeader: hasHeader)
+    }
+
+    /// A CSV's column names by its first line (the header, or the numbers of the first row's cells
+    /// without one), or nil when it cannot be read or that line split.
+    public static func columnNames(path: String, hasHeader: Bool) -> [String]? {
+        let (file, member) = fileAndMember(path)
+        guard let (bytes, _) = try? unpack(DataFileIO.readAll(path: file), name: DataFileIO.name(file), member: member),
+              FileSniffer.kind(bytes) == nil else { return nil }
+        return firstLineNames(bytes, hasHeader: hasHeader)
     }
 
     /// The separator a text file at `path` is read with (``CSVSeparator/chosen``, or the one its
@@ -225,6 +244,19 @@ public enum DataLoader {
     public static func decodeTable(_ bytes: [UInt8], name path: String, target: String?, targetRequired: Bool = true,
                                    features: [String]? = nil, classes: [String]? = nil, textFeatures: TextFeatures = .detected,
                                    dropping: [String] = [], missing: MissingValues = .refused, hasHeader: Bool = true) throws -> Table {
+        try decodeTable(bytes, name: path, targets: target.map { [$0] } ?? [], targetRequired: targetRequired, features: features,
+                        classes: classes, textFeatures: textFeatures, dropping: dropping, missing: missing, hasHeader: hasHeader)
+    }
+
+    /// ``readTable(path:targets:targetRequired:features:classes:textFeatures:dropping:missing:hasHeader:)`` on a
+    /// CSV's bytes already read (and unpacked).
+    public static func decodeTable(_ bytes: [UInt8], name path: String, targets: [String], targetRequired: Bool = true,
+                                   features: [String]? = nil, classes: [String]? = nil, textFeatures: TextFeatures = .detected,
+                                   dropping: [String] = [], missing: MissingValues = .refused, hasHeader: Bool = true) throws -> Table {
+        if let twice = targets.indices.first(where: { targets[..<$0].contains(targets[$0]) }) {
+            throw LoadError.mismatch("\(path): the target column '\(Excerpt.escape(targets[twice]))' is named twice")
+        }
+        let targetSet = Set(targets)
         func missingTarget(_ target: String, names: [String]) throws -> Never {
             if !hasHeader {
                 throw LoadError.mismatch("\(path) has \(names.count) columns without a header, numbered 1 to \(names.count); "
@@ -241,12 +273,13 @@ public enum DataLoader {
             // by position, a file of another count of feature columns is the error to report, not a cell
             var recorded: [[String]?]?
             if case .recorded(let categories) = textFeatures,
-               features != nil || names.filter({ $0 != target && !dropped.contains($0) }).count == categories.count {
+               features != nil || names.filter({ !targetSet.contains($0) && !dropped.contains($0) }).count == categories.count {
                 recorded = categories
             }
             var position = 0  // the place among the feature columns, by position
             return names.map { name in
-                if name == target { return targetRequired ? .detect : .skip }
+                // text labels in one target; several targets hold numbers
+                if targetSet.contains(name) { return targetRequired ? (targets.count == 1 ? .detect : .number) : .skip }
                 if dropped.contains(name) { return .skip }
                 var place = position
                 if features != nil {
@@ -265,24 +298,24 @@ public enum DataLoader {
         }
         // what --drop names is checked before the cells, which a column it does not name would fail
         if !dropping.isEmpty, let names = firstLineNames(bytes, hasHeader: hasHeader) {
-            try checkDropped(dropping, names: names, target: target, features: features, path: path)
+            try checkDropped(dropping, names: names, targets: targets, features: features, path: path)
         }
         let decoded: (header: [String]?, matrix: DataMatrix, texts: [Int: [String]])
         do {
             decoded = try CSVFile.decode(bytes, name: path, hasHeader: hasHeader, textColumns: textModes, missing: missing != .refused)
         } catch let error as DataFileError {
             // a target that is not there is the error to report, not a cell of the column it would have been
-            if case .csv = error, let target, targetRequired, let names = firstLineNames(bytes, hasHeader: hasHeader),
-               !names.contains(target) {
-                try missingTarget(target, names: names)
+            if case .csv = error, targetRequired, let names = firstLineNames(bytes, hasHeader: hasHeader),
+               let absent = targets.first(where: { !names.contains($0) }) {
+                try missingTarget(absent, names: names)
             }
             throw error
         }
         let (headerOrNil, matrix, texts) = decoded
         let header = columnNames(headerOrNil, count: matrix.columns)
-        let targetIndex = target.flatMap { header.firstIndex(of: $0) }
-        if let target, targetIndex == nil, targetRequired { try missingTarget(target, names: header) }
-        try checkDropped(dropping, names: header, target: target, features: features, path: path)
+        if targetRequired, let absent = targets.first(where: { !header.contains($0) }) { try missingTarget(absent, names: header) }
+        let targetIndices = targets.compactMap { header.firstIndex(of: $0) }
+        try checkDropped(dropping, names: header, targets: targets, features: features, path: path)
         let featureIndices: [Int]
         if let features {
             featureIndices = try features.enumerated().map { position, column in
@@ -290,30 +323,31 @@ public enum DataLoader {
                     throw LoadError.missingFeature(path: path, column: column, input: position + 1, inputs: features.count,
                                                    available: header)
                 }
-                if index == targetIndex {
+                if targetIndices.contains(index) {
                     throw LoadError.mismatch("\(path): the target '\(Excerpt.escape(column))' is one of the model's input columns")
                 }
                 return index
             }
         } else {
-            featureIndices = header.indices.filter { $0 != targetIndex && !dropping.contains(header[$0]) }
+            featureIndices = header.indices.filter { !targetIndices.contains($0) && !dropping.contains(header[$0]) }
         }
-        if targetIndex != nil || !dropping.isEmpty, featureIndices.isEmpty {
+        if !targetIndices.isEmpty || !dropping.isEmpty, featureIndices.isEmpty {
             throw LoadError.mismatch(dropping.isEmpty
-                ? "\(path): the target '\(Excerpt.escape(target ?? ""))' is the only column; there are no features"
+                ? (targets.count == 1 ? "\(path): the target '\(Excerpt.escape(targets[0]))' is the only column; there are no features"
+                    : "\(path): the targets \(LoadError.listed(targets, quoted: true)) are the only columns; there are no features")
                 : "\(path): no feature columns are left once \(LoadError.listed(dropping, quoted: true)) are left out")
         }
         if case .recorded(let categories) = textFeatures, categories.count != featureIndices.count {
             throw LoadError.mismatch("\(path) has \(featureIndices.count) feature \(featureIndices.count == 1 ? "column" : "columns") "
-                + "but the model takes \(categories.count), by position\(target == nil ? " (is the target among them?)" : "")")
+                + "but the model takes \(categories.count), by position\(targets.isEmpty ? " (is the target among them?)" : "")")
         }
         if case .recorded(let fills) = missing, fills.count != featureIndices.count {
             throw LoadError.mismatch("\(path) has \(featureIndices.count) feature \(featureIndices.count == 1 ? "column" : "columns") "
                 + "but the model records missing values' fills for \(fills.count)")
         }
-        let used = Set(featureIndices + (targetIndex.map { [$0] } ?? []))
+        let used = Set(featureIndices + targetIndices)
         let ignored = header.indices.filter { !used.contains($0) && !dropping.contains(header[$0]) }.map { header[$0] }
-        if features == nil, targetIndex == nil, texts.isEmpty, dropping.isEmpty, missing == .refused {
+        if features == nil, targetIndices.isEmpty, texts.isEmpty, dropping.isEmpty, missing == .refused {
             return Table(features: matrix, target: nil, featureNames: header, ignoredColumns: [])
         }
 
@@ -358,21 +392,27 @@ public enum DataLoader {
         var table = Table(features: featureMatrix, target: nil, featureNames: featureIndices.map { header[$0] }, ignoredColumns: ignored)
         if !oneHot.isEmpty { table.categories = featureIndices.map { oneHot[$0]?.names } }
         if missing != .refused { (table.fills, table.missingCounts) = (fills, missingCounts) }
-        if let targetIndex, let target, targetRequired {
-            var targets = (0..<matrix.rows).map { matrix.values[$0 * matrix.columns + targetIndex] }
-            if let labels = texts[targetIndex + 1] {
-                let classified = try classIndices(labels, classes: classes, path: path, origin: matrix.origin, column: targetIndex + 1,
-                                                  columnName: target)
-                targets = classified.indices
-                table.classNames = classified.names
-            } else if let row = targets.firstIndex(where: \.isNaN) {
-                throw DataFileError.csv(path: path, line: matrix.origin?.line(ofRow: row) ?? row + 1, column: targetIndex + 1,
-                                        columnName: hasHeader ? target : nil, reason: "the target is missing")
+        if !targetIndices.isEmpty, targetRequired {
+            var values = [Float]()
+            values.reserveCapacity(matrix.rows * targetIndices.count)
+            for row in 0..<matrix.rows {
+                for index in targetIndices { values.append(matrix.values[row * matrix.columns + index]) }
             }
-            var column = DataMatrix(rows: matrix.rows, columns: 1, values: targets, isIntegral: targets.allSatisfy { $0.rounded() == $0 })
-            column.origin = matrix.origin
-            column.origin?.columnName = target
-            table.target = column
+            if targets.count == 1, let labels = texts[targetIndices[0] + 1] {
+                let classified = try classIndices(labels, classes: classes, path: path, origin: matrix.origin, column: targetIndices[0] + 1,
+                                                  columnName: targets[0])
+                values = classified.indices
+                table.classNames = classified.names
+            } else if let place = values.firstIndex(where: \.isNaN) {
+                let (row, index) = (place / targetIndices.count, targetIndices[place % targetIndices.count])
+                throw DataFileError.csv(path: path, line: matrix.origin?.line(ofRow: row) ?? row + 1, column: index + 1,
+                                        columnName: hasHeader ? header[index] : nil, reason: "the target is missing")
+            }
+            var columns = DataMatrix(rows: matrix.rows, columns: targetIndices.count, values: values,
+                                     isIntegral: values.allSatisfy { $0.rounded() == $0 })
+            columns.origin = matrix.origin
+            columns.origin?.columnName = targets.count == 1 ? targets[0] : nil
+            table.target = columns
         }
         return table
     }
@@ -495,11 +535,13 @@ public enum DataLoader {
         CSVFile.firstLineCells(bytes).map { columnNames(hasHeader ? $0 : nil, count: $0.count) }
     }
 
-    /// Refuses to leave out a column that is not among `names`, the target or one of `features`.
-    static func checkDropped(_ dropping: [String], names: [String], target: String?, features: [String]?, path: String) throws {
+    /// Refuses to leave out a column that is not among `names`, a target or one of `features`.
+    static func checkDropped(_ dropping: [String], names: [String], targets: [String], features: [String]?, path: String) throws {
         for column in dropping {
             guard names.contains(column) else { throw LoadError.unknownColumn(path: path, column: column, available: names) }
-            if column == target { throw LoadError.mismatch("\(path): '\(Excerpt.escape(column))' is the target; it cannot be left out") }
+            if targets.contains(column) {
+                throw LoadError.mismatch("\(path): '\(Excerpt.escape(column))' is \(targets.count == 1 ? "the target" : "a target"); it cannot be left out")
+            }
             if features?.contains(column) ?? false {
                 throw LoadError.mismatch("\(path): '\(Excerpt.escape(column))' is one of the model's input columns; it cannot be left out")
             }

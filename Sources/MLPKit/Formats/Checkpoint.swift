@@ -40,8 +40,14 @@ public struct Checkpoint: Sendable, Equatable {
     /// (whose missing values have no category) (metadata `data.fill`, a JSON array of numbers
     /// and nulls). Parallel to `categories` and `featureNames`.
     public var fills: [Float?]?
-    /// The CSV column the model was trained to predict (metadata `data.target`).
-    public var targetName: String?
+    /// The CSV columns the model was trained to predict, in the order of its outputs (metadata
+    /// `data.target` for one column, `data.targets`, a JSON array of names, for several).
+    public var targetNames: [String]?
+    /// The one CSV column the model was trained to predict (nil for none or several): ``targetNames`` of one.
+    public var targetName: String? {
+        get { targetNames.flatMap { $0.count == 1 ? $0[0] : nil } }
+        set { targetNames = newValue.map { [$0] } }
+    }
     /// For a classifier trained on text labels, the class names: output i is class `classNames[i]`
     /// (metadata `data.classes`, a JSON array of strings).
     public var classNames: [String]?
@@ -131,7 +137,14 @@ public struct Checkpoint: Sendable, Equatable {
             }
             meta.append(("data.features", .string(JSONValue.array(featureNames.map { .string($0) }).serialized)))
         }
-        if let targetName { meta.append(("data.target", .string(targetName))) }
+        if let targetNames {
+            guard !targetNames.isEmpty, targetNames.count == 1 || targetNames.count == layerSizes[layerSizes.count - 1],
+                  Set(targetNames).count == targetNames.count else {
+                throw ModelError.dataShape("\(targetNames.count) target names for a model with \(layerSizes[layerSizes.count - 1]) outputs")
+            }
+            meta.append(targetNames.count == 1 ? ("data.target", .string(targetNames[0]))
+                : ("data.targets", .string(JSONValue.array(targetNames.map { .string($0) }).serialized)))
+        }
         if let classNames {
             guard classNames.count == layerSizes[layerSizes.count - 1] else {
                 throw ModelError.dataShape("\(classNames.count) class names for a model with \(layerSizes[layerSizes.count - 1]) outputs")
@@ -262,7 +275,7 @@ public struct Checkpoint: Sendable, Equatable {
     /// many distinct strings as there are input columns (the model's inputs without categories),
     /// the target none of them; the classes as many distinct strings as the model has outputs.
     static func dataColumns(_ metadata: [String: String], inputs: Int, outputs: Int) throws
-        -> (features: [String]?, target: String?, classes: [String]?, categories: [[String]?]?)
+        -> (features: [String]?, targets: [String]?, classes: [String]?, categories: [[String]?]?)
     {
         func fail(_ reason: String) -> CheckpointError { .invalid(path: "", reason: reason) }
         /// A JSON array of distinct strings, or nil when `value` is not an array of strings.
@@ -304,14 +317,21 @@ public struct Checkpoint: Sendable, Equatable {
                 throw fail("data.categories makes \(width) inputs but the model has \(inputs)")
             }
         }
-        let target = metadata["data.target"]
+        // one target column, or one per output
+        var targets = metadata["data.target"].map { [$0] }
+        if metadata["data.targets"] != nil {
+            guard targets == nil else { throw fail("data.target and data.targets both name the targets; a file has one of them") }
+            targets = try names("data.targets", count: outputs, what: ("target", "targets", "outputs"))
+            guard outputs >= 2 else { throw fail("data.targets is for several targets; one is data.target") }
+        }
         let columns = categories?.count ?? inputs
         let features = try names("data.features", count: columns,
                                  what: ("column", "columns", categories == nil ? "inputs" : "input columns"))
-        if let target, features?.contains(target) ?? false {
-            throw fail("data.target \(shown(target)) is also one of data.features")
+        if let target = targets?.first(where: { features?.contains($0) ?? false }) {
+            throw fail(targets!.count == 1 ? "data.target \(shown(target)) is also one of data.features"
+                : "data.targets names \(shown(target)), also one of data.features")
         }
-        return (features, target, try names("data.classes", count: outputs, what: ("class", "classes", "outputs")), categories)
+        return (features, targets, try names("data.classes", count: outputs, what: ("class", "classes", "outputs")), categories)
     }
 
     /// The model inputs of input columns with these categories: one per category, one per numeric column (nil).
@@ -623,7 +643,7 @@ public struct Checkpoint: Sendable, Equatable {
             checkpoint.hyperparameters = hyperparameters
         }
         try validateTrainingMetadata(metadata)
-        (checkpoint.featureNames, checkpoint.targetName, checkpoint.classNames, checkpoint.categories) = try dataColumns(
+        (checkpoint.featureNames, checkpoint.targetNames, checkpoint.classNames, checkpoint.categories) = try dataColumns(
             metadata, inputs: sizes[0], outputs: sizes[sizes.count - 1])
         checkpoint.fills = try fills(metadata, columns: checkpoint.categories?.count ?? sizes[0], categories: checkpoint.categories)
         do {

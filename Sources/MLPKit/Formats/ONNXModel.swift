@@ -19,7 +19,7 @@
 ///   checkpoint that records no loss: `output`, the last layer's values.
 ///
 /// The model's `metadata_props` name what the graph cannot: `inputs` (a JSON array: each input's
-/// column name, an input of a category `column=value`), `classes` (JSON array), `target`, `loss`
+/// column name, an input of a category `column=value`), `classes` (JSON array), `target` (or `targets`, a JSON array, for several), `loss`
 /// and `activation`, where the checkpoint records them. Text columns are not encoded by the graph:
 /// its inputs are the one-hot inputs the model takes.
 public enum ONNXModel {
@@ -132,6 +132,7 @@ public enum ONNXModel {
         if let names = inputNames(checkpoint) { metadata.append(("inputs", jsonList(names))) }
         if let classes = checkpoint.classNames { metadata.append(("classes", jsonList(classes))) }
         if let target = checkpoint.targetName { metadata.append(("target", target)) }
+        if let targets = checkpoint.targetNames, targets.count > 1 { metadata.append(("targets", jsonList(targets))) }
         if let loss = checkpoint.loss { metadata.append(("loss", loss.rawValue)) }
         metadata.append(("activation", model.activation.description))
         let layerList = model.layerSizes.map(String.init).joined(separator: ",")
