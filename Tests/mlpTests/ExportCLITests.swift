@@ -80,6 +80,23 @@ final class ExportCLITests: XCTestCase {
         XCTAssertTrue(expected.contains { $0 != 0 }, what, file: file, line: line)
     }
 
+    /// Writes `x.csv` (`rows` rows of `columns` random normal numbers) and `y.csv` (`target` of
+    /// each row, a CSV line); returns the inputs.
+    func writeArrays(seed: UInt64, rows: Int, columns: Int, target: ([Float]) -> String) throws -> [Float] {
+        var generator = SeededGenerator(seed: seed)
+        var x = "", y = ""
+        var inputs: [Float] = []
+        for _ in 0..<rows {
+            let row = (0..<columns).map { _ in Float(generator.nextNormal()) }
+            inputs += row
+            x += row.map { "\($0)" }.joined(separator: ",") + "\n"
+            y += target(row) + "\n"
+        }
+        try x.write(to: folder.appendingPathComponent("x.csv"), atomically: true, encoding: .utf8)
+        try y.write(to: folder.appendingPathComponent("y.csv"), atomically: true, encoding: .utf8)
+        return inputs
+    }
+
     /// Column `column` of a matrix's rows.
     func columns(_ matrix: DataMatrix, _ range: Range<Int>) -> [Float] {
         (0..<matrix.rows).flatMap { row in range.map { matrix.values[row * matrix.columns + $0] } }
@@ -141,17 +158,7 @@ final class ExportCLITests: XCTestCase {
     }
 
     func testRegressionWithStandardisedTargetsAndThreeHiddenLayers() throws {
-        var generator = SeededGenerator(seed: 43)
-        var x = "", y = ""
-        var inputs: [Float] = []
-        for _ in 0..<120 {
-            let row = (0..<3).map { _ in Float(generator.nextNormal()) }
-            inputs += row
-            x += row.map { "\($0)" }.joined(separator: ",") + "\n"
-            y += "\(50_000 * row[0] + 2_000 * row[1] + 300_000),\(row[2] * row[0] - 7)\n"
-        }
-        try x.write(to: folder.appendingPathComponent("x.csv"), atomically: true, encoding: .utf8)
-        try y.write(to: folder.appendingPathComponent("y.csv"), atomically: true, encoding: .utf8)
+        let inputs = try writeArrays(seed: 43, rows: 120, columns: 3) { "\(50_000 * $0[0] + 2_000 * $0[1] + 300_000),\($0[2] * $0[0] - 7)" }
         let train = try run(["train", "--x", "x.csv", "--y", "y.csv", "--standardize-target", "--standardize", "--hidden", "16,8,8",
                              "--activation", "tanh", "--epochs", "10", "--batch-size", "16", "--lr", "0.01", "--out", "r.safetensors"])
         XCTAssertEqual(train.status, 0, train.standardError)
@@ -169,17 +176,7 @@ final class ExportCLITests: XCTestCase {
     }
 
     func testBinaryCrossEntropyLeakyReLUAndSigmoid() throws {
-        var generator = SeededGenerator(seed: 47)
-        var x = "", y = ""
-        var inputs: [Float] = []
-        for _ in 0..<100 {
-            let row = (0..<4).map { _ in Float(generator.nextNormal()) }
-            inputs += row
-            x += row.map { "\($0)" }.joined(separator: ",") + "\n"
-            y += "\(row[0] > 0 ? 1 : 0),\(row[1] + row[2] > 0 ? 1 : 0)\n"
-        }
-        try x.write(to: folder.appendingPathComponent("x.csv"), atomically: true, encoding: .utf8)
-        try y.write(to: folder.appendingPathComponent("y.csv"), atomically: true, encoding: .utf8)
+        let inputs = try writeArrays(seed: 47, rows: 100, columns: 4) { "\($0[0] > 0 ? 1 : 0),\($0[1] + $0[2] > 0 ? 1 : 0)" }
         for (activation, name) in [(["--activation", "leaky-relu", "--leaky-slope", "0.05"], "leaky-relu (slope 0.05)"),
                                    (["--activation", "sigmoid"], "sigmoid")] {
             let train = try run(["train", "--x", "x.csv", "--y", "y.csv", "--loss", "binary-cross-entropy", "--hidden", "12,6",
