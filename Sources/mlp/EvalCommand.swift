@@ -61,7 +61,11 @@ struct EvalCommand: ParsableCommand {
         let regression = network.loss == .meanSquaredError ? Metrics.regression(outputs: result.outputs, targets: dataset.targets, columns: columns) : nil
         let classification = network.loss == .crossEntropy
             ? Metrics.classification(outputs: result.outputs, actual: Metrics.actualClasses(dataset), classes: columns) : nil
+        let multiLabel = network.loss == .binaryCrossEntropy
+            ? Metrics.labels(outputs: result.outputs, targets: Metrics.denseTargets(dataset, outputs: columns), labels: columns) : nil
         let names = checkpoint.classNames ?? (0..<columns).map(String.init)
+        // a multi-label model's labels: its targets' names, or their numbers
+        let labelNames = checkpoint.targetNames.flatMap { $0.count == columns ? $0 : nil } ?? (0..<columns).map(String.init)
         if json {
             var object: [(String, JSONValue)] = [("loss", .number(result.loss))]
             object.append(("accuracy", result.accuracy.map { .number($0) } ?? .null))
@@ -78,6 +82,13 @@ struct EvalCommand: ParsableCommand {
                              ("f1", optional(figures.f1)), ("rows", .number(Double(figures.rows)))])
                 })))
                 object.append(("confusion", .array(classification.confusion.map { .array($0.map { .number(Double($0)) }) })))
+            }
+            if let multiLabel {
+                object.append(("macro_f1", optional(multiLabel.macroF1)))
+                object.append(("labels", .array(zip(labelNames, multiLabel.labels).map { name, figures in
+                    .object([("label", .string(name)), ("precision", optional(figures.precision)), ("recall", optional(figures.recall)),
+                             ("f1", optional(figures.f1)), ("positives", .number(Double(figures.rows)))])
+                })))
             }
             if let figures = result.importance {
                 object.append(("importance", .array(zip(columnNames(loaded, count: figures.count), figures).map { name, column in
@@ -96,11 +107,15 @@ struct EvalCommand: ParsableCommand {
                 print("mae: \(Format.fixed(regression.mae, 6))")
                 print("r2: \(regression.r2.map { Format.fixed($0, 4) } ?? "n/a (the targets do not vary)")")
             }
-            if let classification {
-                print("macro f1: \(classification.macroF1.map { Format.fixed($0, 4) } ?? "n/a")")
+            if let macroF1 = classification.map(\.macroF1) ?? multiLabel.map(\.macroF1) {
+                print("macro f1: \(macroF1.map { Format.fixed($0, 4) } ?? "n/a")")
             }
             print("rows: \(dataset.rows)")
-            if let classification { Self.printClasses(classification, names: names, confusion: confusion) }
+            if let classification {
+                Self.printFigures(classification.classes, names: names, heading: ("class", "rows"))
+                if confusion { Self.printConfusion(classification.confusion, names: names) }
+            }
+            if let multiLabel { Self.printFigures(multiLabel.labels, names: labelNames, heading: ("label", "positives")) }
             if let figures = result.importance {
                 Self.printImportance(figures, names: columnNames(loaded, count: figures.count), repeats: repeats ?? 5)
             }
@@ -133,22 +148,29 @@ struct EvalCommand: ParsableCommand {
         if order.count > shown.count { print("… \(order.count - shown.count) more columns (--json lists them all)") }
     }
 
-    /// Each class's precision, recall, F1 and rows (the first 30 classes; `--json` has them all),
-    /// and with `confusion` the confusion matrix.
-    static func printClasses(_ figures: Metrics.Classification, names: [String], confusion: Bool) {
+    /// Each class's (or label's) precision, recall, F1 and rows (or positive rows), the first 30
+    /// (`--json` has them all).
+    static func printFigures(_ figures: [Metrics.ClassFigures], names: [String], heading: (name: String, rows: String)) {
         let shown = min(names.count, 30)
         let labels = names.prefix(shown).map { Excerpt.escape($0) }
         let width = max(5, labels.map(\.count).max() ?? 0)
         let pad = { (text: String, width: Int) in text + String(repeating: " ", count: max(width - text.count, 0)) }
         let cell = { (value: Double?) in pad(value.map { Format.fixed($0, 4) } ?? "n/a", 9) }
-        print(pad("class", width) + "  precision  recall     f1         rows")
-        for (label, row) in zip(labels, figures.classes) {
+        print(pad(heading.name, width) + "  precision  recall     f1         \(heading.rows)")
+        for (label, row) in zip(labels, figures) {
             print(pad(label, width) + "  " + cell(row.precision) + "  " + cell(row.recall) + "  " + cell(row.f1) + "  \(row.rows)")
         }
-        if names.count > shown { print("… \(names.count - shown) more classes (--json lists them all)") }
-        guard confusion else { return }
+        if names.count > shown { print("… \(names.count - shown) more \(heading.name == "class" ? "classes" : "labels") (--json lists them all)") }
+    }
+
+    /// The confusion matrix of the first 30 classes.
+    static func printConfusion(_ confusion: [[Int]], names: [String]) {
+        let shown = min(names.count, 30)
+        let labels = names.prefix(shown).map { Excerpt.escape($0) }
+        let width = max(5, labels.map(\.count).max() ?? 0)
+        let pad = { (text: String, width: Int) in text + String(repeating: " ", count: max(width - text.count, 0)) }
         print("confusion (rows: actual, columns: predicted)")
-        let counts = figures.confusion.prefix(shown).map { $0.prefix(shown).map(String.init) }
+        let counts = confusion.prefix(shown).map { $0.prefix(shown).map(String.init) }
         let column = max(labels.map(\.count).max() ?? 0, counts.joined().map(\.count).max() ?? 0)
         let right = { (text: String) in String(repeating: " ", count: max(column - text.count, 0)) + text }
         print(pad("", width) + "  " + labels.map(right).joined(separator: "  "))

@@ -124,4 +124,60 @@ final class EvalMetricsCLITests: XCTestCase {
         let counts = confusion[2].map { String(repeating: " ", count: 6 - String($0).count) + String($0) }.joined(separator: "  ")
         XCTAssertTrue(table.standardOutput.contains("\nstar    \(counts)\n"), table.standardOutput)
     }
+
+    /// Binary cross-entropy: each label's precision, recall and F1 from `predict`'s probabilities
+    /// (positive above 0.5) against the 0/1 targets, labels named by the target columns.
+    func testLabelFiguresAgreeWithPredictions() throws {
+        var generator = SeededGenerator(seed: 37)
+        var csv = "a,b,c,spam,urgent,never\n"
+        var targets: [[Float]] = []
+        for _ in 0..<160 {
+            let (a, b, c) = (Float(generator.nextNormal()), Float(generator.nextNormal()), Float(generator.nextNormal()))
+            // spam mostly follows a + b, with a tenth flipped; urgent is rare; never has no positives
+            let spam: Float = (a + b > 0) != (generator.next() % 10 == 0) ? 1 : 0, urgent: Float = c > 1 ? 1 : 0
+            csv += "\(a),\(b),\(c),\(Int(spam)),\(Int(urgent)),0\n"
+            targets.append([spam, urgent, 0])
+        }
+        try csv.write(to: folder.appendingPathComponent("m.csv"), atomically: true, encoding: .utf8)
+        let train = try run(["train", "--data", "m.csv", "--target", "spam,urgent,never", "--loss", "binary-cross-entropy",
+                             "--hidden", "8", "--epochs", "15", "--batch-size", "16", "--lr", "0.01", "--out", "m.safetensors"])
+        XCTAssertEqual(train.status, 0, train.standardError)
+        let figures = try jsonObject(run(["eval", "--model", "m.safetensors", "--data", "m.csv", "--json"]))
+        let predict = try run(["predict", "--model", "m.safetensors", "--data", "m.csv", "--out", "p.npy"])
+        XCTAssertEqual(predict.status, 0, predict.standardError)
+        let probabilities = try NumpyFile.read(path: folder.appendingPathComponent("p.npy").path)
+        XCTAssertEqual(probabilities.columns, 3)
+        let labels = try XCTUnwrap(figures["labels"] as? [[String: Any]])
+        XCTAssertEqual(labels.compactMap { $0["label"] as? String }, ["spam", "urgent", "never"])
+        var f1s: [Double] = []
+        for (j, entry) in labels.enumerated() {
+            var (hits, positives, predicted) = (0, 0, 0)
+            for (row, target) in targets.enumerated() {
+                let yes = probabilities.values[row * 3 + j] > 0.5
+                if yes { predicted += 1 }
+                if target[j] == 1 { positives += 1 }
+                if yes, target[j] == 1 { hits += 1 }
+            }
+            XCTAssertEqual(entry["positives"] as? Int, positives)
+            let precision = predicted > 0 ? Double(hits) / Double(predicted) : nil
+            let recall = positives > 0 ? Double(hits) / Double(positives) : nil
+            // JSON keeps 15 significant digits
+            XCTAssertEqual(entry["precision"] as? Double ?? -1, precision ?? -1, accuracy: 1e-12, "label \(j)")
+            XCTAssertEqual(entry["recall"] as? Double ?? -1, recall ?? -1, accuracy: 1e-12, "label \(j)")
+            if let precision, let recall, precision + recall > 0 {
+                let f1 = 2 * precision * recall / (precision + recall)
+                XCTAssertEqual(try XCTUnwrap(entry["f1"] as? Double), f1, accuracy: 1e-12)
+                f1s.append(f1)
+            } else {
+                XCTAssertTrue(entry["f1"] is NSNull)
+                if positives > 0 || predicted > 0 { f1s.append(0) }
+            }
+        }
+        XCTAssertEqual(labels[2]["positives"] as? Int, 0)
+        XCTAssertTrue(labels[2]["recall"] is NSNull)
+        XCTAssertGreaterThan(try XCTUnwrap(labels[0]["f1"] as? Double), 0.5)
+        XCTAssertEqual(try XCTUnwrap(figures["macro_f1"] as? Double), f1s.reduce(0, +) / Double(f1s.count), accuracy: 1e-12)
+        let table = try run(["eval", "--model", "m.safetensors", "--data", "m.csv"])
+        XCTAssertTrue(table.standardOutput.contains("label   precision  recall     f1         positives\nspam    "), table.standardOutput)
+    }
 }

@@ -80,12 +80,19 @@ public enum Metrics {
         for (row, truth) in actual.enumerated() {
             confusion[truth][argmax(outputs[(row * classes)..<((row + 1) * classes)])] += 1
         }
+        let counts = (0..<classes).map { c in
+            (hits: confusion[c][c], rows: confusion[c].reduce(0, +), predicted: confusion.reduce(0) { $0 + $1[c] })
+        }
+        let (figures, macroF1) = Self.figures(counts)
+        return Classification(confusion: confusion, classes: figures, macroF1: macroF1)
+    }
+
+    /// Each class's (or label's) precision, recall and F1 from its hits, rows and predictions,
+    /// and the macro F1 over those with rows or predictions.
+    static func figures(_ counts: [(hits: Int, rows: Int, predicted: Int)]) -> ([ClassFigures], Double?) {
         var figures: [ClassFigures] = []
         var f1s: [Double] = []
-        for c in 0..<classes {
-            let hits = confusion[c][c]
-            let rows = confusion[c].reduce(0, +)
-            let predicted = confusion.reduce(0) { $0 + $1[c] }
+        for (hits, rows, predicted) in counts {
             let precision = predicted > 0 ? Double(hits) / Double(predicted) : nil
             let recall = rows > 0 ? Double(hits) / Double(rows) : nil
             var f1: Double? = nil
@@ -93,8 +100,33 @@ public enum Metrics {
             if rows > 0 || predicted > 0 { f1s.append(f1 ?? 0) }
             figures.append(ClassFigures(precision: precision, recall: recall, f1: f1, rows: rows))
         }
-        return Classification(confusion: confusion, classes: figures,
-                              macroF1: f1s.isEmpty ? nil : f1s.reduce(0, +) / Double(f1s.count))
+        return (figures, f1s.isEmpty ? nil : f1s.reduce(0, +) / Double(f1s.count))
+    }
+
+    /// Multi-label figures (binary cross-entropy): per label (output), a row is predicted
+    /// positive when its output is above 0 (σ above 0.5, as the accuracy counts it) and is
+    /// positive when its target is at least 0.5; `rows` in each label's figures counts its
+    /// positive rows. `targets` holds `labels` values per row.
+    public static func labels(outputs: [Float], targets: [Float], labels: Int) -> (labels: [ClassFigures], macroF1: Double?) {
+        precondition(labels > 0 && outputs.count == targets.count && outputs.count % labels == 0, "outputs and targets differ in shape")
+        var counts = [(hits: Int, rows: Int, predicted: Int)](repeating: (0, 0, 0), count: labels)
+        for index in outputs.indices {
+            let (predicted, actual) = (outputs[index] > 0, targets[index] >= 0.5)
+            let j = index % labels
+            if predicted { counts[j].predicted += 1 }
+            if actual { counts[j].rows += 1 }
+            if predicted, actual { counts[j].hits += 1 }
+        }
+        return figures(counts)
+    }
+
+    /// A data set's targets as one value per output and row: dense targets as they are, class
+    /// indices as one-hot rows of `outputs`.
+    public static func denseTargets(_ dataset: Dataset, outputs: Int) -> [Float] {
+        guard dataset.targetEncoding == .classIndices else { return dataset.targets }
+        var dense = [Float](repeating: 0, count: dataset.rows * outputs)
+        for row in 0..<dataset.rows where Int(dataset.targets[row]) < outputs { dense[row * outputs + Int(dataset.targets[row])] = 1 }
+        return dense
     }
 
     /// Each row's actual class from a data set's targets: the index itself, or the largest
