@@ -63,8 +63,12 @@ struct PredictCommand: ParsableCommand {
         // a classifier trained on text labels writes its classes by name in a CSV
         var labels: [String]?
         if network.loss == .binaryCrossEntropy {
-            // one probability σ(z) per label
-            header = (0..<classes).map { "p\($0)" }
+            // one probability σ(z) per label, headed p_NAME for named targets
+            if let names = checkpoint.targetNames, names.count == classes, classes > 1 {
+                header = names.map { "p_\($0)" }
+            } else {
+                header = (0..<classes).map { "p\($0)" }
+            }
             matrix = DataMatrix(rows: inputs.rows, columns: classes, values: outputs.map(ActivationFunction.sigmoid),
                                 isIntegral: false)
         } else if network.loss.isClassification {

@@ -177,6 +177,8 @@ final class EvalMetricsCLITests: XCTestCase {
         XCTAssertTrue(labels[2]["recall"] is NSNull)
         XCTAssertGreaterThan(try XCTUnwrap(labels[0]["f1"] as? Double), 0.5)
         XCTAssertEqual(try XCTUnwrap(figures["macro_f1"] as? Double), f1s.reduce(0, +) / Double(f1s.count), accuracy: 1e-12)
+        let written = try run(["predict", "--model", "m.safetensors", "--data", "m.csv", "--out", "-"])
+        XCTAssertTrue(written.standardOutput.hasPrefix("p_spam,p_urgent,p_never\n"), written.standardOutput)
         let table = try run(["eval", "--model", "m.safetensors", "--data", "m.csv"])
         XCTAssertTrue(table.standardOutput.contains("label   precision  recall     f1         positives\nspam    "), table.standardOutput)
     }
