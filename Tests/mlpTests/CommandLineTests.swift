@@ -170,6 +170,17 @@ final class CommandLineTests: XCTestCase {
         XCTAssertEqual(again.optimizer?.step, 3 * 18)
     }
 
+    /// Completion scripts for bash, zsh and fish know every command and their flags.
+    func testCompletionScripts() throws {
+        for shell in ["bash", "zsh", "fish"] {
+            let result = try run(["--generate-completion-script", shell])
+            XCTAssertEqual(result.status, 0, result.standardError)
+            for word in ["train", "export", "separator", "importance", "folds", "history"] {
+                XCTAssertTrue(result.standardOutput.contains(word), "\(shell): \(word)")
+            }
+        }
+    }
+
     func testDevicesListsTheCPU() throws {
         let result = try run(["devices"])
         XCTAssertEqual(result.status, 0)
