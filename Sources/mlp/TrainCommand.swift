@@ -166,6 +166,11 @@ struct TrainCommand: ParsableCommand {
             }
         }
         guard let targets = loaded.targets else { throw CommandError("no targets") }
+        // a resumed model's outputs are its targets in the recorded order
+        if let recorded = checkpoint?.targetNames, let given = loaded.targetNames, recorded != given, Set(recorded) == Set(given) {
+            throw ValidationError("--target \(given.joined(separator: ",")) names the checkpoint's targets in another order than its outputs "
+                + "(\(recorded.joined(separator: ",")))")
+        }
         // standardised targets are a regression's: mse unless told otherwise
         let chosenLoss = loss ?? checkpoint?.loss ?? (features.standardizeTarget ? .meanSquaredError : DataLoader.defaultLoss(for: targets))
         if let checkpoint, let path = `init` { try checkpoint.checkLossFlag(loss, path: path) }

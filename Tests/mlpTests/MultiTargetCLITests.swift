@@ -76,6 +76,13 @@ final class MultiTargetCLITests: XCTestCase {
         XCTAssertEqual(try checkpoint("r.safetensors").targetNames, ["v", "u"])
         let predicted = try run(["predict", "--model", "r.safetensors", "--data", "data.csv", "--out", "-"])
         XCTAssertTrue(predicted.standardOutput.hasPrefix("v,u\n"), predicted.standardOutput)
+        // a resumed run keeps the outputs' order
+        try assertCommandFails(["train", "--init", "r.safetensors", "--data", "data.csv", "--target", "u,v", "--epochs", "1",
+                                "--out", "s.safetensors"], in: folder,
+                               mentioning: "--target u,v names the checkpoint's targets in another order than its outputs (v,u)", status: 64)
+        let resumed = try run(["train", "--init", "r.safetensors", "--data", "data.csv", "--epochs", "1", "--out", "s.safetensors"])
+        XCTAssertEqual(resumed.status, 0, resumed.standardError)
+        XCTAssertEqual(try checkpoint("s.safetensors").targetNames, ["v", "u"])
         // without a header, by number: the same model as by name
         let body = try String(contentsOf: folder.appendingPathComponent("data.csv"), encoding: .utf8).drop { $0 != "\n" }.dropFirst()
         try String(body).write(to: folder.appendingPathComponent("bare.csv"), atomically: true, encoding: .utf8)
