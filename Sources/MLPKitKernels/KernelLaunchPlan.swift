@@ -268,9 +268,12 @@ public struct KernelLaunchPlanner: Sendable {
     }
 
     /// Checks a loss gradient's arguments; the backend then provides the per-row loss buffer.
+    /// `classWeights` (cross-entropy only): one weight per class, each row's loss and gradient
+    /// scaled by its class's.
     public func lossGradient<Buffer: KernelPlanBuffer>(
         _ loss: Loss, targets: TargetEncoding, output: BufferSlice<Buffer>, target: BufferSlice<Buffer>,
-        rows: Int, columns: Int, gradient: BufferSlice<Buffer>, lossSum: BufferSlice<Buffer>
+        rows: Int, columns: Int, gradient: BufferSlice<Buffer>, lossSum: BufferSlice<Buffer>,
+        classWeights: BufferSlice<Buffer>? = nil
     ) throws(KernelPlanError) -> LossGradientPlan<Buffer> {
         let (rows32, columns32) = (try Self.int32(rows, "rows"), try Self.int32(columns, "columns"))
         guard columns > 0 else { throw .invalidArgument("a loss over 0 columns") }
@@ -279,6 +282,12 @@ public struct KernelLaunchPlanner: Sendable {
         let targetOffset = try Self.checkRange(target, rows * targets.width(outputs: columns), "loss targets")
         let gradientOffset = try Self.checkRange(gradient, rows * columns, "loss gradient")
         let sumOffset = try Self.checkRange(lossSum, 1, "loss sum")
+        if classWeights != nil, loss != .crossEntropy { throw .invalidArgument("class weights for a loss other than cross-entropy") }
+        // unweighted: the flag off and the targets' buffer in the weights' place (never read)
+        let weightsOffset = try classWeights.map { weights throws(KernelPlanError) in try Self.checkRange(weights, columns, "class weights") } ?? 0
+        let weightArguments: [KernelLaunchPlan<Buffer>.Argument] = [
+            .int(classWeights == nil ? 0 : 1), .buffer(classWeights?.buffer ?? target.buffer), .int(weightsOffset),
+        ]
         // the losses the portable kernels implement (a loss added to MLPKit needs its kernel first)
         let kernel: KernelName
         if loss == .meanSquaredError {
@@ -291,11 +300,13 @@ public struct KernelLaunchPlanner: Sendable {
             throw .noLossKernel(loss)
         }
         let kind: KernelTargetKind = targets == .classIndices ? .classIndices : .dense
-        var arguments: [KernelLaunchPlan<Buffer>.Argument] = [
+        let leading: [KernelLaunchPlan<Buffer>.Argument] = [
             .int(rows32), .int(columns32), .int(kind.rawValue),
             .buffer(output.buffer), .int(outputOffset), .buffer(target.buffer), .int(targetOffset),
-            .buffer(gradient.buffer), .int(gradientOffset),
         ]
+        let trailing: [KernelLaunchPlan<Buffer>.Argument] = [.buffer(gradient.buffer), .int(gradientOffset)]
+        // the cross-entropy and wide kernels take the class weights between the targets and the gradient
+        var arguments = leading + (kernel == .lossCrossEntropy || columns >= Self.wideLossColumns ? weightArguments : []) + trailing
         // wide rows: a block per row (coalesced, the row's sum as a tree) instead of a thread
         guard columns >= Self.wideLossColumns else {
             return LossGradientPlan(

@@ -18,14 +18,16 @@ extension KernelSource {
         return 0.5f * d * d;
     }
 
-    /* Softmax cross-entropy by log-sum-exp: rowLoss[i] = −Σ_j y·log softmax(z), grad = (Σy·softmax(z) − y)/rows. */
+    /* Softmax cross-entropy by log-sum-exp: rowLoss[i] = −w·Σ_j y·log softmax(z), grad = w·(Σy·softmax(z) − y)/rows,
+       with the row's class weight w = weights[label] (Σ_j weights[j]·y_j for dense rows) when `weighted`, else 1. */
     KERNEL_ANY void loss_softmax_cross_entropy(const int rows, const int columns, const int targetKind,
                                                const GLOBAL float* z, const int zOffset,
                                                const GLOBAL float* y, const int yOffset,
+                                               const int weighted, const GLOBAL float* weights, const int weightsOffset,
                                                GLOBAL float* grad, const int gradOffset,
                                                GLOBAL float* rowLoss)
     {
-        const float scale = 1.0f / (float)rows;
+        const float unit = 1.0f / (float)rows;
         for (int i = GLOBAL_ID_X; i < rows; i += GLOBAL_SIZE_X) {
             const GLOBAL float* zr = z + zOffset + i * columns;
             const GLOBAL float* yr = y + yOffset + i * columns;
@@ -41,21 +43,28 @@ extension KernelSource {
             const float logSumExp = largest + logf(total);
             if (targetKind == TARGET_CLASS_INDICES) {
                 const int label = class_label(y[yOffset + i], columns);
-                rowLoss[i] = label >= 0 ? logSumExp - zr[label] : NAN_F;
+                const float w = weighted && label >= 0 ? weights[weightsOffset + label] : 1.0f;
+                const float scale = weighted ? unit * w : unit;
+                rowLoss[i] = label >= 0 ? (weighted ? w * (logSumExp - zr[label]) : logSumExp - zr[label]) : NAN_F;
                 for (int j = 0; j < columns; ++j) {
                     gr[j] = (expf(zr[j] - logSumExp) - (j == label ? 1.0f : 0.0f)) * scale;
                 }
             } else {
                 float targetSum = 0.0f;
                 float loss = 0.0f;
+                float w = 0.0f;
                 for (int j = 0; j < columns; ++j) {
                     targetSum += yr[j];
                     loss += yr[j] * (logSumExp - zr[j]);
+                    if (weighted) {
+                        w += weights[weightsOffset + j] * yr[j];
+                    }
                 }
+                const float scale = weighted ? unit * w : unit;
                 for (int j = 0; j < columns; ++j) {
                     gr[j] = (targetSum * expf(zr[j] - logSumExp) - yr[j]) * scale;
                 }
-                rowLoss[i] = loss;
+                rowLoss[i] = weighted ? w * loss : loss;
             }
         }
     }

@@ -14,12 +14,14 @@ extension KernelSource {
     KERNEL(REDUCE_THREADS) void loss_wide(const int loss, const int rows, const int columns, const int targetKind,
                                           const GLOBAL float* z, const int zOffset,
                                           const GLOBAL float* y, const int yOffset,
+                                          const int weighted, const GLOBAL float* weights, const int weightsOffset,
                                           GLOBAL float* grad, const int gradOffset,
                                           GLOBAL float* rowLoss)
     {
         SHARED float scratch[REDUCE_THREADS];
         const int tid = THREAD_X;
-        const float scale = 1.0f / (float)rows;
+        const float unit = 1.0f / (float)rows;
+        const float scale = unit;
         for (int i = BLOCK_X; i < rows; i += GRID_BLOCKS_X) {
             const GLOBAL float* zr = z + zOffset + i * columns;
             const GLOBAL float* yr = y + yOffset + i * columns;
@@ -39,27 +41,38 @@ extension KernelSource {
                 const float logSumExp = largest + logf(total);
                 float partial = 0.0f;
                 float targetSum = 0.0f;
+                float weightPartial = 0.0f;
                 for (int j = tid; j < columns; j += REDUCE_THREADS) {
                     if (targetKind == TARGET_CLASS_INDICES) {
                         partial += j == label ? logSumExp - zr[j] : 0.0f;
                     } else {
                         targetSum += yr[j];
                         partial += yr[j] * (logSumExp - zr[j]);
+                        if (weighted) {
+                            weightPartial += weights[weightsOffset + j] * yr[j];
+                        }
                     }
                 }
                 const float rowTotal = block_sum(scratch, partial);
                 if (targetKind == TARGET_DENSE) {
                     targetSum = block_sum(scratch, targetSum);
                 }
+                /* the row's class weight: its label's, or Σ_j weights[j]·y_j for a dense row */
+                float w = 1.0f;
+                if (weighted) {
+                    w = targetKind == TARGET_CLASS_INDICES ? (label >= 0 ? weights[weightsOffset + label] : 1.0f)
+                                                           : block_sum(scratch, weightPartial);
+                }
+                const float rowScale = weighted ? unit * w : unit;
                 for (int j = tid; j < columns; j += REDUCE_THREADS) {
                     if (targetKind == TARGET_CLASS_INDICES) {
-                        gr[j] = (expf(zr[j] - logSumExp) - (j == label ? 1.0f : 0.0f)) * scale;
+                        gr[j] = (expf(zr[j] - logSumExp) - (j == label ? 1.0f : 0.0f)) * rowScale;
                     } else {
-                        gr[j] = (targetSum * expf(zr[j] - logSumExp) - yr[j]) * scale;
+                        gr[j] = (targetSum * expf(zr[j] - logSumExp) - yr[j]) * rowScale;
                     }
                 }
                 if (tid == 0) {
-                    rowLoss[i] = (targetKind == TARGET_DENSE || label >= 0) ? rowTotal : NAN_F;
+                    rowLoss[i] = (targetKind == TARGET_DENSE || label >= 0) ? (weighted ? w * rowTotal : rowTotal) : NAN_F;
                 }
             } else {
                 float partial = 0.0f;

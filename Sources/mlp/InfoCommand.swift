@@ -50,6 +50,7 @@ struct InfoCommand: ParsableCommand {
                     ("batch_size", training.batchSize.map { .number(Double($0)) } ?? .null),
                     ("shuffle", training.shuffle.map { .bool($0) } ?? .null),
                     ("validation_split", training.validationSplit.map { .number($0) } ?? .null),
+                    ("class_weights", training.classWeights.map { .array($0.map(number)) } ?? .null),
                 ])),
             ]
             print(JSONValue.object(object).serialized)
@@ -96,6 +97,7 @@ struct InfoCommand: ParsableCommand {
         if let batch = training.batchSize { parts.append("batch size \(batch)") }
         if let shuffle = training.shuffle { parts.append(shuffle ? "shuffled" : "in file order") }
         if let split = training.validationSplit { parts.append("validation split \(split)") }
+        if let weights = training.classWeights { parts.append("class weights " + weights.map { "\($0)" }.joined(separator: ", ")) }
         if !parts.isEmpty { print("training: " + parts.joined(separator: ", ")) }
     }
 

@@ -244,6 +244,8 @@ struct TrainCommand: ParsableCommand {
         }
         model.standardization = try features.standardization(training: training, checkpoint: checkpoint)
         model.targetStandardization = try features.targetStandardization(training: training, loss: chosenLoss, checkpoint: checkpoint)
+        let classWeights = try features.classWeights(training: training, classes: outputs, loss: chosenLoss,
+                                                     recorded: recorded.classWeights)
         let runSteps = try self.runSteps(trainingRows: training.rows, batch: batch)
         let start = checkpoint?.optimizer?.step ?? 0
         guard runSteps <= OptimizerState.maximumStep - start else {
@@ -258,6 +260,10 @@ struct TrainCommand: ParsableCommand {
             if model.activation != .relu { line += "; activation \(model.activation)" }
             if schedule != .constant { line += "; schedule \(schedule)\(scheduleContinued ? " (continued)" : "")" }
             if model.standardization != nil { line += "; standardized inputs" }
+            if let classWeights {
+                line += "; class weights " + classWeights.prefix(8).map { Format.fixed(Double($0), 4) }.joined(separator: ", ")
+                    + (classWeights.count > 8 ? ", …" : "")
+            }
             if model.targetStandardization != nil { line += "; standardized targets (the losses below are of the standardized targets)" }
             if let classNames, loaded.classNames != nil {
                 line += "; classes " + DataLoader.LoadError.listed(classNames, quoted: true)
@@ -278,12 +284,15 @@ struct TrainCommand: ParsableCommand {
             }
             announcement = line
         }
-        let metadata = TrainingRecord(seed: seed, batchSize: batch, shuffle: !noShuffle, validationSplit: validationSplit).metadata
+        var record = TrainingRecord(seed: seed, batchSize: batch, shuffle: !noShuffle, validationSplit: validationSplit)
+        record.classWeights = classWeights
+        let metadata = record.metadata
         var task = TrainTask(
             model: model, optimizer: checkpoint?.optimizer, hyperparameters: hyperparameters, training: training,
             validation: validation, configuration: configuration, wantsTrainingAccuracy: plot != nil || history != nil, quiet: json)
         task.schedule = schedule
         task.patience = features.patience
+        task.classWeights = classWeights
         task.announcement = announcement
 
         // The CSV's column names (or, from --x/--y, those the --init checkpoint records), so that
@@ -454,6 +463,7 @@ extension TrainCommand {
             var task = TrainTask(model: foldModel, optimizer: nil, hyperparameters: hyperparameters, training: training,
                                  validation: validation, configuration: configuration, wantsTrainingAccuracy: false, quiet: true)
             task.schedule = schedule
+            task.classWeights = try features.classWeights(training: training, classes: outputs, loss: model.loss, recorded: nil)
             let result = try device.run(task)
             guard let last = result.history.last?.point, let loss = last.validationLoss else { throw CommandError("fold \(fold + 1) ran no epoch") }
             losses.append(loss)
@@ -525,6 +535,8 @@ struct TrainTask: BackendTask {
     var schedule = LearningRateSchedule.constant
     /// Early stopping on the validation loss after this many epochs without improvement.
     var patience: Int?
+    /// Cross-entropy class weights for the training steps (nil: none).
+    var classWeights: [Float]?
 
     struct Output {
         /// The final model and Adam state, or with `patience` the best epoch's.
@@ -541,6 +553,7 @@ struct TrainTask: BackendTask {
         let session = try TrainingSession(model: model, backend: backend, hyperparameters: hyperparameters,
                                           optimizerState: optimizer, batchCapacity: max(capacity, min(validation?.rows ?? 0, 4096)))
         session.schedule = schedule
+        try session.setClassWeights(classWeights)
         if let announcement { Terminal.writeError(announcement) }
         let trainingData = try session.upload(training)
         let validationData = try validation.map { try session.upload($0) }
@@ -594,12 +607,15 @@ struct TrainingRecord {
     var batchSize: Int?
     var shuffle: Bool?
     var validationSplit: Double?
+    /// Cross-entropy class weights (`training.class_weights`, comma-separated).
+    var classWeights: [Float]?
 
     init(_ metadata: [String: String]) {
         seed = metadata["training.seed"].flatMap { UInt64($0) }
         batchSize = metadata["training.batch_size"].flatMap { Int($0) }
         shuffle = metadata["training.shuffle"].map { $0 == "true" }
         validationSplit = metadata["training.validation_split"].flatMap { Double($0) }
+        classWeights = metadata["training.class_weights"].map { $0.split(separator: ",").compactMap { Float($0) } }
     }
 
     init(seed: UInt64, batchSize: Int, shuffle: Bool, validationSplit: Double?) {
@@ -613,6 +629,7 @@ struct TrainingRecord {
         entries["training.batch_size"] = batchSize.map { String($0) }
         entries["training.shuffle"] = shuffle.map { String($0) }
         entries["training.validation_split"] = validationSplit.map { "\($0)" }
+        entries["training.class_weights"] = classWeights.map { $0.map { "\($0)" }.joined(separator: ",") }
         return entries
     }
 }

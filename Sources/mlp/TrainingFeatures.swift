@@ -38,6 +38,11 @@ struct TrainingFeatureOptions: ParsableArguments {
     @Option(parsing: .unconditional, help: ArgumentHelp("Stop after N epochs in a row without a lower validation loss (needs --validation-split); --out gets the best epoch's model.", valueName: "N"))
     var patience: Int?
 
+    @Option(name: .customLong("class-weight"), help: ArgumentHelp(
+        "Cross-entropy: weigh each class's rows in the loss, 'balanced' (n/(C·n_c) from the training rows, as scikit-learn) or one weight per class, comma-separated; a resumed run keeps the checkpoint's.",
+        valueName: "balanced|w0,w1,…"))
+    var classWeight: String?
+
     @Flag(help: "Standardise each feature with the training rows' mean and standard deviation (stored in the checkpoint; eval and predict apply them).")
     var standardize = false
 
@@ -70,6 +75,38 @@ struct TrainingFeatureOptions: ParsableArguments {
         }
         try require(schedule != .step || stepSize != nil, "--schedule step needs --step-size N")
         try require((patience ?? 1) >= 1, "--patience must be at least 1, got \(patience ?? 0)")
+        _ = try givenClassWeights()
+    }
+
+    /// `--class-weight`'s list of weights (nil for none or for `balanced`).
+    func givenClassWeights() throws -> [Float]? {
+        guard let classWeight, classWeight != "balanced" else { return nil }
+        return try classWeight.split(separator: ",", omittingEmptySubsequences: false).map { part in
+            guard let weight = Float(part.trimmed), weight.isFinite, weight >= 0 else {
+                throw ValidationError("--class-weight takes balanced or non-negative weights separated by commas, got '\(part.trimmed)' in '\(classWeight)'")
+            }
+            return weight
+        }
+    }
+
+    /// The class weights of a run on `training` with `classes` outputs: --class-weight's (for
+    /// `balanced`, n/(C·n_c) over the training rows, 1 for a class with none), or a resumed
+    /// checkpoint's recorded ones; nil for none.
+    func classWeights(training: Dataset, classes: Int, loss: Loss, recorded: [Float]?) throws -> [Float]? {
+        guard let classWeight else { return recorded }
+        guard loss == .crossEntropy else {
+            throw ValidationError("--class-weight goes with --loss cross-entropy (classes), not \(loss.rawValue)")
+        }
+        if let given = try givenClassWeights() {
+            guard given.count == classes else {
+                throw ValidationError("--class-weight gives \(given.count) weights for \(classes) classes")
+            }
+            return given
+        }
+        precondition(classWeight == "balanced")
+        var counts = [Int](repeating: 0, count: classes)
+        for actual in Metrics.actualClasses(training) where actual < classes { counts[actual] += 1 }
+        return counts.map { $0 > 0 ? Float(Double(training.rows) / Double(classes * $0)) : 1 }
     }
 
     /// The activation: --activation (and --leaky-slope) for a fresh model; a checkpoint's own,

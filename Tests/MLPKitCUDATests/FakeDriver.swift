@@ -168,8 +168,8 @@ enum FakeDriver {
     static Kernel kernels[] = {
       {"gemm_nt", "iiipipipiipii"}, {"gemm_tn", "iiipipipiipii"}, {"gemm_nn", "iiipipipiipii"},
       {"gemm_nt_compact", "iiipipipiipii"}, {"gemm_tn_compact", "iiipipipiipii"},
-      {"gemm_nn_compact", "iiipipipiipii"}, {"gemm_splitk_sum", "iiipipiipi"}, {"loss_wide", "iiiipipipip"},
-      {"column_sums", "iipipi"}, {"loss_mse", "iiipipipip"}, {"loss_softmax_cross_entropy", "iiipipipip"},
+      {"gemm_nn_compact", "iiipipipiipii"}, {"gemm_splitk_sum", "iiipipiipi"}, {"loss_wide", "iiiipipiipipip"},
+      {"column_sums", "iipipi"}, {"loss_mse", "iiipipipip"}, {"loss_softmax_cross_entropy", "iiipipiipipip"},
       {"sum_reduce", "ippi"}, {"gather_rows", "iiipipipi"}, {"adam_update", "ipipipipiffffp"},
       {"advance_step", "p"},
       {"loss_binary_cross_entropy", "iiipipipip"}, {"activation_forward", "iifpipi"}, {"activation_derivative", "iifpipi"},

@@ -186,12 +186,13 @@ final class FakeDriverTests: XCTestCase {
         XCTAssertEqual(launches[3].grid, [5, 1, 1])
         XCTAssertEqual(launches[3].block, [256, 1, 1])
         XCTAssertEqual(launches[3].arguments, [200, 130, cx, 5, biasx, 2])
-        // loss: one thread per row in blocks of 256, then one block sums the rows' losses
+        // loss: one thread per row in blocks of 256, then one block sums the rows' losses; no class
+        // weights (flag 0, the targets' buffer in the weights' place, offset 0)
         XCTAssertEqual(launches[4].grid, [1, 1, 1])
         XCTAssertEqual(launches[4].block, [256, 1, 1])
-        XCTAssertEqual(Array(launches[4].arguments.prefix(9)), [100, 2, 0, cx, 5, biasx, 2, cx, 5])
+        XCTAssertEqual(Array(launches[4].arguments.prefix(12)), [100, 2, 0, cx, 5, biasx, 2, 0, biasx, 0, cx, 5])
         XCTAssertEqual(launches[5].grid, [1, 1, 1])
-        XCTAssertEqual(launches[5].arguments, [100, launches[4].arguments[9], biasx, 2])
+        XCTAssertEqual(launches[5].arguments, [100, launches[4].arguments[12], biasx, 2])
         // gather: count·width items, grid-stride
         XCTAssertEqual(launches[6].grid, [6, 1, 1])
         XCTAssertEqual(launches[6].arguments, [100, 13, UInt64((200 * 257 + 3) / 13), ax, 7, biasx, 2, cx, 5])
@@ -263,6 +264,10 @@ final class FakeDriverTests: XCTestCase {
         try backend.lossGradient(.meanSquaredError, targets: .dense, output: x, target: x, rows: 3, columns: 4, gradient: x, lossSum: x)
         try backend.lossGradient(.crossEntropy, targets: .dense, output: x, target: x, rows: 3, columns: 64, gradient: x,
                                  lossSum: x)  // loss_wide
+        try backend.lossGradient(.crossEntropy, targets: .classIndices, output: x, target: x, rows: 3, columns: 4, gradient: x,
+                                 lossSum: x, classWeights: x)  // class weights
+        try backend.lossGradient(.crossEntropy, targets: .dense, output: x, target: x, rows: 3, columns: 64, gradient: x,
+                                 lossSum: x, classWeights: x)  // loss_wide, class weights
         try backend.gatherRows(x, width: 4, indices: x, count: 3, into: x)
         try backend.adamUpdate(parameters: x, gradients: x, firstMoment: x, secondMoment: x, count: 10,
                                hyperparameters: .init(), step: 1)
@@ -271,7 +276,7 @@ final class FakeDriverTests: XCTestCase {
         let recorded = try XCTUnwrap(backend.recording)
         XCTAssertEqual(Set(recorded.map(\.kernel.rawValue)),
                        ["gemm_nn_compact", "gemm_nt_compact", "gemm_splitk_sum", "column_sums", "loss_mse", "loss_wide",
-                        "sum_reduce", "gather_rows", "adam_update", "advance_step"])
+                        "loss_softmax_cross_entropy", "sum_reduce", "gather_rows", "adam_update", "advance_step"])
         for launch in recorded {
             XCTAssertEqual(launch.arguments.count, signatures[launch.kernel.rawValue]?.count, launch.kernel.rawValue)
         }

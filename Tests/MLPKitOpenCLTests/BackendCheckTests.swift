@@ -152,9 +152,10 @@ private final class FaultyBackend: Backend {
     }
 
     func lossGradient(_ loss: Loss, targets: TargetEncoding, output: BufferSlice<CPUBuffer>, target: BufferSlice<CPUBuffer>,
-                      rows: Int, columns: Int, gradient: BufferSlice<CPUBuffer>, lossSum: BufferSlice<CPUBuffer>) throws {
+                      rows: Int, columns: Int, gradient: BufferSlice<CPUBuffer>, lossSum: BufferSlice<CPUBuffer>,
+                      classWeights: BufferSlice<CPUBuffer>?) throws {
         try base.lossGradient(loss, targets: targets, output: output, target: target, rows: rows, columns: columns,
-                              gradient: gradient, lossSum: lossSum)
+                              gradient: gradient, lossSum: lossSum, classWeights: classWeights)
     }
 
     func gatherRows(_ source: BufferSlice<CPUBuffer>, width: Int, indices: BufferSlice<CPUBuffer>, count: Int,

@@ -203,6 +203,11 @@ final class CheckpointHardeningTests: FileTestCase {
             ("training.validation_split", "1", "a number strictly between 0 and 1"),
             ("training.validation_split", "nan", "a number strictly between 0 and 1"),
             ("training.validation_split", "-0.2", "a number strictly between 0 and 1"),
+            // the model has 3 outputs
+            ("training.class_weights", "1,2", "3 non-negative numbers separated by commas, one per output"),
+            ("training.class_weights", "1,x,2", "3 non-negative numbers separated by commas, one per output"),
+            ("training.class_weights", "1,-2,2", "3 non-negative numbers separated by commas, one per output"),
+            ("training.class_weights", "1,inf,2", "3 non-negative numbers separated by commas, one per output"),
         ]
         for (key, value, expected) in cases {
             assertRefused(try mutatingMetadata(saved, [key: value]), "\(key) \(value) is not \(expected)")
@@ -214,6 +219,7 @@ final class CheckpointHardeningTests: FileTestCase {
             "training.batch_size": "1", "training.seed": "18446744073709551615", "training.shuffle": "false"]))
         XCTAssertEqual(extremes.metadata["training.batch_size"], "1")
         XCTAssertEqual(extremes.metadata["training.seed"], "18446744073709551615")
+        XCTAssertNoThrow(try Checkpoint.decode(try mutatingMetadata(saved, ["training.class_weights": "0.5,2,1.25"])))
     }
 
     func testBadScheduleMetadataIsRefusedNamingKeyAndValue() throws {

@@ -94,14 +94,15 @@ extension Backend {
         return try read(sums, columns)
     }
 
-    /// The loss gradient and loss sum of host arrays, every operand at `offset`.
+    /// The loss gradient and loss sum of host arrays, every operand at `offset` (with
+    /// `classWeights`, cross-entropy's rows weighted by class).
     public func lossGradient(_ loss: Loss, _ encoding: TargetEncoding, output: [Float], targets: [Float], rows: Int,
-                             columns: Int, offset: Int = 0) throws -> (gradient: [Float], sum: Float) {
+                             columns: Int, offset: Int = 0, classWeights: [Float]? = nil) throws -> (gradient: [Float], sum: Float) {
         let gradient = try poisoned(rows * columns, offset: offset)
         let sum = try poisoned(1, offset: offset)
         try lossGradient(loss, targets: encoding, output: try buffer(output, offset: offset),
                          target: try buffer(targets, offset: offset), rows: rows, columns: columns,
-                         gradient: gradient, lossSum: sum)
+                         gradient: gradient, lossSum: sum, classWeights: try classWeights.map { try buffer($0, offset: offset) })
         return (try read(gradient, rows * columns), try read(sum, 1)[0])
     }
 

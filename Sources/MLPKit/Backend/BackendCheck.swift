@@ -74,6 +74,14 @@ public struct BackendCheck<Candidate: Backend> {
                 }
             }
         }
+        // cross-entropy with class weights (train --class-weight)
+        for encoding in [TargetEncoding.classIndices, .dense] {
+            for (index, shape) in BackendCheckShapes.losses.enumerated() {
+                let rows = try checkLoss(.crossEntropy, encoding, shape, variant: index, weighted: true, random: &random)
+                record(rows.gradient)
+                record(rows.sum)
+            }
+        }
         for (index, shape) in BackendCheckShapes.gathers.enumerated() {
             record(try checkGather(shape, offset: index % 2 == 1, random: &random))
         }
@@ -193,10 +201,12 @@ public struct BackendCheck<Candidate: Backend> {
     }
 
     private func checkLoss(
-        _ loss: Loss, _ encoding: TargetEncoding, _ shape: (rows: Int, columns: Int), variant: Int,
+        _ loss: Loss, _ encoding: TargetEncoding, _ shape: (rows: Int, columns: Int), variant: Int, weighted: Bool = false,
         random: inout SeededGenerator
     ) throws(BackendCheckError) -> (gradient: BackendCheckResult, sum: BackendCheckResult) {
         let (rows, columns) = shape
+        // weights from 0.25 to 4, one per class
+        let classWeights = weighted ? random.checkValues(columns).map { exp2f(2 * $0) } : nil
         let output = random.checkValues(rows * columns).map { $0 * 4 }
         let targets: [Float]
         switch (loss, encoding) {
@@ -211,11 +221,11 @@ public struct BackendCheck<Candidate: Backend> {
             // labels of 0 and 1, and soft targets in every other case
             targets = random.checkValues(rows * columns).map { variant % 2 == 0 ? ($0 > 0 ? 1 : 0) : abs($0) }
         }
-        let name = "lossGradient \(loss.rawValue) \(encoding == .classIndices ? "indices" : "dense")"
+        let name = "lossGradient \(loss.rawValue)\(weighted ? " weighted" : "") \(encoding == .classIndices ? "indices" : "dense")"
         let sizes = "\(rows)×\(columns)"
         let (actual, expected) = try both(name, sizes) {
             try $0.lossGradient(loss, encoding, output: output, targets: targets, rows: rows, columns: columns,
-                                offset: variant % 2 == 1)
+                                offset: variant % 2 == 1, classWeights: classWeights)
         }
         return (row(name + " gradient", sizes, actual.gradient, expected.gradient, threshold: BackendCheckThreshold.elementwise),
                 row(name + " loss sum", sizes, [actual.sum], [expected.sum], threshold: BackendCheckThreshold.elementwise))
@@ -437,7 +447,7 @@ private protocol BackendCheckRunner {
                  epilogue: ProductEpilogueKind, auxiliary: [Float], offset: Bool) throws -> [Float]
     func columnSums(_ matrix: [Float], rows: Int, columns: Int, offset: Bool) throws -> [Float]
     func lossGradient(_ loss: Loss, _ encoding: TargetEncoding, output: [Float], targets: [Float], rows: Int,
-                      columns: Int, offset: Bool) throws -> (gradient: [Float], sum: Float)
+                      columns: Int, offset: Bool, classWeights: [Float]?) throws -> (gradient: [Float], sum: Float)
     func gather(_ source: [Float], width: Int, indices: [Float], offset: Bool) throws -> [Float]
     func adam(parameters: [Float], firstMoment: [Float], secondMoment: [Float], gradients: [[Float]],
               steps: ClosedRange<Int>, offset: Bool, hyperparameters: AdamHyperparameters) throws -> [[Float]]
@@ -459,9 +469,9 @@ private struct Runner<B: Backend>: BackendCheckRunner {
     }
 
     func lossGradient(_ loss: Loss, _ encoding: TargetEncoding, output: [Float], targets: [Float], rows: Int,
-                      columns: Int, offset: Bool) throws -> (gradient: [Float], sum: Float) {
+                      columns: Int, offset: Bool, classWeights: [Float]?) throws -> (gradient: [Float], sum: Float) {
         try backend.lossGradient(loss, encoding, output: output, targets: targets, rows: rows, columns: columns,
-                                 offset: offset ? 4 : 0)
+                                 offset: offset ? 4 : 0, classWeights: classWeights)
     }
 
     func gather(_ source: [Float], width: Int, indices: [Float], offset: Bool) throws -> [Float] {

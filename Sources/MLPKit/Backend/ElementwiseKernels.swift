@@ -375,12 +375,16 @@ enum ElementwiseKernels {
 enum LossKernels {
     /// Writes dL/dZ (already divided by `rows`) into `gradient` and returns the loss summed over
     /// rows (the caller divides by the number of rows).
+    /// With `classWeights` (cross-entropy), a row's loss and gradient are scaled by its class's
+    /// weight w (Σ_j w_j·y_j for a dense row): the gradient by 1/rows·w, as the kernels scale it.
     static func gradient(
         _ loss: Loss, targets: TargetEncoding, output: UnsafePointer<Float>, target: UnsafePointer<Float>,
-        rows: Int, columns: Int, gradient: UnsafeMutablePointer<Float>, simd: Bool = SIMDKernels.enabled
+        rows: Int, columns: Int, gradient: UnsafeMutablePointer<Float>, classWeights: UnsafePointer<Float>? = nil,
+        simd: Bool = SIMDKernels.enabled
     ) -> Float {
         guard rows > 0 else { return 0 }
-        let scale = 1 / Float(rows)
+        let unit = 1 / Float(rows)
+        let scale = unit
         var total = 0.0
         switch loss {
         case .meanSquaredError:
@@ -472,24 +476,29 @@ enum LossKernels {
                         total = .nan  // a label outside the classes: poison the loss, read nothing
                         continue
                     }
+                    let w = classWeights?[label] ?? 1
+                    let rowScale = classWeights == nil ? unit : unit * w
                     for j in 0..<columns {
-                        d[j] = (d[j] * inverseSum - (j == label ? 1 : 0)) * scale
+                        d[j] = (d[j] * inverseSum - (j == label ? 1 : 0)) * rowScale
                     }
-                    total += Double(logSumExp - z[label])
+                    total += classWeights == nil ? Double(logSumExp - z[label]) : Double(w * (logSumExp - z[label]))
                 case .dense:
                     // −Σ y·log softmax = Σ y·(lse − z); gradient Σy·softmax − y (= softmax − y
                     // for rows of probabilities)
                     let y = target + i * columns
                     var targetSum: Float = 0
                     var rowLoss = 0.0
+                    var w: Float = 0
                     for j in 0..<columns {
                         targetSum += y[j]
                         if y[j] != 0 { rowLoss += Double(y[j]) * Double(logSumExp - z[j]) }
+                        if let classWeights { w += classWeights[j] * y[j] }
                     }
+                    let rowScale = classWeights == nil ? unit : unit * w
                     for j in 0..<columns {
-                        d[j] = (targetSum * d[j] * inverseSum - y[j]) * scale
+                        d[j] = (targetSum * d[j] * inverseSum - y[j]) * rowScale
                     }
-                    total += rowLoss
+                    total += classWeights == nil ? rowLoss : Double(w) * rowLoss
                 }
             }
         }

@@ -251,7 +251,7 @@ public struct Checkpoint: Sendable, Equatable {
 
     /// How `mlp train` batched the data (`training.*`, read back by a resumed run): each key, when
     /// present, must hold a value the run could have written.
-    static func validateTrainingMetadata(_ metadata: [String: String]) throws {
+    static func validateTrainingMetadata(_ metadata: [String: String], outputs: Int) throws {
         func fail(_ key: String, _ text: String, _ expected: String) -> CheckpointError {
             .invalid(path: "", reason: "\(key) \(shown(text)) is not \(expected)")
         }
@@ -266,6 +266,12 @@ public struct Checkpoint: Sendable, Equatable {
         }
         if let text = metadata["training.validation_split"], !(Double(text).map { $0 > 0 && $0 < 1 } ?? false) {
             throw fail("training.validation_split", text, "a number strictly between 0 and 1")
+        }
+        if let text = metadata["training.class_weights"] {
+            let weights = text.split(separator: ",", omittingEmptySubsequences: false).map { Float($0) }
+            guard weights.count == outputs, weights.allSatisfy({ $0.map { $0.isFinite && $0 >= 0 } ?? false }) else {
+                throw fail("training.class_weights", text, "\(outputs) non-negative numbers separated by commas, one per output")
+            }
         }
     }
 
@@ -642,7 +648,7 @@ public struct Checkpoint: Sendable, Equatable {
             do { try TrainingSession<CPUBackend>.validate(hyperparameters) } catch { throw fail("\(error)") }
             checkpoint.hyperparameters = hyperparameters
         }
-        try validateTrainingMetadata(metadata)
+        try validateTrainingMetadata(metadata, outputs: sizes[sizes.count - 1])
         (checkpoint.featureNames, checkpoint.targetNames, checkpoint.classNames, checkpoint.categories) = try dataColumns(
             metadata, inputs: sizes[0], outputs: sizes[sizes.count - 1])
         checkpoint.fills = try fills(metadata, columns: checkpoint.categories?.count ?? sizes[0], categories: checkpoint.categories)

@@ -59,6 +59,11 @@ public final class TrainingSession<B: Backend> {
     /// Whether `train` replays each step as one recorded graph on backends that can
     /// (`StepGraphCapable`, i.e. CUDA). Results are the same either way.
     public var usesStepGraphs = true
+    /// Cross-entropy class weights (one per class) that training steps scale each row's loss and
+    /// gradient by (``setClassWeights(_:)``); nil, the default, is the seed's loss. Evaluation is
+    /// never weighted.
+    public private(set) var classWeights: [Float]?
+    private var classWeightBuffer: B.Buffer?
 
     // θ, dL/dθ, m and v, each one flat buffer in the layout W1, b1, W2, b2, …
     let parameters: B.Buffer
@@ -267,7 +272,8 @@ public final class TrainingSession<B: Backend> {
         // dZ_L = dL/dZ_L (already divided by B), and the batch's loss sum
         var dZ = BufferSlice(deltas.0)
         try backend.lossGradient(loss, targets: data.targetEncoding, output: ZL, target: Y, rows: rows,
-                                 columns: layout.outputs, gradient: dZ, lossSum: BufferSlice(lossSums, offset: lossSlot))
+                                 columns: layout.outputs, gradient: dZ, lossSum: BufferSlice(lossSums, offset: lossSlot),
+                                 classWeights: classWeightBuffer.map { BufferSlice($0) })
         try backward(X, rows: rows, dZL: &dZ)
         // Adam over every parameter at once, t = t + 1, at the schedule's rate for t
         try schedule.validate()
@@ -284,6 +290,30 @@ public final class TrainingSession<B: Backend> {
                                     firstMoment: BufferSlice(firstMoment), secondMoment: BufferSlice(secondMoment),
                                     count: layout.parameterCount, hyperparameters: h, step: step)
         }
+    }
+
+    /// Sets the class weights training steps use (nil: none). Each row's loss and gradient are
+    /// scaled by its class's weight (a dense target row's by Σ_j w_j·y_j), so the training loss
+    /// is 1/B·Σ w·CE, the weighted sum over the batch divided by its rows (Keras' `class_weight`).
+    /// - Throws: `ModelError.invalidHyperparameter` unless the loss is cross-entropy and there
+    ///   is one finite, non-negative weight per output.
+    public func setClassWeights(_ weights: [Float]?) throws {
+        guard let weights else {
+            (classWeights, classWeightBuffer) = (nil, nil)
+            return
+        }
+        guard loss == .crossEntropy else {
+            throw ModelError.invalidHyperparameter("class weights go with cross-entropy, not \(loss.rawValue)")
+        }
+        guard weights.count == layout.outputs else {
+            throw ModelError.invalidHyperparameter("\(weights.count) class weights for a model with \(layout.outputs) classes")
+        }
+        guard weights.allSatisfy({ $0.isFinite && $0 >= 0 }) else {
+            throw ModelError.invalidHyperparameter("class weights must be finite and not negative")
+        }
+        let buffer = try classWeightBuffer ?? backend.makeBuffer(count: layout.outputs)
+        try upload(weights, to: buffer)
+        (classWeights, classWeightBuffer) = (weights, buffer)
     }
 
     /// The learning rate step t uses: the schedule applied to the base rate.
