@@ -20,8 +20,7 @@ extension KernelSource {
     {
         SHARED float scratch[REDUCE_THREADS];
         const int tid = THREAD_X;
-        const float unit = 1.0f / (float)rows;
-        const float scale = unit;
+        const float scale = 1.0f / (float)rows;
         for (int i = BLOCK_X; i < rows; i += GRID_BLOCKS_X) {
             const GLOBAL float* zr = z + zOffset + i * columns;
             const GLOBAL float* yr = y + yOffset + i * columns;
@@ -63,7 +62,7 @@ extension KernelSource {
                     w = targetKind == TARGET_CLASS_INDICES ? (label >= 0 ? weights[weightsOffset + label] : 1.0f)
                                                            : block_sum(scratch, weightPartial);
                 }
-                const float rowScale = weighted ? unit * w : unit;
+                const float rowScale = weighted ? scale * w : scale;
                 for (int j = tid; j < columns; j += REDUCE_THREADS) {
                     if (targetKind == TARGET_CLASS_INDICES) {
                         gr[j] = (expf(zr[j] - logSumExp) - (j == label ? 1.0f : 0.0f)) * rowScale;

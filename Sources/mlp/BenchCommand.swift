@@ -74,19 +74,17 @@ struct BenchCommand: ParsableCommand {
         for row in report.rows {
             let c = row.configuration
             let layers = c.layers.map(String.init).joined(separator: ",")
-            print(pad(c.name, 7) + " " + pad(layers, 22) + " " + padLeft("\(c.batch)", 6) + "  " + pad(row.mode, 6) + " "
-                  + padLeft(Format.seconds(row.median), 10) + " " + padLeft(Format.seconds(row.minimum), 10) + " "
-                  + padLeft(Format.seconds(row.maximum), 10) + " " + padLeft(Format.fixed(row.gflops, 1), 9) + " "
-                  + padLeft(Format.fixed(report.ceiling(for: row), 1), 9) + " "
-                  + padLeft(Format.fixed(100 * row.gflops / report.ceiling(for: row), 1) + "%", 11))
+            print(Format.pad(c.name, 7) + " " + Format.pad(layers, 22) + " " + Format.padLeft("\(c.batch)", 6) + "  " + Format.pad(row.mode, 6) + " "
+                  + Format.padLeft(Format.seconds(row.median), 10) + " " + Format.padLeft(Format.seconds(row.minimum), 10) + " "
+                  + Format.padLeft(Format.seconds(row.maximum), 10) + " " + Format.padLeft(Format.fixed(row.gflops, 1), 9) + " "
+                  + Format.padLeft(Format.fixed(report.ceiling(for: row), 1), 9) + " "
+                  + Format.padLeft(Format.fixed(100 * row.gflops / report.ceiling(for: row), 1) + "%", 11))
         }
         for product in report.products {
             print("product \(product.layout.rawValue) \(product.size)³: \(Format.seconds(product.median)), \(Format.fixed(product.tflops, 2)) TFLOP/s")
         }
     }
 
-    func pad(_ text: String, _ width: Int) -> String { text + String(repeating: " ", count: max(0, width - text.count)) }
-    func padLeft(_ text: String, _ width: Int) -> String { String(repeating: " ", count: max(0, width - text.count)) + text }
 }
 
 struct BenchTask: BackendTask {

@@ -68,10 +68,10 @@ struct CheckCommand: ParsableCommand {
         print("reference: \(report.reference)")
         let nameWidth = max(9, report.results.map(\.name.count).max() ?? 0)
         let sizeWidth = max(5, report.results.map(\.sizes.count).max() ?? 0)
-        print(pad("operation", nameWidth) + "  " + pad("sizes", sizeWidth) + "  relative error  threshold  result")
+        print(Format.pad("operation", nameWidth) + "  " + Format.pad("sizes", sizeWidth) + "  relative error  threshold  result")
         for result in report.results {
-            print(pad(result.name, nameWidth) + "  " + pad(result.sizes, sizeWidth) + "  "
-                  + pad(BackendCheckResult.scientific(result.relativeError), 14) + "  " + pad(result.threshold == 0 ? "0" : BackendCheckResult.scientific(result.threshold, 0), 9)
+            print(Format.pad(result.name, nameWidth) + "  " + Format.pad(result.sizes, sizeWidth) + "  "
+                  + Format.pad(BackendCheckResult.scientific(result.relativeError), 14) + "  " + Format.pad(result.threshold == 0 ? "0" : BackendCheckResult.scientific(result.threshold, 0), 9)
                   + "  " + (result.passed ? "ok" : "FAIL"))
         }
         // the worst error of each kind of operation, in the order the checks ran
@@ -86,7 +86,6 @@ struct CheckCommand: ParsableCommand {
         print("\(passed) of \(report.results.count) checks passed")
     }
 
-    func pad(_ text: String, _ width: Int) -> String { text + String(repeating: " ", count: max(0, width - text.count)) }
 }
 
 /// `BackendCheck` on whichever backend `--device` names, against the CPU backend.

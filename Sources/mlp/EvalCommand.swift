@@ -135,14 +135,13 @@ struct EvalCommand: ParsableCommand {
         let shown = order.prefix(30)
         let labels = names.map { Excerpt.escape($0) }
         let width = max(6, shown.map { labels[$0].count }.max() ?? 0)
-        let pad = { (text: String, width: Int) in text + String(repeating: " ", count: max(width - text.count, 0)) }
         let accuracy = figures.first?.accuracyDecreases != nil
         print("importance (the loss's increase with the column shuffled, mean and sd of \(Format.counted(repeats, "shuffle"))):")
-        print(pad("column", width) + "  " + pad("loss +", 12) + "  " + (accuracy ? pad("sd", 12) + "  accuracy −" : "sd"))
+        print(Format.pad("column", width) + "  " + Format.pad("loss +", 12) + "  " + (accuracy ? Format.pad("sd", 12) + "  accuracy −" : "sd"))
         for index in shown {
             let column = figures[index]
-            var line = pad(labels[index], width) + "  " + pad(Format.fixed(column.meanIncrease, 6), 12) + "  " + Format.fixed(column.deviation, 6)
-            if let decrease = column.meanAccuracyDecrease { line = pad(line, width + 28) + "  " + Format.fixed(decrease, 4) }
+            var line = Format.pad(labels[index], width) + "  " + Format.pad(Format.fixed(column.meanIncrease, 6), 12) + "  " + Format.fixed(column.deviation, 6)
+            if let decrease = column.meanAccuracyDecrease { line = Format.pad(line, width + 28) + "  " + Format.fixed(decrease, 4) }
             print(line)
         }
         if order.count > shown.count { print("… \(order.count - shown.count) more columns (--json lists them all)") }
@@ -154,11 +153,10 @@ struct EvalCommand: ParsableCommand {
         let shown = min(names.count, 30)
         let labels = names.prefix(shown).map { Excerpt.escape($0) }
         let width = max(5, labels.map(\.count).max() ?? 0)
-        let pad = { (text: String, width: Int) in text + String(repeating: " ", count: max(width - text.count, 0)) }
-        let cell = { (value: Double?) in pad(value.map { Format.fixed($0, 4) } ?? "n/a", 9) }
-        print(pad(heading.name, width) + "  precision  recall     f1         \(heading.rows)")
+        let cell = { (value: Double?) in Format.pad(value.map { Format.fixed($0, 4) } ?? "n/a", 9) }
+        print(Format.pad(heading.name, width) + "  precision  recall     f1         \(heading.rows)")
         for (label, row) in zip(labels, figures) {
-            print(pad(label, width) + "  " + cell(row.precision) + "  " + cell(row.recall) + "  " + cell(row.f1) + "  \(row.rows)")
+            print(Format.pad(label, width) + "  " + cell(row.precision) + "  " + cell(row.recall) + "  " + cell(row.f1) + "  \(row.rows)")
         }
         if names.count > shown { print("… \(names.count - shown) more \(heading.name == "class" ? "classes" : "labels") (--json lists them all)") }
     }
@@ -168,14 +166,13 @@ struct EvalCommand: ParsableCommand {
         let shown = min(names.count, 30)
         let labels = names.prefix(shown).map { Excerpt.escape($0) }
         let width = max(5, labels.map(\.count).max() ?? 0)
-        let pad = { (text: String, width: Int) in text + String(repeating: " ", count: max(width - text.count, 0)) }
         print("confusion (rows: actual, columns: predicted)")
         let counts = confusion.prefix(shown).map { $0.prefix(shown).map(String.init) }
         let column = max(labels.map(\.count).max() ?? 0, counts.joined().map(\.count).max() ?? 0)
-        let right = { (text: String) in String(repeating: " ", count: max(column - text.count, 0)) + text }
-        print(pad("", width) + "  " + labels.map(right).joined(separator: "  "))
+        let right = { (text: String) in Format.padLeft(text, column) }
+        print(Format.pad("", width) + "  " + labels.map(right).joined(separator: "  "))
         for (label, row) in zip(labels, counts) {
-            print(pad(label, width) + "  " + row.map(right).joined(separator: "  "))
+            print(Format.pad(label, width) + "  " + row.map(right).joined(separator: "  "))
         }
     }
 }
@@ -206,8 +203,10 @@ struct EvalTask: BackendTask {
     /// the model standardises them), the outputs, and the columns' importance when asked for.
     func run<B: Backend>(on backend: B) throws -> Output {
         let session = try TrainingSession(model: model, backend: backend, batchCapacity: min(batchSize, dataset.rows))
-        func evaluate(_ data: Dataset) throws -> Output {
+        // `outputs`: the rows' outputs are wanted (for `Metrics`); a shuffle needs them only for the loss below
+        func evaluate(_ data: Dataset, outputs wanted: Bool) throws -> Output {
             let (loss, accuracy) = try session.evaluate(try session.upload(data))
+            guard wanted || model.targetStandardization != nil else { return Output(loss: loss, accuracy: accuracy, outputs: []) }
             let outputs = try session.predict(data.inputs)
             guard model.targetStandardization != nil else { return Output(loss: loss, accuracy: accuracy, outputs: outputs) }
             // the session's loss is over standardised targets: the seed's loss in the targets' own units instead
@@ -217,14 +216,14 @@ struct EvalTask: BackendTask {
             }
             return Output(loss: squares / Double(2 * data.rows), accuracy: accuracy, outputs: outputs)
         }
-        var result = try evaluate(dataset)
+        var result = try evaluate(dataset, outputs: true)
         if let importance {
             let measured = try PermutationImportance.measure(
                 inputs: dataset.inputs, features: dataset.features, columns: importance.columns, repeats: importance.repeats,
                 seed: importance.seed, base: (result.loss, result.accuracy)
             ) { inputs in
                 let figures = try evaluate(Dataset(inputs: inputs, features: dataset.features, targets: dataset.targets,
-                                                   encoding: dataset.targetEncoding, targetWidth: dataset.targetWidth))
+                                                   encoding: dataset.targetEncoding, targetWidth: dataset.targetWidth), outputs: false)
                 return (figures.loss, figures.accuracy)
             }
             result.importance = measured

@@ -62,9 +62,11 @@ struct PredictCommand: ParsableCommand {
         var matrix: DataMatrix
         // a classifier trained on text labels writes its classes by name in a CSV
         var labels: [String]?
+        // several named targets (one per output) name the columns
+        let targetNames = checkpoint.targetNames.flatMap { $0.count == classes && classes > 1 ? $0 : nil }
         if network.loss == .binaryCrossEntropy {
             // one probability σ(z) per label, headed p_NAME for named targets
-            if let names = checkpoint.targetNames, names.count == classes, classes > 1 {
+            if let names = targetNames {
                 header = names.map { "p_\($0)" }
             } else {
                 header = (0..<classes).map { "p\($0)" }
@@ -100,7 +102,7 @@ struct PredictCommand: ParsableCommand {
             }
         } else {
             // several named targets: their names; else prediction, or y0, y1, …
-            if let names = checkpoint.targetNames, names.count == classes, classes > 1 {
+            if let names = targetNames {
                 header = names
             } else {
                 header = classes == 1 ? ["prediction"] : (0..<classes).map { "y\($0)" }

@@ -16,6 +16,12 @@ enum Clock {
 
 /// Number formatting without Foundation.
 enum Format {
+    /// `text` with spaces after it to `width` characters (as it is when longer).
+    static func pad(_ text: String, _ width: Int) -> String { text + String(repeating: " ", count: max(0, width - text.count)) }
+
+    /// `text` with spaces before it to `width` characters (right-aligned).
+    static func padLeft(_ text: String, _ width: Int) -> String { String(repeating: " ", count: max(0, width - text.count)) + text }
+
     /// `value` with `digits` digits after the point.
     static func fixed(_ value: Double, _ digits: Int) -> String {
         guard value.isFinite else { return "\(value)" }

@@ -383,8 +383,7 @@ enum LossKernels {
         simd: Bool = SIMDKernels.enabled
     ) -> Float {
         guard rows > 0 else { return 0 }
-        let unit = 1 / Float(rows)
-        let scale = unit
+        let scale = 1 / Float(rows)
         var total = 0.0
         switch loss {
         case .meanSquaredError:
@@ -477,7 +476,7 @@ enum LossKernels {
                         continue
                     }
                     let w = classWeights?[label] ?? 1
-                    let rowScale = classWeights == nil ? unit : unit * w
+                    let rowScale = classWeights == nil ? scale : scale * w
                     for j in 0..<columns {
                         d[j] = (d[j] * inverseSum - (j == label ? 1 : 0)) * rowScale
                     }
@@ -494,7 +493,7 @@ enum LossKernels {
                         if y[j] != 0 { rowLoss += Double(y[j]) * Double(logSumExp - z[j]) }
                         if let classWeights { w += classWeights[j] * y[j] }
                     }
-                    let rowScale = classWeights == nil ? unit : unit * w
+                    let rowScale = classWeights == nil ? scale : scale * w
                     for j in 0..<columns {
                         d[j] = (targetSum * d[j] * inverseSum - y[j]) * rowScale
                     }

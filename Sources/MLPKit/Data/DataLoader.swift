@@ -224,19 +224,22 @@ public enum DataLoader {
     /// A CSV's column names by its first line (the header, or the numbers of the first row's cells
     /// without one), or nil when it cannot be read or that line split.
     public static func columnNames(path: String, hasHeader: Bool) -> [String]? {
-        let (file, member) = fileAndMember(path)
-        guard let (bytes, _) = try? unpack(DataFileIO.readAll(path: file), name: DataFileIO.name(file), member: member),
-              FileSniffer.kind(bytes) == nil else { return nil }
-        return firstLineNames(bytes, hasHeader: hasHeader)
+        textBytes(path: path).flatMap { firstLineNames($0, hasHeader: hasHeader) }
     }
 
     /// The separator a text file at `path` is read with (``CSVSeparator/chosen``, or the one its
     /// first line tells), or nil when it cannot be read or is not text.
     public static func separator(path: String) -> CSVSeparator? {
+        textBytes(path: path).map { bytes in CSVSeparator.chosen ?? bytes.withUnsafeBufferPointer { CSVSeparator.detect($0) } }
+    }
+
+    /// The text file at `path` (unpacked from gzip or a zip archive, as the readers unpack it),
+    /// or nil when it cannot be read or is not text.
+    private static func textBytes(path: String) -> [UInt8]? {
         let (file, member) = fileAndMember(path)
         guard let (bytes, _) = try? unpack(DataFileIO.readAll(path: file), name: DataFileIO.name(file), member: member),
               FileSniffer.kind(bytes) == nil else { return nil }
-        return CSVSeparator.chosen ?? bytes.withUnsafeBufferPointer { CSVSeparator.detect($0) }
+        return bytes
     }
 
     /// ``readTable(path:target:targetRequired:features:classes:textFeatures:dropping:missing:hasHeader:)`` on a CSV's bytes already read
