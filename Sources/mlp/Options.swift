@@ -129,12 +129,11 @@ struct DataOptions: ParsableArguments {
                                                  textFeatures: textFeatures, dropping: try dropped(),
                                                  missing: checkpoint?.fills.map { .recorded($0) } ?? missing,
                                                  hasHeader: !noHeader)
-            } catch DataFileError.csv(let path, let line, let column, let name, let reason)
-                where checkpoint == nil && missing == .refused && Self.isMissingValue(reason)
-                && !(targets ?? []).contains(noHeader ? "\(column)" : name ?? "") {
+            } catch DataFileError.missingValue(let path, let line, let column, let name, let reason)
+                where checkpoint == nil && missing == .refused && !(targets ?? []).contains(noHeader ? "\(column)" : name ?? "") {
                 // a fresh model could have filled it (a feature's, not the target's: that one is never filled)
-                throw DataFileError.csv(path: path, line: line, column: column, columnName: name,
-                                        reason: reason + " (--fill-missing fills missing values)")
+                throw DataFileError.missingValue(path: path, line: line, column: column, columnName: name,
+                                                 reason: reason + " (--fill-missing fills missing values)")
             } catch let error as DataLoader.LoadError {
                 throw separatorHint(for: error, file: data)
             }
@@ -178,13 +177,6 @@ struct DataOptions: ParsableArguments {
 }
 
 extension DataOptions {
-    /// Whether a CSV cell's error is about a missing value (empty, NA, N/A, NaN, null, ?).
-    static func isMissingValue(_ reason: String) -> Bool {
-        if reason == "empty cell" || reason.hasPrefix("NaN is not allowed") { return true }
-        guard reason.hasPrefix("'"), let end = reason.dropFirst().firstIndex(of: "'") else { return false }
-        return reason[end...].hasPrefix("' is not a number") && CSVFile.isMissing(String(reason[reason.index(after: reason.startIndex)..<end]))
-    }
-
     /// A CSV column as messages name it: 'price', or "column 3" by its number without a header.
     static func label(_ column: String, numbered: Bool) -> String {
         numbered ? "column \(column)" : "'\(Excerpt.escape(column))'"

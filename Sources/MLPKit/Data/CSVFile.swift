@@ -382,7 +382,7 @@ public enum CSVFile {
             return stop
         }
         if text.isEmpty {
-            throw DataFileError.csv(path: name, line: line, column: column, columnName: columnName(header, column), reason: "empty cell")
+            throw DataFileError.missingValue(path: name, line: line, column: column, columnName: columnName(header, column), reason: "empty cell")
         }
         cells.append(text)
         return stop
@@ -431,12 +431,13 @@ public enum CSVFile {
         var first = start, stop = end
         while first < stop, isSpace(base[first]) { first += 1 }
         while stop > first, isSpace(base[stop - 1]) { stop -= 1 }
-        func error(_ reason: String) -> DataFileError {
-            .csv(path: name, line: line, column: column, columnName: columnName(header, column), reason: reason)
+        func error(_ reason: String, missingValue: Bool = false) -> DataFileError {
+            missingValue ? .missingValue(path: name, line: line, column: column, columnName: columnName(header, column), reason: reason)
+                : .csv(path: name, line: line, column: column, columnName: columnName(header, column), reason: reason)
         }
         if first == stop {
             if missing { return .nan }
-            throw error("empty cell")
+            throw error("empty cell", missingValue: true)
         }
         var numberStart = first, numberEnd = stop
         if stop - first >= 2, base[first] == UInt8(ascii: "\""), base[stop - 1] == UInt8(ascii: "\"") {
@@ -446,7 +447,7 @@ public enum CSVFile {
             while numberEnd > numberStart, isSpace(base[numberEnd - 1]) { numberEnd -= 1 }
             if numberStart == numberEnd {
                 if missing { return .nan }
-                throw error("empty cell")
+                throw error("empty cell", missingValue: true)
             }
         }
         if missing, numberEnd - numberStart <= 4,
@@ -454,9 +455,10 @@ public enum CSVFile {
             return .nan
         }
         guard let value = strtofExact(base, from: numberStart, to: numberEnd) else {
-            throw error("\(quoted(base, first, stop)) is not a number")
+            let text = String(decoding: UnsafeBufferPointer(start: base + numberStart, count: numberEnd - numberStart), as: UTF8.self)
+            throw error("\(quoted(base, first, stop)) is not a number", missingValue: isMissing(text))
         }
-        if value.isNaN { throw error("NaN is not allowed (\(quoted(base, first, stop)))") }
+        if value.isNaN { throw error("NaN is not allowed (\(quoted(base, first, stop)))", missingValue: true) }
         if value.isInfinite {
             let text = String(decoding: UnsafeBufferPointer(start: base + numberStart, count: numberEnd - numberStart), as: UTF8.self)
             if text.lowercased().contains("inf") {

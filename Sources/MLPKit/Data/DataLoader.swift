@@ -308,7 +308,7 @@ public enum DataLoader {
             decoded = try CSVFile.decode(bytes, name: path, hasHeader: hasHeader, textColumns: textModes, missing: missing != .refused)
         } catch let error as DataFileError {
             // a target that is not there is the error to report, not a cell of the column it would have been
-            if case .csv = error, targetRequired, let names = firstLineNames(bytes, hasHeader: hasHeader),
+            if error.isCSVCell, targetRequired, let names = firstLineNames(bytes, hasHeader: hasHeader),
                let absent = targets.first(where: { !names.contains($0) }) {
                 try missingTarget(absent, names: names)
             }
@@ -408,8 +408,8 @@ public enum DataLoader {
                 table.classNames = classified.names
             } else if let place = values.firstIndex(where: \.isNaN) {
                 let (row, index) = (place / targetIndices.count, targetIndices[place % targetIndices.count])
-                throw DataFileError.csv(path: path, line: matrix.origin?.line(ofRow: row) ?? row + 1, column: index + 1,
-                                        columnName: hasHeader ? header[index] : nil, reason: "the target is missing")
+                throw DataFileError.missingValue(path: path, line: matrix.origin?.line(ofRow: row) ?? row + 1, column: index + 1,
+                                                 columnName: hasHeader ? header[index] : nil, reason: "the target is missing")
             }
             var columns = DataMatrix(rows: matrix.rows, columns: targetIndices.count, values: values,
                                      isIntegral: values.allSatisfy { $0.rounded() == $0 })
@@ -563,7 +563,10 @@ public enum DataLoader {
     static func classIndices(_ labels: [String], classes: [String]?, path: String, origin: DataMatrix.Origin?, column: Int,
                              columnName: String?, kind: TextKind = .label) throws -> (indices: [Float], names: [String]) {
         func fail(_ row: Int, _ reason: String) -> DataFileError {
-            .csv(path: path, line: origin?.line(ofRow: row) ?? row + 1, column: column, columnName: columnName, reason: reason)
+            let line = origin?.line(ofRow: row) ?? row + 1
+            return CSVFile.isMissing(labels[row])
+                ? .missingValue(path: path, line: line, column: column, columnName: columnName, reason: reason)
+                : .csv(path: path, line: line, column: column, columnName: columnName, reason: reason)
         }
         // "" is a missing value (read only where missing values are allowed): no category, or for a label an error
         let numbers = labels.filter { Float($0) != nil }.count

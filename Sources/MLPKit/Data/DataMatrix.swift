@@ -120,6 +120,18 @@ public enum DataFileError: Error, CustomStringConvertible, Equatable {
     case valueOutOfRange(path: String, row: Int, column: Int, value: String)
     /// A problem in a CSV file at 1-based `line` and `column`; `columnName` is the header's name for that column, if any.
     case csv(path: String, line: Int, column: Int, columnName: String?, reason: String)
+    /// A missing value (an empty cell, `NA`, `N/A`, `NaN`, `null` or `?`) where the reader was not asked to
+    /// allow them; otherwise as ``csv(path:line:column:columnName:reason:)``, and described the same way.
+    case missingValue(path: String, line: Int, column: Int, columnName: String?, reason: String)
+
+    /// Whether this is about one cell of a CSV file (``csv(path:line:column:columnName:reason:)`` or
+    /// ``missingValue(path:line:column:columnName:reason:)``).
+    public var isCSVCell: Bool {
+        switch self {
+        case .csv, .missingValue: return true
+        default: return false
+        }
+    }
 
     /// One line naming the file (and, for CSV, the line and column) and what is wrong. Control characters
     /// (from the file's content or its name) are escaped, so the text is always a single printable line.
@@ -148,7 +160,7 @@ public enum DataFileError: Error, CustomStringConvertible, Equatable {
             return "\(path): element [\(row), \(column)] (0-based) is \(value); NaN and infinity are not allowed"
         case let .valueOutOfRange(path, row, column, value):
             return "\(path): element [\(row), \(column)] (0-based) is \(value), outside the Float32 range"
-        case let .csv(path, line, column, columnName, reason):
+        case let .csv(path, line, column, columnName, reason), let .missingValue(path, line, column, columnName, reason):
             let name = columnName.map { " ('\(Excerpt.escape($0))')" } ?? ""
             return "\(path), line \(line), column \(column)\(name): \(reason)"
         }

@@ -28,6 +28,40 @@ final class MissingValueTests: XCTestCase {
         XCTAssertNil(try DataLoader.decodeTable(Array("a,y\n1,0\n".utf8), name: "f.csv", target: "y").fills)
     }
 
+    /// Without missing values allowed, a missing value is its own typed error (`.missingValue`, so
+    /// that the tool can say `--fill-missing` would fill it), every other bad cell `.csv`; both
+    /// describe themselves the same way.
+    func testMissingValuesAreTypedErrors() {
+        func kind(_ text: String) -> String {
+            do {
+                _ = try DataLoader.decodeTable(Array(text.utf8), name: "k.csv", target: "y")
+                return "read"
+            } catch let error as DataFileError {
+                switch error {
+                case let .missingValue(_, line, column, _, _): return "missing \(line):\(column)"
+                case let .csv(_, line, column, _, _): return "csv \(line):\(column)"
+                default: return "other \(error)"
+                }
+            } catch { return "other \(error)" }
+        }
+        for marker in ["", " ", "NA", "na", "N/A", "\"NA\"", "NaN", "nan", "null", "NULL", "?", "\"\""] {
+            XCTAssertEqual(kind("a,b,y\n1,2,3\n4,\(marker),6\n"), "missing 3:2", "feature cell \(marker)")
+            XCTAssertEqual(kind("a,b,y\n1,2,3\n4,5,\(marker)\n"), "missing 3:3", "target cell \(marker)")
+        }
+        for bad in ["abc", "1x", "NAN1", "-", "inf", "nulls"] {
+            XCTAssertEqual(kind("a,b,y\n1,2,3\n4,\(bad),6\n"), "csv 3:2", "feature cell \(bad)")
+        }
+        // a column of numbers whose first cell is a marker (read as text at first): the marker's line
+        XCTAssertEqual(kind("a,b,y\nN/A,2,3\n4,5,6\n7,8,9\n"), "missing 2:1")
+        XCTAssertEqual(kind("a,b,y\nx,2,3\n4,5,6\n7,8,9\n"), "csv 2:1")
+        // the same one line either way
+        let missing = DataFileError.missingValue(path: "k.csv", line: 3, column: 2, columnName: "b", reason: "empty cell")
+        let cell = DataFileError.csv(path: "k.csv", line: 3, column: 2, columnName: "b", reason: "empty cell")
+        XCTAssertEqual(missing.description, cell.description)
+        XCTAssertTrue(missing.isCSVCell && cell.isCSVCell)
+        XCTAssertFalse(DataFileError.empty(path: "k.csv", reason: "no rows").isCSVCell)
+    }
+
     /// With a validation split, the means are the training rows' alone.
     func testMeansOfTheTrainingRows() throws {
         let values: [Float] = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512]
