@@ -7,11 +7,11 @@ struct BenchCommand: ParsableCommand {
         commandName: "bench",
         abstract: "Median time of full training steps (forward, loss, backward, Adam) and GFLOP/s.",
         discussion: """
-            Configurations: tiny = [32,64,64,1] batch 64 MSE; mnist = [784,256,128,10] batch 128 cross-entropy;
-            wide = [1024,2048,2048,1024] batch 512 MSE. GFLOP/s counts 2·B·(3·Σ in·out − h1·h2) per step.
-            The ceiling is a 2048³ product through the same backend, timed once per ten steps (9 to 31 times)
-            during each configuration's steps; each configuration is compared with the ceiling measured during
-            its own steps.
+            Configurations: tiny = [32,64,64,1] batch 64 MSE; mnist = [784,256,128,10] batch 128 \
+            cross-entropy; wide = [1024,2048,2048,1024] batch 512 MSE. GFLOP/s counts 2·B·(3·Σ in·out − h1·h2) \
+            per step. The ceiling is a 2048³ product through the same backend, timed once per ten steps (9 to \
+            31 times) during each configuration's steps; each configuration is compared with the ceiling \
+            measured during its own steps.
             """)
 
     enum ConfigurationChoice: String, ExpressibleByArgument, CaseIterable {

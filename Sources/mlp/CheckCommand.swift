@@ -10,20 +10,26 @@ struct CheckCommand: ParsableCommand {
         commandName: "check",
         abstract: "Compare every operation of a backend with the CPU backend on random inputs, and a 100-step training run.",
         discussion: """
-            Products in the NT, TN and NN layouts with each fused epilogue (none, bias, bias+ReLU, ReLU mask) at
-            1×1×1, 1×97×13, 41×1×7, 37×53×29, 128×128×64 and 257×130×200; column sums; the loss gradient and loss
-            sum for MSE and cross-entropy with class indices and dense targets; the batch gather; Adam over several
-            steps; and TrainingSession runs of [13,32,24,5] (cross-entropy and MSE) for 100 shuffled steps.
-            Beyond the seed, for the features the backend implements: binary cross-entropy's gradient and loss
-            sum; products with the tanh, sigmoid, GELU and leaky-ReLU epilogues and derivatives; AdamW with weight
-            decay and clipping by global norm; and a training run with each feature (and one with all of them).
-            On CUDA, graph-replayed steps are also compared with eager ones (exactly), with and without the features.
-            Each row is ‖candidate − CPU‖ / ‖CPU‖; it passes at ≤ 1e-5 (products and element-wise operations),
-            0 (the gather, a copy) or ≤ 1e-4 (the training runs' parameters). A training run past its threshold is
-            run again on a second data set and fails only if that one does too (a ReLU input within rounding of 0 can
-            send two correct backends apart); its sizes then show both errors. Exits 1 on any mismatch.
-            With --device cpu, the CPU backend as used (BLAS when installed) is checked against the CPU backend
-            with MLPKit's own Swift matrix product; without a BLAS library both are the same code.
+            Products in the NT, TN and NN layouts with each fused epilogue (none, bias, bias+ReLU, ReLU \
+            mask) at 1×1×1, 1×97×13, 41×1×7, 37×53×29, 128×128×64 and 257×130×200; column sums; the loss \
+            gradient and loss sum for MSE and cross-entropy with class indices (with and without class \
+            weights) and dense targets; the batch gather; Adam over several steps; and TrainingSession runs of \
+            [13,32,24,5] (cross-entropy and MSE) for 100 shuffled steps.
+
+            Beyond the seed, for the features the backend implements: binary cross-entropy's gradient and \
+            loss sum; products with the tanh, sigmoid, GELU and leaky-ReLU epilogues and derivatives; AdamW \
+            with weight decay and clipping by global norm; and a training run with each feature (and one with \
+            all of them). On CUDA, graph-replayed steps are also compared with eager ones (exactly), with and \
+            without the features.
+
+            Each row is ‖candidate − CPU‖ / ‖CPU‖; it passes at ≤ 1e-5 (products and element-wise \
+            operations), 0 (the gather, a copy) or ≤ 1e-4 (the training runs' parameters). A training run \
+            past its threshold is run again on a second data set and fails only if that one does too (a ReLU \
+            input within rounding of 0 can send two correct backends apart); its sizes then show both errors. \
+            Exits 1 on any mismatch.
+
+            With --device cpu, the CPU backend as used (BLAS when installed) is checked against the CPU \
+            backend with MLPKit's own Swift matrix product; without a BLAS library both are the same code.
             """)
 
     @Option(help: "opencl, cuda, cpu or auto (the backend `train` would pick).")

@@ -6,9 +6,9 @@ struct DemoCommand: ParsableCommand {
         commandName: "demo",
         abstract: "Train the seed's network on the bundled digits data and print the held-out test accuracy.",
         discussion: """
-            The 1,797 8×8 handwritten digits (UCI, CC BY 4.0) ship inside MLPKit. Pixels are scaled to 0…1,
-            a seeded 20% of the rows is held out for testing, and the network [64, 256, 128, 10] is trained
-            with softmax cross-entropy and Adam.
+            The 1,797 8×8 handwritten digits (UCI, CC BY 4.0) ship inside MLPKit. Pixels are scaled to \
+            0…1, a seeded 20% of the rows is held out for testing, and the network [64, 256, 128, 10] is \
+            trained with softmax cross-entropy and Adam.
             """)
 
     @Option(parsing: .unconditional, help: "Passes over the training rows.")

@@ -9,11 +9,11 @@ struct PredictCommand: ParsableCommand {
         commandName: "predict",
         abstract: "Predictions for every row: values (regression), the class and class probabilities, or label probabilities.",
         discussion: """
-            Regression writes one column per output. Classification writes the predicted class in the first
-            column, then one probability per class (CSV header: class,p0,p1,…; for a model trained on text
-            labels, the class by name and the header class,p_NAME,…; .npy keeps the index). Binary cross-entropy writes
-            σ(z), the probability of each label being 1 (CSV header: p0,p1,…). A checkpoint with a
-            standardisation applies it to the inputs first.
+            Regression writes one column per output. Classification writes the predicted class in the \
+            first column, then one probability per class (CSV header: class,p0,p1,…; for a model trained on \
+            text labels, the class by name and the header class,p_NAME,…; .npy keeps the index). Binary \
+            cross-entropy writes σ(z), the probability of each label being 1 (CSV header: p0,p1,…, or p_NAME \
+            for named targets). A checkpoint with a standardisation applies it to the inputs first.
             """)
 
     @Option(help: ArgumentHelp("The checkpoint to run.", valueName: "checkpoint"))

@@ -10,8 +10,10 @@ struct TrainCommand: ParsableCommand {
         abstract: "Train a model on a data set and save it as a safetensors checkpoint.",
         discussion: """
             Examples:
-              mlp train --data iris.csv --target species --hidden 16,16 --epochs 50 --out iris.safetensors
-              mlp train --x train-images-idx3-ubyte --y train-labels-idx1-ubyte --validation-split 0.1
+              mlp train --data iris.csv --target species --hidden 16,16 --epochs 50 \\
+                --out iris.safetensors
+              mlp train --x train-images-idx3-ubyte --y train-labels-idx1-ubyte \\
+                --validation-split 0.1
             """
     )
 

@@ -181,6 +181,30 @@ final class CommandLineTests: XCTestCase {
         }
     }
 
+    /// Every command's help text is written as paragraphs that the terminal's width wraps: on a very
+    /// wide terminal each paragraph is one line (only example lines, indented, follow each other), so
+    /// no line breaks where the source did and the screen's width did not.
+    func testHelpParagraphsWrapToTheTerminal() throws {
+        let commands = ["train", "eval", "predict", "info", "export", "demo", "devices", "bench", "check"]
+        for command in commands {
+            let result = try CommandRunner.run([command, "--help"], in: folder, environment: ["COLUMNS": "1000"])
+            XCTAssertEqual(result.status, 0, result.standardError)
+            let lines = result.standardOutput.components(separatedBy: "\n")
+            let overview = try XCTUnwrap(lines.firstIndex { $0.hasPrefix("OVERVIEW: ") }, command)
+            let usage = try XCTUnwrap(lines.firstIndex { $0.hasPrefix("USAGE: ") }, command)
+            for index in (overview + 1)..<usage where !lines[index].isEmpty && !lines[index - 1].isEmpty {
+                XCTAssertTrue(lines[index].hasPrefix("  "), "\(command) --help breaks a paragraph: '\(lines[index - 1])' / '\(lines[index])'")
+            }
+        }
+        // and at 80 columns nothing above the usage line is longer than 80 characters (an example line included)
+        for command in commands {
+            let result = try CommandRunner.run([command, "--help"], in: folder, environment: ["COLUMNS": "80"])
+            for line in result.standardOutput.components(separatedBy: "\n").prefix(while: { !$0.hasPrefix("USAGE: ") }) {
+                XCTAssertLessThanOrEqual(line.count, 80, "\(command): \(line)")
+            }
+        }
+    }
+
     func testDevicesListsTheCPU() throws {
         let result = try run(["devices"])
         XCTAssertEqual(result.status, 0)
