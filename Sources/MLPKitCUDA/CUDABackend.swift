@@ -55,7 +55,7 @@ public final class CUDABackend: Backend {
     /// Argument storage for `cuLaunchKernel`: one 8-byte slot per argument, and a pointer to each.
     let argumentSlots: UnsafeMutablePointer<UInt64>
     let argumentPointers: UnsafeMutablePointer<UnsafeMutableRawPointer?>
-    static let maxArguments = 16
+    static let maxArguments = 20
 
     // MARK: - Discovery
 

@@ -269,11 +269,12 @@ public struct KernelLaunchPlanner: Sendable {
 
     /// Checks a loss gradient's arguments; the backend then provides the per-row loss buffer.
     /// `classWeights` (cross-entropy only): one weight per class, each row's loss and gradient
-    /// scaled by its class's.
+    /// scaled by its class's; `rowWeights` (any loss): one weight per row, each row's scaled by
+    /// its own (and by its class's too, with both).
     public func lossGradient<Buffer: KernelPlanBuffer>(
         _ loss: Loss, targets: TargetEncoding, output: BufferSlice<Buffer>, target: BufferSlice<Buffer>,
         rows: Int, columns: Int, gradient: BufferSlice<Buffer>, lossSum: BufferSlice<Buffer>,
-        classWeights: BufferSlice<Buffer>? = nil
+        classWeights: BufferSlice<Buffer>? = nil, rowWeights: BufferSlice<Buffer>? = nil
     ) throws(KernelPlanError) -> LossGradientPlan<Buffer> {
         let (rows32, columns32) = (try Self.int32(rows, "rows"), try Self.int32(columns, "columns"))
         guard columns > 0 else { throw .invalidArgument("a loss over 0 columns") }
@@ -285,8 +286,10 @@ public struct KernelLaunchPlanner: Sendable {
         if classWeights != nil, loss != .crossEntropy { throw .invalidArgument("class weights for a loss other than cross-entropy") }
         // unweighted: the flag off and the targets' buffer in the weights' place (never read)
         let weightsOffset = try classWeights.map { weights throws(KernelPlanError) in try Self.checkRange(weights, columns, "class weights") } ?? 0
+        let rowWeightsOffset = try rowWeights.map { weights throws(KernelPlanError) in try Self.checkRange(weights, rows, "row weights") } ?? 0
         let weightArguments: [KernelLaunchPlan<Buffer>.Argument] = [
             .int(classWeights == nil ? 0 : 1), .buffer(classWeights?.buffer ?? target.buffer), .int(weightsOffset),
+            .int(rowWeights == nil ? 0 : 1), .buffer(rowWeights?.buffer ?? target.buffer), .int(rowWeightsOffset),
         ]
         // the losses the portable kernels implement (a loss added to MLPKit needs its kernel first)
         let kernel: KernelName
@@ -305,8 +308,8 @@ public struct KernelLaunchPlanner: Sendable {
             .buffer(output.buffer), .int(outputOffset), .buffer(target.buffer), .int(targetOffset),
         ]
         let trailing: [KernelLaunchPlan<Buffer>.Argument] = [.buffer(gradient.buffer), .int(gradientOffset)]
-        // the cross-entropy and wide kernels take the class weights between the targets and the gradient
-        var arguments = leading + (kernel == .lossCrossEntropy || columns >= Self.wideLossColumns ? weightArguments : []) + trailing
+        // every loss kernel takes the class and row weights between the targets and the gradient
+        var arguments = leading + weightArguments + trailing
         // wide rows: a block per row (coalesced, the row's sum as a tree) instead of a thread
         guard columns >= Self.wideLossColumns else {
             return LossGradientPlan(

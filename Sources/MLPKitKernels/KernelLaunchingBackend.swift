@@ -82,13 +82,13 @@ extension KernelLaunchingBackend {
     public func lossGradient(
         _ loss: Loss, targets: TargetEncoding, output: BufferSlice<Buffer>, target: BufferSlice<Buffer>,
         rows: Int, columns: Int, gradient: BufferSlice<Buffer>, lossSum: BufferSlice<Buffer>,
-        classWeights: BufferSlice<Buffer>?
+        classWeights: BufferSlice<Buffer>?, rowWeights: BufferSlice<Buffer>?
     ) throws(LaunchError) {
         let kernelLoss = kernelLoss(loss)
         let plan = try planned { () throws(KernelPlanError) in
             try launchPlanner.lossGradient(kernelLoss, targets: targets, output: output, target: target,
                                            rows: rows, columns: columns, gradient: gradient, lossSum: lossSum,
-                                           classWeights: classWeights)
+                                           classWeights: classWeights, rowWeights: rowWeights)
         }
         for launch in plan.launches(rowLosses: try scratchBuffer(.rowLosses, count: rows)) {
             try submit(launch)

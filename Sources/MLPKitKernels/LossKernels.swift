@@ -2,6 +2,12 @@ extension KernelSource {
     /// The fused loss gradients: one thread per row writes the row's gradient (already divided
     /// by `rows`) and its loss into `rowLoss[i]`; `sum_reduce` then totals the rows.
     ///
+    /// Every loss kernel takes the same arguments: the class weights (`weighted`, `weights`, read by
+    /// cross-entropy alone) and the row weights (`rowWeighted`, `rowWeights`: one per row of the
+    /// batch, `train --weight-column`) between the targets and the gradient. A weighted row's loss
+    /// and gradient are its unweighted ones times its weight (its class's times its own); with both
+    /// flags off nothing is read and every bit is the unweighted kernel's.
+    ///
     /// Targets are dense rows or one float per row holding a class index (one-hot implied). For
     /// dense cross-entropy targets the gradient is (Σ_j y_j · softmax − y)/rows, the exact gradient
     /// of −Σ y·log softmax, which is (softmax − y)/rows for probability rows. A class index outside
@@ -19,16 +25,20 @@ extension KernelSource {
     }
 
     /* Softmax cross-entropy by log-sum-exp: rowLoss[i] = −w·Σ_j y·log softmax(z), grad = w·(Σy·softmax(z) − y)/rows,
-       with the row's class weight w = weights[label] (Σ_j weights[j]·y_j for dense rows) when `weighted`, else 1. */
+       with w the row's class weight (weights[label], or Σ_j weights[j]·y_j for dense rows) when `weighted`,
+       times its row weight rowWeights[i] when `rowWeighted`; 1 without either. */
     KERNEL_ANY void loss_softmax_cross_entropy(const int rows, const int columns, const int targetKind,
                                                const GLOBAL float* z, const int zOffset,
                                                const GLOBAL float* y, const int yOffset,
                                                const int weighted, const GLOBAL float* weights, const int weightsOffset,
+                                               const int rowWeighted, const GLOBAL float* rowWeights, const int rowWeightsOffset,
                                                GLOBAL float* grad, const int gradOffset,
                                                GLOBAL float* rowLoss)
     {
         const float unit = 1.0f / (float)rows;
+        const int anyWeight = weighted || rowWeighted;
         for (int i = GLOBAL_ID_X; i < rows; i += GLOBAL_SIZE_X) {
+            const float r = rowWeighted ? rowWeights[rowWeightsOffset + i] : 1.0f;
             const GLOBAL float* zr = z + zOffset + i * columns;
             const GLOBAL float* yr = y + yOffset + i * columns;
             GLOBAL float* gr = grad + gradOffset + i * columns;
@@ -43,9 +53,9 @@ extension KernelSource {
             const float logSumExp = largest + logf(total);
             if (targetKind == TARGET_CLASS_INDICES) {
                 const int label = class_label(y[yOffset + i], columns);
-                const float w = weighted && label >= 0 ? weights[weightsOffset + label] : 1.0f;
-                const float scale = weighted ? unit * w : unit;
-                rowLoss[i] = label >= 0 ? (weighted ? w * (logSumExp - zr[label]) : logSumExp - zr[label]) : NAN_F;
+                const float w = (weighted && label >= 0 ? weights[weightsOffset + label] : 1.0f) * r;
+                const float scale = anyWeight ? unit * w : unit;
+                rowLoss[i] = label >= 0 ? (anyWeight ? w * (logSumExp - zr[label]) : logSumExp - zr[label]) : NAN_F;
                 for (int j = 0; j < columns; ++j) {
                     gr[j] = (expf(zr[j] - logSumExp) - (j == label ? 1.0f : 0.0f)) * scale;
                 }
@@ -60,11 +70,12 @@ extension KernelSource {
                         w += weights[weightsOffset + j] * yr[j];
                     }
                 }
-                const float scale = weighted ? unit * w : unit;
+                w = (weighted ? w : 1.0f) * r;
+                const float scale = anyWeight ? unit * w : unit;
                 for (int j = 0; j < columns; ++j) {
                     gr[j] = (targetSum * expf(zr[j] - logSumExp) - yr[j]) * scale;
                 }
-                rowLoss[i] = weighted ? w * loss : loss;
+                rowLoss[i] = anyWeight ? w * loss : loss;
             }
         }
     }
@@ -80,15 +91,19 @@ extension KernelSource {
 
     /* One thread per row for a loss that is a sum of per-output terms (MSE or binary
        cross-entropy, `loss` as LOSS_…): grad = the terms' gradients, rowLoss[i] = Σ_j the terms;
-       y dense, or one-hot from a class index (NaN for a row whose index is no class). */
+       y dense, or one-hot from a class index (NaN for a row whose index is no class); both times
+       the row's weight rowWeights[i] when `rowWeighted`. */
     DEVICE_INLINE void elementwise_loss_rows(const int loss, const int rows, const int columns, const int targetKind,
                                              const GLOBAL float* z, const int zOffset,
                                              const GLOBAL float* y, const int yOffset,
+                                             const int rowWeighted, const GLOBAL float* rowWeights, const int rowWeightsOffset,
                                              GLOBAL float* grad, const int gradOffset,
                                              GLOBAL float* rowLoss)
     {
-        const float scale = 1.0f / (float)rows;
+        const float unit = 1.0f / (float)rows;
         for (int i = GLOBAL_ID_X; i < rows; i += GLOBAL_SIZE_X) {
+            const float r = rowWeighted ? rowWeights[rowWeightsOffset + i] : 1.0f;
+            const float scale = rowWeighted ? unit * r : unit;
             const GLOBAL float* zr = z + zOffset + i * columns;
             GLOBAL float* gr = grad + gradOffset + i * columns;
             const int label = targetKind == TARGET_CLASS_INDICES ? class_label(y[yOffset + i], columns) : -1;
@@ -99,30 +114,35 @@ extension KernelSource {
                 sum += loss == LOSS_MSE ? mse_element(zr[j], target, scale, gr + j)
                                         : bce_element(zr[j], target, scale, gr + j);
             }
-            rowLoss[i] = (targetKind == TARGET_DENSE || label >= 0) ? sum : NAN_F;
+            rowLoss[i] = (targetKind == TARGET_DENSE || label >= 0) ? (rowWeighted ? r * sum : sum) : NAN_F;
         }
     }
 
-    /* Mean squared error: grad = (z − y)/rows, rowLoss[i] = Σ_j ½(z − y)². */
+    /* Mean squared error: grad = (z − y)/rows, rowLoss[i] = Σ_j ½(z − y)² (class weights unused). */
     KERNEL_ANY void loss_mse(const int rows, const int columns, const int targetKind,
                              const GLOBAL float* z, const int zOffset,
                              const GLOBAL float* y, const int yOffset,
+                             const int weighted, const GLOBAL float* weights, const int weightsOffset,
+                             const int rowWeighted, const GLOBAL float* rowWeights, const int rowWeightsOffset,
                              GLOBAL float* grad, const int gradOffset,
                              GLOBAL float* rowLoss)
     {
-        elementwise_loss_rows(LOSS_MSE, rows, columns, targetKind, z, zOffset, y, yOffset, grad, gradOffset, rowLoss);
+        elementwise_loss_rows(LOSS_MSE, rows, columns, targetKind, z, zOffset, y, yOffset,
+                              rowWeighted, rowWeights, rowWeightsOffset, grad, gradOffset, rowLoss);
     }
 
     /* Binary cross-entropy from the logits (a sigmoid per output): grad = (σ(z) − y)/rows,
-       rowLoss[i] = Σ_j max(z, 0) − z·y + log1p(exp(−|z|)). */
+       rowLoss[i] = Σ_j max(z, 0) − z·y + log1p(exp(−|z|)) (class weights unused). */
     KERNEL_ANY void loss_binary_cross_entropy(const int rows, const int columns, const int targetKind,
                                               const GLOBAL float* z, const int zOffset,
                                               const GLOBAL float* y, const int yOffset,
+                                              const int weighted, const GLOBAL float* weights, const int weightsOffset,
+                                              const int rowWeighted, const GLOBAL float* rowWeights, const int rowWeightsOffset,
                                               GLOBAL float* grad, const int gradOffset,
                                               GLOBAL float* rowLoss)
     {
-        elementwise_loss_rows(LOSS_BINARY_CROSS_ENTROPY, rows, columns, targetKind, z, zOffset, y, yOffset, grad,
-                              gradOffset, rowLoss);
+        elementwise_loss_rows(LOSS_BINARY_CROSS_ENTROPY, rows, columns, targetKind, z, zOffset, y, yOffset,
+                              rowWeighted, rowWeights, rowWeightsOffset, grad, gradOffset, rowLoss);
     }
     FP_CONTRACT_DEFAULT
 

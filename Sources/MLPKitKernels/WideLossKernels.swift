@@ -15,13 +15,15 @@ extension KernelSource {
                                           const GLOBAL float* z, const int zOffset,
                                           const GLOBAL float* y, const int yOffset,
                                           const int weighted, const GLOBAL float* weights, const int weightsOffset,
+                                          const int rowWeighted, const GLOBAL float* rowWeights, const int rowWeightsOffset,
                                           GLOBAL float* grad, const int gradOffset,
                                           GLOBAL float* rowLoss)
     {
         SHARED float scratch[REDUCE_THREADS];
         const int tid = THREAD_X;
-        const float scale = 1.0f / (float)rows;
+        const float unit = 1.0f / (float)rows;
         for (int i = BLOCK_X; i < rows; i += GRID_BLOCKS_X) {
+            const float r = rowWeighted ? rowWeights[rowWeightsOffset + i] : 1.0f;
             const GLOBAL float* zr = z + zOffset + i * columns;
             const GLOBAL float* yr = y + yOffset + i * columns;
             GLOBAL float* gr = grad + gradOffset + i * columns;
@@ -56,13 +58,15 @@ extension KernelSource {
                 if (targetKind == TARGET_DENSE) {
                     targetSum = block_sum(scratch, targetSum);
                 }
-                /* the row's class weight: its label's, or Σ_j weights[j]·y_j for a dense row */
+                /* the row's class weight (its label's, or Σ_j weights[j]·y_j for a dense row) times its row weight */
                 float w = 1.0f;
                 if (weighted) {
                     w = targetKind == TARGET_CLASS_INDICES ? (label >= 0 ? weights[weightsOffset + label] : 1.0f)
                                                            : block_sum(scratch, weightPartial);
                 }
-                const float rowScale = weighted ? scale * w : scale;
+                w *= r;
+                const int anyWeight = weighted || rowWeighted;
+                const float rowScale = anyWeight ? unit * w : unit;
                 for (int j = tid; j < columns; j += REDUCE_THREADS) {
                     if (targetKind == TARGET_CLASS_INDICES) {
                         gr[j] = (expf(zr[j] - logSumExp) - (j == label ? 1.0f : 0.0f)) * rowScale;
@@ -71,9 +75,10 @@ extension KernelSource {
                     }
                 }
                 if (tid == 0) {
-                    rowLoss[i] = (targetKind == TARGET_DENSE || label >= 0) ? (weighted ? w * rowTotal : rowTotal) : NAN_F;
+                    rowLoss[i] = (targetKind == TARGET_DENSE || label >= 0) ? (anyWeight ? w * rowTotal : rowTotal) : NAN_F;
                 }
             } else {
+                const float scale = rowWeighted ? unit * r : unit;
                 float partial = 0.0f;
                 for (int j = tid; j < columns; j += REDUCE_THREADS) {
                     const float target = targetKind == TARGET_DENSE ? yr[j] : (j == label ? 1.0f : 0.0f);
@@ -82,7 +87,7 @@ extension KernelSource {
                 }
                 const float rowTotal = block_sum(scratch, partial);
                 if (tid == 0) {
-                    rowLoss[i] = (targetKind == TARGET_DENSE || label >= 0) ? rowTotal : NAN_F;
+                    rowLoss[i] = (targetKind == TARGET_DENSE || label >= 0) ? (rowWeighted ? r * rowTotal : rowTotal) : NAN_F;
                 }
             }
             BARRIER();

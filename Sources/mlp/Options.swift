@@ -111,8 +111,9 @@ struct DataOptions: ParsableArguments {
     ///
     /// Missing values in feature columns take the fills the checkpoint records (`data.fill`), or
     /// without them, as `missing` says (`train --fill-missing`: each numeric column's mean).
+    /// `alsoDropping` leaves out more columns of `--data` than `--drop` names (train's weight column).
     func load(requireTargets: Bool = true, columnsOf checkpoint: Checkpoint? = nil,
-              missing: DataLoader.MissingValues = .refused, notes: Bool = true) throws -> LoadedData {
+              missing: DataLoader.MissingValues = .refused, notes: Bool = true, alsoDropping: [String] = []) throws -> LoadedData {
         if let data {
             guard x == nil, y == nil else { throw ValidationError("use either --data/--target or --x/--y, not both") }
             // without a header: columns by number and by position (no names to record or to match)
@@ -126,7 +127,7 @@ struct DataOptions: ParsableArguments {
             do {
                 table = try DataLoader.readTable(path: data, targets: targets ?? [], targetRequired: requireTargets,
                                                  features: noHeader ? nil : checkpoint?.featureNames, classes: checkpoint?.classNames,
-                                                 textFeatures: textFeatures, dropping: try dropped(),
+                                                 textFeatures: textFeatures, dropping: try dropped() + alsoDropping,
                                                  missing: checkpoint?.fills.map { .recorded($0) } ?? missing,
                                                  hasHeader: !noHeader)
             } catch DataFileError.missingValue(let path, let line, let column, let name, let reason)

@@ -121,7 +121,7 @@ struct TrainCommand: ParsableCommand {
                     "--standardize-target goes with --loss mse (regression), not \(loss?.rawValue ?? "")")
         try DataOptions.requireOneStandardInput([("--x", data.x), ("--y", data.y), ("--data", data.data),
                                                  ("--validation-data", validationData), ("--validation-x", validationX),
-                                                 ("--validation-y", validationY)])
+                                                 ("--validation-y", validationY), ("--weights", features.weights)])
         try require(validationData == nil || validationSplit == nil,
                     "--validation-data and --validation-split both choose the rows to validate on: give one")
         try require((validationX == nil && validationY == nil) || validationSplit == nil,
@@ -141,7 +141,7 @@ struct TrainCommand: ParsableCommand {
         let startTime = Clock.now
         // where the results go, checked before any work
         let validationFiles = DataOptions.files([("--validation-data", validationData), ("--validation-x", validationX),
-                                                 ("--validation-y", validationY)])
+                                                 ("--validation-y", validationY), ("--weights", features.weights)])
         let reports = [("--plot", plot), ("--history", history)].compactMap { flag, path in path.map { (flag: flag, path: $0) } }
         try OutputPaths(outputs: [("--out", out)] + reports, inputs: data.files + validationFiles).check()
         for (flag, path) in reports {
@@ -156,7 +156,10 @@ struct TrainCommand: ParsableCommand {
         // missing values take the means of the rows that train, not of those held out for validation
         let missing: DataLoader.MissingValues = !features.fillMissing ? .refused
             : validationSplit.map { .meanOfTraining(validationFraction: $0, seed: seed) } ?? .mean
-        let loaded = try data.load(columnsOf: checkpoint, missing: missing)
+        // the rows' weights: a column of --data (left out of the inputs) or a file beside --x/--y
+        let weightSource = try features.rowWeightSource(data: data, recorded: recorded, checkpoint: checkpoint)
+        let weightColumns: [String] = if case .column(let column)? = weightSource { [column] } else { [] }
+        let loaded = try data.load(columnsOf: checkpoint, missing: missing, alsoDropping: weightColumns)
         let inputs = loaded.inputs
         if checkpoint == nil, let categories = loaded.categories {
             // a column of a different value in most rows (an id, free text) tells the model nothing about new rows
@@ -191,8 +194,10 @@ struct TrainCommand: ParsableCommand {
                     + "\(DataLoader.LoadError.listed(labels, quoted: true)), in that order")
             }
         }
-        let (dataset, outputs) = try DataLoader.dataset(inputs: inputs, targets: targets, loss: chosenLoss,
+        var (dataset, outputs) = try DataLoader.dataset(inputs: inputs, targets: targets, loss: chosenLoss,
                                                         outputs: checkpoint?.layerSizes.last)
+        let rowWeights = try weightSource.map { try features.rowWeights($0, data: data, loaded: loaded) }
+        dataset = try TrainingFeatureOptions.weighted(dataset, by: rowWeights, source: weightSource)
         var model: MLP
         let activation = try features.activationFunction(checkpoint: checkpoint)
         if let checkpoint {
@@ -242,7 +247,7 @@ struct TrainCommand: ParsableCommand {
         }
         let crossValidation = try folds.map {
             try crossValidate(folds: $0, dataset: training, model: model, outputs: outputs, hyperparameters: hyperparameters,
-                              configuration: configuration, seed: seed)
+                              configuration: configuration, seed: seed, alsoDropping: weightColumns)
         }
         model.standardization = try features.standardization(training: training, checkpoint: checkpoint)
         model.targetStandardization = try features.targetStandardization(training: training, loss: chosenLoss, checkpoint: checkpoint)
@@ -266,6 +271,11 @@ struct TrainCommand: ParsableCommand {
                 line += "; class weights " + classWeights.prefix(8).map { Format.fixed(Double($0), 4) }.joined(separator: ", ")
                     + (classWeights.count > 8 ? ", …" : "")
             }
+            switch weightSource {
+            case .column(let column)?: line += "; rows weighted by \(DataOptions.label(column, numbered: data.noHeader))"
+            case .file(let path)?: line += "; rows weighted by \(DataLoader.displayName(path))"
+            case nil: break
+            }
             if model.targetStandardization != nil { line += "; standardized targets (the losses below are of the standardized targets)" }
             if let classNames, loaded.classNames != nil {
                 line += "; classes " + DataLoader.LoadError.listed(classNames, quoted: true)
@@ -288,6 +298,11 @@ struct TrainCommand: ParsableCommand {
         }
         var record = TrainingRecord(seed: seed, batchSize: batch, shuffle: !noShuffle, validationSplit: validationSplit)
         record.classWeights = classWeights
+        switch weightSource {
+        case .column(let column)?: record.weightColumn = column
+        case .file(let path)?: record.weightsFile = path
+        case nil: break
+        }
         let metadata = record.metadata
         var task = TrainTask(
             model: model, optimizer: checkpoint?.optimizer, hyperparameters: hyperparameters, training: training,
@@ -443,7 +458,7 @@ extension TrainCommand {
     /// missing values filled and inputs (and targets) standardised from those rows, and validated
     /// on the fold's rows after its last epoch.
     func crossValidate(folds: Int, dataset: Dataset, model: MLP, outputs: Int, hyperparameters: AdamHyperparameters,
-                       configuration: TrainingConfiguration, seed: UInt64) throws -> CrossValidation {
+                       configuration: TrainingConfiguration, seed: UInt64, alsoDropping: [String]) throws -> CrossValidation {
         let parts = try Dataset.foldRows(dataset.rows, folds: folds, seed: seed)
         var losses: [Double] = [], accuracies: [Double] = []
         for (fold, validationRows) in parts.enumerated() {
@@ -452,9 +467,10 @@ extension TrainCommand {
             var rows = dataset
             if features.fillMissing {
                 // the means of the rows that train this fold
-                let reloaded = try data.load(missing: .meanOfRows(trainingRows), notes: false)
+                let reloaded = try data.load(missing: .meanOfRows(trainingRows), notes: false, alsoDropping: alsoDropping)
                 guard let targets = reloaded.targets else { throw CommandError("no targets") }
                 rows = try DataLoader.dataset(inputs: reloaded.inputs, targets: targets, loss: model.loss, outputs: outputs).dataset
+                    .weighted(by: dataset.rowWeights)
             }
             let (training, validation) = (try rows.subset(trainingRows), try rows.subset(validationRows))
             var foldModel = model
@@ -611,6 +627,10 @@ struct TrainingRecord {
     var validationSplit: Double?
     /// Cross-entropy class weights (`training.class_weights`, comma-separated).
     var classWeights: [Float]?
+    /// The rows' weights: a column of the CSV (`training.weight_column`), or a file beside --x/--y
+    /// (`training.weights_file`).
+    var weightColumn: String?
+    var weightsFile: String?
 
     init(_ metadata: [String: String]) {
         seed = metadata["training.seed"].flatMap { UInt64($0) }
@@ -618,6 +638,8 @@ struct TrainingRecord {
         shuffle = metadata["training.shuffle"].map { $0 == "true" }
         validationSplit = metadata["training.validation_split"].flatMap { Double($0) }
         classWeights = metadata["training.class_weights"].map { $0.split(separator: ",").compactMap { Float($0) } }
+        weightColumn = metadata["training.weight_column"]
+        weightsFile = metadata["training.weights_file"]
     }
 
     init(seed: UInt64, batchSize: Int, shuffle: Bool, validationSplit: Double?) {
@@ -632,6 +654,8 @@ struct TrainingRecord {
         entries["training.shuffle"] = shuffle.map { String($0) }
         entries["training.validation_split"] = validationSplit.map { "\($0)" }
         entries["training.class_weights"] = classWeights.map { $0.map { "\($0)" }.joined(separator: ",") }
+        entries["training.weight_column"] = weightColumn
+        entries["training.weights_file"] = weightsFile
         return entries
     }
 }

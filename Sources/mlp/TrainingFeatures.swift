@@ -43,6 +43,15 @@ struct TrainingFeatureOptions: ParsableArguments {
         valueName: "balanced|w0,w1,…"))
     var classWeight: String?
 
+    @Option(name: .customLong("weight-column"), help: ArgumentHelp(
+        "Weigh each row's loss by this column of --data (numbers ≥ 0, left out of the inputs; by number with --no-header): L = 1/B·Σ w·ℓ over each batch; validation and eval stay unweighted; a resumed run uses the column its checkpoint records.",
+        valueName: "column"))
+    var weightColumn: String?
+
+    @Option(help: ArgumentHelp("Beside --x/--y: a file of one weight per row (numbers ≥ 0; .npy or .csv, one column), as --weight-column.",
+                               valueName: "file"))
+    var weights: String?
+
     @Flag(help: "Standardise each feature with the training rows' mean and standard deviation (stored in the checkpoint; eval and predict apply them).")
     var standardize = false
 

@@ -168,11 +168,11 @@ enum FakeDriver {
     static Kernel kernels[] = {
       {"gemm_nt", "iiipipipiipii"}, {"gemm_tn", "iiipipipiipii"}, {"gemm_nn", "iiipipipiipii"},
       {"gemm_nt_compact", "iiipipipiipii"}, {"gemm_tn_compact", "iiipipipiipii"},
-      {"gemm_nn_compact", "iiipipipiipii"}, {"gemm_splitk_sum", "iiipipiipi"}, {"loss_wide", "iiiipipiipipip"},
-      {"column_sums", "iipipi"}, {"loss_mse", "iiipipipip"}, {"loss_softmax_cross_entropy", "iiipipiipipip"},
+      {"gemm_nn_compact", "iiipipipiipii"}, {"gemm_splitk_sum", "iiipipiipi"}, {"loss_wide", "iiiipipiipiipipip"},
+      {"column_sums", "iipipi"}, {"loss_mse", "iiipipiipiipipip"}, {"loss_softmax_cross_entropy", "iiipipiipiipipip"},
       {"sum_reduce", "ippi"}, {"gather_rows", "iiipipipi"}, {"adam_update", "ipipipipiffffp"},
       {"advance_step", "p"},
-      {"loss_binary_cross_entropy", "iiipipipip"}, {"activation_forward", "iifpipi"}, {"activation_derivative", "iifpipi"},
+      {"loss_binary_cross_entropy", "iiipipiipiipipip"}, {"activation_forward", "iifpipi"}, {"activation_derivative", "iifpipi"},
       {"gradient_norm_partials", "ipip"}, {"clip_scale", "ifp"}, {"adamw_update", "ipipipipifffffpp"},
     };
     enum { KERNELS = sizeof(kernels) / sizeof(kernels[0]) };

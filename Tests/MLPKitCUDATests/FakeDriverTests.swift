@@ -187,12 +187,12 @@ final class FakeDriverTests: XCTestCase {
         XCTAssertEqual(launches[3].block, [256, 1, 1])
         XCTAssertEqual(launches[3].arguments, [200, 130, cx, 5, biasx, 2])
         // loss: one thread per row in blocks of 256, then one block sums the rows' losses; no class
-        // weights (flag 0, the targets' buffer in the weights' place, offset 0)
+        // or row weights (flags 0, the targets' buffer in the weights' places, offsets 0)
         XCTAssertEqual(launches[4].grid, [1, 1, 1])
         XCTAssertEqual(launches[4].block, [256, 1, 1])
-        XCTAssertEqual(Array(launches[4].arguments.prefix(12)), [100, 2, 0, cx, 5, biasx, 2, 0, biasx, 0, cx, 5])
+        XCTAssertEqual(Array(launches[4].arguments.prefix(15)), [100, 2, 0, cx, 5, biasx, 2, 0, biasx, 0, 0, biasx, 0, cx, 5])
         XCTAssertEqual(launches[5].grid, [1, 1, 1])
-        XCTAssertEqual(launches[5].arguments, [100, launches[4].arguments[12], biasx, 2])
+        XCTAssertEqual(launches[5].arguments, [100, launches[4].arguments[15], biasx, 2])
         // gather: count·width items, grid-stride
         XCTAssertEqual(launches[6].grid, [6, 1, 1])
         XCTAssertEqual(launches[6].arguments, [100, 13, UInt64((200 * 257 + 3) / 13), ax, 7, biasx, 2, cx, 5])
@@ -268,6 +268,10 @@ final class FakeDriverTests: XCTestCase {
                                  lossSum: x, classWeights: x)  // class weights
         try backend.lossGradient(.crossEntropy, targets: .dense, output: x, target: x, rows: 3, columns: 64, gradient: x,
                                  lossSum: x, classWeights: x)  // loss_wide, class weights
+        try backend.lossGradient(.meanSquaredError, targets: .dense, output: x, target: x, rows: 3, columns: 4, gradient: x,
+                                 lossSum: x, classWeights: nil, rowWeights: x)  // row weights
+        try backend.lossGradient(.crossEntropy, targets: .classIndices, output: x, target: x, rows: 3, columns: 64, gradient: x,
+                                 lossSum: x, classWeights: x, rowWeights: x)  // loss_wide, both weights
         try backend.gatherRows(x, width: 4, indices: x, count: 3, into: x)
         try backend.adamUpdate(parameters: x, gradients: x, firstMoment: x, secondMoment: x, count: 10,
                                hyperparameters: .init(), step: 1)

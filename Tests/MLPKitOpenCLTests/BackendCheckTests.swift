@@ -153,9 +153,9 @@ private final class FaultyBackend: Backend {
 
     func lossGradient(_ loss: Loss, targets: TargetEncoding, output: BufferSlice<CPUBuffer>, target: BufferSlice<CPUBuffer>,
                       rows: Int, columns: Int, gradient: BufferSlice<CPUBuffer>, lossSum: BufferSlice<CPUBuffer>,
-                      classWeights: BufferSlice<CPUBuffer>?) throws {
+                      classWeights: BufferSlice<CPUBuffer>?, rowWeights: BufferSlice<CPUBuffer>?) throws {
         try base.lossGradient(loss, targets: targets, output: output, target: target, rows: rows, columns: columns,
-                              gradient: gradient, lossSum: lossSum, classWeights: classWeights)
+                              gradient: gradient, lossSum: lossSum, classWeights: classWeights, rowWeights: rowWeights)
     }
 
     func gatherRows(_ source: BufferSlice<CPUBuffer>, width: Int, indices: BufferSlice<CPUBuffer>, count: Int,

@@ -40,11 +40,12 @@ public protocol Backend: AnyObject {
     /// The loss's gradient with respect to the output layer's pre-activation, scaled by 1/rows,
     /// written into `gradient`, and the loss summed over the rows (not yet divided by rows)
     /// written into `lossSum[0]`. With `classWeights` (cross-entropy only; one per class), each
-    /// row's loss and gradient are scaled by its class's weight (for a dense row, Σ_j w_j·y_j).
+    /// row's loss and gradient are scaled by its class's weight (for a dense row, Σ_j w_j·y_j);
+    /// with `rowWeights` (any loss; one per row), by the row's own weight too.
     func lossGradient(
         _ loss: Loss, targets: TargetEncoding, output: BufferSlice<Buffer>, target: BufferSlice<Buffer>,
         rows: Int, columns: Int, gradient: BufferSlice<Buffer>, lossSum: BufferSlice<Buffer>,
-        classWeights: BufferSlice<Buffer>?
+        classWeights: BufferSlice<Buffer>?, rowWeights: BufferSlice<Buffer>?
     ) throws
 
     /// Copies rows `indices[0..<count]` (an index list stored as Float32 integers in `indices`)
@@ -94,13 +95,23 @@ public protocol Backend: AnyObject {
 }
 
 extension Backend {
-    /// ``lossGradient(_:targets:output:target:rows:columns:gradient:lossSum:classWeights:)`` without class weights.
+    /// ``lossGradient(_:targets:output:target:rows:columns:gradient:lossSum:classWeights:rowWeights:)`` without weights.
     public func lossGradient(
         _ loss: Loss, targets: TargetEncoding, output: BufferSlice<Buffer>, target: BufferSlice<Buffer>,
         rows: Int, columns: Int, gradient: BufferSlice<Buffer>, lossSum: BufferSlice<Buffer>
     ) throws {
         try lossGradient(loss, targets: targets, output: output, target: target, rows: rows, columns: columns,
-                         gradient: gradient, lossSum: lossSum, classWeights: nil)
+                         gradient: gradient, lossSum: lossSum, classWeights: nil, rowWeights: nil)
+    }
+
+    /// ``lossGradient(_:targets:output:target:rows:columns:gradient:lossSum:classWeights:rowWeights:)`` without row weights.
+    public func lossGradient(
+        _ loss: Loss, targets: TargetEncoding, output: BufferSlice<Buffer>, target: BufferSlice<Buffer>,
+        rows: Int, columns: Int, gradient: BufferSlice<Buffer>, lossSum: BufferSlice<Buffer>,
+        classWeights: BufferSlice<Buffer>?
+    ) throws {
+        try lossGradient(loss, targets: targets, output: output, target: target, rows: rows, columns: columns,
+                         gradient: gradient, lossSum: lossSum, classWeights: classWeights, rowWeights: nil)
     }
 
     /// The most elements a buffer may hold on any backend: its size in bytes must be an `Int`.

@@ -74,12 +74,17 @@ public struct BackendCheck<Candidate: Backend> {
                 }
             }
         }
-        // cross-entropy with class weights (train --class-weight)
-        for encoding in [TargetEncoding.classIndices, .dense] {
-            for (index, shape) in BackendCheckShapes.losses.enumerated() {
-                let rows = try checkLoss(.crossEntropy, encoding, shape, variant: index, weighted: true, random: &random)
-                record(rows.gradient)
-                record(rows.sum)
+        // cross-entropy with class weights (train --class-weight), every loss with row weights
+        // (train --weight-column), and cross-entropy with both
+        var weightings: [(Loss, LossWeighting)] = [(.crossEntropy, .classes), (.crossEntropy, .classesAndRows)]
+        weightings += Loss.allCases.filter { (try? candidate.requireSupport(.loss($0))) != nil }.map { ($0, .rows) }
+        for (loss, weighting) in weightings {
+            for encoding in [TargetEncoding.classIndices, .dense] {
+                for (index, shape) in BackendCheckShapes.losses.enumerated() {
+                    let rows = try checkLoss(loss, encoding, shape, variant: index, weighting: weighting, random: &random)
+                    record(rows.gradient)
+                    record(rows.sum)
+                }
             }
         }
         for (index, shape) in BackendCheckShapes.gathers.enumerated() {
@@ -200,13 +205,19 @@ public struct BackendCheck<Candidate: Backend> {
         return row("columnSums", sizes, actual, expected, threshold: BackendCheckThreshold.elementwise)
     }
 
+    /// Which weights a loss row of the check applies.
+    enum LossWeighting { case none, classes, rows, classesAndRows }
+
     private func checkLoss(
-        _ loss: Loss, _ encoding: TargetEncoding, _ shape: (rows: Int, columns: Int), variant: Int, weighted: Bool = false,
-        random: inout SeededGenerator
+        _ loss: Loss, _ encoding: TargetEncoding, _ shape: (rows: Int, columns: Int), variant: Int,
+        weighting: LossWeighting = .none, random: inout SeededGenerator
     ) throws(BackendCheckError) -> (gradient: BackendCheckResult, sum: BackendCheckResult) {
         let (rows, columns) = shape
-        // weights from 0.25 to 4, one per class
-        let classWeights = weighted ? random.checkValues(columns).map { exp2f(2 * $0) } : nil
+        // weights from 0.25 to 4, one per class; one per row, every fifth 0
+        let classWeights = weighting == .classes || weighting == .classesAndRows
+            ? random.checkValues(columns).map { exp2f(2 * $0) } : nil
+        let rowWeights = weighting == .rows || weighting == .classesAndRows
+            ? random.checkValues(rows).enumerated().map { $0.offset % 5 == 4 ? 0 : exp2f(2 * $0.element) } : nil
         let output = random.checkValues(rows * columns).map { $0 * 4 }
         let targets: [Float]
         switch (loss, encoding) {
@@ -221,11 +232,17 @@ public struct BackendCheck<Candidate: Backend> {
             // labels of 0 and 1, and soft targets in every other case
             targets = random.checkValues(rows * columns).map { variant % 2 == 0 ? ($0 > 0 ? 1 : 0) : abs($0) }
         }
-        let name = "lossGradient \(loss.rawValue)\(weighted ? " weighted" : "") \(encoding == .classIndices ? "indices" : "dense")"
+        let weights = switch weighting {
+        case .none: ""
+        case .classes: " weighted"
+        case .rows: " row-weighted"
+        case .classesAndRows: " weighted row-weighted"
+        }
+        let name = "lossGradient \(loss.rawValue)\(weights) \(encoding == .classIndices ? "indices" : "dense")"
         let sizes = "\(rows)×\(columns)"
         let (actual, expected) = try both(name, sizes) {
             try $0.lossGradient(loss, encoding, output: output, targets: targets, rows: rows, columns: columns,
-                                offset: variant % 2 == 1, classWeights: classWeights)
+                                offset: variant % 2 == 1, classWeights: classWeights, rowWeights: rowWeights)
         }
         return (row(name + " gradient", sizes, actual.gradient, expected.gradient, threshold: BackendCheckThreshold.elementwise),
                 row(name + " loss sum", sizes, [actual.sum], [expected.sum], threshold: BackendCheckThreshold.elementwise))
@@ -447,7 +464,7 @@ private protocol BackendCheckRunner {
                  epilogue: ProductEpilogueKind, auxiliary: [Float], offset: Bool) throws -> [Float]
     func columnSums(_ matrix: [Float], rows: Int, columns: Int, offset: Bool) throws -> [Float]
     func lossGradient(_ loss: Loss, _ encoding: TargetEncoding, output: [Float], targets: [Float], rows: Int,
-                      columns: Int, offset: Bool, classWeights: [Float]?) throws -> (gradient: [Float], sum: Float)
+                      columns: Int, offset: Bool, classWeights: [Float]?, rowWeights: [Float]?) throws -> (gradient: [Float], sum: Float)
     func gather(_ source: [Float], width: Int, indices: [Float], offset: Bool) throws -> [Float]
     func adam(parameters: [Float], firstMoment: [Float], secondMoment: [Float], gradients: [[Float]],
               steps: ClosedRange<Int>, offset: Bool, hyperparameters: AdamHyperparameters) throws -> [[Float]]
@@ -469,9 +486,9 @@ private struct Runner<B: Backend>: BackendCheckRunner {
     }
 
     func lossGradient(_ loss: Loss, _ encoding: TargetEncoding, output: [Float], targets: [Float], rows: Int,
-                      columns: Int, offset: Bool, classWeights: [Float]?) throws -> (gradient: [Float], sum: Float) {
+                      columns: Int, offset: Bool, classWeights: [Float]?, rowWeights: [Float]?) throws -> (gradient: [Float], sum: Float) {
         try backend.lossGradient(loss, encoding, output: output, targets: targets, rows: rows, columns: columns,
-                                 offset: offset ? 4 : 0, classWeights: classWeights)
+                                 offset: offset ? 4 : 0, classWeights: classWeights, rowWeights: rowWeights)
     }
 
     func gather(_ source: [Float], width: Int, indices: [Float], offset: Bool) throws -> [Float] {

@@ -231,13 +231,14 @@ public final class CPUBackend: Backend {
     public func lossGradient(
         _ loss: Loss, targets: TargetEncoding, output: BufferSlice<CPUBuffer>, target: BufferSlice<CPUBuffer>,
         rows: Int, columns: Int, gradient: BufferSlice<CPUBuffer>, lossSum: BufferSlice<CPUBuffer>,
-        classWeights: BufferSlice<CPUBuffer>?
+        classWeights: BufferSlice<CPUBuffer>?, rowWeights: BufferSlice<CPUBuffer>?
     ) throws {
         if classWeights != nil, loss != .crossEntropy {
             throw BackendError.invalidArgument(operation: "lossGradient", reason: "class weights for a loss other than cross-entropy")
         }
         let weightsPointer = try classWeights.map { try pointer($0, count: columns, "lossGradient class weights") }
         try requireSizes(rows, columns, "lossGradient")
+        let rowWeightsPointer = try rowWeights.map { try pointer($0, count: rows, "lossGradient row weights") }
         let count = try elements(rows, columns, "lossGradient")
         let outputPointer = try pointer(output, count: count, "lossGradient output")
         let targetPointer = try pointer(target, count: try elements(rows, targets.width(outputs: columns), "lossGradient target"),
@@ -246,7 +247,8 @@ public final class CPUBackend: Backend {
         let sumPointer = try pointer(lossSum, count: 1, "lossGradient loss")
         sumPointer.pointee = LossKernels.gradient(
             loss, targets: targets, output: outputPointer, target: targetPointer,
-            rows: rows, columns: columns, gradient: gradientPointer, classWeights: weightsPointer.map { UnsafePointer($0) })
+            rows: rows, columns: columns, gradient: gradientPointer, classWeights: weightsPointer.map { UnsafePointer($0) },
+            rowWeights: rowWeightsPointer.map { UnsafePointer($0) })
     }
 
     public func gatherRows(

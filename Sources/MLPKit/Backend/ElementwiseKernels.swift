@@ -377,22 +377,25 @@ enum LossKernels {
     /// rows (the caller divides by the number of rows).
     /// With `classWeights` (cross-entropy), a row's loss and gradient are scaled by its class's
     /// weight w (Σ_j w_j·y_j for a dense row): the gradient by 1/rows·w, as the kernels scale it.
+    /// With `rowWeights` (any loss), by the row's own weight r too: w·r, or r alone.
     static func gradient(
         _ loss: Loss, targets: TargetEncoding, output: UnsafePointer<Float>, target: UnsafePointer<Float>,
         rows: Int, columns: Int, gradient: UnsafeMutablePointer<Float>, classWeights: UnsafePointer<Float>? = nil,
-        simd: Bool = SIMDKernels.enabled
+        rowWeights: UnsafePointer<Float>? = nil, simd: Bool = SIMDKernels.enabled
     ) -> Float {
         guard rows > 0 else { return 0 }
-        let scale = 1 / Float(rows)
+        let unit = 1 / Float(rows)
+        let weighted = classWeights != nil || rowWeights != nil
         var total = 0.0
         switch loss {
         case .meanSquaredError:
-            if case .dense = targets, simd {
+            let scale = unit
+            if case .dense = targets, simd, rowWeights == nil {
                 return meanSquaredErrorRows(output: output, target: target, rows: rows, columns: columns,
                                             gradient: gradient, scale: scale)
             }
             var i = 0
-            if case .dense = targets {
+            if case .dense = targets, rowWeights == nil {
                 // four rows at once: four independent running sums (each row's own additions in
                 // its own order, so the same bits) instead of one dependent chain
                 while i + 4 <= rows {
@@ -421,6 +424,7 @@ enum LossKernels {
                 let z = output + i * columns, d = gradient + i * columns
                 let label = targets == .classIndices ? classLabel(target[i], classes: columns) : -1
                 if targets == .classIndices, label < 0 { total = .nan }  // no class: poison the loss
+                let rowScale = rowWeights.map { scale * $0[i] } ?? scale
                 var rowSum: Float = 0
                 for j in 0..<columns {
                     let y: Float
@@ -429,10 +433,10 @@ enum LossKernels {
                     case .classIndices: y = label == j ? 1 : 0
                     }
                     let difference = z[j] - y
-                    d[j] = difference * scale
+                    d[j] = difference * rowScale
                     rowSum += difference * difference
                 }
-                total += 0.5 * Double(rowSum)
+                total += rowWeights.map { Double($0[i]) * (0.5 * Double(rowSum)) } ?? 0.5 * Double(rowSum)
             }
         case .binaryCrossEntropy:
             // per output: max(z, 0) − z·y + log1p(exp(−|z|)) = −[y·log σ(z) + (1 − y)·log(1 − σ(z))],
@@ -441,6 +445,7 @@ enum LossKernels {
                 let z = output + i * columns, d = gradient + i * columns
                 let label = targets == .classIndices ? classLabel(target[i], classes: columns) : -1
                 if targets == .classIndices, label < 0 { total = .nan }  // no class: poison the loss
+                let rowScale = rowWeights.map { unit * $0[i] } ?? unit
                 var rowLoss = 0.0
                 for j in 0..<columns {
                     let y: Float
@@ -449,10 +454,10 @@ enum LossKernels {
                     case .classIndices: y = label == j ? 1 : 0
                     }
                     let logit = z[j]
-                    d[j] = (ActivationFunction.sigmoid(logit) - y) * scale
+                    d[j] = (ActivationFunction.sigmoid(logit) - y) * rowScale
                     rowLoss += Double(max(logit, 0) - logit * y + log1pf(expf(-abs(logit))))
                 }
-                total += rowLoss
+                total += rowWeights.map { Double($0[i]) * rowLoss } ?? rowLoss
             }
         case .crossEntropy:
             for i in 0..<rows {
@@ -475,12 +480,12 @@ enum LossKernels {
                         total = .nan  // a label outside the classes: poison the loss, read nothing
                         continue
                     }
-                    let w = classWeights?[label] ?? 1
-                    let rowScale = classWeights == nil ? scale : scale * w
+                    let w = (classWeights?[label] ?? 1) * (rowWeights?[i] ?? 1)
+                    let rowScale = weighted ? unit * w : unit
                     for j in 0..<columns {
                         d[j] = (d[j] * inverseSum - (j == label ? 1 : 0)) * rowScale
                     }
-                    total += classWeights == nil ? Double(logSumExp - z[label]) : Double(w * (logSumExp - z[label]))
+                    total += weighted ? Double(w * (logSumExp - z[label])) : Double(logSumExp - z[label])
                 case .dense:
                     // −Σ y·log softmax = Σ y·(lse − z); gradient Σy·softmax − y (= softmax − y
                     // for rows of probabilities)
@@ -493,11 +498,12 @@ enum LossKernels {
                         if y[j] != 0 { rowLoss += Double(y[j]) * Double(logSumExp - z[j]) }
                         if let classWeights { w += classWeights[j] * y[j] }
                     }
-                    let rowScale = classWeights == nil ? scale : scale * w
+                    w = (classWeights == nil ? 1 : w) * (rowWeights?[i] ?? 1)
+                    let rowScale = weighted ? unit * w : unit
                     for j in 0..<columns {
                         d[j] = (targetSum * d[j] * inverseSum - y[j]) * rowScale
                     }
-                    total += classWeights == nil ? rowLoss : Double(w) * rowLoss
+                    total += weighted ? Double(w) * rowLoss : rowLoss
                 }
             }
         }

@@ -9,6 +9,8 @@ public struct Dataset: Sendable, Equatable {
     public let targetEncoding: TargetEncoding
     /// Floats per target row: 1 for class indices, else the number of outputs.
     public let targetWidth: Int
+    /// One weight per row for the training loss (``weighted(by:)``), or nil: every row weighs 1.
+    public private(set) var rowWeights: [Float]?
 
     /// The most rows a data set may have, 2^24: and so the most a batch, a batch schedule or a
     /// benchmark's random data may have.
@@ -87,8 +89,37 @@ public struct Dataset: Sendable, Equatable {
             newInputs.append(contentsOf: inputs[(row * features)..<((row + 1) * features)])
             newTargets.append(contentsOf: targets[(row * targetWidth)..<((row + 1) * targetWidth)])
         }
-        return Dataset(validatedInputs: newInputs, features: features, targets: newTargets,
-                       encoding: targetEncoding, targetWidth: targetWidth)
+        var part = Dataset(validatedInputs: newInputs, features: features, targets: newTargets,
+                           encoding: targetEncoding, targetWidth: targetWidth)
+        part.rowWeights = rowWeights.map { weights in indices.map { weights[$0] } }
+        return part
+    }
+
+    /// These rows with a weight each (nil: none), by which training scales each row's loss and
+    /// gradient: L = 1/B·Σ_i w_i·ℓ_i over a batch of B rows (Keras' and scikit-learn's
+    /// `sample_weight`), so that a whole-number weight counts a row as that many copies of it.
+    /// A subset or split keeps its rows' weights.
+    /// - Throws: `ModelError.dataShape` unless there is one weight per row, `ModelError.nonFinite`
+    ///   for NaN or infinity, and `ModelError.invalidHyperparameter` for a negative weight or
+    ///   weights that are all 0.
+    public func weighted(by weights: [Float]?) throws -> Dataset {
+        var weighted = self
+        if let weights {
+            guard weights.count == rows else {
+                throw ModelError.dataShape("\(weights.count) row weights for \(rows) rows")
+            }
+            if let bad = weights.firstIndex(where: { !$0.isFinite }) {
+                throw ModelError.nonFinite("row \(bad + 1)'s weight is \(weights[bad])")
+            }
+            if let bad = weights.firstIndex(where: { $0 < 0 }) {
+                throw ModelError.invalidHyperparameter("row \(bad + 1)'s weight is \(CSVFile.format(weights[bad])); weights must not be negative")
+            }
+            guard weights.contains(where: { $0 > 0 }) else {
+                throw ModelError.invalidHyperparameter("every row's weight is 0")
+            }
+        }
+        weighted.rowWeights = weights
+        return weighted
     }
 
     /// Rows already known to be valid (taken from a valid data set).

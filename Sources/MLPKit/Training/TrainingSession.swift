@@ -35,6 +35,8 @@ public struct DeviceDataset<B: Backend> {
     /// For class indices, the number of classes the labels imply (checked against the model of
     /// the session that uses the data, which need not be the one that uploaded it).
     let labelClassCount: Int?
+    /// The rows' weights (``Dataset/rowWeights``), which training steps apply; nil: none.
+    public let rowWeights: B.Buffer?
 }
 
 /// A model, its gradients and Adam's state on a backend, with a workspace for batches of up to
@@ -77,6 +79,8 @@ public final class TrainingSession<B: Backend> {
     let preActivations: [B.Buffer]
     let deltas: (B.Buffer, B.Buffer)
     let targetBatch: B.Buffer
+    /// A batch's row weights, gathered like its targets (made for the first weighted data set).
+    private var weightBatch: B.Buffer?
     private var rowOrder: B.Buffer
     private var rowOrderCapacity: Int
     private var lossSums: B.Buffer
@@ -197,9 +201,15 @@ public final class TrainingSession<B: Backend> {
         let targets = try backend.makeBuffer(count: dataset.targets.count)
         try upload(try standardization?.apply(dataset.inputs) ?? dataset.inputs, to: inputs)
         try upload(try targetStandardization?.apply(dataset.targets) ?? dataset.targets, to: targets)
+        let weights = try dataset.rowWeights.map { weights in
+            let buffer = try backend.makeBuffer(count: weights.count)
+            try upload(weights, to: buffer)
+            return buffer
+        }
         return DeviceDataset(inputs: inputs, targets: targets, rows: dataset.rows, features: dataset.features,
                              targetEncoding: dataset.targetEncoding, targetWidth: dataset.targetWidth,
-                             labelClassCount: dataset.targetEncoding == .classIndices ? dataset.labelClassCount : nil)
+                             labelClassCount: dataset.targetEncoding == .classIndices ? dataset.labelClassCount : nil,
+                             rowWeights: weights)
     }
 
     /// Checks that `data` (perhaps uploaded by another session) fits this session's model.
@@ -253,19 +263,27 @@ public final class TrainingSession<B: Backend> {
         guard step < OptimizerState.maximumStep else {
             throw ModelError.invalidHyperparameter("Adam's step count is at its limit of \(OptimizerState.maximumStep) (2^53) steps; no further step can be taken")
         }
-        // X and Y: gathered by the row order, or read in place when the rows are consecutive
+        // X, Y (and the rows' weights): gathered by the row order, or read in place when the rows are consecutive
         let X: BufferSlice<B.Buffer>, Y: BufferSlice<B.Buffer>
+        var W: BufferSlice<B.Buffer>?
         if gathered {
             let indices = BufferSlice(rowOrder, offset: positions.lowerBound)
             try backend.gatherRows(BufferSlice(data.inputs), width: data.features, indices: indices, count: rows,
                                    into: BufferSlice(activations[0]))
             try backend.gatherRows(BufferSlice(data.targets), width: data.targetWidth, indices: indices, count: rows,
                                    into: BufferSlice(targetBatch))
+            if let weights = data.rowWeights {
+                let batch = try weightBatch ?? backend.makeBuffer(count: batchCapacity)
+                weightBatch = batch
+                try backend.gatherRows(BufferSlice(weights), width: 1, indices: indices, count: rows, into: BufferSlice(batch))
+                W = BufferSlice(batch)
+            }
             X = BufferSlice(activations[0])
             Y = BufferSlice(targetBatch)
         } else {
             X = BufferSlice(data.inputs, offset: positions.lowerBound * data.features)
             Y = BufferSlice(data.targets, offset: positions.lowerBound * data.targetWidth)
+            W = data.rowWeights.map { BufferSlice($0, offset: positions.lowerBound) }
         }
         lastStep = (lossSlot, rows)
         let ZL = try forward(X, rows: rows)
@@ -273,7 +291,7 @@ public final class TrainingSession<B: Backend> {
         var dZ = BufferSlice(deltas.0)
         try backend.lossGradient(loss, targets: data.targetEncoding, output: ZL, target: Y, rows: rows,
                                  columns: layout.outputs, gradient: dZ, lossSum: BufferSlice(lossSums, offset: lossSlot),
-                                 classWeights: classWeightBuffer.map { BufferSlice($0) })
+                                 classWeights: classWeightBuffer.map { BufferSlice($0) }, rowWeights: W)
         try backward(X, rows: rows, dZL: &dZ)
         // Adam over every parameter at once, t = t + 1, at the schedule's rate for t
         try schedule.validate()
