@@ -268,8 +268,9 @@ public struct KernelLaunchPlanner: Sendable {
     }
 
     /// Checks a loss gradient's arguments; the backend then provides the per-row loss buffer.
-    /// `classWeights` (cross-entropy only): one weight per class, each row's loss and gradient
-    /// scaled by its class's; `rowWeights` (any loss): one weight per row, each row's scaled by
+    /// `classWeights`: for cross-entropy one weight per class, each row's loss and gradient
+    /// scaled by its class's; for binary cross-entropy each label's positive weight (pos_weight);
+    /// not for MSE. `rowWeights` (any loss): one weight per row, each row's scaled by
     /// its own (and by its class's too, with both).
     public func lossGradient<Buffer: KernelPlanBuffer>(
         _ loss: Loss, targets: TargetEncoding, output: BufferSlice<Buffer>, target: BufferSlice<Buffer>,
@@ -283,7 +284,7 @@ public struct KernelLaunchPlanner: Sendable {
         let targetOffset = try Self.checkRange(target, rows * targets.width(outputs: columns), "loss targets")
         let gradientOffset = try Self.checkRange(gradient, rows * columns, "loss gradient")
         let sumOffset = try Self.checkRange(lossSum, 1, "loss sum")
-        if classWeights != nil, loss != .crossEntropy { throw .invalidArgument("class weights for a loss other than cross-entropy") }
+        if classWeights != nil, loss == .meanSquaredError { throw .invalidArgument("class weights for mse") }
         // unweighted: the flag off and the targets' buffer in the weights' place (never read)
         let weightsOffset = try classWeights.map { weights throws(KernelPlanError) in try Self.checkRange(weights, columns, "class weights") } ?? 0
         let rowWeightsOffset = try rowWeights.map { weights throws(KernelPlanError) in try Self.checkRange(weights, rows, "row weights") } ?? 0

@@ -2,8 +2,9 @@ extension KernelSource {
     /// The fused loss gradients: one thread per row writes the row's gradient (already divided
     /// by `rows`) and its loss into `rowLoss[i]`; `sum_reduce` then totals the rows.
     ///
-    /// Every loss kernel takes the same arguments: the class weights (`weighted`, `weights`, read by
-    /// cross-entropy alone) and the row weights (`rowWeighted`, `rowWeights`: one per row of the
+    /// Every loss kernel takes the same arguments: the output weights (`weighted`, `weights`: for
+    /// cross-entropy each class's weight, for binary cross-entropy each label's positive weight,
+    /// unused by MSE) and the row weights (`rowWeighted`, `rowWeights`: one per row of the
     /// batch, `train --weight-column`) between the targets and the gradient. A weighted row's loss
     /// and gradient are its unweighted ones times its weight (its class's times its own); with both
     /// flags off nothing is read and every bit is the unweighted kernel's.
@@ -89,13 +90,26 @@ extension KernelSource {
         return (0.0f >= logit ? 0.0f : logit) - MUL_RN(logit, target) + log1pf(expf(-fabsf(logit)));
     }
 
+    /* The same with the positive term weighed by p (torch's BCEWithLogitsLoss pos_weight):
+       −[p·y·log σ(z) + (1 − y)·log(1 − σ(z))] = (1 − y)·z + l·(log1p(e^−|z|) + max(−z, 0)),
+       l = 1 + (p − 1)·y; gradient (σ(z)·l − p·y)·scale. */
+    DEVICE_INLINE float bce_weighted_element(const float logit, const float target, const float p, const float scale,
+                                             GLOBAL float* g)
+    {
+        const float l = 1.0f + MUL_RN(p - 1.0f, target);
+        *g = (MUL_RN(mlp_sigmoid(logit), l) - MUL_RN(p, target)) * scale;
+        return MUL_RN(1.0f - target, logit) + MUL_RN(l, log1pf(expf(-fabsf(logit))) + (0.0f >= logit ? -logit : 0.0f));
+    }
+
     /* One thread per row for a loss that is a sum of per-output terms (MSE or binary
        cross-entropy, `loss` as LOSS_…): grad = the terms' gradients, rowLoss[i] = Σ_j the terms;
        y dense, or one-hot from a class index (NaN for a row whose index is no class); both times
-       the row's weight rowWeights[i] when `rowWeighted`. */
+       the row's weight rowWeights[i] when `rowWeighted`. Binary cross-entropy with `weighted`
+       weighs output j's positive term by weights[j] (pos_weight). */
     DEVICE_INLINE void elementwise_loss_rows(const int loss, const int rows, const int columns, const int targetKind,
                                              const GLOBAL float* z, const int zOffset,
                                              const GLOBAL float* y, const int yOffset,
+                                             const int weighted, const GLOBAL float* weights, const int weightsOffset,
                                              const int rowWeighted, const GLOBAL float* rowWeights, const int rowWeightsOffset,
                                              GLOBAL float* grad, const int gradOffset,
                                              GLOBAL float* rowLoss)
@@ -112,13 +126,14 @@ extension KernelSource {
                 const float target = targetKind == TARGET_DENSE ? y[yOffset + i * columns + j]
                                                                : (j == label ? 1.0f : 0.0f);
                 sum += loss == LOSS_MSE ? mse_element(zr[j], target, scale, gr + j)
+                       : weighted       ? bce_weighted_element(zr[j], target, weights[weightsOffset + j], scale, gr + j)
                                         : bce_element(zr[j], target, scale, gr + j);
             }
             rowLoss[i] = (targetKind == TARGET_DENSE || label >= 0) ? (rowWeighted ? r * sum : sum) : NAN_F;
         }
     }
 
-    /* Mean squared error: grad = (z − y)/rows, rowLoss[i] = Σ_j ½(z − y)² (class weights unused). */
+    /* Mean squared error: grad = (z − y)/rows, rowLoss[i] = Σ_j ½(z − y)² (`weighted` is 0). */
     KERNEL_ANY void loss_mse(const int rows, const int columns, const int targetKind,
                              const GLOBAL float* z, const int zOffset,
                              const GLOBAL float* y, const int yOffset,
@@ -127,12 +142,13 @@ extension KernelSource {
                              GLOBAL float* grad, const int gradOffset,
                              GLOBAL float* rowLoss)
     {
-        elementwise_loss_rows(LOSS_MSE, rows, columns, targetKind, z, zOffset, y, yOffset,
+        elementwise_loss_rows(LOSS_MSE, rows, columns, targetKind, z, zOffset, y, yOffset, weighted, weights, weightsOffset,
                               rowWeighted, rowWeights, rowWeightsOffset, grad, gradOffset, rowLoss);
     }
 
     /* Binary cross-entropy from the logits (a sigmoid per output): grad = (σ(z) − y)/rows,
-       rowLoss[i] = Σ_j max(z, 0) − z·y + log1p(exp(−|z|)) (class weights unused). */
+       rowLoss[i] = Σ_j max(z, 0) − z·y + log1p(exp(−|z|)); with `weighted`, output j's positive term
+       weighed by weights[j] (pos_weight, bce_weighted_element). */
     KERNEL_ANY void loss_binary_cross_entropy(const int rows, const int columns, const int targetKind,
                                               const GLOBAL float* z, const int zOffset,
                                               const GLOBAL float* y, const int yOffset,
@@ -142,7 +158,8 @@ extension KernelSource {
                                               GLOBAL float* rowLoss)
     {
         elementwise_loss_rows(LOSS_BINARY_CROSS_ENTROPY, rows, columns, targetKind, z, zOffset, y, yOffset,
-                              rowWeighted, rowWeights, rowWeightsOffset, grad, gradOffset, rowLoss);
+                              weighted, weights, weightsOffset, rowWeighted, rowWeights, rowWeightsOffset, grad, gradOffset,
+                              rowLoss);
     }
     FP_CONTRACT_DEFAULT
 

@@ -83,6 +83,7 @@ extension KernelSource {
                 for (int j = tid; j < columns; j += REDUCE_THREADS) {
                     const float target = targetKind == TARGET_DENSE ? yr[j] : (j == label ? 1.0f : 0.0f);
                     partial += loss == LOSS_MSE ? mse_element(zr[j], target, scale, gr + j)
+                               : weighted       ? bce_weighted_element(zr[j], target, weights[weightsOffset + j], scale, gr + j)
                                                 : bce_element(zr[j], target, scale, gr + j);
                 }
                 const float rowTotal = block_sum(scratch, partial);

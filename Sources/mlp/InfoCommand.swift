@@ -51,6 +51,7 @@ struct InfoCommand: ParsableCommand {
                     ("shuffle", training.shuffle.map { .bool($0) } ?? .null),
                     ("validation_split", training.validationSplit.map { .number($0) } ?? .null),
                     ("class_weights", training.classWeights.map { .array($0.map(number)) } ?? .null),
+                    ("pos_weights", training.positiveWeights.map { .array($0.map(number)) } ?? .null),
                     ("weight_column", training.weightColumn.map { .string($0) } ?? .null),
                     ("weights_file", training.weightsFile.map { .string($0) } ?? .null),
                 ])),
@@ -100,6 +101,7 @@ struct InfoCommand: ParsableCommand {
         if let shuffle = training.shuffle { parts.append(shuffle ? "shuffled" : "in file order") }
         if let split = training.validationSplit { parts.append("validation split \(split)") }
         if let weights = training.classWeights { parts.append("class weights " + weights.map { "\($0)" }.joined(separator: ", ")) }
+        if let weights = training.positiveWeights { parts.append("positive weights " + weights.map { "\($0)" }.joined(separator: ", ")) }
         if let column = training.weightColumn { parts.append("rows weighted by column '\(Excerpt.escape(column))'") }
         if let file = training.weightsFile { parts.append("rows weighted by --weights \(Excerpt.escape(file))") }
         if !parts.isEmpty { print("training: " + parts.joined(separator: ", ")) }

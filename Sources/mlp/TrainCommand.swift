@@ -253,6 +253,8 @@ struct TrainCommand: ParsableCommand {
         model.targetStandardization = try features.targetStandardization(training: training, loss: chosenLoss, checkpoint: checkpoint)
         let classWeights = try features.classWeights(training: training, classes: outputs, loss: chosenLoss,
                                                      recorded: recorded.classWeights)
+        let positiveWeights = try features.positiveWeights(training: training, outputs: outputs, loss: chosenLoss,
+                                                           recorded: recorded.positiveWeights)
         let runSteps = try self.runSteps(trainingRows: training.rows, batch: batch)
         let start = checkpoint?.optimizer?.step ?? 0
         guard runSteps <= OptimizerState.maximumStep - start else {
@@ -270,6 +272,10 @@ struct TrainCommand: ParsableCommand {
             if let classWeights {
                 line += "; class weights " + classWeights.prefix(8).map { Format.fixed(Double($0), 4) }.joined(separator: ", ")
                     + (classWeights.count > 8 ? ", …" : "")
+            }
+            if let positiveWeights {
+                line += "; positive weights " + positiveWeights.prefix(8).map { Format.fixed(Double($0), 4) }.joined(separator: ", ")
+                    + (positiveWeights.count > 8 ? ", …" : "")
             }
             switch weightSource {
             case .column(let column)?: line += "; rows weighted by \(DataOptions.label(column, numbered: data.noHeader))"
@@ -298,6 +304,7 @@ struct TrainCommand: ParsableCommand {
         }
         var record = TrainingRecord(seed: seed, batchSize: batch, shuffle: !noShuffle, validationSplit: validationSplit)
         record.classWeights = classWeights
+        record.positiveWeights = positiveWeights
         switch weightSource {
         case .column(let column)?: record.weightColumn = column
         case .file(let path)?: record.weightsFile = path
@@ -310,6 +317,7 @@ struct TrainCommand: ParsableCommand {
         task.schedule = schedule
         task.patience = features.patience
         task.classWeights = classWeights
+        task.positiveWeights = positiveWeights
         task.announcement = announcement
 
         // The CSV's column names (or, from --x/--y, those the --init checkpoint records), so that
@@ -482,6 +490,7 @@ extension TrainCommand {
                                  validation: validation, configuration: configuration, wantsTrainingAccuracy: false, quiet: true)
             task.schedule = schedule
             task.classWeights = try features.classWeights(training: training, classes: outputs, loss: model.loss, recorded: nil)
+            task.positiveWeights = try features.positiveWeights(training: training, outputs: outputs, loss: model.loss, recorded: nil)
             let result = try device.run(task)
             guard let last = result.history.last?.point, let loss = last.validationLoss else { throw CommandError("fold \(fold + 1) ran no epoch") }
             losses.append(loss)
@@ -555,6 +564,8 @@ struct TrainTask: BackendTask {
     var patience: Int?
     /// Cross-entropy class weights for the training steps (nil: none).
     var classWeights: [Float]?
+    /// Binary cross-entropy positive weights for the training steps (nil: none).
+    var positiveWeights: [Float]?
 
     struct Output {
         /// The final model and Adam state, or with `patience` the best epoch's.
@@ -572,6 +583,7 @@ struct TrainTask: BackendTask {
                                           optimizerState: optimizer, batchCapacity: max(capacity, min(validation?.rows ?? 0, 4096)))
         session.schedule = schedule
         try session.setClassWeights(classWeights)
+        try session.setPositiveWeights(positiveWeights)
         if let announcement { Terminal.writeError(announcement) }
         let trainingData = try session.upload(training)
         let validationData = try validation.map { try session.upload($0) }
@@ -627,6 +639,8 @@ struct TrainingRecord {
     var validationSplit: Double?
     /// Cross-entropy class weights (`training.class_weights`, comma-separated).
     var classWeights: [Float]?
+    /// Binary cross-entropy positive weights (`training.pos_weights`, comma-separated).
+    var positiveWeights: [Float]?
     /// The rows' weights: a column of the CSV (`training.weight_column`), or a file beside --x/--y
     /// (`training.weights_file`).
     var weightColumn: String?
@@ -638,6 +652,7 @@ struct TrainingRecord {
         shuffle = metadata["training.shuffle"].map { $0 == "true" }
         validationSplit = metadata["training.validation_split"].flatMap { Double($0) }
         classWeights = metadata["training.class_weights"].map { $0.split(separator: ",").compactMap { Float($0) } }
+        positiveWeights = metadata["training.pos_weights"].map { $0.split(separator: ",").compactMap { Float($0) } }
         weightColumn = metadata["training.weight_column"]
         weightsFile = metadata["training.weights_file"]
     }
@@ -654,6 +669,7 @@ struct TrainingRecord {
         entries["training.shuffle"] = shuffle.map { String($0) }
         entries["training.validation_split"] = validationSplit.map { "\($0)" }
         entries["training.class_weights"] = classWeights.map { $0.map { "\($0)" }.joined(separator: ",") }
+        entries["training.pos_weights"] = positiveWeights.map { $0.map { "\($0)" }.joined(separator: ",") }
         entries["training.weight_column"] = weightColumn
         entries["training.weights_file"] = weightsFile
         return entries

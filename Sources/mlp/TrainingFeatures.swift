@@ -43,6 +43,11 @@ struct TrainingFeatureOptions: ParsableArguments {
         valueName: "balanced|w0,w1,…"))
     var classWeight: String?
 
+    @Option(name: .customLong("pos-weight"), help: ArgumentHelp(
+        "Binary cross-entropy: weigh each output's positive term, 'balanced' (negatives/positives per output in the training rows) or one weight per output, comma-separated (torch's pos_weight); a resumed run keeps the checkpoint's.",
+        valueName: "balanced|w0,w1,…"))
+    var posWeight: String?
+
     @Option(name: .customLong("weight-column"), help: ArgumentHelp(
         "Weigh each row's loss by this column of --data (numbers ≥ 0, left out of the inputs; by number with --no-header): L = 1/B·Σ w·ℓ over each batch; validation and eval stay unweighted; a resumed run uses the column its checkpoint records.",
         valueName: "column"))
@@ -85,17 +90,49 @@ struct TrainingFeatureOptions: ParsableArguments {
         try require(schedule != .step || stepSize != nil, "--schedule step needs --step-size N")
         try require((patience ?? 1) >= 1, "--patience must be at least 1, got \(patience ?? 0)")
         _ = try givenClassWeights()
+        _ = try Self.weightList(posWeight, flag: "--pos-weight")
     }
 
     /// `--class-weight`'s list of weights (nil for none or for `balanced`).
     func givenClassWeights() throws -> [Float]? {
-        guard let classWeight, classWeight != "balanced" else { return nil }
-        return try classWeight.split(separator: ",", omittingEmptySubsequences: false).map { part in
+        try Self.weightList(classWeight, flag: "--class-weight")
+    }
+
+    /// A weight flag's list of weights (nil for none or for `balanced`).
+    static func weightList(_ text: String?, flag: String) throws -> [Float]? {
+        guard let text, text != "balanced" else { return nil }
+        return try text.split(separator: ",", omittingEmptySubsequences: false).map { part in
             guard let weight = Float(part.trimmed), weight.isFinite, weight >= 0 else {
-                throw ValidationError("--class-weight takes balanced or non-negative weights separated by commas, got '\(part.trimmed)' in '\(classWeight)'")
+                throw ValidationError("\(flag) takes balanced or non-negative weights separated by commas, got '\(part.trimmed)' in '\(text)'")
             }
             return weight
         }
+    }
+
+    /// The positive weights of a binary cross-entropy run on `training` with `outputs` outputs:
+    /// --pos-weight's (for `balanced`, each output's Σ(1 − y)/Σy over the training rows, 1 for an
+    /// output with no positives), or a resumed checkpoint's recorded ones; nil for none.
+    func positiveWeights(training: Dataset, outputs: Int, loss: Loss, recorded: [Float]?) throws -> [Float]? {
+        guard let posWeight else { return recorded }
+        guard loss == .binaryCrossEntropy else {
+            throw ValidationError("--pos-weight goes with --loss binary-cross-entropy (labels), not \(loss.rawValue)")
+        }
+        if let given = try Self.weightList(posWeight, flag: "--pos-weight") {
+            guard given.count == outputs else {
+                throw ValidationError("--pos-weight gives \(given.count) weights for \(outputs) outputs")
+            }
+            return given
+        }
+        var positives = [Double](repeating: 0, count: outputs), negatives = [Double](repeating: 0, count: outputs)
+        for row in 0..<training.rows {
+            for j in 0..<outputs {
+                let y = training.targetEncoding == .classIndices ? (Int(training.targets[row]) == j ? 1.0 : 0.0)
+                    : Double(training.targets[row * training.targetWidth + j])
+                positives[j] += y
+                negatives[j] += 1 - y
+            }
+        }
+        return zip(negatives, positives).map { negative, positive in positive > 0 ? Float(negative / positive) : 1 }
     }
 
     /// The class weights of a run on `training` with `classes` outputs: --class-weight's (for

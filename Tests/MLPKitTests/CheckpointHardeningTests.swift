@@ -208,6 +208,8 @@ final class CheckpointHardeningTests: FileTestCase {
             ("training.class_weights", "1,x,2", "3 non-negative numbers separated by commas, one per output"),
             ("training.class_weights", "1,-2,2", "3 non-negative numbers separated by commas, one per output"),
             ("training.class_weights", "1,inf,2", "3 non-negative numbers separated by commas, one per output"),
+            ("training.pos_weights", "1,2", "3 non-negative numbers separated by commas, one per output"),
+            ("training.pos_weights", "1,-0.5,2", "3 non-negative numbers separated by commas, one per output"),
         ]
         for (key, value, expected) in cases {
             assertRefused(try mutatingMetadata(saved, [key: value]), "\(key) \(value) is not \(expected)")
@@ -220,6 +222,7 @@ final class CheckpointHardeningTests: FileTestCase {
         XCTAssertEqual(extremes.metadata["training.batch_size"], "1")
         XCTAssertEqual(extremes.metadata["training.seed"], "18446744073709551615")
         XCTAssertNoThrow(try Checkpoint.decode(try mutatingMetadata(saved, ["training.class_weights": "0.5,2,1.25"])))
+        XCTAssertNoThrow(try Checkpoint.decode(try mutatingMetadata(saved, ["training.pos_weights": "0.5,2,1.25"])))
     }
 
     func testBadScheduleMetadataIsRefusedNamingKeyAndValue() throws {

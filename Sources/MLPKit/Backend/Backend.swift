@@ -39,9 +39,11 @@ public protocol Backend: AnyObject {
 
     /// The loss's gradient with respect to the output layer's pre-activation, scaled by 1/rows,
     /// written into `gradient`, and the loss summed over the rows (not yet divided by rows)
-    /// written into `lossSum[0]`. With `classWeights` (cross-entropy only; one per class), each
-    /// row's loss and gradient are scaled by its class's weight (for a dense row, Σ_j w_j·y_j);
-    /// with `rowWeights` (any loss; one per row), by the row's own weight too.
+    /// written into `lossSum[0]`. With `classWeights` (one per output; not for MSE): for
+    /// cross-entropy each row's loss and gradient are scaled by its class's weight (for a dense
+    /// row, Σ_j w_j·y_j); for binary cross-entropy output j's positive term is weighed by w_j
+    /// (PyTorch's `pos_weight`: −[w_j·y·log σ(z) + (1 − y)·log(1 − σ(z))]). With `rowWeights`
+    /// (any loss; one per row), each row's by the row's own weight too.
     func lossGradient(
         _ loss: Loss, targets: TargetEncoding, output: BufferSlice<Buffer>, target: BufferSlice<Buffer>,
         rows: Int, columns: Int, gradient: BufferSlice<Buffer>, lossSum: BufferSlice<Buffer>,

@@ -75,9 +75,14 @@ public struct BackendCheck<Candidate: Backend> {
             }
         }
         // cross-entropy with class weights (train --class-weight), every loss with row weights
-        // (train --weight-column), and cross-entropy with both
+        // (train --weight-column), cross-entropy with both, and binary cross-entropy's positive
+        // weights (train --pos-weight) alone and with row weights
         var weightings: [(Loss, LossWeighting)] = [(.crossEntropy, .classes), (.crossEntropy, .classesAndRows)]
-        weightings += Loss.allCases.filter { (try? candidate.requireSupport(.loss($0))) != nil }.map { ($0, .rows) }
+        let losses = Loss.allCases.filter { (try? candidate.requireSupport(.loss($0))) != nil }
+        weightings += losses.map { ($0, .rows) }
+        if losses.contains(.binaryCrossEntropy) {
+            weightings += [(.binaryCrossEntropy, .classes), (.binaryCrossEntropy, .classesAndRows)]
+        }
         for (loss, weighting) in weightings {
             for encoding in [TargetEncoding.classIndices, .dense] {
                 for (index, shape) in BackendCheckShapes.losses.enumerated() {

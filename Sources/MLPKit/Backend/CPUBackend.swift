@@ -233,8 +233,8 @@ public final class CPUBackend: Backend {
         rows: Int, columns: Int, gradient: BufferSlice<CPUBuffer>, lossSum: BufferSlice<CPUBuffer>,
         classWeights: BufferSlice<CPUBuffer>?, rowWeights: BufferSlice<CPUBuffer>?
     ) throws {
-        if classWeights != nil, loss != .crossEntropy {
-            throw BackendError.invalidArgument(operation: "lossGradient", reason: "class weights for a loss other than cross-entropy")
+        if classWeights != nil, loss == .meanSquaredError {
+            throw BackendError.invalidArgument(operation: "lossGradient", reason: "class weights for mse")
         }
         let weightsPointer = try classWeights.map { try pointer($0, count: columns, "lossGradient class weights") }
         try requireSizes(rows, columns, "lossGradient")

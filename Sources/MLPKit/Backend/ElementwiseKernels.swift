@@ -376,7 +376,8 @@ enum LossKernels {
     /// Writes dL/dZ (already divided by `rows`) into `gradient` and returns the loss summed over
     /// rows (the caller divides by the number of rows).
     /// With `classWeights` (cross-entropy), a row's loss and gradient are scaled by its class's
-    /// weight w (Σ_j w_j·y_j for a dense row): the gradient by 1/rows·w, as the kernels scale it.
+    /// weight w (Σ_j w_j·y_j for a dense row): the gradient by 1/rows·w, as the kernels scale it;
+    /// for binary cross-entropy they are each output's positive weight (pos_weight).
     /// With `rowWeights` (any loss), by the row's own weight r too: w·r, or r alone.
     static func gradient(
         _ loss: Loss, targets: TargetEncoding, output: UnsafePointer<Float>, target: UnsafePointer<Float>,
@@ -454,8 +455,17 @@ enum LossKernels {
                     case .classIndices: y = label == j ? 1 : 0
                     }
                     let logit = z[j]
-                    d[j] = (ActivationFunction.sigmoid(logit) - y) * rowScale
-                    rowLoss += Double(max(logit, 0) - logit * y + log1pf(expf(-abs(logit))))
+                    if let classWeights {
+                        // pos_weight p: (1 − y)·z + l·(log1p(e^−|z|) + max(−z, 0)), l = 1 + (p − 1)·y;
+                        // gradient σ(z)·l − p·y
+                        let p = classWeights[j]
+                        let l = 1 + (p - 1) * y
+                        d[j] = (ActivationFunction.sigmoid(logit) * l - p * y) * rowScale
+                        rowLoss += Double((1 - y) * logit + l * (log1pf(expf(-abs(logit))) + max(-logit, 0)))
+                    } else {
+                        d[j] = (ActivationFunction.sigmoid(logit) - y) * rowScale
+                        rowLoss += Double(max(logit, 0) - logit * y + log1pf(expf(-abs(logit))))
+                    }
                 }
                 total += rowWeights.map { Double($0[i]) * rowLoss } ?? rowLoss
             }

@@ -267,10 +267,11 @@ public struct Checkpoint: Sendable, Equatable {
         if let text = metadata["training.validation_split"], !(Double(text).map { $0 > 0 && $0 < 1 } ?? false) {
             throw fail("training.validation_split", text, "a number strictly between 0 and 1")
         }
-        if let text = metadata["training.class_weights"] {
+        for key in ["training.class_weights", "training.pos_weights"] {
+            guard let text = metadata[key] else { continue }
             let weights = text.split(separator: ",", omittingEmptySubsequences: false).map { Float($0) }
             guard weights.count == outputs, weights.allSatisfy({ $0.map { $0.isFinite && $0 >= 0 } ?? false }) else {
-                throw fail("training.class_weights", text, "\(outputs) non-negative numbers separated by commas, one per output")
+                throw fail(key, text, "\(outputs) non-negative numbers separated by commas, one per output")
             }
         }
     }

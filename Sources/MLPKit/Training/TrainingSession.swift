@@ -65,6 +65,10 @@ public final class TrainingSession<B: Backend> {
     /// gradient by (``setClassWeights(_:)``); nil, the default, is the seed's loss. Evaluation is
     /// never weighted.
     public private(set) var classWeights: [Float]?
+    /// Binary cross-entropy's positive weights (one per output, ``setPositiveWeights(_:)``); nil,
+    /// the default, is the plain loss. Evaluation is never weighted.
+    public private(set) var positiveWeights: [Float]?
+    /// The class or positive weights on the backend (the loss gradient's `classWeights`).
     private var classWeightBuffer: B.Buffer?
 
     // θ, dL/dθ, m and v, each one flat buffer in the layout W1, b1, W2, b2, …
@@ -316,22 +320,39 @@ public final class TrainingSession<B: Backend> {
     /// - Throws: `ModelError.invalidHyperparameter` unless the loss is cross-entropy and there
     ///   is one finite, non-negative weight per output.
     public func setClassWeights(_ weights: [Float]?) throws {
+        try setOutputWeights(weights, loss: .crossEntropy, what: "class weights", per: "classes")
+        classWeights = weights
+    }
+
+    /// Sets binary cross-entropy's positive weights (nil: none), one per output: output j's loss
+    /// is −[p_j·y·log σ(z) + (1 − y)·log(1 − σ(z))] in training steps (PyTorch's
+    /// `BCEWithLogitsLoss(pos_weight=…)`), so that p_j = (negatives)/(positives) makes a rare
+    /// label's positives count as much as its negatives.
+    /// - Throws: `ModelError.invalidHyperparameter` unless the loss is binary cross-entropy and
+    ///   there is one finite, non-negative weight per output.
+    public func setPositiveWeights(_ weights: [Float]?) throws {
+        try setOutputWeights(weights, loss: .binaryCrossEntropy, what: "positive weights", per: "outputs")
+        positiveWeights = weights
+    }
+
+    /// One weight per output for the loss gradient's `classWeights`, checked for `required`'s loss.
+    private func setOutputWeights(_ weights: [Float]?, loss required: Loss, what: String, per: String) throws {
         guard let weights else {
-            (classWeights, classWeightBuffer) = (nil, nil)
+            if (required == .crossEntropy ? positiveWeights : classWeights) == nil { classWeightBuffer = nil }
             return
         }
-        guard loss == .crossEntropy else {
-            throw ModelError.invalidHyperparameter("class weights go with cross-entropy, not \(loss.rawValue)")
+        guard loss == required else {
+            throw ModelError.invalidHyperparameter("\(what) go with \(required.rawValue), not \(loss.rawValue)")
         }
         guard weights.count == layout.outputs else {
-            throw ModelError.invalidHyperparameter("\(weights.count) class weights for a model with \(layout.outputs) classes")
+            throw ModelError.invalidHyperparameter("\(weights.count) \(what) for a model with \(layout.outputs) \(per)")
         }
         guard weights.allSatisfy({ $0.isFinite && $0 >= 0 }) else {
-            throw ModelError.invalidHyperparameter("class weights must be finite and not negative")
+            throw ModelError.invalidHyperparameter("\(what) must be finite and not negative")
         }
         let buffer = try classWeightBuffer ?? backend.makeBuffer(count: layout.outputs)
         try upload(weights, to: buffer)
-        (classWeights, classWeightBuffer) = (weights, buffer)
+        classWeightBuffer = buffer
     }
 
     /// The learning rate step t uses: the schedule applied to the base rate.
