@@ -23,6 +23,25 @@ int mlpkit_simd_available(void) {
     return (b >> 5) & 1;  // AVX2
 }
 
+int mlpkit_avx512_level(void) {
+    unsigned a, b, c, d;
+    if (!__get_cpuid(1, &a, &b, &c, &d)) return 0;
+    const unsigned osxsave = 1u << 27;
+    if (!(c & osxsave)) return 0;
+    // the operating system saves the SSE, AVX and AVX-512 registers (XCR0 bits 1, 2, 5, 6 and 7)
+    unsigned low, high;
+    __asm__ volatile("xgetbv" : "=a"(low), "=d"(high) : "c"(0));
+    if ((low & 0xE6) != 0xE6) return 0;
+    if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return 0;
+    // AVX-512 F (16), DQ (17), CD (28), BW (30) and VL (31): what OpenBLAS's SkylakeX kernels use
+    const unsigned needed = (1u << 16) | (1u << 17) | (1u << 28) | (1u << 30) | (1u << 31);
+    if ((b & needed) != needed) return 0;
+    const unsigned leaves = a;
+    // AVX512_BF16: CPUID 7, subleaf 1, EAX bit 5
+    if (leaves >= 1 && __get_cpuid_count(7, 1, &a, &b, &c, &d) && ((a >> 5) & 1)) return 2;
+    return 1;
+}
+
 #define AVX2 __attribute__((target("avx2,fma")))
 
 // The loop body for fixed options, so that each combination is its own loop with no test inside.
@@ -443,6 +462,7 @@ AVX2 void mlpkit_packed_product_avx2(long m, long n, long k, const float *a, lon
 #else
 
 int mlpkit_simd_available(void) { return 0; }
+int mlpkit_avx512_level(void) { return 0; }
 void mlpkit_adam_avx2(const MLPKitAdamJob *job, long start, long end) {
     (void)job; (void)start; (void)end;
 }

@@ -13,7 +13,8 @@ struct DevicesCommand: ParsableCommand {
         switch cpu.productEngine {
         case .blas(let name):
             let threads = cpu.blas.map { ", " + CPUBackend.threadCount($0.maximumThreads) } ?? ""
-            print("cpu: BLAS \(name)\(threads)")
+            let kernels = cpu.blas?.coreName.map { " (\($0) kernels)" } ?? ""
+            print("cpu: BLAS \(name)\(kernels)\(threads)")
         case .packed:
             print("cpu: built-in AVX2 product, \(CPUBackend.threadCount(CPUBackend.packedThreads)) (no BLAS found; OpenBLAS is faster: apt-get install libopenblas0-pthread)")
         case .swift:

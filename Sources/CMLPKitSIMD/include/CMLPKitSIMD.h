@@ -13,6 +13,10 @@ extern "C" {
 /// 1 when this processor runs the AVX2 + FMA functions below, else 0.
 int mlpkit_simd_available(void);
 
+/// 2 when this processor (and its operating system) runs AVX-512 F, DQ, CD, BW and VL and also
+/// AVX512_BF16 instructions, 1 without AVX512_BF16, 0 without AVX-512 (or off x86-64).
+int mlpkit_avx512_level(void);
+
 /// One Adam update's operands and constants (`ElementwiseKernels.AdamJob` on the Swift side,
 /// which is this struct, for the Swift loops too).
 typedef struct {

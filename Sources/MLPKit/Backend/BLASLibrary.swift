@@ -1,3 +1,4 @@
+import CMLPKitSIMD
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -43,14 +44,43 @@ public final class BLASLibrary: @unchecked Sendable {
         // sleep at once (a wake-up is some microseconds against a threaded product's ≥ 1.7 ms).
         // Read once, when the library loads; a value the user set is kept.
         setenv("OPENBLAS_THREAD_TIMEOUT", "4", 0)
+        var requested: String?
+        if getenv("OPENBLAS_CORETYPE") == nil, let core = openBLASCoreType {
+            setenv("OPENBLAS_CORETYPE", core, 0)
+            requested = core
+        }
         let names = (override.map { [$0] } ?? []) + candidateNames
         for name in names {
-            if let library = BLASLibrary(name: name) { return library }
+            if let library = BLASLibrary(name: name, requestedCore: requested) { return library }
         }
         return nil
     }()
 
-    private init?(name: String) {
+    /// The OpenBLAS kernels to ask for on a processor with AVX-512 (`OPENBLAS_CORETYPE`, unless the
+    /// user set it): SkylakeX's, or Cooperlake's where AVX512_BF16 is there too (the same
+    /// single-precision kernels; OpenBLAS's own choice on such a processor). OpenBLAS 0.3.21
+    /// (Debian 12's) does not know the Xeons after Ice Lake and falls back to Prescott's SSE3
+    /// kernels: on a 2-core Xeon with AVX-512 and AMX (CPUID family 6, model 207) its 2048³
+    /// product ran at 52 GFLOP/s, and at 250–290 with these. Nil elsewhere: OpenBLAS chooses.
+    static let openBLASCoreType: String? = switch mlpkit_avx512_level() {
+    case 2: "Cooperlake"
+    case 1: "SkylakeX"
+    default: nil
+    }
+
+    /// The name of the kernels OpenBLAS runs (`openblas_get_corename`: Haswell, SkylakeX, Zen, …),
+    /// or nil for another library.
+    public var coreName: String? {
+        guard let symbol = dlsym(handle, "openblas_get_corename") else { return nil }
+        typealias CoreNameFunction = @convention(c) () -> UnsafePointer<CChar>?
+        return unsafeBitCast(symbol, to: CoreNameFunction.self)().map { String(cString: $0) }
+    }
+
+    /// The OpenBLAS kernels MLPKit asked for (``openBLASCoreType``), or nil where it asked for
+    /// none (no AVX-512, or `OPENBLAS_CORETYPE` set by the user).
+    public let requestedCore: String?
+
+    private init?(name: String, requestedCore: String?) {
         guard let handle = dlopen(name, RTLD_NOW | RTLD_LOCAL) else { return nil }
         guard let symbol = dlsym(handle, "cblas_sgemm") else {
             dlclose(handle)
@@ -58,6 +88,7 @@ public final class BLASLibrary: @unchecked Sendable {
         }
         self.handle = handle
         self.name = name
+        self.requestedCore = requestedCore
         self.sgemm = unsafeBitCast(symbol, to: SgemmFunction.self)
         self.setThreads = dlsym(handle, "openblas_set_num_threads").map { unsafeBitCast($0, to: SetThreadsFunction.self) }
         self.getThreads = dlsym(handle, "openblas_get_num_threads").map { unsafeBitCast($0, to: GetThreadsFunction.self) }

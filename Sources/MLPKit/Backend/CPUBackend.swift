@@ -70,7 +70,9 @@ public final class CPUBackend: Backend {
         case .blas(let name):
             // the most a product uses (a small one runs on one of them)
             let threads = blas.map { $0.threads == nil ? "" : ", " + Self.threadCount($0.maximumThreads) } ?? ""
-            return "CPU (BLAS: \(name)\(threads))"
+            // OpenBLAS's kernels by name (SkylakeX, Haswell, Zen, …): which ones it chose is what sets its speed
+            let kernels = blas?.coreName.map { " (\($0) kernels)" } ?? ""
+            return "CPU (BLAS: \(name)\(kernels)\(threads))"
         case .packed:
             return "CPU (built-in AVX2 product, \(Self.threadCount(Self.packedThreads)); install OpenBLAS for speed)"
         case .swift:
