@@ -1,3 +1,4 @@
+import CMLPKitSIMD
 import Foundation
 import XCTest
 @testable import MLPKit
@@ -61,18 +62,24 @@ final class SIMDKernelTests: XCTestCase {
     /// mnist's shapes, over a NaN-poisoned C: every element written, each bit for bit one chain
     /// of fused multiply-adds over p in order from zero (whichever block computed it), and
     /// within Float32 rounding of the Float64 product.
+    /// With AVX-512 where the processor has it (six rows by 32 columns, the ragged last 1 to 31
+    /// columns under a lane mask), the same bits.
     func testSmallProductAgainstFusedChainAndFloat64() throws {
         try requireSIMD()
         let shapes = [(64, 64, 32), (64, 64, 64), (64, 1, 64), (1, 64, 64), (64, 64, 1), (64, 32, 64), (5, 13, 7),
                       (3, 17, 9), (4, 16, 1), (7, 8, 33), (9, 25, 40), (128, 10, 128), (10, 128, 128), (128, 128, 10),
-                      (11, 15, 9), (13, 31, 5), (6, 16, 3), (12, 9, 20), (7, 1, 17), (1, 33, 2)]
-        for (m, n, k) in shapes {
-            for layout in ProductLayout.allCases {
-                checkProduct(layout, m: m, n: n, k: k, depthBlock: max(k, 1), seeds: (UInt64(m * 31 + k), UInt64(n * 17 + k))) {
-                    SIMDKernels.smallProduct(layout, m: m, n: n, k: k, a: $0, b: $1, c: $2)
+                      (11, 15, 9), (13, 31, 5), (6, 16, 3), (12, 9, 20), (7, 1, 17), (1, 33, 2), (5, 47, 6), (7, 48, 3),
+                      (8, 65, 4), (3, 96, 2)]
+        for avx512 in mlpkit_avx512_level() > 0 ? [false, true] : [false] {
+            for (m, n, k) in shapes {
+                for layout in ProductLayout.allCases {
+                    checkProduct(layout, m: m, n: n, k: k, depthBlock: max(k, 1), seeds: (UInt64(m * 31 + k), UInt64(n * 17 + k))) {
+                        SIMDKernels.smallProduct(layout, m: m, n: n, k: k, a: $0, b: $1, c: $2, avx512: avx512)
+                    }
                 }
             }
         }
+        if mlpkit_avx512_level() == 0 { XCTAssertFalse(SIMDKernels.avx512) }
     }
 
     /// `product` (which must take it) over a NaN-poisoned C from random A and B: every element

@@ -39,6 +39,10 @@ void mlpkit_adam_avx2(const MLPKitAdamJob *job, long start, long end);
 /// it takes (NT with k·n above `MLPKIT_SMALL_NT_LIMIT`); then BLAS does it.
 int mlpkit_small_product_avx2(int layout, long m, long n, long k, const float *a, const float *b, float *c);
 
+/// `mlpkit_small_product_avx2` with sixteen-lane AVX-512 registers (six rows by 32 columns of C at
+/// a time): the same bits. Only where `mlpkit_avx512_level()` is at least 1.
+int mlpkit_small_product_avx512(int layout, long m, long n, long k, const float *a, const float *b, float *c);
+
 /// C = A·B for any size, the way a BLAS does it (packed panels, blocked for the caches, a 6×16
 /// kernel of fused multiply-adds): the CPU backend's product where no BLAS is installed. A(i, p) is
 /// a[i·aRow + p·aDepth], B(p, j) is b[p·bDepth + j·bColumn], C row-major with leading dimension

@@ -16,6 +16,13 @@ enum SIMDKernels {
         return mlpkit_simd_available() != 0
     }()
 
+    /// Whether the small product runs with AVX-512 registers (the same bits as with AVX2, faster
+    /// where the processor has AVX-512); `MLPKIT_AVX512=0` keeps it on AVX2.
+    static let avx512: Bool = {
+        if let value = getenv("MLPKIT_AVX512"), String(cString: value) == "0" { return false }
+        return enabled && mlpkit_avx512_level() > 0
+    }()
+
     /// Products with at most this many multiply-adds (tiny's 64³, mnist's three 10-wide ones)
     /// take the small-product kernel: on the 2-core machine it ran tiny's eight products in
     /// 41 µs against OpenBLAS's 48 µs (a 64³ NN product at 72 against 50–54 GFLOP/s).
@@ -26,7 +33,7 @@ enum SIMDKernels {
     @inline(__always)
     static func smallProduct(
         _ layout: ProductLayout, m: Int, n: Int, k: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>,
-        c: UnsafeMutablePointer<Float>, enabled: Bool = enabled
+        c: UnsafeMutablePointer<Float>, enabled: Bool = enabled, avx512: Bool = avx512
     ) -> Bool {
         guard enabled, m > 0, n > 0, k > 0, BLASLibrary.multiplyAdds(m: m, n: n, k: k) <= smallProductLimit else { return false }
         let code: Int32
@@ -35,7 +42,7 @@ enum SIMDKernels {
         case .tn: code = 1
         case .nn: code = 2
         }
-        return mlpkit_small_product_avx2(code, m, n, k, a, b, c) != 0
+        return avx512 ? mlpkit_small_product_avx512(code, m, n, k, a, b, c) != 0 : mlpkit_small_product_avx2(code, m, n, k, a, b, c) != 0
     }
 
     private struct PackedProductJob {
