@@ -143,8 +143,8 @@ final class SIMDKernelTests: XCTestCase {
         XCTAssertTrue(c[200 * 1 + 1 ..< c.count].allSatisfy(\.isNaN), "nothing written past the one product it took")
     }
 
-    /// The packed product (the CPU backend's where no BLAS is installed) in every layout, on
-    /// shapes ragged against its 6×16 tiles, more than one block of rows (72), of columns (1024)
+    /// The packed product (the CPU backend's where no BLAS is installed) in every layout, with
+    /// AVX2 and (where the processor has it) AVX-512, on shapes ragged against its 6×16 and 6×32 tiles, more than one block of rows (72), of columns (1024)
     /// and of depth (512), depth 0, and shapes large enough to be split over the threads (by rows
     /// and by columns), over a NaN-poisoned C: every element written, each bit for bit the
     /// in-order sum of one fused chain from zero per 512-deep block (so a block of C has the whole
@@ -154,10 +154,13 @@ final class SIMDKernelTests: XCTestCase {
         try requireSIMD()
         let shapes = [(1, 1, 1), (7, 17, 5), (6, 16, 512), (13, 33, 513), (73, 20, 1100), (100, 1030, 20),
                       (200, 40, 300), (40, 300, 200), (31, 7, 600), (5, 3, 0), (130, 129, 130)]
-        for (m, n, k) in shapes {
+        for (m, n, k) in shapes + [(6, 32, 7), (7, 47, 513), (12, 65, 3), (70, 96, 40)] {
             for layout in ProductLayout.allCases {
-                checkProduct(layout, m: m, n: n, k: k, depthBlock: 512, seeds: (UInt64(m * 37 + k), UInt64(n * 19 + k))) {
-                    SIMDKernels.packedProduct(layout, m: m, n: n, k: k, a: $0, b: $1, c: $2)
+                // with AVX-512 too where the processor has it (6×32 tiles): the same bits
+                for avx512 in mlpkit_avx512_level() > 0 ? [false, true] : [false] {
+                    checkProduct(layout, m: m, n: n, k: k, depthBlock: 512, seeds: (UInt64(m * 37 + k), UInt64(n * 19 + k))) {
+                        SIMDKernels.packedProduct(layout, m: m, n: n, k: k, a: $0, b: $1, c: $2, avx512: avx512)
+                    }
                 }
                 // its fallback where the packing buffers cannot be allocated: the same sums
                 checkProduct(layout, m: m, n: n, k: k, depthBlock: 512, seeds: (UInt64(m * 37 + k), UInt64(n * 19 + k))) {

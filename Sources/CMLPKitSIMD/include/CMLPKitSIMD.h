@@ -53,6 +53,11 @@ int mlpkit_small_product_avx512(int layout, long m, long n, long k, const float 
 void mlpkit_packed_product_avx2(long m, long n, long k, const float *a, long aRow, long aDepth, const float *b,
                                 long bDepth, long bColumn, float *c, long ldc);
 
+/// `mlpkit_packed_product_avx2` with AVX-512 (B in panels of 32 columns, a 6×32 kernel in
+/// sixteen-lane registers): the same sums and bits. Only where `mlpkit_avx512_level()` is at least 1.
+void mlpkit_packed_product_avx512(long m, long n, long k, const float *a, long aRow, long aDepth, const float *b,
+                                  long bDepth, long bColumn, float *c, long ldc);
+
 /// The same sums as `mlpkit_packed_product_avx2`, element by element with no buffers: what it
 /// falls back to when its packing buffers cannot be allocated (and what the tests check that
 /// fallback with).

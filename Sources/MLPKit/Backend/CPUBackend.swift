@@ -169,7 +169,7 @@ public final class CPUBackend: Backend {
             if k > 0, SIMDKernels.smallProduct(layout, m: m, n: n, k: k, a: aPointer, b: bPointer, c: cPointer) {
                 break
             }
-            if let blas, k > 0 {
+            if let blas, k > 0, !SIMDKernels.prefersPackedProduct(m: m, n: n, k: k) {
                 blas.product(layout, m: m, n: n, k: k, a: aPointer, b: bPointer, c: cPointer)
             } else if !SIMDKernels.packedProduct(layout, m: m, n: n, k: k, a: aPointer, b: bPointer, c: cPointer) {
                 SwiftMatrixProduct.multiply(layout, m: m, n: n, k: k, a: aPointer, b: bPointer, c: cPointer)

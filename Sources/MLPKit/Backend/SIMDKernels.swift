@@ -16,12 +16,26 @@ enum SIMDKernels {
         return mlpkit_simd_available() != 0
     }()
 
-    /// Whether the small product runs with AVX-512 registers (the same bits as with AVX2, faster
-    /// where the processor has AVX-512); `MLPKIT_AVX512=0` keeps it on AVX2.
+    /// Whether the small product and the packed product run with AVX-512 registers (the same bits
+    /// as with AVX2, faster where the processor has AVX-512); `MLPKIT_AVX512=0` keeps them on AVX2.
     static let avx512: Bool = {
         if let value = getenv("MLPKIT_AVX512"), String(cString: value) == "0" { return false }
         return enabled && mlpkit_avx512_level() > 0
     }()
+
+    /// Whether a product goes to the packed product even where a BLAS is installed: with AVX-512,
+    /// the mid-size ones (`BLASLibrary.splitFrom` up to `BLASLibrary.singleThreadBelow`
+    /// multiply-adds, the mnist step's five largest), which the BLAS would run as one-thread
+    /// halves. On the 2-core Xeon with AVX-512, OpenBLAS 0.3.21's SkylakeX kernels ran those
+    /// halves at well under half the processor's peak, and the packed product split over both
+    /// cores took mnist's step from 0.91–0.97 to 0.78–0.83 ms (`mlp bench --steps 100`, two
+    /// alternating rounds). The larger products stay with the BLAS's own threads (wide: 87–92 ms
+    /// with OpenBLAS against 99–102 with the packed product). `MLPKIT_AVX512=0` turns it off.
+    static func prefersPackedProduct(m: Int, n: Int, k: Int) -> Bool {
+        guard avx512 else { return false }
+        let work = BLASLibrary.multiplyAdds(m: m, n: n, k: k)
+        return work >= BLASLibrary.splitFrom && work < BLASLibrary.singleThreadBelow
+    }
 
     /// Products with at most this many multiply-adds (tiny's 64³, mnist's three 10-wide ones)
     /// take the small-product kernel: on the 2-core machine it ran tiny's eight products in
@@ -50,6 +64,7 @@ enum SIMDKernels {
         var a, b: UnsafePointer<Float>
         var c: UnsafeMutablePointer<Float>
         var splitsColumns: Bool
+        var avx512: Bool
     }
 
     /// C = op(A)·op(B) (overwriting C) with the packed product (`mlpkit_packed_product_avx2`),
@@ -61,28 +76,27 @@ enum SIMDKernels {
     /// are those of one call on any number of cores. False when the caller must do it.
     static func packedProduct(
         _ layout: ProductLayout, m: Int, n: Int, k: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>,
-        c: UnsafeMutablePointer<Float>, enabled: Bool = enabled
+        c: UnsafeMutablePointer<Float>, enabled: Bool = enabled, avx512: Bool = avx512
     ) -> Bool {
         guard enabled else { return false }
         let (aRow, aDepth, bDepth, bColumn) = layout.operandStrides(m: m, n: n, k: k)
         let splitsColumns = n > m
         var job = PackedProductJob(m: m, n: n, k: k, aRow: aRow, aDepth: aDepth, bDepth: bDepth, bColumn: bColumn,
-                                   a: a, b: b, c: c, splitsColumns: splitsColumns)
+                                   a: a, b: b, c: c, splitsColumns: splitsColumns, avx512: avx512)
         let parallel = BLASLibrary.multiplyAdds(m: m, n: n, k: k) >= BLASLibrary.splitFrom
-        // blocks of whole tiles (six rows, or sixteen columns)
-        let (extent, tile) = splitsColumns ? (n, 16) : (m, 6)
+        // blocks of whole tiles (six rows, or sixteen columns: 32 with AVX-512)
+        let (extent, tile) = splitsColumns ? (n, avx512 ? 32 : 16) : (m, 6)
         let width = parallel ? ParallelChunks.blockWidth(extent, pieces: ParallelChunks.threads, multiple: tile) : max(extent, 1)
         withUnsafePointer(to: &job) { context in
             ParallelChunks.forEach(count: extent, chunk: width, parallel: parallel, staysAwake: true, context: context) { context, start, end in
                 let job = context.assumingMemoryBound(to: PackedProductJob.self).pointee
+                let product = job.avx512 ? mlpkit_packed_product_avx512 : mlpkit_packed_product_avx2
                 if job.splitsColumns {
-                    mlpkit_packed_product_avx2(
-                        job.m, end - start, job.k, job.a, job.aRow, job.aDepth, job.b + start * job.bColumn, job.bDepth,
-                        job.bColumn, job.c + start, job.n)
+                    product(job.m, end - start, job.k, job.a, job.aRow, job.aDepth, job.b + start * job.bColumn, job.bDepth,
+                            job.bColumn, job.c + start, job.n)
                 } else {
-                    mlpkit_packed_product_avx2(
-                        end - start, job.n, job.k, job.a + start * job.aRow, job.aRow, job.aDepth, job.b, job.bDepth,
-                        job.bColumn, job.c + start * job.n, job.n)
+                    product(end - start, job.n, job.k, job.a + start * job.aRow, job.aRow, job.aDepth, job.b, job.bDepth,
+                            job.bColumn, job.c + start * job.n, job.n)
                 }
             }
         }
