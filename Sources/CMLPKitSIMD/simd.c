@@ -130,21 +130,26 @@ static inline __attribute__((always_inline, target("avx2,fma"))) void product_bl
     }
 }
 
+// Every row of one column block by MLPKIT_BLOCK(rows) (its block of `rows` rows at row i): six
+// rows at a time, then the last 1 to 5, each count its own unrolled block.
+#define MLPKIT_ROW_BLOCKS(m)                    \
+    long i = 0;                                 \
+    for (; i + 6 <= (m); i += 6) MLPKIT_BLOCK(6); \
+    switch ((m) - i) {                          \
+    case 5: MLPKIT_BLOCK(5); break;             \
+    case 4: MLPKIT_BLOCK(4); break;             \
+    case 3: MLPKIT_BLOCK(3); break;             \
+    case 2: MLPKIT_BLOCK(2); break;             \
+    case 1: MLPKIT_BLOCK(1); break;             \
+    default: break;                             \
+    }
+
 // Every row of one column block: six rows at a time, then the last 1 to 5.
 static inline __attribute__((always_inline, target("avx2,fma"))) void product_row_blocks(
     int vectors, int masked, long m, long k, const float *a, long rowStride, long depthStride, const float *b, long ldb,
     float *c, long n, __m256i last) {
 #define MLPKIT_BLOCK(rows) product_block(rows, vectors, masked, k, a + i * rowStride, rowStride, depthStride, b, ldb, c + i * n, n, last)
-    long i = 0;
-    for (; i + 6 <= m; i += 6) MLPKIT_BLOCK(6);
-    switch (m - i) {
-    case 5: MLPKIT_BLOCK(5); break;
-    case 4: MLPKIT_BLOCK(4); break;
-    case 3: MLPKIT_BLOCK(3); break;
-    case 2: MLPKIT_BLOCK(2); break;
-    case 1: MLPKIT_BLOCK(1); break;
-    default: break;
-    }
+    MLPKIT_ROW_BLOCKS(m)
 #undef MLPKIT_BLOCK
 }
 
@@ -250,23 +255,34 @@ AVX2 void mlpkit_mse_rows_avx2(const float *z, const float *y, float *d, long st
 // An NT product's B (n×k) transposed to k×n, per thread.
 static _Thread_local float transposed[MLPKIT_SMALL_NT_LIMIT];
 
-AVX2 int mlpkit_small_product_avx2(int layout, long m, long n, long k, const float *a, const float *b, float *c) {
+// Every row of C from A's rows and B's columns as strided, for `rows` (AVX2's or AVX-512's).
+typedef void (*small_product_rows)(long m, long n, long k, const float *a, long rowStride, long depthStride, const float *b,
+                                   long ldb, float *c);
+
+// The small product in a layout: operand strides for `rows`, an NT product's B transposed first.
+// Inlined into each entry point, so that `rows` is a constant there.
+static inline __attribute__((always_inline, target("avx2,fma"))) int small_product(
+    int layout, long m, long n, long k, const float *a, const float *b, float *c, small_product_rows rows) {
     switch (layout) {
     case 0:  // NT: A m×k, B n×k
         if (k * n > MLPKIT_SMALL_NT_LIMIT) return 0;
         for (long j = 0; j < n; ++j)
             for (long p = 0; p < k; ++p) transposed[p * n + j] = b[j * k + p];
-        product_rows(m, n, k, a, k, 1, transposed, n, c);
+        rows(m, n, k, a, k, 1, transposed, n, c);
         return 1;
     case 1:  // TN: A k×m, B k×n
-        product_rows(m, n, k, a, 1, m, b, n, c);
+        rows(m, n, k, a, 1, m, b, n, c);
         return 1;
     case 2:  // NN: A m×k, B k×n
-        product_rows(m, n, k, a, k, 1, b, n, c);
+        rows(m, n, k, a, k, 1, b, n, c);
         return 1;
     default:
         return 0;
     }
+}
+
+AVX2 int mlpkit_small_product_avx2(int layout, long m, long n, long k, const float *a, const float *b, float *c) {
+    return small_product(layout, m, n, k, a, b, c, product_rows);
 }
 
 // ---- The small product with AVX-512: the same sums, sixteen lanes to a register ----
@@ -275,7 +291,6 @@ AVX2 int mlpkit_small_product_avx2(int layout, long m, long n, long k, const flo
 // (the ragged last 1 to 31 columns under a lane mask), each element the same chain of fused
 // multiply-adds over p in order from zero, so the same bits as the AVX2 kernel on any shape.
 
-#define AVX512 __attribute__((target("avx512f")))
 
 static inline __attribute__((always_inline, target("avx512f"))) void product_block_512(
     int rows, int vectors, long k, const float *a, long rowStride, long depthStride, const float *b, long ldb, float *c, long n,
@@ -304,16 +319,7 @@ static inline __attribute__((always_inline, target("avx512f"))) void product_row
     int vectors, long m, long k, const float *a, long rowStride, long depthStride, const float *b, long ldb, float *c, long n,
     __mmask16 last) {
 #define MLPKIT_BLOCK(rows) product_block_512(rows, vectors, k, a + i * rowStride, rowStride, depthStride, b, ldb, c + i * n, n, last)
-    long i = 0;
-    for (; i + 6 <= m; i += 6) MLPKIT_BLOCK(6);
-    switch (m - i) {
-    case 5: MLPKIT_BLOCK(5); break;
-    case 4: MLPKIT_BLOCK(4); break;
-    case 3: MLPKIT_BLOCK(3); break;
-    case 2: MLPKIT_BLOCK(2); break;
-    case 1: MLPKIT_BLOCK(1); break;
-    default: break;
-    }
+    MLPKIT_ROW_BLOCKS(m)
 #undef MLPKIT_BLOCK
 }
 
@@ -328,23 +334,9 @@ static inline __attribute__((always_inline, target("avx512f"))) void product_row
     }
 }
 
-AVX512 int mlpkit_small_product_avx512(int layout, long m, long n, long k, const float *a, const float *b, float *c) {
-    switch (layout) {
-    case 0:  // NT: A m×k, B n×k
-        if (k * n > MLPKIT_SMALL_NT_LIMIT) return 0;
-        for (long j = 0; j < n; ++j)
-            for (long p = 0; p < k; ++p) transposed[p * n + j] = b[j * k + p];
-        product_rows_512(m, n, k, a, k, 1, transposed, n, c);
-        return 1;
-    case 1:  // TN: A k×m, B k×n
-        product_rows_512(m, n, k, a, 1, m, b, n, c);
-        return 1;
-    case 2:  // NN: A m×k, B k×n
-        product_rows_512(m, n, k, a, k, 1, b, n, c);
-        return 1;
-    default:
-        return 0;
-    }
+__attribute__((target("avx512f,avx2,fma"))) int mlpkit_small_product_avx512(int layout, long m, long n, long k, const float *a,
+                                                                           const float *b, float *c) {
+    return small_product(layout, m, n, k, a, b, c, product_rows_512);
 }
 
 // ---- The packed product: the CPU backend's product where no BLAS is installed ----
@@ -493,8 +485,17 @@ AVX2 void mlpkit_unpacked_product_avx2(long m, long n, long k, const float *a, l
         }
 }
 
-AVX2 void mlpkit_packed_product_avx2(long m, long n, long k, const float *a, long aRow, long aDepth, const float *b,
-                                     long bDepth, long bColumn, float *c, long ldc) {
+// One tile of C from packed panels of A and B (at most 6 rows by `width` columns), stored or added.
+typedef void (*packed_tile_kernel)(long depth, const float *a, const float *b, float *c, long ldc, long rows, long columns,
+                                   int accumulates);
+
+// The packed product's blocking and packing around `kernel`, whose tiles are `width` columns wide
+// (B packed in panels of that many columns): the AVX2 kernel's sixteen or the AVX-512 one's 32.
+// Inlined into each entry point, so that `width` and `kernel` are constants there (the packing
+// loops and the kernel specialised, as when each was written out).
+static inline __attribute__((always_inline, target("avx2,fma"))) void packed_product(
+    long m, long n, long k, const float *a, long aRow, long aDepth, const float *b, long bDepth, long bColumn, float *c, long ldc,
+    long width, packed_tile_kernel kernel) {
     if (m <= 0 || n <= 0) return;
     if (k <= 0) {
         for (long i = 0; i < m; ++i)
@@ -519,22 +520,26 @@ AVX2 void mlpkit_packed_product_avx2(long m, long n, long k, const float *a, lon
         const long nc = n - jc < PACKED_NC ? n - jc : PACKED_NC;
         for (long pc = 0; pc < k; pc += PACKED_KC) {
             const long kc = k - pc < PACKED_KC ? k - pc : PACKED_KC;
-            pack_panels(b + jc * bColumn + pc * bDepth, nc, bColumn, kc, bDepth, PACKED_NR, packedB);
+            pack_panels(b + jc * bColumn + pc * bDepth, nc, bColumn, kc, bDepth, width, packedB);
             for (long ic = 0; ic < m; ic += PACKED_MC) {
                 const long mc = m - ic < PACKED_MC ? m - ic : PACKED_MC;
                 pack_panels(a + ic * aRow + pc * aDepth, mc, aRow, kc, aDepth, PACKED_MR, packedA);
-                // a panel of B (16 KiB at most) stays in the L1 cache over every panel of A
-                for (long jr = 0; jr < nc; jr += PACKED_NR) {
-                    const long columns = nc - jr < PACKED_NR ? nc - jr : PACKED_NR;
+                // a panel of B (16 KiB at most with AVX2's kernel) stays in the L1 cache over every panel of A
+                for (long jr = 0; jr < nc; jr += width) {
+                    const long columns = nc - jr < width ? nc - jr : width;
                     for (long ir = 0; ir < mc; ir += PACKED_MR) {
                         const long rows = mc - ir < PACKED_MR ? mc - ir : PACKED_MR;
-                        packed_kernel(kc, packedA + ir * kc, packedB + jr * kc, c + (ic + ir) * ldc + jc + jr, ldc,
-                                      rows, columns, pc > 0);
+                        kernel(kc, packedA + ir * kc, packedB + jr * kc, c + (ic + ir) * ldc + jc + jr, ldc, rows, columns, pc > 0);
                     }
                 }
             }
         }
     }
+}
+
+AVX2 void mlpkit_packed_product_avx2(long m, long n, long k, const float *a, long aRow, long aDepth, const float *b,
+                                     long bDepth, long bColumn, float *c, long ldc) {
+    packed_product(m, n, k, a, aRow, aDepth, b, bDepth, bColumn, c, ldc, PACKED_NR, packed_kernel);
 }
 
 // ---- The packed product with AVX-512 ----
@@ -590,44 +595,9 @@ static inline __attribute__((always_inline, target("avx512f,avx2,fma"))) void pa
     }
 }
 
-__attribute__((target("avx512f,avx2,fma"))) void mlpkit_packed_product_avx512(
-    long m, long n, long k, const float *a, long aRow, long aDepth, const float *b, long bDepth, long bColumn, float *c, long ldc) {
-    if (m <= 0 || n <= 0 || k <= 0) {
-        mlpkit_packed_product_avx2(m, n, k, a, aRow, aDepth, b, bDepth, bColumn, c, ldc);
-        return;
-    }
-    if (!packed_a_block) {
-        void *block = NULL;
-        if (posix_memalign(&block, 64, sizeof(float) * PACKED_MC * PACKED_KC) == 0) packed_a_block = block;
-    }
-    if (!packed_b_block) {
-        void *block = NULL;
-        if (posix_memalign(&block, 64, sizeof(float) * PACKED_KC * PACKED_NC) == 0) packed_b_block = block;
-    }
-    if (!packed_a_block || !packed_b_block) {
-        mlpkit_unpacked_product_avx2(m, n, k, a, aRow, aDepth, b, bDepth, bColumn, c, ldc);
-        return;
-    }
-    float *packedA = packed_a_block, *packedB = packed_b_block;
-    for (long jc = 0; jc < n; jc += PACKED_NC) {
-        const long nc = n - jc < PACKED_NC ? n - jc : PACKED_NC;
-        for (long pc = 0; pc < k; pc += PACKED_KC) {
-            const long kc = k - pc < PACKED_KC ? k - pc : PACKED_KC;
-            pack_panels(b + jc * bColumn + pc * bDepth, nc, bColumn, kc, bDepth, PACKED512_NR, packedB);
-            for (long ic = 0; ic < m; ic += PACKED_MC) {
-                const long mc = m - ic < PACKED_MC ? m - ic : PACKED_MC;
-                pack_panels(a + ic * aRow + pc * aDepth, mc, aRow, kc, aDepth, PACKED_MR, packedA);
-                for (long jr = 0; jr < nc; jr += PACKED512_NR) {
-                    const long columns = nc - jr < PACKED512_NR ? nc - jr : PACKED512_NR;
-                    for (long ir = 0; ir < mc; ir += PACKED_MR) {
-                        const long rows = mc - ir < PACKED_MR ? mc - ir : PACKED_MR;
-                        packed_kernel_512(kc, packedA + ir * kc, packedB + jr * kc, c + (ic + ir) * ldc + jc + jr, ldc,
-                                          rows, columns, pc > 0);
-                    }
-                }
-            }
-        }
-    }
+__attribute__((target("avx512f,avx2,fma"))) void mlpkit_packed_product_avx512(long m, long n, long k, const float *a, long aRow, long aDepth, const float *b, long bDepth,
+                                  long bColumn, float *c, long ldc) {
+    packed_product(m, n, k, a, aRow, aDepth, b, bDepth, bColumn, c, ldc, PACKED512_NR, packed_kernel_512);
 }
 
 #else
