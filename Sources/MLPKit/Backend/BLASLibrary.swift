@@ -76,6 +76,14 @@ public final class BLASLibrary: @unchecked Sendable {
         return unsafeBitCast(symbol, to: CoreNameFunction.self)().map { String(cString: $0) }
     }
 
+    /// OpenBLAS's build configuration (`openblas_get_config`: version, `DYNAMIC_ARCH`, …), or nil
+    /// for another library. Only a `DYNAMIC_ARCH` build reads `OPENBLAS_CORETYPE`.
+    var configuration: String? {
+        guard let symbol = dlsym(handle, "openblas_get_config") else { return nil }
+        typealias ConfigFunction = @convention(c) () -> UnsafePointer<CChar>?
+        return unsafeBitCast(symbol, to: ConfigFunction.self)().map { String(cString: $0) }
+    }
+
     /// The OpenBLAS kernels MLPKit asked for (``openBLASCoreType``), or nil where it asked for
     /// none (no AVX-512, or `OPENBLAS_CORETYPE` set by the user).
     public let requestedCore: String?
