@@ -49,10 +49,11 @@ extension TrainingFeatureOptions {
             guard let file = data.data else { throw ValidationError("--weight-column needs --data") }
             let label = DataOptions.label(column, numbered: data.noHeader)
             let cells = try DataLoader.readTextColumns(path: file, columns: [column], hasHeader: !data.noHeader)[0]
-            let position = (DataLoader.columnNames(path: file, hasHeader: !data.noHeader)?.firstIndex(of: column)).map { $0 + 1 }
             return try cells.enumerated().map { row, cell in
                 let text = DataOptions.trimmingSpaces(cell[...])
                 if let weight = Float(text), weight.isFinite, weight >= 0 { return weight }
+                // the column's place, for the message (the file read again, on this error path only)
+                let position = (DataLoader.columnNames(path: file, hasHeader: !data.noHeader)?.firstIndex(of: column)).map { $0 + 1 }
                 let line = loaded.inputs.origin?.line(ofRow: row) ?? row + 1
                 let at = "\(DataLoader.displayName(file)), line \(line)" + (position.map { ", column \($0)" } ?? "")
                     + (data.noHeader ? "" : " (\(label))")

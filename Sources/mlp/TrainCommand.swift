@@ -269,14 +269,12 @@ struct TrainCommand: ParsableCommand {
             if model.activation != .relu { line += "; activation \(model.activation)" }
             if schedule != .constant { line += "; schedule \(schedule)\(scheduleContinued ? " (continued)" : "")" }
             if model.standardization != nil { line += "; standardized inputs" }
-            if let classWeights {
-                line += "; class weights " + classWeights.prefix(8).map { Format.fixed(Double($0), 4) }.joined(separator: ", ")
-                    + (classWeights.count > 8 ? ", …" : "")
+            // the first eight of a list of weights
+            let listed = { (weights: [Float]) in
+                weights.prefix(8).map { Format.fixed(Double($0), 4) }.joined(separator: ", ") + (weights.count > 8 ? ", …" : "")
             }
-            if let positiveWeights {
-                line += "; positive weights " + positiveWeights.prefix(8).map { Format.fixed(Double($0), 4) }.joined(separator: ", ")
-                    + (positiveWeights.count > 8 ? ", …" : "")
-            }
+            if let classWeights { line += "; class weights " + listed(classWeights) }
+            if let positiveWeights { line += "; positive weights " + listed(positiveWeights) }
             switch weightSource {
             case .column(let column)?: line += "; rows weighted by \(DataOptions.label(column, numbered: data.noHeader))"
             case .file(let path)?: line += "; rows weighted by \(DataLoader.displayName(path))"

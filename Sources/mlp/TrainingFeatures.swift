@@ -123,11 +123,11 @@ struct TrainingFeatureOptions: ParsableArguments {
             }
             return given
         }
+        let targets = Metrics.denseTargets(training, outputs: outputs)
         var positives = [Double](repeating: 0, count: outputs), negatives = [Double](repeating: 0, count: outputs)
         for row in 0..<training.rows {
             for j in 0..<outputs {
-                let y = training.targetEncoding == .classIndices ? (Int(training.targets[row]) == j ? 1.0 : 0.0)
-                    : Double(training.targets[row * training.targetWidth + j])
+                let y = Double(targets[row * outputs + j])
                 positives[j] += y
                 negatives[j] += 1 - y
             }

@@ -385,12 +385,11 @@ enum LossKernels {
         rowWeights: UnsafePointer<Float>? = nil, simd: Bool = SIMDKernels.enabled
     ) -> Float {
         guard rows > 0 else { return 0 }
-        let unit = 1 / Float(rows)
+        let scale = 1 / Float(rows)
         let weighted = classWeights != nil || rowWeights != nil
         var total = 0.0
         switch loss {
         case .meanSquaredError:
-            let scale = unit
             if case .dense = targets, simd, rowWeights == nil {
                 return meanSquaredErrorRows(output: output, target: target, rows: rows, columns: columns,
                                             gradient: gradient, scale: scale)
@@ -446,7 +445,7 @@ enum LossKernels {
                 let z = output + i * columns, d = gradient + i * columns
                 let label = targets == .classIndices ? classLabel(target[i], classes: columns) : -1
                 if targets == .classIndices, label < 0 { total = .nan }  // no class: poison the loss
-                let rowScale = rowWeights.map { unit * $0[i] } ?? unit
+                let rowScale = rowWeights.map { scale * $0[i] } ?? scale
                 var rowLoss = 0.0
                 for j in 0..<columns {
                     let y: Float
@@ -491,7 +490,7 @@ enum LossKernels {
                         continue
                     }
                     let w = (classWeights?[label] ?? 1) * (rowWeights?[i] ?? 1)
-                    let rowScale = weighted ? unit * w : unit
+                    let rowScale = weighted ? scale * w : scale
                     for j in 0..<columns {
                         d[j] = (d[j] * inverseSum - (j == label ? 1 : 0)) * rowScale
                     }
@@ -509,7 +508,7 @@ enum LossKernels {
                         if let classWeights { w += classWeights[j] * y[j] }
                     }
                     w = (classWeights == nil ? 1 : w) * (rowWeights?[i] ?? 1)
-                    let rowScale = weighted ? unit * w : unit
+                    let rowScale = weighted ? scale * w : scale
                     for j in 0..<columns {
                         d[j] = (targetSum * d[j] * inverseSum - y[j]) * rowScale
                     }

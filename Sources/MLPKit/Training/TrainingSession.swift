@@ -64,11 +64,13 @@ public final class TrainingSession<B: Backend> {
     /// Cross-entropy class weights (one per class) that training steps scale each row's loss and
     /// gradient by (``setClassWeights(_:)``); nil, the default, is the seed's loss. Evaluation is
     /// never weighted.
-    public private(set) var classWeights: [Float]?
+    public var classWeights: [Float]? { loss == .crossEntropy ? outputWeights : nil }
     /// Binary cross-entropy's positive weights (one per output, ``setPositiveWeights(_:)``); nil,
     /// the default, is the plain loss. Evaluation is never weighted.
-    public private(set) var positiveWeights: [Float]?
-    /// The class or positive weights on the backend (the loss gradient's `classWeights`).
+    public var positiveWeights: [Float]? { loss == .binaryCrossEntropy ? outputWeights : nil }
+    /// The class or positive weights (which, the loss tells), and on the backend (the loss
+    /// gradient's `classWeights`).
+    private var outputWeights: [Float]?
     private var classWeightBuffer: B.Buffer?
 
     // θ, dL/dθ, m and v, each one flat buffer in the layout W1, b1, W2, b2, …
@@ -321,7 +323,6 @@ public final class TrainingSession<B: Backend> {
     ///   is one finite, non-negative weight per output.
     public func setClassWeights(_ weights: [Float]?) throws {
         try setOutputWeights(weights, loss: .crossEntropy, what: "class weights", per: "classes")
-        classWeights = weights
     }
 
     /// Sets binary cross-entropy's positive weights (nil: none), one per output: output j's loss
@@ -332,13 +333,13 @@ public final class TrainingSession<B: Backend> {
     ///   there is one finite, non-negative weight per output.
     public func setPositiveWeights(_ weights: [Float]?) throws {
         try setOutputWeights(weights, loss: .binaryCrossEntropy, what: "positive weights", per: "outputs")
-        positiveWeights = weights
     }
 
     /// One weight per output for the loss gradient's `classWeights`, checked for `required`'s loss.
     private func setOutputWeights(_ weights: [Float]?, loss required: Loss, what: String, per: String) throws {
         guard let weights else {
-            if (required == .crossEntropy ? positiveWeights : classWeights) == nil { classWeightBuffer = nil }
+            // none for this session's loss: nothing to clear (another loss has no such weights)
+            if loss == required { (outputWeights, classWeightBuffer) = (nil, nil) }
             return
         }
         guard loss == required else {
@@ -352,7 +353,7 @@ public final class TrainingSession<B: Backend> {
         }
         let buffer = try classWeightBuffer ?? backend.makeBuffer(count: layout.outputs)
         try upload(weights, to: buffer)
-        classWeightBuffer = buffer
+        (outputWeights, classWeightBuffer) = (weights, buffer)
     }
 
     /// The learning rate step t uses: the schedule applied to the base rate.
