@@ -111,9 +111,10 @@ struct DataOptions: ParsableArguments {
     ///
     /// Missing values in feature columns take the fills the checkpoint records (`data.fill`), or
     /// without them, as `missing` says (`train --fill-missing`: each numeric column's mean).
-    /// `alsoDropping` leaves out more columns of `--data` than `--drop` names (train's weight column).
+    /// `rawColumns` leaves out more columns of `--data` than `--drop` names, their cells kept as
+    /// written in `LoadedData.rawColumns` (train's weight column).
     func load(requireTargets: Bool = true, columnsOf checkpoint: Checkpoint? = nil,
-              missing: DataLoader.MissingValues = .refused, notes: Bool = true, alsoDropping: [String] = []) throws -> LoadedData {
+              missing: DataLoader.MissingValues = .refused, notes: Bool = true, rawColumns: [String] = []) throws -> LoadedData {
         if let data {
             guard x == nil, y == nil else { throw ValidationError("use either --data/--target or --x/--y, not both") }
             // without a header: columns by number and by position (no names to record or to match)
@@ -127,9 +128,9 @@ struct DataOptions: ParsableArguments {
             do {
                 table = try DataLoader.readTable(path: data, targets: targets ?? [], targetRequired: requireTargets,
                                                  features: noHeader ? nil : checkpoint?.featureNames, classes: checkpoint?.classNames,
-                                                 textFeatures: textFeatures, dropping: try dropped() + alsoDropping,
+                                                 textFeatures: textFeatures, dropping: try dropped(),
                                                  missing: checkpoint?.fills.map { .recorded($0) } ?? missing,
-                                                 hasHeader: !noHeader)
+                                                 hasHeader: !noHeader, rawColumns: rawColumns)
             } catch DataFileError.missingValue(let path, let line, let column, let name, let reason)
                 where checkpoint == nil && missing == .refused && !(targets ?? []).contains(noHeader ? "\(column)" : name ?? "") {
                 // a fresh model could have filled it (a feature's, not the target's: that one is never filled)
@@ -155,7 +156,7 @@ struct DataOptions: ParsableArguments {
                 : "the targets \(DataLoader.LoadError.listed(targets ?? [], quoted: true))"
             var loaded = LoadedData(inputs: table.features, targets: table.target, classNames: table.classNames,
                                     categories: table.categories, fills: table.fills, featureColumns: table.featureNames,
-                                    targetSource: source)
+                                    targetSource: source, rawColumns: table.rawColumns)
             if !noHeader { (loaded.featureNames, loaded.targetNames) = (table.featureNames, table.target == nil ? nil : targets) }
             return loaded
         }
@@ -238,6 +239,8 @@ struct LoadedData {
     var featureColumns: [String] = []
     /// Where the targets come from, for messages: "the target 'species'" or "--y labels.txt".
     var targetSource = ""
+    /// The cells of the columns `load(rawColumns:)` named, as written, by name.
+    var rawColumns: [String: [String]] = [:]
 }
 
 /// `--device auto|cpu|opencl|cuda`.

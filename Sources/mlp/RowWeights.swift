@@ -46,9 +46,11 @@ extension TrainingFeatureOptions {
     func rowWeights(_ source: RowWeightSource, data: DataOptions, loaded: LoadedData) throws -> [Float] {
         switch source {
         case .column(let column):
-            guard let file = data.data else { throw ValidationError("--weight-column needs --data") }
+            // the column's cells, read with the rest of --data (DataOptions.load(rawColumns:))
+            guard let file = data.data, let cells = loaded.rawColumns[column] else {
+                throw ValidationError("--weight-column \(weightColumn ?? column) was not read from --data")
+            }
             let label = DataOptions.label(column, numbered: data.noHeader)
-            let cells = try DataLoader.readTextColumns(path: file, columns: [column], hasHeader: !data.noHeader)[0]
             return try cells.enumerated().map { row, cell in
                 let text = DataOptions.trimmingSpaces(cell[...])
                 if let weight = Float(text), weight.isFinite, weight >= 0 { return weight }

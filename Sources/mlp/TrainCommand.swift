@@ -159,7 +159,7 @@ struct TrainCommand: ParsableCommand {
         // the rows' weights: a column of --data (left out of the inputs) or a file beside --x/--y
         let weightSource = try features.rowWeightSource(data: data, recorded: recorded, checkpoint: checkpoint)
         let weightColumns: [String] = if case .column(let column)? = weightSource { [column] } else { [] }
-        let loaded = try data.load(columnsOf: checkpoint, missing: missing, alsoDropping: weightColumns)
+        let loaded = try data.load(columnsOf: checkpoint, missing: missing, rawColumns: weightColumns)
         let inputs = loaded.inputs
         if checkpoint == nil, let categories = loaded.categories {
             // a column of a different value in most rows (an id, free text) tells the model nothing about new rows
@@ -247,7 +247,7 @@ struct TrainCommand: ParsableCommand {
         }
         let crossValidation = try folds.map {
             try crossValidate(folds: $0, dataset: training, model: model, outputs: outputs, hyperparameters: hyperparameters,
-                              configuration: configuration, seed: seed, alsoDropping: weightColumns)
+                              configuration: configuration, seed: seed, rawColumns: weightColumns)
         }
         model.standardization = try features.standardization(training: training, checkpoint: checkpoint)
         model.targetStandardization = try features.targetStandardization(training: training, loss: chosenLoss, checkpoint: checkpoint)
@@ -464,7 +464,7 @@ extension TrainCommand {
     /// missing values filled and inputs (and targets) standardised from those rows, and validated
     /// on the fold's rows after its last epoch.
     func crossValidate(folds: Int, dataset: Dataset, model: MLP, outputs: Int, hyperparameters: AdamHyperparameters,
-                       configuration: TrainingConfiguration, seed: UInt64, alsoDropping: [String]) throws -> CrossValidation {
+                       configuration: TrainingConfiguration, seed: UInt64, rawColumns: [String]) throws -> CrossValidation {
         let parts = try Dataset.foldRows(dataset.rows, folds: folds, seed: seed)
         var losses: [Double] = [], accuracies: [Double] = []
         for (fold, validationRows) in parts.enumerated() {
@@ -473,7 +473,7 @@ extension TrainCommand {
             var rows = dataset
             if features.fillMissing {
                 // the means of the rows that train this fold
-                let reloaded = try data.load(missing: .meanOfRows(trainingRows), notes: false, alsoDropping: alsoDropping)
+                let reloaded = try data.load(missing: .meanOfRows(trainingRows), notes: false, rawColumns: rawColumns)
                 guard let targets = reloaded.targets else { throw CommandError("no targets") }
                 rows = try DataLoader.dataset(inputs: reloaded.inputs, targets: targets, loss: model.loss, outputs: outputs).dataset
                     .weighted(by: dataset.rowWeights)

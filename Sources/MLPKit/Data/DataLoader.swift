@@ -118,7 +118,7 @@ public enum DataLoader {
         return (inner, member.map { "\(name):\($0)" } ?? "\(name):\(chosen.displayName)")
     }
 
-    /// How ``readTable(path:target:targetRequired:features:classes:textFeatures:dropping:missing:hasHeader:)`` reads
+    /// How ``readTable(path:target:targetRequired:features:classes:textFeatures:dropping:missing:hasHeader:rawColumns:)`` reads
     /// a feature column of text (categories such as `red`, `green`).
     public enum TextFeatures: Sendable, Equatable {
         /// A feature column whose cell on the first data row is text holds categories: one input
@@ -131,7 +131,7 @@ public enum DataLoader {
         case recorded([[String]?])
     }
 
-    /// A CSV table split into features and target (``readTable(path:target:targetRequired:features:classes:textFeatures:dropping:missing:hasHeader:)``).
+    /// A CSV table split into features and target (``readTable(path:target:targetRequired:features:classes:textFeatures:dropping:missing:hasHeader:rawColumns:)``).
     public struct Table: Sendable {
         /// The model's inputs: the feature columns, in the model's order when names were given, else
         /// in file order, a column of categories expanded to one input per category (one-hot).
@@ -154,9 +154,12 @@ public enum DataLoader {
         public var fills: [Float?]?
         /// With missing values allowed, how many each feature column had (parallel to `featureNames`).
         public var missingCounts: [Int]?
+        /// The columns `rawColumns` named, left out of the features, each one's cells as written
+        /// (unquoted; empty cells included), one per row, by the name it was asked by.
+        public var rawColumns: [String: [String]] = [:]
     }
 
-    /// What ``readTable(path:target:targetRequired:features:classes:textFeatures:dropping:missing:hasHeader:)``
+    /// What ``readTable(path:target:targetRequired:features:classes:textFeatures:dropping:missing:hasHeader:rawColumns:)``
     /// does with a missing value in a feature column: an empty cell, `NA`, `N/A`, `NaN`, `null` or
     /// `?` (in any case, quoted or not).
     public enum MissingValues: Sendable, Equatable {
@@ -185,7 +188,9 @@ public enum DataLoader {
     /// or, when `features` names them (a checkpoint's recorded input columns), exactly those
     /// columns in that order wherever they stand in the file; any other column is then left out
     /// and listed in `ignoredColumns` (whether it holds numbers or text). The columns `dropping`
-    /// names are left out too (not listed), read past whatever they hold.
+    /// names are left out too (not listed), read past whatever they hold; those `rawColumns` names
+    /// are left out as well, their cells handed back as written in `Table.rawColumns` (a weight
+    /// column, read in the same pass as the features).
     ///
     /// The target column may hold text labels (class names such as `setosa`), told by its first
     /// row: they become class indices, by their place in `classes` (a checkpoint's recorded class
@@ -204,21 +209,23 @@ public enum DataLoader {
     /// number ("5"), and `featureNames` are the numbers of the feature columns.
     public static func readTable(path: String, target: String?, targetRequired: Bool = true, features: [String]? = nil,
                                  classes: [String]? = nil, textFeatures: TextFeatures = .detected, dropping: [String] = [],
-                                 missing: MissingValues = .refused, hasHeader: Bool = true) throws -> Table {
+                                 missing: MissingValues = .refused, hasHeader: Bool = true, rawColumns: [String] = []) throws -> Table {
         try readTable(path: path, targets: target.map { [$0] } ?? [], targetRequired: targetRequired, features: features,
-                      classes: classes, textFeatures: textFeatures, dropping: dropping, missing: missing, hasHeader: hasHeader)
+                      classes: classes, textFeatures: textFeatures, dropping: dropping, missing: missing, hasHeader: hasHeader,
+                      rawColumns: rawColumns)
     }
 
-    /// ``readTable(path:target:targetRequired:features:classes:textFeatures:dropping:missing:hasHeader:)``
+    /// ``readTable(path:target:targetRequired:features:classes:textFeatures:dropping:missing:hasHeader:rawColumns:)``
     /// with any number of target columns (none: no target). Several targets make `Table.target` one
     /// column per target, in the order given, and hold numbers only (text labels need one target).
     public static func readTable(path: String, targets: [String], targetRequired: Bool = true, features: [String]? = nil,
                                  classes: [String]? = nil, textFeatures: TextFeatures = .detected, dropping: [String] = [],
-                                 missing: MissingValues = .refused, hasHeader: Bool = true) throws -> Table {
+                                 missing: MissingValues = .refused, hasHeader: Bool = true, rawColumns: [String] = []) throws -> Table {
         let (file, member) = fileAndMember(path)
         let (bytes, name) = try unpack(DataFileIO.readAll(path: file), name: DataFileIO.name(file), member: member)
         return try decodeTable(bytes, name: name, targets: targets, targetRequired: targetRequired, features: features,
-                               classes: classes, textFeatures: textFeatures, dropping: dropping, missing: missing, hasHeader: hasHeader)
+                               classes: classes, textFeatures: textFeatures, dropping: dropping, missing: missing, hasHeader: hasHeader,
+                               rawColumns: rawColumns)
     }
 
     /// A CSV's column names by its first line (the header, or the numbers of the first row's cells
@@ -242,20 +249,26 @@ public enum DataLoader {
         return bytes
     }
 
-    /// ``readTable(path:target:targetRequired:features:classes:textFeatures:dropping:missing:hasHeader:)`` on a CSV's bytes already read
+    /// ``readTable(path:target:targetRequired:features:classes:textFeatures:dropping:missing:hasHeader:rawColumns:)`` on a CSV's bytes already read
     /// (and unpacked); `name` is the file's name, for messages.
     public static func decodeTable(_ bytes: [UInt8], name path: String, target: String?, targetRequired: Bool = true,
                                    features: [String]? = nil, classes: [String]? = nil, textFeatures: TextFeatures = .detected,
-                                   dropping: [String] = [], missing: MissingValues = .refused, hasHeader: Bool = true) throws -> Table {
+                                   dropping: [String] = [], missing: MissingValues = .refused, hasHeader: Bool = true,
+                                   rawColumns: [String] = []) throws -> Table {
         try decodeTable(bytes, name: path, targets: target.map { [$0] } ?? [], targetRequired: targetRequired, features: features,
-                        classes: classes, textFeatures: textFeatures, dropping: dropping, missing: missing, hasHeader: hasHeader)
+                        classes: classes, textFeatures: textFeatures, dropping: dropping, missing: missing, hasHeader: hasHeader,
+                        rawColumns: rawColumns)
     }
 
-    /// ``readTable(path:targets:targetRequired:features:classes:textFeatures:dropping:missing:hasHeader:)`` on a
+    /// ``readTable(path:targets:targetRequired:features:classes:textFeatures:dropping:missing:hasHeader:rawColumns:)`` on a
     /// CSV's bytes already read (and unpacked).
     public static func decodeTable(_ bytes: [UInt8], name path: String, targets: [String], targetRequired: Bool = true,
                                    features: [String]? = nil, classes: [String]? = nil, textFeatures: TextFeatures = .detected,
-                                   dropping: [String] = [], missing: MissingValues = .refused, hasHeader: Bool = true) throws -> Table {
+                                   dropping leftOut: [String] = [], missing: MissingValues = .refused, hasHeader: Bool = true,
+                                   rawColumns: [String] = []) throws -> Table {
+        // a raw column is left out of the features as a dropped one is, its cells kept as written
+        let dropping = leftOut + rawColumns.filter { !leftOut.contains($0) }
+        let raw = Set(rawColumns)
         if let twice = targets.indices.first(where: { targets[..<$0].contains(targets[$0]) }) {
             throw LoadError.mismatch("\(path): the target column '\(Excerpt.escape(targets[twice]))' is named twice")
         }
@@ -283,6 +296,7 @@ public enum DataLoader {
             return names.map { name in
                 // text labels in one target; several targets hold numbers
                 if targetSet.contains(name) { return targetRequired ? (targets.count == 1 ? .detect : .number) : .skip }
+                if raw.contains(name) { return .raw }
                 if dropped.contains(name) { return .skip }
                 var place = position
                 if features != nil {
@@ -394,6 +408,9 @@ public enum DataLoader {
         featureMatrix.origin = matrix.origin
         var table = Table(features: featureMatrix, target: nil, featureNames: featureIndices.map { header[$0] }, ignoredColumns: ignored)
         if !oneHot.isEmpty { table.categories = featureIndices.map { oneHot[$0]?.names } }
+        for column in rawColumns {
+            if let index = header.firstIndex(of: column), let cells = texts[index + 1] { table.rawColumns[column] = cells }
+        }
         if missing != .refused { (table.fills, table.missingCounts) = (fills, missingCounts) }
         if !targetIndices.isEmpty, targetRequired {
             var values = [Float]()
@@ -499,7 +516,7 @@ public enum DataLoader {
     /// The cells of the CSV columns `columns` names (by header name, or by number from 1 without
     /// a header), as text as written (unquoted; empty cells included), one array per column, in
     /// `columns`' order: ids to copy into predictions beside each row.
-    /// - Throws: as ``readTable(path:target:targetRequired:features:classes:textFeatures:dropping:missing:hasHeader:)``
+    /// - Throws: as ``readTable(path:target:targetRequired:features:classes:textFeatures:dropping:missing:hasHeader:rawColumns:)``
     ///   for the file, and `LoadError.unknownColumn` for a column that is not there.
     public static func readTextColumns(path: String, columns: [String], hasHeader: Bool = true) throws -> [[String]] {
         let (file, member) = fileAndMember(path)

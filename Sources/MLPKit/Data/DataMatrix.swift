@@ -55,7 +55,7 @@ public struct DataMatrix: Sendable, Equatable {
     public struct Origin: Sendable {
         /// The file's path (or the name given to a `decode` function).
         public var path: String
-        /// For one column split off a CSV table (``DataLoader/readTable(path:target:targetRequired:features:classes:textFeatures:dropping:missing:hasHeader:)``), its header name.
+        /// For one column split off a CSV table (``DataLoader/readTable(path:target:targetRequired:features:classes:textFeatures:dropping:missing:hasHeader:rawColumns:)``), its header name.
         public var columnName: String?
         /// The 1-based line of row 0 in a text file; nil for binary files (rows are then named by index).
         var firstLine: Int?

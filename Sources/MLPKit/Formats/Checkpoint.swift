@@ -27,7 +27,7 @@ public struct Checkpoint: Sendable, Equatable {
     public var targetStandardization: Standardization?
     /// The model's input columns by name, in order, when it was trained from a CSV with a header
     /// row (metadata `data.features`, a JSON array of strings), so that other CSV files are read by
-    /// these names (``DataLoader/readTable(path:target:targetRequired:features:classes:textFeatures:dropping:missing:hasHeader:)``).
+    /// these names (``DataLoader/readTable(path:target:targetRequired:features:classes:textFeatures:dropping:missing:hasHeader:rawColumns:)``).
     /// A column of categories is one name and as many inputs as it has categories.
     public var featureNames: [String]?
     /// When input columns hold categories (one-hot), one entry per input column in order: its

@@ -24,6 +24,36 @@ final class ColumnNameTests: XCTestCase {
         (0..<rows).flatMap { row in names.map { columns[$0]![row] } }
     }
 
+    /// `rawColumns`: left out of the features as `dropping` leaves a column out, its cells handed
+    /// back as written (a weight column, read in the same pass as the rest).
+    func testRawColumnsAreLeftOutAndHandedBackAsWritten() throws {
+        let header = ["a", "w", "y", "b"]
+        let (bytes, columns) = table(header, rows: 9, seed: 4)
+        let table = try DataLoader.decodeTable(bytes, name: "t.csv", target: "y", rawColumns: ["w"])
+        XCTAssertEqual(table.featureNames, ["a", "b"])
+        XCTAssertEqual(table.features.values, expected(["a", "b"], columns, rows: 9))
+        XCTAssertEqual(table.target?.values, columns["y"])
+        XCTAssertEqual(table.rawColumns["w"]?.map { Float($0)! }, columns["w"])
+        XCTAssertEqual(Array(table.rawColumns.keys), ["w"])
+        // with --drop beside it, a text cell, an empty one, quotes, and missing values filled in the features
+        let text = "id,a,w,y\nx1,1.5,\"2\",0\nx2,,heavy,1\nx3,2.5,,0\n"
+        let filled = try DataLoader.decodeTable(Array(text.utf8), name: "m.csv", target: "y", dropping: ["id"], missing: .mean,
+                                                rawColumns: ["w"])
+        XCTAssertEqual(filled.featureNames, ["a"])
+        XCTAssertEqual(filled.features.values, [1.5, 2, 2.5])
+        XCTAssertEqual(filled.rawColumns["w"], ["2", "heavy", ""])
+        // without a header, by number; a column named twice (dropped and raw) is read once, raw
+        let numbered = try DataLoader.decodeTable(Array("1,9,0\n2,8,1\n".utf8), name: "n.csv", target: "3", dropping: ["2"],
+                                                  hasHeader: false, rawColumns: ["2"])
+        XCTAssertEqual(numbered.features.values, [1, 2])
+        XCTAssertEqual(numbered.rawColumns["2"], ["9", "8"])
+        // a raw column that is not there is the unknown column it is for --drop
+        XCTAssertThrowsError(try DataLoader.decodeTable(bytes, name: "t.csv", target: "y", rawColumns: ["weight"])) { error in
+            guard case DataLoader.LoadError.unknownColumn(_, let column, _) = error else { return XCTFail("\(error)") }
+            XCTAssertEqual(column, "weight")
+        }
+    }
+
     func testFeaturesPickedByNameInTheModelsOrder() throws {
         let header = ["id", "c", "price", "a", "b", "note"]
         let (bytes, columns) = table(header, rows: 7, seed: 1)
