@@ -47,9 +47,17 @@ struct PredictCommand: ParsableCommand {
         let network = try inference.network(from: checkpoint, path: model, fallback: .meanSquaredError)
         // the columns to copy through, read as written (ids may be text, empty, anything)
         let keptNames = try keep.map { try DataOptions.columnList($0, flag: "--keep", byNumber: data.noHeader) } ?? []
-        let kept = keptNames.isEmpty ? []
-            : try data.data.map { try DataLoader.readTextColumns(path: $0, columns: keptNames, hasHeader: !data.noHeader) } ?? []
-        let inputs = try data.load(requireTargets: false, columnsOf: checkpoint).inputs
+        // read with the inputs where the model names its input columns and a kept one is none of
+        // them (an id), else from the file again (a kept input, or columns taken by position)
+        let named = data.noHeader ? [] : checkpoint.featureNames.map { inputs in
+            keptNames.filter { !inputs.contains($0) && !(checkpoint.targetNames ?? []).contains($0) }
+        } ?? []
+        let loaded = try data.load(requireTargets: false, columnsOf: checkpoint, rawColumns: named)
+        let reread = keptNames.filter { loaded.rawColumns[$0] == nil }
+        let again = reread.isEmpty ? []
+            : try data.data.map { try DataLoader.readTextColumns(path: $0, columns: reread, hasHeader: !data.noHeader) } ?? []
+        let kept = keptNames.map { name in loaded.rawColumns[name] ?? reread.firstIndex(of: name).map { again[$0] } ?? [] }
+        let inputs = loaded.inputs
         try checkInputs(inputs, fit: network)
         guard inputs.values.allSatisfy(\.isFinite) else { throw CommandError("the inputs contain NaN or infinity") }
         let outputs = try inference.device.run(PredictTask(model: network, inputs: inputs.values, batchSize: inference.batchSize))
