@@ -128,4 +128,33 @@ final class ColumnNameCLITests: XCTestCase {
         XCTAssertEqual(byName.status, 0, byName.standardError)
         XCTAssertEqual(try contents("q3.csv"), try contents("q4.csv"))
     }
+
+    /// `predict --keep` copies the columns as written, whether they are read with the inputs (an id
+    /// the model does not take), again (a kept input column), or from a file without a header.
+    func testKeptColumnsAreCopiedWhicheverWayTheyAreRead() throws {
+        try write(["id", "e", "price", "c", "a", "d", "b"], to: "shuffled.csv")
+        XCTAssertEqual(try run(["predict", "--model", "m.safetensors", "--data", "shuffled.csv", "--out", "plain.csv"]).status, 0)
+        let plain = try String(contentsOf: folder.appendingPathComponent("plain.csv"), encoding: .utf8).split(separator: "\n")
+        let kept = try run(["predict", "--model", "m.safetensors", "--data", "shuffled.csv", "--keep", "c,id,price", "--out", "k.csv"])
+        XCTAssertEqual(kept.status, 0, kept.standardError)
+        XCTAssertFalse(kept.standardError.contains("left out"), kept.standardError)
+        let lines = try String(contentsOf: folder.appendingPathComponent("k.csv"), encoding: .utf8).split(separator: "\n")
+        XCTAssertEqual(lines.count, rows + 1)
+        XCTAssertEqual(lines[0], "c,id,price," + plain[0])
+        for row in 0..<rows {
+            XCTAssertEqual(lines[row + 1], "\(columns["c"]![row]),\(columns["id"]![row]),\(columns["price"]![row]),\(plain[row + 1])")
+        }
+        // without a header: columns by number, read a second time
+        try write(["a", "b", "c", "d", "e", "id"], to: "bare.csv", header: [])
+        let bare = try String(contentsOf: folder.appendingPathComponent("bare.csv"), encoding: .utf8).dropFirst()
+        try String(bare).write(to: folder.appendingPathComponent("bare.csv"), atomically: true, encoding: .utf8)
+        XCTAssertEqual(try run(["train", "--data", "bare.csv", "--no-header", "--target", "5", "--drop", "6", "--hidden", "4",
+                                "--steps", "2", "--out", "n.safetensors"]).status, 0)
+        let numbered = try run(["predict", "--model", "n.safetensors", "--data", "bare.csv", "--no-header", "--drop", "5,6",
+                                "--keep", "6", "--out", "n.csv"])
+        XCTAssertEqual(numbered.status, 0, numbered.standardError)
+        let numberedLines = try String(contentsOf: folder.appendingPathComponent("n.csv"), encoding: .utf8).split(separator: "\n")
+        XCTAssertEqual(numberedLines.count, rows + 1)
+        for row in 0..<rows { XCTAssertTrue(numberedLines[row + 1].hasPrefix("\(columns["id"]![row]),"), String(numberedLines[row + 1])) }
+    }
 }
