@@ -28,6 +28,12 @@ struct EvalCommand: ParsableCommand {
     @Option(parsing: .unconditional, help: ArgumentHelp("The seed of --importance's shuffles.", valueName: "S"))
     var seed: UInt64?
 
+    @Option(help: ArgumentHelp("Weigh each row by this column of --data (numbers ≥ 0, left out of the inputs): the loss, the accuracy and every figure count a row w times, as scikit-learn's sample_weight does (by number with --no-header).", valueName: "column"))
+    var weightColumn: String?
+
+    @Option(help: ArgumentHelp("Beside --x/--y: one weight per row from a file of one column (.npy or .csv), as --weight-column.", valueName: "file"))
+    var weights: String?
+
     func validate() throws {
         try require(repeats == nil || importance, "--repeats goes with --importance")
         try require(seed == nil || importance, "--seed goes with --importance")
@@ -37,8 +43,19 @@ struct EvalCommand: ParsableCommand {
     func run() throws {
         let checkpoint = try Checkpoint.load(from: model)
         let network = try inference.network(from: checkpoint, path: model)
-        let loaded = try data.load(columnsOf: checkpoint)
+        let weightSource = try TrainingFeatureOptions.rowWeightSource(weightColumn: weightColumn, weights: weights, data: data,
+                                                                      checkpoint: checkpoint)
+        let weightColumns: [String] = if case .column(let column)? = weightSource { [column] } else { [] }
+        // the reading's notes after the weights are checked, so that a bad weight is the one line
+        let loaded = try data.load(columnsOf: checkpoint, notes: false, rawColumns: weightColumns)
         let inputs = loaded.inputs
+        let rowWeights = try weightSource.map { try TrainingFeatureOptions.rowWeights($0, data: data, loaded: loaded) }
+        let weightSum = rowWeights.map { $0.reduce(0.0) { $0 + Double($1) } }
+        if let weightSum, !(weightSum > 0) {
+            throw CommandError("\(weightColumn.map { "--weight-column \($0)" } ?? "--weights \(weights ?? "")"): the weights sum to 0; "
+                + "at least one row needs a weight above 0")
+        }
+        loaded.notes.forEach(Terminal.writeError)
         guard let targets = loaded.targets else { throw CommandError("no targets") }
         // text labels need the model's own class names: sorting them would only guess its classes' order
         if loaded.classNames != nil, checkpoint.classNames == nil {
@@ -48,7 +65,7 @@ struct EvalCommand: ParsableCommand {
         try checkInputs(inputs, fit: network)
         let (dataset, _) = try DataLoader.dataset(inputs: inputs, targets: targets, loss: network.loss,
                                                   outputs: network.layout.outputs)
-        var task = EvalTask(model: network, dataset: dataset, batchSize: inference.batchSize)
+        var task = EvalTask(model: network, dataset: dataset, batchSize: inference.batchSize, weights: rowWeights)
         if importance {
             task.importance = (try PermutationImportance.columns(categories: loaded.categories, inputs: inputs.columns), repeats ?? 5, seed ?? 0)
         }
@@ -58,11 +75,14 @@ struct EvalCommand: ParsableCommand {
                 + "(inputs or targets too large for this model?)")
         }
         let columns = network.layout.outputs
-        let regression = network.loss == .meanSquaredError ? Metrics.regression(outputs: result.outputs, targets: dataset.targets, columns: columns) : nil
+        let regression = network.loss == .meanSquaredError
+            ? Metrics.regression(outputs: result.outputs, targets: dataset.targets, columns: columns, weights: rowWeights) : nil
         let classification = network.loss == .crossEntropy
-            ? Metrics.classification(outputs: result.outputs, actual: Metrics.actualClasses(dataset), classes: columns) : nil
+            ? Metrics.classification(outputs: result.outputs, actual: Metrics.actualClasses(dataset), classes: columns, weights: rowWeights)
+            : nil
         let multiLabel = network.loss == .binaryCrossEntropy
-            ? Metrics.labels(outputs: result.outputs, targets: Metrics.denseTargets(dataset, outputs: columns), labels: columns) : nil
+            ? Metrics.labels(outputs: result.outputs, targets: Metrics.denseTargets(dataset, outputs: columns), labels: columns,
+                             weights: rowWeights) : nil
         let names = checkpoint.classNames ?? (0..<columns).map(String.init)
         // a multi-label model's labels: its targets' names, or their numbers
         let labelNames = checkpoint.targetNames.flatMap { $0.count == columns ? $0 : nil } ?? (0..<columns).map(String.init)
@@ -70,6 +90,7 @@ struct EvalCommand: ParsableCommand {
             var object: [(String, JSONValue)] = [("loss", .number(result.loss))]
             object.append(("accuracy", result.accuracy.map { .number($0) } ?? .null))
             object.append(("rows", .number(Double(dataset.rows))))
+            if let weightSum { object.append(("weight_sum", .number(weightSum))) }
             let optional = { (value: Double?) in value.map { JSONValue.number($0) } ?? .null }
             if let regression {
                 object += [("rmse", .number(regression.rmse)), ("mae", .number(regression.mae)), ("r2", optional(regression.r2))]
@@ -79,15 +100,15 @@ struct EvalCommand: ParsableCommand {
                 object.append(("macro_f1", optional(classification.macroF1)))
                 object.append(("classes", .array(zip(names, classification.classes).map { name, figures in
                     .object([("class", .string(name)), ("precision", optional(figures.precision)), ("recall", optional(figures.recall)),
-                             ("f1", optional(figures.f1)), ("rows", .number(Double(figures.rows)))])
+                             ("f1", optional(figures.f1)), ("rows", .number(figures.rows))])
                 })))
-                object.append(("confusion", .array(classification.confusion.map { .array($0.map { .number(Double($0)) }) })))
+                object.append(("confusion", .array(classification.confusion.map { .array($0.map { .number($0) }) })))
             }
             if let multiLabel {
                 object.append(("macro_f1", optional(multiLabel.macroF1)))
                 object.append(("labels", .array(zip(labelNames, multiLabel.labels).map { name, figures in
                     .object([("label", .string(name)), ("precision", optional(figures.precision)), ("recall", optional(figures.recall)),
-                             ("f1", optional(figures.f1)), ("positives", .number(Double(figures.rows)))])
+                             ("f1", optional(figures.f1)), ("positives", .number(figures.rows))])
                 })))
             }
             if let figures = result.importance {
@@ -110,7 +131,7 @@ struct EvalCommand: ParsableCommand {
             if let macroF1 = classification.map(\.macroF1) ?? multiLabel.map(\.macroF1) {
                 print("macro f1: \(macroF1.map { Format.fixed($0, 4) } ?? "n/a")")
             }
-            print("rows: \(dataset.rows)")
+            print("rows: \(dataset.rows)" + (weightSum.map { ", weighted: Σ w = \(Self.count($0))" } ?? ""))
             if let classification {
                 Self.printFigures(classification.classes, names: names, heading: ("class", "rows"))
                 if confusion { Self.printConfusion(classification.confusion, names: names) }
@@ -156,18 +177,23 @@ struct EvalCommand: ParsableCommand {
         let cell = { (value: Double?) in Format.pad(value.map { Format.fixed($0, 4) } ?? "n/a", 9) }
         print(Format.pad(heading.name, width) + "  precision  recall     f1         \(heading.rows)")
         for (label, row) in zip(labels, figures) {
-            print(Format.pad(label, width) + "  " + cell(row.precision) + "  " + cell(row.recall) + "  " + cell(row.f1) + "  \(row.rows)")
+            print(Format.pad(label, width) + "  " + cell(row.precision) + "  " + cell(row.recall) + "  " + cell(row.f1) + "  " + count(row.rows))
         }
         if names.count > shown { print("… \(names.count - shown) more \(heading.name == "class" ? "classes" : "labels") (--json lists them all)") }
     }
 
+    /// A count of rows, or of their weights: whole numbers as such, else to three decimals.
+    static func count(_ value: Double) -> String {
+        value.rounded() == value && abs(value) < 1e15 ? String(Int64(value)) : Format.fixed(value, 3)
+    }
+
     /// The confusion matrix of the first 30 classes.
-    static func printConfusion(_ confusion: [[Int]], names: [String]) {
+    static func printConfusion(_ confusion: [[Double]], names: [String]) {
         let shown = min(names.count, 30)
         let labels = names.prefix(shown).map { Excerpt.escape($0) }
         let width = max(5, labels.map(\.count).max() ?? 0)
         print("confusion (rows: actual, columns: predicted)")
-        let counts = confusion.prefix(shown).map { $0.prefix(shown).map(String.init) }
+        let counts = confusion.prefix(shown).map { $0.prefix(shown).map(count) }
         let column = max(labels.map(\.count).max() ?? 0, counts.joined().map(\.count).max() ?? 0)
         let right = { (text: String) in Format.padLeft(text, column) }
         print(Format.pad("", width) + "  " + labels.map(right).joined(separator: "  "))
@@ -188,6 +214,9 @@ struct EvalTask: BackendTask {
     let model: MLP
     let dataset: Dataset
     let batchSize: Int
+    /// One weight per row (`--weight-column`): the loss and accuracy are then Σ w·ℓ / Σ w and
+    /// the weighted accuracy (``Metrics/weightedLoss(outputs:dataset:loss:columns:weights:)``).
+    var weights: [Float]?
     /// Permutation importance of these input columns, with this many shuffles each, from this seed.
     var importance: (columns: [Range<Int>], repeats: Int, seed: UInt64)?
 
@@ -205,6 +234,13 @@ struct EvalTask: BackendTask {
         let session = try TrainingSession(model: model, backend: backend, batchCapacity: min(batchSize, dataset.rows))
         // `outputs`: the rows' outputs are wanted (for `Metrics`); a shuffle needs them only for the loss below
         func evaluate(_ data: Dataset, outputs wanted: Bool) throws -> Output {
+            if let weights {
+                // every row's output, in the targets' own units, and the weighted figures from them
+                let outputs = try session.predict(data.inputs)
+                guard let figures = Metrics.weightedLoss(outputs: outputs, dataset: data, loss: model.loss, columns: model.layout.outputs,
+                                                         weights: weights) else { throw CommandError("the weights sum to 0") }
+                return Output(loss: figures.loss, accuracy: figures.accuracy, outputs: wanted ? outputs : [])
+            }
             let (loss, accuracy) = try session.evaluate(try session.upload(data))
             guard wanted || model.targetStandardization != nil else { return Output(loss: loss, accuracy: accuracy, outputs: []) }
             let outputs = try session.predict(data.inputs)

@@ -139,24 +139,26 @@ struct DataOptions: ParsableArguments {
             } catch let error as DataLoader.LoadError {
                 throw separatorHint(for: error, file: data)
             }
-            if notes, !table.ignoredColumns.isEmpty {
-                Terminal.writeError("note: \(DataLoader.displayName(data)): left out \(table.ignoredColumns.count == 1 ? "column" : "columns") "
+            var said: [String] = []
+            if !table.ignoredColumns.isEmpty {
+                said.append("note: \(DataLoader.displayName(data)): left out \(table.ignoredColumns.count == 1 ? "column" : "columns") "
                     + "\(DataLoader.LoadError.listed(table.ignoredColumns, quoted: true)), not among the model's inputs")
             }
-            if notes, let counts = table.missingCounts, let fills = table.fills, counts.contains(where: { $0 > 0 }) {
+            if let counts = table.missingCounts, let fills = table.fills, counts.contains(where: { $0 > 0 }) {
                 let recorded = checkpoint?.fills != nil
                 let filled = table.featureNames.indices.filter { counts[$0] > 0 }.map { column in
                     return "\(Self.label(table.featureNames[column], numbered: noHeader)) \(Format.grouped(counts[column])) "
                         + (fills[column].map { "(\(recorded ? "the model's" : "mean") \($0))" } ?? "(no category)")
                 }
-                Terminal.writeError("note: \(DataLoader.displayName(data)): filled missing values: " + filled.prefix(8).joined(separator: ", ")
+                said.append("note: \(DataLoader.displayName(data)): filled missing values: " + filled.prefix(8).joined(separator: ", ")
                     + (filled.count > 8 ? ", … (\(filled.count) columns)" : ""))
             }
+            if notes { said.forEach(Terminal.writeError) }
             let source = (targets ?? []).count == 1 ? "the target '\(targets![0])'"
                 : "the targets \(DataLoader.LoadError.listed(targets ?? [], quoted: true))"
             var loaded = LoadedData(inputs: table.features, targets: table.target, classNames: table.classNames,
                                     categories: table.categories, fills: table.fills, featureColumns: table.featureNames,
-                                    targetSource: source, rawColumns: table.rawColumns)
+                                    targetSource: source, rawColumns: table.rawColumns, notes: said)
             if !noHeader { (loaded.featureNames, loaded.targetNames) = (table.featureNames, table.target == nil ? nil : targets) }
             return loaded
         }
@@ -241,6 +243,9 @@ struct LoadedData {
     var targetSource = ""
     /// The cells of the columns `load(rawColumns:)` named, as written, by name.
     var rawColumns: [String: [String]] = [:]
+    /// The notes reading the data gave (columns left out, missing values filled), written to
+    /// stderr as it read them unless `load(notes: false)`.
+    var notes: [String] = []
 }
 
 /// `--device auto|cpu|opencl|cuda`.

@@ -14,6 +14,21 @@ extension TrainingFeatureOptions {
     /// checkpoint records (`training.weight_column`); nil for none. A column must not be a target
     /// (`--target`'s, else `checkpoint`'s).
     func rowWeightSource(data: DataOptions, recorded: TrainingRecord, checkpoint: Checkpoint?) throws -> RowWeightSource? {
+        if let source = try Self.rowWeightSource(weightColumn: weightColumn, weights: weights, data: data, checkpoint: checkpoint) {
+            return source
+        }
+        if data.data != nil, let column = recorded.weightColumn { return .column(column) }
+        if data.x != nil, let file = recorded.weightsFile {
+            Terminal.writeError("note: the checkpoint was trained with --weights \(file); this run weighs every row 1 (--weights keeps them)")
+        }
+        return nil
+    }
+
+    /// `--weight-column` (beside `--data`, not a target: `--target`'s, else `checkpoint`'s) or
+    /// `--weights` (beside `--x/--y`), as given to train or eval; nil for neither.
+    static func rowWeightSource(weightColumn: String?, weights: String?, data: DataOptions, checkpoint: Checkpoint?) throws
+        -> RowWeightSource?
+    {
         if let weightColumn {
             guard let file = data.data else {
                 throw ValidationError("--weight-column names a column of --data; beside --x/--y give --weights FILE")
@@ -34,21 +49,17 @@ extension TrainingFeatureOptions {
             }
             return .file(weights)
         }
-        if data.data != nil, let column = recorded.weightColumn { return .column(column) }
-        if data.x != nil, let file = recorded.weightsFile {
-            Terminal.writeError("note: the checkpoint was trained with --weights \(file); this run weighs every row 1 (--weights keeps them)")
-        }
         return nil
     }
 
     /// One weight per row of `loaded` (read from `data`): the weight column's cells, or the
-    /// `--weights` file's single column, each a number ≥ 0.
-    func rowWeights(_ source: RowWeightSource, data: DataOptions, loaded: LoadedData) throws -> [Float] {
+    /// `--weights` file's single column, each a number ≥ 0 (train's and eval's).
+    static func rowWeights(_ source: RowWeightSource, data: DataOptions, loaded: LoadedData) throws -> [Float] {
         switch source {
         case .column(let column):
             // the column's cells, read with the rest of --data (DataOptions.load(rawColumns:))
             guard let file = data.data, let cells = loaded.rawColumns[column] else {
-                throw ValidationError("--weight-column \(weightColumn ?? column) was not read from --data")
+                throw ValidationError("--weight-column \(column) was not read from --data")
             }
             let label = DataOptions.label(column, numbered: data.noHeader)
             return try cells.enumerated().map { row, cell in

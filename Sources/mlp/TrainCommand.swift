@@ -196,7 +196,7 @@ struct TrainCommand: ParsableCommand {
         }
         var (dataset, outputs) = try DataLoader.dataset(inputs: inputs, targets: targets, loss: chosenLoss,
                                                         outputs: checkpoint?.layerSizes.last)
-        let rowWeights = try weightSource.map { try features.rowWeights($0, data: data, loaded: loaded) }
+        let rowWeights = try weightSource.map { try TrainingFeatureOptions.rowWeights($0, data: data, loaded: loaded) }
         dataset = try TrainingFeatureOptions.weighted(dataset, by: rowWeights, source: weightSource)
         var model: MLP
         let activation = try features.activationFunction(checkpoint: checkpoint)

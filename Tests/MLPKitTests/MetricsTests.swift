@@ -49,6 +49,51 @@ final class MetricsTests: XCTestCase {
         XCTAssertEqual(absent.macroF1, 1)
     }
 
+    func testWeightedFiguresByHand() throws {
+        // errors 0, −1, 1, 1 with weights 2, 0, 1, 1: Σw·e² = 2, Σw·|e| = 2, Σw = 4; ȳ = 8/4 = 2,
+        // Σw·(y − ȳ)² = 2 + 0 + 0 + 4 = 6
+        let regression = Metrics.regression(outputs: [1, 2, 3, 5], targets: [1, 3, 2, 4], columns: 1, weights: [2, 0, 1, 1])
+        XCTAssertEqual(regression.rmse, 0.5.squareRoot(), accuracy: 1e-15)
+        XCTAssertEqual(regression.mae, 0.5, accuracy: 1e-15)
+        XCTAssertEqual(try XCTUnwrap(regression.r2), 1 - 2.0 / 6, accuracy: 1e-15)
+        // the rows of the classification above with weights 1, 2, 0, 3, 1, 0.5
+        let outputs: [Float] = [2, 1, 0, 0, 3, 1, -1, 5, 4, 0, 2, 2, 9, 1, 1, 0, 1, 0.5]
+        let classification = Metrics.classification(outputs: outputs, actual: [0, 0, 1, 1, 2, 2], classes: 3, weights: [1, 2, 0, 3, 1, 0.5])
+        XCTAssertEqual(classification.confusion, [[1, 2, 0], [0, 3, 0], [1, 0.5, 0]])
+        // class 1: 3 hits of 5.5 predicted, 3 rows
+        XCTAssertEqual(try XCTUnwrap(classification.classes[1].precision), 3 / 5.5, accuracy: 1e-15)
+        XCTAssertEqual(classification.classes[1].recall, 1)
+        XCTAssertEqual(classification.classes[0].rows, 3)
+        // labels: row weights 2 and 1; label 0 positive in row 0 only, predicted in both
+        let labels = Metrics.labels(outputs: [1, -1, 2, 3], targets: [1, 0, 0, 1], labels: 2, weights: [2, 1])
+        XCTAssertEqual(labels.labels[0], Metrics.ClassFigures(precision: 2.0 / 3, recall: 1, f1: 0.8, rows: 2))
+        XCTAssertEqual(labels.labels[1], Metrics.ClassFigures(precision: 1, recall: 1, f1: 1, rows: 1))
+    }
+
+    func testWeightedLossByHand() throws {
+        // mse: rows ½(1 + 4) = 2.5 and ½(1 + 1) = 1, weights 3 and 1: 8.5 / 4
+        let regression = try Dataset(inputs: [0, 0], features: 1, targets: [0, 0, 1, 1], encoding: .dense, targetWidth: 2)
+        let mse = try XCTUnwrap(Metrics.weightedLoss(outputs: [1, 2, 0, 0], dataset: regression, loss: .meanSquaredError, columns: 2,
+                                                     weights: [3, 1]))
+        XCTAssertEqual(mse.loss, 8.5 / 4, accuracy: 1e-15)
+        XCTAssertNil(mse.accuracy)
+        // cross-entropy: row 0 outputs 0, 0, 0 (class 2: log 3, a tie read as class 0: wrong), row 1 outputs log 2, 0, 0
+        // (class 0: log 4 − log 2 = log 2, right); weights 1 and 3
+        let classes = try Dataset(inputs: [0, 0], features: 1, targets: [2, 0], encoding: .classIndices, targetWidth: 1)
+        let crossEntropy = try XCTUnwrap(Metrics.weightedLoss(outputs: [0, 0, 0, Float(log(2.0)), 0, 0], dataset: classes,
+                                                              loss: .crossEntropy, columns: 3, weights: [1, 3]))
+        XCTAssertEqual(crossEntropy.loss, (log(3.0) + 3 * log(2.0)) / 4, accuracy: 1e-7)
+        XCTAssertEqual(crossEntropy.accuracy, 0.75)
+        // binary cross-entropy: z = 0 against 1 is log 2, z = −1 against 0 log(1 + e^−1), z = 2 against 1 log(1 + e^−2);
+        // in each row the first label is wrong (z = 0 is not above 0) and the second right
+        let tags = try Dataset(inputs: [0, 0], features: 1, targets: [1, 0, 1, 1], encoding: .dense, targetWidth: 2)
+        let binary = try XCTUnwrap(Metrics.weightedLoss(outputs: [0, -1, 0, 2], dataset: tags, loss: .binaryCrossEntropy, columns: 2,
+                                                        weights: [1, 1]))
+        XCTAssertEqual(binary.loss, (log(2.0) + log(1 + exp(-1.0)) + log(2.0) + log(1 + exp(-2.0))) / 2, accuracy: 1e-7)
+        XCTAssertEqual(binary.accuracy, 0.5)
+        XCTAssertNil(Metrics.weightedLoss(outputs: [1, 2, 0, 0], dataset: regression, loss: .meanSquaredError, columns: 2, weights: [0, 0]))
+    }
+
     func testActualClassesFromIndicesAndRows() throws {
         let indices = try Dataset(inputs: [0, 1, 2], features: 1, targets: [2, 0, 1], encoding: .classIndices, targetWidth: 1)
         XCTAssertEqual(Metrics.actualClasses(indices), [2, 0, 1])

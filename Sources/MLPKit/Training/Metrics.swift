@@ -7,15 +7,21 @@ import Darwin
 /// What `mlp eval` reports beside the seed's loss: for regression the root mean squared error,
 /// the mean absolute error and the coefficient of determination; for classification the
 /// confusion matrix and each class's precision, recall and F1. Sums in Float64.
+///
+/// With `weights` (one number ≥ 0 per row, `eval --weight-column`) every figure counts a row
+/// `w` times, as scikit-learn's `sample_weight` does: means are Σ w·x / Σ w, counts are sums of
+/// weights, and whole-number weights give the figures of the data with each row repeated that
+/// many times.
 public enum Metrics {
     /// Regression figures over every row and output.
     public struct Regression: Sendable, Equatable {
-        /// √(mean of (ŷ − y)² over every row and output).
+        /// √(mean of (ŷ − y)² over every row and output; weighted by the rows' weights).
         public var rmse: Double
         /// Mean of |ŷ − y| over every row and output.
         public var mae: Double
         /// R² = 1 − Σ(y − ŷ)² / Σ(y − ȳ)² per output, averaged over the outputs whose targets
-        /// vary (as scikit-learn's `r2_score` averages them); nil when none does.
+        /// vary (as scikit-learn's `r2_score` averages them); nil when none does. With weights,
+        /// each sum's terms and ȳ are weighted.
         public var r2: Double?
         /// Each output's R² (nil for an output whose targets are all the same).
         public var r2PerOutput: [Double?]
@@ -27,43 +33,50 @@ public enum Metrics {
         public var precision: Double?
         public var recall: Double?
         public var f1: Double?
-        /// Rows of this class.
-        public var rows: Int
+        /// Rows of this class (the sum of their weights, with weights).
+        public var rows: Double
     }
 
     /// Classification figures.
     public struct Classification: Sendable, Equatable {
-        /// `confusion[actual][predicted]`: rows of class `actual` the model put in class `predicted`.
-        public var confusion: [[Int]]
+        /// `confusion[actual][predicted]`: rows of class `actual` the model put in class `predicted`
+        /// (whole numbers; the sum of those rows' weights, with weights).
+        public var confusion: [[Double]]
         public var classes: [ClassFigures]
         /// The mean of the F1 of the classes that have rows or predictions (a class with both
         /// but no hit counts 0); nil when there is none.
         public var macroF1: Double?
     }
 
-    /// Regression figures of `outputs` (Z_L, `columns` per row) against `targets` (as many).
-    public static func regression(outputs: [Float], targets: [Float], columns: Int) -> Regression {
+    /// Regression figures of `outputs` (Z_L, `columns` per row) against `targets` (as many),
+    /// each row counted by its weight when `weights` (one per row) are given.
+    public static func regression(outputs: [Float], targets: [Float], columns: Int, weights: [Float]? = nil) -> Regression {
         precondition(outputs.count == targets.count && columns > 0 && outputs.count % columns == 0, "outputs and targets differ in shape")
         let rows = outputs.count / columns
-        var squared = 0.0, absolute = 0.0
+        precondition(weights == nil || weights?.count == rows, "one weight per row")
+        let weight = { (row: Int) in weights.map { Double($0[row]) } ?? 1 }
+        var squared = 0.0, absolute = 0.0, totalWeight = 0.0
         var means = [Double](repeating: 0, count: columns)
         for row in 0..<rows {
+            let w = weight(row)
+            totalWeight += w
             for j in 0..<columns {
                 let error = Double(outputs[row * columns + j]) - Double(targets[row * columns + j])
-                squared += error * error
-                absolute += abs(error)
-                means[j] += Double(targets[row * columns + j])
+                squared += w * error * error
+                absolute += w * abs(error)
+                means[j] += w * Double(targets[row * columns + j])
             }
         }
-        let count = Double(max(outputs.count, 1))
-        for j in 0..<columns { means[j] /= Double(max(rows, 1)) }
+        let count = totalWeight > 0 ? totalWeight * Double(columns) : 1
+        for j in 0..<columns { means[j] /= totalWeight > 0 ? totalWeight : 1 }
         var residual = [Double](repeating: 0, count: columns), total = [Double](repeating: 0, count: columns)
         for row in 0..<rows {
+            let w = weight(row)
             for j in 0..<columns {
                 let y = Double(targets[row * columns + j])
                 let error = Double(outputs[row * columns + j]) - y
-                residual[j] += error * error
-                total[j] += (y - means[j]) * (y - means[j])
+                residual[j] += w * error * error
+                total[j] += w * (y - means[j]) * (y - means[j])
             }
         }
         let perOutput: [Double?] = (0..<columns).map { total[$0] > 0 ? 1 - residual[$0] / total[$0] : nil }
@@ -73,12 +86,13 @@ public enum Metrics {
     }
 
     /// Classification figures: each row's predicted class is the largest output (the first on a
-    /// tie), its actual class `actual[row]`.
-    public static func classification(outputs: [Float], actual: [Int], classes: Int) -> Classification {
+    /// tie), its actual class `actual[row]`; each row counted by its weight when `weights` are given.
+    public static func classification(outputs: [Float], actual: [Int], classes: Int, weights: [Float]? = nil) -> Classification {
         precondition(classes > 0 && outputs.count == actual.count * classes, "outputs and classes differ in shape")
-        var confusion = [[Int]](repeating: [Int](repeating: 0, count: classes), count: classes)
+        precondition(weights == nil || weights?.count == actual.count, "one weight per row")
+        var confusion = [[Double]](repeating: [Double](repeating: 0, count: classes), count: classes)
         for (row, truth) in actual.enumerated() {
-            confusion[truth][argmax(outputs[(row * classes)..<((row + 1) * classes)])] += 1
+            confusion[truth][argmax(outputs[(row * classes)..<((row + 1) * classes)])] += weights.map { Double($0[row]) } ?? 1
         }
         let counts = (0..<classes).map { c in
             (hits: confusion[c][c], rows: confusion[c].reduce(0, +), predicted: confusion.reduce(0) { $0 + $1[c] })
@@ -89,12 +103,12 @@ public enum Metrics {
 
     /// Each class's (or label's) precision, recall and F1 from its hits, rows and predictions,
     /// and the macro F1 over those with rows or predictions.
-    static func figures(_ counts: [(hits: Int, rows: Int, predicted: Int)]) -> ([ClassFigures], Double?) {
+    static func figures(_ counts: [(hits: Double, rows: Double, predicted: Double)]) -> ([ClassFigures], Double?) {
         var figures: [ClassFigures] = []
         var f1s: [Double] = []
         for (hits, rows, predicted) in counts {
-            let precision = predicted > 0 ? Double(hits) / Double(predicted) : nil
-            let recall = rows > 0 ? Double(hits) / Double(rows) : nil
+            let precision = predicted > 0 ? hits / predicted : nil
+            let recall = rows > 0 ? hits / rows : nil
             var f1: Double? = nil
             if let precision, let recall, precision + recall > 0 { f1 = 2 * precision * recall / (precision + recall) }
             if rows > 0 || predicted > 0 { f1s.append(f1 ?? 0) }
@@ -106,18 +120,63 @@ public enum Metrics {
     /// Multi-label figures (binary cross-entropy): per label (output), a row is predicted
     /// positive when its output is above 0 (σ above 0.5, as the accuracy counts it) and is
     /// positive when its target is at least 0.5; `rows` in each label's figures counts its
-    /// positive rows. `targets` holds `labels` values per row.
-    public static func labels(outputs: [Float], targets: [Float], labels: Int) -> (labels: [ClassFigures], macroF1: Double?) {
+    /// positive rows. `targets` holds `labels` values per row; each row counted by its weight
+    /// when `weights` are given.
+    public static func labels(outputs: [Float], targets: [Float], labels: Int, weights: [Float]? = nil)
+        -> (labels: [ClassFigures], macroF1: Double?)
+    {
         precondition(labels > 0 && outputs.count == targets.count && outputs.count % labels == 0, "outputs and targets differ in shape")
-        var counts = [(hits: Int, rows: Int, predicted: Int)](repeating: (0, 0, 0), count: labels)
+        precondition(weights == nil || weights?.count == outputs.count / labels, "one weight per row")
+        var counts = [(hits: Double, rows: Double, predicted: Double)](repeating: (0, 0, 0), count: labels)
         for index in outputs.indices {
             let (predicted, actual) = (outputs[index] > 0, targets[index] >= 0.5)
             let j = index % labels
-            if predicted { counts[j].predicted += 1 }
-            if actual { counts[j].rows += 1 }
-            if predicted, actual { counts[j].hits += 1 }
+            let w = weights.map { Double($0[index / labels]) } ?? 1
+            if predicted { counts[j].predicted += w }
+            if actual { counts[j].rows += w }
+            if predicted, actual { counts[j].hits += w }
         }
         return figures(counts)
+    }
+
+    /// The seed's loss and the accuracy of `outputs` (Z_L for every row of `dataset`, `columns`
+    /// per row) with each row counted by its weight: Σ w·ℓ / Σ w, where ℓ is a row's own term of
+    /// the loss (½Σ(ŷ − y)², −Σ y·log softmax, or binary cross-entropy summed over the outputs,
+    /// each in Float64), and the accuracy as `TrainingSession.evaluate` counts it (the largest
+    /// output against the class; for binary cross-entropy each label on the right side of 0),
+    /// weighted the same way. With every weight 1 these are the unweighted figures. Nil accuracy
+    /// for MSE; nil altogether when the weights sum to 0.
+    public static func weightedLoss(outputs: [Float], dataset: Dataset, loss: Loss, columns: Int, weights: [Float])
+        -> (loss: Double, accuracy: Double?)?
+    {
+        precondition(outputs.count == dataset.rows * columns && weights.count == dataset.rows, "outputs, rows and weights differ in shape")
+        let targets = denseTargets(dataset, outputs: columns)
+        let actual = loss == .crossEntropy ? actualClasses(dataset) : []
+        var total = 0.0, weightSum = 0.0, right = 0.0
+        for row in 0..<dataset.rows {
+            let w = Double(weights[row])
+            let z = outputs[(row * columns)..<((row + 1) * columns)].map(Double.init)
+            let y = targets[(row * columns)..<((row + 1) * columns)].map(Double.init)
+            var term = 0.0
+            switch loss {
+            case .meanSquaredError:
+                for j in 0..<columns { term += 0.5 * (z[j] - y[j]) * (z[j] - y[j]) }
+            case .crossEntropy:
+                let largest = z.max() ?? 0
+                let logSumExp = largest + log(z.reduce(0) { $0 + exp($1 - largest) })
+                for j in 0..<columns where y[j] != 0 { term += y[j] * (logSumExp - z[j]) }
+                if argmax(outputs[(row * columns)..<((row + 1) * columns)]) == actual[row] { right += w }
+            case .binaryCrossEntropy:
+                for j in 0..<columns {
+                    term += max(z[j], 0) - z[j] * y[j] + log1p(exp(-abs(z[j])))
+                    if (z[j] > 0) == (y[j] >= 0.5) { right += w / Double(columns) }
+                }
+            }
+            total += w * term
+            weightSum += w
+        }
+        guard weightSum > 0 else { return nil }
+        return (total / weightSum, loss == .meanSquaredError ? nil : right / weightSum)
     }
 
     /// A data set's targets as one value per output and row: dense targets as they are, class
