@@ -29,6 +29,9 @@ extension TrainingFeatureOptions {
     static func rowWeightSource(weightColumn: String?, weights: String?, data: DataOptions, checkpoint: Checkpoint?) throws
         -> RowWeightSource?
     {
+        if weightColumn != nil, weights != nil {
+            throw ValidationError("give --weight-column (a column of --data) or --weights (a file beside --x/--y), not both")
+        }
         if let weightColumn {
             guard let file = data.data else {
                 throw ValidationError("--weight-column names a column of --data; beside --x/--y give --weights FILE")

@@ -142,6 +142,9 @@ final class EvalWeightCLITests: XCTestCase {
                                mentioning: "is not a weight; --weight-column takes numbers ≥ 0, one in every row")
         try assertCommandFails(["eval", "--model", "a.safetensors", "--x", "x.csv", "--y", "labels.csv", "--weight-column", "w"], in: folder,
                                mentioning: "--weight-column names a column of --data; beside --x/--y give --weights FILE", status: 64)
+        try assertCommandFails(base + ["--data", "data.csv", "--weight-column", "w", "--weights", "weights.csv"], in: folder,
+                               mentioning: "give --weight-column (a column of --data) or --weights (a file beside --x/--y), not both",
+                               status: 64)
         try assertCommandFails(base + ["--data", "data.csv", "--weights", "weights.csv"], in: folder,
                                mentioning: "--weights goes with --x/--y; beside --data name the column with --weight-column", status: 64)
         try assertCommandFails(["eval", "--model", "a.safetensors", "--x", "x.csv", "--y", "labels.csv", "--weights", "zeros.csv"], in: folder,
