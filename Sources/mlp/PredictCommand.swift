@@ -56,7 +56,8 @@ struct PredictCommand: ParsableCommand {
         let reread = keptNames.filter { loaded.rawColumns[$0] == nil }
         let again = reread.isEmpty ? []
             : try data.data.map { try DataLoader.readTextColumns(path: $0, columns: reread, hasHeader: !data.noHeader) } ?? []
-        let kept = keptNames.map { name in loaded.rawColumns[name] ?? reread.firstIndex(of: name).map { again[$0] } ?? [] }
+        let columns = loaded.rawColumns.merging(zip(reread, again)) { first, _ in first }
+        let kept = keptNames.map { columns[$0] ?? [] }
         let inputs = loaded.inputs
         try checkInputs(inputs, fit: network)
         guard inputs.values.allSatisfy(\.isFinite) else { throw CommandError("the inputs contain NaN or infinity") }

@@ -155,21 +155,22 @@ public enum Metrics {
         var total = 0.0, weightSum = 0.0, right = 0.0
         for row in 0..<dataset.rows {
             let w = Double(weights[row])
-            let z = outputs[(row * columns)..<((row + 1) * columns)].map(Double.init)
-            let y = targets[(row * columns)..<((row + 1) * columns)].map(Double.init)
+            let start = row * columns
+            let z = { (j: Int) in Double(outputs[start + j]) }, y = { (j: Int) in Double(targets[start + j]) }
             var term = 0.0
             switch loss {
             case .meanSquaredError:
-                for j in 0..<columns { term += 0.5 * (z[j] - y[j]) * (z[j] - y[j]) }
+                for j in 0..<columns { term += 0.5 * (z(j) - y(j)) * (z(j) - y(j)) }
             case .crossEntropy:
-                let largest = z.max() ?? 0
-                let logSumExp = largest + log(z.reduce(0) { $0 + exp($1 - largest) })
-                for j in 0..<columns where y[j] != 0 { term += y[j] * (logSumExp - z[j]) }
-                if argmax(outputs[(row * columns)..<((row + 1) * columns)]) == actual[row] { right += w }
+                let scores = outputs[start..<(start + columns)]
+                let largest = Double(scores.max() ?? 0)
+                let logSumExp = largest + log(scores.reduce(0.0) { $0 + exp(Double($1) - largest) })
+                for j in 0..<columns where y(j) != 0 { term += y(j) * (logSumExp - z(j)) }
+                if argmax(scores) == actual[row] { right += w }
             case .binaryCrossEntropy:
                 for j in 0..<columns {
-                    term += max(z[j], 0) - z[j] * y[j] + log1p(exp(-abs(z[j])))
-                    if (z[j] > 0) == (y[j] >= 0.5) { right += w / Double(columns) }
+                    term += max(z(j), 0) - z(j) * y(j) + log1p(exp(-abs(z(j))))
+                    if (z(j) > 0) == (y(j) >= 0.5) { right += w / Double(columns) }
                 }
             }
             total += w * term
