@@ -357,6 +357,19 @@ enum { PACKED_MR = 6, PACKED_NR = 16, PACKED_KC = 512, PACKED_MC = 72, PACKED_NC
 static _Thread_local float *packed_a_block;
 static _Thread_local float *packed_b_block;
 
+// Makes this thread's packing buffers at its first product; 0 where there is no memory for them.
+static int packing_buffers(void) {
+    if (!packed_a_block) {
+        void *block = NULL;
+        if (posix_memalign(&block, 64, sizeof(float) * PACKED_MC * PACKED_KC) == 0) packed_a_block = block;
+    }
+    if (!packed_b_block) {
+        void *block = NULL;
+        if (posix_memalign(&block, 64, sizeof(float) * PACKED_KC * PACKED_NC) == 0) packed_b_block = block;
+    }
+    return packed_a_block && packed_b_block;
+}
+
 // to[r·toStride + i] = from[i·fromStride + r] for an 8×8 block.
 static inline __attribute__((always_inline, target("avx2,fma"))) void transpose8(const float *from, long fromStride, float *to,
                                                                                long toStride) {
@@ -502,15 +515,7 @@ static inline __attribute__((always_inline, target("avx2,fma"))) void packed_pro
             for (long j = 0; j < n; ++j) c[i * ldc + j] = 0;
         return;
     }
-    if (!packed_a_block) {
-        void *block = NULL;
-        if (posix_memalign(&block, 64, sizeof(float) * PACKED_MC * PACKED_KC) == 0) packed_a_block = block;
-    }
-    if (!packed_b_block) {
-        void *block = NULL;
-        if (posix_memalign(&block, 64, sizeof(float) * PACKED_KC * PACKED_NC) == 0) packed_b_block = block;
-    }
-    if (!packed_a_block || !packed_b_block) {
+    if (!packing_buffers()) {
         // no memory for the packing buffers: the same sums, element by element
         mlpkit_unpacked_product_avx2(m, n, k, a, aRow, aDepth, b, bDepth, bColumn, c, ldc);
         return;
@@ -535,6 +540,87 @@ static inline __attribute__((always_inline, target("avx2,fma"))) void packed_pro
             }
         }
     }
+}
+
+// Each thread's buffer for a whole operand packed once (`claimed_product`), grown as needed.
+static _Thread_local float *packed_whole;
+static _Thread_local long packed_whole_capacity;
+
+// The packed product split into chunks of C's columns (or rows) that the calling threads claim one
+// at a time from `*next` (an atomic counter from zero): each thread packs the other operand whole
+// (all of A for column chunks, all of B for row chunks; the share every thread packs when the
+// product is cut in halves), then takes chunks until none is left, packing only the chunk's part
+// of its own operand. So a thread that runs slower takes fewer chunks instead of being waited for.
+// Every element is the same chain per block of the depth as in `packed_product`: the same bits
+// whichever thread takes which chunk. `chunk` is a multiple of `width` (columns) or of PACKED_MR
+// (rows, at most PACKED_MC).
+static inline __attribute__((always_inline, target("avx2,fma"))) void claimed_product(
+    long m, long n, long k, const float *a, long aRow, long aDepth, const float *b, long bDepth, long bColumn, float *c, long ldc,
+    long chunk, long *next, int splitsColumns, long width, packed_tile_kernel kernel) {
+    const long extent = splitsColumns ? n : m;
+    long claim = __atomic_fetch_add(next, 1, __ATOMIC_RELAXED);
+    if (claim * chunk >= extent || m <= 0 || n <= 0) return;
+    const long lines = splitsColumns ? m : n, panel = splitsColumns ? PACKED_MR : width;
+    const long padded = (lines + panel - 1) / panel * panel;
+    const long need = padded * (k > 0 ? k : 1);
+    if (packed_whole_capacity < need) {
+        void *block = NULL;
+        if (posix_memalign(&block, 64, sizeof(float) * need) == 0) {
+            free(packed_whole);
+            packed_whole = block;
+            packed_whole_capacity = need;
+        }
+    }
+    if (k <= 0 || packed_whole_capacity < need || !packing_buffers()) {
+        // no depth, or no memory for the buffers: the same sums, element by element, chunk by chunk
+        for (; claim * chunk < extent; claim = __atomic_fetch_add(next, 1, __ATOMIC_RELAXED)) {
+            const long start = claim * chunk, count = extent - start < chunk ? extent - start : chunk;
+            if (splitsColumns)
+                mlpkit_unpacked_product_avx2(m, count, k, a, aRow, aDepth, b + start * bColumn, bDepth, bColumn, c + start, ldc);
+            else
+                mlpkit_unpacked_product_avx2(count, n, k, a + start * aRow, aRow, aDepth, b, bDepth, bColumn, c + start * ldc, ldc);
+        }
+        return;
+    }
+    float *whole = packed_whole;
+    for (long pc = 0; pc < k; pc += PACKED_KC) {
+        const long kc = k - pc < PACKED_KC ? k - pc : PACKED_KC;
+        if (splitsColumns)
+            pack_panels(a + pc * aDepth, m, aRow, kc, aDepth, PACKED_MR, whole + padded * pc);
+        else
+            pack_panels(b + pc * bDepth, n, bColumn, kc, bDepth, width, whole + padded * pc);
+    }
+    for (; claim * chunk < extent; claim = __atomic_fetch_add(next, 1, __ATOMIC_RELAXED)) {
+        const long start = claim * chunk, count = extent - start < chunk ? extent - start : chunk;
+        for (long pc = 0; pc < k; pc += PACKED_KC) {
+            const long kc = k - pc < PACKED_KC ? k - pc : PACKED_KC;
+            const float *packed = whole + padded * pc;
+            if (splitsColumns) {
+                pack_panels(b + start * bColumn + pc * bDepth, count, bColumn, kc, bDepth, width, packed_b_block);
+                for (long jr = 0; jr < count; jr += width) {
+                    const long columns = count - jr < width ? count - jr : width;
+                    for (long ir = 0; ir < m; ir += PACKED_MR) {
+                        const long rows = m - ir < PACKED_MR ? m - ir : PACKED_MR;
+                        kernel(kc, packed + ir * kc, packed_b_block + jr * kc, c + ir * ldc + start + jr, ldc, rows, columns, pc > 0);
+                    }
+                }
+            } else {
+                pack_panels(a + start * aRow + pc * aDepth, count, aRow, kc, aDepth, PACKED_MR, packed_a_block);
+                for (long jr = 0; jr < n; jr += width) {
+                    const long columns = n - jr < width ? n - jr : width;
+                    for (long ir = 0; ir < count; ir += PACKED_MR) {
+                        const long rows = count - ir < PACKED_MR ? count - ir : PACKED_MR;
+                        kernel(kc, packed_a_block + ir * kc, packed + jr * kc, c + (start + ir) * ldc + jr, ldc, rows, columns, pc > 0);
+                    }
+                }
+            }
+        }
+    }
+}
+
+AVX2 void mlpkit_claimed_product_avx2(long m, long n, long k, const float *a, long aRow, long aDepth, const float *b,
+                                      long bDepth, long bColumn, float *c, long ldc, long chunk, long *next, int splitsColumns) {
+    claimed_product(m, n, k, a, aRow, aDepth, b, bDepth, bColumn, c, ldc, chunk, next, splitsColumns, PACKED_NR, packed_kernel);
 }
 
 AVX2 void mlpkit_packed_product_avx2(long m, long n, long k, const float *a, long aRow, long aDepth, const float *b,
@@ -600,6 +686,12 @@ __attribute__((target("avx512f,avx2,fma"))) void mlpkit_packed_product_avx512(lo
     packed_product(m, n, k, a, aRow, aDepth, b, bDepth, bColumn, c, ldc, PACKED512_NR, packed_kernel_512);
 }
 
+__attribute__((target("avx512f,avx2,fma"))) void mlpkit_claimed_product_avx512(
+    long m, long n, long k, const float *a, long aRow, long aDepth, const float *b, long bDepth, long bColumn, float *c, long ldc,
+    long chunk, long *next, int splitsColumns) {
+    claimed_product(m, n, k, a, aRow, aDepth, b, bDepth, bColumn, c, ldc, chunk, next, splitsColumns, PACKED512_NR, packed_kernel_512);
+}
+
 #else
 
 int mlpkit_simd_available(void) { return 0; }
@@ -628,6 +720,16 @@ void mlpkit_packed_product_avx2(long m, long n, long k, const float *a, long aRo
 void mlpkit_unpacked_product_avx2(long m, long n, long k, const float *a, long aRow, long aDepth, const float *b,
                                   long bDepth, long bColumn, float *c, long ldc) {
     (void)m; (void)n; (void)k; (void)a; (void)aRow; (void)aDepth; (void)b; (void)bDepth; (void)bColumn; (void)c; (void)ldc;
+}
+void mlpkit_claimed_product_avx2(long m, long n, long k, const float *a, long aRow, long aDepth, const float *b,
+                                 long bDepth, long bColumn, float *c, long ldc, long chunk, long *next, int splitsColumns) {
+    (void)m; (void)n; (void)k; (void)a; (void)aRow; (void)aDepth; (void)b; (void)bDepth; (void)bColumn; (void)c; (void)ldc;
+    (void)chunk; (void)next; (void)splitsColumns;
+}
+void mlpkit_claimed_product_avx512(long m, long n, long k, const float *a, long aRow, long aDepth, const float *b,
+                                   long bDepth, long bColumn, float *c, long ldc, long chunk, long *next, int splitsColumns) {
+    (void)m; (void)n; (void)k; (void)a; (void)aRow; (void)aDepth; (void)b; (void)bDepth; (void)bColumn; (void)c; (void)ldc;
+    (void)chunk; (void)next; (void)splitsColumns;
 }
 
 #endif

@@ -177,6 +177,53 @@ final class SIMDKernelTests: XCTestCase {
         XCTAssertTrue(untouched[0].isNaN)
     }
 
+    /// The claimed product (`mlpkit_claimed_product_*`, the split products' chunks that threads
+    /// claim as they go) in every layout, by columns and by rows, with every chunk size it takes,
+    /// on ragged shapes over a NaN-poisoned C: every element written, bit for bit the packed
+    /// product's one-call result, whether one thread takes every chunk or two threads share them;
+    /// a taker that finds the counter spent writes nothing; depth 0 writes zeros.
+    func testClaimedProductHasThePackedProductsBits() throws {
+        try requireSIMD()
+        let shapes = [(1, 1, 1), (7, 17, 5), (13, 33, 513), (73, 200, 130), (130, 129, 130), (128, 256, 784), (5, 3, 0)]
+        for (m, n, k) in shapes {
+            for layout in ProductLayout.allCases {
+                let (aRow, aDepth, bDepth, bColumn) = layout.operandStrides(m: m, n: n, k: k)
+                var random = SeededGenerator(seed: UInt64(m * 131 + n * 7 + k))
+                let a = (0..<max(m * k, 1)).map { _ in Float.random(in: -1...1, using: &random) }
+                let b = (0..<max(k * n, 1)).map { _ in Float.random(in: -1...1, using: &random) }
+                for avx512 in mlpkit_avx512_level() > 0 ? [false, true] : [false] {
+                    var expected = [Float](repeating: .nan, count: m * n)
+                    avx512 ? mlpkit_packed_product_avx512(m, n, k, a, aRow, aDepth, b, bDepth, bColumn, &expected, n)
+                        : mlpkit_packed_product_avx2(m, n, k, a, aRow, aDepth, b, bDepth, bColumn, &expected, n)
+                    for (splitsColumns, chunks) in [(Int32(1), [32, 64, 1024]), (Int32(0), [6, 36, 72])] {
+                        for chunk in chunks {
+                            for takers in [1, 2] {
+                                var c = [Float](repeating: .nan, count: m * n)
+                                var next = 0
+                                c.withUnsafeMutableBufferPointer { c in
+                                    withUnsafeMutablePointer(to: &next) { next in
+                                        let job = ClaimedTestJob(m: m, n: n, k: k, a: a, b: b, aRow: aRow, aDepth: aDepth, bDepth: bDepth,
+                                                                 bColumn: bColumn, c: c.baseAddress!, chunk: chunk, next: next,
+                                                                 splitsColumns: splitsColumns, avx512: avx512)
+                                        if takers == 1 {
+                                            job.take()
+                                        } else {
+                                            DispatchQueue.concurrentPerform(iterations: 2) { _ in job.take() }
+                                        }
+                                        job.take()  // the counter is spent: nothing left to write
+                                    }
+                                }
+                                let context = "\(layout) \(m)×\(n)×\(k) avx512 \(avx512) columns \(splitsColumns) chunk \(chunk) takers \(takers)"
+                                XCTAssertEqual(c.map(\.bitPattern), expected.map(\.bitPattern), context)
+                                if k == 0 { XCTAssertTrue(c.allSatisfy { $0 == 0 }, context) }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     /// A CPU backend with the packed product (as where no BLAS is installed) passes every row of
     /// the backend check against the Swift product, its split 257×130×200 products and 100-step
     /// training runs included.
@@ -189,5 +236,25 @@ final class SIMDKernelTests: XCTestCase {
         XCTAssertGreaterThan(results.count, 200)
         let failed = results.filter { !$0.passed }
         XCTAssertTrue(failed.isEmpty, "failed: \(failed.map { "\($0.name) \($0.sizes) \($0.relativeError)" })")
+    }
+}
+
+/// One claimed product's arguments, for `testClaimedProductHasThePackedProductsBits`'s takers.
+private struct ClaimedTestJob: @unchecked Sendable {
+    let m, n, k: Int
+    let a, b: [Float]
+    let aRow, aDepth, bDepth, bColumn: Int
+    let c: UnsafeMutablePointer<Float>
+    let chunk: Int
+    let next: UnsafeMutablePointer<Int>
+    let splitsColumns: Int32
+    let avx512: Bool
+
+    func take() {
+        if avx512 {
+            mlpkit_claimed_product_avx512(m, n, k, a, aRow, aDepth, b, bDepth, bColumn, c, n, chunk, next, splitsColumns)
+        } else {
+            mlpkit_claimed_product_avx2(m, n, k, a, aRow, aDepth, b, bDepth, bColumn, c, n, chunk, next, splitsColumns)
+        }
     }
 }

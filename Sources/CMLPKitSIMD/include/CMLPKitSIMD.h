@@ -58,6 +58,19 @@ void mlpkit_packed_product_avx2(long m, long n, long k, const float *a, long aRo
 void mlpkit_packed_product_avx512(long m, long n, long k, const float *a, long aRow, long aDepth, const float *b,
                                   long bDepth, long bColumn, float *c, long ldc);
 
+/// `mlpkit_packed_product_avx2` split into chunks of C that threads claim one at a time: each
+/// calling thread takes the next chunk from `*next` (an atomic counter starting at zero, shared by
+/// the threads of one product) until none is left. Chunks are `chunk` columns of C (a multiple of
+/// 16) when `splitsColumns`, each thread packing all of A once, else `chunk` rows (a multiple of 6,
+/// at most 72), each packing all of B. The same sums and bits as one call, whichever thread takes
+/// which chunk. A thread that finds no chunk left returns at once.
+void mlpkit_claimed_product_avx2(long m, long n, long k, const float *a, long aRow, long aDepth, const float *b,
+                                 long bDepth, long bColumn, float *c, long ldc, long chunk, long *next, int splitsColumns);
+
+/// `mlpkit_claimed_product_avx2` with the AVX-512 kernel (column chunks a multiple of 32).
+void mlpkit_claimed_product_avx512(long m, long n, long k, const float *a, long aRow, long aDepth, const float *b,
+                                   long bDepth, long bColumn, float *c, long ldc, long chunk, long *next, int splitsColumns);
+
 /// The same sums as `mlpkit_packed_product_avx2`, element by element with no buffers: what it
 /// falls back to when its packing buffers cannot be allocated (and what the tests check that
 /// fallback with).

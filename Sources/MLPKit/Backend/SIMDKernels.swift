@@ -72,7 +72,9 @@ enum SIMDKernels {
     /// multiply-adds C is split into one block per thread (the calling thread and
     /// `ParallelChunks`'s helpers): blocks of rows when C is at least as tall as it is wide
     /// (each thread then packs all of B), else of columns (each packs all of A), so that the
-    /// larger operand is packed once. Each element's sums do not depend on its block, so the bits
+    /// larger operand is packed once; where that other operand is at most `claimedOperandLimit`
+    /// elements (mnist's five mid-size products), in chunks that the threads claim as they go
+    /// instead (`claimsChunks`). Each element's sums do not depend on its block, so the bits
     /// are those of one call on any number of cores. False when the caller must do it.
     static func packedProduct(
         _ layout: ProductLayout, m: Int, n: Int, k: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>,
@@ -84,6 +86,10 @@ enum SIMDKernels {
         var job = PackedProductJob(m: m, n: n, k: k, aRow: aRow, aDepth: aDepth, bDepth: bDepth, bColumn: bColumn,
                                    a: a, b: b, c: c, splitsColumns: splitsColumns, avx512: avx512)
         let parallel = BLASLibrary.multiplyAdds(m: m, n: n, k: k) >= BLASLibrary.splitFrom
+        if parallel, claimsChunks, (splitsColumns ? m : n) * k <= claimedOperandLimit {
+            claimedProduct(job)
+            return true
+        }
         // blocks of whole tiles (six rows, or sixteen columns: 32 with AVX-512)
         let (extent, tile) = splitsColumns ? (n, avx512 ? 32 : 16) : (m, 6)
         let width = parallel ? ParallelChunks.blockWidth(extent, pieces: ParallelChunks.threads, multiple: tile) : max(extent, 1)
@@ -101,6 +107,49 @@ enum SIMDKernels {
             }
         }
         return true
+    }
+
+    /// Whether split products up to `claimedOperandLimit` are cut into chunks that the threads
+    /// claim as they go (`MLPKIT_CLAIMED=0`: one fixed block per thread). On the 2-core Xeon,
+    /// whose cores slow down one at a time from moment to moment, a fixed block waits for the
+    /// slower core; with claimed chunks the faster core takes more. The mnist step, switched every
+    /// 20 steps in one process (`mlp bench --config mnist --steps 3000`, twelve runs): medians 2%
+    /// faster (0.87–1.04 times; by up to 13% where the host was slow), 1% slower in its fastest
+    /// minutes (the chunks' own cost).
+    static let claimsChunks: Bool = getenv("MLPKIT_CLAIMED").map { String(cString: $0) != "0" } ?? true
+
+    /// The largest operand (elements) that each thread packs whole for a claimed product: 1 MiB.
+    static let claimedOperandLimit = 1 << 18
+
+    /// Claimed chunks: 64 columns of C (two AVX-512 tiles, four AVX2 ones), or 36 rows (six of the
+    /// kernel's six-row tiles). With 32 and 24, seven runs as above: 3–4% slower than fixed halves
+    /// in the host's fast stretches, no more faster in its slow ones.
+    static let claimedColumns = 64
+    static let claimedRows = 36
+
+    /// A split product whose chunks the threads claim as they go (`mlpkit_claimed_product_avx512`).
+    private struct ClaimedProductJob {
+        var product: PackedProductJob
+        var next: UnsafeMutablePointer<Int>
+    }
+
+    /// C = op(A)·op(B) through `mlpkit_claimed_product_*` on the calling thread and
+    /// `ParallelChunks`'s helpers: one pass whose every taker claims chunks from one counter until
+    /// none is left (a taker that arrives late finds none and returns). The same bits as one call.
+    private static func claimedProduct(_ product: PackedProductJob) {
+        let next = UnsafeMutablePointer<Int>.allocate(capacity: 1)
+        defer { next.deallocate() }
+        next.initialize(to: 0)
+        var job = ClaimedProductJob(product: product, next: next)
+        withUnsafePointer(to: &job) { context in
+            ParallelChunks.forEach(count: ParallelChunks.threads, chunk: 1, parallel: true, staysAwake: true, context: context) { context, _, _ in
+                let job = context.assumingMemoryBound(to: ClaimedProductJob.self).pointee
+                let p = job.product
+                let claimed = p.avx512 ? mlpkit_claimed_product_avx512 : mlpkit_claimed_product_avx2
+                claimed(p.m, p.n, p.k, p.a, p.aRow, p.aDepth, p.b, p.bDepth, p.bColumn, p.c, p.n,
+                        p.splitsColumns ? SIMDKernels.claimedColumns : SIMDKernels.claimedRows, job.next, p.splitsColumns ? 1 : 0)
+            }
+        }
     }
 
     /// The packed product's fallback where its packing buffers cannot be allocated (the same
