@@ -392,6 +392,34 @@ static inline __attribute__((always_inline, target("avx2,fma"))) void transpose8
     }
 }
 
+// to[r·6 + i] = from[i·fromStride + r] for six lines i of eight depths r (the packed layout of
+// eight depths of a six-line panel): `transpose8` of the six lines and two of zeros, each result's
+// first six values stored.
+static inline __attribute__((always_inline, target("avx2,fma"))) void transpose6(const float *from, long fromStride, float *to) {
+    __m256 r[8], t[8];
+    for (int i = 0; i < 6; ++i) r[i] = _mm256_loadu_ps(from + i * fromStride);
+    r[6] = r[7] = _mm256_setzero_ps();
+    for (int i = 0; i < 8; i += 2) {
+        t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
+        t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
+    }
+    for (int i = 0; i < 8; i += 4) {
+        r[i] = _mm256_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(1, 0, 1, 0));
+        r[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(3, 2, 3, 2));
+        r[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(1, 0, 1, 0));
+        r[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(3, 2, 3, 2));
+    }
+    // r[0..3] hold depths 0–3 (lines 0–3 in the low half, 4–7 in the high half) and depths 4–7
+    // in their other halves, as in `transpose8`
+    for (int i = 0; i < 4; ++i) {
+        const __m256 low = _mm256_permute2f128_ps(r[i], r[i + 4], 0x20), high = _mm256_permute2f128_ps(r[i], r[i + 4], 0x31);
+        _mm_storeu_ps(to + i * PACKED_MR, _mm256_castps256_ps128(low));
+        _mm_storel_pi((__m64 *)(to + i * PACKED_MR + 4), _mm256_extractf128_ps(low, 1));
+        _mm_storeu_ps(to + (i + 4) * PACKED_MR, _mm256_castps256_ps128(high));
+        _mm_storel_pi((__m64 *)(to + (i + 4) * PACKED_MR + 4), _mm256_extractf128_ps(high, 1));
+    }
+}
+
 // Lines 0..<count of an operand (A's rows or B's columns) over depth 0..<depth, into panels of
 // `width` lines, each panel depth×width with the lines side by side, zero past the last line.
 // Line i at depth p is source[i·lineStride + p·depthStride].
@@ -417,7 +445,12 @@ static inline __attribute__((always_inline, target("avx2,fma"))) void pack_panel
         float *out = packed + panel * depth;
         const float *lines = source + panel * lineStride;
         long p = 0;
-        if (width == 8 * (width / 8) && valid == width && depthStride == 1) {
+        if (width == PACKED_MR && valid == width && depthStride == 1) {
+            // whole six-line panels of lines along which the depth runs (A in NT and NN): eight
+            // depths of the six lines at a time, transposed in registers as eight lines with two of
+            // zeros, each depth's six values stored as four and two
+            for (; p + 8 <= depth; p += 8) transpose6(lines + p, lineStride, out + p * PACKED_MR);
+        } else if (width == 8 * (width / 8) && valid == width && depthStride == 1) {
             // whole panels of lines along which the depth runs (B in NT): eight depths of eight
             // lines at a time, transposed in registers
             for (; p + 8 <= depth; p += 8)
