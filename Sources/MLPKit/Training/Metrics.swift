@@ -117,6 +117,21 @@ public enum Metrics {
         return (figures, f1s.isEmpty ? nil : f1s.reduce(0, +) / Double(f1s.count))
     }
 
+    /// Binary cross-entropy's reading of one label: predicted positive when its output (a logit)
+    /// is above 0 (σ above 0.5), positive when its target is at least 0.5. The one rule behind
+    /// the training accuracy, `labels` and `weightedLoss`.
+    @inline(__always)
+    static func labelSides(output: Float, target: Float) -> (predicted: Bool, actual: Bool) {
+        (output > 0, target >= 0.5)
+    }
+
+    /// Whether one label's output is on its target's side (`labelSides`).
+    @inline(__always)
+    static func labelIsRight(output: Float, target: Float) -> Bool {
+        let (predicted, actual) = labelSides(output: output, target: target)
+        return predicted == actual
+    }
+
     /// Multi-label figures (binary cross-entropy): per label (output), a row is predicted
     /// positive when its output is above 0 (σ above 0.5, as the accuracy counts it) and is
     /// positive when its target is at least 0.5; `rows` in each label's figures counts its
@@ -129,7 +144,7 @@ public enum Metrics {
         precondition(weights == nil || weights?.count == outputs.count / labels, "one weight per row")
         var counts = [(hits: Double, rows: Double, predicted: Double)](repeating: (0, 0, 0), count: labels)
         for index in outputs.indices {
-            let (predicted, actual) = (outputs[index] > 0, targets[index] >= 0.5)
+            let (predicted, actual) = labelSides(output: outputs[index], target: targets[index])
             let j = index % labels
             let w = weights.map { Double($0[index / labels]) } ?? 1
             if predicted { counts[j].predicted += w }
@@ -170,7 +185,7 @@ public enum Metrics {
             case .binaryCrossEntropy:
                 for j in 0..<columns {
                     term += max(z(j), 0) - z(j) * y(j) + log1p(exp(-abs(z(j))))
-                    if (z(j) > 0) == (y(j) >= 0.5) { right += w / Double(columns) }
+                    if labelIsRight(output: outputs[start + j], target: targets[start + j]) { right += w / Double(columns) }
                 }
             }
             total += w * term

@@ -496,7 +496,7 @@ public final class TrainingSession<B: Backend> {
                         for j in 0..<layout.outputs {
                             let y: Float = data.targetEncoding == .classIndices
                                 ? (Int(targets[row]) == j ? 1 : 0) : targets[row * data.targetWidth + j]
-                            if (outputs[row * layout.outputs + j] > 0) == (y >= 0.5) { correct += 1 }
+                            if Metrics.labelIsRight(output: outputs[row * layout.outputs + j], target: y) { correct += 1 }
                         }
                     }
                     start += rows
