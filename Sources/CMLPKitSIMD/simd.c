@@ -541,7 +541,7 @@ typedef void (*packed_tile_kernel)(long depth, const float *a, const float *b, f
 // loops and the kernel specialised, as when each was written out).
 static inline __attribute__((always_inline, target("avx2,fma"))) void packed_product(
     long m, long n, long k, const float *a, long aRow, long aDepth, const float *b, long bDepth, long bColumn, float *c, long ldc,
-    long width, packed_tile_kernel kernel) {
+    long width, long mr, packed_tile_kernel kernel) {
     if (m <= 0 || n <= 0) return;
     if (k <= 0) {
         for (long i = 0; i < m; ++i)
@@ -561,12 +561,12 @@ static inline __attribute__((always_inline, target("avx2,fma"))) void packed_pro
             pack_panels(b + jc * bColumn + pc * bDepth, nc, bColumn, kc, bDepth, width, packedB);
             for (long ic = 0; ic < m; ic += PACKED_MC) {
                 const long mc = m - ic < PACKED_MC ? m - ic : PACKED_MC;
-                pack_panels(a + ic * aRow + pc * aDepth, mc, aRow, kc, aDepth, PACKED_MR, packedA);
+                pack_panels(a + ic * aRow + pc * aDepth, mc, aRow, kc, aDepth, mr, packedA);
                 // a panel of B (16 KiB at most with AVX2's kernel) stays in the L1 cache over every panel of A
                 for (long jr = 0; jr < nc; jr += width) {
                     const long columns = nc - jr < width ? nc - jr : width;
-                    for (long ir = 0; ir < mc; ir += PACKED_MR) {
-                        const long rows = mc - ir < PACKED_MR ? mc - ir : PACKED_MR;
+                    for (long ir = 0; ir < mc; ir += mr) {
+                        const long rows = mc - ir < mr ? mc - ir : mr;
                         kernel(kc, packedA + ir * kc, packedB + jr * kc, c + (ic + ir) * ldc + jc + jr, ldc, rows, columns, pc > 0);
                     }
                 }
@@ -589,11 +589,11 @@ static _Thread_local long packed_whole_capacity;
 // (rows, at most PACKED_MC).
 static inline __attribute__((always_inline, target("avx2,fma"))) void claimed_product(
     long m, long n, long k, const float *a, long aRow, long aDepth, const float *b, long bDepth, long bColumn, float *c, long ldc,
-    long chunk, long *next, int splitsColumns, long width, packed_tile_kernel kernel) {
+    long chunk, long *next, int splitsColumns, long width, long mr, packed_tile_kernel kernel) {
     const long extent = splitsColumns ? n : m;
     long claim = __atomic_fetch_add(next, 1, __ATOMIC_RELAXED);
     if (claim * chunk >= extent || m <= 0 || n <= 0) return;
-    const long lines = splitsColumns ? m : n, panel = splitsColumns ? PACKED_MR : width;
+    const long lines = splitsColumns ? m : n, panel = splitsColumns ? mr : width;
     const long padded = (lines + panel - 1) / panel * panel;
     const long need = padded * (k > 0 ? k : 1);
     if (packed_whole_capacity < need) {
@@ -619,7 +619,7 @@ static inline __attribute__((always_inline, target("avx2,fma"))) void claimed_pr
     for (long pc = 0; pc < k; pc += PACKED_KC) {
         const long kc = k - pc < PACKED_KC ? k - pc : PACKED_KC;
         if (splitsColumns)
-            pack_panels(a + pc * aDepth, m, aRow, kc, aDepth, PACKED_MR, whole + padded * pc);
+            pack_panels(a + pc * aDepth, m, aRow, kc, aDepth, mr, whole + padded * pc);
         else
             pack_panels(b + pc * bDepth, n, bColumn, kc, bDepth, width, whole + padded * pc);
     }
@@ -632,17 +632,17 @@ static inline __attribute__((always_inline, target("avx2,fma"))) void claimed_pr
                 pack_panels(b + start * bColumn + pc * bDepth, count, bColumn, kc, bDepth, width, packed_b_block);
                 for (long jr = 0; jr < count; jr += width) {
                     const long columns = count - jr < width ? count - jr : width;
-                    for (long ir = 0; ir < m; ir += PACKED_MR) {
-                        const long rows = m - ir < PACKED_MR ? m - ir : PACKED_MR;
+                    for (long ir = 0; ir < m; ir += mr) {
+                        const long rows = m - ir < mr ? m - ir : mr;
                         kernel(kc, packed + ir * kc, packed_b_block + jr * kc, c + ir * ldc + start + jr, ldc, rows, columns, pc > 0);
                     }
                 }
             } else {
-                pack_panels(a + start * aRow + pc * aDepth, count, aRow, kc, aDepth, PACKED_MR, packed_a_block);
+                pack_panels(a + start * aRow + pc * aDepth, count, aRow, kc, aDepth, mr, packed_a_block);
                 for (long jr = 0; jr < n; jr += width) {
                     const long columns = n - jr < width ? n - jr : width;
-                    for (long ir = 0; ir < count; ir += PACKED_MR) {
-                        const long rows = count - ir < PACKED_MR ? count - ir : PACKED_MR;
+                    for (long ir = 0; ir < count; ir += mr) {
+                        const long rows = count - ir < mr ? count - ir : mr;
                         kernel(kc, packed_a_block + ir * kc, packed + jr * kc, c + (start + ir) * ldc + jr, ldc, rows, columns, pc > 0);
                     }
                 }
@@ -653,20 +653,24 @@ static inline __attribute__((always_inline, target("avx2,fma"))) void claimed_pr
 
 AVX2 void mlpkit_claimed_product_avx2(long m, long n, long k, const float *a, long aRow, long aDepth, const float *b,
                                       long bDepth, long bColumn, float *c, long ldc, long chunk, long *next, int splitsColumns) {
-    claimed_product(m, n, k, a, aRow, aDepth, b, bDepth, bColumn, c, ldc, chunk, next, splitsColumns, PACKED_NR, packed_kernel);
+    claimed_product(m, n, k, a, aRow, aDepth, b, bDepth, bColumn, c, ldc, chunk, next, splitsColumns, PACKED_NR, PACKED_MR, packed_kernel);
 }
 
 AVX2 void mlpkit_packed_product_avx2(long m, long n, long k, const float *a, long aRow, long aDepth, const float *b,
                                      long bDepth, long bColumn, float *c, long ldc) {
-    packed_product(m, n, k, a, aRow, aDepth, b, bDepth, bColumn, c, ldc, PACKED_NR, packed_kernel);
+    packed_product(m, n, k, a, aRow, aDepth, b, bDepth, bColumn, c, ldc, PACKED_NR, PACKED_MR, packed_kernel);
 }
 
 // ---- The packed product with AVX-512 ----
 //
 // As `mlpkit_packed_product_avx2` (the same blocks of the depth, so the same sums and bits), with
-// B in panels of 32 columns and six rows by 32 columns of C at a time in twelve sixteen-lane
-// registers.
-enum { PACKED512_NR = 32 };
+// B in panels of 32 columns and A in panels of eight rows: eight rows by 32 columns of C at a time
+// in sixteen sixteen-lane registers. Against six rows (twelve registers, A in six-row panels as
+// with AVX2), one thread, `mlpkit_claimed_product_avx512` in a C harness, two rounds: mnist's
+// 128×256×784 NT 109 against 100–103 GFLOP/s, 256×784×128 TN 120 against 111–113, 128×256×128 NN
+// 117–119 against 108–110 (fewer loads of A per multiply-add, and 128 rows fill sixteen whole
+// panels where six-row panels leave a 2-row one); 1024³ NN 137–140 against 134–140.
+enum { PACKED512_NR = 32, PACKED512_MR = 8 };
 
 static inline __attribute__((always_inline, target("avx512f,avx2,fma"))) void packed_kernel_512(
     long depth, const float *a, const float *b, float *c, long ldc, long rows, long columns, int accumulates) {
@@ -674,19 +678,19 @@ static inline __attribute__((always_inline, target("avx512f,avx2,fma"))) void pa
         _mm_prefetch((const char *)(c + r * ldc), _MM_HINT_T0);
         _mm_prefetch((const char *)(c + r * ldc + columns - 1), _MM_HINT_T0);
     }
-    __m512 sums[PACKED_MR][2];
-    for (int r = 0; r < PACKED_MR; ++r) sums[r][0] = sums[r][1] = _mm512_setzero_ps();
+    __m512 sums[PACKED512_MR][2];
+    for (int r = 0; r < PACKED512_MR; ++r) sums[r][0] = sums[r][1] = _mm512_setzero_ps();
     for (long p = 0; p < depth; ++p) {
         const __m512 b0 = _mm512_loadu_ps(b + p * PACKED512_NR), b1 = _mm512_loadu_ps(b + p * PACKED512_NR + 16);
-        const float *ap = a + p * PACKED_MR;
-        for (int r = 0; r < PACKED_MR; ++r) {
+        const float *ap = a + p * PACKED512_MR;
+        for (int r = 0; r < PACKED512_MR; ++r) {
             const __m512 ar = _mm512_set1_ps(ap[r]);
             sums[r][0] = _mm512_fmadd_ps(ar, b0, sums[r][0]);
             sums[r][1] = _mm512_fmadd_ps(ar, b1, sums[r][1]);
         }
     }
-    if (rows == PACKED_MR && columns == PACKED512_NR) {
-        for (int r = 0; r < PACKED_MR; ++r) {
+    if (rows == PACKED512_MR && columns == PACKED512_NR) {
+        for (int r = 0; r < PACKED512_MR; ++r) {
             float *row = c + r * ldc;
             if (accumulates) {
                 _mm512_storeu_ps(row, _mm512_add_ps(_mm512_loadu_ps(row), sums[r][0]));
@@ -716,13 +720,13 @@ static inline __attribute__((always_inline, target("avx512f,avx2,fma"))) void pa
 
 __attribute__((target("avx512f,avx2,fma"))) void mlpkit_packed_product_avx512(long m, long n, long k, const float *a, long aRow, long aDepth, const float *b, long bDepth,
                                   long bColumn, float *c, long ldc) {
-    packed_product(m, n, k, a, aRow, aDepth, b, bDepth, bColumn, c, ldc, PACKED512_NR, packed_kernel_512);
+    packed_product(m, n, k, a, aRow, aDepth, b, bDepth, bColumn, c, ldc, PACKED512_NR, PACKED512_MR, packed_kernel_512);
 }
 
 __attribute__((target("avx512f,avx2,fma"))) void mlpkit_claimed_product_avx512(
     long m, long n, long k, const float *a, long aRow, long aDepth, const float *b, long bDepth, long bColumn, float *c, long ldc,
     long chunk, long *next, int splitsColumns) {
-    claimed_product(m, n, k, a, aRow, aDepth, b, bDepth, bColumn, c, ldc, chunk, next, splitsColumns, PACKED512_NR, packed_kernel_512);
+    claimed_product(m, n, k, a, aRow, aDepth, b, bDepth, bColumn, c, ldc, chunk, next, splitsColumns, PACKED512_NR, PACKED512_MR, packed_kernel_512);
 }
 
 #else

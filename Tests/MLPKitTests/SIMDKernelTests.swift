@@ -144,7 +144,7 @@ final class SIMDKernelTests: XCTestCase {
     }
 
     /// The packed product (the CPU backend's where no BLAS is installed) in every layout, with
-    /// AVX2 and (where the processor has it) AVX-512, on shapes ragged against its 6×16 and 6×32 tiles, more than one block of rows (72), of columns (1024)
+    /// AVX2 and (where the processor has it) AVX-512, on shapes ragged against its 6×16 and 8×32 tiles, more than one block of rows (72), of columns (1024)
     /// and of depth (512), depth 0, and shapes large enough to be split over the threads (by rows
     /// and by columns), over a NaN-poisoned C: every element written, each bit for bit the
     /// in-order sum of one fused chain from zero per 512-deep block (so a block of C has the whole
@@ -156,7 +156,7 @@ final class SIMDKernelTests: XCTestCase {
                       (200, 40, 300), (40, 300, 200), (31, 7, 600), (5, 3, 0), (130, 129, 130)]
         for (m, n, k) in shapes + [(6, 32, 7), (7, 47, 513), (12, 65, 3), (70, 96, 40)] {
             for layout in ProductLayout.allCases {
-                // with AVX-512 too where the processor has it (6×32 tiles): the same bits
+                // with AVX-512 too where the processor has it (8×32 tiles): the same bits
                 for avx512 in mlpkit_avx512_level() > 0 ? [false, true] : [false] {
                     checkProduct(layout, m: m, n: n, k: k, depthBlock: 512, seeds: (UInt64(m * 37 + k), UInt64(n * 19 + k))) {
                         SIMDKernels.packedProduct(layout, m: m, n: n, k: k, a: $0, b: $1, c: $2, avx512: avx512)
@@ -195,7 +195,7 @@ final class SIMDKernelTests: XCTestCase {
                     var expected = [Float](repeating: .nan, count: m * n)
                     avx512 ? mlpkit_packed_product_avx512(m, n, k, a, aRow, aDepth, b, bDepth, bColumn, &expected, n)
                         : mlpkit_packed_product_avx2(m, n, k, a, aRow, aDepth, b, bDepth, bColumn, &expected, n)
-                    for (splitsColumns, chunks) in [(Int32(1), [32, 64, 1024]), (Int32(0), [6, 36, 72])] {
+                    for (splitsColumns, chunks) in [(Int32(1), [32, 64, 1024]), (Int32(0), [6, 8, 32, 36, 72])] {
                         for chunk in chunks {
                             for takers in [1, 2] {
                                 var c = [Float](repeating: .nan, count: m * n)

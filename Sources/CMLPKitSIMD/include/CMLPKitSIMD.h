@@ -53,16 +53,16 @@ int mlpkit_small_product_avx512(int layout, long m, long n, long k, const float 
 void mlpkit_packed_product_avx2(long m, long n, long k, const float *a, long aRow, long aDepth, const float *b,
                                 long bDepth, long bColumn, float *c, long ldc);
 
-/// `mlpkit_packed_product_avx2` with AVX-512 (B in panels of 32 columns, a 6×32 kernel in
-/// sixteen-lane registers): the same sums and bits. Only where `mlpkit_avx512_level()` is at least 1.
+/// `mlpkit_packed_product_avx2` with AVX-512 (B in panels of 32 columns, A in panels of eight rows,
+/// an 8×32 kernel in sixteen-lane registers): the same sums and bits. Only where `mlpkit_avx512_level()` is at least 1.
 void mlpkit_packed_product_avx512(long m, long n, long k, const float *a, long aRow, long aDepth, const float *b,
                                   long bDepth, long bColumn, float *c, long ldc);
 
 /// `mlpkit_packed_product_avx2` split into chunks of C that threads claim one at a time: each
 /// calling thread takes the next chunk from `*next` (an atomic counter starting at zero, shared by
 /// the threads of one product) until none is left. Chunks are `chunk` columns of C (a multiple of
-/// 16) when `splitsColumns`, each thread packing all of A once, else `chunk` rows (a multiple of 6,
-/// at most 72), each packing all of B. The same sums and bits as one call, whichever thread takes
+/// 16; of 32 with AVX-512) when `splitsColumns`, each thread packing all of A once, else `chunk`
+/// rows (at most 72; best a multiple of 6, or of 8 with AVX-512), each packing all of B. The same sums and bits as one call, whichever thread takes
 /// which chunk. A thread that finds no chunk left returns at once.
 void mlpkit_claimed_product_avx2(long m, long n, long k, const float *a, long aRow, long aDepth, const float *b,
                                  long bDepth, long bColumn, float *c, long ldc, long chunk, long *next, int splitsColumns);

@@ -90,8 +90,8 @@ enum SIMDKernels {
             claimedProduct(job)
             return true
         }
-        // blocks of whole tiles (six rows, or sixteen columns: 32 with AVX-512)
-        let (extent, tile) = splitsColumns ? (n, avx512 ? 32 : 16) : (m, 6)
+        // blocks of whole tiles (six rows, or sixteen columns; eight and 32 with AVX-512)
+        let (extent, tile) = splitsColumns ? (n, avx512 ? 32 : 16) : (m, avx512 ? 8 : 6)
         let width = parallel ? ParallelChunks.blockWidth(extent, pieces: ParallelChunks.threads, multiple: tile) : max(extent, 1)
         withUnsafePointer(to: &job) { context in
             ParallelChunks.forEach(count: extent, chunk: width, parallel: parallel, staysAwake: true, context: context) { context, start, end in
@@ -122,10 +122,11 @@ enum SIMDKernels {
     static let claimedOperandLimit = 1 << 18
 
     /// Claimed chunks: 64 columns of C (two AVX-512 tiles, four AVX2 ones), or 36 rows (six of the
-    /// kernel's six-row tiles). With 32 and 24, seven runs as above: 3–4% slower than fixed halves
+    /// AVX2 kernel's six-row tiles; 32 rows, four eight-row tiles, with AVX-512). With 32 and 24, seven runs as above: 3–4% slower than fixed halves
     /// in the host's fast stretches, no more faster in its slow ones.
     static let claimedColumns = 64
     static let claimedRows = 36
+    static let claimedRows512 = 32
 
     /// A split product whose chunks the threads claim as they go (`mlpkit_claimed_product_avx512`).
     private struct ClaimedProductJob {
@@ -146,8 +147,9 @@ enum SIMDKernels {
                 let job = context.assumingMemoryBound(to: ClaimedProductJob.self).pointee
                 let p = job.product
                 let claimed = p.avx512 ? mlpkit_claimed_product_avx512 : mlpkit_claimed_product_avx2
-                claimed(p.m, p.n, p.k, p.a, p.aRow, p.aDepth, p.b, p.bDepth, p.bColumn, p.c, p.n,
-                        p.splitsColumns ? SIMDKernels.claimedColumns : SIMDKernels.claimedRows, job.next, p.splitsColumns ? 1 : 0)
+                let chunk = p.splitsColumns ? SIMDKernels.claimedColumns : p.avx512 ? SIMDKernels.claimedRows512 : SIMDKernels.claimedRows
+                claimed(p.m, p.n, p.k, p.a, p.aRow, p.aDepth, p.b, p.bDepth, p.bColumn, p.c, p.n, chunk, job.next,
+                        p.splitsColumns ? 1 : 0)
             }
         }
     }
