@@ -370,11 +370,11 @@ static int packing_buffers(void) {
     return packed_a_block && packed_b_block;
 }
 
-// to[r·toStride + i] = from[i·fromStride + r] for an 8×8 block.
-static inline __attribute__((always_inline, target("avx2,fma"))) void transpose8(const float *from, long fromStride, float *to,
-                                                                               long toStride) {
-    __m256 r[8], t[8];
-    for (int i = 0; i < 8; ++i) r[i] = _mm256_loadu_ps(from + i * fromStride);
+// Eight rows of eight values in r[0..7], transposed: afterwards r[i] (i < 4) holds column i in its
+// low half and column i + 4 in its high half, and r[i + 4] columns i and i + 4 of rows 4–7, so
+// that `_mm256_permute2f128_ps(r[i], r[i + 4], 0x20)` is column i and `0x31` column i + 4.
+static inline __attribute__((always_inline, target("avx2,fma"))) void transpose8_registers(__m256 r[8]) {
+    __m256 t[8];
     for (int i = 0; i < 8; i += 2) {
         t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
         t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
@@ -385,7 +385,14 @@ static inline __attribute__((always_inline, target("avx2,fma"))) void transpose8
         r[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(1, 0, 1, 0));
         r[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(3, 2, 3, 2));
     }
-    // r[0..3] hold rows 0–3's columns in both halves, r[4..7] rows 4–7's
+}
+
+// to[r·toStride + i] = from[i·fromStride + r] for an 8×8 block.
+static inline __attribute__((always_inline, target("avx2,fma"))) void transpose8(const float *from, long fromStride, float *to,
+                                                                               long toStride) {
+    __m256 r[8];
+    for (int i = 0; i < 8; ++i) r[i] = _mm256_loadu_ps(from + i * fromStride);
+    transpose8_registers(r);
     for (int i = 0; i < 4; ++i) {
         _mm256_storeu_ps(to + i * toStride, _mm256_permute2f128_ps(r[i], r[i + 4], 0x20));
         _mm256_storeu_ps(to + (i + 4) * toStride, _mm256_permute2f128_ps(r[i], r[i + 4], 0x31));
@@ -393,24 +400,13 @@ static inline __attribute__((always_inline, target("avx2,fma"))) void transpose8
 }
 
 // to[r·6 + i] = from[i·fromStride + r] for six lines i of eight depths r (the packed layout of
-// eight depths of a six-line panel): `transpose8` of the six lines and two of zeros, each result's
-// first six values stored.
+// eight depths of a six-line panel): the six lines and two of zeros transposed, each depth's
+// first six values stored (four, then two).
 static inline __attribute__((always_inline, target("avx2,fma"))) void transpose6(const float *from, long fromStride, float *to) {
-    __m256 r[8], t[8];
+    __m256 r[8];
     for (int i = 0; i < 6; ++i) r[i] = _mm256_loadu_ps(from + i * fromStride);
     r[6] = r[7] = _mm256_setzero_ps();
-    for (int i = 0; i < 8; i += 2) {
-        t[i] = _mm256_unpacklo_ps(r[i], r[i + 1]);
-        t[i + 1] = _mm256_unpackhi_ps(r[i], r[i + 1]);
-    }
-    for (int i = 0; i < 8; i += 4) {
-        r[i] = _mm256_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(1, 0, 1, 0));
-        r[i + 1] = _mm256_shuffle_ps(t[i], t[i + 2], _MM_SHUFFLE(3, 2, 3, 2));
-        r[i + 2] = _mm256_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(1, 0, 1, 0));
-        r[i + 3] = _mm256_shuffle_ps(t[i + 1], t[i + 3], _MM_SHUFFLE(3, 2, 3, 2));
-    }
-    // r[0..3] hold depths 0–3 (lines 0–3 in the low half, 4–7 in the high half) and depths 4–7
-    // in their other halves, as in `transpose8`
+    transpose8_registers(r);
     for (int i = 0; i < 4; ++i) {
         const __m256 low = _mm256_permute2f128_ps(r[i], r[i + 4], 0x20), high = _mm256_permute2f128_ps(r[i], r[i + 4], 0x31);
         _mm_storeu_ps(to + i * PACKED_MR, _mm256_castps256_ps128(low));
