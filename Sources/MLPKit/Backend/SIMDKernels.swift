@@ -122,8 +122,9 @@ enum SIMDKernels {
     static let claimedOperandLimit = 1 << 18
 
     /// Claimed chunks: 64 columns of C (two AVX-512 tiles, four AVX2 ones), or 36 rows (six of the
-    /// AVX2 kernel's six-row tiles; 32 rows, four eight-row tiles, with AVX-512). With 32 and 24, seven runs as above: 3–4% slower than fixed halves
-    /// in the host's fast stretches, no more faster in its slow ones.
+    /// AVX2 kernel's six-row tiles; with AVX-512, 32 rows, four eight-row tiles). Chunks of 32
+    /// columns or 24 rows, seven runs as above: 3–4% slower than fixed halves in the host's fast
+    /// stretches, and no faster than these chunks in its slow ones.
     static let claimedColumns = 64
     static let claimedRows = 36
     static let claimedRows512 = 32
