@@ -586,6 +586,9 @@ static _Thread_local long packed_whole_capacity;
 static inline __attribute__((always_inline, target("avx2,fma"))) void claimed_product(
     long m, long n, long k, const float *a, long aRow, long aDepth, const float *b, long bDepth, long bColumn, float *c, long ldc,
     long chunk, long *next, int splitsColumns, long width, long mr, packed_tile_kernel kernel) {
+    // at most what the packing buffers hold (the same on every thread, so the chunks agree)
+    const long largest = splitsColumns ? PACKED_NC : PACKED_MC;
+    chunk = chunk < 1 ? 1 : chunk > largest ? largest : chunk;
     const long extent = splitsColumns ? n : m;
     long claim = __atomic_fetch_add(next, 1, __ATOMIC_RELAXED);
     if (claim * chunk >= extent || m <= 0 || n <= 0) return;

@@ -179,12 +179,13 @@ final class SIMDKernelTests: XCTestCase {
 
     /// The claimed product (`mlpkit_claimed_product_*`, the split products' chunks that threads
     /// claim as they go) in every layout, by columns and by rows, with every chunk size it takes,
-    /// on ragged shapes over a NaN-poisoned C: every element written, bit for bit the packed
+    /// on ragged shapes over a NaN-poisoned C (chunks above the packing buffers' size taken as that
+    /// size): every element written, bit for bit the packed
     /// product's one-call result, whether one thread takes every chunk or two threads share them;
     /// a taker that finds the counter spent writes nothing; depth 0 writes zeros.
     func testClaimedProductHasThePackedProductsBits() throws {
         try requireSIMD()
-        let shapes = [(1, 1, 1), (7, 17, 5), (13, 33, 513), (73, 200, 130), (130, 129, 130), (128, 256, 784), (5, 3, 0)]
+        let shapes = [(1, 1, 1), (7, 17, 5), (13, 33, 513), (73, 200, 130), (130, 129, 130), (128, 256, 784), (150, 100, 600), (5, 3, 0)]
         for (m, n, k) in shapes {
             for layout in ProductLayout.allCases {
                 let (aRow, aDepth, bDepth, bColumn) = layout.operandStrides(m: m, n: n, k: k)
@@ -195,7 +196,7 @@ final class SIMDKernelTests: XCTestCase {
                     var expected = [Float](repeating: .nan, count: m * n)
                     avx512 ? mlpkit_packed_product_avx512(m, n, k, a, aRow, aDepth, b, bDepth, bColumn, &expected, n)
                         : mlpkit_packed_product_avx2(m, n, k, a, aRow, aDepth, b, bDepth, bColumn, &expected, n)
-                    for (splitsColumns, chunks) in [(Int32(1), [32, 64, 1024]), (Int32(0), [6, 8, 32, 36, 72])] {
+                    for (splitsColumns, chunks) in [(Int32(1), [32, 64, 1024, 5000]), (Int32(0), [6, 8, 32, 36, 72, 500])] {
                         for chunk in chunks {
                             for takers in [1, 2] {
                                 var c = [Float](repeating: .nan, count: m * n)

@@ -62,7 +62,8 @@ void mlpkit_packed_product_avx512(long m, long n, long k, const float *a, long a
 /// calling thread takes the next chunk from `*next` (an atomic counter starting at zero, shared by
 /// the threads of one product) until none is left. Chunks are `chunk` columns of C (a multiple of
 /// 16; of 32 with AVX-512) when `splitsColumns`, each thread packing all of A once, else `chunk`
-/// rows (at most 72; best a multiple of 6, or of 8 with AVX-512), each packing all of B. The same sums and bits as one call, whichever thread takes
+/// rows (best a multiple of 6, or of 8 with AVX-512), each packing all of B. A chunk above 1024
+/// columns or 72 rows is taken as that many (the packing buffers' size), one below 1 as 1. The same sums and bits as one call, whichever thread takes
 /// which chunk. A thread that finds no chunk left returns at once.
 void mlpkit_claimed_product_avx2(long m, long n, long k, const float *a, long aRow, long aDepth, const float *b,
                                  long bDepth, long bColumn, float *c, long ldc, long chunk, long *next, int splitsColumns);
