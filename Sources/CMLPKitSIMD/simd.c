@@ -581,8 +581,8 @@ static _Thread_local long packed_whole_capacity;
 // product is cut in halves), then takes chunks until none is left, packing only the chunk's part
 // of its own operand. So a thread that runs slower takes fewer chunks instead of being waited for.
 // Every element is the same chain per block of the depth as in `packed_product`: the same bits
-// whichever thread takes which chunk. `chunk` is a multiple of `width` (columns) or of PACKED_MR
-// (rows, at most PACKED_MC).
+// whichever thread takes which chunk. `chunk` is best a multiple of `width` (columns) or of `mr`
+// (rows); it is held to the packing buffers' PACKED_NC columns or PACKED_MC rows.
 static inline __attribute__((always_inline, target("avx2,fma"))) void claimed_product(
     long m, long n, long k, const float *a, long aRow, long aDepth, const float *b, long bDepth, long bColumn, float *c, long ldc,
     long chunk, long *next, int splitsColumns, long width, long mr, packed_tile_kernel kernel) {
