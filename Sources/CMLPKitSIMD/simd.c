@@ -531,6 +531,21 @@ AVX2 void mlpkit_unpacked_product_avx2(long m, long n, long k, const float *a, l
 typedef void (*packed_tile_kernel)(long depth, const float *a, const float *b, float *c, long ldc, long rows, long columns,
                                    int accumulates);
 
+// Every tile of a rows×columns block of C (leading dimension ldc) from packed A (its rows in
+// panels of `mr`, depth kc) and packed B (its columns in panels of `width`): stored, or added
+// to C. B's panels outermost, so that each stays in the cache over every panel of A.
+static inline __attribute__((always_inline, target("avx2,fma"))) void packed_tiles(
+    long kc, const float *packedA, long rows, const float *packedB, long columns, float *c, long ldc, long width, long mr,
+    packed_tile_kernel kernel, int accumulates) {
+    for (long jr = 0; jr < columns; jr += width) {
+        const long tileColumns = columns - jr < width ? columns - jr : width;
+        for (long ir = 0; ir < rows; ir += mr) {
+            const long tileRows = rows - ir < mr ? rows - ir : mr;
+            kernel(kc, packedA + ir * kc, packedB + jr * kc, c + ir * ldc + jr, ldc, tileRows, tileColumns, accumulates);
+        }
+    }
+}
+
 // The packed product's blocking and packing around `kernel`, whose tiles are `width` columns wide
 // (B packed in panels of that many columns): the AVX2 kernel's sixteen or the AVX-512 one's 32.
 // Inlined into each entry point, so that `width` and `kernel` are constants there (the packing
@@ -558,14 +573,8 @@ static inline __attribute__((always_inline, target("avx2,fma"))) void packed_pro
             for (long ic = 0; ic < m; ic += PACKED_MC) {
                 const long mc = m - ic < PACKED_MC ? m - ic : PACKED_MC;
                 pack_panels(a + ic * aRow + pc * aDepth, mc, aRow, kc, aDepth, mr, packedA);
-                // a panel of B (16 KiB at most with AVX2's kernel) stays in the L1 cache over every panel of A
-                for (long jr = 0; jr < nc; jr += width) {
-                    const long columns = nc - jr < width ? nc - jr : width;
-                    for (long ir = 0; ir < mc; ir += mr) {
-                        const long rows = mc - ir < mr ? mc - ir : mr;
-                        kernel(kc, packedA + ir * kc, packedB + jr * kc, c + (ic + ir) * ldc + jc + jr, ldc, rows, columns, pc > 0);
-                    }
-                }
+                // a panel of B (32 KiB at most with AVX2's kernel) stays in the L1 cache over every panel of A
+                packed_tiles(kc, packedA, mc, packedB, nc, c + ic * ldc + jc, ldc, width, mr, kernel, pc > 0);
             }
         }
     }
@@ -629,22 +638,10 @@ static inline __attribute__((always_inline, target("avx2,fma"))) void claimed_pr
             const float *packed = whole + padded * pc;
             if (splitsColumns) {
                 pack_panels(b + start * bColumn + pc * bDepth, count, bColumn, kc, bDepth, width, packed_b_block);
-                for (long jr = 0; jr < count; jr += width) {
-                    const long columns = count - jr < width ? count - jr : width;
-                    for (long ir = 0; ir < m; ir += mr) {
-                        const long rows = m - ir < mr ? m - ir : mr;
-                        kernel(kc, packed + ir * kc, packed_b_block + jr * kc, c + ir * ldc + start + jr, ldc, rows, columns, pc > 0);
-                    }
-                }
+                packed_tiles(kc, packed, m, packed_b_block, count, c + start, ldc, width, mr, kernel, pc > 0);
             } else {
                 pack_panels(a + start * aRow + pc * aDepth, count, aRow, kc, aDepth, mr, packed_a_block);
-                for (long jr = 0; jr < n; jr += width) {
-                    const long columns = n - jr < width ? n - jr : width;
-                    for (long ir = 0; ir < count; ir += mr) {
-                        const long rows = count - ir < mr ? count - ir : mr;
-                        kernel(kc, packed_a_block + ir * kc, packed + jr * kc, c + (start + ir) * ldc + jr, ldc, rows, columns, pc > 0);
-                    }
-                }
+                packed_tiles(kc, packed_a_block, count, packed, n, c + start * ldc, ldc, width, mr, kernel, pc > 0);
             }
         }
     }

@@ -139,18 +139,20 @@ enum SIMDKernels {
     /// `ParallelChunks`'s helpers: one pass whose every taker claims chunks from one counter until
     /// none is left (a taker that arrives late finds none and returns). The same bits as one call.
     private static func claimedProduct(_ product: PackedProductJob) {
-        let next = UnsafeMutablePointer<Int>.allocate(capacity: 1)
-        defer { next.deallocate() }
-        next.initialize(to: 0)
-        var job = ClaimedProductJob(product: product, next: next)
-        withUnsafePointer(to: &job) { context in
-            ParallelChunks.forEach(count: ParallelChunks.threads, chunk: 1, parallel: true, staysAwake: true, context: context) { context, _, _ in
-                let job = context.assumingMemoryBound(to: ClaimedProductJob.self).pointee
-                let p = job.product
-                let claimed = p.avx512 ? mlpkit_claimed_product_avx512 : mlpkit_claimed_product_avx2
-                let chunk = p.splitsColumns ? SIMDKernels.claimedColumns : p.avx512 ? SIMDKernels.claimedRows512 : SIMDKernels.claimedRows
-                claimed(p.m, p.n, p.k, p.a, p.aRow, p.aDepth, p.b, p.bDepth, p.bColumn, p.c, p.n, chunk, job.next,
-                        p.splitsColumns ? 1 : 0)
+        // the counter on this thread's stack, not the heap (no allocation inside a step); every
+        // taker is done with it when `forEach` returns
+        var counter = 0
+        withUnsafeMutablePointer(to: &counter) { next in
+            var job = ClaimedProductJob(product: product, next: next)
+            withUnsafePointer(to: &job) { context in
+                ParallelChunks.forEach(count: ParallelChunks.threads, chunk: 1, parallel: true, staysAwake: true, context: context) { context, _, _ in
+                    let job = context.assumingMemoryBound(to: ClaimedProductJob.self).pointee
+                    let p = job.product
+                    let claimed = p.avx512 ? mlpkit_claimed_product_avx512 : mlpkit_claimed_product_avx2
+                    let chunk = p.splitsColumns ? SIMDKernels.claimedColumns : p.avx512 ? SIMDKernels.claimedRows512 : SIMDKernels.claimedRows
+                    claimed(p.m, p.n, p.k, p.a, p.aRow, p.aDepth, p.b, p.bDepth, p.bColumn, p.c, p.n, chunk, job.next,
+                            p.splitsColumns ? 1 : 0)
+                }
             }
         }
     }
