@@ -338,4 +338,77 @@ final class CPUParallelTests: XCTestCase {
             }
         }
     }
+
+    /// A step whose second layer's weight gradient and first layer's delta run at once, one a
+    /// thread (`CPUBackend.concurrently`), gives the bits of the same steps with every product
+    /// in turn: ReLU and GELU (whose delta reads the kept pre-activations), through the packed
+    /// product and through BLAS, over three steps, parameters, gradients and Adam's moments.
+    func testConcurrentBackwardMatchesProductsInTurnBitForBit() throws {
+        let layers = [300, 256, 128, 10], rows = 128
+        let together = CPUBackend()
+        guard together.runsConcurrently(multiplyAdds: rows * 256 * 128) else {
+            throw XCTSkip("one thread: nothing runs at once")
+        }
+        XCTAssertFalse(together.runsConcurrently(multiplyAdds: rows * 128 * 10), "small products stay in turn")
+        XCTAssertFalse(together.runsConcurrently(multiplyAdds: BLASLibrary.singleThreadBelow), "large ones keep every thread")
+        var data = TestData(seed: 41)
+        let inputs = data.normal(rows * layers[0]), targets = data.labels(rows, classes: 10)
+        let dataset = try Dataset(inputs: inputs, features: layers[0], targets: targets, encoding: .classIndices, targetWidth: 1)
+        for activation in [ActivationFunction.relu, .gelu] {
+            for packed in [true, false] {
+                var results: [[[UInt32]]] = []
+                for concurrent in [true, false] {
+                    let backend = packed ? CPUBackend(packedProduct: ()) : CPUBackend()
+                    backend.concurrentTasks = concurrent
+                    XCTAssertEqual(backend.runsConcurrently(multiplyAdds: rows * 256 * 128), concurrent)
+                    let model = try MLP(layerSizes: layers, activation: activation, loss: .crossEntropy, seed: 5)
+                    let session = try TrainingSession(model: model, backend: backend, batchCapacity: rows)
+                    let device = try session.upload(dataset)
+                    for _ in 0..<3 { try session.trainStep(on: device, positions: 0..<rows, gathered: false) }
+                    let state = try session.optimizerState()
+                    results.append([try session.model().parameters, try session.gradientValues(), state.firstMoment,
+                                    state.secondMoment].map { $0.map(\.bitPattern) })
+                }
+                XCTAssertEqual(results[0], results[1], "\(activation) packed \(packed)")
+                let gradients = results[0][1].map { Float(bitPattern: $0) }
+                XCTAssertFalse(gradients.contains { $0.isNaN }, "\(activation) packed \(packed)")
+                XCTAssertGreaterThan(gradients.filter { $0 != 0 }.count, gradients.count * 9 / 10, "every layer's gradients made")
+            }
+        }
+    }
+
+    /// `concurrently` runs both tasks (on two threads where it can), even when one throws, and
+    /// rethrows task 0's error before task 1's; the protocol's default runs them in turn.
+    func testConcurrentlyRunsBothTasksAndRethrowsTheFirstError() throws {
+        struct Failure: Error, Equatable { let task: Int }
+        // one flag a task (two threads never write one array)
+        final class Flags: @unchecked Sendable {
+            var first = false, second = false
+            var ran: [Bool] { [first, second] }
+        }
+        for backend in [CPUBackend() as AnyObject, SeedOnlyBackend() as AnyObject] {
+            func run(failing: Set<Int>) -> (ran: [Bool], error: Failure?) {
+                let flags = Flags()
+                let body: (Int) throws -> Void = { task in
+                    if task == 0 { flags.first = true } else { flags.second = true }
+                    if failing.contains(task) { throw Failure(task: task) }
+                }
+                let outcome = Result<Void, Error> {
+                    if let cpu = backend as? CPUBackend {
+                        try cpu.concurrently(body)
+                    } else if let seedOnly = backend as? SeedOnlyBackend {
+                        try seedOnly.concurrently(body)
+                    }
+                }
+                if case .failure(let error) = outcome { return (flags.ran, error as? Failure) }
+                return (flags.ran, nil)
+            }
+            for failing in [Set<Int>(), [0], [1], [0, 1]] {
+                let (ran, error) = run(failing: failing)
+                XCTAssertEqual(ran, [true, true], "\(type(of: backend)) failing \(failing)")
+                XCTAssertEqual(error, failing.min().map { Failure(task: $0) }, "\(type(of: backend)) failing \(failing)")
+            }
+        }
+        XCTAssertFalse(SeedOnlyBackend().runsConcurrently(multiplyAdds: 1 << 22))
+    }
 }

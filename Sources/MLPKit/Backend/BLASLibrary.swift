@@ -133,6 +133,13 @@ public final class BLASLibrary: @unchecked Sendable {
         return wanted
     }
 
+    /// One thread for the products that follow, set now: before two threads call products at
+    /// once (`CPUBackend.concurrently`, whose products all have fewer multiply-adds than
+    /// `singleThreadBelow`), so that neither then changes, or first reads, the setting.
+    func useOneThread() {
+        chooseThreads(multiplyAdds: 0)
+    }
+
     /// m·n·k, saturating at Int.max.
     static func multiplyAdds(m: Int, n: Int, k: Int) -> Int {
         let (product, overflow) = m.multipliedReportingOverflow(by: n)

@@ -94,9 +94,27 @@ public protocol Backend: AnyObject {
         firstMoment: BufferSlice<Buffer>, secondMoment: BufferSlice<Buffer>,
         count: Int, hyperparameters: AdamHyperparameters, step: Int
     ) throws
+
+    /// Whether two independent products of `multiplyAdds` each (a layer's weight gradient and
+    /// the previous layer's delta) are best run at once, one on each of two threads
+    /// (`concurrently`), rather than one after the other, each on every thread. The default: no.
+    func runsConcurrently(multiplyAdds: Int) -> Bool
+
+    /// `body(0)` and `body(1)`, at once where the backend can; both run even when one throws,
+    /// and body(0)'s error is rethrown before body(1)'s. The default runs them in turn.
+    func concurrently(_ body: (Int) throws -> Void) throws
 }
 
 extension Backend {
+    public func runsConcurrently(multiplyAdds: Int) -> Bool { false }
+
+    public func concurrently(_ body: (Int) throws -> Void) throws {
+        var first: Error?
+        do { try body(0) } catch { first = error }
+        do { try body(1) } catch { first = first ?? error }
+        if let first { throw first }
+    }
+
     /// ``lossGradient(_:targets:output:target:rows:columns:gradient:lossSum:classWeights:rowWeights:)`` without weights.
     public func lossGradient(
         _ loss: Loss, targets: TargetEncoding, output: BufferSlice<Buffer>, target: BufferSlice<Buffer>,

@@ -43,6 +43,9 @@ public final class CPUBackend: Backend {
 
     /// The BLAS library used, or nil for the built-in products.
     public let blas: BLASLibrary?
+    /// Whether `runsConcurrently` may say yes (false: every product in turn, split over the
+    /// threads; the same bits either way, which the tests check).
+    public var concurrentTasks = true
     /// The product used.
     public let productEngine: ProductEngine
 
@@ -309,4 +312,43 @@ public final class CPUBackend: Backend {
     }
 
     public func synchronize() throws {}
+
+    /// Two products at once, one a thread, where each would otherwise be split over the threads
+    /// (`BLASLibrary.splitFrom` multiply-adds or more) and is small enough that a BLAS would run
+    /// it on one thread anyway (fewer than `BLASLibrary.singleThreadBelow`): the mnist step's
+    /// second layer, whose weight gradient and first layer's delta (128×256×128 each) split over
+    /// both cores paid the hand-over twice and packed each operand on both threads.
+    public func runsConcurrently(multiplyAdds: Int) -> Bool {
+        concurrentTasks && ParallelChunks.threads > 1 && multiplyAdds >= BLASLibrary.splitFrom && multiplyAdds < BLASLibrary.singleThreadBelow
+    }
+
+    private struct Tasks {
+        let body: (Int) throws -> Void
+        var errors: (Error?, Error?) = (nil, nil)
+    }
+
+    /// body(0) on the calling thread and body(1) on a helper (`ParallelChunks`; the calling
+    /// thread takes both when no helper comes in time). Inside, a split product or pass runs on
+    /// its caller alone (the pool is taken), with the bits it has split: so the results do not
+    /// depend on which thread ran which task.
+    public func concurrently(_ body: (Int) throws -> Void) throws {
+        // each product inside is below singleThreadBelow: set the BLAS's one thread now, so that
+        // neither task changes (or first reads) the setting while the other runs
+        blas?.useOneThread()
+        try withoutActuallyEscaping(body) { body in
+            var tasks = Tasks(body: body)
+            withUnsafeMutablePointer(to: &tasks) { context in
+                ParallelChunks.forEach(count: 2, chunk: 1, parallel: true, staysAwake: true,
+                                       context: UnsafeRawPointer(context)) { context, start, _ in
+                    let tasks = UnsafeMutableRawPointer(mutating: context).assumingMemoryBound(to: Tasks.self)
+                    do {
+                        try tasks.pointee.body(start)
+                    } catch {
+                        if start == 0 { tasks.pointee.errors.0 = error } else { tasks.pointee.errors.1 = error }
+                    }
+                }
+            }
+            if let error = tasks.errors.0 ?? tasks.errors.1 { throw error }
+        }
+    }
 }
