@@ -461,17 +461,21 @@ static inline __attribute__((always_inline, target("avx2,fma"))) void pack_panel
     }
 }
 
-// C's rows×columns tile (at most 6×16, leading dimension ldc) from a packed panel of A
-// (depth×6) and of B (depth×16): stored, or added to C for every depth block after the first.
-static inline __attribute__((always_inline, target("avx2,fma"))) void packed_kernel(
-    long depth, const float *a, const float *b, float *c, long ldc, long rows, long columns, int accumulates) {
-    // C's tile on its way into the L1 cache while the sums are made (each row's two cache lines,
-    // or three where it straddles one): 1024³ NN and 256×2048×1024 NT on one thread 6–8% closer
-    // to one-thread OpenBLAS
+// C's tile on its way into the L1 cache while a kernel makes its sums (each row's two cache
+// lines, or three where it straddles one): 1024³ NN and 256×2048×1024 NT on one thread 6–8%
+// closer to one-thread OpenBLAS.
+static inline __attribute__((always_inline)) void prefetch_tile(const float *c, long ldc, long rows, long columns) {
     for (long r = 0; r < rows; ++r) {
         _mm_prefetch((const char *)(c + r * ldc), _MM_HINT_T0);
         _mm_prefetch((const char *)(c + r * ldc + columns - 1), _MM_HINT_T0);
     }
+}
+
+// C's rows×columns tile (at most 6×16, leading dimension ldc) from a packed panel of A
+// (depth×6) and of B (depth×16): stored, or added to C for every depth block after the first.
+static inline __attribute__((always_inline, target("avx2,fma"))) void packed_kernel(
+    long depth, const float *a, const float *b, float *c, long ldc, long rows, long columns, int accumulates) {
+    prefetch_tile(c, ldc, rows, columns);
     __m256 sums[PACKED_MR][2];
     for (int r = 0; r < PACKED_MR; ++r) sums[r][0] = sums[r][1] = _mm256_setzero_ps();
     for (long p = 0; p < depth; ++p) {
@@ -735,10 +739,7 @@ static inline __attribute__((always_inline, target("avx512f,avx2,fma"))) void st
 
 static inline __attribute__((always_inline, target("avx512f,avx2,fma"))) void packed_kernel_512(
     long depth, const float *a, const float *b, float *c, long ldc, long rows, long columns, int accumulates) {
-    for (long r = 0; r < rows; ++r) {
-        _mm_prefetch((const char *)(c + r * ldc), _MM_HINT_T0);
-        _mm_prefetch((const char *)(c + r * ldc + columns - 1), _MM_HINT_T0);
-    }
+    prefetch_tile(c, ldc, rows, columns);
     __m512 sums[PACKED512_MR][2];
     for (int r = 0; r < PACKED512_MR; ++r) sums[r][0] = sums[r][1] = _mm512_setzero_ps();
     for (long p = 0; p < depth; ++p) {
@@ -759,10 +760,7 @@ static inline __attribute__((always_inline, target("avx512f,avx2,fma"))) void pa
 static inline __attribute__((always_inline, target("avx512f,avx2,fma"))) void direct_kernel_512(
     long depth, const float *a, long rowStride, long depthStride, const float *b, float *c, long ldc, long rows, long columns,
     int accumulates) {
-    for (long r = 0; r < rows; ++r) {
-        _mm_prefetch((const char *)(c + r * ldc), _MM_HINT_T0);
-        _mm_prefetch((const char *)(c + r * ldc + columns - 1), _MM_HINT_T0);
-    }
+    prefetch_tile(c, ldc, rows, columns);
     const float *lines[PACKED512_MR];
     for (int r = 0; r < PACKED512_MR; ++r) lines[r] = a + (r < rows ? r : rows - 1) * rowStride;
     __m512 sums[PACKED512_MR][2];
