@@ -631,7 +631,9 @@ static inline __attribute__((always_inline, target("avx2,fma"))) void claimed_pr
     const int readsA = direct && aDepth == 1;
     const long lines = splitsColumns ? m : n, panel = splitsColumns ? mr : width;
     const long padded = (lines + panel - 1) / panel * panel;
-    const long need = readsA && splitsColumns ? 1 : padded * (k > 0 ? k : 1);
+    // the other operand packed whole first, unless it is A and read where it lies
+    const int packsWhole = !(splitsColumns && readsA);
+    const long need = packsWhole ? padded * (k > 0 ? k : 1) : 1;
     if (packed_whole_capacity < need) {
         void *block = NULL;
         if (posix_memalign(&block, 64, sizeof(float) * need) == 0) {
@@ -652,11 +654,9 @@ static inline __attribute__((always_inline, target("avx2,fma"))) void claimed_pr
         return;
     }
     float *whole = packed_whole;
-    for (long pc = 0; pc < k; pc += PACKED_KC) {
+    for (long pc = 0; packsWhole && pc < k; pc += PACKED_KC) {
         const long kc = k - pc < PACKED_KC ? k - pc : PACKED_KC;
-        if (splitsColumns && readsA)
-            break;
-        else if (splitsColumns)
+        if (splitsColumns)
             pack_panels(a + pc * aDepth, m, aRow, kc, aDepth, mr, whole + padded * pc);
         else
             pack_panels(b + pc * bDepth, n, bColumn, kc, bDepth, width, whole + padded * pc);
@@ -737,26 +737,10 @@ static inline __attribute__((always_inline, target("avx512f,avx2,fma"))) void st
     }
 }
 
-static inline __attribute__((always_inline, target("avx512f,avx2,fma"))) void packed_kernel_512(
-    long depth, const float *a, const float *b, float *c, long ldc, long rows, long columns, int accumulates) {
-    prefetch_tile(c, ldc, rows, columns);
-    __m512 sums[PACKED512_MR][2];
-    for (int r = 0; r < PACKED512_MR; ++r) sums[r][0] = sums[r][1] = _mm512_setzero_ps();
-    for (long p = 0; p < depth; ++p) {
-        const __m512 b0 = _mm512_loadu_ps(b + p * PACKED512_NR), b1 = _mm512_loadu_ps(b + p * PACKED512_NR + 16);
-        const float *ap = a + p * PACKED512_MR;
-        for (int r = 0; r < PACKED512_MR; ++r) {
-            const __m512 ar = _mm512_set1_ps(ap[r]);
-            sums[r][0] = _mm512_fmadd_ps(ar, b0, sums[r][0]);
-            sums[r][1] = _mm512_fmadd_ps(ar, b1, sums[r][1]);
-        }
-    }
-    store_tile_512(sums, c, ldc, rows, columns, accumulates);
-}
-
-// As `packed_kernel_512`, with A read where it lies instead of from a packed panel: A(r, p) at
-// a[r·rowStride + p·depthStride] for the tile's rows (a row past `rows` reads the last row again,
-// and its sums are never stored). The same multiply-adds in the same order: the same bits.
+// C's tile (at most 8 × 32) from A and a packed panel of B (depth × 32): A(r, p) at
+// a[r·rowStride + p·depthStride] for the tile's rows, read where it lies or from a packed panel
+// (`packed_kernel_512`); a row past `rows` reads the last row again, and its sums are never
+// stored. Each element one chain of fused multiply-adds over p in order: the same bits either way.
 static inline __attribute__((always_inline, target("avx512f,avx2,fma"))) void direct_kernel_512(
     long depth, const float *a, long rowStride, long depthStride, const float *b, float *c, long ldc, long rows, long columns,
     int accumulates) {
@@ -775,6 +759,13 @@ static inline __attribute__((always_inline, target("avx512f,avx2,fma"))) void di
         }
     }
     store_tile_512(sums, c, ldc, rows, columns, accumulates);
+}
+
+// A tile from a packed panel of A (depth×8, zero past the last row) and of B: the kernel above with
+// the panel's strides.
+static inline __attribute__((always_inline, target("avx512f,avx2,fma"))) void packed_kernel_512(
+    long depth, const float *a, const float *b, float *c, long ldc, long rows, long columns, int accumulates) {
+    direct_kernel_512(depth, a, 1, PACKED512_MR, b, c, ldc, rows, columns, accumulates);
 }
 
 __attribute__((target("avx512f,avx2,fma"))) void mlpkit_packed_product_avx512(long m, long n, long k, const float *a, long aRow, long aDepth, const float *b, long bDepth,
