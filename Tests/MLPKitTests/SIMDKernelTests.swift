@@ -18,10 +18,17 @@ final class SIMDKernelTests: XCTestCase {
     }
 
     /// Every option combination (both, one or no bias-correction divisions; clipping; decay;
-    /// both), at counts with ragged tails, from a non-zero start, two steps: the AVX2 loop and
-    /// the Swift loop leave the same bits in θ, m and v.
+    /// both), at counts with ragged tails, from a non-zero start, two steps: the AVX2 loop (and
+    /// the AVX-512 loop where the processor has it) and the Swift loop leave the same bits in θ,
+    /// m and v.
     func testAdamMatchesSwiftLoopsBitForBit() throws {
         try requireSIMD()
+        for avx512 in mlpkit_avx512_level() > 0 ? [false, true] : [false] {
+            try checkAdamAgainstSwiftLoops(avx512: avx512)
+        }
+    }
+
+    private func checkAdamAgainstSwiftLoops(avx512: Bool) throws {
         // (step, gradient scale, decay): step 200 has 1 − β1ᵗ = 1 in Float32, step 30000 both
         let cases: [(Int, Float, Float)] = [(1, 1, 1), (200, 1, 1), (30000, 1, 1), (3, 0.37, 1), (3, 1, 0.999), (200, 0.5, 0.99)]
         let h = AdamHyperparameters(learningRate: 3e-3, beta1: 0.9, beta2: 0.999, epsilon: 1e-8)
@@ -40,8 +47,8 @@ final class SIMDKernelTests: XCTestCase {
                         CPUParallelTests.withAdamJob(&theta, &g, &m, &v, h, corrections: (c1, c2), gradientScale: scale,
                                                      decay: decay, decays: decay != 1) { job in
                             // a ragged start as well: the first three on their own
-                            ElementwiseKernels.adamRange(job, start: 0, end: min(3, count), simd: simd)
-                            ElementwiseKernels.adamRange(job, start: min(3, count), end: count, simd: simd)
+                            ElementwiseKernels.adamRange(job, start: 0, end: min(3, count), simd: simd, avx512: avx512)
+                            ElementwiseKernels.adamRange(job, start: min(3, count), end: count, simd: simd, avx512: avx512)
                         }
                     }
                     results.append([theta, m, v])
@@ -49,10 +56,87 @@ final class SIMDKernelTests: XCTestCase {
                 for (name, position) in [("θ", 0), ("m", 1), ("v", 2)] {
                     let avx = results[0][position], swift = results[1][position]
                     let mismatches = (0..<count).filter { avx[$0].bitPattern != swift[$0].bitPattern }
-                    XCTAssertEqual(mismatches.count, 0, "count \(count) case \(index) \(name): first at \(mismatches.first ?? -1)")
+                    XCTAssertEqual(mismatches.count, 0, "AVX-512 \(avx512) count \(count) case \(index) \(name): first at \(mismatches.first ?? -1)")
                     XCTAssertNotEqual(avx, position == 0 ? initialTheta : position == 1 ? initialM : initialV,
                                       "the update must move \(name)")
                 }
+            }
+        }
+    }
+
+    /// The AVX-512 loop's corner lanes, mixed into vectors of ordinary ones: m and g of ±0 (x / c
+    /// keeps the sign of zero), v = g = 0 (√0), second moments tiny, subnormal and at the edges of
+    /// the fast range (2⁻⁶⁰ and 2¹⁰⁰, just inside and just outside), gradients whose square
+    /// overflows, infinities and NaNs (those vectors take the divider's operations): the same bits
+    /// as the Swift loop, at step 1 (both corrections divide), 200 (only v̂'s) and 30000 (none).
+    func testAVX512AdamCornerLanesMatchSwiftLoops() throws {
+        try requireSIMD()
+        guard mlpkit_avx512_level() > 0 else { throw XCTSkip("no AVX-512 here") }
+        let h = AdamHyperparameters(learningRate: 1e-3, beta1: 0.9, beta2: 0.999, epsilon: 1e-8)
+        let count = 16 * 40 + 5
+        let edges: [Float] = [Float(bitPattern: 0x2180_0000), Float(bitPattern: 0x217F_FFFF), Float(bitPattern: 0x7180_0000),
+                              Float(bitPattern: 0x7180_0001), 1e-30, Float(bitPattern: 0x0001_16C2), Float.leastNonzeroMagnitude, 1e30]
+        var generator = SeededGenerator(seed: 77)
+        var theta = CPUParallelTests.randomValues(count, seed: 5), m = CPUParallelTests.randomValues(count, seed: 6, scale: 0.01)
+        var v = CPUParallelTests.randomValues(count, seed: 7, scale: 0.01).map { $0 * $0 }
+        var g = CPUParallelTests.randomValues(count, seed: 8, scale: 0.1)
+        // the first ten vectors ordinary, the rest with corner lanes (about one in five)
+        for i in 160..<count where generator.next() % 5 == 0 {
+            switch generator.next() % 8 {
+            case 0: (m[i], g[i]) = (-0.0, -0.0)
+            case 1: (m[i], g[i]) = (0, 0)
+            case 2: (v[i], g[i]) = (0, 0)
+            case 3: (v[i], g[i]) = (edges[Int(generator.next() % UInt64(edges.count))], 0)
+            case 4: (m[i], g[i]) = (edges[Int(generator.next() % UInt64(edges.count))] * (i % 2 == 0 ? 1 : -1), 0)
+            case 5: g[i] = 1e25
+            case 6: g[i] = i % 2 == 0 ? .infinity : -.infinity
+            default: theta[i] = .nan
+            }
+        }
+        for step in [1, 200, 30000] {
+            let (c1, c2) = h.biasCorrections(step: step)
+            var results: [[Float]] = []
+            for avx512 in [true, false] {
+                var (t, gg, mm, vv) = (theta, g, m, v)
+                CPUParallelTests.withAdamJob(&t, &gg, &mm, &vv, h, corrections: (c1, c2), gradientScale: 1, decay: 1,
+                                             decays: false) { job in
+                    ElementwiseKernels.adamRange(job, start: 0, end: count, simd: avx512)
+                }
+                results.append(t + mm + vv)
+            }
+            let mismatches = (0..<results[0].count).filter { results[0][$0].bitPattern != results[1][$0].bitPattern }
+            XCTAssertEqual(mismatches.count, 0, "step \(step): first at \(mismatches.first ?? -1) of θ, m, v")
+        }
+    }
+
+    /// The AVX-512 Adam's square root equals the correctly rounded one at 0 and on every input of
+    /// six whole binades across its range ({0} ∪ [2⁻¹⁰⁰, FLT_MAX]: both exponent parities at each
+    /// end and at 1), and its division by the bias correction c equals x / c on every x of four
+    /// binades (the fast range's ends, [1, 4)), for c of early steps at β = 0.9 and 0.999, the
+    /// extremes 2⁻²⁴ and 1 − 2⁻²⁴, and c = 1/3. Below 2⁻¹⁰⁰ the square root does differ (which is
+    /// why such lanes take the divider): the check can fail. `Scripts/check-adam-avx512.sh` runs
+    /// the same checks over every input of both ranges (too slow for a debug build's test).
+    func testAVX512SquareRootAndDivisionAreCorrectlyRounded() throws {
+        try requireSIMD()
+        guard mlpkit_avx512_level() > 0 else { throw XCTSkip("no AVX-512 here") }
+        func binade(_ exponent: Int) -> (UInt32, UInt32) {
+            let low = Float(sign: .plus, exponent: exponent, significand: 1).bitPattern
+            return (low, low + 0x7F_FFFF)
+        }
+        XCTAssertEqual(mlpkit_check_sqrt_avx512(0, 0), 0)
+        for exponent in [-100, -99, -1, 0, 126, 127] {
+            let (low, high) = binade(exponent)
+            XCTAssertEqual(mlpkit_check_sqrt_avx512(low, high), 0, "√x for x in [2^\(exponent), 2^\(exponent + 1))")
+        }
+        XCTAssertGreaterThan(mlpkit_check_sqrt_avx512(binade(-126).0, binade(-120).1), 0,
+                             "the check must see errors where there are some")
+        let h = AdamHyperparameters(learningRate: 1e-3, beta1: 0.9, beta2: 0.999, epsilon: 1e-8)
+        let corrections = [1, 2, 7, 60].map { h.biasCorrections(step: $0).first }
+            + [1, 3, 100, 2500].map { h.biasCorrections(step: $0).second } + [0x1p-24, 1 - 0x1p-24, 1 / 3]
+        for c in corrections {
+            for exponent in [-60, 0, 1, 100] {
+                let (low, high) = binade(exponent)
+                XCTAssertEqual(mlpkit_check_divide_avx512(c, low, high), 0, "x / \(c) for x in [2^\(exponent), 2^\(exponent + 1))")
             }
         }
     }

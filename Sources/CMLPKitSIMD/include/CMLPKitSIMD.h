@@ -34,6 +34,20 @@ typedef struct {
 /// same order, of the Swift loop (no fused multiply-add), so the bits are the same.
 void mlpkit_adam_avx2(const MLPKitAdamJob *job, long start, long end);
 
+/// `mlpkit_adam_avx2` sixteen parameters at a time with AVX-512, the same bits: v̂'s and m̂'s
+/// divisions by the bias corrections and the square root without the divider (correctly rounded
+/// by fused multiply-add corrections; see simd.c), so that one division per parameter is left.
+/// Only where `mlpkit_avx512_level()` is at least 1.
+void mlpkit_adam_avx512(const MLPKitAdamJob *job, long start, long end);
+
+/// How many x with bits in low...high (positive, below infinity) the AVX-512 Adam's square root
+/// gets wrong against the correctly rounded √x: 0 over {0} ∪ [2⁻¹⁰⁰, FLT_MAX], its whole range.
+long mlpkit_check_sqrt_avx512(unsigned low, unsigned high);
+
+/// How many x with bits in low...high the AVX-512 Adam's division by the constant c (by its
+/// rounded reciprocal and two corrections) gets wrong against the correctly rounded x / c.
+long mlpkit_check_divide_avx512(float c, unsigned low, unsigned high);
+
 /// C[m×n] = op(A)·op(B), row-major, overwriting C, for small products (the layouts of
 /// `ProductLayout`: 0 NT, 1 TN, 2 NN). Returns 0, touching nothing, when the product is not one
 /// it takes (NT with k·n above `MLPKIT_SMALL_NT_LIMIT`); then BLAS does it.

@@ -280,13 +280,14 @@ enum ElementwiseKernels {
     /// (its `clips` and `decays` are 0 or 1; `clipsGradient` and `decaysParameters` read them).
     typealias AdamJob = MLPKitAdamJob
 
-    /// Adam over parameters start..<end: the AVX2 loop where `SIMDKernels` runs (same
-    /// operations, so the same bits), else the Swift loops below.
-    static func adamRange(_ job: AdamJob, start: Int, end: Int, simd: Bool = SIMDKernels.enabled) {
+    /// Adam over parameters start..<end: the AVX2 or AVX-512 loop where `SIMDKernels` runs (the
+    /// same bits), else the Swift loops below.
+    static func adamRange(_ job: AdamJob, start: Int, end: Int, simd: Bool = SIMDKernels.enabled,
+                          avx512: Bool = SIMDKernels.avx512) {
         let count = end - start
         guard count > 0 else { return }
         if simd {
-            SIMDKernels.adam(job, start: start, end: end)
+            SIMDKernels.adam(job, start: start, end: end, avx512: avx512)
             return
         }
         let (theta, g, m, v) = (job.theta + start, job.g + start, job.m + start, job.v + start)

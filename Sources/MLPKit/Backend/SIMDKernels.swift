@@ -167,9 +167,12 @@ enum SIMDKernels {
         mlpkit_unpacked_product_avx2(m, n, k, a, aRow, aDepth, b, bDepth, bColumn, c, n)
     }
 
-    /// Adam over parameters start..<end of `job` (same bits as `ElementwiseKernels.adamRange`'s loops).
+    /// Adam over parameters start..<end of `job` (same bits as `ElementwiseKernels.adamRange`'s
+    /// loops), sixteen at a time where there is AVX-512: there the bias corrections' divisions and
+    /// the square root are done by fused multiply-adds, correctly rounded, so the divider has one
+    /// division a parameter instead of three operations.
     @inline(__always)
-    static func adam(_ job: ElementwiseKernels.AdamJob, start: Int, end: Int) {
-        withUnsafePointer(to: job) { mlpkit_adam_avx2($0, start, end) }
+    static func adam(_ job: ElementwiseKernels.AdamJob, start: Int, end: Int, avx512: Bool = avx512) {
+        withUnsafePointer(to: job) { avx512 ? mlpkit_adam_avx512($0, start, end) : mlpkit_adam_avx2($0, start, end) }
     }
 }
