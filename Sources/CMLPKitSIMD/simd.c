@@ -88,18 +88,19 @@ static inline __attribute__((always_inline, target("avx2,fma"))) void adam_loop(
     }
 }
 
-AVX2 void mlpkit_adam_avx2(const MLPKitAdamJob *job, long start, long end) {
-    // x / 1 is x: a correction that has reached 1 is skipped (the Swift loop's cases)
-    const int d1 = job->correction1 != 1.0f, d2 = job->correction2 != 1.0f;
-    if (!job->clips && !job->decays) {
-        if (d1 && d2) adam_loop(job, start, end, 1, 1, 0, 0);
-        else if (d2) adam_loop(job, start, end, 0, 1, 0, 0);
-        else if (d1) adam_loop(job, start, end, 1, 0, 0, 0);
-        else adam_loop(job, start, end, 0, 0, 0, 0);
-    } else {
-        adam_loop(job, start, end, d1, d2, job->clips != 0, job->decays != 0);
-    }
-}
+// Each option combination its own loop: x / 1 is x, so a correction that has reached 1 is
+// skipped (the Swift loop's cases); clipping and decay share one loop.
+#define MLPKIT_ADAM_CASES(loop)                                                                     \
+    do {                                                                                            \
+        const int d1 = job->correction1 != 1.0f, d2 = job->correction2 != 1.0f;                     \
+        if (job->clips || job->decays) loop(job, start, end, d1, d2, job->clips != 0, job->decays != 0); \
+        else if (d1 && d2) loop(job, start, end, 1, 1, 0, 0);                                       \
+        else if (d2) loop(job, start, end, 0, 1, 0, 0);                                             \
+        else if (d1) loop(job, start, end, 1, 0, 0, 0);                                             \
+        else loop(job, start, end, 0, 0, 0, 0);                                                     \
+    } while (0)
+
+AVX2 void mlpkit_adam_avx2(const MLPKitAdamJob *job, long start, long end) { MLPKIT_ADAM_CASES(adam_loop); }
 
 // Adam with sixteen-lane AVX-512 and the divider taking one division per parameter instead of
 // three operations (v̂'s division, the square root and the update's division), for the same bits.
@@ -152,21 +153,9 @@ static inline __attribute__((always_inline)) AVX512 __m512 square_root(__m512 x)
     return _mm512_fmadd_ps(_mm512_fnmadd_ps(s1, s1, x), h1, s1);
 }
 
-AVX512 long mlpkit_check_sqrt_avx512(unsigned low, unsigned high) {
-    long mismatches = 0;
-    __m512i bits = _mm512_add_epi32(_mm512_set1_epi32((int)low),
-                                    _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15));
-    for (unsigned long b = low; b <= high; b += 16) {
-        const __m512 x = _mm512_castsi512_ps(bits);
-        const __mmask16 lanes = high - b >= 15 ? (__mmask16)0xFFFF : (__mmask16)((1u << (high - b + 1)) - 1);
-        mismatches += __builtin_popcount(_mm512_mask_cmpneq_epi32_mask(
-            lanes, _mm512_castps_si512(square_root(x)), _mm512_castps_si512(_mm512_sqrt_ps(x))));
-        bits = _mm512_add_epi32(bits, _mm512_set1_epi32(16));
-    }
-    return mismatches;
-}
-
-AVX512 long mlpkit_check_divide_avx512(float c, unsigned low, unsigned high) {
+// How many x with bits in low...high the root (divides = 0) or the division by c (divides = 1)
+// above gets wrong against the divider's correctly rounded operation.
+static AVX512 long count_misrounded(unsigned low, unsigned high, int divides, float c) {
     long mismatches = 0;
     const __m512 divisor = _mm512_set1_ps(c), reciprocal = _mm512_set1_ps(1.0f / c);
     __m512i bits = _mm512_add_epi32(_mm512_set1_epi32((int)low),
@@ -174,13 +163,18 @@ AVX512 long mlpkit_check_divide_avx512(float c, unsigned low, unsigned high) {
     for (unsigned long b = low; b <= high; b += 16) {
         const __m512 x = _mm512_castsi512_ps(bits);
         const __mmask16 lanes = high - b >= 15 ? (__mmask16)0xFFFF : (__mmask16)((1u << (high - b + 1)) - 1);
-        mismatches += __builtin_popcount(_mm512_mask_cmpneq_epi32_mask(
-            lanes, _mm512_castps_si512(divide_by_constant(x, divisor, reciprocal)),
-            _mm512_castps_si512(_mm512_div_ps(x, divisor))));
+        const __m512 ours = divides ? divide_by_constant(x, divisor, reciprocal) : square_root(x);
+        const __m512 exact = divides ? _mm512_div_ps(x, divisor) : _mm512_sqrt_ps(x);
+        mismatches += __builtin_popcount(
+            _mm512_mask_cmpneq_epi32_mask(lanes, _mm512_castps_si512(ours), _mm512_castps_si512(exact)));
         bits = _mm512_add_epi32(bits, _mm512_set1_epi32(16));
     }
     return mismatches;
 }
+
+AVX512 long mlpkit_check_sqrt_avx512(unsigned low, unsigned high) { return count_misrounded(low, high, 0, 1); }
+
+AVX512 long mlpkit_check_divide_avx512(float c, unsigned low, unsigned high) { return count_misrounded(low, high, 1, c); }
 
 static inline __attribute__((always_inline)) AVX512 void adam_loop_512(
     const MLPKitAdamJob *job, long start, long end, int divides1, int divides2, int clips, int decays) {
@@ -221,20 +215,11 @@ static inline __attribute__((always_inline)) AVX512 void adam_loop_512(
 }
 
 AVX512 void mlpkit_adam_avx512(const MLPKitAdamJob *job, long start, long end) {
-    const int d1 = job->correction1 != 1.0f, d2 = job->correction2 != 1.0f;
     // the proofs above take c in [2⁻²⁴, 1]; any other (not from β in [0, 1)) goes to the AVX2 loop
     const int fits = job->correction1 >= 0x1p-24f && job->correction1 <= 1 && job->correction2 >= 0x1p-24f &&
                      job->correction2 <= 1;
-    if (!fits) {
-        mlpkit_adam_avx2(job, start, end);
-    } else if (!job->clips && !job->decays) {
-        if (d1 && d2) adam_loop_512(job, start, end, 1, 1, 0, 0);
-        else if (d2) adam_loop_512(job, start, end, 0, 1, 0, 0);
-        else if (d1) adam_loop_512(job, start, end, 1, 0, 0, 0);
-        else adam_loop_512(job, start, end, 0, 0, 0, 0);
-    } else {
-        adam_loop_512(job, start, end, d1, d2, job->clips != 0, job->decays != 0);
-    }
+    if (fits) MLPKIT_ADAM_CASES(adam_loop_512);
+    else mlpkit_adam_avx2(job, start, end);
 }
 
 // One block of C: `rows` (1 to 6) rows by `vectors` (1 or 2) eight-column registers, the last
