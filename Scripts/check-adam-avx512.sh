@@ -5,7 +5,7 @@
 # the default β1 = 0.9 and β2 = 0.999 give before they round to 1 (t stepping by STRIDE for β2;
 # STRIDE=1 is all 16,600, about 90 minutes on one core). Needs clang or gcc and an AVX-512
 # processor; the unit test runs the same checks on chosen binades.
-#     Scripts/check-adam-avx512.sh            # STRIDE=97: about 3 minutes
+#     Scripts/check-adam-avx512.sh            # STRIDE=97: about 2 minutes
 set -euo pipefail
 cd "$(dirname "$0")/.."
 stride=${STRIDE:-97}

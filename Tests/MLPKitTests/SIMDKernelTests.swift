@@ -100,7 +100,8 @@ final class SIMDKernelTests: XCTestCase {
                 var (t, gg, mm, vv) = (theta, g, m, v)
                 CPUParallelTests.withAdamJob(&t, &gg, &mm, &vv, h, corrections: (c1, c2), gradientScale: 1, decay: 1,
                                              decays: false) { job in
-                    ElementwiseKernels.adamRange(job, start: 0, end: count, simd: avx512)
+                    // the AVX-512 loop even under MLPKIT_AVX512=0, or the Swift loop
+                    ElementwiseKernels.adamRange(job, start: 0, end: count, simd: avx512, avx512: true)
                 }
                 results.append(t + mm + vv)
             }
