@@ -538,15 +538,18 @@ static inline __attribute__((always_inline, target("avx2,fma"))) void transpose6
 
 // Lines 0..<count of an operand (A's rows or B's columns) over depth 0..<depth, into panels of
 // `width` lines, each panel depth×width with the lines side by side, zero past the last line.
-// Line i at depth p is source[i·lineStride + p·depthStride].
+// Line i at depth p is source[i·lineStride + d·depthStride], d = p, or depths[p] where `depths`
+// is given (B's depths picked from a larger matrix: a batch's rows read where they lie).
 static inline __attribute__((always_inline, target("avx2,fma"))) void pack_panels(
-    const float *source, long count, long lineStride, long depth, long depthStride, long width, float *packed) {
+    const float *source, long count, long lineStride, long depth, long depthStride, const long *depths, long width,
+    float *packed) {
+#define PACKED_DEPTH(p) ((depths ? depths[p] : (p)) * depthStride)
     if (lineStride == 1) {
         // the lines side by side in memory at each depth (B in NN and TN, A in TN): one pass along
         // each depth's run of lines, so the source is read in order (panel after panel, each
         // depth in turn, crossed a page at every depth: 512 pages a panel)
         for (long p = 0; p < depth; ++p) {
-            const float *at = source + p * depthStride;
+            const float *at = source + PACKED_DEPTH(p);
             for (long panel = 0; panel < count; panel += width) {
                 const long valid = count - panel < width ? count - panel : width;
                 float *row = packed + panel * depth + p * width;
@@ -561,24 +564,25 @@ static inline __attribute__((always_inline, target("avx2,fma"))) void pack_panel
         float *out = packed + panel * depth;
         const float *lines = source + panel * lineStride;
         long p = 0;
-        if (width == PACKED_MR && valid == width && depthStride == 1) {
+        if (width == PACKED_MR && valid == width && depthStride == 1 && !depths) {
             // whole six-line panels of lines along which the depth runs (A in NT and NN): eight
             // depths of the six lines at a time, transposed in registers as eight lines with two of
             // zeros, each depth's six values stored as four and two
             for (; p + 8 <= depth; p += 8) transpose6(lines + p, lineStride, out + p * PACKED_MR);
-        } else if (width == 8 * (width / 8) && valid == width && depthStride == 1) {
+        } else if (width == 8 * (width / 8) && valid == width && depthStride == 1 && !depths) {
             // whole panels of lines along which the depth runs (B in NT): eight depths of eight
             // lines at a time, transposed in registers
             for (; p + 8 <= depth; p += 8)
                 for (long j = 0; j < width; j += 8) transpose8(lines + j * lineStride + p, lineStride, out + p * width + j, width);
         }
         for (; p < depth; ++p) {
-            const float *at = lines + p * depthStride;
+            const float *at = lines + PACKED_DEPTH(p);
             float *row = out + p * width;
             for (long j = 0; j < valid; ++j) row[j] = at[j * lineStride];
             for (long j = valid; j < width; ++j) row[j] = 0;
         }
     }
+#undef PACKED_DEPTH
 }
 
 // C's tile on its way into the L1 cache while a kernel makes its sums (each row's two cache
@@ -636,15 +640,16 @@ static inline __attribute__((always_inline, target("avx2,fma"))) void packed_ker
     }
 }
 
-AVX2 void mlpkit_unpacked_product_avx2(long m, long n, long k, const float *a, long aRow, long aDepth, const float *b,
-                                       long bDepth, long bColumn, float *c, long ldc) {
+AVX2 void mlpkit_unpacked_product_avx2(long m, long n, long k, const float *a, long aRow, long aDepth, const long *aRows,
+                                       const float *b, long bDepth, long bColumn, const long *bDepths, float *c, long ldc) {
     for (long i = 0; i < m; ++i)
         for (long j = 0; j < n; ++j) {
+            const float *row = a + (aRows ? aRows[i] : i) * aRow, *column = b + j * bColumn;
             float total = 0;
             for (long pc = 0; pc < k; pc += PACKED_KC) {
                 const long end = k - pc < PACKED_KC ? k : pc + PACKED_KC;
                 float sum = 0;
-                for (long p = pc; p < end; ++p) sum = fmaf(a[i * aRow + p * aDepth], b[p * bDepth + j * bColumn], sum);
+                for (long p = pc; p < end; ++p) sum = fmaf(row[p * aDepth], column[(bDepths ? bDepths[p] : p) * bDepth], sum);
                 total = pc == 0 ? sum : total + sum;
             }
             c[i * ldc + j] = total;
@@ -685,7 +690,7 @@ static inline __attribute__((always_inline, target("avx2,fma"))) void packed_pro
     }
     if (!packing_buffers()) {
         // no memory for the packing buffers: the same sums, element by element
-        mlpkit_unpacked_product_avx2(m, n, k, a, aRow, aDepth, b, bDepth, bColumn, c, ldc);
+        mlpkit_unpacked_product_avx2(m, n, k, a, aRow, aDepth, NULL, b, bDepth, bColumn, NULL, c, ldc);
         return;
     }
     float *packedA = packed_a_block, *packedB = packed_b_block;
@@ -693,10 +698,10 @@ static inline __attribute__((always_inline, target("avx2,fma"))) void packed_pro
         const long nc = n - jc < PACKED_NC ? n - jc : PACKED_NC;
         for (long pc = 0; pc < k; pc += PACKED_KC) {
             const long kc = k - pc < PACKED_KC ? k - pc : PACKED_KC;
-            pack_panels(b + jc * bColumn + pc * bDepth, nc, bColumn, kc, bDepth, width, packedB);
+            pack_panels(b + jc * bColumn + pc * bDepth, nc, bColumn, kc, bDepth, NULL, width, packedB);
             for (long ic = 0; ic < m; ic += PACKED_MC) {
                 const long mc = m - ic < PACKED_MC ? m - ic : PACKED_MC;
-                pack_panels(a + ic * aRow + pc * aDepth, mc, aRow, kc, aDepth, mr, packedA);
+                pack_panels(a + ic * aRow + pc * aDepth, mc, aRow, kc, aDepth, NULL, mr, packedA);
                 // a panel of B (32 KiB at most with AVX2's kernel) stays in the L1 cache over every panel of A
                 packed_tiles(kc, packedA, mc, packedB, nc, c + ic * ldc + jc, ldc, width, mr, kernel, pc > 0);
             }
@@ -704,20 +709,22 @@ static inline __attribute__((always_inline, target("avx2,fma"))) void packed_pro
     }
 }
 
-// One tile of C from A read where it lies (A(r, p) at a[r·rowStride + p·depthStride]) and a packed
-// panel of B: AVX-512's `direct_kernel_512`.
-typedef void (*direct_tile_kernel)(long depth, const float *a, long rowStride, long depthStride, const float *b, float *c,
-                                   long ldc, long rows, long columns, int accumulates);
+// One tile of C from A read where it lies (A(r, p) at a[i·rowStride + p·depthStride], i = r, or
+// rows[r] where `rows` is given) and a packed panel of B: AVX-512's `direct_kernel_512`.
+typedef void (*direct_tile_kernel)(long depth, const float *a, long rowStride, long depthStride, const long *rows,
+                                   const float *b, float *c, long ldc, long tileRows, long columns, int accumulates);
 
-// `packed_tiles` with A read where it lies (rows `aRow` apart, depths `aDepth` apart).
+// `packed_tiles` with A read where it lies (rows `aRow` apart, depths `aDepth` apart; row r at
+// a + aRows[r]·aRow where `aRows` is given).
 static inline __attribute__((always_inline, target("avx2,fma"))) void direct_tiles(
-    long kc, const float *a, long aRow, long aDepth, long rows, const float *packedB, long columns, float *c, long ldc,
-    long width, long mr, direct_tile_kernel kernel, int accumulates) {
+    long kc, const float *a, long aRow, long aDepth, const long *aRows, long rows, const float *packedB, long columns, float *c,
+    long ldc, long width, long mr, direct_tile_kernel kernel, int accumulates) {
     for (long jr = 0; jr < columns; jr += width) {
         const long tileColumns = columns - jr < width ? columns - jr : width;
         for (long ir = 0; ir < rows; ir += mr) {
             const long tileRows = rows - ir < mr ? rows - ir : mr;
-            kernel(kc, a + ir * aRow, aRow, aDepth, packedB + jr * kc, c + ir * ldc + jr, ldc, tileRows, tileColumns, accumulates);
+            kernel(kc, aRows ? a : a + ir * aRow, aRow, aDepth, aRows ? aRows + ir : NULL, packedB + jr * kc, c + ir * ldc + jr, ldc,
+                   tileRows, tileColumns, accumulates);
         }
     }
 }
@@ -734,9 +741,14 @@ static _Thread_local long packed_whole_capacity;
 // Every element is the same chain per block of the depth as in `packed_product`: the same bits
 // whichever thread takes which chunk. `chunk` is best a multiple of `width` (columns) or of `mr`
 // (rows); it is held to the packing buffers' PACKED_NC columns or PACKED_MC rows.
+//
+// `aRows` (or NULL): op(A)'s row i is row aRows[i] of `a`; `bDepths` (or NULL): op(B)'s depth p is
+// depth bDepths[p] of `b`. A batch's rows are read where they lie in the data instead of gathered
+// first: the same sums, so the same bits as the product of the gathered copy.
 static inline __attribute__((always_inline, target("avx2,fma"))) void claimed_product(
-    long m, long n, long k, const float *a, long aRow, long aDepth, const float *b, long bDepth, long bColumn, float *c, long ldc,
-    long chunk, long *next, int splitsColumns, long width, long mr, packed_tile_kernel kernel, direct_tile_kernel direct) {
+    long m, long n, long k, const float *a, long aRow, long aDepth, const long *aRows, const float *b, long bDepth, long bColumn,
+    const long *bDepths, float *c, long ldc, long chunk, long *next, int splitsColumns, long width, long mr,
+    packed_tile_kernel kernel, direct_tile_kernel direct) {
     // at most what the packing buffers hold (the same on every thread, so the chunks agree)
     const long largest = splitsColumns ? PACKED_NC : PACKED_MC;
     chunk = chunk < 1 ? 1 : chunk > largest ? largest : chunk;
@@ -762,14 +774,17 @@ static inline __attribute__((always_inline, target("avx2,fma"))) void claimed_pr
             packed_whole_capacity = need;
         }
     }
-    if (k <= 0 || packed_whole_capacity < need || !packing_buffers()) {
-        // no depth, or no memory for the buffers: the same sums, element by element, chunk by chunk
+    if (k <= 0 || packed_whole_capacity < need || !packing_buffers() || (aRows && !readsA)) {
+        // no depth, or no memory for the buffers, or A's rows picked where A is packed (the packing
+        // has no row index): the same sums, element by element, chunk by chunk
         for (; claim * chunk < extent; claim = __atomic_fetch_add(next, 1, __ATOMIC_RELAXED)) {
             const long start = claim * chunk, count = extent - start < chunk ? extent - start : chunk;
             if (splitsColumns)
-                mlpkit_unpacked_product_avx2(m, count, k, a, aRow, aDepth, b + start * bColumn, bDepth, bColumn, c + start, ldc);
+                mlpkit_unpacked_product_avx2(m, count, k, a, aRow, aDepth, aRows, b + start * bColumn, bDepth, bColumn, bDepths,
+                                             c + start, ldc);
             else
-                mlpkit_unpacked_product_avx2(count, n, k, a + start * aRow, aRow, aDepth, b, bDepth, bColumn, c + start * ldc, ldc);
+                mlpkit_unpacked_product_avx2(count, n, k, aRows ? a : a + start * aRow, aRow, aDepth, aRows ? aRows + start : NULL,
+                                             b, bDepth, bColumn, bDepths, c + start * ldc, ldc);
         }
         return;
     }
@@ -777,9 +792,10 @@ static inline __attribute__((always_inline, target("avx2,fma"))) void claimed_pr
     for (long pc = 0; packsWhole && pc < k; pc += PACKED_KC) {
         const long kc = k - pc < PACKED_KC ? k - pc : PACKED_KC;
         if (splitsColumns)
-            pack_panels(a + pc * aDepth, m, aRow, kc, aDepth, mr, whole + padded * pc);
+            pack_panels(a + pc * aDepth, m, aRow, kc, aDepth, NULL, mr, whole + padded * pc);
         else
-            pack_panels(b + pc * bDepth, n, bColumn, kc, bDepth, width, whole + padded * pc);
+            pack_panels(bDepths ? b : b + pc * bDepth, n, bColumn, kc, bDepth, bDepths ? bDepths + pc : NULL, width,
+                        whole + padded * pc);
     }
     for (; claim * chunk < extent; claim = __atomic_fetch_add(next, 1, __ATOMIC_RELAXED)) {
         const long start = claim * chunk, count = extent - start < chunk ? extent - start : chunk;
@@ -787,26 +803,29 @@ static inline __attribute__((always_inline, target("avx2,fma"))) void claimed_pr
             const long kc = k - pc < PACKED_KC ? k - pc : PACKED_KC;
             const float *packed = whole + padded * pc;
             if (splitsColumns) {
-                pack_panels(b + start * bColumn + pc * bDepth, count, bColumn, kc, bDepth, width, packed_b_block);
+                pack_panels(b + start * bColumn + (bDepths ? 0 : pc * bDepth), count, bColumn, kc, bDepth,
+                            bDepths ? bDepths + pc : NULL, width, packed_b_block);
                 if (readsA)
-                    direct_tiles(kc, a + pc * aDepth, aRow, aDepth, m, packed_b_block, count, c + start, ldc, width, mr, direct,
-                                 pc > 0);
+                    direct_tiles(kc, a + pc * aDepth, aRow, aDepth, aRows, m, packed_b_block, count, c + start, ldc, width, mr,
+                                 direct, pc > 0);
                 else
                     packed_tiles(kc, packed, m, packed_b_block, count, c + start, ldc, width, mr, kernel, pc > 0);
             } else if (readsA) {
-                direct_tiles(kc, a + start * aRow + pc * aDepth, aRow, aDepth, count, packed, n, c + start * ldc, ldc, width, mr,
-                             direct, pc > 0);
+                direct_tiles(kc, (aRows ? a : a + start * aRow) + pc * aDepth, aRow, aDepth, aRows ? aRows + start : NULL, count,
+                             packed, n, c + start * ldc, ldc, width, mr, direct, pc > 0);
             } else {
-                pack_panels(a + start * aRow + pc * aDepth, count, aRow, kc, aDepth, mr, packed_a_block);
+                pack_panels(a + start * aRow + pc * aDepth, count, aRow, kc, aDepth, NULL, mr, packed_a_block);
                 packed_tiles(kc, packed_a_block, count, packed, n, c + start * ldc, ldc, width, mr, kernel, pc > 0);
             }
         }
     }
 }
 
-AVX2 void mlpkit_claimed_product_avx2(long m, long n, long k, const float *a, long aRow, long aDepth, const float *b,
-                                      long bDepth, long bColumn, float *c, long ldc, long chunk, long *next, int splitsColumns) {
-    claimed_product(m, n, k, a, aRow, aDepth, b, bDepth, bColumn, c, ldc, chunk, next, splitsColumns, PACKED_NR, PACKED_MR, packed_kernel, NULL);
+AVX2 void mlpkit_claimed_product_avx2(long m, long n, long k, const float *a, long aRow, long aDepth, const long *aRows,
+                                      const float *b, long bDepth, long bColumn, const long *bDepths, float *c, long ldc, long chunk,
+                                      long *next, int splitsColumns) {
+    claimed_product(m, n, k, a, aRow, aDepth, aRows, b, bDepth, bColumn, bDepths, c, ldc, chunk, next, splitsColumns, PACKED_NR,
+                    PACKED_MR, packed_kernel, NULL);
 }
 
 AVX2 void mlpkit_packed_product_avx2(long m, long n, long k, const float *a, long aRow, long aDepth, const float *b,
@@ -862,11 +881,14 @@ static inline __attribute__((always_inline, target("avx512f,avx2,fma"))) void st
 // (`packed_kernel_512`); a row past `rows` reads the last row again, and its sums are never
 // stored. Each element one chain of fused multiply-adds over p in order: the same bits either way.
 static inline __attribute__((always_inline, target("avx512f,avx2,fma"))) void direct_kernel_512(
-    long depth, const float *a, long rowStride, long depthStride, const float *b, float *c, long ldc, long rows, long columns,
-    int accumulates) {
+    long depth, const float *a, long rowStride, long depthStride, const long *rowIndex, const float *b, float *c, long ldc,
+    long rows, long columns, int accumulates) {
     prefetch_tile(c, ldc, rows, columns);
     const float *lines[PACKED512_MR];
-    for (int r = 0; r < PACKED512_MR; ++r) lines[r] = a + (r < rows ? r : rows - 1) * rowStride;
+    for (int r = 0; r < PACKED512_MR; ++r) {
+        const long line = r < rows ? r : rows - 1;
+        lines[r] = a + (rowIndex ? rowIndex[line] : line) * rowStride;
+    }
     __m512 sums[PACKED512_MR][2];
     for (int r = 0; r < PACKED512_MR; ++r) sums[r][0] = sums[r][1] = _mm512_setzero_ps();
     for (long p = 0; p < depth; ++p) {
@@ -885,7 +907,7 @@ static inline __attribute__((always_inline, target("avx512f,avx2,fma"))) void di
 // the panel's strides.
 static inline __attribute__((always_inline, target("avx512f,avx2,fma"))) void packed_kernel_512(
     long depth, const float *a, const float *b, float *c, long ldc, long rows, long columns, int accumulates) {
-    direct_kernel_512(depth, a, 1, PACKED512_MR, b, c, ldc, rows, columns, accumulates);
+    direct_kernel_512(depth, a, 1, PACKED512_MR, NULL, b, c, ldc, rows, columns, accumulates);
 }
 
 __attribute__((target("avx512f,avx2,fma"))) void mlpkit_packed_product_avx512(long m, long n, long k, const float *a, long aRow, long aDepth, const float *b, long bDepth,
@@ -894,10 +916,10 @@ __attribute__((target("avx512f,avx2,fma"))) void mlpkit_packed_product_avx512(lo
 }
 
 __attribute__((target("avx512f,avx2,fma"))) void mlpkit_claimed_product_avx512(
-    long m, long n, long k, const float *a, long aRow, long aDepth, const float *b, long bDepth, long bColumn, float *c, long ldc,
-    long chunk, long *next, int splitsColumns) {
-    claimed_product(m, n, k, a, aRow, aDepth, b, bDepth, bColumn, c, ldc, chunk, next, splitsColumns, PACKED512_NR, PACKED512_MR, packed_kernel_512,
-                    direct_kernel_512);
+    long m, long n, long k, const float *a, long aRow, long aDepth, const long *aRows, const float *b, long bDepth, long bColumn,
+    const long *bDepths, float *c, long ldc, long chunk, long *next, int splitsColumns) {
+    claimed_product(m, n, k, a, aRow, aDepth, aRows, b, bDepth, bColumn, bDepths, c, ldc, chunk, next, splitsColumns, PACKED512_NR,
+                    PACKED512_MR, packed_kernel_512, direct_kernel_512);
 }
 
 #else
@@ -936,19 +958,22 @@ void mlpkit_packed_product_avx2(long m, long n, long k, const float *a, long aRo
                                  long bDepth, long bColumn, float *c, long ldc) {
     (void)m; (void)n; (void)k; (void)a; (void)aRow; (void)aDepth; (void)b; (void)bDepth; (void)bColumn; (void)c; (void)ldc;
 }
-void mlpkit_unpacked_product_avx2(long m, long n, long k, const float *a, long aRow, long aDepth, const float *b,
-                                  long bDepth, long bColumn, float *c, long ldc) {
-    (void)m; (void)n; (void)k; (void)a; (void)aRow; (void)aDepth; (void)b; (void)bDepth; (void)bColumn; (void)c; (void)ldc;
+void mlpkit_unpacked_product_avx2(long m, long n, long k, const float *a, long aRow, long aDepth, const long *aRows,
+                                  const float *b, long bDepth, long bColumn, const long *bDepths, float *c, long ldc) {
+    (void)m; (void)n; (void)k; (void)a; (void)aRow; (void)aDepth; (void)aRows; (void)b; (void)bDepth; (void)bColumn;
+    (void)bDepths; (void)c; (void)ldc;
 }
-void mlpkit_claimed_product_avx2(long m, long n, long k, const float *a, long aRow, long aDepth, const float *b,
-                                 long bDepth, long bColumn, float *c, long ldc, long chunk, long *next, int splitsColumns) {
-    (void)m; (void)n; (void)k; (void)a; (void)aRow; (void)aDepth; (void)b; (void)bDepth; (void)bColumn; (void)c; (void)ldc;
-    (void)chunk; (void)next; (void)splitsColumns;
+void mlpkit_claimed_product_avx2(long m, long n, long k, const float *a, long aRow, long aDepth, const long *aRows,
+                                 const float *b, long bDepth, long bColumn, const long *bDepths, float *c, long ldc, long chunk,
+                                 long *next, int splitsColumns) {
+    (void)m; (void)n; (void)k; (void)a; (void)aRow; (void)aDepth; (void)aRows; (void)b; (void)bDepth; (void)bColumn;
+    (void)bDepths; (void)c; (void)ldc; (void)chunk; (void)next; (void)splitsColumns;
 }
-void mlpkit_claimed_product_avx512(long m, long n, long k, const float *a, long aRow, long aDepth, const float *b,
-                                   long bDepth, long bColumn, float *c, long ldc, long chunk, long *next, int splitsColumns) {
-    (void)m; (void)n; (void)k; (void)a; (void)aRow; (void)aDepth; (void)b; (void)bDepth; (void)bColumn; (void)c; (void)ldc;
-    (void)chunk; (void)next; (void)splitsColumns;
+void mlpkit_claimed_product_avx512(long m, long n, long k, const float *a, long aRow, long aDepth, const long *aRows,
+                                   const float *b, long bDepth, long bColumn, const long *bDepths, float *c, long ldc, long chunk,
+                                   long *next, int splitsColumns) {
+    (void)m; (void)n; (void)k; (void)a; (void)aRow; (void)aDepth; (void)aRows; (void)b; (void)bDepth; (void)bColumn;
+    (void)bDepths; (void)c; (void)ldc; (void)chunk; (void)next; (void)splitsColumns;
 }
 
 #endif

@@ -310,6 +310,76 @@ final class SIMDKernelTests: XCTestCase {
         }
     }
 
+    /// The claimed product reading the batch operand's rows by index (op(A)'s rows in NT and NN,
+    /// op(B)'s depths in TN: a batch's rows where they lie in the data, repeated and out of
+    /// order) gives bit for bit the packed product of the gathered copy, by columns and by rows,
+    /// one taker or two, with AVX2 (whose packed A takes the element-by-element path) and AVX-512;
+    /// so does the element-by-element fallback. Picking the rows in the wrong order fails it.
+    func testClaimedProductReadsSelectedRowsWithTheGatheredBits() throws {
+        try requireSIMD()
+        let shapes = [(7, 17, 5), (13, 33, 513), (73, 200, 130), (130, 129, 130), (128, 256, 784), (150, 100, 600)]
+        for (m, n, k) in shapes {
+            for layout in ProductLayout.allCases {
+                let (aRow, aDepth, bDepth, bColumn) = layout.operandStrides(m: m, n: n, k: k)
+                var random = SeededGenerator(seed: UInt64(m * 31 + n * 5 + k))
+                var a = (0..<(m * k)).map { _ in Float.random(in: -1...1, using: &random) }
+                var b = (0..<(k * n)).map { _ in Float.random(in: -1...1, using: &random) }
+                // the selected operand: `count` rows of `width` picked from a source of count + 37 rows
+                let (count, width) = layout == .tn ? (k, n) : (m, k)
+                let source = (0..<((count + 37) * width)).map { _ in Float.random(in: -1...1, using: &random) }
+                let indices = (0..<count).map { _ in Int.random(in: 0..<(count + 37), using: &random) }
+                let gathered = indices.flatMap { source[($0 * width)..<(($0 + 1) * width)] }
+                if layout == .tn { b = gathered } else { a = gathered }
+                for avx512 in mlpkit_avx512_level() > 0 ? [false, true] : [false] {
+                    var expected = [Float](repeating: .nan, count: m * n)
+                    avx512 ? mlpkit_packed_product_avx512(m, n, k, a, aRow, aDepth, b, bDepth, bColumn, &expected, n)
+                        : mlpkit_packed_product_avx2(m, n, k, a, aRow, aDepth, b, bDepth, bColumn, &expected, n)
+                    for (splitsColumns, chunk) in [(Int32(1), 64), (Int32(0), avx512 ? 32 : 36)] {
+                        for takers in [1, 2] {
+                            for shuffled in [false, true] {
+                                var c = [Float](repeating: .nan, count: m * n)
+                                var next = 0
+                                // shuffled: the right rows in another order, which must not give the same bits
+                                let picked = shuffled ? Array(indices.reversed()) : indices
+                                c.withUnsafeMutableBufferPointer { c in
+                                    withUnsafeMutablePointer(to: &next) { next in
+                                        var job = ClaimedTestJob(m: m, n: n, k: k, a: layout == .tn ? a : source, b: layout == .tn ? source : b,
+                                                                 aRow: aRow, aDepth: aDepth, bDepth: bDepth, bColumn: bColumn,
+                                                                 c: c.baseAddress!, chunk: chunk, next: next, splitsColumns: splitsColumns,
+                                                                 avx512: avx512)
+                                        if layout == .tn { job.bDepths = picked } else { job.aRows = picked }
+                                        if takers == 1 {
+                                            job.take()
+                                        } else {
+                                            DispatchQueue.concurrentPerform(iterations: 2) { _ in job.take() }
+                                        }
+                                    }
+                                }
+                                let context = "\(layout) \(m)×\(n)×\(k) avx512 \(avx512) columns \(splitsColumns) takers \(takers)"
+                                if shuffled {
+                                    if Set(indices).count > 1 {
+                                        XCTAssertNotEqual(c.map(\.bitPattern), expected.map(\.bitPattern), context)
+                                    }
+                                } else {
+                                    XCTAssertEqual(c.map(\.bitPattern), expected.map(\.bitPattern), context)
+                                }
+                            }
+                        }
+                    }
+                    // the element-by-element fallback with the same indices
+                    var unpacked = [Float](repeating: .nan, count: m * n)
+                    withOptionalPointer(layout == .tn ? nil : indices) { aRows in
+                        withOptionalPointer(layout == .tn ? indices : nil) { bDepths in
+                            mlpkit_unpacked_product_avx2(m, n, k, layout == .tn ? a : source, aRow, aDepth, aRows,
+                                                         layout == .tn ? source : b, bDepth, bColumn, bDepths, &unpacked, n)
+                        }
+                    }
+                    XCTAssertEqual(unpacked.map(\.bitPattern), expected.map(\.bitPattern), "unpacked \(layout) \(m)×\(n)×\(k)")
+                }
+            }
+        }
+    }
+
     /// A CPU backend with the packed product (as where no BLAS is installed) passes every row of
     /// the backend check against the Swift product, its split 257×130×200 products and 100-step
     /// training runs included.
@@ -335,12 +405,21 @@ private struct ClaimedTestJob: @unchecked Sendable {
     let next: UnsafeMutablePointer<Int>
     let splitsColumns: Int32
     let avx512: Bool
+    var aRows: [Int]? = nil
+    var bDepths: [Int]? = nil
 
     func take() {
-        if avx512 {
-            mlpkit_claimed_product_avx512(m, n, k, a, aRow, aDepth, b, bDepth, bColumn, c, n, chunk, next, splitsColumns)
-        } else {
-            mlpkit_claimed_product_avx2(m, n, k, a, aRow, aDepth, b, bDepth, bColumn, c, n, chunk, next, splitsColumns)
+        let claimed = avx512 ? mlpkit_claimed_product_avx512 : mlpkit_claimed_product_avx2
+        withOptionalPointer(aRows) { aRows in
+            withOptionalPointer(bDepths) { bDepths in
+                claimed(m, n, k, a, aRow, aDepth, aRows, b, bDepth, bColumn, bDepths, c, n, chunk, next, splitsColumns)
+            }
         }
     }
+}
+
+/// `body` with the array's elements, or nil.
+private func withOptionalPointer<R>(_ array: [Int]?, _ body: (UnsafePointer<Int>?) -> R) -> R {
+    guard let array else { return body(nil) }
+    return array.withUnsafeBufferPointer { body($0.baseAddress) }
 }

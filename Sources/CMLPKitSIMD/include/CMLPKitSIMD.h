@@ -79,18 +79,24 @@ void mlpkit_packed_product_avx512(long m, long n, long k, const float *a, long a
 /// rows (best a multiple of 6, or of 8 with AVX-512), each packing all of B. A chunk above 1024
 /// columns or 72 rows is taken as that many (the packing buffers' size), one below 1 as 1. The same sums and bits as one call, whichever thread takes
 /// which chunk. A thread that finds no chunk left returns at once.
-void mlpkit_claimed_product_avx2(long m, long n, long k, const float *a, long aRow, long aDepth, const float *b,
-                                 long bDepth, long bColumn, float *c, long ldc, long chunk, long *next, int splitsColumns);
+/// `aRows` (NULL: rows 0..<m): op(A)'s row i is row aRows[i] of `a` (at a + aRows[i]·aRow), fast
+/// where A is read where it lies (AVX-512, aDepth = 1: NT and NN), element by element elsewhere.
+/// `bDepths` (NULL: depths 0..<k): op(B)'s depth p is depth bDepths[p] of `b` (at b + bDepths[p]·bDepth).
+/// A batch's rows are so read where they lie in the data: the bits of the product of their gathered copy.
+void mlpkit_claimed_product_avx2(long m, long n, long k, const float *a, long aRow, long aDepth, const long *aRows,
+                                 const float *b, long bDepth, long bColumn, const long *bDepths, float *c, long ldc, long chunk,
+                                 long *next, int splitsColumns);
 
 /// `mlpkit_claimed_product_avx2` with the AVX-512 kernel (column chunks a multiple of 32).
-void mlpkit_claimed_product_avx512(long m, long n, long k, const float *a, long aRow, long aDepth, const float *b,
-                                   long bDepth, long bColumn, float *c, long ldc, long chunk, long *next, int splitsColumns);
+void mlpkit_claimed_product_avx512(long m, long n, long k, const float *a, long aRow, long aDepth, const long *aRows,
+                                   const float *b, long bDepth, long bColumn, const long *bDepths, float *c, long ldc, long chunk,
+                                   long *next, int splitsColumns);
 
 /// The same sums as `mlpkit_packed_product_avx2`, element by element with no buffers: what it
 /// falls back to when its packing buffers cannot be allocated (and what the tests check that
-/// fallback with).
-void mlpkit_unpacked_product_avx2(long m, long n, long k, const float *a, long aRow, long aDepth, const float *b,
-                                  long bDepth, long bColumn, float *c, long ldc);
+/// fallback with). `aRows` and `bDepths` as for `mlpkit_claimed_product_avx2`.
+void mlpkit_unpacked_product_avx2(long m, long n, long k, const float *a, long aRow, long aDepth, const long *aRows,
+                                  const float *b, long bDepth, long bColumn, const long *bDepths, float *c, long ldc);
 
 /// The mean squared error's rows start..<end of a `columns`-wide output: d = (z − y)·scale, and
 /// rowSums[i] = Σ_j (z − y)² for each row, accumulated in column order (the Swift row loop's

@@ -103,11 +103,86 @@ public protocol Backend: AnyObject {
     /// `body(0)` and `body(1)`, at once where the backend can; both run even when one throws,
     /// and body(0)'s error is rethrown before body(1)'s. The default runs them in turn.
     func concurrently(_ body: (Int) throws -> Void) throws
+
+    /// Whether `matrixProduct(_:m:n:k:rows:other:c:epilogue:)` reads the selected rows where they
+    /// lie for a product of this layout and size (a training step then skips the batch's gather).
+    /// The default: no.
+    func readsRowsInPlace(_ layout: ProductLayout, m: Int, n: Int, k: Int) -> Bool
+
+    /// `matrixProduct` with the batch operand given as rows of a larger matrix: for NT and NN
+    /// op(A) is m×k and its row i is row `rows.indices[i]` of `rows.source` (width k), `other` is
+    /// B; for TN op(B) is k×n and its row p is row `rows.indices[p]` of `rows.source` (width n),
+    /// `other` is A. The bits are those of `gatherRows` into a buffer followed by `matrixProduct`.
+    /// The default does exactly that, in a buffer it makes for the call.
+    func matrixProduct(
+        _ layout: ProductLayout, m: Int, n: Int, k: Int, rows: SelectedRows<Buffer>, other: BufferSlice<Buffer>,
+        c: BufferSlice<Buffer>, epilogue: ProductEpilogue<Buffer>
+    ) throws
+}
+
+/// Rows picked from a matrix by index (a batch of a dataset's rows, in the batch's order): row i
+/// is row `indices[i]` (an integral Float, as `gatherRows` takes) of `source`, `width` floats wide.
+public struct SelectedRows<Buffer> {
+    public var source: BufferSlice<Buffer>
+    public var width: Int
+    public var indices: BufferSlice<Buffer>
+
+    public init(source: BufferSlice<Buffer>, width: Int, indices: BufferSlice<Buffer>) {
+        self.source = source
+        self.width = width
+        self.indices = indices
+    }
 }
 
 extension Backend {
     public func runsConcurrently(multiplyAdds: Int) -> Bool { false }
 
+    public func readsRowsInPlace(_ layout: ProductLayout, m: Int, n: Int, k: Int) -> Bool { false }
+
+    public func matrixProduct(
+        _ layout: ProductLayout, m: Int, n: Int, k: Int, rows: SelectedRows<Buffer>, other: BufferSlice<Buffer>,
+        c: BufferSlice<Buffer>, epilogue: ProductEpilogue<Buffer>
+    ) throws {
+        try gatheringProduct(layout, m: m, n: n, k: k, rows: rows, other: other, c: c, epilogue: epilogue)
+    }
+
+    /// The selected rows gathered into a buffer made for the call, then `matrixProduct`.
+    func gatheringProduct(
+        _ layout: ProductLayout, m: Int, n: Int, k: Int, rows: SelectedRows<Buffer>, other: BufferSlice<Buffer>,
+        c: BufferSlice<Buffer>, epilogue: ProductEpilogue<Buffer>
+    ) throws {
+        let (count, width) = try SelectedRows<Buffer>.shape(layout, m: m, n: n, k: k, width: rows.width)
+        let (elements, overflow) = count.multipliedReportingOverflow(by: width)
+        guard !overflow else {
+            throw BackendError.invalidArgument(operation: "matrixProduct rows", reason: "\(count)×\(width) elements overflows")
+        }
+        let gathered = BufferSlice(try makeBuffer(count: elements))
+        try gatherRows(rows.source, width: width, indices: rows.indices, count: count, into: gathered)
+        if layout == .tn {
+            try matrixProduct(layout, m: m, n: n, k: k, a: other, b: gathered, c: c, epilogue: epilogue)
+        } else {
+            try matrixProduct(layout, m: m, n: n, k: k, a: gathered, b: other, c: c, epilogue: epilogue)
+        }
+    }
+}
+
+extension SelectedRows {
+    /// The rows and width the selected operand of this product has (m×k for NT and NN, k×n for
+    /// TN), after checking that `width` is that width and no size is negative.
+    static func shape(_ layout: ProductLayout, m: Int, n: Int, k: Int, width: Int) throws -> (rows: Int, width: Int) {
+        guard m >= 0, n >= 0, k >= 0 else {
+            throw BackendError.invalidArgument(operation: "matrixProduct", reason: "negative size \(m)×\(n)×\(k)")
+        }
+        let shape = layout == .tn ? (rows: k, width: n) : (rows: m, width: k)
+        guard width == shape.width else {
+            throw BackendError.invalidArgument(
+                operation: "matrixProduct rows", reason: "rows \(width) wide for an operand \(shape.width) wide")
+        }
+        return shape
+    }
+}
+
+extension Backend {
     public func concurrently(_ body: (Int) throws -> Void) throws {
         var first: Error?
         do { try body(0) } catch { first = error }

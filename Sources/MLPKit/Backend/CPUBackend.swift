@@ -164,7 +164,15 @@ public final class CPUBackend: Backend {
         let aPointer = try pointer(a, count: mk, "matrixProduct A")
         let bPointer = try pointer(b, count: kn, "matrixProduct B")
         let cPointer = try pointer(c, count: mn, "matrixProduct C")
+        let epiloguePointers = try pointers(epilogue, count: mn, columns: n)
         if m == 0 || n == 0 { return }
+        multiply(layout, m: m, n: n, k: k, a: aPointer, b: bPointer, c: cPointer)
+        applyEpilogue(epiloguePointers, c: cPointer, rows: m, columns: n)
+    }
+
+    /// C = op(A)·op(B) by this backend's product engine (sizes and operands already checked).
+    private func multiply(_ layout: ProductLayout, m: Int, n: Int, k: Int, a aPointer: UnsafeMutablePointer<Float>,
+                          b bPointer: UnsafeMutablePointer<Float>, c cPointer: UnsafeMutablePointer<Float>) {
         switch productEngine {
         case .swift:
             SwiftMatrixProduct.multiply(layout, m: m, n: n, k: k, a: aPointer, b: bPointer, c: cPointer)
@@ -178,19 +186,94 @@ public final class CPUBackend: Backend {
                 SwiftMatrixProduct.multiply(layout, m: m, n: n, k: k, a: aPointer, b: bPointer, c: cPointer)
             }
         }
+    }
+
+    /// An epilogue's operands, checked (before the product writes C).
+    private enum EpiloguePointers {
+        case none
+        case bias(UnsafeMutablePointer<Float>, relu: Bool)
+        case reluMask(UnsafeMutablePointer<Float>)
+    }
+
+    private func pointers(_ epilogue: ProductEpilogue<CPUBuffer>, count mn: Int, columns n: Int) throws -> EpiloguePointers {
+        switch epilogue {
+        case .none:
+            return .none
+        case .bias(let bias):
+            return .bias(try pointer(bias, count: n, "matrixProduct bias"), relu: false)
+        case .biasReLU(let bias):
+            return .bias(try pointer(bias, count: n, "matrixProduct bias"), relu: true)
+        case .reluMask(let activation):
+            return .reluMask(try pointer(activation, count: mn, "matrixProduct relu mask"))
+        }
+    }
+
+    private func applyEpilogue(_ epilogue: EpiloguePointers, c cPointer: UnsafeMutablePointer<Float>, rows m: Int, columns n: Int) {
         switch epilogue {
         case .none:
             break
-        case .bias(let bias):
-            let biasPointer = try pointer(bias, count: n, "matrixProduct bias")
-            ElementwiseKernels.addBiasSplit(cPointer, rows: m, columns: n, bias: biasPointer, relu: false)
-        case .biasReLU(let bias):
-            let biasPointer = try pointer(bias, count: n, "matrixProduct bias")
-            ElementwiseKernels.addBiasSplit(cPointer, rows: m, columns: n, bias: biasPointer, relu: true)
-        case .reluMask(let activation):
-            let activationPointer = try pointer(activation, count: mn, "matrixProduct relu mask")
-            ElementwiseKernels.reluMaskSplit(cPointer, activation: activationPointer, count: mn)
+        case let .bias(biasPointer, relu):
+            ElementwiseKernels.addBiasSplit(cPointer, rows: m, columns: n, bias: biasPointer, relu: relu)
+        case .reluMask(let activationPointer):
+            ElementwiseKernels.reluMaskSplit(cPointer, activation: activationPointer, count: m * n)
         }
+    }
+
+    /// Reads the selected rows where they lie for the products that the claimed product takes
+    /// (`SIMDKernels.readsSelectedRows`: mid-size NT and NN products with AVX-512, and TN ones),
+    /// where this backend sends such a product to it (not the small-product kernel, nor a BLAS).
+    public func readsRowsInPlace(_ layout: ProductLayout, m: Int, n: Int, k: Int) -> Bool {
+        guard productEngine != .swift, m > 0, n > 0, k > 0 else { return false }
+        let work = BLASLibrary.multiplyAdds(m: m, n: n, k: k)
+        guard work > SIMDKernels.smallProductLimit, blas == nil || SIMDKernels.prefersPackedProduct(m: m, n: n, k: k) else {
+            return false
+        }
+        return SIMDKernels.readsSelectedRows(layout, m: m, n: n, k: k)
+    }
+
+    /// Reads the selected rows where they lie where `readsRowsInPlace` says so (the bits of the
+    /// gathered product, which the tests check), else gathers them into a buffer for the call.
+    public func matrixProduct(
+        _ layout: ProductLayout, m: Int, n: Int, k: Int, rows: SelectedRows<CPUBuffer>, other: BufferSlice<CPUBuffer>,
+        c: BufferSlice<CPUBuffer>, epilogue: ProductEpilogue<CPUBuffer>
+    ) throws {
+        let (count, width) = try SelectedRows<CPUBuffer>.shape(layout, m: m, n: n, k: k, width: rows.width)
+        guard readsRowsInPlace(layout, m: m, n: n, k: k) else {
+            try gatheringProduct(layout, m: m, n: n, k: k, rows: rows, other: other, c: c, epilogue: epilogue)
+            return
+        }
+        let mn = try elements(m, n, "matrixProduct C")
+        let otherPointer = try pointer(other, count: layout == .tn ? try elements(k, m, "matrixProduct A") : try elements(k, n, "matrixProduct B"),
+                                       layout == .tn ? "matrixProduct A" : "matrixProduct B")
+        let cPointer = try pointer(c, count: mn, "matrixProduct C")
+        let epiloguePointers = try pointers(epilogue, count: mn, columns: n)
+        let indexPointer = try pointer(rows.indices, count: count, "matrixProduct row indices")
+        let sourcePointer = try pointer(rows.source, count: 0, "matrixProduct rows")
+        let sourceRows = (rows.source.buffer.count - rows.source.offset) / width
+        try withUnsafeTemporaryAllocation(of: Int.self, capacity: count) { indices in
+            // every index checked before C is written
+            for row in 0..<count {
+                guard let index = Int(exactly: indexPointer[row]), index >= 0, index < sourceRows else {
+                    throw BackendError.outOfBounds(operation: "matrixProduct rows",
+                                                   needed: Self.elementsNeeded(index: indexPointer[row], width: width),
+                                                   available: rows.source.buffer.count - rows.source.offset)
+                }
+                indices[row] = index
+            }
+            let (a, b) = layout == .tn ? (otherPointer, sourcePointer) : (sourcePointer, otherPointer)
+            let taken = SIMDKernels.selectedRowsProduct(layout, m: m, n: n, k: k, a: a, b: b, c: cPointer,
+                                                        rows: UnsafePointer(indices.baseAddress!))
+            precondition(taken, "readsRowsInPlace and SIMDKernels.readsSelectedRows disagree")
+        }
+        applyEpilogue(epiloguePointers, c: cPointer, rows: m, columns: n)
+    }
+
+    /// The elements a row index needs of its source (row `index` + 1 rows of `width`), saturating:
+    /// an index of 1e14 times a wide row overflows, and a NaN or negative one needs more than any.
+    static func elementsNeeded(index: Float, width: Int) -> Int {
+        guard index.isFinite, abs(index) < 1e15 else { return Int.max }
+        let (end, overflow) = (Int(index) + 1).multipliedReportingOverflow(by: width)
+        return overflow ? Int.max : end
     }
 
     /// The CPU backend implements every feature.
@@ -271,14 +354,8 @@ public final class CPUBackend: Backend {
         // every index checked before any row is copied
         for row in 0..<count {
             guard let index = Int(exactly: indexPointer[row]), index >= 0, index < sourceRows else {
-                // the elements row `index` would need, saturating (an index of 1e14 times a wide row overflows)
-                let index = indexPointer[row]
-                var needed = Int.max
-                if index.isFinite, abs(index) < 1e15 {
-                    let (end, overflow) = (Int(index) + 1).multipliedReportingOverflow(by: width)
-                    if !overflow { needed = end }
-                }
-                throw BackendError.outOfBounds(operation: "gatherRows", needed: needed, available: available)
+                throw BackendError.outOfBounds(operation: "gatherRows", needed: Self.elementsNeeded(index: indexPointer[row], width: width),
+                                               available: available)
             }
         }
         ElementwiseKernels.gatherRows(sourcePointer, width: width, indices: indexPointer, count: count,

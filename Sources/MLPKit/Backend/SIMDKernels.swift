@@ -65,6 +65,40 @@ enum SIMDKernels {
         var c: UnsafeMutablePointer<Float>
         var splitsColumns: Bool
         var avx512: Bool
+        // op(A)'s rows and op(B)'s depths picked from larger matrices (nil: in order)
+        var aRows: UnsafePointer<Int>? = nil
+        var bDepths: UnsafePointer<Int>? = nil
+    }
+
+    /// Whether `packedProduct` takes this product in claimed chunks (`claimedProduct`).
+    static func claimsProduct(m: Int, n: Int, k: Int, enabled: Bool = enabled) -> Bool {
+        enabled && claimsChunks && BLASLibrary.multiplyAdds(m: m, n: n, k: k) >= BLASLibrary.splitFrom
+            && (n > m ? m : n) * k <= claimedOperandLimit
+    }
+
+    /// Whether `selectedRowsProduct` reads the selected rows where they lie at full speed: in the
+    /// claimed product, whose packing of B takes B's depths (TN's batch rows) by index, and whose
+    /// AVX-512 kernel reads A's rows (NT's and NN's batch rows) through row pointers.
+    static func readsSelectedRows(_ layout: ProductLayout, m: Int, n: Int, k: Int, enabled: Bool = enabled,
+                                  avx512: Bool = avx512) -> Bool {
+        claimsProduct(m: m, n: n, k: k, enabled: enabled) && (layout == .tn || avx512)
+    }
+
+    /// C = op(A)·op(B) (overwriting C) through the claimed product with the batch operand's rows
+    /// picked by `rows` (op(A)'s rows for NT and NN, op(B)'s depths for TN, each an index into
+    /// the operand's rows): the bits of the same product of the gathered rows. False when the
+    /// product is not one `readsSelectedRows` takes; the caller must then gather.
+    static func selectedRowsProduct(
+        _ layout: ProductLayout, m: Int, n: Int, k: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>,
+        c: UnsafeMutablePointer<Float>, rows: UnsafePointer<Int>, enabled: Bool = enabled, avx512: Bool = avx512
+    ) -> Bool {
+        guard readsSelectedRows(layout, m: m, n: n, k: k, enabled: enabled, avx512: avx512) else { return false }
+        let (aRow, aDepth, bDepth, bColumn) = layout.operandStrides(m: m, n: n, k: k)
+        var job = PackedProductJob(m: m, n: n, k: k, aRow: aRow, aDepth: aDepth, bDepth: bDepth, bColumn: bColumn,
+                                   a: a, b: b, c: c, splitsColumns: n > m, avx512: avx512)
+        if layout == .tn { job.bDepths = rows } else { job.aRows = rows }
+        claimedProduct(job)
+        return true
     }
 
     /// C = op(A)·op(B) (overwriting C) with the packed product (`mlpkit_packed_product_avx2`),
@@ -86,7 +120,7 @@ enum SIMDKernels {
         var job = PackedProductJob(m: m, n: n, k: k, aRow: aRow, aDepth: aDepth, bDepth: bDepth, bColumn: bColumn,
                                    a: a, b: b, c: c, splitsColumns: splitsColumns, avx512: avx512)
         let parallel = BLASLibrary.multiplyAdds(m: m, n: n, k: k) >= BLASLibrary.splitFrom
-        if parallel, claimsChunks, (splitsColumns ? m : n) * k <= claimedOperandLimit {
+        if claimsProduct(m: m, n: n, k: k, enabled: enabled) {
             claimedProduct(job)
             return true
         }
@@ -150,8 +184,8 @@ enum SIMDKernels {
                     let p = job.product
                     let claimed = p.avx512 ? mlpkit_claimed_product_avx512 : mlpkit_claimed_product_avx2
                     let chunk = p.splitsColumns ? SIMDKernels.claimedColumns : p.avx512 ? SIMDKernels.claimedRows512 : SIMDKernels.claimedRows
-                    claimed(p.m, p.n, p.k, p.a, p.aRow, p.aDepth, p.b, p.bDepth, p.bColumn, p.c, p.n, chunk, job.next,
-                            p.splitsColumns ? 1 : 0)
+                    claimed(p.m, p.n, p.k, p.a, p.aRow, p.aDepth, p.aRows, p.b, p.bDepth, p.bColumn, p.bDepths, p.c, p.n, chunk,
+                            job.next, p.splitsColumns ? 1 : 0)
                 }
             }
         }
@@ -164,7 +198,7 @@ enum SIMDKernels {
         c: UnsafeMutablePointer<Float>
     ) {
         let (aRow, aDepth, bDepth, bColumn) = layout.operandStrides(m: m, n: n, k: k)
-        mlpkit_unpacked_product_avx2(m, n, k, a, aRow, aDepth, b, bDepth, bColumn, c, n)
+        mlpkit_unpacked_product_avx2(m, n, k, a, aRow, aDepth, nil, b, bDepth, bColumn, nil, c, n)
     }
 
     /// Adam over parameters start..<end of `job` (same bits as `ElementwiseKernels.adamRange`'s

@@ -272,10 +272,16 @@ public final class TrainingSession<B: Backend> {
         // X, Y (and the rows' weights): gathered by the row order, or read in place when the rows are consecutive
         let X: BufferSlice<B.Buffer>, Y: BufferSlice<B.Buffer>
         var W: BufferSlice<B.Buffer>?
+        var selected: SelectedRows<B.Buffer>?
         if gathered {
             let indices = BufferSlice(rowOrder, offset: positions.lowerBound)
-            try backend.gatherRows(BufferSlice(data.inputs), width: data.features, indices: indices, count: rows,
-                                   into: BufferSlice(activations[0]))
+            if readsInputsInPlace(rows: rows) {
+                // the first layer's two products read the batch's rows where they lie: no copy
+                selected = SelectedRows(source: BufferSlice(data.inputs), width: data.features, indices: indices)
+            } else {
+                try backend.gatherRows(BufferSlice(data.inputs), width: data.features, indices: indices, count: rows,
+                                       into: BufferSlice(activations[0]))
+            }
             try backend.gatherRows(BufferSlice(data.targets), width: data.targetWidth, indices: indices, count: rows,
                                    into: BufferSlice(targetBatch))
             if let weights = data.rowWeights {
@@ -292,13 +298,13 @@ public final class TrainingSession<B: Backend> {
             W = data.rowWeights.map { BufferSlice($0, offset: positions.lowerBound) }
         }
         lastStep = (lossSlot, rows)
-        let ZL = try forward(X, rows: rows)
+        let ZL = try forward(X, rows: rows, selected: selected)
         // dZ_L = dL/dZ_L (already divided by B), and the batch's loss sum
         var dZ = BufferSlice(deltas.0)
         try backend.lossGradient(loss, targets: data.targetEncoding, output: ZL, target: Y, rows: rows,
                                  columns: layout.outputs, gradient: dZ, lossSum: BufferSlice(lossSums, offset: lossSlot),
                                  classWeights: classWeightBuffer.map { BufferSlice($0) }, rowWeights: W)
-        try backward(X, rows: rows, dZL: &dZ)
+        try backward(X, rows: rows, selected: selected, dZL: &dZ)
         // Adam over every parameter at once, t = t + 1, at the schedule's rate for t
         try schedule.validate()
         step += 1
@@ -363,17 +369,32 @@ public final class TrainingSession<B: Backend> {
         return schedule.rate(base: hyperparameters.learningRate, step: t)
     }
 
+    /// Whether the batch's input rows are read where they lie in the data (`SelectedRows`) by
+    /// the first layer's two products instead of gathered first: where the backend reads both
+    /// (the forward product, NT, and the weight gradient, TN) in place, and the first layer's
+    /// epilogue is a product epilogue (ReLU, or a one-layer model's bias).
+    func readsInputsInPlace(rows: Int) -> Bool {
+        let (inputs, first) = (layout.sizes[0], layout.sizes[1])
+        return (activation == .relu || layout.layerCount == 1)
+            && backend.readsRowsInPlace(.nt, m: rows, n: first, k: inputs)
+            && backend.readsRowsInPlace(.tn, m: first, n: inputs, k: rows)
+    }
+
     /// Z_i = A_{i−1} · W_iᵀ + b_i and A_i = f(Z_i) for i < L (ReLU by default); returns Z_L.
     /// For ReLU the product's `.biasReLU` epilogue, else the activation epilogue, which also
-    /// keeps Z_i when the derivative needs it.
-    func forward(_ X: BufferSlice<B.Buffer>, rows: Int) throws -> BufferSlice<B.Buffer> {
+    /// keeps Z_i when the derivative needs it. With `selected`, the first product reads the
+    /// batch's rows there (`X` is then not read).
+    func forward(_ X: BufferSlice<B.Buffer>, rows: Int, selected: SelectedRows<B.Buffer>? = nil) throws -> BufferSlice<B.Buffer> {
         var A = X
         for i in 1...layout.layerCount {
             let W = BufferSlice(parameters, offset: layout.weightOffsets[i - 1])
             let b = BufferSlice(parameters, offset: layout.biasOffsets[i - 1])
             let Z = BufferSlice(activations[i])
             let (m, n, k) = (rows, layout.sizes[i], layout.sizes[i - 1])
-            if i == layout.layerCount {
+            if i == 1, let selected {
+                let epilogue: ProductEpilogue<B.Buffer> = layout.layerCount == 1 ? .bias(b) : .biasReLU(b)
+                try backend.matrixProduct(.nt, m: m, n: n, k: k, rows: selected, other: W, c: Z, epilogue: epilogue)
+            } else if i == layout.layerCount {
                 try backend.matrixProduct(.nt, m: m, n: n, k: k, a: A, b: W, c: Z, epilogue: .bias(b))
             } else if activation == .relu {
                 try backend.matrixProduct(.nt, m: m, n: n, k: k, a: A, b: W, c: Z, epilogue: .biasReLU(b))
@@ -388,8 +409,10 @@ public final class TrainingSession<B: Backend> {
     }
 
     /// From dZ_L back to dW_1: dW_i = dZ_iᵀ · A_{i−1}, db_i = Σ_rows dZ_i,
-    /// dZ_{i−1} = (dZ_i · W_i) ⊙ f'(Z_{i−1}), for ReLU (A_{i−1} > 0).
-    func backward(_ X: BufferSlice<B.Buffer>, rows: Int, dZL: inout BufferSlice<B.Buffer>) throws {
+    /// dZ_{i−1} = (dZ_i · W_i) ⊙ f'(Z_{i−1}), for ReLU (A_{i−1} > 0). With `selected`, dW_1's
+    /// product reads the batch's rows there (`X` is then not read).
+    func backward(_ X: BufferSlice<B.Buffer>, rows: Int, selected: SelectedRows<B.Buffer>? = nil,
+                  dZL: inout BufferSlice<B.Buffer>) throws {
         var dZ = dZL
         var spare = BufferSlice(deltas.1)
         for i in stride(from: layout.layerCount, through: 1, by: -1) {
@@ -402,8 +425,13 @@ public final class TrainingSession<B: Backend> {
             // within their noise)
             func weightGradient() throws {
                 try backend.columnSums(dZ, rows: rows, columns: layout.sizes[i], into: db)
-                try backend.matrixProduct(.tn, m: layout.sizes[i], n: layout.sizes[i - 1], k: rows, a: dZ, b: APrevious,
-                                          c: dW, epilogue: .none)
+                if i == 1, let selected {
+                    try backend.matrixProduct(.tn, m: layout.sizes[i], n: layout.sizes[i - 1], k: rows, rows: selected, other: dZ,
+                                              c: dW, epilogue: .none)
+                } else {
+                    try backend.matrixProduct(.tn, m: layout.sizes[i], n: layout.sizes[i - 1], k: rows, a: dZ, b: APrevious,
+                                              c: dW, epilogue: .none)
+                }
             }
             guard i > 1 else {
                 try weightGradient()
