@@ -118,16 +118,23 @@ public enum Benchmark {
         return (session, data, schedule)
     }
 
+    /// How long untimed steps run after each ceiling sample. On the 2-core Xeon, after the 2048³
+    /// product the next 13 tiny steps took 32–34 µs against 27 µs later (about 0.45 ms), and mnist's
+    /// second and third steps after it 740–757 µs against 690 (about 2 ms in all): with one
+    /// untimed step, the ceiling's samples every ten steps (`--steps 300`) slowed tiny's median
+    /// from 26–27 to 33.6–33.8 µs.
+    public static let ceilingSettleSeconds = 0.002
+
     /// Full training steps (gather, forward, loss, backward, Adam) on random data, each timed
     /// after `warmup` untimed steps. The data set holds 8 batches so steps see changing rows.
     ///
     /// With `ceiling`, its product is timed `ceilingSamples` times (by default
     /// `ceilingSamples(steps:)`) spread over the timed steps
-    /// (before the first, then evenly, the last after the last step), each followed by one
-    /// untimed step so that the next timed one does not start with the product's operands in
-    /// the caches; `Result.ceilingGflops` is their median rate. The step and the ceiling are so
-    /// measured over the same stretch of time: on a shared machine either rate drifts by tens
-    /// of percent within a minute.
+    /// (before the first, then evenly, the last after the last step), each followed by untimed
+    /// steps for `ceilingSettleSeconds` (at least one) so that no timed step runs while the
+    /// processor is still recovering from the product; `Result.ceilingGflops` is their median
+    /// rate. The step and the ceiling are so measured over the same stretch of time: on a
+    /// shared machine either rate drifts by tens of percent within a minute.
     public static func run<B: Backend>(
         _ configuration: Configuration, on backend: B, steps: Int, warmup: Int = 10,
         ceiling: ProductCeiling<B>? = nil, ceilingSamples: Int? = nil
@@ -156,7 +163,8 @@ public enum Benchmark {
         for timedIndex in 0..<steps {
             if let ceiling, ceilingSamples > 0, timedIndex % interval == 0, ceilingTimes.count < ceilingSamples - 1 {
                 ceilingTimes.append(try ceiling.sample())
-                try step(timed: false)
+                let sampled = now()
+                repeat { try step(timed: false) } while now() - sampled < ceilingSettleSeconds
             }
             try step(timed: true)
         }
