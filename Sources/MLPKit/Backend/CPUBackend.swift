@@ -243,14 +243,15 @@ public final class CPUBackend: Backend {
             return
         }
         let mn = try elements(m, n, "matrixProduct C")
-        let otherPointer = try pointer(other, count: layout == .tn ? try elements(k, m, "matrixProduct A") : try elements(k, n, "matrixProduct B"),
-                                       layout == .tn ? "matrixProduct A" : "matrixProduct B")
+        // the other operand: A (k×m) for TN, B (k×n) for NT and NN
+        let otherName = layout == .tn ? "matrixProduct A" : "matrixProduct B"
+        let otherPointer = try pointer(other, count: try elements(k, layout == .tn ? m : n, otherName), otherName)
         let cPointer = try pointer(c, count: mn, "matrixProduct C")
         let epiloguePointers = try pointers(epilogue, count: mn, columns: n)
         let indexPointer = try pointer(rows.indices, count: count, "matrixProduct row indices")
         let sourcePointer = try pointer(rows.source, count: 0, "matrixProduct rows")
         let sourceRows = (rows.source.buffer.count - rows.source.offset) / width
-        try withUnsafeTemporaryAllocation(of: Int.self, capacity: count) { indices in
+        let taken = try withUnsafeTemporaryAllocation(of: Int.self, capacity: count) { indices in
             // every index checked before C is written
             for row in 0..<count {
                 guard let index = Int(exactly: indexPointer[row]), index >= 0, index < sourceRows else {
@@ -261,15 +262,19 @@ public final class CPUBackend: Backend {
                 indices[row] = index
             }
             let (a, b) = layout == .tn ? (otherPointer, sourcePointer) : (sourcePointer, otherPointer)
-            let taken = SIMDKernels.selectedRowsProduct(layout, m: m, n: n, k: k, a: a, b: b, c: cPointer,
-                                                        rows: UnsafePointer(indices.baseAddress!))
-            precondition(taken, "readsRowsInPlace and SIMDKernels.readsSelectedRows disagree")
+            return SIMDKernels.selectedRowsProduct(layout, m: m, n: n, k: k, a: a, b: b, c: cPointer,
+                                                   rows: UnsafePointer(indices.baseAddress!))
+        }
+        // (`readsRowsInPlace` asked the same question as the kernel's wrapper, so it took the product)
+        guard taken else {
+            try gatheringProduct(layout, m: m, n: n, k: k, rows: rows, other: other, c: c, epilogue: epilogue)
+            return
         }
         applyEpilogue(epiloguePointers, c: cPointer, rows: m, columns: n)
     }
 
-    /// The elements a row index needs of its source (row `index` + 1 rows of `width`), saturating:
-    /// an index of 1e14 times a wide row overflows, and a NaN or negative one needs more than any.
+    /// The elements a row index needs of its source (row `index` + 1 rows of `width`), saturating
+    /// at Int.max: an index of 1e14 times a wide row overflows, and NaN and ±∞ have no row.
     static func elementsNeeded(index: Float, width: Int) -> Int {
         guard index.isFinite, abs(index) < 1e15 else { return Int.max }
         let (end, overflow) = (Int(index) + 1).multipliedReportingOverflow(by: width)
