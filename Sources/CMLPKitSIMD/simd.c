@@ -213,6 +213,59 @@ static inline __attribute__((always_inline)) AVX512 void adam_loop_512(
     }
 }
 
+// ---- e^x, eight at a time, with the bits of glibc's expf ----
+//
+// glibc's expf (2.28 and later; on x86-64 with FMA its FMA build, which this follows operation for
+// operation): in double precision, k + r = x·32/ln 2 with k whole (rounded by adding 1.5·2⁵²) and
+// |r| ≤ 1/2, e^x = 2^(k/32)·2^(r/32) with 2^(k/32) from a table of the 32 values 2^(i/32) (whose
+// bits, less i·2⁴⁷, take the exponent from k's bits) and 2^(r/32) a cubic in r, rounded once to
+// float. Lanes with |x| ≥ 88, ±∞ or NaN take expf itself. Equal to this machine's expf on every
+// float (`Scripts/check-expf-avx512.sh`; the tests check a sample).
+static const unsigned long long exp2_table[32] = {
+    0x3ff0000000000000, 0x3fefd9b0d3158574, 0x3fefb5586cf9890f, 0x3fef9301d0125b51, 0x3fef72b83c7d517b,
+    0x3fef54873168b9aa, 0x3fef387a6e756238, 0x3fef1e9df51fdee1, 0x3fef06fe0a31b715, 0x3feef1a7373aa9cb,
+    0x3feedea64c123422, 0x3feece086061892d, 0x3feebfdad5362a27, 0x3feeb42b569d4f82, 0x3feeab07dd485429,
+    0x3feea47eb03a5585, 0x3feea09e667f3bcd, 0x3fee9f75e8ec5f74, 0x3feea11473eb0187, 0x3feea589994cce13,
+    0x3feeace5422aa0db, 0x3feeb737b0cdc5e5, 0x3feec49182a3f090, 0x3feed503b23e255d, 0x3feee89f995ad3ad,
+    0x3feeff76f2fb5e47, 0x3fef199bdd85529c, 0x3fef3720dcef9069, 0x3fef5818dcfba487, 0x3fef7c97337b9b5f,
+    0x3fefa4afa2a490da, 0x3fefd0765b6e4540};
+
+AVX512 void mlpkit_expf_avx512(const float *x, float *out, long count) {
+    const __m512d scaled = _mm512_set1_pd(0x1.71547652b82fep+5), shift = _mm512_set1_pd(0x1.8p+52);
+    const __m512d c0 = _mm512_set1_pd(0x1.c6af84b912394p-20), c1 = _mm512_set1_pd(0x1.ebfce50fac4f3p-13);
+    const __m512d c2 = _mm512_set1_pd(0x1.62e42ff0c52d6p-6), one = _mm512_set1_pd(1);
+    const __m256i exponentMask = _mm256_set1_epi32(0x7ff), large = _mm256_set1_epi32(0x42b);
+    for (long i = 0; i < count; i += 8) {
+        const __mmask8 lanes = count - i >= 8 ? (__mmask8)0xFF : (__mmask8)((1u << (count - i)) - 1);
+        const __m256 xs = _mm256_maskz_loadu_ps(lanes, x + i);
+        // |x| ≥ 88 (the top twelve bits' exponent part at least 88.0f's), ±∞ and NaN
+        const __m256i top = _mm256_and_si256(_mm256_srli_epi32(_mm256_castps_si256(xs), 20), exponentMask);
+        const __mmask8 special = _mm256_mask_cmpge_epi32_mask(lanes, top, large);
+        const __m512d xd = _mm512_cvtps_pd(xs);
+        const __m512d shifted = _mm512_fmadd_pd(scaled, xd, shift);
+        const __m512i k = _mm512_castpd_si512(shifted);
+        const __m512d kd = _mm512_sub_pd(shifted, shift);
+        const __m512d r = _mm512_fmsub_pd(scaled, xd, kd);
+        const __m512i entry = _mm512_i64gather_epi64(_mm512_and_si512(k, _mm512_set1_epi64(31)), (const void *)exp2_table, 8);
+        const __m512d s = _mm512_castsi512_pd(_mm512_add_epi64(entry, _mm512_slli_epi64(k, 47)));
+        const __m512d z = _mm512_fmadd_pd(c0, r, c1);
+        const __m512d r2 = _mm512_mul_pd(r, r);
+        __m512d y = _mm512_fmadd_pd(r, c2, one);
+        y = _mm512_fmadd_pd(z, r2, y);
+        y = _mm512_mul_pd(y, s);
+        __m256 result = _mm512_cvtpd_ps(y);
+        if (special) {
+            // from the lanes' x as loaded (out may be x, so not from memory after the store)
+            float held[8], values[8];
+            _mm256_storeu_ps(held, xs);
+            _mm256_storeu_ps(values, result);
+            for (unsigned left = special; left; left &= left - 1) values[__builtin_ctz(left)] = expf(held[__builtin_ctz(left)]);
+            result = _mm256_loadu_ps(values);
+        }
+        _mm256_mask_storeu_ps(out + i, lanes, result);
+    }
+}
+
 AVX512 void mlpkit_adam_avx512(const MLPKitAdamJob *job, long start, long end) {
     // the proofs above take c in [2⁻²⁴, 1]; any other (not from β in [0, 1)) goes to the AVX2 loop
     const int fits = job->correction1 >= 0x1p-24f && job->correction1 <= 1 && job->correction2 >= 0x1p-24f &&
@@ -936,6 +989,9 @@ void mlpkit_adam_avx2(const MLPKitAdamJob *job, long start, long end) {
 }
 void mlpkit_adam_avx512(const MLPKitAdamJob *job, long start, long end) {
     (void)job; (void)start; (void)end;
+}
+void mlpkit_expf_avx512(const float *x, float *out, long count) {
+    for (long i = 0; i < count; ++i) out[i] = expf(x[i]);
 }
 long mlpkit_check_sqrt_avx512(unsigned low, unsigned high) {
     (void)low; (void)high;

@@ -380,6 +380,79 @@ final class SIMDKernelTests: XCTestCase {
         }
     }
 
+    /// The AVX-512 e^x (`mlpkit_expf_avx512`) gives this machine's expf bits: on every 1021st
+    /// float, on the edges of its fast range (±88, overflow at 0x1.62e42ep6, underflow below
+    /// −0x1.9fe368p6), zeros, subnormals, ±∞ and NaN, on the two inputs where rounding x·32/ln 2
+    /// before subtracting k changes the result, in place, and with every ragged count up to 17.
+    /// (`Scripts/check-expf-avx512.sh` checks all 2³² floats.)
+    func testAVX512ExponentialsHaveExpfsBits() throws {
+        try requireSIMD()
+        guard mlpkit_avx512_level() > 0 else { throw XCTSkip("no AVX-512 here") }
+        var inputs = stride(from: UInt64(0), to: 1 << 32, by: 1021).map { Float(bitPattern: UInt32($0)) }
+        let edges: [Float] = [0, -0, 88, -88, 0x1.62e42ep6, 0x1.62e430p6, -0x1.9fe368p6, -0x1.9fe36ap6, -104, 87.99, -87.99,
+                              .leastNonzeroMagnitude, -.leastNonzeroMagnitude, .leastNormalMagnitude, 1e-30, -1e-30,
+                              .infinity, -.infinity, .nan, -.nan, .greatestFiniteMagnitude, -.greatestFiniteMagnitude,
+                              0x1.04845ep+5, -0x1.f8cbb2p+5, 1, -1, 0.5, -0.5]
+        inputs += edges.flatMap { [$0.nextDown, $0, $0.nextUp] }
+        var outputs = [Float](repeating: 0, count: inputs.count)
+        mlpkit_expf_avx512(inputs, &outputs, inputs.count)
+        func differs(_ x: Float, _ y: Float) -> Bool { x.bitPattern != y.bitPattern && !(x.isNaN && y.isNaN) }
+        let wrong = zip(inputs, outputs).filter { differs($1, expf($0)) }
+        XCTAssertEqual(wrong.count, 0, "first: \(wrong.prefix(5).map { "e^\($0.0) = \($0.1), expf \(expf($0.0))" })")
+        // in place (lanes of |x| ≥ 88 among them), and ragged ends (the lanes past the end
+        // neither read nor written)
+        for count in 1...17 {
+            var values = (0..<24).map { Float($0) * -17.3 + 100 }
+            let expected = values.prefix(count).map { expf($0) } + values.dropFirst(count)
+            values.withUnsafeMutableBufferPointer { mlpkit_expf_avx512($0.baseAddress!, $0.baseAddress!, count) }
+            XCTAssertEqual(values.map(\.bitPattern), expected.map(\.bitPattern), "count \(count)")
+        }
+    }
+
+    /// The cross-entropy loss gradient and loss sum with the AVX-512 exponentials equal the scalar
+    /// expf loop's bit for bit: class indices and dense targets, class and row weights, rows whose
+    /// logits spread far enough to underflow, a row holding −∞ and one holding NaN.
+    func testCrossEntropyWithAVX512ExponentialsMatchesTheScalarLoop() throws {
+        try requireSIMD()
+        guard mlpkit_avx512_level() > 0 else { throw XCTSkip("no AVX-512 here") }
+        let (rows, columns) = (67, 10)
+        var random = SeededGenerator(seed: 77)
+        var logits = (0..<(rows * columns)).map { _ in Float.random(in: -8...8, using: &random) }
+        for j in 0..<columns { logits[3 * columns + j] = Float(j) * 30 - 150 }  // e^(z − max) underflows
+        logits[5 * columns + 2] = -.infinity
+        logits[6 * columns + 7] = .nan
+        let labels = (0..<rows).map { _ in Float(Int.random(in: 0..<columns, using: &random)) }
+        let dense = (0..<(rows * columns)).map { _ in Float.random(in: 0...1, using: &random) }
+        let classWeights = (0..<columns).map { _ in Float.random(in: 0.5...2, using: &random) }
+        let rowWeights = (0..<rows).map { _ in Float.random(in: 0...3, using: &random) }
+        for (targets, target) in [(TargetEncoding.classIndices, labels), (.dense, dense)] {
+            for (useClass, useRow) in [(false, false), (true, false), (false, true), (true, true)] {
+                var results: [(Float, [Float])] = []
+                for avx512 in [false, true] {
+                    var gradient = [Float](repeating: .nan, count: rows * columns)
+                    let sum = gradient.withUnsafeMutableBufferPointer { d in
+                        classWeights.withUnsafeBufferPointer { w in
+                            rowWeights.withUnsafeBufferPointer { r in
+                                LossKernels.gradient(.crossEntropy, targets: targets, output: logits, target: target, rows: rows,
+                                                     columns: columns, gradient: d.baseAddress!, classWeights: useClass ? w.baseAddress : nil,
+                                                     rowWeights: useRow ? r.baseAddress : nil, simd: true, avx512: avx512)
+                            }
+                        }
+                    }
+                    results.append((sum, gradient))
+                }
+                let context = "\(targets) class weights \(useClass) row weights \(useRow)"
+                XCTAssertEqual(results[0].0.bitPattern, results[1].0.bitPattern, context)
+                let differing = (0..<(rows * columns)).filter { results[0].1[$0].bitPattern != results[1].1[$0].bitPattern }
+                XCTAssertEqual(differing.count, 0, "\(context): \(differing.prefix(8).map { "\($0): \(results[0].1[$0]) \(results[1].1[$0])" })")
+                if targets == .classIndices {
+                    // a class other than the row's whose exponential underflowed has a gradient of 0
+                    XCTAssertTrue(results[1].1[(3 * columns)..<(4 * columns)].contains(0), "an exponential underflowed: \(context)")
+                }
+            }
+        }
+    }
+
     /// A CPU backend with the packed product (as where no BLAS is installed) passes every row of
     /// the backend check against the Swift product, its split 257×130×200 products and 100-step
     /// training runs included.

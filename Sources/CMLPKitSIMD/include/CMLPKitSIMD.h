@@ -98,6 +98,10 @@ void mlpkit_claimed_product_avx512(long m, long n, long k, const float *a, long 
 void mlpkit_unpacked_product_avx2(long m, long n, long k, const float *a, long aRow, long aDepth, const long *aRows,
                                   const float *b, long bDepth, long bColumn, const long *bDepths, float *c, long ldc);
 
+/// out[i] = e^x[i] for i in 0..<count (out may be x): the bits of glibc's expf (2.28 and later)
+/// on every float, eight at a time. Only where `mlpkit_avx512_level()` is at least 1.
+void mlpkit_expf_avx512(const float *x, float *out, long count);
+
 /// The mean squared error's rows start..<end of a `columns`-wide output: d = (z − y)·scale, and
 /// rowSums[i] = Σ_j (z − y)² for each row, accumulated in column order (the Swift row loop's
 /// bits), eight rows at a time with the rows in the lanes.

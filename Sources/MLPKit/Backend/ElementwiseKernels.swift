@@ -380,10 +380,12 @@ enum LossKernels {
     /// weight w (Σ_j w_j·y_j for a dense row): the gradient by 1/rows·w, as the kernels scale it;
     /// for binary cross-entropy they are each output's positive weight (pos_weight).
     /// With `rowWeights` (any loss), by the row's own weight r too: w·r, or r alone.
+    /// `avx512` (with `simd`): cross-entropy's exponentials eight at a time (`mlpkit_expf_avx512`,
+    /// the bits of glibc's expf, so the same results).
     static func gradient(
         _ loss: Loss, targets: TargetEncoding, output: UnsafePointer<Float>, target: UnsafePointer<Float>,
         rows: Int, columns: Int, gradient: UnsafeMutablePointer<Float>, classWeights: UnsafePointer<Float>? = nil,
-        rowWeights: UnsafePointer<Float>? = nil, simd: Bool = SIMDKernels.enabled
+        rowWeights: UnsafePointer<Float>? = nil, simd: Bool = SIMDKernels.enabled, avx512: Bool = SIMDKernels.avx512
     ) -> Float {
         guard rows > 0 else { return 0 }
         let scale = 1 / Float(rows)
@@ -470,6 +472,18 @@ enum LossKernels {
                 total += rowWeights.map { Double($0[i]) * rowLoss } ?? rowLoss
             }
         case .crossEntropy:
+            // the exponentials of every row at once, eight at a time, where there is AVX-512:
+            // z − max into the gradient's rows first (glibc's expf alone took most of mnist's loss)
+            let vectorExponentials = simd && avx512
+            if vectorExponentials {
+                for i in 0..<rows {
+                    let z = output + i * columns, d = gradient + i * columns
+                    var largest = -Float.infinity
+                    for j in 0..<columns { largest = max(largest, z[j]) }
+                    for j in 0..<columns { d[j] = z[j] - largest }
+                }
+                mlpkit_expf_avx512(gradient, gradient, rows * columns)
+            }
             for i in 0..<rows {
                 let z = output + i * columns, d = gradient + i * columns
                 // log-sum-exp: lse = max + log Σ exp(z − max)
@@ -477,7 +491,7 @@ enum LossKernels {
                 for j in 0..<columns { largest = max(largest, z[j]) }
                 var exponentialSum: Float = 0
                 for j in 0..<columns {
-                    let e = expf(z[j] - largest)
+                    let e = vectorExponentials ? d[j] : expf(z[j] - largest)
                     d[j] = e
                     exponentialSum += e
                 }
