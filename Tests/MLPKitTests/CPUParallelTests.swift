@@ -103,11 +103,13 @@ final class CPUParallelTests: XCTestCase {
     }
 
     /// A gather large enough to be split across threads (and one just below the split, and an
-    /// odd row count) copies every requested row, repeats included, into a NaN-poisoned output.
+    /// odd row count) copies every requested row, repeats included, into a NaN-poisoned output;
+    /// so do narrow ones (one value a row, and 32 and 64 wide, copied without a memmove each).
     func testGatherRowsCopiesEveryRowWhenSplit() throws {
         let backend = CPUBackend()
-        for (rows, width, count) in [(1000, 300, 301), (1000, 128, 511), (50, 1000, 67)] {
-            XCTAssertEqual(count * width >= ElementwiseKernels.gatherSplitFrom, count != 511)
+        for (rows, width, count) in [(1000, 300, 301), (1000, 128, 511), (50, 1000, 67), (500, 1, 300), (100, 32, 64), (70, 64, 99),
+                                     (3000, 64, 1100)] {
+            XCTAssertEqual(count * width >= ElementwiseKernels.gatherSplitFrom, [301, 67, 1100].contains(count))
             let source = Self.randomValues(rows * width, seed: UInt64(rows + width))
             var generator = SeededGenerator(seed: UInt64(count))
             let indices = (0..<count).map { _ in Float(generator.next() % UInt64(rows)) }

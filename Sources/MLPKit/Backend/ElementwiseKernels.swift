@@ -143,9 +143,21 @@ enum ElementwiseKernels {
                                    parallel: count * width >= gatherSplitFrom,
                                    staysAwake: true, context: context) { context, start, end in
                 let job = context.assumingMemoryBound(to: GatherJob.self).pointee
-                for row in start..<end {
-                    (job.destination + row * job.width).update(from: job.source + Int(job.indices[row]) * job.width,
-                                                               count: job.width)
+                if job.width == 1 {
+                    // one value a row (targets, row weights): no copy call per row
+                    for row in start..<end { job.destination[row] = job.source[Int(job.indices[row])] }
+                } else if job.width <= 64 {
+                    // narrow rows (tiny's 32 inputs) copied in place of a memmove call each: tiny's step
+                    // 1.1–1.3% faster (switched every 20 steps, `mlp bench --config tiny --steps 20000`)
+                    for row in start..<end {
+                        let from = job.source + Int(job.indices[row]) * job.width, to = job.destination + row * job.width
+                        for j in 0..<job.width { to[j] = from[j] }
+                    }
+                } else {
+                    for row in start..<end {
+                        (job.destination + row * job.width).update(from: job.source + Int(job.indices[row]) * job.width,
+                                                                   count: job.width)
+                    }
                 }
             }
         }
