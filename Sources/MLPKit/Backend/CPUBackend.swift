@@ -250,17 +250,10 @@ public final class CPUBackend: Backend {
         let epiloguePointers = try pointers(epilogue, count: mn, columns: n)
         let indexPointer = try pointer(rows.indices, count: count, "matrixProduct row indices")
         let sourcePointer = try pointer(rows.source, count: 0, "matrixProduct rows")
-        let sourceRows = (rows.source.buffer.count - rows.source.offset) / width
         let taken = try withUnsafeTemporaryAllocation(of: Int.self, capacity: count) { indices in
             // every index checked before C is written
-            for row in 0..<count {
-                guard let index = Int(exactly: indexPointer[row]), index >= 0, index < sourceRows else {
-                    throw BackendError.outOfBounds(operation: "matrixProduct rows",
-                                                   needed: Self.elementsNeeded(index: indexPointer[row], width: width),
-                                                   available: rows.source.buffer.count - rows.source.offset)
-                }
-                indices[row] = index
-            }
+            try checkRowIndices(indexPointer, count: count, source: rows.source, width: width, operation: "matrixProduct rows",
+                                into: indices.baseAddress)
             let (a, b) = layout == .tn ? (otherPointer, sourcePointer) : (sourcePointer, otherPointer)
             return SIMDKernels.selectedRowsProduct(layout, m: m, n: n, k: k, a: a, b: b, c: cPointer,
                                                    rows: UnsafePointer(indices.baseAddress!))
@@ -273,12 +266,26 @@ public final class CPUBackend: Backend {
         applyEpilogue(epiloguePointers, c: cPointer, rows: m, columns: n)
     }
 
-    /// The elements a row index needs of its source (row `index` + 1 rows of `width`), saturating
-    /// at Int.max: an index of 1e14 times a wide row overflows, and NaN and ±∞ have no row.
-    static func elementsNeeded(index: Float, width: Int) -> Int {
-        guard index.isFinite, abs(index) < 1e15 else { return Int.max }
-        let (end, overflow) = (Int(index) + 1).multipliedReportingOverflow(by: width)
-        return overflow ? Int.max : end
+    /// Throws `outOfBounds` unless each of the `count` row indices is a whole number naming a row
+    /// of `source` (`width` floats a row, from the slice's offset to its buffer's end); with `into`,
+    /// writes them there as Ints. Every index is checked before the caller reads or writes a row.
+    private func checkRowIndices(_ indices: UnsafePointer<Float>, count: Int, source: BufferSlice<CPUBuffer>, width: Int,
+                                 operation: String, into checked: UnsafeMutablePointer<Int>? = nil) throws {
+        let available = source.buffer.count - source.offset
+        let sourceRows = width > 0 ? available / width : 0
+        for row in 0..<count {
+            guard let index = Int(exactly: indices[row]), index >= 0, index < sourceRows else {
+                // the elements the row would need, saturating at Int.max: an index of 1e14 times a
+                // wide row overflows, and NaN and ±∞ have no row
+                var needed = Int.max
+                if indices[row].isFinite, abs(indices[row]) < 1e15 {
+                    let (end, overflow) = (Int(indices[row]) + 1).multipliedReportingOverflow(by: width)
+                    if !overflow { needed = end }
+                }
+                throw BackendError.outOfBounds(operation: operation, needed: needed, available: available)
+            }
+            checked?[row] = index
+        }
     }
 
     /// The CPU backend implements every feature.
@@ -354,15 +361,8 @@ public final class CPUBackend: Backend {
         let destinationPointer = try pointer(destination, count: destinationCount, "gatherRows output")
         // the source's offset inside its buffer (an offset before it would read outside the buffer)
         let sourcePointer = try pointer(source, count: 0, "gatherRows source")
-        let available = source.buffer.count - source.offset
-        let sourceRows = width > 0 ? available / width : 0
         // every index checked before any row is copied
-        for row in 0..<count {
-            guard let index = Int(exactly: indexPointer[row]), index >= 0, index < sourceRows else {
-                throw BackendError.outOfBounds(operation: "gatherRows", needed: Self.elementsNeeded(index: indexPointer[row], width: width),
-                                               available: available)
-            }
-        }
+        try checkRowIndices(indexPointer, count: count, source: source, width: width, operation: "gatherRows")
         ElementwiseKernels.gatherRows(sourcePointer, width: width, indices: indexPointer, count: count,
                                       into: destinationPointer)
     }
