@@ -44,6 +44,23 @@ int mlpkit_avx512_level(void) {
 
 #define AVX2 __attribute__((target("avx2,fma")))
 
+// Adam asks for its four operands this far ahead (floats: 1 KiB, sixteen cache lines a stream),
+// within its range. Over the wide step's 8.4M parameters (235 MB read and written, past every
+// cache) the hardware's prefetchers alone left each core waiting on memory: two threads, a C
+// harness, 5.4–5.8 against 4.4–5.1 ms a pass (the AVX2 loop 4.9–5.0 against 4.3–4.6); the wide
+// step 1.1% faster; mnist's 3.7 MB, mostly in the caches, the same. The arithmetic and its bits
+// are untouched.
+#define MLPKIT_ADAM_AHEAD 256
+static inline __attribute__((always_inline)) void adam_prefetch(const float *theta, const float *g, const float *m,
+                                                                const float *v, long i, long end) {
+    if (i + MLPKIT_ADAM_AHEAD < end) {
+        _mm_prefetch((const char *)(g + i + MLPKIT_ADAM_AHEAD), _MM_HINT_T0);
+        _mm_prefetch((const char *)(m + i + MLPKIT_ADAM_AHEAD), _MM_HINT_T0);
+        _mm_prefetch((const char *)(v + i + MLPKIT_ADAM_AHEAD), _MM_HINT_T0);
+        _mm_prefetch((const char *)(theta + i + MLPKIT_ADAM_AHEAD), _MM_HINT_T0);
+    }
+}
+
 // The loop body for fixed options, so that each combination is its own loop with no test inside.
 static inline __attribute__((always_inline, target("avx2,fma"))) void adam_loop(
     const MLPKitAdamJob *job, long start, long end, int divides1, int divides2, int clips, int decays) {
@@ -57,6 +74,7 @@ static inline __attribute__((always_inline, target("avx2,fma"))) void adam_loop(
     const __m256 scale = _mm256_set1_ps(job->gradientScale), decay = _mm256_set1_ps(job->decay);
     long i = start;
     for (; i + 8 <= end; i += 8) {
+        if ((i - start) % 16 == 0) adam_prefetch(theta, g, m, v, i, end);
         __m256 gradient = _mm256_loadu_ps(g + i);
         if (clips) gradient = _mm256_mul_ps(gradient, scale);
         const __m256 mOld = _mm256_loadu_ps(m + i), vOld = _mm256_loadu_ps(v + i);
@@ -188,6 +206,7 @@ static inline __attribute__((always_inline)) AVX512 void adam_loop_512(
     const __m512 scale = _mm512_set1_ps(job->gradientScale), decay = _mm512_set1_ps(job->decay);
     for (long i = start; i < end; i += 16) {
         const __mmask16 lanes = end - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (end - i)) - 1);
+        adam_prefetch(theta, g, m, v, i, end);
         __m512 gradient = _mm512_maskz_loadu_ps(lanes, g + i);
         if (clips) gradient = _mm512_mul_ps(gradient, scale);
         const __m512 mOld = _mm512_maskz_loadu_ps(lanes, m + i), vOld = _mm512_maskz_loadu_ps(lanes, v + i);
