@@ -11,7 +11,9 @@ struct BenchCommand: ParsableCommand {
             cross-entropy; wide = [1024,2048,2048,1024] batch 512 MSE. GFLOP/s counts 2·B·(3·Σ in·out − h1·h2) \
             per step. The ceiling is a 2048³ product through the same backend, timed once per ten steps (9 to \
             31 times) during each configuration's steps; each configuration is compared with the ceiling \
-            measured during its own steps.
+            measured during its own steps. With --breakdown, as many steps again are clocked phase by phase \
+            (the batch, each layer's forward and backward pass, the loss, Adam), with the ceiling sampled between \
+            them, to show where the step's time goes.
             """)
 
     enum ConfigurationChoice: String, ExpressibleByArgument, CaseIterable {
@@ -27,6 +29,9 @@ struct BenchCommand: ParsableCommand {
     @Option(parsing: .unconditional, help: "Timed steps per configuration (after 10 warm-up steps).")
     var steps: Int = 200
 
+    @Flag(help: "Also time each phase of the step (batch, each layer's forward and backward pass, loss, Adam) over as many clocked steps, and show where the time goes.")
+    var breakdown = false
+
     @Flag(help: "Print {\"results\": [{\"name\", \"layers\", \"batch\", \"step_seconds\", \"min_seconds\", \"max_seconds\", \"gflops\", \"ceiling_gflops\", \"fraction_of_ceiling\", …}, …]}.")
     var json = false
 
@@ -38,7 +43,7 @@ struct BenchCommand: ParsableCommand {
         // a tuning variable set to a value it cannot take would skew the timings unnoticed
         for problem in EnvironmentSettings.problems() { Terminal.writeError("warning: \(problem)") }
         let chosen: (Benchmark.Configuration) -> Bool = { config == .all || $0.name == config.rawValue }
-        let report = try device.run(BenchTask(chosen: chosen, steps: steps))
+        let report = try device.run(BenchTask(chosen: chosen, steps: steps, breakdown: breakdown))
         if json {
             var object: [(String, JSONValue)] = [
                 ("device", .string(report.device)),
@@ -56,7 +61,19 @@ struct BenchCommand: ParsableCommand {
                         ("tflops", .number(row.gflops / 1000)),
                         ("ceiling_gflops", .number(report.ceiling(for: row))),
                         ("fraction_of_ceiling", .number(row.gflops / report.ceiling(for: row))),
-                    ])
+                    ] + (row.breakdown.map { breakdown in
+                        [("breakdown", .object([
+                            ("clocked_steps", .number(Double(breakdown.steps))),
+                            ("step_seconds", .number(breakdown.stepSeconds)),
+                            ("phases", .array(breakdown.phases.map { phase in
+                                .object([("name", .string(phase.phase.description)), ("seconds", .number(phase.seconds)),
+                                         ("share", .number(phase.seconds / breakdown.phaseSeconds)), ("flops", .number(phase.flops)),
+                                         ("gflops", .number(phase.gflops)),
+                                         ("fraction_of_ceiling", .number(phase.gflops / report.ceiling(for: breakdown, of: row)))])
+                            })),
+                            ("ceiling_gflops", .number(report.ceiling(for: breakdown, of: row))),
+                        ]))]
+                    } ?? []))
                 })),
             ]
             if !report.products.isEmpty {
@@ -80,16 +97,42 @@ struct BenchCommand: ParsableCommand {
                   + Format.padLeft(Format.fixed(report.ceiling(for: row), 1), 9) + " "
                   + Format.padLeft(Format.fixed(100 * row.gflops / report.ceiling(for: row), 1) + "%", 11))
         }
+        for row in report.rows {
+            if let breakdown = row.breakdown { printBreakdown(breakdown, ceiling: report.ceiling(for: breakdown, of: row)) }
+        }
         for product in report.products {
             print("product \(product.layout.rawValue) \(product.size)³: \(Format.seconds(product.median)), \(Format.fixed(product.tflops, 2)) TFLOP/s")
         }
     }
 
+    /// Where one configuration's step time goes, phase by phase.
+    private func printBreakdown(_ breakdown: Benchmark.Breakdown, ceiling: Double) {
+        let total = breakdown.phaseSeconds
+        print("")
+        print("\(breakdown.configuration.name), phase by phase (\(breakdown.steps) clocked steps, the backend synchronised after each phase; "
+              + "their median \(Format.seconds(breakdown.stepSeconds)), \(Format.fixed(100 * breakdown.configuration.flopsPerStep / breakdown.stepSeconds / 1e9 / ceiling, 1))% of a ceiling of \(Format.fixed(ceiling, 1)) GFLOP/s sampled between them):")
+        print("  phase            median    share   GFLOP/s  of ceiling")
+        for phase in breakdown.phases {
+            var line = "  " + Format.pad(phase.phase.description, 12) + " " + Format.padLeft(Format.seconds(phase.seconds), 10) + " "
+                + Format.padLeft(Format.fixed(100 * phase.seconds / total, 1) + "%", 8)
+            if phase.flops > 0 {
+                line += " " + Format.padLeft(Format.fixed(phase.gflops, 1), 9) + " "
+                    + Format.padLeft(Format.fixed(100 * phase.gflops / ceiling, 1) + "%", 11)
+            }
+            print(line)
+        }
+        let products = breakdown.productPhases
+        let seconds = products.reduce(0) { $0 + $1.seconds }, flops = products.reduce(0) { $0 + $1.flops }
+        print("  the products with their passes: \(Format.seconds(seconds)), \(Format.fixed(100 * seconds / total, 1))% of the step, "
+              + "\(Format.fixed(flops / seconds / 1e9, 1)) GFLOP/s (\(Format.fixed(100 * flops / seconds / 1e9 / ceiling, 1))% of the ceiling); "
+              + "the rest: \(Format.seconds(total - seconds))")
+    }
 }
 
 struct BenchTask: BackendTask {
     let chosen: (Benchmark.Configuration) -> Bool
     let steps: Int
+    var breakdown = false
 
     /// One configuration's step times, however they were measured.
     struct Row {
@@ -100,6 +143,8 @@ struct BenchTask: BackendTask {
         var maximum: Double
         /// GFLOP/s of the ceiling measured during this configuration's steps (nil: the report's).
         var ceiling: Double? = nil
+        /// Each phase's time (`--breakdown`).
+        var breakdown: Benchmark.Breakdown? = nil
         var gflops: Double { configuration.flopsPerStep / median / 1e9 }
     }
 
@@ -114,6 +159,9 @@ struct BenchTask: BackendTask {
 
         /// The ceiling `row` is compared with: the one measured during its steps, else the report's.
         func ceiling(for row: Row) -> Double { row.ceiling ?? ceiling }
+        /// The ceiling a breakdown's phases are compared with: the one measured between its clocked
+        /// steps, else its row's.
+        func ceiling(for breakdown: Benchmark.Breakdown, of row: Row) -> Double { breakdown.ceilingGflops ?? ceiling(for: row) }
     }
 
     func run<B: Backend>(on backend: B) throws -> Report {
@@ -122,7 +170,8 @@ struct BenchTask: BackendTask {
         let rows = try Benchmark.Configuration.standard.filter(chosen).map { configuration in
             let result = try Benchmark.run(configuration, on: backend, steps: steps, ceiling: ceiling)
             return Row(configuration: configuration, mode: "step", median: result.median, minimum: result.minimum,
-                       maximum: result.maximum, ceiling: result.ceilingGflops)
+                       maximum: result.maximum, ceiling: result.ceilingGflops,
+                       breakdown: breakdown ? try Benchmark.breakdown(configuration, on: backend, steps: steps, ceiling: ceiling) : nil)
         }
         return Report(device: backend.summary, ceiling: ceiling.gflops,
                       ceilingNote: " (\(ceiling.size)³, median of \(ceiling.samples.count) products timed between the steps)", rows: rows)
@@ -136,7 +185,8 @@ struct BenchTask: BackendTask {
             for graphed in [false, true] {
                 let result = try CUDABenchmark.run(configuration, on: backend, steps: steps, graphed: graphed)
                 rows.append(Row(configuration: configuration, mode: graphed ? "graph" : "eager", median: result.median,
-                                minimum: result.minimum, maximum: result.maximum))
+                                minimum: result.minimum, maximum: result.maximum,
+                                breakdown: breakdown && !graphed ? try Benchmark.breakdown(configuration, on: backend, steps: steps) : nil))
             }
         }
         let products = try CUDABenchmark.products(on: backend, size: 4096)

@@ -126,4 +126,25 @@ final class TrainingRunTests: XCTestCase {
     func testCrossEntropyTrainingRunMatchesCPU() throws {
         try checkRun(loss: .crossEntropy, encoding: .classIndices, group: "training run cross-entropy")
     }
+
+    /// The phase clock synchronises the queue after each phase: clocked steps give the bits of
+    /// unclocked ones on the device, and every phase of every step is timed.
+    func testClockedStepsHaveTheSameBits() throws {
+        let backend = try SharedBackends.backend()
+        let breakdown = try Benchmark.breakdown(.tiny, on: backend, steps: 3, warmup: 1)
+        XCTAssertEqual(breakdown.steps, 3)
+        XCTAssertEqual(breakdown.phases.count, 9)
+        func train(clocked: Bool) throws -> [Float] {
+            let (session, data, schedule) = try Benchmark.randomSession(.tiny, on: backend, batches: 2)
+            session.phaseClock = clocked ? StepPhaseClock(layerCount: 3) : nil
+            for index in 0..<3 {
+                try session.trainStep(on: data, positions: schedule.batch(step: index).1, gathered: true,
+                                      lossSlot: index % schedule.stepsPerEpoch)
+            }
+            XCTAssertEqual(session.phaseClock?.steps ?? 3, 3)
+            return try session.model().parameters
+        }
+        XCTAssertEqual(try train(clocked: false).map(\.bitPattern), try train(clocked: true).map(\.bitPattern))
+    }
 }
+

@@ -40,4 +40,66 @@ final class BenchmarkTests: XCTestCase {
         XCTAssertThrowsError(try Benchmark.ProductCeiling(on: CPUBackend(), size: 1 << 32))
         XCTAssertThrowsError(try Benchmark.ProductCeiling(on: CPUBackend(), size: 0))
     }
+
+    /// Every phase of every clocked step is timed, in step order, and the phases' products add
+    /// up to the step's count.
+    func testBreakdownClocksEveryPhase() throws {
+        let breakdown = try Benchmark.breakdown(.tiny, on: CPUBackend(), steps: 6, warmup: 2,
+                                                ceiling: try Benchmark.ProductCeiling(on: CPUBackend(), size: 32), ceilingSamples: 2)
+        XCTAssertEqual(breakdown.steps, 6)
+        XCTAssertEqual(breakdown.phases.map(\.phase.description),
+                       ["batch", "forward 1", "forward 2", "forward 3", "loss", "backward 3", "backward 2", "backward 1", "adam"])
+        XCTAssertTrue(breakdown.phases.allSatisfy { $0.seconds >= 0 && $0.seconds.isFinite })
+        XCTAssertGreaterThan(breakdown.stepSeconds, 0)
+        XCTAssertEqual(breakdown.phases.reduce(0) { $0 + $1.flops }, Benchmark.Configuration.tiny.flopsPerStep)
+        // forward 2: 2·64·64·64; backward 2: its weight gradient and the first layer's delta, twice that
+        let flops = Dictionary(uniqueKeysWithValues: breakdown.phases.map { ($0.phase, $0.flops) })
+        XCTAssertEqual(flops[.forward(2)], 2 * 64 * 64 * 64)
+        XCTAssertEqual(flops[.backward(2)], 4 * 64 * 64 * 64)
+        XCTAssertEqual(flops[.backward(1)], 2 * 64 * 32 * 64, "no delta for the input")
+        XCTAssertEqual(flops[.optimizer], 0)
+        XCTAssertEqual(breakdown.productPhases.count, 6)
+        XCTAssertNotNil(breakdown.ceilingGflops)
+    }
+
+    func testPhasesInStepOrder() {
+        XCTAssertEqual(StepPhase.all(layerCount: 1), [.batch, .forward(1), .loss, .backward(1), .optimizer])
+        for layers in 1...5 {
+            let phases = StepPhase.all(layerCount: layers)
+            XCTAssertEqual(phases.count, 2 * layers + 3)
+            XCTAssertEqual(phases.map { $0.index(layerCount: layers) }, phases.indices.map { $0 })
+        }
+        XCTAssertNil(StepPhase.forward(4).index(layerCount: 3))
+        XCTAssertNil(StepPhase.backward(0).index(layerCount: 3))
+    }
+
+    /// A clocked session trains to the same bits as an unclocked one; evaluating between steps
+    /// adds no times; a clock for another depth is refused before the step changes anything.
+    func testClockedStepsHaveTheSameBits() throws {
+        func train(clocked: Bool) throws -> (parameters: [Float], clock: StepPhaseClock?) {
+            let (session, data, schedule) = try Benchmark.randomSession(.mnist, on: CPUBackend(), batches: 2)
+            let clock = clocked ? StepPhaseClock(layerCount: 3) : nil
+            session.phaseClock = clock
+            for index in 0..<4 {
+                let (_, positions) = schedule.batch(step: index)
+                try session.trainStep(on: data, positions: positions, gathered: true, lossSlot: index % schedule.stepsPerEpoch)
+                _ = try session.evaluate(data)
+            }
+            return (try session.model().parameters, clock)
+        }
+        let plain = try train(clocked: false), clocked = try train(clocked: true)
+        XCTAssertEqual(plain.parameters.map(\.bitPattern), clocked.parameters.map(\.bitPattern))
+        let clock = try XCTUnwrap(clocked.clock)
+        XCTAssertEqual(clock.steps, 4)
+        XCTAssertTrue(clock.seconds.allSatisfy { $0.count == 4 }, "\(clock.seconds.map(\.count))")
+        XCTAssertEqual(clock.stepSeconds.count, 4)
+
+        let (session, data, schedule) = try Benchmark.randomSession(.tiny, on: CPUBackend(), batches: 1)
+        session.phaseClock = StepPhaseClock(layerCount: 2)
+        XCTAssertThrowsError(try session.trainStep(on: data, positions: schedule.batch(step: 0).1, gathered: true)) { error in
+            guard case ModelError.invalidHyperparameter(let message) = error else { return XCTFail("\(error)") }
+            XCTAssertTrue(message.contains("2 layers"), message)
+        }
+        XCTAssertEqual(session.step, 0)
+    }
 }

@@ -66,4 +66,40 @@ final class BenchCommandTests: XCTestCase {
             XCTAssertEqual(result.standardError.split(separator: "\n").count, 1, "\(arguments): \(result.standardError)")
         }
     }
+
+    func testBreakdownShowsEveryPhase() throws {
+        let result = try run(["bench", "--config", "tiny", "--device", "cpu", "--steps", "4", "--breakdown"])
+        XCTAssertEqual(result.status, 0, result.standardError)
+        let lines = result.standardOutput.split(separator: "\n").map(String.init)
+        XCTAssertTrue(lines.contains { $0.hasPrefix("tiny, phase by phase (4 clocked steps") }, result.standardOutput)
+        for phase in ["batch", "forward 1", "forward 3", "loss", "backward 3", "backward 1", "adam"] {
+            XCTAssertEqual(lines.filter { $0.hasPrefix("  \(phase) ") }.count, 1, "\(phase): \(result.standardOutput)")
+        }
+        XCTAssertTrue(lines.contains { $0.hasPrefix("  the products with their passes: ") }, result.standardOutput)
+
+        let json = try run(["bench", "--config", "tiny", "--device", "cpu", "--steps", "4", "--breakdown", "--json"])
+        XCTAssertEqual(json.status, 0, json.standardError)
+        let object = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(json.standardOutput.utf8)) as? [String: Any])
+        let row = try XCTUnwrap((object["results"] as? [[String: Any]])?.first)
+        let breakdown = try XCTUnwrap(row["breakdown"] as? [String: Any])
+        XCTAssertEqual(breakdown["clocked_steps"] as? Int, 4)
+        let phases = try XCTUnwrap(breakdown["phases"] as? [[String: Any]])
+        XCTAssertEqual(phases.compactMap { $0["name"] as? String },
+                       ["batch", "forward 1", "forward 2", "forward 3", "loss", "backward 3", "backward 2", "backward 1", "adam"])
+        let shares = phases.compactMap { $0["share"] as? Double }
+        XCTAssertEqual(shares.count, 9)
+        XCTAssertEqual(shares.reduce(0, +), 1, accuracy: 1e-9)
+        let flops = phases.compactMap { $0["flops"] as? Double }
+        let stepFlops: Double = 2 * 64 * Double(3 * (32 * 64 + 64 * 64 + 64 * 1) - 32 * 64)
+        XCTAssertEqual(flops.reduce(0, +), stepFlops)
+        let ceiling = try XCTUnwrap(breakdown["ceiling_gflops"] as? Double)
+        for phase in phases {
+            let gflops = try XCTUnwrap(phase["gflops"] as? Double), fraction = try XCTUnwrap(phase["fraction_of_ceiling"] as? Double)
+            XCTAssertEqual(fraction, gflops / ceiling, accuracy: 1e-12)
+        }
+        // without the flag, no breakdown
+        let plain = try run(["bench", "--config", "tiny", "--device", "cpu", "--steps", "2", "--json"])
+        XCTAssertFalse(plain.standardOutput.contains("breakdown"), plain.standardOutput)
+    }
 }
+

@@ -139,12 +139,24 @@ public enum Benchmark {
         _ configuration: Configuration, on backend: B, steps: Int, warmup: Int = 10,
         ceiling: ProductCeiling<B>? = nil, ceilingSamples: Int? = nil
     ) throws -> Result {
+        let (times, ceilingGflops, _) = try timedSteps(configuration, on: backend, steps: steps, warmup: warmup, ceiling: ceiling,
+                                                       ceilingSamples: ceilingSamples, clocked: false)
+        return Result(configuration: configuration, stepSeconds: times, ceilingGflops: ceilingGflops)
+    }
+
+    /// `run`'s steps: each step's seconds, the ceiling's median rate over its samples (when
+    /// asked for), and with `clocked` the phase clock the timed steps ran with.
+    private static func timedSteps<B: Backend>(
+        _ configuration: Configuration, on backend: B, steps: Int, warmup: Int,
+        ceiling: ProductCeiling<B>?, ceilingSamples: Int?, clocked: Bool
+    ) throws -> (times: [Double], ceilingGflops: Double?, clock: StepPhaseClock?) {
         try checkCounts(steps: steps, warmup: warmup)
         if let ceilingSamples, ceilingSamples < 1 {
             throw ModelError.invalidHyperparameter("a benchmark needs at least 1 ceiling sample, got \(ceilingSamples)")
         }
         let ceilingSamples = ceilingSamples ?? Self.ceilingSamples(steps: steps)
         let (session, data, schedule) = try randomSession(configuration, on: backend)
+        let clock = clocked ? StepPhaseClock(layerCount: session.layout.layerCount, capacity: steps) : nil
         var times: [Double] = []
         times.reserveCapacity(steps)
         var ceilingTimes: [Double] = []
@@ -153,6 +165,7 @@ public enum Benchmark {
         var index = 0
         func step(timed: Bool) throws {
             let (_, positions) = schedule.batch(step: index)
+            session.phaseClock = timed ? clock : nil
             let start = now()
             try session.trainStep(on: data, positions: positions, gathered: true, lossSlot: index % schedule.stepsPerEpoch)
             try backend.synchronize()
@@ -168,12 +181,60 @@ public enum Benchmark {
             }
             try step(timed: true)
         }
+        session.phaseClock = nil
         if let ceiling, ceilingSamples > 0 { ceilingTimes.append(try ceiling.sample()) }
         guard let loss = try session.lastLoss(), loss.isFinite else {
             throw ModelError.nonFinite("the benchmark's loss is not finite")
         }
-        return Result(configuration: configuration, stepSeconds: times,
-                      ceilingGflops: ceiling.flatMap { ceilingTimes.isEmpty ? nil : $0.gflops(seconds: median(ceilingTimes)) })
+        return (times, ceiling.flatMap { ceilingTimes.isEmpty ? nil : $0.gflops(seconds: median(ceilingTimes)) }, clock)
+    }
+
+    /// Where a configuration's step time goes: each phase's median seconds over clocked steps.
+    public struct Breakdown: Sendable, Equatable {
+        public struct Phase: Sendable, Equatable {
+            public var phase: StepPhase
+            /// Median seconds over the clocked steps.
+            public var seconds: Double
+            /// Floating-point operations of the phase's products (`StepPhase.flops`).
+            public var flops: Double
+            /// GFLOP/s of the phase's products at its median (0 for a phase without products).
+            public var gflops: Double { flops > 0 ? flops / seconds / 1e9 : 0 }
+        }
+
+        public var configuration: Configuration
+        /// Phases in step order.
+        public var phases: [Phase]
+        /// The clocked steps' median, their phases added up.
+        public var stepSeconds: Double
+        /// How many steps were clocked.
+        public var steps: Int
+        /// The ceiling's rate (GFLOP/s) sampled between the clocked steps, when asked for.
+        public var ceilingGflops: Double?
+
+        /// The phases' medians added up.
+        public var phaseSeconds: Double { phases.reduce(0) { $0 + $1.seconds } }
+        /// The forward and backward phases: the products with the passes they carry.
+        public var productPhases: [Phase] { phases.filter { $0.flops > 0 } }
+    }
+
+    /// `run`'s steps with a `StepPhaseClock`, on a session of their own: each phase's median
+    /// over the `steps` clocked steps, and with `ceiling` its rate sampled between them as `run`
+    /// samples it. The clock synchronises the backend after every phase, so on an asynchronous
+    /// backend the clocked steps are slower than `run`'s: they say where the time goes, `run`
+    /// how long a step takes.
+    public static func breakdown<B: Backend>(
+        _ configuration: Configuration, on backend: B, steps: Int, warmup: Int = 10,
+        ceiling: ProductCeiling<B>? = nil, ceilingSamples: Int? = nil
+    ) throws -> Breakdown {
+        let (_, ceilingGflops, clock) = try timedSteps(configuration, on: backend, steps: steps, warmup: warmup, ceiling: ceiling,
+                                                       ceilingSamples: ceilingSamples, clocked: true)
+        guard let clock else { throw ModelError.invalidHyperparameter("the breakdown's steps ran without their clock") }
+        let layout = try LayerLayout(sizes: configuration.layers)
+        let phases = zip(clock.phases, clock.medians).map { phase, seconds in
+            Breakdown.Phase(phase: phase, seconds: seconds, flops: phase.flops(layout: layout, batch: configuration.batch))
+        }
+        return Breakdown(configuration: configuration, phases: phases, stepSeconds: median(clock.stepSeconds), steps: clock.steps,
+                         ceilingGflops: ceilingGflops)
     }
 
     /// A large square product (n×n times n×n, in the NN layout) through a backend, timed one at a

@@ -174,7 +174,7 @@ extension TrainingSession {
     /// Runs one step's operations as a replayed graph on backends that record them
     /// (`StepGraphCapable`) when `usesStepGraphs` is on; else queues them as they come.
     func runGraphedWhenPossible(_ body: () throws -> Void) throws {
-        if usesStepGraphs, let recorder = backend as? any StepGraphCapable {
+        if usesStepGraphs, phaseClock == nil, let recorder = backend as? any StepGraphCapable {
             try recorder.graphed(body)
         } else {
             try body()

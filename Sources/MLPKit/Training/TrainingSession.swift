@@ -61,6 +61,10 @@ public final class TrainingSession<B: Backend> {
     /// Whether `train` replays each step as one recorded graph on backends that can
     /// (`StepGraphCapable`, i.e. CUDA). Results are the same either way.
     public var usesStepGraphs = true
+    /// Times each phase of the training steps that follow (nil, the default: none), synchronising
+    /// the backend at the end of each phase; `mlp bench --breakdown`. Its layer count must be
+    /// the model's (else `trainStep` throws). Steps are not replayed as graphs while it is set.
+    public var phaseClock: StepPhaseClock?
     /// Cross-entropy class weights (one per class) that training steps scale each row's loss and
     /// gradient by (``setClassWeights(_:)``); nil, the default, is the seed's loss. Evaluation is
     /// never weighted.
@@ -269,6 +273,15 @@ public final class TrainingSession<B: Backend> {
         guard step < OptimizerState.maximumStep else {
             throw ModelError.invalidHyperparameter("Adam's step count is at its limit of \(OptimizerState.maximumStep) (2^53) steps; no further step can be taken")
         }
+        if let phaseClock {
+            guard phaseClock.layerCount == layout.layerCount else {
+                throw ModelError.invalidHyperparameter(
+                    "a phase clock for \(phaseClock.layerCount) layers cannot time a model with \(layout.layerCount)")
+            }
+            try backend.synchronize()
+            phaseClock.start()
+        }
+        defer { phaseClock?.finish() }
         // X, Y (and the rows' weights): gathered by the row order, or read in place when the rows are consecutive
         let X: BufferSlice<B.Buffer>, Y: BufferSlice<B.Buffer>
         var W: BufferSlice<B.Buffer>?
@@ -298,12 +311,14 @@ public final class TrainingSession<B: Backend> {
             W = data.rowWeights.map { BufferSlice($0, offset: positions.lowerBound) }
         }
         lastStep = (lossSlot, rows)
+        try endPhase(.batch)
         let ZL = try forward(X, rows: rows, selected: selected)
         // dZ_L = dL/dZ_L (already divided by B), and the batch's loss sum
         var dZ = BufferSlice(deltas.0)
         try backend.lossGradient(loss, targets: data.targetEncoding, output: ZL, target: Y, rows: rows,
                                  columns: layout.outputs, gradient: dZ, lossSum: BufferSlice(lossSums, offset: lossSlot),
                                  classWeights: classWeightBuffer.map { BufferSlice($0) }, rowWeights: W)
+        try endPhase(.loss)
         try backward(X, rows: rows, selected: selected, dZL: &dZ)
         // Adam over every parameter at once, t = t + 1, at the schedule's rate for t
         try schedule.validate()
@@ -320,6 +335,15 @@ public final class TrainingSession<B: Backend> {
                                     firstMoment: BufferSlice(firstMoment), secondMoment: BufferSlice(secondMoment),
                                     count: layout.parameterCount, hyperparameters: h, step: step)
         }
+        try endPhase(.optimizer)
+    }
+
+    /// Ends `phase` on the phase clock, if any, once the backend has done its work.
+    @inline(__always)
+    private func endPhase(_ phase: StepPhase) throws {
+        guard let phaseClock else { return }
+        try backend.synchronize()
+        phaseClock.mark(phase)
     }
 
     /// Sets the class weights training steps use (nil: none). Each row's loss and gradient are
@@ -404,6 +428,7 @@ public final class TrainingSession<B: Backend> {
                                           activation: .biasActivation(b, activation, preActivation: kept))
             }
             A = Z
+            try endPhase(.forward(i))
         }
         return A
     }
@@ -435,6 +460,7 @@ public final class TrainingSession<B: Backend> {
             }
             guard i > 1 else {
                 try weightGradient()
+                try endPhase(.backward(1))
                 break
             }
             let W = BufferSlice(parameters, offset: layout.weightOffsets[i - 1])
@@ -460,6 +486,7 @@ public final class TrainingSession<B: Backend> {
                 try delta()
             }
             swap(&dZ, &spare)
+            try endPhase(.backward(i))
         }
     }
 
