@@ -19,6 +19,7 @@
 #   racecheck    compute-sanitizer --tool racecheck over a shorter one (shared-memory hazards)
 #   initcheck    compute-sanitizer --tool initcheck (reads of device memory nothing wrote)
 #   bench        .device/mlp bench --device cuda --json
+#   breakdown    .device/mlp bench --device cuda --steps 100 --breakdown (each phase of the eager steps)
 #   torch        Benchmarks/peers/torch_cuda_bench.py --json (eager, CUDA graph, cuBLAS sgemm)
 #   check-V, bench-V  each tuning variant V of $VARIANTS (MLPKIT_CUDA_TILES; default large, the 48 KB tile)
 #   ncu-mnist, ncu-wide  Nsight Compute per-kernel times of the first steps (PROFILE=0 skips)
@@ -108,6 +109,7 @@ run train 40 "$MLP" "${train[@]}" --steps 200 --out "$OUT/model.safetensors" --j
 # row, class and positive weights on the GPU against PyTorch's losses and the CPU backend
 run weighted 90 Scripts/gpu/weighted.sh "$OUT" "$MLP"
 run bench 120 "$MLP" bench --device cuda --json
+run breakdown 150 "$MLP" bench --device cuda --steps 100 --breakdown
 cp "$OUT/bench.txt" "$OUT/bench.json"
 run torch 100 python3 Benchmarks/peers/torch_cuda_bench.py --json
 cp "$OUT/torch.txt" "$OUT/torch.json"
