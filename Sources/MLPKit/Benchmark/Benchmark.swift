@@ -139,24 +139,23 @@ public enum Benchmark {
         _ configuration: Configuration, on backend: B, steps: Int, warmup: Int = 10,
         ceiling: ProductCeiling<B>? = nil, ceilingSamples: Int? = nil
     ) throws -> Result {
-        let (times, ceilingGflops, _) = try timedSteps(configuration, on: backend, steps: steps, warmup: warmup, ceiling: ceiling,
-                                                       ceilingSamples: ceilingSamples, clocked: false)
+        let (times, ceilingGflops) = try timedSteps(configuration, on: backend, steps: steps, warmup: warmup, ceiling: ceiling,
+                                                    ceilingSamples: ceilingSamples, clock: nil)
         return Result(configuration: configuration, stepSeconds: times, ceilingGflops: ceilingGflops)
     }
 
-    /// `run`'s steps: each step's seconds, the ceiling's median rate over its samples (when
-    /// asked for), and with `clocked` the phase clock the timed steps ran with.
+    /// `run`'s steps: each step's seconds and the ceiling's median rate over its samples (when
+    /// asked for); with `clock`, the timed steps (not the warm-up or settling ones) run with it.
     private static func timedSteps<B: Backend>(
         _ configuration: Configuration, on backend: B, steps: Int, warmup: Int,
-        ceiling: ProductCeiling<B>?, ceilingSamples: Int?, clocked: Bool
-    ) throws -> (times: [Double], ceilingGflops: Double?, clock: StepPhaseClock?) {
+        ceiling: ProductCeiling<B>?, ceilingSamples: Int?, clock: StepPhaseClock?
+    ) throws -> (times: [Double], ceilingGflops: Double?) {
         try checkCounts(steps: steps, warmup: warmup)
         if let ceilingSamples, ceilingSamples < 1 {
             throw ModelError.invalidHyperparameter("a benchmark needs at least 1 ceiling sample, got \(ceilingSamples)")
         }
         let ceilingSamples = ceilingSamples ?? Self.ceilingSamples(steps: steps)
         let (session, data, schedule) = try randomSession(configuration, on: backend)
-        let clock = clocked ? StepPhaseClock(layerCount: session.layout.layerCount, capacity: steps) : nil
         var times: [Double] = []
         times.reserveCapacity(steps)
         var ceilingTimes: [Double] = []
@@ -186,7 +185,7 @@ public enum Benchmark {
         guard let loss = try session.lastLoss(), loss.isFinite else {
             throw ModelError.nonFinite("the benchmark's loss is not finite")
         }
-        return (times, ceiling.flatMap { ceilingTimes.isEmpty ? nil : $0.gflops(seconds: median(ceilingTimes)) }, clock)
+        return (times, ceiling.flatMap { ceilingTimes.isEmpty ? nil : $0.gflops(seconds: median(ceilingTimes)) })
     }
 
     /// Where a configuration's step time goes: each phase's median seconds over clocked steps.
@@ -226,10 +225,10 @@ public enum Benchmark {
         _ configuration: Configuration, on backend: B, steps: Int, warmup: Int = 10,
         ceiling: ProductCeiling<B>? = nil, ceilingSamples: Int? = nil
     ) throws -> Breakdown {
-        let (_, ceilingGflops, clock) = try timedSteps(configuration, on: backend, steps: steps, warmup: warmup, ceiling: ceiling,
-                                                       ceilingSamples: ceilingSamples, clocked: true)
-        guard let clock else { throw ModelError.invalidHyperparameter("the breakdown's steps ran without their clock") }
         let layout = try LayerLayout(sizes: configuration.layers)
+        let clock = StepPhaseClock(layerCount: layout.layerCount, capacity: steps)
+        let (_, ceilingGflops) = try timedSteps(configuration, on: backend, steps: steps, warmup: warmup, ceiling: ceiling,
+                                                ceilingSamples: ceilingSamples, clock: clock)
         let phases = zip(clock.phases, clock.medians).map { phase, seconds in
             Breakdown.Phase(phase: phase, seconds: seconds, flops: phase.flops(layout: layout, batch: configuration.batch))
         }

@@ -67,7 +67,7 @@ public final class StepPhaseClock {
     private var running = false
 
     /// A clock for steps of a network with `layerCount` layers, with room for `capacity` steps
-    /// (more grow the arrays, outside the timed phases).
+    /// (past it the arrays grow, and the growth is counted in the phase that follows).
     public init(layerCount: Int, capacity: Int = 0) {
         self.layerCount = max(layerCount, 0)
         phases = StepPhase.all(layerCount: layerCount)
