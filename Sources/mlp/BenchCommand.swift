@@ -13,15 +13,30 @@ struct BenchCommand: ParsableCommand {
             31 times) during each configuration's steps; each configuration is compared with the ceiling \
             measured during its own steps. With --breakdown, as many steps again are clocked phase by phase \
             (the batch, each layer's forward and backward pass, the loss, Adam), with the ceiling sampled between \
-            them, to show where the step's time goes.
+            them, to show where the step's time goes. --layers (with --batch-size, --loss and --activation) \
+            benchmarks a network of your own instead, as the configuration "custom".
             """)
 
     enum ConfigurationChoice: String, ExpressibleByArgument, CaseIterable {
         case tiny, mnist, wide, all
     }
 
-    @Option(help: "tiny, mnist, wide or all.")
-    var config: ConfigurationChoice = .all
+    @Option(help: "tiny, mnist, wide or all (default: all).")
+    var config: ConfigurationChoice?
+
+    @Option(parsing: .unconditional,
+            help: ArgumentHelp("Benchmark this network instead: its sizes from the inputs to the outputs, comma-separated (like 784,512,256,10).",
+                               valueName: "sizes"))
+    var layers: String?
+
+    @Option(name: .customLong("batch-size"), parsing: .unconditional, help: "With --layers: rows per step (default 128).")
+    var batchSize: Int?
+
+    @Option(help: "With --layers: mse (default), cross-entropy or binary-cross-entropy.")
+    var loss: Loss?
+
+    @Option(help: "With --layers: the hidden activation, relu (default), leaky-relu (slope 0.01), tanh, sigmoid or gelu.")
+    var activation: Activation?
 
     @Option(help: "auto, cpu, opencl or cuda.")
     var device: DeviceChoice = .auto
@@ -37,13 +52,41 @@ struct BenchCommand: ParsableCommand {
 
     func validate() throws {
         try require(steps >= 1, "--steps must be at least 1, got \(steps)")
+        _ = try configurations()
+    }
+
+    /// The configurations to run: --config's standard ones, or --layers' own network ("custom").
+    func configurations() throws -> [Benchmark.Configuration] {
+        guard let layers else {
+            for (flag, given) in [("--batch-size", batchSize != nil), ("--loss", loss != nil), ("--activation", activation != nil)] {
+                try require(!given, "\(flag) goes with --layers (the standard configurations have their own)")
+            }
+            let chosen = config ?? .all
+            return Benchmark.Configuration.standard.filter { chosen == .all || $0.name == chosen.rawValue }
+        }
+        try require(config == nil, "--config and --layers each choose what to run; give one of them")
+        let sizes = try parseSizes(layers, flag: "--layers", example: "784,256,128,10")
+        do {
+            _ = try LayerLayout(sizes: sizes)
+        } catch let error as ModelError {
+            throw ValidationError("--layers \(layers): \(error.description)")
+        }
+        let batch = batchSize ?? 128
+        // the random data set is eight batches
+        let largest = Dataset.maximumRows / 8
+        try require(batch >= 1 && batch <= largest, "--batch-size must be between 1 and \(largest), got \(batch)")
+        let values = 8 * batch * (sizes[0] + sizes[sizes.count - 1])
+        try require(values <= Benchmark.maximumRandomElements,
+                    "--layers \(layers) with --batch-size \(batch) needs \(values) values of random data (8 batches of inputs and targets); at most \(Benchmark.maximumRandomElements)")
+        return [Benchmark.Configuration(name: "custom", layers: sizes, batch: batch, loss: loss ?? .meanSquaredError,
+                                        activation: ActivationFunction(activation ?? .relu))]
     }
 
     func run() throws {
         // a tuning variable set to a value it cannot take would skew the timings unnoticed
         for problem in EnvironmentSettings.problems() { Terminal.writeError("warning: \(problem)") }
-        let chosen: (Benchmark.Configuration) -> Bool = { config == .all || $0.name == config.rawValue }
-        let report = try device.run(BenchTask(chosen: chosen, steps: steps, breakdown: breakdown))
+        let report = try device.run(BenchTask(configurations: try configurations(), includesLarge: layers == nil, steps: steps,
+                                              breakdown: breakdown))
         if json {
             var object: [(String, JSONValue)] = [
                 ("device", .string(report.device)),
@@ -53,6 +96,8 @@ struct BenchCommand: ParsableCommand {
                         ("name", .string(row.configuration.name)),
                         ("layers", .array(row.configuration.layers.map { .number(Double($0)) })),
                         ("batch", .number(Double(row.configuration.batch))),
+                        ("loss", .string(row.configuration.loss.rawValue)),
+                        ("activation", .string(row.configuration.activation.kind.rawValue)),
                         ("mode", .string(row.mode)),
                         ("step_seconds", .number(row.median)),
                         ("min_seconds", .number(row.minimum)),
@@ -130,7 +175,10 @@ struct BenchCommand: ParsableCommand {
 }
 
 struct BenchTask: BackendTask {
-    let chosen: (Benchmark.Configuration) -> Bool
+    /// The configurations to time, in order.
+    let configurations: [Benchmark.Configuration]
+    /// Whether CUDA also times the large configuration (with the standard ones).
+    let includesLarge: Bool
     let steps: Int
     var breakdown = false
 
@@ -167,7 +215,7 @@ struct BenchTask: BackendTask {
     func run<B: Backend>(on backend: B) throws -> Report {
         if let cuda = backend as? CUDABackend { return try runOnCUDA(cuda) }
         let ceiling = try Benchmark.ProductCeiling(on: backend)
-        let rows = try Benchmark.Configuration.standard.filter(chosen).map { configuration in
+        let rows = try configurations.map { configuration in
             let result = try Benchmark.run(configuration, on: backend, steps: steps, ceiling: ceiling)
             return Row(configuration: configuration, mode: "step", median: result.median, minimum: result.minimum,
                        maximum: result.maximum, ceiling: result.ceilingGflops,
@@ -181,7 +229,7 @@ struct BenchTask: BackendTask {
     /// with CUDA events; and the products at 4096³ in every layout.
     func runOnCUDA(_ backend: CUDABackend) throws -> Report {
         var rows: [Row] = []
-        for configuration in CUDABenchmark.configurations where chosen(configuration) || configuration.name == "large" {
+        for configuration in configurations + (includesLarge ? [.large] : []) {
             for graphed in [false, true] {
                 let result = try CUDABenchmark.run(configuration, on: backend, steps: steps, graphed: graphed)
                 rows.append(Row(configuration: configuration, mode: graphed ? "graph" : "eager", median: result.median,

@@ -263,10 +263,15 @@ func require(_ condition: Bool, _ message: @autoclosure () -> String) throws {
 /// Parses `--hidden 256,128` (an empty string for no hidden layer).
 func parseHiddenSizes(_ text: String) throws -> [Int] {
     if text.trimmed.isEmpty { return [] }
-    return try text.split(separator: ",", omittingEmptySubsequences: false).map { part in
+    return try parseSizes(text, flag: "--hidden", example: "256,128")
+}
+
+/// Parses positive sizes separated by commas, naming `flag` (and a well-formed `example`) when one is not.
+func parseSizes(_ text: String, flag: String, example: String) throws -> [Int] {
+    try text.split(separator: ",", omittingEmptySubsequences: false).map { part in
         let trimmed = part.trimmed
         guard let size = Int(trimmed), size >= 1 else {
-            throw ValidationError("--hidden takes positive sizes separated by commas, like 256,128; '\(trimmed)' is not one")
+            throw ValidationError("\(flag) takes positive sizes separated by commas, like \(example); '\(trimmed)' is not one")
         }
         return size
     }

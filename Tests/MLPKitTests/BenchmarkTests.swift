@@ -24,6 +24,24 @@ final class BenchmarkTests: XCTestCase {
         XCTAssertEqual(Benchmark.Configuration.tiny.flopsPerStep, 2 * 64 * (3 * (32 * 64 + 64 * 64 + 64) - 32 * 64))
     }
 
+    /// A configuration of the user's own: any depth, loss and activation, its steps timed and its
+    /// session built as configured.
+    func testCustomConfigurationsRunAsConfigured() throws {
+        for (loss, activation) in [(Loss.crossEntropy, ActivationFunction.gelu), (.binaryCrossEntropy, .leakyReLU(slope: 0.1)),
+                                   (.meanSquaredError, .tanh)] {
+            let configuration = Benchmark.Configuration(name: "custom", layers: [5, 7, 6, 4, 3], batch: 9, loss: loss, activation: activation)
+            let result = try Benchmark.run(configuration, on: CPUBackend(), steps: 3, warmup: 1)
+            XCTAssertEqual(result.stepSeconds.count, 3)
+            XCTAssertEqual(configuration.flopsPerStep, 2 * 9 * Double(3 * (5 * 7 + 7 * 6 + 6 * 4 + 4 * 3) - 5 * 7))
+            let (session, _, _) = try Benchmark.randomSession(configuration, on: CPUBackend())
+            let model = try session.model()
+            XCTAssertEqual(model.layerSizes, [5, 7, 6, 4, 3])
+            XCTAssertEqual(model.activation, activation)
+            XCTAssertEqual(model.loss, loss)
+        }
+        XCTAssertEqual(Benchmark.Configuration.mnist.activation, .relu)
+    }
+
     /// A configuration that cannot be built is refused before any data is made for it.
     func testBadConfigurationsThrow() {
         let configurations: [Benchmark.Configuration] = [
@@ -31,6 +49,9 @@ final class BenchmarkTests: XCTestCase {
             .init(name: "negative batch", layers: [2, 1], batch: -1, loss: .meanSquaredError),
             .init(name: "no outputs", layers: [2, 0], batch: 1, loss: .crossEntropy),
             .init(name: "huge batch", layers: [2, 1], batch: Int.max, loss: .meanSquaredError),
+            // 8 batches of 2^21 rows of 16 inputs and 2 targets: 18·2^24 values, past the 2^28 made at most
+            .init(name: "too much data", layers: [16, 2], batch: 1 << 21, loss: .meanSquaredError),
+            .init(name: "negative slope", layers: [2, 3, 1], batch: 4, loss: .meanSquaredError, activation: .leakyReLU(slope: -1)),
         ]
         for configuration in configurations {
             XCTAssertThrowsError(try Benchmark.run(configuration, on: CPUBackend(), steps: 1), configuration.name)

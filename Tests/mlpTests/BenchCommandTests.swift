@@ -56,9 +56,44 @@ final class BenchCommandTests: XCTestCase {
         XCTAssertTrue(result.standardOutput.contains("median of 13 products"), result.standardOutput)
     }
 
+    /// --layers: a network of the user's own, reported as "custom" with its loss and activation.
+    func testCustomNetworkIsReported() throws {
+        let result = try run(["bench", "--layers", "13, 32,32,3", "--batch-size", "16", "--loss", "cross-entropy", "--activation", "tanh",
+                              "--device", "cpu", "--steps", "3", "--json"])
+        XCTAssertEqual(result.status, 0, result.standardError)
+        let object = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(result.standardOutput.utf8)) as? [String: Any])
+        let results = try XCTUnwrap(object["results"] as? [[String: Any]])
+        XCTAssertEqual(results.count, 1, "only the custom network")
+        let row = results[0]
+        XCTAssertEqual(row["name"] as? String, "custom")
+        XCTAssertEqual(row["layers"] as? [Int], [13, 32, 32, 3])
+        XCTAssertEqual(row["batch"] as? Int, 16)
+        XCTAssertEqual(row["loss"] as? String, "cross-entropy")
+        XCTAssertEqual(row["activation"] as? String, "tanh")
+        let median = try XCTUnwrap(row["step_seconds"] as? Double), gflops = try XCTUnwrap(row["gflops"] as? Double)
+        let flops = 2.0 * 16 * Double(3 * (13 * 32 + 32 * 32 + 32 * 3) - 13 * 32)
+        XCTAssertEqual(gflops, flops / median / 1e9, accuracy: 1e-9 * gflops)
+
+        // the defaults: batch 128, mse, relu; and the standard rows say theirs
+        let plain = try run(["bench", "--layers", "4,8,2", "--device", "cpu", "--steps", "2"])
+        XCTAssertEqual(plain.status, 0, plain.standardError)
+        XCTAssertTrue(plain.standardOutput.split(separator: "\n").contains { $0.hasPrefix("custom  4,8,2 ") && $0.contains(" 128 ") },
+                      plain.standardOutput)
+        let tiny = try run(["bench", "--config", "tiny", "--device", "cpu", "--steps", "2", "--json"])
+        XCTAssertTrue(tiny.standardOutput.contains(#""loss":"mse","activation":"relu""#), tiny.standardOutput)
+    }
+
     func testBadFlagsAreOneLineErrors() throws {
         for (arguments, mention) in [(["bench", "--steps", "0"], "--steps"), (["bench", "--config", "huge"], "huge"),
-                                     (["bench", "--device", "tpu"], "tpu")] {
+                                     (["bench", "--device", "tpu"], "tpu"), (["bench", "--layers", "4,0,2"], "'0'"),
+                                     (["bench", "--layers", "4"], "at least an input and an output"),
+                                     (["bench", "--layers", "4,x"], "'x'"), (["bench", "--config", "tiny", "--layers", "4,2"], "--config"),
+                                     (["bench", "--batch-size", "8"], "--batch-size goes with --layers"),
+                                     (["bench", "--activation", "gelu"], "--activation goes with --layers"),
+                                     (["bench", "--layers", "4,2", "--batch-size", "0"], "--batch-size"),
+                                     (["bench", "--layers", "4,2", "--loss", "hinge"], "hinge"),
+                                     (["bench", "--layers", "1000000,2", "--batch-size", "1000"], "random data"),
+                                     (["bench", "--layers", "100000,100000"], "parameters")] {
             let result = try run(arguments)
             XCTAssertNotEqual(result.status, 0, "\(arguments)")
             XCTAssertTrue(result.standardOutput.isEmpty, "\(arguments): \(result.standardOutput)")

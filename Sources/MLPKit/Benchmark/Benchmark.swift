@@ -4,18 +4,21 @@ import Glibc
 
 /// Timed training steps on random data: the numbers behind `mlp bench`.
 public enum Benchmark {
-    /// One benchmark configuration: a network, a batch size and a loss.
+    /// One benchmark configuration: a network (its sizes and hidden activation), a batch size and a loss.
     public struct Configuration: Sendable, Equatable {
         public var name: String
         public var layers: [Int]
         public var batch: Int
         public var loss: Loss
+        /// The hidden layers' activation (ReLU, the seed's, in the standard configurations).
+        public var activation: ActivationFunction
 
-        public init(name: String, layers: [Int], batch: Int, loss: Loss) {
+        public init(name: String, layers: [Int], batch: Int, loss: Loss, activation: ActivationFunction = .relu) {
             self.name = name
             self.layers = layers
             self.batch = batch
             self.loss = loss
+            self.activation = activation
         }
 
         /// Floating-point operations of one training step: 2·B·(3·Σ in·out − h1·h2).
@@ -94,8 +97,14 @@ public enum Benchmark {
             throw ModelError.dataShape(
                 "a benchmark needs a batch and a batch count of at least 1 and at most \(Dataset.maximumRows) rows in all, got \(configuration.batch) × \(batches)")
         }
-        var generator = SeededGenerator(seed: 42)
         let features = configuration.layers[0], outputs = configuration.layers[configuration.layers.count - 1]
+        // the random data made on the host (sizes are at most 2^24 and rows 2^24: no overflow)
+        let elements = rows * (features + outputs)
+        guard elements <= maximumRandomElements else {
+            throw ModelError.dataShape(
+                "a benchmark's random data would be \(rows) rows of \(features) inputs and \(outputs) targets (\(elements) values); at most \(maximumRandomElements) (1 GiB) are made")
+        }
+        var generator = SeededGenerator(seed: 42)
         let inputs = (0..<(rows * features)).map { _ in Float(generator.nextNormal()) }
         let dataset: Dataset
         switch configuration.loss {
@@ -109,7 +118,7 @@ public enum Benchmark {
             let targets = (0..<(rows * outputs)).map { _ in Float(generator.next() % 2) }
             dataset = try Dataset(inputs: inputs, features: features, targets: targets, encoding: .dense, targetWidth: outputs)
         }
-        let model = try MLP(layerSizes: configuration.layers, loss: configuration.loss, seed: 1)
+        let model = try MLP(layerSizes: configuration.layers, activation: configuration.activation, loss: configuration.loss, seed: 1)
         let session = try TrainingSession(model: model, backend: backend, batchCapacity: configuration.batch)
         let data = try session.upload(dataset)
         let schedule = try BatchSchedule(rows: rows, batchSize: configuration.batch, shuffle: true, seed: 3)
@@ -117,6 +126,9 @@ public enum Benchmark {
         try session.reserveLossSums(schedule.stepsPerEpoch)
         return (session, data, schedule)
     }
+
+    /// The most values (inputs and targets) `randomSession` makes: 1 GiB of Float32.
+    public static let maximumRandomElements = 1 << 28
 
     /// How long untimed steps run after each ceiling sample. On the 2-core Xeon, after the 2048³
     /// product the next 13 tiny steps took 32–34 µs against 27 µs later (about 0.45 ms), and mnist's
