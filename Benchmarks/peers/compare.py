@@ -9,6 +9,10 @@ ratios, their medians over the rounds, and in how many rounds each target was me
 
     swift build -c release --product mlp
     python3 Benchmarks/peers/compare.py --rounds 3 --steps 300 [--mlp .build/release/mlp] [--json]
+    python3 Benchmarks/peers/compare.py --layers 13,64,64,1 --activation tanh [--batch-size B] [--loss L]
+
+With `--layers` (and its options, as `mlp bench --layers` takes them) it compares a network of your
+own, the configuration "custom", which has no targets.
 
 The peers run under this script's Python (the one with torch and jax installed).
 """
@@ -37,10 +41,21 @@ def run_json(command):
     return json.loads(completed.stdout)
 
 
+def shape_flags(args, config):
+    """What picks `config` for both `mlp bench` and bench_peers.py: --config, or --layers and its options."""
+    if config != "custom":
+        return ["--config", config]
+    flags = ["--layers", args.layers]
+    for flag, value in (("--batch-size", args.batch_size), ("--loss", args.loss), ("--activation", args.activation)):
+        if value is not None:
+            flags += [flag, str(value)]
+    return flags
+
+
 def one_round(args, config):
-    mlp = run_json([args.mlp, "bench", "--device", "cpu", "--config", config, "--steps", str(args.steps), "--json"])
+    mlp = run_json([args.mlp, "bench", "--device", "cpu", *shape_flags(args, config), "--steps", str(args.steps), "--json"])
     row = mlp["results"][0]
-    peers = run_json([sys.executable, os.path.join(HERE, "bench_peers.py"), "--config", config,
+    peers = run_json([sys.executable, os.path.join(HERE, "bench_peers.py"), *shape_flags(args, config),
                       "--threads", str(args.threads), "--steps", str(args.peer_steps), "--json"])
     result = {"config": config, "mlpkit_seconds": row["step_seconds"], "gflops": row["gflops"],
               "ceiling_gflops": row["ceiling_gflops"], "fraction_of_ceiling": row["fraction_of_ceiling"]}
@@ -76,12 +91,18 @@ def main():
     parser.add_argument("--steps", type=int, default=300, help="mlp bench's timed steps per configuration")
     parser.add_argument("--peer-steps", type=int, default=200, help="the peers' timed steps per configuration")
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--config", choices=CONFIGS + ["all"], default="all")
+    parser.add_argument("--config", choices=CONFIGS + ["all"])
+    parser.add_argument("--layers", help="a network of your own, as mlp bench --layers takes it")
+    parser.add_argument("--batch-size", type=int, help="with --layers")
+    parser.add_argument("--loss", help="with --layers")
+    parser.add_argument("--activation", help="with --layers")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     if not os.access(args.mlp, os.X_OK):
         sys.exit(f"no mlp at {args.mlp}: build it with `swift build -c release --product mlp` or pass --mlp")
-    configs = [c for c in CONFIGS if args.config in ("all", c)]
+    if args.layers is not None and args.config is not None:
+        parser.error("--config and --layers each choose what to run; give one of them")
+    configs = ["custom"] if args.layers is not None else [c for c in CONFIGS if (args.config or "all") in ("all", c)]
     rounds = []
     for index in range(args.rounds):
         for config in configs:
@@ -102,7 +123,7 @@ def main():
             return statistics.median(values) if values else None
 
         targets = []
-        for key, least in TARGETS[config]:
+        for key, least in TARGETS.get(config, []):
             met = sum(1 for r in rows if r.get(key) is not None and r[key] >= least)
             counted = sum(1 for r in rows if r.get(key) is not None)
             needs = [n for n in (needed_seconds(r, key, least) for r in rows) if n is not None]
@@ -123,7 +144,7 @@ def main():
             f"{t['measure'].replace('fraction_of_ceiling', 'ceiling').replace('vs_', '')} ≥ "
             f"{t['at_least']:g}{'' if t['measure'] == 'fraction_of_ceiling' else '×'}: {t['met_in']} of {t['rounds']}"
             f" (asks for {milliseconds(t['needs_seconds'])})"
-            for t in s["targets"])
+            for t in s["targets"]) or "—"
         print(f"| {s['config']} | {milliseconds(s['mlpkit_seconds'])} | {milliseconds(s['torch_seconds'])}"
               f" | {milliseconds(s['jax_seconds'])} | {ratio(s['vs_torch'])} | {ratio(s['vs_jax'])}"
               f" | {100 * s['fraction_of_ceiling']:.1f}% | {verdicts} |")
