@@ -249,39 +249,58 @@ static const unsigned long long exp2_table[32] = {
     0x3feeff76f2fb5e47, 0x3fef199bdd85529c, 0x3fef3720dcef9069, 0x3fef5818dcfba487, 0x3fef7c97337b9b5f,
     0x3fefa4afa2a490da, 0x3fefd0765b6e4540};
 
-AVX512 void mlpkit_expf_avx512(const float *x, float *out, long count) {
+// e^x of the lanes of xs (the others: anything), as glibc's expf computes it.
+static inline AVX512 __m256 expf8(__m256 xs, __mmask8 lanes) {
     const __m512d scaled = _mm512_set1_pd(0x1.71547652b82fep+5), shift = _mm512_set1_pd(0x1.8p+52);
     const __m512d c0 = _mm512_set1_pd(0x1.c6af84b912394p-20), c1 = _mm512_set1_pd(0x1.ebfce50fac4f3p-13);
     const __m512d c2 = _mm512_set1_pd(0x1.62e42ff0c52d6p-6), one = _mm512_set1_pd(1);
     const __m256i exponentMask = _mm256_set1_epi32(0x7ff), large = _mm256_set1_epi32(0x42b);
+    // |x| ≥ 88 (the top twelve bits' exponent part at least 88.0f's), ±∞ and NaN
+    const __m256i top = _mm256_and_si256(_mm256_srli_epi32(_mm256_castps_si256(xs), 20), exponentMask);
+    const __mmask8 special = _mm256_mask_cmpge_epi32_mask(lanes, top, large);
+    const __m512d xd = _mm512_cvtps_pd(xs);
+    const __m512d shifted = _mm512_fmadd_pd(scaled, xd, shift);
+    const __m512i k = _mm512_castpd_si512(shifted);
+    const __m512d kd = _mm512_sub_pd(shifted, shift);
+    const __m512d r = _mm512_fmsub_pd(scaled, xd, kd);
+    const __m512i entry = _mm512_i64gather_epi64(_mm512_and_si512(k, _mm512_set1_epi64(31)), (const void *)exp2_table, 8);
+    const __m512d s = _mm512_castsi512_pd(_mm512_add_epi64(entry, _mm512_slli_epi64(k, 47)));
+    const __m512d z = _mm512_fmadd_pd(c0, r, c1);
+    const __m512d r2 = _mm512_mul_pd(r, r);
+    __m512d y = _mm512_fmadd_pd(r, c2, one);
+    y = _mm512_fmadd_pd(z, r2, y);
+    y = _mm512_mul_pd(y, s);
+    __m256 result = _mm512_cvtpd_ps(y);
+    if (special) {
+        float held[8], values[8];
+        _mm256_storeu_ps(held, xs);
+        _mm256_storeu_ps(values, result);
+        for (unsigned left = special; left; left &= left - 1) values[__builtin_ctz(left)] = expf(held[__builtin_ctz(left)]);
+        result = _mm256_loadu_ps(values);
+    }
+    return result;
+}
+
+AVX512 void mlpkit_expf_avx512(const float *x, float *out, long count) {
+    for (long i = 0; i < count; i += 8) {
+        const __mmask8 lanes = count - i >= 8 ? (__mmask8)0xFF : (__mmask8)((1u << (count - i)) - 1);
+        // from the lanes' x as loaded (out may be x, so not from memory after the store)
+        const __m256 xs = _mm256_maskz_loadu_ps(lanes, x + i);
+        _mm256_mask_storeu_ps(out + i, lanes, expf8(xs, lanes));
+    }
+}
+
+// σ(x) as `ActivationFunction.sigmoid` computes it, eight at a time: e = expf(−x) and 1/(1 + e)
+// where x ≥ 0, else e = expf(x) and e/(1 + e) (NaN takes the second, as in Swift).
+AVX512 void mlpkit_sigmoid_avx512(const float *x, float *out, long count) {
+    const __m256 one = _mm256_set1_ps(1);
     for (long i = 0; i < count; i += 8) {
         const __mmask8 lanes = count - i >= 8 ? (__mmask8)0xFF : (__mmask8)((1u << (count - i)) - 1);
         const __m256 xs = _mm256_maskz_loadu_ps(lanes, x + i);
-        // |x| ≥ 88 (the top twelve bits' exponent part at least 88.0f's), ±∞ and NaN
-        const __m256i top = _mm256_and_si256(_mm256_srli_epi32(_mm256_castps_si256(xs), 20), exponentMask);
-        const __mmask8 special = _mm256_mask_cmpge_epi32_mask(lanes, top, large);
-        const __m512d xd = _mm512_cvtps_pd(xs);
-        const __m512d shifted = _mm512_fmadd_pd(scaled, xd, shift);
-        const __m512i k = _mm512_castpd_si512(shifted);
-        const __m512d kd = _mm512_sub_pd(shifted, shift);
-        const __m512d r = _mm512_fmsub_pd(scaled, xd, kd);
-        const __m512i entry = _mm512_i64gather_epi64(_mm512_and_si512(k, _mm512_set1_epi64(31)), (const void *)exp2_table, 8);
-        const __m512d s = _mm512_castsi512_pd(_mm512_add_epi64(entry, _mm512_slli_epi64(k, 47)));
-        const __m512d z = _mm512_fmadd_pd(c0, r, c1);
-        const __m512d r2 = _mm512_mul_pd(r, r);
-        __m512d y = _mm512_fmadd_pd(r, c2, one);
-        y = _mm512_fmadd_pd(z, r2, y);
-        y = _mm512_mul_pd(y, s);
-        __m256 result = _mm512_cvtpd_ps(y);
-        if (special) {
-            // from the lanes' x as loaded (out may be x, so not from memory after the store)
-            float held[8], values[8];
-            _mm256_storeu_ps(held, xs);
-            _mm256_storeu_ps(values, result);
-            for (unsigned left = special; left; left &= left - 1) values[__builtin_ctz(left)] = expf(held[__builtin_ctz(left)]);
-            result = _mm256_loadu_ps(values);
-        }
-        _mm256_mask_storeu_ps(out + i, lanes, result);
+        const __mmask8 positive = _mm256_cmp_ps_mask(xs, _mm256_setzero_ps(), _CMP_GE_OQ);
+        const __m256 e = expf8(_mm256_mask_xor_ps(xs, positive, xs, _mm256_set1_ps(-0.0f)), lanes);
+        const __m256 d = _mm256_add_ps(one, e);
+        _mm256_mask_storeu_ps(out + i, lanes, _mm256_mask_div_ps(_mm256_div_ps(e, d), positive, one, d));
     }
 }
 
@@ -1009,6 +1028,10 @@ void mlpkit_adam_avx2(const MLPKitAdamJob *job, long start, long end) {
 void mlpkit_adam_avx512(const MLPKitAdamJob *job, long start, long end) {
     (void)job; (void)start; (void)end;
 }
+void mlpkit_sigmoid_avx512(const float *x, float *out, long count) {
+    for (long i = 0; i < count; ++i) out[i] = x[i] >= 0 ? 1 / (1 + expf(-x[i])) : expf(x[i]) / (1 + expf(x[i]));
+}
+
 void mlpkit_expf_avx512(const float *x, float *out, long count) {
     for (long i = 0; i < count; ++i) out[i] = expf(x[i]);
 }

@@ -102,6 +102,15 @@ void mlpkit_unpacked_product_avx2(long m, long n, long k, const float *a, long a
 /// on every float, eight at a time. Only where `mlpkit_avx512_level()` is at least 1.
 void mlpkit_expf_avx512(const float *x, float *out, long count);
 
+/// out[i] = σ(x[i]) for i in 0..<count (out may be x), the bits of `ActivationFunction.sigmoid`
+/// (whose e^x is glibc's expf), eight at a time. Only where `mlpkit_avx512_level()` is at least 1.
+void mlpkit_sigmoid_avx512(const float *x, float *out, long count);
+
+/// out[i] = tanh(x[i]) for i in 0..<count (out may be x): the bits of this machine's tanhf (glibc
+/// 2.36's) on every float, sixteen at a time (`tanh.c`). Only where `mlpkit_avx512_level()` is at
+/// least 1.
+void mlpkit_tanhf_avx512(const float *x, float *out, long count);
+
 /// The mean squared error's rows start..<end of a `columns`-wide output: d = (z − y)·scale, and
 /// rowSums[i] = Σ_j (z − y)² for each row, accumulated in column order (the Swift row loop's
 /// bits), eight rows at a time with the rows in the lanes.

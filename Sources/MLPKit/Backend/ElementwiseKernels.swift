@@ -199,50 +199,147 @@ enum ElementwiseKernels {
         }
     }
 
-    /// Z[i, j] = C[i, j] + bias[j] (also stored in `preActivation` when given), C[i, j] = f(Z).
+    /// Z[i, j] = C[i, j] + bias[j] (also stored in `preActivation` when given), C[i, j] = f(Z):
+    /// split across threads by rows for a large C, tanh, σ and GELU sixteen or eight at a time
+    /// where there is AVX-512 (`applyActivation`). Element-wise, so the same bits either way.
     static func biasActivation(
         _ c: UnsafeMutablePointer<Float>, rows: Int, columns: Int, bias: UnsafePointer<Float>,
-        function: ActivationFunction, preActivation: UnsafeMutablePointer<Float>?
+        function: ActivationFunction, preActivation: UnsafeMutablePointer<Float>?,
+        vector: Bool = SIMDKernels.avx512
     ) {
-        @inline(__always)
-        func each(_ f: (Float) -> Float) {
-            for i in 0..<rows {
-                let row = c + i * columns
-                if let preActivation {
-                    let pre = preActivation + i * columns
-                    for j in 0..<columns {
-                        let z = row[j] + bias[j]
-                        pre[j] = z
-                        row[j] = f(z)
-                    }
-                } else {
-                    for j in 0..<columns { row[j] = f(row[j] + bias[j]) }
+        var job = ActivationJob(c: c, source: nil, bias: bias, preActivation: preActivation, columns: columns,
+                                function: function, vector: vector)
+        let (threshold, chunk) = function.isTranscendental
+            ? (function == .sigmoid ? 4 * transcendentalThreshold : transcendentalThreshold, transcendentalChunk)
+            : (ParallelChunks.elementwiseThreshold, ParallelChunks.elementwiseChunk)
+        withUnsafePointer(to: &job) { context in
+            ParallelChunks.forEach(count: rows, chunk: max(1, chunk / max(columns, 1)), parallel: rows * columns >= threshold,
+                                   staysAwake: true, context: context) { context, start, end in
+                let job = context.assumingMemoryBound(to: ActivationJob.self).pointee
+                guard let bias = job.bias else { return }
+                for i in start..<end {
+                    let row = job.c + i * job.columns
+                    for j in 0..<job.columns { row[j] = row[j] + bias[j] }
+                    job.preActivation.map { $0.advanced(by: i * job.columns).update(from: row, count: job.columns) }
+                    ElementwiseKernels.applyActivation(row, count: job.columns, function: job.function, vector: job.vector)
                 }
             }
         }
+    }
+
+    /// A split activation pass's operands (`source` for the derivative, `bias` for the forward pass).
+    private struct ActivationJob {
+        var c: UnsafeMutablePointer<Float>
+        var source: UnsafePointer<Float>?
+        var bias: UnsafePointer<Float>?
+        var preActivation: UnsafeMutablePointer<Float>?
+        var columns: Int
+        var function: ActivationFunction
+        var vector: Bool
+    }
+
+    /// Activation passes of tanh, σ or GELU (about 2 ns a value with AVX-512, 20–60 without) over
+    /// at least this many values are split across threads, in chunks of about
+    /// `transcendentalChunk` values; the others (memory's speed) from `elementwiseThreshold`.
+    static let transcendentalThreshold = 1 << 12
+    static let transcendentalChunk = 1 << 11
+
+    /// Values GELU's tanh is taken of at a time (on the stack).
+    static let geluBlock = 256
+
+    /// x[i] = f(x[i]) with `ActivationFunction.apply`'s bits: tanh by `mlpkit_tanhf_avx512` (glibc's
+    /// tanhf), σ by `mlpkit_sigmoid_avx512` (its e^x glibc's expf) and GELU's tanh the same way
+    /// when `vector` and they agree with this process's C library (`SIMDKernels.vectorTanh`,
+    /// `vectorExp`); the scalar functions otherwise. Per element, not per call, so any split of
+    /// x into calls gives the same bits.
+    static func applyActivation(_ x: UnsafeMutablePointer<Float>, count: Int, function: ActivationFunction, vector: Bool) {
         switch function {
-        case .relu: each { max($0, 0) }
-        case .leakyReLU(let slope): each { $0 > 0 ? $0 : slope * $0 }
-        case .tanh: each { tanhf($0) }
-        case .sigmoid: each { ActivationFunction.sigmoid($0) }
-        case .gelu: each { ActivationFunction.gelu.apply($0) }
+        case .relu:
+            for i in 0..<count { x[i] = max(x[i], 0) }
+        case .leakyReLU(let slope):
+            for i in 0..<count { x[i] = x[i] > 0 ? x[i] : slope * x[i] }
+        case .tanh:
+            if vector && SIMDKernels.vectorTanh {
+                mlpkit_tanhf_avx512(x, x, count)
+            } else {
+                for i in 0..<count { x[i] = tanhf(x[i]) }
+            }
+        case .sigmoid:
+            if vector && SIMDKernels.vectorExp {
+                mlpkit_sigmoid_avx512(x, x, count)
+            } else {
+                for i in 0..<count { x[i] = ActivationFunction.sigmoid(x[i]) }
+            }
+        case .gelu:
+            guard vector && SIMDKernels.vectorTanh else {
+                for i in 0..<count { x[i] = ActivationFunction.gelu.apply(x[i]) }
+                return
+            }
+            withUnsafeTemporaryAllocation(of: Float.self, capacity: geluBlock) { block in
+                let t = block.baseAddress!
+                var start = 0
+                while start < count {
+                    let z = x + start, n = min(geluBlock, count - start)
+                    for i in 0..<n { t[i] = ActivationFunction.geluArgument(z[i]) }
+                    mlpkit_tanhf_avx512(t, t, n)
+                    for i in 0..<n { z[i] = ActivationFunction.gelu(z[i], tanh: t[i]) }
+                    start += n
+                }
+            }
         }
     }
 
-    /// C[i] = C[i] · f'(source[i]): source is A = f(Z), or Z for GELU.
+    /// C[i] = C[i] · f'(source[i]): source is A = f(Z), or Z for GELU (whose tanh is taken
+    /// sixteen at a time where there is AVX-512). Split across threads for a large C; element-wise,
+    /// so the same bits either way.
     static func activationDerivative(_ c: UnsafeMutablePointer<Float>, source: UnsafePointer<Float>, count: Int,
-                                     function: ActivationFunction) {
+                                     function: ActivationFunction, vector: Bool = SIMDKernels.avx512) {
+        if case .relu = function {
+            reluMaskSplit(c, activation: source, count: count)
+            return
+        }
+        var job = ActivationJob(c: c, source: source, bias: nil, preActivation: nil, columns: 0, function: function, vector: vector)
+        // only GELU's derivative takes a transcendental function (tanh); the others are a multiply or two
+        let (threshold, chunk) = function == .gelu
+            ? (transcendentalThreshold, transcendentalChunk) : (ParallelChunks.elementwiseThreshold, ParallelChunks.elementwiseChunk)
+        withUnsafePointer(to: &job) { context in
+            ParallelChunks.forEach(count: count, chunk: chunk, parallel: count >= threshold, staysAwake: true,
+                                   context: context) { context, start, end in
+                let job = context.assumingMemoryBound(to: ActivationJob.self).pointee
+                ElementwiseKernels.multiplyByDerivative(job.c + start, source: job.source! + start, count: end - start,
+                                                        function: job.function, vector: job.vector)
+            }
+        }
+    }
+
+    /// `activationDerivative` over one range, on the calling thread.
+    static func multiplyByDerivative(_ c: UnsafeMutablePointer<Float>, source: UnsafePointer<Float>, count: Int,
+                                     function: ActivationFunction, vector: Bool) {
         switch function {
         case .relu:
             reluMask(c, activation: source, count: count)
         case .leakyReLU(let slope):
-            for i in 0..<count where !(source[i] > 0) { c[i] *= slope }
+            for i in 0..<count { c[i] = source[i] > 0 ? c[i] : c[i] * slope }
         case .tanh:
             for i in 0..<count { c[i] *= 1 - source[i] * source[i] }
         case .sigmoid:
             for i in 0..<count { c[i] *= source[i] * (1 - source[i]) }
         case .gelu:
-            for i in 0..<count { c[i] *= ActivationFunction.gelu.derivative(from: source[i]) }
+            guard vector && SIMDKernels.vectorTanh else {
+                for i in 0..<count { c[i] *= ActivationFunction.gelu.derivative(from: source[i]) }
+                return
+            }
+            withUnsafeTemporaryAllocation(of: Float.self, capacity: geluBlock) { block in
+                let t = block.baseAddress!
+                var start = 0
+                while start < count {
+                    let z = source + start, d = c + start, n = min(geluBlock, count - start)
+                    for i in 0..<n { t[i] = ActivationFunction.geluArgument(z[i]) }
+                    mlpkit_tanhf_avx512(t, t, n)
+                    for i in 0..<n { d[i] *= ActivationFunction.geluDerivative(z[i], tanh: t[i]) }
+                    start += n
+                }
+            }
         }
     }
 
@@ -486,7 +583,7 @@ enum LossKernels {
         case .crossEntropy:
             // the exponentials of every row at once, eight at a time, where there is AVX-512:
             // z − max into the gradient's rows first (glibc's expf alone took most of mnist's loss)
-            let vectorExponentials = simd && avx512
+            let vectorExponentials = simd && avx512 && SIMDKernels.vectorExp
             if vectorExponentials {
                 for i in 0..<rows {
                     let z = output + i * columns, d = gradient + i * columns

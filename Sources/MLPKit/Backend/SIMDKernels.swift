@@ -23,6 +23,35 @@ enum SIMDKernels {
         return enabled && mlpkit_avx512_level() > 0
     }()
 
+    /// Whether e^x (cross-entropy's, σ's) is taken by `mlpkit_expf_avx512`: where there is AVX-512
+    /// and it gives this process's expf bits on a sample. It follows glibc's expf (2.28 and later);
+    /// another C library's may round differently, and the scalar loops then serve, so that the
+    /// bits never depend on whether the processor has AVX-512.
+    static let vectorExp: Bool = avx512 && agreesOnASample(mlpkit_expf_avx512, expf, within: 0x1.5p6)
+
+    /// Whether tanh (the activation's, GELU's) is taken by `mlpkit_tanhf_avx512`: where there is
+    /// AVX-512 and it gives this process's tanhf bits on a sample (it follows glibc 2.36's tanhf,
+    /// fdlibm's; the correctly rounded tanhf of later C libraries differs on some inputs).
+    static let vectorTanh: Bool = avx512 && agreesOnASample(mlpkit_tanhf_avx512, tanhf, within: 12)
+
+    /// Whether `vector` gives `scalar`'s bits on about 8,000 floats: ± every one whose bits are a
+    /// multiple of a stride from 2⁻³⁰ to `limit`, and the edges. About 0.1 ms, once.
+    static func agreesOnASample(_ vector: (UnsafePointer<Float>?, UnsafeMutablePointer<Float>?, Int) -> Void,
+                                        _ scalar: (Float) -> Float, within limit: Float) -> Bool {
+        let tiny = Float(bitPattern: 0x3080_0000)
+        var inputs: [Float] = [0, -0, limit, -limit, .infinity, -.infinity, .nan]
+        let step = max(1, Int(limit.bitPattern - tiny.bitPattern) / 4000)
+        for bits in stride(from: tiny.bitPattern, through: limit.bitPattern, by: step) {
+            inputs += [Float(bitPattern: bits), -Float(bitPattern: bits)]
+        }
+        var outputs = [Float](repeating: 0, count: inputs.count)
+        vector(inputs, &outputs, inputs.count)
+        return zip(inputs, outputs).allSatisfy { x, y in
+            let expected = scalar(x)
+            return y.bitPattern == expected.bitPattern || (y.isNaN && expected.isNaN)
+        }
+    }
+
     /// Whether a product goes to the packed product even where a BLAS is installed: with AVX-512,
     /// the mid-size ones (`BLASLibrary.splitFrom` up to `BLASLibrary.singleThreadBelow`
     /// multiply-adds, the mnist step's five largest), which the BLAS would run as one-thread

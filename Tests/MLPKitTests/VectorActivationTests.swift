@@ -1,0 +1,126 @@
+import CMLPKitSIMD
+import Foundation
+import XCTest
+@testable import MLPKit
+
+/// The CPU backend's activation passes with AVX-512 (tanh sixteen at a time with glibc's tanhf
+/// bits, σ eight at a time with its expf, GELU's tanh the same way) give the bits of the scalar
+/// functions (`ActivationFunction.apply` and `derivative(from:)`), special values included, in
+/// the forward pass (with and without the kept pre-activations) and the backward pass, on one
+/// thread and split over the threads.
+final class VectorActivationTests: XCTestCase {
+    private func requireAVX512() throws {
+        guard SIMDKernels.enabled, mlpkit_avx512_level() > 0 else { throw XCTSkip("no AVX-512 here") }
+    }
+
+    private func differs(_ x: Float, _ y: Float) -> Bool { x.bitPattern != y.bitPattern && !(x.isNaN && y.isNaN) }
+
+    /// Every 1021st float, and three floats around each edge of tanhf's and expm1f's cases.
+    private func sampledFloats(edges: [Float]) -> [Float] {
+        stride(from: UInt64(0), to: 1 << 32, by: 1021).map { Float(bitPattern: UInt32($0)) }
+            + edges.flatMap { [$0.nextDown, $0, $0.nextUp, -$0.nextDown, -$0, -$0.nextUp] }
+    }
+
+    private let specials: [Float] = [0, 1, 22, 0x1p-55, 0x1p-25, 0.5, 0.34657359, 0.51986039, 1.0397208, 9, 44, 88, 89, 100,
+                                     .leastNonzeroMagnitude, .leastNormalMagnitude, .greatestFiniteMagnitude, .infinity, .nan]
+
+    /// `mlpkit_tanhf_avx512` against this machine's tanhf (`Scripts/check-tanhf-avx512.sh` checks
+    /// all 2³² floats), in place and with every ragged count up to 33 (lanes past the end neither
+    /// read nor written).
+    func testAVX512TanhHasTanhfsBits() throws {
+        try requireAVX512()
+        let inputs = sampledFloats(edges: specials)
+        var outputs = [Float](repeating: 0, count: inputs.count)
+        mlpkit_tanhf_avx512(inputs, &outputs, inputs.count)
+        let wrong = zip(inputs, outputs).filter { differs($1, tanhf($0)) }
+        XCTAssertEqual(wrong.count, 0, "first: \(wrong.prefix(5).map { "tanh(\($0.0)) = \($0.1), tanhf \(tanhf($0.0))" })")
+        XCTAssertTrue(SIMDKernels.vectorTanh && SIMDKernels.vectorExp, "the C library's tanhf and expf agree, so the vector paths run")
+        for count in 1...33 {
+            var values = (0..<40).map { Float($0) * -0.37 + 7 }
+            let expected = values.prefix(count).map { tanhf($0) } + values.dropFirst(count)
+            values.withUnsafeMutableBufferPointer { mlpkit_tanhf_avx512($0.baseAddress!, $0.baseAddress!, count) }
+            XCTAssertEqual(values.map(\.bitPattern), expected.map(\.bitPattern), "count \(count)")
+        }
+    }
+
+    /// `mlpkit_sigmoid_avx512` against `ActivationFunction.sigmoid`, the same way.
+    func testAVX512SigmoidHasTheScalarBits() throws {
+        try requireAVX512()
+        let inputs = sampledFloats(edges: specials + [87.99, 103.97, 104])
+        var outputs = [Float](repeating: 0, count: inputs.count)
+        mlpkit_sigmoid_avx512(inputs, &outputs, inputs.count)
+        let wrong = zip(inputs, outputs).filter { differs($1, ActivationFunction.sigmoid($0)) }
+        XCTAssertEqual(wrong.count, 0, "first: \(wrong.prefix(5).map { "σ(\($0.0)) = \($0.1), scalar \(ActivationFunction.sigmoid($0.0))" })")
+        for count in 1...17 {
+            var values = (0..<24).map { Float($0) * -1.3 + 12 }
+            let expected = values.prefix(count).map { ActivationFunction.sigmoid($0) } + values.dropFirst(count)
+            values.withUnsafeMutableBufferPointer { mlpkit_sigmoid_avx512($0.baseAddress!, $0.baseAddress!, count) }
+            XCTAssertEqual(values.map(\.bitPattern), expected.map(\.bitPattern), "count \(count)")
+        }
+    }
+
+    /// The sample that decides whether a vector function serves (`SIMDKernels.vectorTanh`) tells a
+    /// copy of the scalar function from one that is one ulp off on a narrow range (a hundredth), or on NaN.
+    func testTheSampleCatchesAnyDifference() {
+        func exact(_ x: UnsafePointer<Float>?, _ y: UnsafeMutablePointer<Float>?, _ n: Int) { for i in 0..<n { y![i] = tanhf(x![i]) } }
+        XCTAssertTrue(SIMDKernels.agreesOnASample(exact, tanhf, within: 12))
+        XCTAssertFalse(SIMDKernels.agreesOnASample({ x, y, n in
+            exact(x, y, n)
+            for i in 0..<n where x![i] > -0.26 && x![i] < -0.25 { y![i] = y![i].nextUp }
+        }, tanhf, within: 12))
+        XCTAssertFalse(SIMDKernels.agreesOnASample({ x, y, n in
+            exact(x, y, n)
+            for i in 0..<n where x![i].isNaN { y![i] = 0 }
+        }, tanhf, within: 12))
+    }
+
+    private let functions: [ActivationFunction] = [.relu, .leakyReLU(slope: 0.1), .tanh, .sigmoid, .gelu]
+
+    /// A rows×columns matrix of normal values times 3, with NaN, ±∞, ±0, a subnormal and large
+    /// values sprinkled in.
+    private func matrix(rows: Int, columns: Int, seed: UInt64) -> [Float] {
+        var generator = SeededGenerator(seed: seed)
+        var values = (0..<(rows * columns)).map { _ in Float(generator.nextNormal() * 3) }
+        let odd: [Float] = [.nan, .infinity, -.infinity, 0, -0, .leastNonzeroMagnitude, 50, -50, 1e-20, -30]
+        for (index, value) in odd.enumerated() { values[(index * 7919) % values.count] = value }
+        return values
+    }
+
+    /// The forward pass (C + bias, kept or not, then f) and the backward pass (C · f′) equal
+    /// `apply` and `derivative(from:)` element by element, with the vector paths and without; a
+    /// matrix past the split threshold too, so the threads take its rows.
+    func testActivationPassesHaveTheScalarFunctionsBits() throws {
+        let vectors = SIMDKernels.avx512 ? [false, true] : [false]
+        for (rows, columns) in [(37, 45), (3, 1), (1, 300), (600, 500)] {
+            let c = matrix(rows: rows, columns: columns, seed: UInt64(rows * columns))
+            let bias = matrix(rows: 1, columns: columns, seed: 5).map { $0 / 4 }
+            let z = (0..<c.count).map { c[$0] + bias[$0 % columns] }
+            let source = matrix(rows: rows, columns: columns, seed: 9)
+            for function in functions where rows * columns < 1 << 18 || function == .gelu || function == .tanh {
+                let forward = z.map { function.apply($0) }
+                // ReLU's is a mask (C where A > 0, else +0, as the ReLU product epilogue), not a product
+                let backward = (0..<c.count).map { function == .relu ? (source[$0] > 0 ? c[$0] : 0) : c[$0] * function.derivative(from: source[$0]) }
+                for vector in vectors {
+                    for keeps in [false, true] {
+                        var out = c, kept = [Float](repeating: 7, count: c.count)
+                        out.withUnsafeMutableBufferPointer { o in
+                            kept.withUnsafeMutableBufferPointer { k in
+                                ElementwiseKernels.biasActivation(o.baseAddress!, rows: rows, columns: columns, bias: bias, function: function,
+                                                                  preActivation: keeps ? k.baseAddress! : nil, vector: vector)
+                            }
+                        }
+                        let wrong = (0..<c.count).filter { differs(out[$0], forward[$0]) }
+                        XCTAssertEqual(wrong.count, 0, "\(function) \(rows)×\(columns) vector \(vector): first at \(wrong.prefix(3).map { (z[$0], out[$0], forward[$0]) })")
+                        if keeps { XCTAssertFalse((0..<c.count).contains { differs(kept[$0], z[$0]) }, "\(function): the kept Z") }
+                    }
+                    var d = c
+                    d.withUnsafeMutableBufferPointer {
+                        ElementwiseKernels.activationDerivative($0.baseAddress!, source: source, count: c.count, function: function, vector: vector)
+                    }
+                    let wrong = (0..<c.count).filter { differs(d[$0], backward[$0]) }
+                    XCTAssertEqual(wrong.count, 0, "\(function)′ \(rows)×\(columns) vector \(vector): first at \(wrong.prefix(3).map { (source[$0], d[$0], backward[$0]) })")
+                }
+            }
+        }
+    }
+}
