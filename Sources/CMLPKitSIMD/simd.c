@@ -239,7 +239,7 @@ static inline __attribute__((always_inline)) AVX512 void adam_loop_512(
 // |r| ≤ 1/2, e^x = 2^(k/32)·2^(r/32) with 2^(k/32) from a table of the 32 values 2^(i/32) (whose
 // bits, less i·2⁴⁷, take the exponent from k's bits) and 2^(r/32) a cubic in r, rounded once to
 // float. Lanes with |x| ≥ 88, ±∞ or NaN take expf itself. Equal to this machine's expf on every
-// float (`Scripts/check-expf-avx512.sh`; the tests check a sample).
+// float (`Scripts/check-avx512-functions.sh expf`; the tests check a sample).
 static const unsigned long long exp2_table[32] = {
     0x3ff0000000000000, 0x3fefd9b0d3158574, 0x3fefb5586cf9890f, 0x3fef9301d0125b51, 0x3fef72b83c7d517b,
     0x3fef54873168b9aa, 0x3fef387a6e756238, 0x3fef1e9df51fdee1, 0x3fef06fe0a31b715, 0x3feef1a7373aa9cb,

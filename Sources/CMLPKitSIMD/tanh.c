@@ -27,7 +27,7 @@
 // - |x| < 2⁻⁵⁵ (zero and subnormals too): x·(1 + x), no sign step; |x| ≥ 22 and ±∞: ±1 (1 − 10⁻³⁰
 //   rounded); NaN: quiet NaN (x + x, the same bits as glibc's 1/x + 1).
 // Every lane computed in the vector, so no lane calls tanhf. Equal to this machine's tanhf on every
-// float (`Scripts/check-tanhf-avx512.sh`).
+// float (`Scripts/check-avx512-functions.sh tanhf`).
 
 #if defined(__x86_64__)
 #include <immintrin.h>

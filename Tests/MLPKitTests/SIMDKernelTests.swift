@@ -384,7 +384,7 @@ final class SIMDKernelTests: XCTestCase {
     /// float, on the edges of its fast range (±88, overflow at 0x1.62e42ep6, underflow below
     /// −0x1.9fe368p6), zeros, subnormals, ±∞ and NaN, on the two inputs where rounding x·32/ln 2
     /// before subtracting k changes the result, in place, and with every ragged count up to 17.
-    /// (`Scripts/check-expf-avx512.sh` checks all 2³² floats.)
+    /// (`Scripts/check-avx512-functions.sh expf` checks all 2³² floats.)
     func testAVX512ExponentialsHaveExpfsBits() throws {
         try requireSIMD()
         guard mlpkit_avx512_level() > 0 else { throw XCTSkip("no AVX-512 here") }

@@ -24,7 +24,7 @@ final class VectorActivationTests: XCTestCase {
     private let specials: [Float] = [0, 1, 22, 0x1p-55, 0x1p-25, 0.5, 0.34657359, 0.51986039, 1.0397208, 9, 44, 88, 89, 100,
                                      .leastNonzeroMagnitude, .leastNormalMagnitude, .greatestFiniteMagnitude, .infinity, .nan]
 
-    /// `mlpkit_tanhf_avx512` against this machine's tanhf (`Scripts/check-tanhf-avx512.sh` checks
+    /// `mlpkit_tanhf_avx512` against this machine's tanhf (`Scripts/check-avx512-functions.sh tanhf` checks
     /// all 2³² floats), in place and with every ragged count up to 33 (lanes past the end neither
     /// read nor written).
     func testAVX512TanhHasTanhfsBits() throws {
