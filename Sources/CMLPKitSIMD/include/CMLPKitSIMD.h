@@ -111,6 +111,14 @@ void mlpkit_sigmoid_avx512(const float *x, float *out, long count);
 /// least 1.
 void mlpkit_tanhf_avx512(const float *x, float *out, long count);
 
+/// Rows start..<end of C (m×n) = A·B̃ for a shallow depth k ≤ 512: A m×k, B̃ k×n, row-major
+/// (`skinny.c`: the packed product's bits). Only where `mlpkit_avx512_level()` is at least 1.
+void mlpkit_shallow_product_avx512(long n, long k, const float *a, const float *bt, float *c, long start, long end);
+/// Rows start..<end (16 apart but the end) of C (m×n, n ≤ 4) = Aᵀ·B: A k×m, B k×n (the packed product's bits).
+void mlpkit_thin_tn_product_avx512(long m, long n, long k, const float *a, const float *b, float *c, long start, long end);
+/// Columns start..<end of C (m×n, m ≤ 4) = Aᵀ·B: A k×m, B k×n (the packed product's bits).
+void mlpkit_short_tn_product_avx512(long m, long n, long k, const float *a, const float *b, float *c, long start, long end);
+
 /// The mean squared error's rows start..<end of a `columns`-wide output: d = (z − y)·scale, and
 /// rowSums[i] = Σ_j (z − y)² for each row, accumulated in column order (the Swift row loop's
 /// bits), eight rows at a time with the rows in the lanes.

@@ -177,7 +177,8 @@ public final class CPUBackend: Backend {
         case .swift:
             SwiftMatrixProduct.multiply(layout, m: m, n: n, k: k, a: aPointer, b: bPointer, c: cPointer)
         case .blas, .packed:
-            if k > 0, SIMDKernels.smallProduct(layout, m: m, n: n, k: k, a: aPointer, b: bPointer, c: cPointer) {
+            if k > 0, SIMDKernels.smallProduct(layout, m: m, n: n, k: k, a: aPointer, b: bPointer, c: cPointer)
+                || SIMDKernels.skinnyProduct(layout, m: m, n: n, k: k, a: aPointer, b: bPointer, c: cPointer) {
                 break
             }
             if let blas, k > 0, !SIMDKernels.prefersPackedProduct(m: m, n: n, k: k) {
@@ -225,7 +226,8 @@ public final class CPUBackend: Backend {
     public func readsRowsInPlace(_ layout: ProductLayout, m: Int, n: Int, k: Int) -> Bool {
         guard productEngine != .swift, m > 0, n > 0, k > 0 else { return false }
         let work = BLASLibrary.multiplyAdds(m: m, n: n, k: k)
-        guard work > SIMDKernels.smallProductLimit, blas == nil || SIMDKernels.prefersPackedProduct(m: m, n: n, k: k) else {
+        guard work > SIMDKernels.smallProductLimit, blas == nil || SIMDKernels.prefersPackedProduct(m: m, n: n, k: k),
+              SIMDKernels.skinnyKernel(layout, m: m, n: n, k: k) == nil else {
             return false
         }
         return SIMDKernels.readsSelectedRows(layout, m: m, n: n, k: k)

@@ -88,6 +88,82 @@ enum SIMDKernels {
         return avx512 ? mlpkit_small_product_avx512(code, m, n, k, a, b, c) != 0 : mlpkit_small_product_avx2(code, m, n, k, a, b, c) != 0
     }
 
+    /// The depths up to which an NT or NN product takes the shallow kernel, and the most
+    /// elements of an NT product's B it transposes for it (on the stack).
+    static let shallowDepth = 8
+    static let shallowTransposeLimit = 1 << 12
+    /// The widths up to which a TN product's C takes the thin kernel (n) or the short one (m).
+    static let thinWidth = 4
+
+    /// Which of `skinnyProduct`'s kernels takes this product, if any: with AVX-512, above the
+    /// small product's size, an NT or NN product of depth at most `shallowDepth` (a field's
+    /// coordinates, a few outputs' deltas) and a TN one whose C has at most `thinWidth` columns
+    /// or rows (the first layer's and the last layer's weight gradients).
+    enum SkinnyKernel { case shallow, thin, short }
+
+    static func skinnyKernel(_ layout: ProductLayout, m: Int, n: Int, k: Int, avx512: Bool = avx512) -> SkinnyKernel? {
+        guard avx512, m > 0, n > 0, k > 0, BLASLibrary.multiplyAdds(m: m, n: n, k: k) > smallProductLimit else { return nil }
+        switch layout {
+        case .nn: return k <= shallowDepth ? .shallow : nil
+        case .nt: return k <= shallowDepth && n * k <= shallowTransposeLimit ? .shallow : nil
+        case .tn: return n <= thinWidth ? .thin : m <= thinWidth ? .short : nil
+        }
+    }
+
+    private struct SkinnyJob {
+        var m, n, k: Int
+        var a, b: UnsafePointer<Float>
+        var c: UnsafeMutablePointer<Float>
+        var kernel: SkinnyKernel
+    }
+
+    /// C = op(A)·op(B) (overwriting C) by the kernel `skinnyKernel` names, with the packed
+    /// product's bits (each element's chain of fused multiply-adds over each depth block of 512 in
+    /// order, the blocks added in turn), split over the threads by rows of C (shallow, thin) or
+    /// columns (short). The packed product's 8×32 tiles spend most of their work on padding there:
+    /// [2,256,256,256,3] at batch 4096, the first layer's product ran at 10 GFLOP/s and its weight
+    /// gradient at 3. False when no such kernel takes it.
+    static func skinnyProduct(
+        _ layout: ProductLayout, m: Int, n: Int, k: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>,
+        c: UnsafeMutablePointer<Float>, avx512: Bool = avx512
+    ) -> Bool {
+        guard let kernel = skinnyKernel(layout, m: m, n: n, k: k, avx512: avx512) else { return false }
+        func run(_ b: UnsafePointer<Float>) {
+            var job = SkinnyJob(m: m, n: n, k: k, a: a, b: b, c: c, kernel: kernel)
+            // the shallow kernel in chunks of about 16K values of C; the TN kernels, which read all
+            // of the long operand for their share of C, in one block a thread (whole vectors)
+            let (extent, chunk) = switch kernel {
+            case .shallow: (m, max(1, (1 << 14) / n))
+            case .thin: (m, ParallelChunks.blockWidth(m, pieces: ParallelChunks.threads, multiple: 16))
+            case .short: (n, ParallelChunks.blockWidth(n, pieces: ParallelChunks.threads, multiple: 16))
+            }
+            let parallel = BLASLibrary.multiplyAdds(m: m, n: n, k: k) >= BLASLibrary.splitFrom || m * n >= ParallelChunks.elementwiseThreshold
+            withUnsafePointer(to: &job) { context in
+                ParallelChunks.forEach(count: extent, chunk: chunk, parallel: parallel, staysAwake: true, context: context) { context, start, end in
+                    let job = context.assumingMemoryBound(to: SkinnyJob.self).pointee
+                    switch job.kernel {
+                    case .shallow: mlpkit_shallow_product_avx512(job.n, job.k, job.a, job.b, job.c, start, end)
+                    case .thin: mlpkit_thin_tn_product_avx512(job.m, job.n, job.k, job.a, job.b, job.c, start, end)
+                    case .short: mlpkit_short_tn_product_avx512(job.m, job.n, job.k, job.a, job.b, job.c, start, end)
+                    }
+                }
+            }
+        }
+        if layout == .nt {
+            // B (n×k) as B̃ = Bᵀ (k×n), on the stack
+            withUnsafeTemporaryAllocation(of: Float.self, capacity: n * k) { transposed in
+                let bt = transposed.baseAddress!
+                for j in 0..<n {
+                    for p in 0..<k { bt[p * n + j] = b[j * k + p] }
+                }
+                run(UnsafePointer(bt))
+            }
+        } else {
+            run(b)
+        }
+        return true
+    }
+
     private struct PackedProductJob {
         var m, n, k, aRow, aDepth, bDepth, bColumn: Int
         var a, b: UnsafePointer<Float>

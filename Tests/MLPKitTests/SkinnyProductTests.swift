@@ -1,0 +1,142 @@
+import CMLPKitSIMD
+import Foundation
+import XCTest
+@testable import MLPKit
+
+/// The kernels for products with a dimension of a few (`SIMDKernels.skinnyProduct`: a shallow
+/// depth, a thin or short TN result) give the packed product's bits: each element's chain of fused
+/// multiply-adds over each depth block of 512 in order, the blocks added in turn. Checked against
+/// the packed product on ragged shapes, depths past one block, NaN and ±∞, through the backend,
+/// and over training steps of a network with two inputs and three outputs.
+final class SkinnyProductTests: XCTestCase {
+    private func requireAVX512() throws {
+        guard SIMDKernels.enabled, mlpkit_avx512_level() > 0 else { throw XCTSkip("no AVX-512 here") }
+    }
+
+    private func values(_ count: Int, seed: UInt64) -> [Float] {
+        var generator = SeededGenerator(seed: seed)
+        var result = (0..<count).map { _ in Float(generator.nextNormal()) }
+        // a few odd values where there are enough
+        if count > 40 {
+            result[7] = .nan
+            result[19] = .infinity
+            result[31] = -0.0
+            result[37] = 1e30
+        }
+        return result
+    }
+
+    /// C of the packed product (the bits every AVX-512 product of these sizes has had).
+    private func packed(_ layout: ProductLayout, m: Int, n: Int, k: Int, _ a: [Float], _ b: [Float]) -> [Float] {
+        var c = [Float](repeating: .nan, count: m * n)
+        _ = SIMDKernels.packedProduct(layout, m: m, n: n, k: k, a: a, b: b, c: &c, enabled: true, avx512: true)
+        return c
+    }
+
+    private func assertSameBits(_ x: [Float], _ y: [Float], _ message: String, file: StaticString = #filePath, line: UInt = #line) {
+        let wrong = (0..<x.count).filter { x[$0].bitPattern != y[$0].bitPattern && !(x[$0].isNaN && y[$0].isNaN) }
+        XCTAssertEqual(wrong.count, 0, "\(message): first at \(wrong.prefix(3).map { ($0, x[$0], y[$0]) })", file: file, line: line)
+    }
+
+    /// Each kernel called directly over its whole range and in two pieces (a thread's share).
+    func testKernelsHaveThePackedProductsBits() throws {
+        try requireAVX512()
+        // shallow: C = A·B̃ (NN's B as it is)
+        for (m, n, k) in [(1, 1, 1), (37, 70, 1), (53, 33, 2), (300, 256, 3), (64, 17, 8), (5, 129, 5)] {
+            let a = values(m * k, seed: 1), b = values(k * n, seed: 2)
+            let expected = packed(.nn, m: m, n: n, k: k, a, b)
+            for cut in Set([0, m / 3, m]) {
+                var c = [Float](repeating: 7, count: m * n)
+                mlpkit_shallow_product_avx512(n, k, a, b, &c, 0, cut)
+                mlpkit_shallow_product_avx512(n, k, a, b, &c, cut, m)
+                assertSameBits(c, expected, "shallow \(m)×\(n)×\(k) cut at \(cut)")
+            }
+        }
+        // thin: C (m×n, n ≤ 4) = Aᵀ·B, depths past one and two blocks of 512
+        for (m, n, k) in [(1, 1, 1), (16, 2, 700), (37, 3, 513), (300, 4, 1100), (256, 2, 4096), (17, 1, 64)] {
+            let a = values(k * m, seed: 3), b = values(k * n, seed: 4)
+            let expected = packed(.tn, m: m, n: n, k: k, a, b)
+            for cut in Set([0, m / 32 * 16, m]) {
+                var c = [Float](repeating: 7, count: m * n)
+                mlpkit_thin_tn_product_avx512(m, n, k, a, b, &c, 0, cut)
+                mlpkit_thin_tn_product_avx512(m, n, k, a, b, &c, cut, m)
+                assertSameBits(c, expected, "thin \(m)×\(n)×\(k) cut at \(cut)")
+            }
+        }
+        // short: C (m×n, m ≤ 4) = Aᵀ·B
+        for (m, n, k) in [(1, 1, 1), (2, 37, 700), (3, 600, 513), (4, 1030, 1100), (3, 256, 4096), (1, 17, 64)] {
+            let a = values(k * m, seed: 5), b = values(k * n, seed: 6)
+            let expected = packed(.tn, m: m, n: n, k: k, a, b)
+            for cut in Set([0, n / 32 * 16, n]) {
+                var c = [Float](repeating: 7, count: m * n)
+                mlpkit_short_tn_product_avx512(m, n, k, a, b, &c, 0, cut)
+                mlpkit_short_tn_product_avx512(m, n, k, a, b, &c, cut, n)
+                assertSameBits(c, expected, "short \(m)×\(n)×\(k) cut at \(cut)")
+            }
+        }
+    }
+
+    /// `skinnyProduct` takes exactly the shapes it names (above the small product's size), NT
+    /// through its transposed B, split over the threads, with the packed product's bits.
+    func testDispatchTakesTheSkinnyShapes() throws {
+        try requireAVX512()
+        let cases: [(ProductLayout, Int, Int, Int, SIMDKernels.SkinnyKernel?)] = [
+            (.nt, 4096, 256, 2, .shallow), (.nn, 4096, 256, 3, .shallow), (.nt, 2000, 300, 8, .shallow),
+            (.tn, 256, 2, 4096, .thin), (.tn, 3, 256, 4096, .short), (.tn, 4, 4, 20000, .thin),
+            (.nt, 4096, 3, 256, nil), (.nt, 4096, 256, 9, nil), (.nt, 100, 5000, 8, nil), (.tn, 5, 256, 4096, nil),
+            (.nt, 64, 64, 2, nil),  // small: the small product's
+        ]
+        for (layout, m, n, k, kernel) in cases {
+            XCTAssertEqual(SIMDKernels.skinnyKernel(layout, m: m, n: n, k: k, avx512: true), kernel, "\(layout) \(m)×\(n)×\(k)")
+            guard kernel != nil else { continue }
+            let (aCount, bCount) = layout == .tn ? (k * m, k * n) : (m * k, layout == .nt ? n * k : k * n)
+            let a = values(aCount, seed: 8), b = values(bCount, seed: 9)
+            var c = [Float](repeating: 7, count: m * n)
+            XCTAssertTrue(SIMDKernels.skinnyProduct(layout, m: m, n: n, k: k, a: a, b: b, c: &c, avx512: true))
+            assertSameBits(c, packed(layout, m: m, n: n, k: k, a, b), "\(layout) \(m)×\(n)×\(k)")
+        }
+        var c = [Float](repeating: 0, count: 1 << 20)
+        XCTAssertFalse(SIMDKernels.skinnyProduct(.nt, m: 4096, n: 256, k: 2, a: [Float](repeating: 1, count: 8192),
+                                                 b: [Float](repeating: 1, count: 512), c: &c, avx512: false))
+    }
+
+    /// A training step of [2,256,256,3] at batch 2048 (the first layer's product and weight
+    /// gradient, the last layer's weight gradient and delta all skinny) on the backend without a
+    /// BLAS gives the gradients of the same step computed here product by product with the packed
+    /// product, bit for bit.
+    func testTrainingStepHasThePackedProductsBits() throws {
+        try requireAVX512()
+        let backend = CPUBackend(packedProduct: ())
+        let model = try MLP(layerSizes: [2, 256, 256, 3], loss: .meanSquaredError, seed: 4)
+        let rows = 2048
+        let inputs = values(rows * 2, seed: 10).map { $0.isFinite ? $0 : 0.5 }, targets = values(rows * 3, seed: 11).map { $0.isFinite ? $0 : 1 }
+        let session = try TrainingSession(model: model, backend: backend, batchCapacity: rows)
+        let data = try session.upload(try Dataset(inputs: inputs, features: 2, targets: targets, encoding: .dense, targetWidth: 3))
+        try session.trainStep(on: data, positions: 0..<rows, gathered: false)
+        let gradients = try session.gradientValues()
+        // the gradients by hand with the packed product for every product, ReLU, MSE (1/(2B)·ΣΣ)
+        let layout = try LayerLayout(sizes: [2, 256, 256, 3])
+        let p = model.parameters
+        func weights(_ i: Int) -> [Float] { Array(p[layout.weightOffsets[i]..<layout.biasOffsets[i]]) }
+        func bias(_ i: Int) -> [Float] { Array(p[layout.biasOffsets[i]..<(layout.biasOffsets[i] + layout.sizes[i + 1])]) }
+        var activations = [inputs]
+        for i in 0..<3 {
+            let (n, k) = (layout.sizes[i + 1], layout.sizes[i])
+            var z = packed(.nt, m: rows, n: n, k: k, activations[i], weights(i))
+            let b = bias(i)
+            for r in 0..<rows { for j in 0..<n { z[r * n + j] = i < 2 ? max(z[r * n + j] + b[j], 0) : z[r * n + j] + b[j] } }
+            activations.append(z)
+        }
+        var delta = (0..<(rows * 3)).map { (activations[3][$0] - targets[$0]) * (1 / Float(rows)) }
+        for i in stride(from: 2, through: 0, by: -1) {
+            let (n, k) = (layout.sizes[i + 1], layout.sizes[i])
+            let dW = packed(.tn, m: n, n: k, k: rows, delta, activations[i])
+            assertSameBits(Array(gradients[layout.weightOffsets[i]..<layout.biasOffsets[i]]), dW, "dW\(i + 1)")
+            if i > 0 {
+                var previous = packed(.nn, m: rows, n: k, k: n, delta, weights(i))
+                for e in 0..<previous.count where !(activations[i][e] > 0) { previous[e] = 0 }
+                delta = previous
+            }
+        }
+    }
+}
