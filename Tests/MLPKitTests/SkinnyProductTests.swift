@@ -52,26 +52,24 @@ final class SkinnyProductTests: XCTestCase {
                 assertSameBits(c, expected, "shallow \(m)×\(n)×\(k) cut at \(cut)")
             }
         }
-        // thin: C (m×n, n ≤ 4) = Aᵀ·B, depths past one and two blocks of 512
-        for (m, n, k) in [(1, 1, 1), (16, 2, 700), (37, 3, 513), (300, 4, 1100), (256, 2, 4096), (17, 1, 64)] {
-            let a = values(k * m, seed: 3), b = values(k * n, seed: 4)
-            let expected = packed(.tn, m: m, n: n, k: k, a, b)
-            for cut in Set([0, m / 32 * 16, m]) {
-                var c = [Float](repeating: 7, count: m * n)
-                mlpkit_thin_tn_product_avx512(m, n, k, a, b, &c, 0, cut)
-                mlpkit_thin_tn_product_avx512(m, n, k, a, b, &c, cut, m)
-                assertSameBits(c, expected, "thin \(m)×\(n)×\(k) cut at \(cut)")
-            }
-        }
-        // short: C (m×n, m ≤ 4) = Aᵀ·B
-        for (m, n, k) in [(1, 1, 1), (2, 37, 700), (3, 600, 513), (4, 1030, 1100), (3, 256, 4096), (1, 17, 64)] {
-            let a = values(k * m, seed: 5), b = values(k * n, seed: 6)
-            let expected = packed(.tn, m: m, n: n, k: k, a, b)
-            for cut in Set([0, n / 32 * 16, n]) {
-                var c = [Float](repeating: 7, count: m * n)
-                mlpkit_short_tn_product_avx512(m, n, k, a, b, &c, 0, cut)
-                mlpkit_short_tn_product_avx512(m, n, k, a, b, &c, cut, n)
-                assertSameBits(c, expected, "short \(m)×\(n)×\(k) cut at \(cut)")
+        // thin (C m×n, n ≤ 4, cut by rows) and short (m ≤ 4, cut by columns): C = Aᵀ·B, depths
+        // past one and two blocks of 512; C 1030 wide takes three passes of 512 lanes
+        typealias Kernel = (Int, Int, Int, UnsafePointer<Float>?, UnsafePointer<Float>?, UnsafeMutablePointer<Float>?, Int, Int) -> Void
+        let kernels: [(String, Kernel, [(Int, Int, Int)], Bool)] = [
+            ("thin", mlpkit_thin_tn_product_avx512, [(1, 1, 1), (16, 2, 700), (37, 3, 513), (1030, 4, 1100), (256, 2, 4096), (17, 1, 64)], true),
+            ("short", mlpkit_short_tn_product_avx512, [(1, 1, 1), (2, 37, 700), (3, 600, 513), (4, 1030, 1100), (3, 256, 4096), (1, 17, 64)], false),
+        ]
+        for (name, kernel, shapes, byRows) in kernels {
+            for (m, n, k) in shapes {
+                let a = values(k * m, seed: 3), b = values(k * n, seed: 4)
+                let expected = packed(.tn, m: m, n: n, k: k, a, b)
+                let extent = byRows ? m : n
+                for cut in Set([0, extent / 32 * 16, extent]) {
+                    var c = [Float](repeating: 7, count: m * n)
+                    kernel(m, n, k, a, b, &c, 0, cut)
+                    kernel(m, n, k, a, b, &c, cut, extent)
+                    assertSameBits(c, expected, "\(name) \(m)×\(n)×\(k) cut at \(cut)")
+                }
             }
         }
     }
