@@ -489,8 +489,8 @@ enum LossKernels {
     /// weight w (Σ_j w_j·y_j for a dense row): the gradient by 1/rows·w, as the kernels scale it;
     /// for binary cross-entropy they are each output's positive weight (pos_weight).
     /// With `rowWeights` (any loss), by the row's own weight r too: w·r, or r alone.
-    /// `avx512` (with `simd`): cross-entropy's exponentials eight at a time (`mlpkit_expf_avx512`,
-    /// the bits of glibc's expf, so the same results).
+    /// `avx512` (with `simd`): cross-entropy's and binary cross-entropy's exponentials eight at a
+    /// time (`mlpkit_expf_avx512`, the bits of glibc's expf, so the same results).
     static func gradient(
         _ loss: Loss, targets: TargetEncoding, output: UnsafePointer<Float>, target: UnsafePointer<Float>,
         rows: Int, columns: Int, gradient: UnsafeMutablePointer<Float>, classWeights: UnsafePointer<Float>? = nil,
@@ -552,7 +552,22 @@ enum LossKernels {
             }
         case .binaryCrossEntropy:
             // per output: max(z, 0) − z·y + log1p(exp(−|z|)) = −[y·log σ(z) + (1 − y)·log(1 − σ(z))],
-            // without overflow for any z; gradient (σ(z) − y)/B
+            // without overflow for any z; gradient (σ(z) − y)/B. With AVX-512, e^−|z| for the whole
+            // batch at once into the gradient first (`mlpkit_expf_avx512`, expf's bits), which σ(z)
+            // takes too: 1/(1 + e) for z ≥ 0, e/(1 + e) below, as `ActivationFunction.sigmoid`
+            // (not in place: the gradient cannot hold e while the logits are still to be read)
+            let count = rows * columns
+            let apart = UnsafePointer(gradient) + count <= output || output + count <= UnsafePointer(gradient)
+            let sharedExponentials = simd && avx512 && SIMDKernels.vectorExp && apart
+            if sharedExponentials {
+                for k in 0..<count { gradient[k] = -abs(output[k]) }
+                mlpkit_expf_avx512(gradient, gradient, count)
+            }
+            @inline(__always) func exponentialAndSigmoid(_ logit: Float, at k: Int) -> (Float, Float) {
+                guard sharedExponentials, !logit.isNaN else { return (expf(-abs(logit)), ActivationFunction.sigmoid(logit)) }
+                let e = gradient[k]
+                return (e, logit >= 0 ? 1 / (1 + e) : e / (1 + e))
+            }
             for i in 0..<rows {
                 let z = output + i * columns, d = gradient + i * columns
                 let label = targets == .classIndices ? classLabel(target[i], classes: columns) : -1
@@ -566,16 +581,17 @@ enum LossKernels {
                     case .classIndices: y = label == j ? 1 : 0
                     }
                     let logit = z[j]
+                    let (e, sigmoid) = exponentialAndSigmoid(logit, at: i * columns + j)
                     if let classWeights {
                         // pos_weight p: (1 − y)·z + l·(log1p(e^−|z|) + max(−z, 0)), l = 1 + (p − 1)·y;
                         // gradient σ(z)·l − p·y
                         let p = classWeights[j]
                         let l = 1 + (p - 1) * y
-                        d[j] = (ActivationFunction.sigmoid(logit) * l - p * y) * rowScale
-                        rowLoss += Double((1 - y) * logit + l * (log1pf(expf(-abs(logit))) + max(-logit, 0)))
+                        d[j] = (sigmoid * l - p * y) * rowScale
+                        rowLoss += Double((1 - y) * logit + l * (log1pf(e) + max(-logit, 0)))
                     } else {
-                        d[j] = (ActivationFunction.sigmoid(logit) - y) * rowScale
-                        rowLoss += Double(max(logit, 0) - logit * y + log1pf(expf(-abs(logit))))
+                        d[j] = (sigmoid - y) * rowScale
+                        rowLoss += Double(max(logit, 0) - logit * y + log1pf(e))
                     }
                 }
                 total += rowWeights.map { Double($0[i]) * rowLoss } ?? rowLoss
