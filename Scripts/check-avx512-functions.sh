@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # The AVX-512 vector functions against this machine's C library on every one of the 2³² floats,
 # bit for bit (NaNs as NaNs): `mlpkit_expf_avx512` (the cross-entropy loss's and σ's e^x, after
-# glibc's expf, 2.28 and later) against expf, and `mlpkit_tanhf_avx512` (tanh and GELU, after glibc
-# 2.36's tanhf: fdlibm's, on expm1f, no fused multiply-add) against tanhf. Each follows its glibc
-# function operation for operation, so a different C library may differ; this says where (and the
-# library then takes the scalar loops: `SIMDKernels.vectorExp`, `vectorTanh`). Needs clang or gcc
-# and an AVX-512 processor; the unit tests check a sample. About 40 s a function.
-#     Scripts/check-avx512-functions.sh [expf] [tanhf]      (both when none is named)
+# glibc's expf, 2.28 and later) against expf, `mlpkit_tanhf_avx512` (tanh and GELU, after glibc
+# 2.36's tanhf: fdlibm's, on expm1f, no fused multiply-add) against tanhf, and `mlpkit_log1pf_avx512`
+# (the binary cross-entropy's log(1 + e^−|z|), after glibc 2.36's log1pf: fdlibm's, no fused
+# multiply-add) against log1pf. Each follows its glibc function operation for operation, so a
+# different C library may differ; this says where (and the library then takes the scalar loops:
+# `SIMDKernels.vectorExp`, `vectorTanh`, `vectorLog1p`). Needs clang or gcc and an AVX-512 processor; the unit
+# tests check a sample. About 40 s a function.
+#     Scripts/check-avx512-functions.sh [expf] [tanhf] [log1pf]      (all three when none is named)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 work=$(mktemp -d)
@@ -44,14 +46,15 @@ int main(void) {
 C
 cc=${CC:-$(command -v clang || command -v gcc)}
 status=0
-for name in "${@:-expf tanhf}"; do
+for name in "${@:-expf tanhf log1pf}"; do
     for function in $name; do
         case $function in
-            expf | tanhf) ;;
-            *) echo "no AVX-512 $function here: expf or tanhf" >&2; exit 2 ;;
+            expf | tanhf | log1pf) ;;
+            *) echo "no AVX-512 $function here: expf, tanhf or log1pf" >&2; exit 2 ;;
         esac
         "$cc" -O2 -ISources/CMLPKitSIMD/include -DVECTOR="mlpkit_${function}_avx512" -DSCALAR="$function" -DNAME="\"$function\"" \
-            -o "$work/check-$function" "$work/main.c" Sources/CMLPKitSIMD/simd.c Sources/CMLPKitSIMD/tanh.c -lm
+            -o "$work/check-$function" "$work/main.c" Sources/CMLPKitSIMD/simd.c Sources/CMLPKitSIMD/tanh.c \
+            Sources/CMLPKitSIMD/log1p.c -lm
         "$work/check-$function" || status=1
     done
 done

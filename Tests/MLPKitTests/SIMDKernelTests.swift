@@ -422,6 +422,7 @@ final class SIMDKernelTests: XCTestCase {
         for j in 0..<columns { logits[3 * columns + j] = Float(j) * 30 - 150 }  // e^(z − max) underflows
         logits[5 * columns + 2] = -.infinity
         logits[6 * columns + 7] = .nan
+        for j in 0..<columns { logits[8 * columns + j] = Float(j) * 20 - 100 }  // e^−|z| tiny and 1 − 2⁻²⁴…1
         let labels = (0..<rows).map { _ in Float(Int.random(in: 0..<columns, using: &random)) }
         let dense = (0..<(rows * columns)).map { _ in Float.random(in: 0...1, using: &random) }
         let classWeights = (0..<columns).map { _ in Float.random(in: 0.5...2, using: &random) }

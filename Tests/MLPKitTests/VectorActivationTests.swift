@@ -43,6 +43,25 @@ final class VectorActivationTests: XCTestCase {
         }
     }
 
+    /// `mlpkit_log1pf_avx512` (binary cross-entropy's log(1 + e^−|z|)) against this machine's
+    /// log1pf (`Scripts/check-avx512-functions.sh log1pf` checks all 2³² floats): on the sample,
+    /// around its cases' edges (√2/2 − 1, √2 − 1, 2⁻²⁹, 2⁻⁵⁴, 1 − 2⁻²⁴, −1) and in place.
+    func testAVX512Log1pHasLog1pfsBits() throws {
+        try requireAVX512()
+        let inputs = sampledFloats(edges: specials + [-0.29289323, 0.41421357, 0x1p-29, 0x1p-54, 1 - 0x1p-24, 2, 0x1p53])
+        var outputs = [Float](repeating: 0, count: inputs.count)
+        mlpkit_log1pf_avx512(inputs, &outputs, inputs.count)
+        let wrong = zip(inputs, outputs).filter { differs($1, log1pf($0)) }
+        XCTAssertEqual(wrong.count, 0, "first: \(wrong.prefix(5).map { "log1p(\($0.0)) = \($0.1), log1pf \(log1pf($0.0))" })")
+        XCTAssertTrue(SIMDKernels.vectorLog1p, "the C library's log1pf agrees, so the vector path runs")
+        for count in 1...33 {
+            var values = (0..<40).map { Float($0) * 0.031 }
+            let expected = values.prefix(count).map { log1pf($0) } + values.dropFirst(count)
+            values.withUnsafeMutableBufferPointer { mlpkit_log1pf_avx512($0.baseAddress!, $0.baseAddress!, count) }
+            XCTAssertEqual(values.map(\.bitPattern), expected.map(\.bitPattern), "count \(count)")
+        }
+    }
+
     /// `mlpkit_sigmoid_avx512` against `ActivationFunction.sigmoid`, the same way.
     func testAVX512SigmoidHasTheScalarBits() throws {
         try requireAVX512()

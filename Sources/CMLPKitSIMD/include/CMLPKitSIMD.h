@@ -111,6 +111,11 @@ void mlpkit_sigmoid_avx512(const float *x, float *out, long count);
 /// least 1.
 void mlpkit_tanhf_avx512(const float *x, float *out, long count);
 
+/// out[i] = log(1 + x[i]) for i in 0..<count (out may be x): the bits of this machine's log1pf
+/// (glibc 2.36's) on every float, sixteen at a time (`log1p.c`; lanes with x ≤ −1 call log1pf).
+/// Only where `mlpkit_avx512_level()` is at least 1.
+void mlpkit_log1pf_avx512(const float *x, float *out, long count);
+
 /// Rows start..<end of C (m×n) = A·B̃ for a shallow depth k ≤ 512: A m×k, B̃ k×n, row-major
 /// (`skinny.c`: the packed product's bits). Only where `mlpkit_avx512_level()` is at least 1.
 void mlpkit_shallow_product_avx512(long n, long k, const float *a, const float *bt, float *c, long start, long end);

@@ -563,38 +563,50 @@ enum LossKernels {
                 for k in 0..<count { gradient[k] = -abs(output[k]) }
                 mlpkit_expf_avx512(gradient, gradient, count)
             }
+            // and log1p(e) sixteen at a time too, a row's block of up to 256 at once on the stack
+            let vectorLogarithms = sharedExponentials && SIMDKernels.vectorLog1p
             @inline(__always) func exponentialAndSigmoid(_ logit: Float, at k: Int) -> (Float, Float) {
                 guard sharedExponentials, !logit.isNaN else { return (expf(-abs(logit)), ActivationFunction.sigmoid(logit)) }
                 let e = gradient[k]
                 return (e, logit >= 0 ? 1 / (1 + e) : e / (1 + e))
             }
-            for i in 0..<rows {
-                let z = output + i * columns, d = gradient + i * columns
-                let label = targets == .classIndices ? classLabel(target[i], classes: columns) : -1
-                if targets == .classIndices, label < 0 { total = .nan }  // no class: poison the loss
-                let rowScale = rowWeights.map { scale * $0[i] } ?? scale
-                var rowLoss = 0.0
-                for j in 0..<columns {
-                    let y: Float
-                    switch targets {
-                    case .dense: y = target[i * columns + j]
-                    case .classIndices: y = label == j ? 1 : 0
+            let block = 256
+            withUnsafeTemporaryAllocation(of: Float.self, capacity: block) { logarithms in
+                let logarithms = logarithms.baseAddress!
+                for i in 0..<rows {
+                    let z = output + i * columns, d = gradient + i * columns
+                    let label = targets == .classIndices ? classLabel(target[i], classes: columns) : -1
+                    if targets == .classIndices, label < 0 { total = .nan }  // no class: poison the loss
+                    let rowScale = rowWeights.map { scale * $0[i] } ?? scale
+                    var rowLoss = 0.0
+                    for j in 0..<columns {
+                        if vectorLogarithms, j % block == 0 {
+                            // log1p of this row's next block of e^−|z| (the gradient's, not yet overwritten)
+                            mlpkit_log1pf_avx512(d + j, logarithms, min(block, columns - j))
+                        }
+                        let y: Float
+                        switch targets {
+                        case .dense: y = target[i * columns + j]
+                        case .classIndices: y = label == j ? 1 : 0
+                        }
+                        let logit = z[j]
+                        let (e, sigmoid) = exponentialAndSigmoid(logit, at: i * columns + j)
+                        // a NaN logit's e is expf's of it, not the shared one: its log1p the scalar's
+                        let softplus = vectorLogarithms && !logit.isNaN ? logarithms[j % block] : log1pf(e)
+                        if let classWeights {
+                            // pos_weight p: (1 − y)·z + l·(log1p(e^−|z|) + max(−z, 0)), l = 1 + (p − 1)·y;
+                            // gradient σ(z)·l − p·y
+                            let p = classWeights[j]
+                            let l = 1 + (p - 1) * y
+                            d[j] = (sigmoid * l - p * y) * rowScale
+                            rowLoss += Double((1 - y) * logit + l * (softplus + max(-logit, 0)))
+                        } else {
+                            d[j] = (sigmoid - y) * rowScale
+                            rowLoss += Double(max(logit, 0) - logit * y + softplus)
+                        }
                     }
-                    let logit = z[j]
-                    let (e, sigmoid) = exponentialAndSigmoid(logit, at: i * columns + j)
-                    if let classWeights {
-                        // pos_weight p: (1 − y)·z + l·(log1p(e^−|z|) + max(−z, 0)), l = 1 + (p − 1)·y;
-                        // gradient σ(z)·l − p·y
-                        let p = classWeights[j]
-                        let l = 1 + (p - 1) * y
-                        d[j] = (sigmoid * l - p * y) * rowScale
-                        rowLoss += Double((1 - y) * logit + l * (log1pf(e) + max(-logit, 0)))
-                    } else {
-                        d[j] = (sigmoid - y) * rowScale
-                        rowLoss += Double(max(logit, 0) - logit * y + log1pf(e))
-                    }
+                    total += rowWeights.map { Double($0[i]) * rowLoss } ?? rowLoss
                 }
-                total += rowWeights.map { Double($0[i]) * rowLoss } ?? rowLoss
             }
         case .crossEntropy:
             // the exponentials of every row at once, eight at a time, where there is AVX-512:

@@ -34,6 +34,11 @@ enum SIMDKernels {
     /// fdlibm's; the correctly rounded tanhf of later C libraries differs on some inputs).
     static let vectorTanh: Bool = avx512 && agreesOnASample(mlpkit_tanhf_avx512, tanhf, within: 12)
 
+    /// Whether log(1 + x) (binary cross-entropy's, of e^−|z| in [0, 1]) is taken by
+    /// `mlpkit_log1pf_avx512`: where there is AVX-512 and it gives this process's log1pf bits on a
+    /// sample (it follows glibc 2.36's log1pf, fdlibm's).
+    static let vectorLog1p: Bool = avx512 && agreesOnASample(mlpkit_log1pf_avx512, log1pf, within: 1)
+
     /// Whether `vector` gives `scalar`'s bits on about 8,000 floats: ± every one whose bits are a
     /// multiple of a stride from 2⁻³⁰ to `limit`, and the edges. About 0.1 ms, once.
     static func agreesOnASample(_ vector: (UnsafePointer<Float>?, UnsafeMutablePointer<Float>?, Int) -> Void,
