@@ -1,14 +1,4 @@
-#include "CMLPKitSIMD.h"
-
-#include <math.h>
-
-// Every operation below is the one written: no multiply-add contraction (glibc's log1pf has none).
-// GCC ignores the standard pragma (and fuses the intrinsics' products and sums at -O2), so it is
-// told in its own words.
-#pragma STDC FP_CONTRACT OFF
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC optimize("fp-contract=off")
-#endif
+#include "glibc_float.h"
 
 // ---- log(1 + x), sixteen at a time, with the bits of glibc's log1pf ----
 //
@@ -38,15 +28,6 @@
 // Equal to this machine's log1pf on every float (`Scripts/check-avx512-functions.sh log1pf`).
 
 #if defined(__x86_64__)
-#include <immintrin.h>
-
-#define AVX512 __attribute__((target("avx512f,avx512dq,avx512vl,avx512bw,avx2,fma")))
-
-// sixteen copies of the float with these bits
-static inline __attribute__((always_inline)) AVX512 __m512 f32(unsigned bits) { return _mm512_castsi512_ps(_mm512_set1_epi32((int)bits)); }
-
-// sixteen copies of the int with these bits
-static inline __attribute__((always_inline)) AVX512 __m512i i32(unsigned bits) { return _mm512_set1_epi32((int)bits); }
 
 AVX512 void mlpkit_log1pf_avx512(const float *x, float *out, long count) {
     const __m512 one = _mm512_set1_ps(1), two = _mm512_set1_ps(2), half = _mm512_set1_ps(0.5f);

@@ -1,14 +1,4 @@
-#include "CMLPKitSIMD.h"
-
-#include <math.h>
-
-// Every operation below is the one written: no multiply-add contraction (glibc's tanhf has none).
-// GCC ignores the standard pragma (and fuses the intrinsics' products and sums at -O2: 150,752
-// floats then differ), so it is told in its own words.
-#pragma STDC FP_CONTRACT OFF
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC optimize("fp-contract=off")
-#endif
+#include "glibc_float.h"
 
 // ---- tanh, sixteen at a time, with the bits of glibc's tanhf ----
 //
@@ -35,12 +25,6 @@
 // float (`Scripts/check-avx512-functions.sh tanhf`).
 
 #if defined(__x86_64__)
-#include <immintrin.h>
-
-#define AVX512 __attribute__((target("avx512f,avx512dq,avx512vl,avx512bw,avx2,fma")))
-
-// sixteen copies of the float with these bits
-static inline __attribute__((always_inline)) AVX512 __m512 f32(unsigned bits) { return _mm512_castsi512_ps(_mm512_set1_epi32((int)bits)); }
 
 AVX512 void mlpkit_tanhf_avx512(const float *x, float *out, long count) {
     const __m512i magnitudeMask = _mm512_set1_epi32(0x7fffffff), signMask = _mm512_set1_epi32((int)0x80000000u);
