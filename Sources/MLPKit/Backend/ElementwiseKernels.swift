@@ -70,7 +70,8 @@ enum ElementwiseKernels {
     static func columnSumsSplit(_ matrix: UnsafePointer<Float>, rows: Int, columns: Int, into sums: UnsafeMutablePointer<Float>) {
         var job = SumsJob(matrix: matrix, rows: rows, columns: columns, sums: sums)
         withUnsafePointer(to: &job) { context in
-            ParallelChunks.forEach(count: columns, chunk: 256, parallel: rows * columns >= ParallelChunks.elementwiseThreshold,
+            ParallelChunks.forEach(count: columns, chunk: min(256, ParallelChunks.blockWidth(columns, pieces: ParallelChunks.threads, multiple: 8)),
+                                   parallel: rows * columns >= ParallelChunks.elementwiseThreshold,
                                    context: context) { context, start, end in
                 let job = context.assumingMemoryBound(to: SumsJob.self).pointee
                 ElementwiseKernels.columnSums(job.matrix, rows: job.rows, columns: job.columns, range: start..<end, into: job.sums)
@@ -79,9 +80,10 @@ enum ElementwiseKernels {
     }
 
     /// sums[j] = Σ_i matrix[i, j] for j in `range`, row by row (0 + row 0 + row 1 + …, in order).
-    /// Thirty-two columns at a time are summed down every row in four eight-lane registers (the
-    /// one-column loop, whose stores the compiler could not keep apart from the matrix's loads,
-    /// ran one element per cycle); each column's additions, and so its bits, are the same.
+    /// Up to 256 columns at a time, each row's part read once, in order, the sums in eight-lane
+    /// vectors on the stack (the one-column loop, whose stores the compiler could not keep apart
+    /// from the matrix's loads, ran one element per cycle; 32 columns at a time in registers read
+    /// each row in strided passes); each column's additions, and so its bits, are the same.
     @inline(__always)
     static func columnSums(_ matrix: UnsafePointer<Float>, rows: Int, columns: Int, range: Range<Int>,
                            into sums: UnsafeMutablePointer<Float>) {
@@ -90,23 +92,22 @@ enum ElementwiseKernels {
         let out = sums + range.lowerBound
         let base = UnsafeRawPointer(matrix + range.lowerBound)
         let stride = columns * MemoryLayout<Float>.stride
+        let group = 32  // vectors a pass: 256 columns
         var j = 0
-        while j + 32 <= width {
-            var (s0, s1, s2, s3) = (Lanes(), Lanes(), Lanes(), Lanes())
-            var row = base + j * MemoryLayout<Float>.stride
-            for _ in 0..<rows {
-                s0 += row.loadUnaligned(as: Lanes.self)
-                s1 += row.loadUnaligned(fromByteOffset: 32, as: Lanes.self)
-                s2 += row.loadUnaligned(fromByteOffset: 64, as: Lanes.self)
-                s3 += row.loadUnaligned(fromByteOffset: 96, as: Lanes.self)
-                row += stride
+        withUnsafeTemporaryAllocation(of: Lanes.self, capacity: group) { block in
+            let partial = block.baseAddress!
+            while j + 8 <= width {
+                let vectors = min(group, (width - j) / 8)
+                for v in 0..<vectors { partial[v] = Lanes() }
+                var row = base + j * MemoryLayout<Float>.stride
+                for _ in 0..<rows {
+                    for v in 0..<vectors { partial[v] += row.loadUnaligned(fromByteOffset: 32 * v, as: Lanes.self) }
+                    row += stride
+                }
+                let target = UnsafeMutableRawPointer(out + j)
+                for v in 0..<vectors { target.storeBytes(of: partial[v], toByteOffset: 32 * v, as: Lanes.self) }
+                j += 8 * vectors
             }
-            let target = UnsafeMutableRawPointer(out + j)
-            target.storeBytes(of: s0, as: Lanes.self)
-            target.storeBytes(of: s1, toByteOffset: 32, as: Lanes.self)
-            target.storeBytes(of: s2, toByteOffset: 64, as: Lanes.self)
-            target.storeBytes(of: s3, toByteOffset: 96, as: Lanes.self)
-            j += 32
         }
         while j < width {
             var sum: Float = 0
