@@ -51,26 +51,31 @@ AVX512 void mlpkit_shallow_product_avx512(long n, long k, const float *a, const 
     }
 }
 
-enum { FEW_GROUP = 512 };  // lanes of the long operand a pass of `few_sums` takes
+enum { FEW_MOST = 16, FEW_SUMS = 4096 };  // the most rows `few_sums` takes, and the sums it holds
 
-// totals[r][l] = Σ_p long[p, start + l]·few[p, r] for r < rows (at most 4) and l < width (at most
-// FEW_GROUP), over each depth block in order from zero, the blocks added in turn: `longer` is
-// k×ldLong and `few` k×rows, both row-major. Each depth's row of the long operand is read once, in
-// order; the sums stay in a block on the stack (the cache's, not the registers').
+// How many lanes of the long operand a pass of `few_sums` takes for `rows` sums each: as many
+// whole vectors as FEW_SUMS floats hold (16 KB: the cache's), 256 for 16 rows, 4096 for one.
+static inline long few_group(long rows) { return FEW_SUMS / rows / 16 * 16; }
+
+// totals[r·group + l] = Σ_p long[p, start + l]·few[p, r] for r < rows (at most FEW_MOST) and
+// l < width (at most few_group(rows)), over each depth block in order from zero, the blocks added
+// in turn: `longer` is k×ldLong and `few` k×rows, both row-major. Each depth's row of the long
+// operand is read once, in order; the sums stay in a block on the stack (the cache's, not the
+// registers').
 static inline AVX512 void few_sums(long rows, long k, const float *longer, long ldLong, long start, long width,
-                                   const float *few, float totals[4][FEW_GROUP]) {
-    float sums[4][FEW_GROUP];
-    const long vectors = (width + 15) / 16;
+                                   const float *few, float *totals) {
+    float sums[FEW_SUMS];
+    const long group = few_group(rows), vectors = (width + 15) / 16;
     for (long p0 = 0; p0 < k; p0 += SKINNY_KC) {
         const long depth = k - p0 < SKINNY_KC ? k - p0 : SKINNY_KC;
         for (long r = 0; r < rows; ++r)
-            for (long v = 0; v < vectors; ++v) _mm512_storeu_ps(sums[r] + 16 * v, _mm512_setzero_ps());
+            for (long v = 0; v < vectors; ++v) _mm512_storeu_ps(sums + r * group + 16 * v, _mm512_setzero_ps());
         for (long p = p0; p < p0 + depth; ++p) {
             const float *line = longer + p * ldLong + start;
             for (long v = 0; v < vectors; ++v) {
                 const __m512 x = _mm512_maskz_loadu_ps(lanes_left(width - 16 * v), line + 16 * v);
                 for (long r = 0; r < rows; ++r) {
-                    float *sum = sums[r] + 16 * v;
+                    float *sum = sums + r * group + 16 * v;
                     _mm512_storeu_ps(sum, _mm512_fmadd_ps(x, _mm512_set1_ps(few[p * rows + r]), _mm512_loadu_ps(sum)));
                 }
             }
@@ -78,35 +83,38 @@ static inline AVX512 void few_sums(long rows, long k, const float *longer, long 
         // the first block's chain, then each next block's added, as the packed product stores them
         for (long r = 0; r < rows; ++r)
             for (long v = 0; v < vectors; ++v) {
-                const __m512 block = _mm512_loadu_ps(sums[r] + 16 * v);
-                _mm512_storeu_ps(totals[r] + 16 * v, p0 == 0 ? block : _mm512_add_ps(_mm512_loadu_ps(totals[r] + 16 * v), block));
+                float *total = totals + r * group + 16 * v;
+                const __m512 block = _mm512_loadu_ps(sums + r * group + 16 * v);
+                _mm512_storeu_ps(total, p0 == 0 ? block : _mm512_add_ps(_mm512_loadu_ps(total), block));
             }
     }
 }
 
-// C (m×n) = Aᵀ·B for a thin B (n at most 4): A is k×m, B is k×n, both row-major; C's rows
+// C (m×n) = Aᵀ·B for a thin B (n at most FEW_MOST): A is k×m, B is k×n, both row-major; C's rows
 // start..<end. The lanes run along C's rows (A's columns).
 AVX512 void mlpkit_thin_tn_product_avx512(long m, long n, long k, const float *a, const float *b, float *c, long start,
                                           long end) {
-    float totals[4][FEW_GROUP];
-    for (long i0 = start; i0 < end; i0 += FEW_GROUP) {
-        const long width = end - i0 < FEW_GROUP ? end - i0 : FEW_GROUP;
+    float totals[FEW_SUMS];
+    const long group = few_group(n);
+    for (long i0 = start; i0 < end; i0 += group) {
+        const long width = end - i0 < group ? end - i0 : group;
         few_sums(n, k, a, m, i0, width, b, totals);
         for (long i = 0; i < width; ++i)
-            for (long j = 0; j < n; ++j) c[(i0 + i) * n + j] = totals[j][i];
+            for (long j = 0; j < n; ++j) c[(i0 + i) * n + j] = totals[j * group + i];
     }
 }
 
-// C (m×n) = Aᵀ·B for a short A (m at most 4): A is k×m, B is k×n, both row-major; C's columns
-// start..<end. The lanes run along C's rows (B's columns).
+// C (m×n) = Aᵀ·B for a short A (m at most FEW_MOST): A is k×m, B is k×n, both row-major; C's
+// columns start..<end. The lanes run along C's rows (B's columns).
 AVX512 void mlpkit_short_tn_product_avx512(long m, long n, long k, const float *a, const float *b, float *c, long start,
                                            long end) {
-    float totals[4][FEW_GROUP];
-    for (long j0 = start; j0 < end; j0 += FEW_GROUP) {
-        const long width = end - j0 < FEW_GROUP ? end - j0 : FEW_GROUP;
+    float totals[FEW_SUMS];
+    const long group = few_group(m);
+    for (long j0 = start; j0 < end; j0 += group) {
+        const long width = end - j0 < group ? end - j0 : group;
         few_sums(m, k, b, n, j0, width, a, totals);
         for (long i = 0; i < m; ++i)
-            for (long j = 0; j < width; ++j) c[i * n + j0 + j] = totals[i][j];
+            for (long j = 0; j < width; ++j) c[i * n + j0 + j] = totals[i * group + j];
     }
 }
 

@@ -42,7 +42,7 @@ final class SkinnyProductTests: XCTestCase {
     func testKernelsHaveThePackedProductsBits() throws {
         try requireAVX512()
         // shallow: C = A·B̃ (NN's B as it is)
-        for (m, n, k) in [(1, 1, 1), (37, 70, 1), (53, 33, 2), (300, 256, 3), (64, 17, 8), (5, 129, 5)] {
+        for (m, n, k) in [(1, 1, 1), (37, 70, 1), (53, 33, 2), (300, 256, 3), (64, 17, 8), (5, 129, 5), (70, 256, 13), (9, 100, 16)] {
             let a = values(m * k, seed: 1), b = values(k * n, seed: 2)
             let expected = packed(.nn, m: m, n: n, k: k, a, b)
             for cut in Set([0, m / 3, m]) {
@@ -52,12 +52,15 @@ final class SkinnyProductTests: XCTestCase {
                 assertSameBits(c, expected, "shallow \(m)×\(n)×\(k) cut at \(cut)")
             }
         }
-        // thin (C m×n, n ≤ 4, cut by rows) and short (m ≤ 4, cut by columns): C = Aᵀ·B, depths
-        // past one and two blocks of 512; C 1030 wide takes three passes of 512 lanes
+        // thin (C m×n, n ≤ 16, cut by rows) and short (m ≤ 16, cut by columns): C = Aᵀ·B, depths
+        // past one and two blocks of 512; passes of as many lanes as 4,096 sums hold (1030 wide with
+        // 4 sums: two passes of 1,024 and one of 6; 5,000 with one sum: two)
         typealias Kernel = (Int, Int, Int, UnsafePointer<Float>?, UnsafePointer<Float>?, UnsafeMutablePointer<Float>?, Int, Int) -> Void
         let kernels: [(String, Kernel, [(Int, Int, Int)], Bool)] = [
-            ("thin", mlpkit_thin_tn_product_avx512, [(1, 1, 1), (16, 2, 700), (37, 3, 513), (1030, 4, 1100), (256, 2, 4096), (17, 1, 64)], true),
-            ("short", mlpkit_short_tn_product_avx512, [(1, 1, 1), (2, 37, 700), (3, 600, 513), (4, 1030, 1100), (3, 256, 4096), (1, 17, 64)], false),
+            ("thin", mlpkit_thin_tn_product_avx512, [(1, 1, 1), (16, 2, 700), (37, 3, 513), (1030, 4, 1100), (256, 2, 4096), (17, 1, 64),
+                                                      (300, 13, 1100), (531, 16, 600), (5000, 1, 3)], true),
+            ("short", mlpkit_short_tn_product_avx512, [(1, 1, 1), (2, 37, 700), (3, 600, 513), (4, 1030, 1100), (3, 256, 4096), (1, 17, 64),
+                                                       (13, 300, 1100), (16, 531, 600), (1, 5000, 3)], false),
         ]
         for (name, kernel, shapes, byRows) in kernels {
             for (m, n, k) in shapes {
@@ -81,7 +84,8 @@ final class SkinnyProductTests: XCTestCase {
         let cases: [(ProductLayout, Int, Int, Int, SIMDKernels.SkinnyKernel?)] = [
             (.nt, 4096, 256, 2, .shallow), (.nn, 4096, 256, 3, .shallow), (.nt, 2000, 300, 8, .shallow),
             (.tn, 256, 2, 4096, .thin), (.tn, 3, 256, 4096, .short), (.tn, 4, 4, 20000, .thin),
-            (.nt, 4096, 3, 256, nil), (.nt, 4096, 256, 9, nil), (.nt, 100, 5000, 8, nil), (.tn, 5, 256, 4096, nil),
+            (.nt, 4096, 256, 13, .shallow), (.tn, 256, 13, 4096, .thin), (.tn, 16, 512, 4096, .short),
+            (.nt, 4096, 3, 256, nil), (.nt, 4096, 256, 17, nil), (.nt, 100, 5000, 8, nil), (.tn, 17, 256, 4096, nil),
             (.nt, 64, 64, 2, nil),  // small: the small product's
         ]
         for (layout, m, n, k, kernel) in cases {

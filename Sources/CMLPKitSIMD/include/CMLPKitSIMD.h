@@ -119,9 +119,9 @@ void mlpkit_log1pf_avx512(const float *x, float *out, long count);
 /// Rows start..<end of C (m×n) = A·B̃ for a shallow depth k ≤ 512: A m×k, B̃ k×n, row-major
 /// (`skinny.c`: the packed product's bits). Only where `mlpkit_avx512_level()` is at least 1.
 void mlpkit_shallow_product_avx512(long n, long k, const float *a, const float *bt, float *c, long start, long end);
-/// Rows start..<end (16 apart but the end) of C (m×n, n ≤ 4) = Aᵀ·B: A k×m, B k×n (the packed product's bits).
+/// Rows start..<end of C (m×n, n ≤ 16) = Aᵀ·B: A k×m, B k×n (the packed product's bits).
 void mlpkit_thin_tn_product_avx512(long m, long n, long k, const float *a, const float *b, float *c, long start, long end);
-/// Columns start..<end of C (m×n, m ≤ 4) = Aᵀ·B: A k×m, B k×n (the packed product's bits).
+/// Columns start..<end of C (m×n, m ≤ 16) = Aᵀ·B: A k×m, B k×n (the packed product's bits).
 void mlpkit_short_tn_product_avx512(long m, long n, long k, const float *a, const float *b, float *c, long start, long end);
 
 /// The mean squared error's rows start..<end of a `columns`-wide output: d = (z − y)·scale, and

@@ -95,15 +95,19 @@ enum SIMDKernels {
 
     /// The depths up to which an NT or NN product takes the shallow kernel, and the most
     /// elements of an NT product's B it transposes for it (on the stack).
-    static let shallowDepth = 8
+    static let shallowDepth = 16
     static let shallowTransposeLimit = 1 << 12
-    /// The widths up to which a TN product's C takes the thin kernel (n) or the short one (m).
-    static let thinWidth = 4
+    /// The widths up to which a TN product's C takes the thin kernel (n) or the short one (m)
+    /// (the C kernels' FEW_MOST). From 4 to 16 (and the depth from 8 to 16), [13,256,256,1] at
+    /// batch 4096, its first layer's backward phase 1.35–1.38 → 0.72–0.75 ms and its step
+    /// 9.9–10.1 → 9.3–9.5 ms (`mlp bench --layers … --batch-size 4096 --steps 100 --breakdown`,
+    /// two pairs); [8,512,512,8] 2.4 → 1.04 ms and 28.3–28.5 → 27.5–27.6 ms.
+    static let thinWidth = 16
 
     /// Which of `skinnyProduct`'s kernels takes this product, if any: with AVX-512, above the
     /// small product's size, an NT or NN product of depth at most `shallowDepth` (a field's
-    /// coordinates, a few outputs' deltas) and a TN one whose C has at most `thinWidth` columns
-    /// or rows (the first layer's and the last layer's weight gradients).
+    /// coordinates, a table's dozen columns, a few outputs' deltas) and a TN one whose C has at
+    /// most `thinWidth` columns or rows (the first layer's and the last layer's weight gradients).
     enum SkinnyKernel { case shallow, thin, short }
 
     static func skinnyKernel(_ layout: ProductLayout, m: Int, n: Int, k: Int, avx512: Bool = avx512) -> SkinnyKernel? {
