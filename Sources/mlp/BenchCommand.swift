@@ -66,20 +66,16 @@ struct BenchCommand: ParsableCommand {
         }
         try require(config == nil, "--config and --layers each choose what to run; give one of them")
         let sizes = try parseSizes(layers, flag: "--layers", example: "784,256,128,10")
-        do {
-            _ = try LayerLayout(sizes: sizes)
-        } catch let error as ModelError {
-            throw ValidationError("--layers \(layers): \(error.description)")
-        }
         let batch = batchSize ?? 128
-        // the random data set is eight batches
-        let largest = Dataset.maximumRows / 8
-        try require(batch >= 1 && batch <= largest, "--batch-size must be between 1 and \(largest), got \(batch)")
-        let values = 8 * batch * (sizes[0] + sizes[sizes.count - 1])
-        try require(values <= Benchmark.maximumRandomElements,
-                    "--layers \(layers) with --batch-size \(batch) needs \(values) values of random data (8 batches of inputs and targets); at most \(Benchmark.maximumRandomElements)")
-        return [Benchmark.Configuration(name: "custom", layers: sizes, batch: batch, loss: loss ?? .meanSquaredError,
-                                        activation: ActivationFunction(activation ?? .relu))]
+        let custom = Benchmark.Configuration(name: "custom", layers: sizes, batch: batch, loss: loss ?? .meanSquaredError,
+                                             activation: ActivationFunction(activation ?? .relu))
+        // the library's own check (sizes, batch, the random data's size), before any work
+        do {
+            _ = try Benchmark.randomDataRows(custom)
+        } catch let error as ModelError {
+            throw ValidationError("--layers \(layers) with --batch-size \(batch): \(error.description)")
+        }
+        return [custom]
     }
 
     func run() throws {

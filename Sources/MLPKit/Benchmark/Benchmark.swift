@@ -84,13 +84,11 @@ public enum Benchmark {
         min(31, max(9, steps / 10 + 1))
     }
 
-    /// A training session of `configuration` on `batches` batches of random data (inputs from a
-    /// normal distribution; targets class indices, normal values or 0/1 labels by the loss),
-    /// uploaded, with the first epoch's row order set: what each benchmark's steps run on.
-    public static func randomSession<B: Backend>(
-        _ configuration: Configuration, on backend: B, batches: Int = 8
-    ) throws -> (session: TrainingSession<B>, data: DeviceDataset<B>, schedule: BatchSchedule) {
-        // the configuration checked before any data is made for it
+    /// The rows of `randomSession`'s data for `configuration` (`batches` batches), after checking,
+    /// before any data is made, that the network can be built and that the data fits: at most
+    /// `Dataset.maximumRows` rows and `maximumRandomElements` values of inputs and targets.
+    /// - Throws: `ModelError` naming what does not fit.
+    public static func randomDataRows(_ configuration: Configuration, batches: Int = 8) throws -> Int {
         _ = try LayerLayout(sizes: configuration.layers)
         let (rows, overflow) = configuration.batch.multipliedReportingOverflow(by: batches)
         guard configuration.batch >= 1, batches >= 1, !overflow, rows <= Dataset.maximumRows else {
@@ -104,6 +102,17 @@ public enum Benchmark {
             throw ModelError.dataShape(
                 "a benchmark's random data would be \(rows) rows of \(features) inputs and \(outputs) targets (\(elements) values); at most \(maximumRandomElements) (1 GiB) are made")
         }
+        return rows
+    }
+
+    /// A training session of `configuration` on `batches` batches of random data (inputs from a
+    /// normal distribution; targets class indices, normal values or 0/1 labels by the loss),
+    /// uploaded, with the first epoch's row order set: what each benchmark's steps run on.
+    public static func randomSession<B: Backend>(
+        _ configuration: Configuration, on backend: B, batches: Int = 8
+    ) throws -> (session: TrainingSession<B>, data: DeviceDataset<B>, schedule: BatchSchedule) {
+        let rows = try randomDataRows(configuration, batches: batches)
+        let features = configuration.layers[0], outputs = configuration.layers[configuration.layers.count - 1]
         var generator = SeededGenerator(seed: 42)
         let inputs = (0..<(rows * features)).map { _ in Float(generator.nextNormal()) }
         let dataset: Dataset
