@@ -210,9 +210,7 @@ enum ElementwiseKernels {
     ) {
         var job = ActivationJob(c: c, source: nil, bias: bias, preActivation: preActivation, columns: columns,
                                 function: function, vector: vector)
-        let (threshold, chunk) = function.isTranscendental
-            ? (function == .sigmoid ? 4 * transcendentalThreshold : transcendentalThreshold, transcendentalChunk)
-            : (ParallelChunks.elementwiseThreshold, ParallelChunks.elementwiseChunk)
+        let (threshold, chunk) = split(function, derivative: false)
         withUnsafePointer(to: &job) { context in
             ParallelChunks.forEach(count: rows, chunk: max(1, chunk / max(columns, 1)), parallel: rows * columns >= threshold,
                                    staysAwake: true, context: context) { context, start, end in
@@ -244,6 +242,19 @@ enum ElementwiseKernels {
     /// `transcendentalChunk` values; the others (memory's speed) from `elementwiseThreshold`.
     static let transcendentalThreshold = 1 << 12
     static let transcendentalChunk = 1 << 11
+
+    /// From how many values a pass of f (or of f′ when `derivative`) is split across threads, and
+    /// its chunk: tanh's and GELU's passes and GELU's derivative (which takes a tanh) from
+    /// `transcendentalThreshold`, σ's from four times that (split at 4,096 values, [13,64,64,64,1]'s
+    /// σ step went from 99.4 to 105.1 µs), the others (a compare or a multiply or two a value) as
+    /// any memory-bound pass.
+    static func split(_ function: ActivationFunction, derivative: Bool) -> (threshold: Int, chunk: Int) {
+        switch function {
+        case .tanh where !derivative, .gelu: return (transcendentalThreshold, transcendentalChunk)
+        case .sigmoid where !derivative: return (4 * transcendentalThreshold, transcendentalChunk)
+        default: return (ParallelChunks.elementwiseThreshold, ParallelChunks.elementwiseChunk)
+        }
+    }
 
     /// Values GELU's tanh is taken of at a time (on the stack).
     static let geluBlock = 256
@@ -300,9 +311,7 @@ enum ElementwiseKernels {
             return
         }
         var job = ActivationJob(c: c, source: source, bias: nil, preActivation: nil, columns: 0, function: function, vector: vector)
-        // only GELU's derivative takes a transcendental function (tanh); the others are a multiply or two
-        let (threshold, chunk) = function == .gelu
-            ? (transcendentalThreshold, transcendentalChunk) : (ParallelChunks.elementwiseThreshold, ParallelChunks.elementwiseChunk)
+        let (threshold, chunk) = split(function, derivative: true)
         withUnsafePointer(to: &job) { context in
             ParallelChunks.forEach(count: count, chunk: chunk, parallel: count >= threshold, staysAwake: true,
                                    context: context) { context, start, end in

@@ -81,15 +81,6 @@ public enum ActivationFunction: Sendable, Equatable, Hashable, CustomStringConve
         return nil
     }
 
-    /// Whether f takes an exponential or tanh (σ, tanh, GELU): tens of nanoseconds a value on
-    /// one core without AVX-512, where ReLU's are a compare.
-    public var isTranscendental: Bool {
-        switch self {
-        case .relu, .leakyReLU: return false
-        case .tanh, .sigmoid, .gelu: return true
-        }
-    }
-
     /// Whether the backward pass needs Z (not only A = f(Z)) for the derivative: GELU.
     public var derivativeNeedsPreActivation: Bool { self == .gelu }
 
