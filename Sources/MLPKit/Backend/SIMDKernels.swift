@@ -42,7 +42,7 @@ enum SIMDKernels {
     /// Whether `vector` gives `scalar`'s bits on about 8,000 floats: ± every one whose bits are a
     /// multiple of a stride from 2⁻³⁰ to `limit`, and the edges. About 0.1 ms, once.
     static func agreesOnASample(_ vector: (UnsafePointer<Float>?, UnsafeMutablePointer<Float>?, Int) -> Void,
-                                        _ scalar: (Float) -> Float, within limit: Float) -> Bool {
+                                _ scalar: (Float) -> Float, within limit: Float) -> Bool {
         let tiny = Float(bitPattern: 0x3080_0000)
         var inputs: [Float] = [0, -0, limit, -limit, .infinity, -.infinity, .nan]
         let step = max(1, Int(limit.bitPattern - tiny.bitPattern) / 4000)
