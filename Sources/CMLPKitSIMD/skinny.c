@@ -1,9 +1,8 @@
 #include "CMLPKitSIMD.h"
 
 // Products with one dimension of at most 16 (a field's coordinates, a table's dozen columns, a
-// regression's few outputs), where
-// the packed product's 8×32 tiles would be mostly padding: the same sums in the same order, so the
-// same bits as the packed product. Its element is a chain of fused multiply-adds from zero over
+// regression's few outputs), where the packed product's 8×32 tiles would be mostly padding: the
+// same sums in the same order, so the same bits as the packed product. Its element is a chain of fused multiply-adds from zero over
 // each block of PACKED_KC depths in order, the blocks' chains added to C one after another; here
 // too, with the vector's lanes along the dimension that is long instead.
 
