@@ -212,6 +212,59 @@ final class CPUParallelTests: XCTestCase {
         }
     }
 
+    /// The column sums' definition, one element at a time: each block of `columnSumBlock` rows
+    /// summed from zero in row order, the blocks' sums added in order.
+    static func blockColumnSums(_ matrix: [Float], rows: Int, columns: Int) -> [Float] {
+        let block = ElementwiseKernels.columnSumBlock
+        var sums = [Float](repeating: 0, count: columns)
+        for j in 0..<columns {
+            var total: Float = 0
+            for first in stride(from: 0, to: rows, by: block) {
+                var sum: Float = 0
+                for i in first..<min(first + block, rows) { sum += matrix[i * columns + j] }
+                total = first == 0 ? sum : total + sum
+            }
+            sums[j] = total
+        }
+        return sums
+    }
+
+    /// The column sums in blocks of rows, with AVX-512 (where this processor has it) and without,
+    /// split across threads or not, on shapes with one block, a ragged last block, many blocks
+    /// and more columns than a group's scratch rows hold, against the definition bit for bit: a
+    /// kernel that sums the rows in another order, drops a block or a ragged column, fails.
+    func testColumnSumsInBlocksOfRowsMatchTheirDefinition() throws {
+        let block = ElementwiseKernels.columnSumBlock
+        XCTAssertEqual(block, 256)
+        let shapes = [(1, 1), (256, 300), (257, 17), (700, 37), (1030, 270), (4096, 3), (2 * block + 5, 5000), (9 * block, 256)]
+        for (index, (rows, columns)) in shapes.enumerated() {
+            // a wide range of magnitudes, so that another order of additions rounds differently
+            var matrix = Self.randomValues(rows * columns, seed: UInt64(500 + index))
+            for i in stride(from: 0, to: matrix.count, by: 7) { matrix[i] *= 4096 }
+            let expected = Self.blockColumnSums(matrix, rows: rows, columns: columns)
+            for avx512 in SIMDKernels.avx512 ? [true, false] : [false] {
+                var sums = [Float](repeating: .nan, count: columns + 1)
+                matrix.withUnsafeBufferPointer { m in
+                    sums.withUnsafeMutableBufferPointer { s in
+                        ElementwiseKernels.columnSumsSplit(m.baseAddress!, rows: rows, columns: columns, into: s.baseAddress!,
+                                                           avx512: avx512)
+                    }
+                }
+                let differing = (0..<columns).filter { sums[$0].bitPattern != expected[$0].bitPattern }
+                XCTAssertEqual(differing.count, 0, "\(rows)×\(columns), AVX-512 \(avx512): columns \(differing.prefix(5)) differ")
+                XCTAssertTrue(sums[columns].isNaN, "\(rows)×\(columns): wrote past the sums")
+            }
+        }
+        // against Float64 too: the definition is a sum
+        let (rows, columns) = (1030, 270)
+        let matrix = Self.randomValues(rows * columns, seed: 600)
+        let sums = Self.blockColumnSums(matrix, rows: rows, columns: columns)
+        for j in 0..<columns {
+            let exact = (0..<rows).reduce(0.0) { $0 + Double(matrix[$1 * columns + j]) }
+            XCTAssertEqual(Double(sums[j]), exact, accuracy: 1e-4, "column \(j)")
+        }
+    }
+
     /// Column sums, bias (+ReLU) and the ReLU mask over matrices large enough to be split
     /// across threads, against loops in the test, bit for bit.
     func testSplitElementwisePassesMatchLoops() throws {
@@ -223,8 +276,7 @@ final class CPUParallelTests: XCTestCase {
         let matrixBuffer = try backend.makeBuffer(count: rows * columns), sums = try backend.makeBuffer(count: columns + 2)
         try matrix.withUnsafeBufferPointer { try backend.upload($0, to: BufferSlice(matrixBuffer)) }
         try backend.columnSums(BufferSlice(matrixBuffer), rows: rows, columns: columns, into: BufferSlice(sums, offset: 1))
-        var expectedSums = [Float](repeating: 0, count: columns)
-        for i in 0..<rows { for j in 0..<columns { expectedSums[j] += matrix[i * columns + j] } }
+        let expectedSums = Self.blockColumnSums(matrix, rows: rows, columns: columns)
         XCTAssertEqual((0..<columns).map { sums.pointer[1 + $0].bitPattern }, expectedSums.map(\.bitPattern))
         XCTAssertEqual(sums.pointer[0], 0)
         XCTAssertEqual(sums.pointer[columns + 1], 0)

@@ -124,6 +124,10 @@ void mlpkit_thin_tn_product_avx512(long m, long n, long k, const float *a, const
 /// Columns start..<end of C (m×n, m ≤ 16) = Aᵀ·B: A k×m, B k×n (the packed product's bits).
 void mlpkit_short_tn_product_avx512(long m, long n, long k, const float *a, const float *b, float *c, long start, long end);
 
+/// sums[j] = Σ matrix[i·ld + j] over rows start..<end, from zero in row order, for each j < columns
+/// (`sums.c`). Only where `mlpkit_avx512_level()` is at least 1.
+void mlpkit_column_sums_avx512(const float *matrix, long ld, long columns, long start, long end, float *sums);
+
 /// The mean squared error's rows start..<end of a `columns`-wide output: d = (z − y)·scale, and
 /// rowSums[i] = Σ_j (z − y)² for each row, accumulated in column order (the Swift row loop's
 /// bits), eight rows at a time with the rows in the lanes.
