@@ -1,6 +1,6 @@
-// What the C files that follow a glibc float function operation for operation share (`tanh.c`,
-// `log1p.c`): every operation the one written, none contracted into a fused multiply-add (glibc's
-// have none), and the vector helpers.
+// What the C files whose scalar and vector functions must give the same bits share (`log1p.c`,
+// which follows glibc's log1pf operation for operation, and `tanh.c`, MLPKit's own tanh): every
+// operation the one written, none contracted into a fused multiply-add, and the vector helpers.
 #ifndef MLPKIT_GLIBC_FLOAT_H
 #define MLPKIT_GLIBC_FLOAT_H
 
@@ -8,8 +8,9 @@
 
 #include <math.h>
 
-// GCC ignores the standard pragma (and fuses the intrinsics' products and sums at -O2: 150,752 of
-// tanhf's and 422,672 of log1pf's floats then differ), so it is told in its own words too.
+// GCC ignores the standard pragma (and fused the intrinsics' products and sums at -O2: 150,752 of
+// the glibc tanhf port's and 422,672 of log1pf's floats then differed), so it is told in its own
+// words too.
 #pragma STDC FP_CONTRACT OFF
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC optimize("fp-contract=off")

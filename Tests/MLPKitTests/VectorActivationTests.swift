@@ -3,8 +3,9 @@ import Foundation
 import XCTest
 @testable import MLPKit
 
-/// The CPU backend's activation passes with AVX-512 (tanh sixteen at a time with glibc's tanhf
-/// bits, σ eight at a time with its expf, GELU's tanh the same way) give the bits of the scalar
+/// MLPKit's tanh is within 1.5 ulp of the exact tanh, and the CPU backend's activation passes
+/// with AVX-512 (tanh sixteen at a time with the scalar `mlpkit_tanh`'s bits, σ eight at a time
+/// with glibc's expf, GELU's tanh the same way) give the bits of the scalar
 /// functions (`ActivationFunction.apply` and `derivative(from:)`), special values included, in
 /// the forward pass (with and without the kept pre-activations) and the backward pass, on one
 /// thread and split over the threads.
@@ -24,23 +25,55 @@ final class VectorActivationTests: XCTestCase {
     private let specials: [Float] = [0, 1, 22, 0x1p-55, 0x1p-25, 0.5, 0.34657359, 0.51986039, 1.0397208, 9, 44, 88, 89, 100,
                                      .leastNonzeroMagnitude, .leastNormalMagnitude, .greatestFiniteMagnitude, .infinity, .nan]
 
-    /// `mlpkit_tanhf_avx512` against this machine's tanhf (`Scripts/check-avx512-functions.sh tanhf` checks
-    /// all 2³² floats), in place and with every ragged count up to 33 (lanes past the end neither
-    /// read nor written).
-    func testAVX512TanhHasTanhfsBits() throws {
+    /// `mlpkit_tanh_avx512` against the scalar `mlpkit_tanh` (`Scripts/check-avx512-functions.sh
+    /// tanh` checks all 2³² floats), around the edges of its cases (0.9, 10) too, in place and with
+    /// every ragged count up to 33 (lanes past the end neither read nor written).
+    func testAVX512TanhHasTheScalarBits() throws {
         try requireAVX512()
-        let inputs = sampledFloats(edges: specials)
+        let inputs = sampledFloats(edges: specials + [0.9, 10, 0x1p-63, 0x1p-12])
         var outputs = [Float](repeating: 0, count: inputs.count)
-        mlpkit_tanhf_avx512(inputs, &outputs, inputs.count)
-        let wrong = zip(inputs, outputs).filter { differs($1, tanhf($0)) }
-        XCTAssertEqual(wrong.count, 0, "first: \(wrong.prefix(5).map { "tanh(\($0.0)) = \($0.1), tanhf \(tanhf($0.0))" })")
-        XCTAssertTrue(SIMDKernels.vectorTanh && SIMDKernels.vectorExp, "the C library's tanhf and expf agree, so the vector paths run")
+        mlpkit_tanh_avx512(inputs, &outputs, inputs.count)
+        let wrong = zip(inputs, outputs).filter { differs($1, mlpkit_tanh($0)) }
+        XCTAssertEqual(wrong.count, 0, "first: \(wrong.prefix(5).map { "tanh(\($0.0)) = \($0.1), scalar \(mlpkit_tanh($0.0))" })")
+        XCTAssertTrue(SIMDKernels.vectorTanh && SIMDKernels.vectorExp, "the vector paths run")
         for count in 1...33 {
             var values = (0..<40).map { Float($0) * -0.37 + 7 }
-            let expected = values.prefix(count).map { tanhf($0) } + values.dropFirst(count)
-            values.withUnsafeMutableBufferPointer { mlpkit_tanhf_avx512($0.baseAddress!, $0.baseAddress!, count) }
+            let expected = values.prefix(count).map { mlpkit_tanh($0) } + values.dropFirst(count)
+            values.withUnsafeMutableBufferPointer { mlpkit_tanh_avx512($0.baseAddress!, $0.baseAddress!, count) }
             XCTAssertEqual(values.map(\.bitPattern), expected.map(\.bitPattern), "count \(count)")
         }
+    }
+
+    /// MLPKit's tanh against Float64's on the sample and densely around its cases' edges: within
+    /// 1.5 ulp of the result's binade (1.08 at most over all floats, the script finds); odd
+    /// (tanh(−x) = −tanh(x), −0 kept); ±1 from 10 on and at ±∞; NaN for NaN; hand-checked values.
+    func testTanhIsWithinOneAndAHalfUlpOfTheExactTanh() {
+        var inputs = sampledFloats(edges: specials + [0.9, 10, 0x1p-12, 0.5493061])
+        for edge: Float in [0.9, 0.5, 2, 5, 9] {
+            var x = edge
+            for _ in 0..<2000 { inputs += [x, -x]; x = x.nextUp }
+        }
+        var worst = 0.0, worstInput: Float = 0
+        for x in inputs where !x.isNaN {
+            let y = mlpkit_tanh(x), exact = Foundation.tanh(Double(x))
+            let ulp = abs(exact) < 0x1p-126 ? 0x1p-149 : Double(sign: .plus, exponent: exact.exponent - 23, significand: 1)
+            let error = abs(Double(y) - exact) / ulp
+            if error > worst { (worst, worstInput) = (error, x) }
+            XCTAssertEqual(mlpkit_tanh(-x).bitPattern, (-y).bitPattern, "tanh(−\(x))")
+        }
+        XCTAssertLessThan(worst, 1.5, "at x = \(worstInput)")
+        XCTAssertEqual(mlpkit_tanh(0).bitPattern, Float(0).bitPattern)
+        XCTAssertEqual(mlpkit_tanh(-0.0).bitPattern, Float(-0.0).bitPattern)
+        XCTAssertEqual(mlpkit_tanh(.infinity), 1)
+        XCTAssertEqual(mlpkit_tanh(-.infinity), -1)
+        XCTAssertEqual(mlpkit_tanh(10), 1)
+        XCTAssertEqual(mlpkit_tanh(1e30), 1)
+        XCTAssertTrue(mlpkit_tanh(.nan).isNaN)
+        XCTAssertEqual(mlpkit_tanh(0x1p-100), 0x1p-100)
+        // tanh(0.5) = 0.46211715726…, tanh(1) = 0.76159415595…, tanh(3) = 0.99505475368…: the nearest floats
+        XCTAssertEqual(mlpkit_tanh(0.5), 0.46211716)
+        XCTAssertEqual(mlpkit_tanh(1), 0.7615942)
+        XCTAssertEqual(mlpkit_tanh(3), 0.9950548)
     }
 
     /// `mlpkit_log1pf_avx512` (binary cross-entropy's log(1 + e^−|z|)) against this machine's
@@ -78,7 +111,7 @@ final class VectorActivationTests: XCTestCase {
         }
     }
 
-    /// The sample that decides whether a vector function serves (`SIMDKernels.vectorTanh`) tells a
+    /// The sample that decides whether a vector function serves (`SIMDKernels.vectorExp`) tells a
     /// copy of the scalar function from one that is one ulp off on a narrow range (a hundredth), or on NaN.
     func testTheSampleCatchesAnyDifference() {
         func exact(_ x: UnsafePointer<Float>?, _ y: UnsafeMutablePointer<Float>?, _ n: Int) { for i in 0..<n { y![i] = tanhf(x![i]) } }

@@ -106,10 +106,14 @@ void mlpkit_expf_avx512(const float *x, float *out, long count);
 /// (whose e^x is glibc's expf), eight at a time. Only where `mlpkit_avx512_level()` is at least 1.
 void mlpkit_sigmoid_avx512(const float *x, float *out, long count);
 
-/// out[i] = tanh(x[i]) for i in 0..<count (out may be x): the bits of this machine's tanhf (glibc
-/// 2.36's) on every float, sixteen at a time (`tanh.c`). Only where `mlpkit_avx512_level()` is at
-/// least 1.
-void mlpkit_tanhf_avx512(const float *x, float *out, long count);
+/// tanh(x): MLPKit's own (`tanh.c`: a polynomial below 0.9, 1 − 2/(e^{2|x|} + 1) above, every
+/// operation a rounded float operation, none fused), within 1.14 ulp of the exact tanh on every
+/// float (`Scripts/check-avx512-functions.sh tanh`).
+float mlpkit_tanh(float x);
+
+/// out[i] = mlpkit_tanh(x[i]) for i in 0..<count (out may be x), sixteen at a time: the same bits
+/// on every float. Only where `mlpkit_avx512_level()` is at least 1.
+void mlpkit_tanh_avx512(const float *x, float *out, long count);
 
 /// out[i] = log(1 + x[i]) for i in 0..<count (out may be x): the bits of this machine's log1pf
 /// (glibc 2.36's) on every float, sixteen at a time (`log1p.c`; lanes with x ≤ −1 call log1pf).

@@ -285,21 +285,22 @@ enum ElementwiseKernels {
         var vector: Bool
     }
 
-    /// Activation passes of tanh, σ or GELU (about 2 ns a value with AVX-512, 20–60 without) over
-    /// at least this many values are split across threads, in chunks of about
-    /// `transcendentalChunk` values; the others (memory's speed) from `elementwiseThreshold`.
+    /// Activation passes of tanh, σ or GELU (0.3–0.8 ns a value with AVX-512, 3–60 without) over
+    /// at least this many values (or four times as many) are split across threads, in chunks of
+    /// about `transcendentalChunk` values; the others (memory's speed) from `elementwiseThreshold`.
     static let transcendentalThreshold = 1 << 12
     static let transcendentalChunk = 1 << 11
 
     /// From how many values a pass of f (or of f′ when `derivative`) is split across threads, and
-    /// its chunk: tanh's and GELU's passes and GELU's derivative (which takes a tanh) from
-    /// `transcendentalThreshold`, σ's from four times that (split at 4,096 values, [13,64,64,64,1]'s
-    /// σ step went from 99.4 to 105.1 µs), the others (a compare or a multiply or two a value) as
-    /// any memory-bound pass.
+    /// its chunk: GELU's passes (a tanh and a dozen operations a value) from
+    /// `transcendentalThreshold`, tanh's and σ's from four times that (split at 4,096 values,
+    /// [13,64,64,64,1]'s σ step went from 99.4 to 105.1 µs; its tanh step 99.7–101.0 against
+    /// 96.8–99.2 µs, two pairs), the others (a compare or a multiply or two a value) as any
+    /// memory-bound pass.
     static func split(_ function: ActivationFunction, derivative: Bool) -> (threshold: Int, chunk: Int) {
         switch function {
-        case .tanh where !derivative, .gelu: return (transcendentalThreshold, transcendentalChunk)
-        case .sigmoid where !derivative: return (4 * transcendentalThreshold, transcendentalChunk)
+        case .gelu: return (transcendentalThreshold, transcendentalChunk)
+        case .tanh where !derivative, .sigmoid where !derivative: return (4 * transcendentalThreshold, transcendentalChunk)
         default: return (ParallelChunks.elementwiseThreshold, ParallelChunks.elementwiseChunk)
         }
     }
@@ -307,11 +308,12 @@ enum ElementwiseKernels {
     /// Values GELU's tanh is taken of at a time (on the stack).
     static let geluBlock = 256
 
-    /// x[i] = f(x[i]) with `ActivationFunction.apply`'s bits: tanh by `mlpkit_tanhf_avx512` (glibc's
-    /// tanhf), σ by `mlpkit_sigmoid_avx512` (its e^x glibc's expf) and GELU's tanh the same way
-    /// when `vector` and they agree with this process's C library (`SIMDKernels.vectorTanh`,
-    /// `vectorExp`); the scalar functions otherwise. Per element, not per call, so any split of
-    /// x into calls gives the same bits.
+    /// x[i] = f(x[i]) with `ActivationFunction.apply`'s bits: tanh (and GELU's) by
+    /// `mlpkit_tanh_avx512` when `vector` and there is AVX-512 (`SIMDKernels.vectorTanh`; MLPKit's
+    /// own tanh, `tanh.c`, the same bits as the scalar `mlpkit_tanh`), σ by `mlpkit_sigmoid_avx512`
+    /// (its e^x glibc's expf) when it agrees with this process's C library (`vectorExp`); the
+    /// scalar functions otherwise. Per element, not per call, so any split of x into calls gives
+    /// the same bits.
     static func applyActivation(_ x: UnsafeMutablePointer<Float>, count: Int, function: ActivationFunction, vector: Bool) {
         switch function {
         case .relu:
@@ -320,9 +322,9 @@ enum ElementwiseKernels {
             for i in 0..<count { x[i] = x[i] > 0 ? x[i] : slope * x[i] }
         case .tanh:
             if vector && SIMDKernels.vectorTanh {
-                mlpkit_tanhf_avx512(x, x, count)
+                mlpkit_tanh_avx512(x, x, count)
             } else {
-                for i in 0..<count { x[i] = tanhf(x[i]) }
+                for i in 0..<count { x[i] = mlpkit_tanh(x[i]) }
             }
         case .sigmoid:
             if vector && SIMDKernels.vectorExp {
@@ -341,7 +343,7 @@ enum ElementwiseKernels {
                 while start < count {
                     let z = x + start, n = min(geluBlock, count - start)
                     for i in 0..<n { t[i] = ActivationFunction.geluArgument(z[i]) }
-                    mlpkit_tanhf_avx512(t, t, n)
+                    mlpkit_tanh_avx512(t, t, n)
                     for i in 0..<n { z[i] = ActivationFunction.gelu(z[i], tanh: t[i]) }
                     start += n
                 }
@@ -393,7 +395,7 @@ enum ElementwiseKernels {
                 while start < count {
                     let z = source + start, d = c + start, n = min(geluBlock, count - start)
                     for i in 0..<n { t[i] = ActivationFunction.geluArgument(z[i]) }
-                    mlpkit_tanhf_avx512(t, t, n)
+                    mlpkit_tanh_avx512(t, t, n)
                     for i in 0..<n { d[i] *= ActivationFunction.geluDerivative(z[i], tanh: t[i]) }
                     start += n
                 }

@@ -29,10 +29,10 @@ enum SIMDKernels {
     /// bits never depend on whether the processor has AVX-512.
     static let vectorExp: Bool = avx512 && agreesOnASample(mlpkit_expf_avx512, expf, within: 0x1.5p6)
 
-    /// Whether tanh (the activation's, GELU's) is taken by `mlpkit_tanhf_avx512`: where there is
-    /// AVX-512 and it gives this process's tanhf bits on a sample (it follows glibc 2.36's tanhf,
-    /// fdlibm's; the correctly rounded tanhf of later C libraries differs on some inputs).
-    static let vectorTanh: Bool = avx512 && agreesOnASample(mlpkit_tanhf_avx512, tanhf, within: 12)
+    /// Whether tanh (the activation's, GELU's) is taken by `mlpkit_tanh_avx512`: wherever there is
+    /// AVX-512. It is MLPKit's own tanh (`tanh.c`), which the scalar `mlpkit_tanh` computes with the
+    /// same operations, so the bits do not depend on the processor or the C library.
+    static let vectorTanh: Bool = avx512
 
     /// Whether log(1 + x) (binary cross-entropy's, of e^−|z| in [0, 1]) is taken by
     /// `mlpkit_log1pf_avx512`: where there is AVX-512 and it gives this process's log1pf bits on a

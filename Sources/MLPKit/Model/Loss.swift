@@ -1,3 +1,4 @@
+import CMLPKitSIMD
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -107,9 +108,9 @@ public enum ActivationFunction: Sendable, Equatable, Hashable, CustomStringConve
         switch self {
         case .relu: return max(z, 0)
         case .leakyReLU(let slope): return z > 0 ? z : slope * z
-        case .tanh: return tanhf(z)
+        case .tanh: return mlpkit_tanh(z)
         case .sigmoid: return Self.sigmoid(z)
-        case .gelu: return Self.gelu(z, tanh: tanhf(Self.geluArgument(z)))
+        case .gelu: return Self.gelu(z, tanh: mlpkit_tanh(Self.geluArgument(z)))
         }
     }
 
@@ -135,7 +136,7 @@ public enum ActivationFunction: Sendable, Equatable, Hashable, CustomStringConve
         case .leakyReLU(let slope): return source > 0 ? 1 : slope
         case .tanh: return 1 - source * source
         case .sigmoid: return source * (1 - source)
-        case .gelu: return Self.geluDerivative(source, tanh: tanhf(Self.geluArgument(source)))
+        case .gelu: return Self.geluDerivative(source, tanh: mlpkit_tanh(Self.geluArgument(source)))
         }
     }
 
