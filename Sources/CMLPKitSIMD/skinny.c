@@ -51,7 +51,7 @@ AVX512 void mlpkit_shallow_product_avx512(long n, long k, const float *a, const 
     }
 }
 
-enum { FEW_MOST = 16, FEW_SUMS = 4096 };  // the most rows `few_sums` takes, and the sums it holds
+enum { FEW_MOST = 16, FEW_SUMS = 4096, NARROW_MOST = 8 };  // the most rows `few_sums` takes, and the sums it holds
 
 // How many lanes of the long operand a pass of `few_sums` takes for `rows` sums each: as many
 // whole vectors as FEW_SUMS floats hold (16 KB: the cache's), 256 for 16 rows, 4096 for one.
@@ -118,6 +118,87 @@ AVX512 void mlpkit_short_tn_product_avx512(long m, long n, long k, const float *
     }
 }
 
+// The sixteen rows of r transposed in place: r[q] then holds element q of each row.
+static inline __attribute__((always_inline)) AVX512 void transpose16(__m512 r[16]) {
+    __m512 t[16], u[16];
+    for (int i = 0; i < 8; ++i) {
+        t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+        t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+    }
+    for (int i = 0; i < 4; ++i) {
+        u[4 * i] = _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(t[4 * i]), _mm512_castps_pd(t[4 * i + 2])));
+        u[4 * i + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(t[4 * i]), _mm512_castps_pd(t[4 * i + 2])));
+        u[4 * i + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(t[4 * i + 1]), _mm512_castps_pd(t[4 * i + 3])));
+        u[4 * i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(t[4 * i + 1]), _mm512_castps_pd(t[4 * i + 3])));
+    }
+    // u[4g + c] holds, in each 128-bit lane L, column (4L + c) of rows 4g..4g+3
+    for (int i = 0; i < 4; ++i) {
+        t[i] = _mm512_shuffle_f32x4(u[i], u[i + 4], 0x88);       // lanes 0,2 of u[i], lanes 0,2 of u[i+4]
+        t[i + 4] = _mm512_shuffle_f32x4(u[i], u[i + 4], 0xDD);   // lanes 1,3
+        t[i + 8] = _mm512_shuffle_f32x4(u[i + 8], u[i + 12], 0x88);
+        t[i + 12] = _mm512_shuffle_f32x4(u[i + 8], u[i + 12], 0xDD);
+    }
+    for (int i = 0; i < 4; ++i) {
+        r[i] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0x88);
+        r[i + 8] = _mm512_shuffle_f32x4(t[i], t[i + 8], 0xDD);
+        r[i + 4] = _mm512_shuffle_f32x4(t[i + 4], t[i + 12], 0x88);
+        r[i + 12] = _mm512_shuffle_f32x4(t[i + 4], t[i + 12], 0xDD);
+    }
+}
+// Rows i0..<i0 + 16 of C (m×n) = A·Bᵀ for N (a constant where inlined, at most NARROW_MOST)
+// columns: A m×k and B N×k, row-major; a tile's rows from `rows` on read A's last row again
+// and are not stored. The lanes run along C's rows: A's 16×16 tiles are loaded a depth row at
+// a time and transposed in registers, so each lane's chain takes its row's depths in order.
+static inline __attribute__((always_inline)) AVX512 void narrow_rows(const int N, long k, const float *a, const float *b,
+                                                                    float *c, long i0, long rows) {
+    const float *row[16];
+    for (int r = 0; r < 16; ++r) row[r] = a + (i0 + (r < rows ? r : rows - 1)) * k;
+    __m512 s[NARROW_MOST];
+    for (long p0 = 0; p0 < k; p0 += SKINNY_KC) {
+        const long stop = k - p0 < SKINNY_KC ? k : p0 + SKINNY_KC;
+        __m512 t[NARROW_MOST];
+        for (int j = 0; j < N; ++j) t[j] = _mm512_setzero_ps();
+        long q0 = p0;
+        for (; q0 + 16 <= stop; q0 += 16) {
+            __m512 col[16];
+            for (int r = 0; r < 16; ++r) col[r] = _mm512_loadu_ps(row[r] + q0);
+            transpose16(col);
+            for (int q = 0; q < 16; ++q)
+                for (int j = 0; j < N; ++j) t[j] = _mm512_fmadd_ps(col[q], _mm512_set1_ps(b[j * k + q0 + q]), t[j]);
+        }
+        if (q0 < stop) {
+            // the block's last depths, under a mask (the lanes past them are loaded as zeros and not used)
+            const long depths = stop - q0;
+            const __mmask16 mask = lanes_left(depths);
+            __m512 col[16];
+            for (int r = 0; r < 16; ++r) col[r] = _mm512_maskz_loadu_ps(mask, row[r] + q0);
+            transpose16(col);
+            for (long q = 0; q < depths; ++q)
+                for (int j = 0; j < N; ++j) t[j] = _mm512_fmadd_ps(col[q], _mm512_set1_ps(b[j * k + q0 + q]), t[j]);
+        }
+        // the first block's chain, then each next one's added, as the packed product stores them
+        for (int j = 0; j < N; ++j) s[j] = p0 == 0 ? t[j] : _mm512_add_ps(s[j], t[j]);
+    }
+    float out[NARROW_MOST][16];
+    for (int j = 0; j < N; ++j) _mm512_storeu_ps(out[j], s[j]);
+    for (long r = 0; r < rows; ++r)
+        for (int j = 0; j < N; ++j) c[(i0 + r) * N + j] = out[j][r];
+}
+
+// Rows start..<end of C (m×n, n at most NARROW_MOST) = A·Bᵀ: A m×k and B n×k, row-major (an NT
+// product with a few columns: a regression's last layer).
+AVX512 void mlpkit_narrow_nt_product_avx512(long n, long k, const float *a, const float *b, float *c, long start, long end) {
+    for (long i0 = start; i0 < end; i0 += 16) {
+        const long rows = end - i0 < 16 ? end - i0 : 16;
+        switch (n) {
+#define NARROW_CASE(N) case N: narrow_rows(N, k, a, b, c, i0, rows); break;
+        NARROW_CASE(1) NARROW_CASE(2) NARROW_CASE(3) NARROW_CASE(4) NARROW_CASE(5) NARROW_CASE(6) NARROW_CASE(7) NARROW_CASE(8)
+#undef NARROW_CASE
+        default: break;
+        }
+    }
+}
+
 #else
 
 void mlpkit_shallow_product_avx512(long n, long k, const float *a, const float *bt, float *c, long start, long end) {
@@ -128,6 +209,9 @@ void mlpkit_thin_tn_product_avx512(long m, long n, long k, const float *a, const
 }
 void mlpkit_short_tn_product_avx512(long m, long n, long k, const float *a, const float *b, float *c, long start, long end) {
     (void)m; (void)n; (void)k; (void)a; (void)b; (void)c; (void)start; (void)end;
+}
+void mlpkit_narrow_nt_product_avx512(long n, long k, const float *a, const float *b, float *c, long start, long end) {
+    (void)n; (void)k; (void)a; (void)b; (void)c; (void)start; (void)end;
 }
 
 #endif

@@ -4,7 +4,7 @@ import XCTest
 @testable import MLPKit
 
 /// The kernels for products with a dimension of a few (`SIMDKernels.skinnyProduct`: a shallow
-/// depth, a thin or short TN result) give the packed product's bits: each element's chain of fused
+/// depth, a thin or short TN result, a narrow NT one) give the packed product's bits: each element's chain of fused
 /// multiply-adds over each depth block of 512 in order, the blocks added in turn. Checked against
 /// the packed product on ragged shapes, depths past one block, NaN and ±∞, through the backend,
 /// and over training steps of a network with two inputs and three outputs.
@@ -52,6 +52,19 @@ final class SkinnyProductTests: XCTestCase {
                 assertSameBits(c, expected, "shallow \(m)×\(n)×\(k) cut at \(cut)")
             }
         }
+        // narrow: C = A·Bᵀ for n ≤ 8 (A's 16×16 tiles transposed in registers): ragged rows and
+        // depths, depths past one and two blocks of 512, cut anywhere (not only at whole tiles)
+        for (m, n, k) in [(1, 1, 1), (16, 1, 16), (37, 3, 300), (4096, 3, 256), (100, 8, 1100), (17, 5, 17), (33, 7, 513),
+                          (50, 4, 1024), (300, 2, 31), (64, 6, 1040)] {
+            let a = values(m * k, seed: 5), b = values(n * k, seed: 6)
+            let expected = packed(.nt, m: m, n: n, k: k, a, b)
+            for cut in Set([0, m / 3, m]) {
+                var c = [Float](repeating: 7, count: m * n)
+                mlpkit_narrow_nt_product_avx512(n, k, a, b, &c, 0, cut)
+                mlpkit_narrow_nt_product_avx512(n, k, a, b, &c, cut, m)
+                assertSameBits(c, expected, "narrow \(m)×\(n)×\(k) cut at \(cut)")
+            }
+        }
         // thin (C m×n, n ≤ 16, cut by rows) and short (m ≤ 16, cut by columns): C = Aᵀ·B, depths
         // past one and two blocks of 512; passes of as many lanes as 4,096 sums hold (1030 wide with
         // 4 sums: two passes of 1,024 and one of 6; 5,000 with one sum: two)
@@ -85,7 +98,8 @@ final class SkinnyProductTests: XCTestCase {
             (.nt, 4096, 256, 2, .shallow), (.nn, 4096, 256, 3, .shallow), (.nt, 2000, 300, 8, .shallow),
             (.tn, 256, 2, 4096, .thin), (.tn, 3, 256, 4096, .short), (.tn, 4, 4, 20000, .thin),
             (.nt, 4096, 256, 13, .shallow), (.tn, 256, 13, 4096, .thin), (.tn, 16, 512, 4096, .short),
-            (.nt, 4096, 3, 256, nil), (.nt, 4096, 256, 17, nil), (.nt, 100, 5000, 8, nil), (.tn, 17, 256, 4096, nil),
+            (.nt, 4096, 3, 256, .narrow), (.nt, 4096, 1, 256, .narrow), (.nt, 2000, 8, 1100, .narrow), (.nt, 4096, 9, 256, nil),
+            (.nt, 4096, 256, 17, nil), (.nt, 100, 5000, 8, nil), (.tn, 17, 256, 4096, nil), (.nn, 4096, 3, 256, nil),
             (.nt, 64, 64, 2, nil),  // small: the small product's
         ]
         for (layout, m, n, k, kernel) in cases {
@@ -103,7 +117,7 @@ final class SkinnyProductTests: XCTestCase {
     }
 
     /// A training step of [2,256,256,3] at batch 2048 (the first layer's product and weight
-    /// gradient, the last layer's weight gradient and delta all skinny) on the backend without a
+    /// gradient, the last layer's product, weight gradient and delta all skinny) on the backend without a
     /// BLAS gives the gradients of the same step computed here product by product with the packed
     /// product, bit for bit.
     func testTrainingStepHasThePackedProductsBits() throws {

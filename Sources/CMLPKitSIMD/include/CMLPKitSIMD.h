@@ -127,6 +127,8 @@ void mlpkit_shallow_product_avx512(long n, long k, const float *a, const float *
 void mlpkit_thin_tn_product_avx512(long m, long n, long k, const float *a, const float *b, float *c, long start, long end);
 /// Columns start..<end of C (m×n, m ≤ 16) = Aᵀ·B: A k×m, B k×n (the packed product's bits).
 void mlpkit_short_tn_product_avx512(long m, long n, long k, const float *a, const float *b, float *c, long start, long end);
+/// Rows start..<end of C (m×n, n ≤ 8) = A·Bᵀ: A m×k, B n×k (the packed product's bits).
+void mlpkit_narrow_nt_product_avx512(long n, long k, const float *a, const float *b, float *c, long start, long end);
 
 /// sums[j] = Σ matrix[i·ld + j] over rows start..<end, from zero in row order, for each j < columns
 /// (`sums.c`). Only where `mlpkit_avx512_level()` is at least 1.

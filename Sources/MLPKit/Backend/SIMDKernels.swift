@@ -103,18 +103,22 @@ enum SIMDKernels {
     /// 9.9–10.1 → 9.3–9.5 ms (`mlp bench --layers … --batch-size 4096 --steps 100 --breakdown`,
     /// two pairs); [8,512,512,8] 2.4 → 1.04 ms and 28.3–28.5 → 27.5–27.6 ms.
     static let thinWidth = 16
+    /// The most columns of C (n) for which an NT product deeper than `shallowDepth` takes the
+    /// narrow kernel (the C kernel's NARROW_MOST).
+    static let narrowWidth = 8
 
     /// Which of `skinnyProduct`'s kernels takes this product, if any: with AVX-512, above the
     /// small product's size, an NT or NN product of depth at most `shallowDepth` (a field's
-    /// coordinates, a table's dozen columns, a few outputs' deltas) and a TN one whose C has at
-    /// most `thinWidth` columns or rows (the first layer's and the last layer's weight gradients).
-    enum SkinnyKernel { case shallow, thin, short }
+    /// coordinates, a table's dozen columns, a few outputs' deltas), a TN one whose C has at
+    /// most `thinWidth` columns or rows (the first layer's and the last layer's weight gradients),
+    /// and a deeper NT one whose C has at most `narrowWidth` columns (a regression's last layer).
+    enum SkinnyKernel { case shallow, thin, short, narrow }
 
     static func skinnyKernel(_ layout: ProductLayout, m: Int, n: Int, k: Int, avx512: Bool = avx512) -> SkinnyKernel? {
         guard avx512, m > 0, n > 0, k > 0, BLASLibrary.multiplyAdds(m: m, n: n, k: k) > smallProductLimit else { return nil }
         switch layout {
         case .nn: return k <= shallowDepth ? .shallow : nil
-        case .nt: return k <= shallowDepth && n * k <= shallowTransposeLimit ? .shallow : nil
+        case .nt: return k <= shallowDepth ? (n * k <= shallowTransposeLimit ? .shallow : nil) : n <= narrowWidth ? .narrow : nil
         case .tn: return n <= thinWidth ? .thin : m <= thinWidth ? .short : nil
         }
     }
@@ -128,10 +132,10 @@ enum SIMDKernels {
 
     /// C = op(A)·op(B) (overwriting C) by the kernel `skinnyKernel` names, with the packed
     /// product's bits (each element's chain of fused multiply-adds over each depth block of 512 in
-    /// order, the blocks added in turn), split over the threads by rows of C (shallow, thin) or
-    /// columns (short). The packed product's 8×32 tiles spend most of their work on padding there:
-    /// [2,256,256,256,3] at batch 4096, the first layer's product ran at 10 GFLOP/s and its weight
-    /// gradient at 3. False when no such kernel takes it.
+    /// order, the blocks added in turn), split over the threads by rows of C (shallow, thin,
+    /// narrow) or columns (short). The packed product's 8×32 tiles spend most of their work on
+    /// padding there: [2,256,256,256,3] at batch 4096, the first layer's product ran at 10 GFLOP/s
+    /// and its weight gradient at 3. False when no such kernel takes it.
     static func skinnyProduct(
         _ layout: ProductLayout, m: Int, n: Int, k: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>,
         c: UnsafeMutablePointer<Float>, avx512: Bool = avx512
@@ -139,10 +143,12 @@ enum SIMDKernels {
         guard let kernel = skinnyKernel(layout, m: m, n: n, k: k, avx512: avx512) else { return false }
         func run(_ b: UnsafePointer<Float>) {
             var job = SkinnyJob(m: m, n: n, k: k, a: a, b: b, c: c, kernel: kernel)
-            // the shallow kernel in chunks of about 16K values of C; the TN kernels, which read all
-            // of the long operand for their share of C, in one block a thread (whole vectors)
+            // the shallow kernel in chunks of about 16K values of C, the narrow one of about 64K of
+            // A (whole tiles of 16 rows); the TN kernels, which read all of the long operand for
+            // their share of C, in one block a thread (whole vectors)
             let (extent, chunk) = switch kernel {
             case .shallow: (m, max(1, (1 << 14) / n))
+            case .narrow: (m, max(16, (1 << 16) / k / 16 * 16))
             case .thin: (m, ParallelChunks.blockWidth(m, pieces: ParallelChunks.threads, multiple: 16))
             case .short: (n, ParallelChunks.blockWidth(n, pieces: ParallelChunks.threads, multiple: 16))
             }
@@ -154,11 +160,12 @@ enum SIMDKernels {
                     case .shallow: mlpkit_shallow_product_avx512(job.n, job.k, job.a, job.b, job.c, start, end)
                     case .thin: mlpkit_thin_tn_product_avx512(job.m, job.n, job.k, job.a, job.b, job.c, start, end)
                     case .short: mlpkit_short_tn_product_avx512(job.m, job.n, job.k, job.a, job.b, job.c, start, end)
+                    case .narrow: mlpkit_narrow_nt_product_avx512(job.n, job.k, job.a, job.b, job.c, start, end)
                     }
                 }
             }
         }
-        if layout == .nt {
+        if layout == .nt, kernel == .shallow {
             // B (n×k) as B̃ = Bᵀ (k×n), on the stack
             withUnsafeTemporaryAllocation(of: Float.self, capacity: n * k) { transposed in
                 let bt = transposed.baseAddress!
