@@ -47,8 +47,8 @@ final class SkinnyProductTests: XCTestCase {
             let expected = packed(.nn, m: m, n: n, k: k, a, b)
             for cut in Set([0, m / 3, m]) {
                 var c = [Float](repeating: 7, count: m * n)
-                mlpkit_shallow_product_avx512(n, k, a, b, &c, 0, cut)
-                mlpkit_shallow_product_avx512(n, k, a, b, &c, cut, m)
+                mlpkit_shallow_product_avx512(n, k, a, b, &c, 0, cut, nil, 0, nil)
+                mlpkit_shallow_product_avx512(n, k, a, b, &c, cut, m, nil, 0, nil)
                 assertSameBits(c, expected, "shallow \(m)×\(n)×\(k) cut at \(cut)")
             }
         }
@@ -88,6 +88,64 @@ final class SkinnyProductTests: XCTestCase {
                 }
             }
         }
+    }
+
+    /// The shallow kernel's epilogues (+ bias, + bias then ReLU, the ReLU mask), applied to each
+    /// row in its registers, give the bits of the product followed by the CPU backend's passes:
+    /// NaN, ±∞, −0 and values that the bias takes to −0 or below zero included (ReLU keeps NaN and
+    /// turns −0 into +0; the mask keeps C only where the activation is above 0, not for NaN), on
+    /// rows of 64-column blocks and a ragged last vector, directly and through the backend.
+    func testShallowEpiloguesHaveThePassesBits() throws {
+        try requireAVX512()
+        // above the small product's 2¹⁸ multiply-adds, where the skinny kernels take over
+        for (m, n, k) in [(400, 256, 3), (1700, 83, 2), (16500, 16, 1), (129, 200, 16)] {
+            XCTAssertGreaterThan(m * n * k, SIMDKernels.smallProductLimit)
+            var a = values(m * k, seed: 12), b = values(k * n, seed: 13)
+            a[1] = 0; b[2] = -0.0  // a −0 product
+            var bias = values(n, seed: 14)
+            bias[3] = .nan
+            let product = packed(.nn, m: m, n: n, k: k, a, b)
+            // a bias that cancels some elements exactly (to +0 or −0) and one that is ∞
+            bias[0] = -product[0]
+            bias[min(5, n - 1)] = .infinity
+            var activation = values(m * n, seed: 15)
+            for e in stride(from: 0, to: activation.count, by: 11) { activation[e] = [0, -0.0, .nan, -1][e % 4] }
+            let cases: [(String, SIMDKernels.SkinnyEpilogue, (Float, Int) -> Float)] = bias.withUnsafeBufferPointer { biasPointer in
+                activation.withUnsafeBufferPointer { activationPointer in
+                    [("bias", .bias(biasPointer.baseAddress!, relu: false), { x, e in x + bias[e % n] }),
+                     ("bias+ReLU", .bias(biasPointer.baseAddress!, relu: true), { x, e in max(x + bias[e % n], 0) }),
+                     ("mask", .reluMask(activationPointer.baseAddress!), { x, e in activation[e] > 0 ? x : 0 })]
+                }
+            }
+            for (name, epilogue, definition) in cases {
+                let expected = (0..<product.count).map { definition(product[$0], $0) }
+                var c = [Float](repeating: 7, count: m * n)
+                let applied = bias.withUnsafeBufferPointer { _ in
+                    activation.withUnsafeBufferPointer { _ in
+                        SIMDKernels.skinnyProduct(.nn, m: m, n: n, k: k, a: a, b: b, c: &c, epilogue: epilogue, avx512: true)
+                    }
+                }
+                XCTAssertEqual(applied, true, "\(name) \(m)×\(n)×\(k)")
+                assertSameBits(c, expected, "\(name) \(m)×\(n)×\(k)")
+            }
+        }
+        // through the backend: the first layer's product with bias and ReLU, a delta's mask
+        let backend = CPUBackend()
+        let (m, n, k) = (2048, 256, 2)
+        let a = values(m * k, seed: 16), w = values(n * k, seed: 17), bias = values(n, seed: 18), activation = values(m * n, seed: 19)
+        XCTAssertEqual(SIMDKernels.skinnyKernel(.nt, m: m, n: n, k: k), .shallow)
+        let product = packed(.nt, m: m, n: n, k: k, a, w)
+        let c = try backend.makeBuffer(count: m * n)
+        try backend.matrixProduct(.nt, m: m, n: n, k: k, a: try backend.buffer(a), b: try backend.buffer(w),
+                                  c: BufferSlice(c), epilogue: .biasReLU(try backend.buffer(bias)))
+        assertSameBits(Array(UnsafeBufferPointer(start: c.pointer, count: m * n)), (0..<(m * n)).map { max(product[$0] + bias[$0 % n], 0) },
+                       "backend bias+ReLU")
+        let delta = values(m * k, seed: 20)
+        let masked = packed(.nn, m: m, n: n, k: k, delta, w)
+        try backend.matrixProduct(.nn, m: m, n: n, k: k, a: try backend.buffer(delta), b: try backend.buffer(w),
+                                  c: BufferSlice(c), epilogue: .reluMask(try backend.buffer(activation)))
+        assertSameBits(Array(UnsafeBufferPointer(start: c.pointer, count: m * n)), (0..<(m * n)).map { activation[$0] > 0 ? masked[$0] : 0 },
+                       "backend mask")
     }
 
     /// `skinnyProduct` takes exactly the shapes it names (above the small product's size), NT

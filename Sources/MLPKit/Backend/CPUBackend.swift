@@ -166,20 +166,34 @@ public final class CPUBackend: Backend {
         let cPointer = try pointer(c, count: mn, "matrixProduct C")
         let epiloguePointers = try pointers(epilogue, count: mn, columns: n)
         if m == 0 || n == 0 { return }
-        multiply(layout, m: m, n: n, k: k, a: aPointer, b: bPointer, c: cPointer)
-        applyEpilogue(epiloguePointers, c: cPointer, rows: m, columns: n)
+        if !multiply(layout, m: m, n: n, k: k, a: aPointer, b: bPointer, c: cPointer, epilogue: epiloguePointers) {
+            applyEpilogue(epiloguePointers, c: cPointer, rows: m, columns: n)
+        }
     }
 
-    /// C = op(A)·op(B) by this backend's product engine (sizes and operands already checked).
+    /// C = op(A)·op(B) by this backend's product engine (sizes and operands already checked);
+    /// true when the product applied the epilogue too (the shallow kernel does, while each row is
+    /// in its registers), else the caller applies it.
     private func multiply(_ layout: ProductLayout, m: Int, n: Int, k: Int, a aPointer: UnsafeMutablePointer<Float>,
-                          b bPointer: UnsafeMutablePointer<Float>, c cPointer: UnsafeMutablePointer<Float>) {
+                          b bPointer: UnsafeMutablePointer<Float>, c cPointer: UnsafeMutablePointer<Float>,
+                          epilogue: EpiloguePointers = .none) -> Bool {
         switch productEngine {
         case .swift:
             SwiftMatrixProduct.multiply(layout, m: m, n: n, k: k, a: aPointer, b: bPointer, c: cPointer)
         case .blas, .packed:
-            if k > 0, SIMDKernels.smallProduct(layout, m: m, n: n, k: k, a: aPointer, b: bPointer, c: cPointer)
-                || SIMDKernels.skinnyProduct(layout, m: m, n: n, k: k, a: aPointer, b: bPointer, c: cPointer) {
+            if k > 0, SIMDKernels.smallProduct(layout, m: m, n: n, k: k, a: aPointer, b: bPointer, c: cPointer) {
                 break
+            }
+            if k > 0 {
+                let skinny: SIMDKernels.SkinnyEpilogue = switch epilogue {
+                case .none: .none
+                case let .bias(bias, relu): .bias(UnsafePointer(bias), relu: relu)
+                case .reluMask(let activation): .reluMask(UnsafePointer(activation))
+                }
+                if let applied = SIMDKernels.skinnyProduct(layout, m: m, n: n, k: k, a: aPointer, b: bPointer, c: cPointer,
+                                                           epilogue: skinny) {
+                    return applied
+                }
             }
             if let blas, k > 0, !SIMDKernels.prefersPackedProduct(m: m, n: n, k: k) {
                 blas.product(layout, m: m, n: n, k: k, a: aPointer, b: bPointer, c: cPointer)
@@ -187,6 +201,7 @@ public final class CPUBackend: Backend {
                 SwiftMatrixProduct.multiply(layout, m: m, n: n, k: k, a: aPointer, b: bPointer, c: cPointer)
             }
         }
+        return false
     }
 
     /// An epilogue's operands, checked (before the product writes C).

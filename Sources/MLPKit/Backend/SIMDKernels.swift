@@ -128,6 +128,18 @@ enum SIMDKernels {
         var a, b: UnsafePointer<Float>
         var c: UnsafeMutablePointer<Float>
         var kernel: SkinnyKernel
+        var bias: UnsafePointer<Float>?
+        var relu: Bool
+        var mask: UnsafePointer<Float>?
+    }
+
+    /// A product epilogue the shallow kernel applies to each row of C while it is in the registers.
+    enum SkinnyEpilogue {
+        case none
+        /// + bias (n floats), then ReLU when `relu`.
+        case bias(UnsafePointer<Float>, relu: Bool)
+        /// C where the activation (m×n) is above 0, else +0.
+        case reluMask(UnsafePointer<Float>)
     }
 
     /// C = op(A)·op(B) (overwriting C) by the kernel `skinnyKernel` names, with the packed
@@ -140,9 +152,26 @@ enum SIMDKernels {
         _ layout: ProductLayout, m: Int, n: Int, k: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>,
         c: UnsafeMutablePointer<Float>, avx512: Bool = avx512
     ) -> Bool {
-        guard let kernel = skinnyKernel(layout, m: m, n: n, k: k, avx512: avx512) else { return false }
+        skinnyProduct(layout, m: m, n: n, k: k, a: a, b: b, c: c, epilogue: .none, avx512: avx512) != nil
+    }
+
+    /// `skinnyProduct`, and the epilogue where the kernel takes it (the shallow one: a first
+    /// layer's bias and ReLU, a delta's ReLU mask, element by element as the CPU backend's passes,
+    /// so the same bits, without reading C again: [2,256,256,256,3] at batch 4096, …). Nil when no
+    /// kernel takes the product, else whether the epilogue was applied (the caller applies it if not).
+    static func skinnyProduct(
+        _ layout: ProductLayout, m: Int, n: Int, k: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>,
+        c: UnsafeMutablePointer<Float>, epilogue: SkinnyEpilogue, avx512: Bool = avx512
+    ) -> Bool? {
+        guard let kernel = skinnyKernel(layout, m: m, n: n, k: k, avx512: avx512) else { return nil }
+        let (bias, relu, mask): (UnsafePointer<Float>?, Bool, UnsafePointer<Float>?) = switch (kernel, epilogue) {
+        case let (.shallow, .bias(bias, relu)): (bias, relu, nil)
+        case let (.shallow, .reluMask(activation)): (nil, false, activation)
+        default: (nil, false, nil)
+        }
+        let applies = bias != nil || mask != nil
         func run(_ b: UnsafePointer<Float>) {
-            var job = SkinnyJob(m: m, n: n, k: k, a: a, b: b, c: c, kernel: kernel)
+            var job = SkinnyJob(m: m, n: n, k: k, a: a, b: b, c: c, kernel: kernel, bias: bias, relu: relu, mask: mask)
             // the shallow kernel in chunks of about 16K values of C, the narrow one of about 64K of
             // A (whole tiles of 16 rows); the TN kernels, which read all of the long operand for
             // their share of C, in one block a thread (whole vectors)
@@ -157,7 +186,8 @@ enum SIMDKernels {
                 ParallelChunks.forEach(count: extent, chunk: chunk, parallel: parallel, staysAwake: true, context: context) { context, start, end in
                     let job = context.assumingMemoryBound(to: SkinnyJob.self).pointee
                     switch job.kernel {
-                    case .shallow: mlpkit_shallow_product_avx512(job.n, job.k, job.a, job.b, job.c, start, end)
+                    case .shallow: mlpkit_shallow_product_avx512(job.n, job.k, job.a, job.b, job.c, start, end, job.bias,
+                                                                 job.relu ? 1 : 0, job.mask)
                     case .thin: mlpkit_thin_tn_product_avx512(job.m, job.n, job.k, job.a, job.b, job.c, start, end)
                     case .short: mlpkit_short_tn_product_avx512(job.m, job.n, job.k, job.a, job.b, job.c, start, end)
                     case .narrow: mlpkit_narrow_nt_product_avx512(job.n, job.k, job.a, job.b, job.c, start, end)
@@ -177,7 +207,7 @@ enum SIMDKernels {
         } else {
             run(b)
         }
-        return true
+        return applies
     }
 
     private struct PackedProductJob {
