@@ -1,4 +1,5 @@
-#include "CMLPKitSIMD.h"
+#include "glibc_float.h"
+#include "tanh16.h"
 
 // Products with one dimension of at most 16 (a field's coordinates, a table's dozen columns, a
 // regression's few outputs), where the packed product's 8×32 tiles would be mostly padding: the
@@ -7,9 +8,6 @@
 // too, with the vector's lanes along the dimension that is long instead.
 
 #if defined(__x86_64__)
-#include <immintrin.h>
-
-#define AVX512 __attribute__((target("avx512f,avx512dq,avx512vl,avx512bw,avx2,fma")))
 
 enum { SKINNY_KC = 512 };  // the packed product's depth block (PACKED_KC)
 
@@ -19,33 +17,37 @@ static inline AVX512 __mmask16 lanes_left(long left) {
 }
 
 // The product epilogue on one vector of C's row (columns j.. of row i), as the CPU backend's
-// passes compute it: + bias, then ReLU as Swift's max(x, 0) (NaN stays NaN, −0 becomes +0:
-// max_ps(0, x) keeps x when not above 0 or NaN, and + 0 turns −0 into +0); or the ReLU mask,
-// C kept where the activation is above 0 (not for NaN), else +0.
-static inline __attribute__((always_inline)) AVX512 __m512 epilogue(__m512 x, __mmask16 lanes, const float *bias, int relu,
-                                                                   const float *mask) {
+// passes compute it. With `bias`: f(x + bias), f by `function` (0 none, 1 ReLU as Swift's
+// max(x, 0): NaN stays NaN and −0 becomes +0, as max_ps(0, x) + 0 does; 2 MLPKit's tanh). With
+// `source` (the activation A, or Z): x·f′, ReLU's as a mask (x where A is above 0, not for NaN,
+// else +0), tanh's x·(1 − A·A).
+static inline __attribute__((always_inline)) AVX512 __m512 epilogue(__m512 x, __mmask16 lanes, const float *bias, int function,
+                                                                   const float *source) {
     if (bias) {
         x = _mm512_add_ps(x, _mm512_maskz_loadu_ps(lanes, bias));
-        if (relu) x = _mm512_add_ps(_mm512_max_ps(_mm512_setzero_ps(), x), _mm512_setzero_ps());
+        if (function == 1) x = _mm512_add_ps(_mm512_max_ps(_mm512_setzero_ps(), x), _mm512_setzero_ps());
+        if (function == 2) x = tanh16(x);
     }
-    if (mask) {
-        const __mmask16 keep = _mm512_cmp_ps_mask(_mm512_maskz_loadu_ps(lanes, mask), _mm512_setzero_ps(), _CMP_GT_OQ);
-        x = _mm512_maskz_mov_ps(keep, x);
+    if (source) {
+        const __m512 a = _mm512_maskz_loadu_ps(lanes, source);
+        if (function == 1) x = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(a, _mm512_setzero_ps(), _CMP_GT_OQ), x);
+        if (function == 2) x = _mm512_mul_ps(x, _mm512_sub_ps(_mm512_set1_ps(1.0f), _mm512_mul_ps(a, a)));
     }
     return x;
 }
 
 // Rows start..<end of C (m×n, row-major) = A·B̃ for a shallow depth k (at most SKINNY_KC): A is
 // m×k row-major, B̃ is k×n row-major (NN's B, or NT's B transposed by the caller). Each element's
-// chain runs over p in order from zero. Then, while the row is in the registers, the epilogue:
-// + bias (n floats, or NULL) and ReLU when `relu`, or the ReLU mask of `mask` (m×n, or NULL).
+// chain runs over p in order from zero. Then, while the row is in the registers, the epilogue
+// (`epilogue`): f(C + bias) with `bias` (n floats, or NULL), or C·f′(source) with `source` (m×n,
+// or NULL), f by `function`.
 AVX512 void mlpkit_shallow_product_avx512(long n, long k, const float *a, const float *bt, float *c, long start, long end,
-                                          const float *bias, int relu, const float *mask) {
+                                          const float *bias, int function, const float *source) {
     const __mmask16 all = (__mmask16)0xFFFF;
     for (long i = start; i < end; ++i) {
         const float *row = a + i * k;
         float *out = c + i * n;
-        const float *rowMask = mask ? mask + i * n : 0;
+        const float *rowSource = source ? source + i * n : 0;
         long j = 0;
         // four vectors of C's row at a time, then one at a time (the last under a mask)
         for (; j + 64 <= n; j += 64) {
@@ -58,11 +60,11 @@ AVX512 void mlpkit_shallow_product_avx512(long n, long k, const float *a, const 
                 s2 = _mm512_fmadd_ps(x, _mm512_loadu_ps(line + 32), s2);
                 s3 = _mm512_fmadd_ps(x, _mm512_loadu_ps(line + 48), s3);
             }
-            if (bias || rowMask) {
-                s0 = epilogue(s0, all, bias ? bias + j : 0, relu, rowMask ? rowMask + j : 0);
-                s1 = epilogue(s1, all, bias ? bias + j + 16 : 0, relu, rowMask ? rowMask + j + 16 : 0);
-                s2 = epilogue(s2, all, bias ? bias + j + 32 : 0, relu, rowMask ? rowMask + j + 32 : 0);
-                s3 = epilogue(s3, all, bias ? bias + j + 48 : 0, relu, rowMask ? rowMask + j + 48 : 0);
+            if (bias || rowSource) {
+                s0 = epilogue(s0, all, bias ? bias + j : 0, function, rowSource ? rowSource + j : 0);
+                s1 = epilogue(s1, all, bias ? bias + j + 16 : 0, function, rowSource ? rowSource + j + 16 : 0);
+                s2 = epilogue(s2, all, bias ? bias + j + 32 : 0, function, rowSource ? rowSource + j + 32 : 0);
+                s3 = epilogue(s3, all, bias ? bias + j + 48 : 0, function, rowSource ? rowSource + j + 48 : 0);
             }
             _mm512_storeu_ps(out + j, s0);
             _mm512_storeu_ps(out + j + 16, s1);
@@ -73,7 +75,7 @@ AVX512 void mlpkit_shallow_product_avx512(long n, long k, const float *a, const 
             const __mmask16 lanes = lanes_left(n - j);
             __m512 s = _mm512_setzero_ps();
             for (long p = 0; p < k; ++p) s = _mm512_fmadd_ps(_mm512_set1_ps(row[p]), _mm512_maskz_loadu_ps(lanes, bt + p * n + j), s);
-            if (bias || rowMask) s = epilogue(s, lanes, bias ? bias + j : 0, relu, rowMask ? rowMask + j : 0);
+            if (bias || rowSource) s = epilogue(s, lanes, bias ? bias + j : 0, function, rowSource ? rowSource + j : 0);
             _mm512_mask_storeu_ps(out + j, lanes, s);
         }
     }
@@ -230,8 +232,8 @@ AVX512 void mlpkit_narrow_nt_product_avx512(long n, long k, const float *a, cons
 #else
 
 void mlpkit_shallow_product_avx512(long n, long k, const float *a, const float *bt, float *c, long start, long end,
-                                   const float *bias, int relu, const float *mask) {
-    (void)n; (void)k; (void)a; (void)bt; (void)c; (void)start; (void)end; (void)bias; (void)relu; (void)mask;
+                                   const float *bias, int function, const float *source) {
+    (void)n; (void)k; (void)a; (void)bt; (void)c; (void)start; (void)end; (void)bias; (void)function; (void)source;
 }
 void mlpkit_thin_tn_product_avx512(long m, long n, long k, const float *a, const float *b, float *c, long start, long end) {
     (void)m; (void)n; (void)k; (void)a; (void)b; (void)c; (void)start; (void)end;

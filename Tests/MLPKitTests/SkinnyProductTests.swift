@@ -90,11 +90,12 @@ final class SkinnyProductTests: XCTestCase {
         }
     }
 
-    /// The shallow kernel's epilogues (+ bias, + bias then ReLU, the ReLU mask), applied to each
-    /// row in its registers, give the bits of the product followed by the CPU backend's passes:
-    /// NaN, ±∞, −0 and values that the bias takes to −0 or below zero included (ReLU keeps NaN and
-    /// turns −0 into +0; the mask keeps C only where the activation is above 0, not for NaN), on
-    /// rows of 64-column blocks and a ragged last vector, directly and through the backend.
+    /// The shallow kernel's epilogues (+ bias, then ReLU or tanh; the ReLU mask; tanh's derivative),
+    /// applied to each row in its registers, give the bits of the product followed by the CPU
+    /// backend's passes: NaN, ±∞, −0 and values that the bias takes to −0 or below zero included
+    /// (ReLU keeps NaN and turns −0 into +0; the mask keeps C only where the activation is above 0,
+    /// not for NaN), on rows of 64-column blocks and a ragged last vector, directly and through the
+    /// backend (the activation epilogues too).
     func testShallowEpiloguesHaveThePassesBits() throws {
         try requireAVX512()
         // above the small product's 2¹⁸ multiply-adds, where the skinny kernels take over
@@ -110,19 +111,23 @@ final class SkinnyProductTests: XCTestCase {
             bias[min(5, n - 1)] = .infinity
             var activation = values(m * n, seed: 15)
             for e in stride(from: 0, to: activation.count, by: 11) { activation[e] = [0, -0.0, .nan, -1][e % 4] }
-            let cases: [(String, SIMDKernels.SkinnyEpilogue, (Float, Int) -> Float)] = bias.withUnsafeBufferPointer { biasPointer in
-                activation.withUnsafeBufferPointer { activationPointer in
-                    [("bias", .bias(biasPointer.baseAddress!, relu: false), { x, e in x + bias[e % n] }),
-                     ("bias+ReLU", .bias(biasPointer.baseAddress!, relu: true), { x, e in max(x + bias[e % n], 0) }),
-                     ("mask", .reluMask(activationPointer.baseAddress!), { x, e in activation[e] > 0 ? x : 0 })]
-                }
-            }
-            for (name, epilogue, definition) in cases {
+            let tanh = ActivationFunction.tanh
+            let definitions: [(String, SIMDKernels.SkinnyFunction, Bool, (Float, Int) -> Float)] = [
+                ("bias", .identity, true, { x, e in x + bias[e % n] }),
+                ("bias+ReLU", .relu, true, { x, e in max(x + bias[e % n], 0) }),
+                ("bias+tanh", .tanh, true, { x, e in tanh.apply(x + bias[e % n]) }),
+                ("mask", .relu, false, { x, e in activation[e] > 0 ? x : 0 }),
+                ("tanh′", .tanh, false, { x, e in x * tanh.derivative(from: activation[e]) }),
+            ]
+            for (name, function, forward, definition) in definitions {
                 let expected = (0..<product.count).map { definition(product[$0], $0) }
                 var c = [Float](repeating: 7, count: m * n)
-                let applied = bias.withUnsafeBufferPointer { _ in
-                    activation.withUnsafeBufferPointer { _ in
-                        SIMDKernels.skinnyProduct(.nn, m: m, n: n, k: k, a: a, b: b, c: &c, epilogue: epilogue, avx512: true)
+                let applied: Bool? = bias.withUnsafeBufferPointer { biasPointer in
+                    activation.withUnsafeBufferPointer { activationPointer in
+                        let epilogue: SIMDKernels.SkinnyEpilogue = forward
+                            ? .bias(biasPointer.baseAddress!, function: function)
+                            : .derivative(activationPointer.baseAddress!, function: function)
+                        return SIMDKernels.skinnyProduct(.nn, m: m, n: n, k: k, a: a, b: b, c: &c, epilogue: epilogue, avx512: true)
                     }
                 }
                 XCTAssertEqual(applied, true, "\(name) \(m)×\(n)×\(k)")
@@ -146,6 +151,19 @@ final class SkinnyProductTests: XCTestCase {
                                   c: BufferSlice(c), epilogue: .reluMask(try backend.buffer(activation)))
         assertSameBits(Array(UnsafeBufferPointer(start: c.pointer, count: m * n)), (0..<(m * n)).map { activation[$0] > 0 ? masked[$0] : 0 },
                        "backend mask")
+        // the activation epilogues: tanh in the kernel, GELU (which keeps Z) in the passes after it
+        for function in [ActivationFunction.tanh, .gelu] {
+            let kept = try backend.makeBuffer(count: m * n)
+            try backend.matrixProduct(.nt, m: m, n: n, k: k, a: try backend.buffer(a), b: try backend.buffer(w), c: BufferSlice(c),
+                                      activation: .biasActivation(try backend.buffer(bias), function,
+                                                                  preActivation: function == .gelu ? BufferSlice(kept) : nil))
+            assertSameBits(Array(UnsafeBufferPointer(start: c.pointer, count: m * n)),
+                           (0..<(m * n)).map { function.apply(product[$0] + bias[$0 % n]) }, "backend bias+\(function)")
+            try backend.matrixProduct(.nn, m: m, n: n, k: k, a: try backend.buffer(delta), b: try backend.buffer(w), c: BufferSlice(c),
+                                      activation: .activationDerivative(try backend.buffer(activation), function))
+            assertSameBits(Array(UnsafeBufferPointer(start: c.pointer, count: m * n)),
+                           (0..<(m * n)).map { masked[$0] * function.derivative(from: activation[$0]) }, "backend \(function)′")
+        }
     }
 
     /// `skinnyProduct` takes exactly the shapes it names (above the small product's size), NT

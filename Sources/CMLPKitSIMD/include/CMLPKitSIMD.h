@@ -122,11 +122,11 @@ void mlpkit_log1pf_avx512(const float *x, float *out, long count);
 
 /// Rows start..<end of C (m×n) = A·B̃ for a shallow depth k ≤ 512: A m×k, B̃ k×n, row-major
 /// (`skinny.c`: the packed product's bits), then the epilogue on each row while it is in the
-/// registers: + bias (n floats; NULL for none) and ReLU when `relu`, or the ReLU mask where
-/// `mask` (m×n) is not above 0 (NULL for none), with the CPU backend's passes' bits. Only where
-/// `mlpkit_avx512_level()` is at least 1.
+/// registers, with the CPU backend's passes' bits: f(C + bias) with `bias` (n floats), or
+/// C·f′(source) with `source` (m×n: for ReLU, C where source > 0, else +0), f by `function` (0
+/// none, 1 ReLU, 2 tanh); both NULL for none. Only where `mlpkit_avx512_level()` is at least 1.
 void mlpkit_shallow_product_avx512(long n, long k, const float *a, const float *bt, float *c, long start, long end,
-                                   const float *bias, int relu, const float *mask);
+                                   const float *bias, int function, const float *source);
 /// Rows start..<end of C (m×n, n ≤ 16) = Aᵀ·B: A k×m, B k×n (the packed product's bits).
 void mlpkit_thin_tn_product_avx512(long m, long n, long k, const float *a, const float *b, float *c, long start, long end);
 /// Columns start..<end of C (m×n, m ≤ 16) = Aᵀ·B: A k×m, B k×n (the packed product's bits).

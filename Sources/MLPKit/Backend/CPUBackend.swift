@@ -155,6 +155,20 @@ public final class CPUBackend: Backend {
         a: BufferSlice<CPUBuffer>, b: BufferSlice<CPUBuffer>, c: BufferSlice<CPUBuffer>,
         epilogue: ProductEpilogue<CPUBuffer>
     ) throws {
+        _ = try product(layout, m: m, n: n, k: k, a: a, b: b, c: c) { count, columns in
+            try pointers(epilogue, count: count, columns: columns)
+        }
+    }
+
+    /// C = op(A)·op(B) and the epilogue that `epilogue` returns (given C's element count and
+    /// columns), every operand checked first (the sizes, A, B, C, then the epilogue's). True when
+    /// the product took a `.tanh` epilogue, which nothing else here applies (the caller's
+    /// activation pass does when the product did not).
+    private func product(
+        _ layout: ProductLayout, m: Int, n: Int, k: Int,
+        a: BufferSlice<CPUBuffer>, b: BufferSlice<CPUBuffer>, c: BufferSlice<CPUBuffer>,
+        epilogue: (Int, Int) throws -> EpiloguePointers
+    ) throws -> Bool {
         guard m >= 0, n >= 0, k >= 0 else {
             throw BackendError.invalidArgument(operation: "matrixProduct", reason: "negative size \(m)×\(n)×\(k)")
         }
@@ -164,11 +178,11 @@ public final class CPUBackend: Backend {
         let aPointer = try pointer(a, count: mk, "matrixProduct A")
         let bPointer = try pointer(b, count: kn, "matrixProduct B")
         let cPointer = try pointer(c, count: mn, "matrixProduct C")
-        let epiloguePointers = try pointers(epilogue, count: mn, columns: n)
-        if m == 0 || n == 0 { return }
-        if !multiply(layout, m: m, n: n, k: k, a: aPointer, b: bPointer, c: cPointer, epilogue: epiloguePointers) {
-            applyEpilogue(epiloguePointers, c: cPointer, rows: m, columns: n)
-        }
+        let epiloguePointers = try epilogue(mn, n)
+        if m == 0 || n == 0 { return false }
+        if multiply(layout, m: m, n: n, k: k, a: aPointer, b: bPointer, c: cPointer, epilogue: epiloguePointers) { return true }
+        applyEpilogue(epiloguePointers, c: cPointer, rows: m, columns: n)
+        return false
     }
 
     /// C = op(A)·op(B) by this backend's product engine (sizes and operands already checked);
@@ -187,8 +201,11 @@ public final class CPUBackend: Backend {
             if k > 0 {
                 let skinny: SIMDKernels.SkinnyEpilogue = switch epilogue {
                 case .none: .none
-                case let .bias(bias, relu): .bias(UnsafePointer(bias), relu: relu)
-                case .reluMask(let activation): .reluMask(UnsafePointer(activation))
+                case let .bias(bias, relu): .bias(UnsafePointer(bias), function: relu ? .relu : .identity)
+                case .reluMask(let activation): .derivative(UnsafePointer(activation), function: .relu)
+                case let .tanh(bias: bias?, source: nil): .bias(bias, function: .tanh)
+                case let .tanh(bias: nil, source: source?): .derivative(source, function: .tanh)
+                case .tanh: .none
                 }
                 if let applied = SIMDKernels.skinnyProduct(layout, m: m, n: n, k: k, a: aPointer, b: bPointer, c: cPointer,
                                                            epilogue: skinny) {
@@ -209,6 +226,9 @@ public final class CPUBackend: Backend {
         case none
         case bias(UnsafeMutablePointer<Float>, relu: Bool)
         case reluMask(UnsafeMutablePointer<Float>)
+        /// tanh(C + bias), or C·(1 − source²): what the shallow kernel can take of the activation
+        /// epilogues (`multiply` says whether it did; the activation passes do it otherwise)
+        case tanh(bias: UnsafePointer<Float>?, source: UnsafePointer<Float>?)
     }
 
     private func pointers(_ epilogue: ProductEpilogue<CPUBuffer>, count mn: Int, columns n: Int) throws -> EpiloguePointers {
@@ -226,7 +246,7 @@ public final class CPUBackend: Backend {
 
     private func applyEpilogue(_ epilogue: EpiloguePointers, c cPointer: UnsafeMutablePointer<Float>, rows m: Int, columns n: Int) {
         switch epilogue {
-        case .none:
+        case .none, .tanh:
             break
         case let .bias(biasPointer, relu):
             ElementwiseKernels.addBiasSplit(cPointer, rows: m, columns: n, bias: biasPointer, relu: relu)
@@ -324,14 +344,19 @@ public final class CPUBackend: Backend {
         case let .biasActivation(bias, function, preActivation):
             let biasPointer = try pointer(bias, count: n, "matrixProduct bias")
             let prePointer = try preActivation.map { try pointer($0, count: mn, "matrixProduct pre-activation") }
-            try matrixProduct(layout, m: m, n: n, k: k, a: a, b: b, c: c, epilogue: .none)
+            // tanh (which keeps no Z) in the shallow kernel's epilogue where it takes the product
+            let fused: EpiloguePointers = function == .tanh && prePointer == nil && SIMDKernels.vectorTanh
+                ? .tanh(bias: UnsafePointer(biasPointer), source: nil) : .none
+            if try product(layout, m: m, n: n, k: k, a: a, b: b, c: c, epilogue: { _, _ in fused }) { return }
             if m == 0 || n == 0 { return }
             let cPointer = c.buffer.pointer + c.offset
             ElementwiseKernels.biasActivation(cPointer, rows: m, columns: n, bias: biasPointer, function: function,
                                               preActivation: prePointer)
         case let .activationDerivative(source, function):
             let sourcePointer = try pointer(source, count: mn, "matrixProduct activation derivative")
-            try matrixProduct(layout, m: m, n: n, k: k, a: a, b: b, c: c, epilogue: .none)
+            let fused: EpiloguePointers = function == .tanh && SIMDKernels.vectorTanh
+                ? .tanh(bias: nil, source: UnsafePointer(sourcePointer)) : .none
+            if try product(layout, m: m, n: n, k: k, a: a, b: b, c: c, epilogue: { _, _ in fused }) { return }
             if m == 0 || n == 0 { return }
             let cPointer = c.buffer.pointer + c.offset
             ElementwiseKernels.activationDerivative(cPointer, source: sourcePointer, count: mn, function: function)

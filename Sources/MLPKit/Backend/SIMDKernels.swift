@@ -129,17 +129,20 @@ enum SIMDKernels {
         var c: UnsafeMutablePointer<Float>
         var kernel: SkinnyKernel
         var bias: UnsafePointer<Float>?
-        var relu: Bool
-        var mask: UnsafePointer<Float>?
+        var function: SkinnyFunction
+        var source: UnsafePointer<Float>?
     }
+
+    /// The activations the shallow kernel's epilogue computes (the C kernel's codes).
+    enum SkinnyFunction: Int32 { case identity = 0, relu = 1, tanh = 2 }
 
     /// A product epilogue the shallow kernel applies to each row of C while it is in the registers.
     enum SkinnyEpilogue {
         case none
-        /// + bias (n floats), then ReLU when `relu`.
-        case bias(UnsafePointer<Float>, relu: Bool)
-        /// C where the activation (m×n) is above 0, else +0.
-        case reluMask(UnsafePointer<Float>)
+        /// f(C + bias), bias n floats.
+        case bias(UnsafePointer<Float>, function: SkinnyFunction)
+        /// C·f′(source), source m×n (for ReLU: C where source > 0, else +0).
+        case derivative(UnsafePointer<Float>, function: SkinnyFunction)
     }
 
     /// C = op(A)·op(B) (overwriting C) by the kernel `skinnyKernel` names, with the packed
@@ -156,22 +159,22 @@ enum SIMDKernels {
     }
 
     /// `skinnyProduct`, and the epilogue where the kernel takes it (the shallow one: a first
-    /// layer's bias and ReLU, a delta's ReLU mask, element by element as the CPU backend's passes,
-    /// so the same bits, without reading C again: [2,256,256,256,3] at batch 4096, …). Nil when no
-    /// kernel takes the product, else whether the epilogue was applied (the caller applies it if not).
+    /// layer's bias and ReLU or tanh, a delta's ReLU mask or tanh derivative, element by element
+    /// as the CPU backend's passes, so the same bits, without reading C again). Nil when no kernel
+    /// takes the product, else whether the epilogue was applied (the caller applies it if not).
     static func skinnyProduct(
         _ layout: ProductLayout, m: Int, n: Int, k: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>,
         c: UnsafeMutablePointer<Float>, epilogue: SkinnyEpilogue, avx512: Bool = avx512
     ) -> Bool? {
         guard let kernel = skinnyKernel(layout, m: m, n: n, k: k, avx512: avx512) else { return nil }
-        let (bias, relu, mask): (UnsafePointer<Float>?, Bool, UnsafePointer<Float>?) = switch (kernel, epilogue) {
-        case let (.shallow, .bias(bias, relu)): (bias, relu, nil)
-        case let (.shallow, .reluMask(activation)): (nil, false, activation)
-        default: (nil, false, nil)
+        let (bias, function, source): (UnsafePointer<Float>?, SkinnyFunction, UnsafePointer<Float>?) = switch (kernel, epilogue) {
+        case let (.shallow, .bias(bias, function)): (bias, function, nil)
+        case let (.shallow, .derivative(source, function)): (nil, function, source)
+        default: (nil, .identity, nil)
         }
-        let applies = bias != nil || mask != nil
+        let applies = bias != nil || source != nil
         func run(_ b: UnsafePointer<Float>) {
-            var job = SkinnyJob(m: m, n: n, k: k, a: a, b: b, c: c, kernel: kernel, bias: bias, relu: relu, mask: mask)
+            var job = SkinnyJob(m: m, n: n, k: k, a: a, b: b, c: c, kernel: kernel, bias: bias, function: function, source: source)
             // the shallow kernel in chunks of about 16K values of C, the narrow one of about 64K of
             // A (whole tiles of 16 rows); the TN kernels, which read all of the long operand for
             // their share of C, in one block a thread (whole vectors)
@@ -187,7 +190,7 @@ enum SIMDKernels {
                     let job = context.assumingMemoryBound(to: SkinnyJob.self).pointee
                     switch job.kernel {
                     case .shallow: mlpkit_shallow_product_avx512(job.n, job.k, job.a, job.b, job.c, start, end, job.bias,
-                                                                 job.relu ? 1 : 0, job.mask)
+                                                                 job.function.rawValue, job.source)
                     case .thin: mlpkit_thin_tn_product_avx512(job.m, job.n, job.k, job.a, job.b, job.c, start, end)
                     case .short: mlpkit_short_tn_product_avx512(job.m, job.n, job.k, job.a, job.b, job.c, start, end)
                     case .narrow: mlpkit_narrow_nt_product_avx512(job.n, job.k, job.a, job.b, job.c, start, end)
