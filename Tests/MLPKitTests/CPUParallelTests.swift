@@ -151,8 +151,9 @@ final class CPUParallelTests: XCTestCase {
         }
     }
 
-    /// A product large enough for BLAS's threads (β = 0) overwrites a NaN-poisoned C, and agrees
-    /// with Float64 like the small ones.
+    /// A product large enough for BLAS's threads (or, with a pool of two threads, for MLPKit's two
+    /// blocks of one BLAS thread each: `BLASLibrary.splitsLargeProducts`) overwrites a NaN-poisoned
+    /// C, and agrees with Float64 like the small ones.
     func testThreadedBLASProductOverwritesPoisonedC() throws {
         let blas = try requireBLAS()
         let (m, n, k) = (520, 513, 504)

@@ -153,6 +153,22 @@ public final class BLASLibrary: @unchecked Sendable {
     /// 2-core machine, quiet, the mnist step went from 1.92–2.08 to 1.39–1.59 ms; with another
     /// process holding one core it was 1.87–2.10 against 1.93–2.34 ms, so turn it off there.
     public static let splitFrom = 1 << 21
+    /// Whether products from `singleThreadBelow` up to `largeSplitBelow` multiply-adds are split
+    /// the same way (two blocks, one OpenBLAS thread each) instead of running on OpenBLAS's own
+    /// threads: where the pool has two threads, as on the 2-core machine this was measured on.
+    /// There OpenBLAS 0.3.21's threaded product (Cooperlake kernels, the caches flushed between
+    /// products as a step's passes do) ran 4096×256×256 NT, NN and 256×256×4096 TN (a 256-wide
+    /// layer at batch 4096) at 212, 240 and 211 GFLOP/s, the halves at 301, 298 and 271; with its
+    /// threads just used (warm), 281, 272 and 236 against 308, 319 and 273, and 2048×512×512 NT
+    /// 298 against 326. Its threads, spinning after a product, also no longer take a core from the
+    /// pool's helper during the passes between products: [2,256,256,256,3] at batch 4096, the step
+    /// 15.46/15.59 → 14.73/14.97 ms.
+    static let splitsLargeProducts = ParallelChunks.threads == 2
+    /// Products of this many multiply-adds or more keep OpenBLAS's threads: warm, wide's
+    /// 512×2048×2048 NT ran at 305 GFLOP/s on them against 292 in halves, 2048³ level (313 against
+    /// 310), and wide's step in halves took 90.2–90.9 against 88.3–88.9 ms.
+    static let largeSplitBelow = 1 << 30
+
     /// Whether such products are split (`MLPKIT_SPLIT_PRODUCTS=0` turns it off).
     let splitsProducts: Bool = getenv("MLPKIT_SPLIT_PRODUCTS").map { String(cString: $0) != "0" } ?? true
 
@@ -229,13 +245,17 @@ public final class BLASLibrary: @unchecked Sendable {
         case .nn: (transposeA, transposeB, lda, ldb) = (Self.noTranspose, Self.noTranspose, k, n)
         }
         let work = Self.multiplyAdds(m: m, n: n, k: k)
-        let threads = chooseThreads(multiplyAdds: work)
-        // chosen by the shape alone (not by the cores there are), so the bits are the same everywhere
-        if allowsSplit, splitsProducts, work >= Self.splitFrom, work < Self.singleThreadBelow {
+        // the mid-size ones chosen by the shape alone (not by the cores there are), so the bits
+        // are the same everywhere; the large ones where the pool has two threads (OpenBLAS's
+        // threaded product's bits depend on its threads anyway)
+        if allowsSplit, splitsProducts, work >= Self.splitFrom,
+           work < Self.singleThreadBelow || (Self.splitsLargeProducts && work < Self.largeSplitBelow) {
+            useOneThread()
             productInChunks(layout, m: m, n: n, k: k, a: a, b: b, c: c, lda: lda, ldb: ldb,
                             transposeA: transposeA, transposeB: transposeB)
             return
         }
+        let threads = chooseThreads(multiplyAdds: work)
         // C zeroed here in one contiguous pass and accumulated into (β = 1): with β = 0 OpenBLAS
         // zeroes C itself one row at a time (`sgemm_beta`, a memset call per row: 15% of the
         // tiny step's instructions; for a threaded product its column-at-a-time zeroing is
