@@ -182,6 +182,50 @@ final class CPUParallelTests: XCTestCase {
         }
     }
 
+    /// A large TN product whose depth is many times its C (a weight gradient over a large batch)
+    /// is, with a pool of two threads, the sum of the products over the depth's two halves: bit
+    /// for bit the two one-thread products added here, C overwritten (NaN-poisoned before), and
+    /// within rounding of Float64.
+    func testDeepTNProductIsTheSumOfItsDepthHalves() throws {
+        let blas = try requireBLAS()
+        guard BLASLibrary.splitsLargeProducts, blas.splitsProducts else { throw XCTSkip("large products keep the BLAS's threads here") }
+        let (m, n, k) = (256, 136, 4096)
+        XCTAssertGreaterThanOrEqual(m * n * k, BLASLibrary.singleThreadBelow)
+        XCTAssertGreaterThanOrEqual(k, BLASLibrary.depthSplitRatio * max(m, n))
+        let a = Self.randomValues(k * m, seed: 31), b = Self.randomValues(k * n, seed: 32)
+        let c = MatrixProductTests.blasProduct(blas, .tn, m: m, n: n, k: k, a: a, b: b)
+        // the halves (the depth cut at a multiple of 16 nearest the middle), each one product of
+        // its own, then added
+        let half = ParallelChunks.blockWidth(k, pieces: 2, multiple: 16)
+        func part(_ depths: Range<Int>) -> [Float] {
+            let aPart = Array(a[(depths.lowerBound * m)..<(depths.upperBound * m)])
+            let bPart = Array(b[(depths.lowerBound * n)..<(depths.upperBound * n)])
+            var result = [Float](repeating: .nan, count: m * n)
+            aPart.withUnsafeBufferPointer { ap in
+                bPart.withUnsafeBufferPointer { bp in
+                    result.withUnsafeMutableBufferPointer { cp in
+                        blas.product(.tn, m: m, n: n, k: depths.count, a: ap.baseAddress!, b: bp.baseAddress!, c: cp.baseAddress!,
+                                     allowsSplit: false)
+                    }
+                }
+            }
+            return result
+        }
+        let (first, second) = (part(0..<half), part(half..<k))
+        let expected = (0..<(m * n)).map { first[$0] + second[$0] }
+        XCTAssertEqual((0..<(m * n)).filter { c[$0].bitPattern != expected[$0].bitPattern }.count, 0)
+        var difference = 0.0, norm = 0.0
+        for i in stride(from: 0, to: m, by: 37) {
+            for j in 0..<n {
+                var sum = 0.0
+                for p in 0..<k { sum += Double(a[p * m + i]) * Double(b[p * n + j]) }
+                difference += (Double(c[i * n + j]) - sum) * (Double(c[i * n + j]) - sum)
+                norm += sum * sum
+            }
+        }
+        XCTAssertLessThan((difference / norm).squareRoot(), 1e-6)
+    }
+
     /// Once a bias correction rounds to exactly 1 its division is skipped; the bits must be those
     /// of dividing by 1 (steps 200: 1 − β1ᵗ = 1; 30000: both are 1), split and not.
     func testAdamOnceBiasCorrectionsReachOne() throws {

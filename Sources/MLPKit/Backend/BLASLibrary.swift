@@ -169,6 +169,14 @@ public final class BLASLibrary: @unchecked Sendable {
     /// 310), and wide's step in halves took 90.2–90.9 against 88.3–88.9 ms.
     static let largeSplitBelow = 1 << 30
 
+    /// A large TN product whose depth is at least this many times C's larger side (a weight
+    /// gradient over a large batch: 256×256×4096) is split along the depth instead
+    /// (`productInDepthHalves`). In a C harness (one OpenBLAS thread a half, 32 MiB written
+    /// between products), GFLOP/s in depth halves against row halves: 256×256×4096 301 / 278,
+    /// 128×256×4096 267 / 236, 256×784×4096 305 / 277, 128×128×8192 274 / 234, 512×512×4096
+    /// 303 / 287; level from a ratio of 4 down (512×512×2048 303 / 304, 1024×1024×2048 291 / 292).
+    static let depthSplitRatio = 4
+
     /// Whether such products are split (`MLPKIT_SPLIT_PRODUCTS=0` turns it off).
     let splitsProducts: Bool = getenv("MLPKIT_SPLIT_PRODUCTS").map { String(cString: $0) != "0" } ?? true
 
@@ -229,6 +237,46 @@ public final class BLASLibrary: @unchecked Sendable {
         }
     }
 
+    private struct DepthJob {
+        var sgemm: SgemmFunction
+        var m, n, k, half: Int
+        var a, b: UnsafePointer<Float>
+        var c, other: UnsafeMutablePointer<Float>
+    }
+
+    /// C = Aᵀ·B (A k×m, B k×n) as the sum of two products over the depth's halves, one a thread,
+    /// each one-thread `sgemm` into its own C (the second into a scratch C), then added: C =
+    /// P₀ + P₁, each element's two sums added once (the halves fixed by the shape, so the same bits
+    /// on any number of cores). Each thread reads only its half of the batch's rows, where row
+    /// halves of C both read all of them: 256×256×4096 at 296–307 GFLOP/s against 276–280 in row
+    /// halves and 211–236 on OpenBLAS's threads (a C harness, Cooperlake kernels);
+    /// [2,256,256,256,3] at batch 4096, its two 256-wide layers' backward phases 4.48–4.55 →
+    /// 4.13–4.18 ms each and the step 15.25/14.94 → 14.09/14.08 ms.
+    private func productInDepthHalves(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>,
+                                      c: UnsafeMutablePointer<Float>) {
+        let half = ParallelChunks.blockWidth(k, pieces: 2, multiple: 16)
+        guard let scratch = malloc(m * n * MemoryLayout<Float>.stride)?.bindMemory(to: Float.self, capacity: m * n) else {
+            // no memory for the second half's sums: the row halves, whose bits differ only by rounding
+            productInChunks(.tn, m: m, n: n, k: k, a: a, b: b, c: c, lda: m, ldb: n, transposeA: Self.transpose,
+                            transposeB: Self.noTranspose)
+            return
+        }
+        defer { free(scratch) }
+        var job = DepthJob(sgemm: sgemm, m: m, n: n, k: k, half: half, a: a, b: b, c: c, other: scratch)
+        withUnsafePointer(to: &job) { context in
+            ParallelChunks.forEach(count: 2, chunk: 1, parallel: true, staysAwake: true, context: context) { context, start, _ in
+                let job = context.assumingMemoryBound(to: DepthJob.self).pointee
+                let (from, to) = start == 0 ? (0, job.half) : (job.half, job.k)
+                let target = start == 0 ? job.c : job.other
+                target.update(repeating: 0, count: job.m * job.n)
+                job.sgemm(BLASLibrary.rowMajor, BLASLibrary.transpose, BLASLibrary.noTranspose, Int32(job.m), Int32(job.n),
+                          Int32(to - from), 1, job.a + from * job.m, Int32(max(job.m, 1)), job.b + from * job.n,
+                          Int32(max(job.n, 1)), 1, target, Int32(max(job.n, 1)))
+            }
+        }
+        for i in 0..<(m * n) { c[i] += scratch[i] }
+    }
+
     private static let rowMajor: Int32 = 101
     private static let noTranspose: Int32 = 111
     private static let transpose: Int32 = 112
@@ -251,8 +299,12 @@ public final class BLASLibrary: @unchecked Sendable {
         if allowsSplit, splitsProducts, work >= Self.splitFrom,
            work < Self.singleThreadBelow || (Self.splitsLargeProducts && work < Self.largeSplitBelow) {
             useOneThread()
-            productInChunks(layout, m: m, n: n, k: k, a: a, b: b, c: c, lda: lda, ldb: ldb,
-                            transposeA: transposeA, transposeB: transposeB)
+            if layout == .tn, work >= Self.singleThreadBelow, k >= Self.depthSplitRatio * max(m, n) {
+                productInDepthHalves(m: m, n: n, k: k, a: a, b: b, c: c)
+            } else {
+                productInChunks(layout, m: m, n: n, k: k, a: a, b: b, c: c, lda: lda, ldb: ldb,
+                                transposeA: transposeA, transposeB: transposeB)
+            }
             return
         }
         let threads = chooseThreads(multiplyAdds: work)
