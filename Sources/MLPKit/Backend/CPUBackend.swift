@@ -162,8 +162,8 @@ public final class CPUBackend: Backend {
 
     /// C = op(A)·op(B) and the epilogue that `epilogue` returns (given C's element count and
     /// columns), every operand checked first (the sizes, A, B, C, then the epilogue's). True when
-    /// the product took a `.tanh` epilogue, which nothing else here applies (the caller's
-    /// activation pass does when the product did not).
+    /// the product applied the epilogue itself (the shallow kernel); else this applies it, except
+    /// the tanh ones, which are left to the caller's activation pass.
     private func product(
         _ layout: ProductLayout, m: Int, n: Int, k: Int,
         a: BufferSlice<CPUBuffer>, b: BufferSlice<CPUBuffer>, c: BufferSlice<CPUBuffer>,
@@ -190,7 +190,7 @@ public final class CPUBackend: Backend {
     /// in its registers), else the caller applies it.
     private func multiply(_ layout: ProductLayout, m: Int, n: Int, k: Int, a aPointer: UnsafeMutablePointer<Float>,
                           b bPointer: UnsafeMutablePointer<Float>, c cPointer: UnsafeMutablePointer<Float>,
-                          epilogue: EpiloguePointers = .none) -> Bool {
+                          epilogue: EpiloguePointers) -> Bool {
         switch productEngine {
         case .swift:
             SwiftMatrixProduct.multiply(layout, m: m, n: n, k: k, a: aPointer, b: bPointer, c: cPointer)
@@ -203,9 +203,8 @@ public final class CPUBackend: Backend {
                 case .none: .none
                 case let .bias(bias, relu): .bias(UnsafePointer(bias), function: relu ? .relu : .identity)
                 case .reluMask(let activation): .derivative(UnsafePointer(activation), function: .relu)
-                case let .tanh(bias: bias?, source: nil): .bias(bias, function: .tanh)
-                case let .tanh(bias: nil, source: source?): .derivative(source, function: .tanh)
-                case .tanh: .none
+                case .biasTanh(let bias): .bias(bias, function: .tanh)
+                case .tanhDerivative(let source): .derivative(source, function: .tanh)
                 }
                 if let applied = SIMDKernels.skinnyProduct(layout, m: m, n: n, k: k, a: aPointer, b: bPointer, c: cPointer,
                                                            epilogue: skinny) {
@@ -226,9 +225,10 @@ public final class CPUBackend: Backend {
         case none
         case bias(UnsafeMutablePointer<Float>, relu: Bool)
         case reluMask(UnsafeMutablePointer<Float>)
-        /// tanh(C + bias), or C·(1 − source²): what the shallow kernel can take of the activation
-        /// epilogues (`multiply` says whether it did; the activation passes do it otherwise)
-        case tanh(bias: UnsafePointer<Float>?, source: UnsafePointer<Float>?)
+        /// tanh(C + bias) and C·(1 − source²): what the shallow kernel can take of the activation
+        /// epilogues (`multiply` says whether it did; the activation passes do them otherwise)
+        case biasTanh(UnsafePointer<Float>)
+        case tanhDerivative(UnsafePointer<Float>)
     }
 
     private func pointers(_ epilogue: ProductEpilogue<CPUBuffer>, count mn: Int, columns n: Int) throws -> EpiloguePointers {
@@ -246,7 +246,7 @@ public final class CPUBackend: Backend {
 
     private func applyEpilogue(_ epilogue: EpiloguePointers, c cPointer: UnsafeMutablePointer<Float>, rows m: Int, columns n: Int) {
         switch epilogue {
-        case .none, .tanh:
+        case .none, .biasTanh, .tanhDerivative:
             break
         case let .bias(biasPointer, relu):
             ElementwiseKernels.addBiasSplit(cPointer, rows: m, columns: n, bias: biasPointer, relu: relu)
@@ -346,7 +346,7 @@ public final class CPUBackend: Backend {
             let prePointer = try preActivation.map { try pointer($0, count: mn, "matrixProduct pre-activation") }
             // tanh (which keeps no Z) in the shallow kernel's epilogue where it takes the product
             let fused: EpiloguePointers = function == .tanh && prePointer == nil && SIMDKernels.vectorTanh
-                ? .tanh(bias: UnsafePointer(biasPointer), source: nil) : .none
+                ? .biasTanh(UnsafePointer(biasPointer)) : .none
             if try product(layout, m: m, n: n, k: k, a: a, b: b, c: c, epilogue: { _, _ in fused }) { return }
             if m == 0 || n == 0 { return }
             let cPointer = c.buffer.pointer + c.offset
@@ -355,7 +355,7 @@ public final class CPUBackend: Backend {
         case let .activationDerivative(source, function):
             let sourcePointer = try pointer(source, count: mn, "matrixProduct activation derivative")
             let fused: EpiloguePointers = function == .tanh && SIMDKernels.vectorTanh
-                ? .tanh(bias: nil, source: UnsafePointer(sourcePointer)) : .none
+                ? .tanhDerivative(UnsafePointer(sourcePointer)) : .none
             if try product(layout, m: m, n: n, k: k, a: a, b: b, c: c, epilogue: { _, _ in fused }) { return }
             if m == 0 || n == 0 { return }
             let cPointer = c.buffer.pointer + c.offset
