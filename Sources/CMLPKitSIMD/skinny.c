@@ -120,32 +120,34 @@ static inline AVX512 void few_sums(long rows, long k, const float *longer, long 
     }
 }
 
+// C = Aᵀ·B where one side of C has at most FEW_MOST elements (`few`, the sums `few_sums` holds per
+// lane) and the other is long: the long side's elements start..<end, a group of lanes at a time,
+// element (l, r) of the group (long side l, few side r) stored at c[l·longStride + r·fewStride].
+// `longer` is the long operand (k×ldLong), `fewer` the few one (k×few).
+static inline AVX512 void few_product(long few, long k, const float *longer, long ldLong, const float *fewer, float *c,
+                                      long longStride, long fewStride, long start, long end) {
+    float totals[FEW_SUMS];
+    const long group = few_group(few);
+    for (long l0 = start; l0 < end; l0 += group) {
+        const long width = end - l0 < group ? end - l0 : group;
+        few_sums(few, k, longer, ldLong, l0, width, fewer, totals);
+        for (long r = 0; r < few; ++r)
+            for (long l = 0; l < width; ++l) c[(l0 + l) * longStride + r * fewStride] = totals[r * group + l];
+    }
+}
+
 // C (m×n) = Aᵀ·B for a thin B (n at most FEW_MOST): A is k×m, B is k×n, both row-major; C's rows
 // start..<end. The lanes run along C's rows (A's columns).
 AVX512 void mlpkit_thin_tn_product_avx512(long m, long n, long k, const float *a, const float *b, float *c, long start,
                                           long end) {
-    float totals[FEW_SUMS];
-    const long group = few_group(n);
-    for (long i0 = start; i0 < end; i0 += group) {
-        const long width = end - i0 < group ? end - i0 : group;
-        few_sums(n, k, a, m, i0, width, b, totals);
-        for (long i = 0; i < width; ++i)
-            for (long j = 0; j < n; ++j) c[(i0 + i) * n + j] = totals[j * group + i];
-    }
+    few_product(n, k, a, m, b, c, n, 1, start, end);
 }
 
 // C (m×n) = Aᵀ·B for a short A (m at most FEW_MOST): A is k×m, B is k×n, both row-major; C's
 // columns start..<end. The lanes run along C's rows (B's columns).
 AVX512 void mlpkit_short_tn_product_avx512(long m, long n, long k, const float *a, const float *b, float *c, long start,
                                            long end) {
-    float totals[FEW_SUMS];
-    const long group = few_group(m);
-    for (long j0 = start; j0 < end; j0 += group) {
-        const long width = end - j0 < group ? end - j0 : group;
-        few_sums(m, k, b, n, j0, width, a, totals);
-        for (long i = 0; i < m; ++i)
-            for (long j = 0; j < width; ++j) c[i * n + j0 + j] = totals[i * group + j];
-    }
+    few_product(m, k, b, n, a, c, 1, n, start, end);
 }
 
 // The sixteen rows of r transposed in place: r[q] then holds element q of each row.
