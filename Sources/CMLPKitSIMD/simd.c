@@ -135,15 +135,18 @@ AVX2 void mlpkit_adam_avx2(const MLPKitAdamJob *job, long start, long end) { MLP
 //   for the root and one for half its reciprocal, and one correction s + (x − s²)·h. It equals the
 //   correctly rounded square root on every one of those inputs (all 1.9 billion checked by
 //   `mlpkit_check_sqrt_avx512` in Scripts/check-adam-avx512.sh; the tests check whole binades).
-// - A vector whose v (or m, when m̂ divides) holds a lane outside {0} ∪ [2⁻⁶⁰, 2¹⁰⁰] (a tiny
-//   or subnormal second moment, an infinity, a NaN) takes the divider's operations instead.
+// - A vector whose v holds a lane outside {+0} ∪ [2⁻⁶⁰, 2¹⁰⁰] (a tiny or subnormal second
+//   moment, an infinity, a NaN, a negative one), or whose m, when m̂ divides, holds one outside
+//   {±0} ∪ ±[2⁻⁶⁰, 2¹⁰⁰], takes the divider's operations instead.
 #define AVX512 __attribute__((target("avx512f,avx512dq,avx512vl,avx512bw,avx2,fma")))
 #define MLPKIT_FAST_LOW 0x21800000u   /* 2⁻⁶⁰ */
 #define MLPKIT_FAST_HIGH 0x71800000u  /* 2¹⁰⁰ */
 
-// Lanes of x (as bits, sign ignored) outside {0} ∪ [2⁻⁶⁰, 2¹⁰⁰], NaN and infinity included.
-static inline __attribute__((always_inline)) AVX512 __mmask16 outside_fast_range(__m512 x) {
-    const __m512i magnitude = _mm512_and_si512(_mm512_castps_si512(x), _mm512_set1_epi32(0x7fffffff));
+// Lanes of x outside {+0} ∪ [2⁻⁶⁰, 2¹⁰⁰] (its bits as unsigned integers): NaN, infinity and, with
+// `signed_lanes`, any negative lane; without it the sign is ignored (±0 and ±[2⁻⁶⁰, 2¹⁰⁰] inside).
+static inline __attribute__((always_inline)) AVX512 __mmask16 outside_fast_range(__m512 x, int signed_lanes) {
+    const __m512i bits = _mm512_castps_si512(x);
+    const __m512i magnitude = signed_lanes ? bits : _mm512_and_si512(bits, _mm512_set1_epi32(0x7fffffff));
     const __mmask16 high = _mm512_cmpgt_epu32_mask(magnitude, _mm512_set1_epi32((int)MLPKIT_FAST_HIGH));
     // magnitude − 1 below 2⁻⁶⁰ − 1, unsigned: the tiny and subnormal lanes, not zero (which wraps)
     const __mmask16 tiny = _mm512_cmplt_epu32_mask(_mm512_sub_epi32(magnitude, _mm512_set1_epi32(1)),
@@ -216,7 +219,9 @@ static inline __attribute__((always_inline)) AVX512 void adam_loop_512(
         const __m512 mt = _mm512_add_ps(_mm512_mul_ps(beta1, mOld), _mm512_mul_ps(rest1, gradient));
         const __m512 vt = _mm512_add_ps(_mm512_mul_ps(beta2, vOld), _mm512_mul_ps(_mm512_mul_ps(rest2, gradient), gradient));
         __m512 mHat, root;
-        const __mmask16 outside = outside_fast_range(vt) | (divides1 ? outside_fast_range(mt) : 0);
+        // v's lanes by their sign too: a negative second moment (a corrupted state; never from
+        // Adam's own updates) would get a number from the root's estimate where √ gives NaN
+        const __mmask16 outside = outside_fast_range(vt, 1) | (divides1 ? outside_fast_range(mt, 0) : 0);
         if (__builtin_expect(outside == 0, 1)) {
             mHat = divides1 ? divide_by_constant(mt, correction1, reciprocal1) : mt;
             root = square_root(divides2 ? divide_by_constant(vt, correction2, reciprocal2) : vt);

@@ -82,6 +82,44 @@ final class CheckpointHardeningTests: FileTestCase {
         XCTAssertEqual(OptimizerState.maximumStep, 9_007_199_254_740_992)
     }
 
+    // MARK: - Adam's moments (finite; v not negative)
+
+    /// `bytes` with the first element of tensor `name` replaced by `value`.
+    func mutatingFirstElement(_ bytes: [UInt8], of name: String, to value: Float) throws -> [UInt8] {
+        let headerLength = (0..<8).reduce(0) { $0 | Int(bytes[$1]) << (8 * $1) }
+        let header = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(bytes[8..<(8 + headerLength)])) as? [String: Any])
+        let tensor = try XCTUnwrap(header[name] as? [String: Any], name)
+        let start = try XCTUnwrap((tensor["data_offsets"] as? [Int])?.first) + 8 + headerLength
+        var result = bytes
+        for i in 0..<4 { result[start + i] = UInt8(value.bitPattern >> (8 * UInt32(i)) & 0xFF) }
+        return result
+    }
+
+    /// A first moment that is NaN or infinite, or a second moment that is negative, NaN or
+    /// infinite, cannot come from Adam (v is a running mean of squares): such a file is refused
+    /// naming the value and its parameter (in the order W1, b1, W2, b2: [4,6,3] has 24, 6, 18, 3),
+    /// where training from it would turn the parameters to NaN. A zero v (−0 too) still loads.
+    func testAdamMomentsThatAdamCannotMakeAreRefused() throws {
+        let saved = try savedCheckpoint()
+        let cases: [(String, Float, String)] = [
+            ("adam.v.W1", -0.25, "adam.v holds -0.25 at parameter 0: Adam's second moments must be finite and not negative"),
+            ("adam.v.b2", .nan, "adam.v holds nan at parameter 48: Adam's second moments must be finite and not negative"),
+            ("adam.v.W2", .infinity, "adam.v holds inf at parameter 30: Adam's second moments must be finite and not negative"),
+            ("adam.m.b1", -.infinity, "adam.m holds -inf at parameter 24: Adam's first moments must be finite"),
+            ("adam.m.W1", .nan, "adam.m holds nan at parameter 0: Adam's first moments must be finite"),
+        ]
+        for (name, value, reason) in cases {
+            assertRefused(try mutatingFirstElement(saved, of: name, to: value), reason)
+        }
+        try assertLoadRefused(try mutatingFirstElement(saved, of: "adam.v.W1", to: -0.25), cases[0].2)
+        for zero: Float in [0, -0.0] {
+            let loaded = try Checkpoint.decode(try mutatingFirstElement(saved, of: "adam.v.W1", to: zero))
+            XCTAssertEqual(loaded.optimizer?.secondMoment.first?.bitPattern, zero.bitPattern)
+        }
+        // a negative m is an ordinary first moment
+        XCTAssertEqual(try Checkpoint.decode(try mutatingFirstElement(saved, of: "adam.m.W1", to: -3)).optimizer?.firstMoment.first, -3)
+    }
+
     func tinySession(step: Int) throws -> (TrainingSession<CPUBackend>, DeviceDataset<CPUBackend>) {
         let model = try MLP(layerSizes: [3, 4, 2], loss: .meanSquaredError, seed: 5)
         var random = TestData(seed: 6)

@@ -67,8 +67,9 @@ final class SIMDKernelTests: XCTestCase {
     /// The AVX-512 loop's corner lanes, mixed into vectors of ordinary ones: m and g of ±0 (x / c
     /// keeps the sign of zero), v = g = 0 (√0), second moments tiny, subnormal and at the edges of
     /// the fast range (2⁻⁶⁰ and 2¹⁰⁰, just inside and just outside), gradients whose square
-    /// overflows, infinities and NaNs (those vectors take the divider's operations): the same bits
-    /// as the Swift loop, at step 1 (both corrections divide), 200 (only v̂'s) and 30000 (none).
+    /// overflows, infinities and NaNs, and negative second moments (a corrupted state, whose √ is
+    /// NaN) (those vectors take the divider's operations): the same bits as the Swift loop, at
+    /// step 1 (both corrections divide), 200 (only v̂'s) and 30000 (none).
     func testAVX512AdamCornerLanesMatchSwiftLoops() throws {
         try requireSIMD()
         guard mlpkit_avx512_level() > 0 else { throw XCTSkip("no AVX-512 here") }
@@ -82,7 +83,7 @@ final class SIMDKernelTests: XCTestCase {
         var g = CPUParallelTests.randomValues(count, seed: 8, scale: 0.1)
         // the first ten vectors ordinary, the rest with corner lanes (about one in five)
         for i in 160..<count where generator.next() % 5 == 0 {
-            switch generator.next() % 8 {
+            switch generator.next() % 9 {
             case 0: (m[i], g[i]) = (-0.0, -0.0)
             case 1: (m[i], g[i]) = (0, 0)
             case 2: (v[i], g[i]) = (0, 0)
@@ -90,6 +91,7 @@ final class SIMDKernelTests: XCTestCase {
             case 4: (m[i], g[i]) = (edges[Int(generator.next() % UInt64(edges.count))] * (i % 2 == 0 ? 1 : -1), 0)
             case 5: g[i] = 1e25
             case 6: g[i] = i % 2 == 0 ? .infinity : -.infinity
+            case 7: v[i] = -v[i] - 1e-3
             default: theta[i] = .nan
             }
         }

@@ -620,6 +620,14 @@ public struct Checkpoint: Sendable, Equatable {
             guard let step = Int(text), step >= 0, step <= OptimizerState.maximumStep else {
                 throw fail("the Adam state has no valid adam.step in the metadata: \(shown(text)) is not an integer from 0 to \(OptimizerState.maximumStep) (2^53)")
             }
+            // moments that Adam itself could not have made: training from them would be NaN (or,
+            // for a negative v, the square root of a negative number) from the first step
+            if let bad = m.firstIndex(where: { !$0.isFinite }) {
+                throw fail("adam.m holds \(m[bad]) at parameter \(bad): Adam's first moments must be finite")
+            }
+            if let bad = v.firstIndex(where: { !($0.isFinite && $0 >= 0) }) {
+                throw fail("adam.v holds \(v[bad]) at parameter \(bad): Adam's second moments must be finite and not negative")
+            }
             checkpoint.optimizer = OptimizerState(step: step, firstMoment: m, secondMoment: v)
         } else if m != nil || v != nil {
             throw fail("the Adam state needs both adam.m.* and adam.v.*")
