@@ -152,16 +152,17 @@ final class CPUParallelTests: XCTestCase {
     }
 
     /// A product large enough for BLAS's threads (or, with a pool of two threads, for MLPKit's two
-    /// blocks of one BLAS thread each: `BLASLibrary.splitsLargeProducts`) overwrites a NaN-poisoned
-    /// C, and agrees with Float64 like the small ones.
+    /// blocks of one BLAS thread each: `BLASLibrary.splitsLargeProducts`, in row halves, and in
+    /// column halves for an NT or NN product wider than tall) overwrites a NaN-poisoned C, and
+    /// agrees with Float64 like the small ones.
     func testThreadedBLASProductOverwritesPoisonedC() throws {
         let blas = try requireBLAS()
-        let (m, n, k) = (520, 513, 504)
+        for (m, n, k) in [(520, 513, 504), (260, 1030, 520)] {
         XCTAssertGreaterThanOrEqual(m * n * k, BLASLibrary.singleThreadBelow)
         for layout in ProductLayout.allCases {
             let a = Self.randomValues(m * k, seed: 1), b = Self.randomValues(k * n, seed: 2)
             let c = MatrixProductTests.blasProduct(blas, layout, m: m, n: n, k: k, a: a, b: b)
-            XCTAssertFalse(c.contains { $0.isNaN }, "\(layout)")
+            XCTAssertFalse(c.contains { $0.isNaN }, "\(layout) \(m)×\(n)×\(k)")
             // every 17th row against Float64 (the whole product is slow in a debug build)
             var difference = 0.0, norm = 0.0
             for i in stride(from: 0, to: m, by: 17) {
@@ -178,7 +179,8 @@ final class CPUParallelTests: XCTestCase {
                     norm += sum * sum
                 }
             }
-            XCTAssertLessThan((difference / norm).squareRoot(), 1e-6, "\(layout)")
+            XCTAssertLessThan((difference / norm).squareRoot(), 1e-6, "\(layout) \(m)×\(n)×\(k)")
+        }
         }
     }
 

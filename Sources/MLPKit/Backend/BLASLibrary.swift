@@ -195,7 +195,13 @@ public final class BLASLibrary: @unchecked Sendable {
     /// calling `sgemm` with the full product's leading dimensions and depth, taken by the calling
     /// thread and `ParallelChunks`'s helpers. The blocks are C's rows (contiguous in memory, so
     /// the two threads share no cache line of C) in multiples of 16, or its columns when C has
-    /// fewer than 32 rows. On the 2-core machine, against four blocks of C's columns (or rows,
+    /// fewer than 32 rows, or in NT and NN when C is wider than tall: each thread then packs half
+    /// of B (the weights) where in row halves each packed all of it. On the 2-core Xeon, two
+    /// alternating rounds: [512,2048,2048,10] at batch 128 20.1 → 17.4–17.6 ms a step,
+    /// [784,1024,1024,10] at batch 256 10.7 → 10.1 ms (its 256×1024×784 NT product 1.69 → 1.55
+    /// ms), and mnist without AVX-512 (`MLPKIT_AVX512=0`, its mid-size products here) 851–856 →
+    /// 764–769 µs. TN products keep row halves (in columns mnist's weight gradients were 8–12%
+    /// slower). On the 2-core machine, against four blocks of C's columns (or rows,
     /// for a tall C) in multiples of 48 (three rounds of the mnist step's five split products,
     /// alternating): 880–974 µs against 1034–1158 µs, every product faster. The blocks depend
     /// on the shape alone, so the result does not depend on which thread takes which block or
@@ -207,7 +213,7 @@ public final class BLASLibrary: @unchecked Sendable {
         c: UnsafeMutablePointer<Float>, lda: Int, ldb: Int, transposeA: Int32, transposeB: Int32
     ) {
         let tile = 16  // blocks a multiple of the kernel's 16-wide tiles
-        let splitsColumns = m < 2 * tile
+        let splitsColumns = m < 2 * tile || (layout != .tn && n > m)
         let extent = splitsColumns ? n : m
         let pieces = 2  // fixed, so that the blocks (and so the bits) depend on the shape alone
         let width = ParallelChunks.blockWidth(extent, pieces: pieces, multiple: tile)
