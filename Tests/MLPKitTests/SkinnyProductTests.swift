@@ -231,4 +231,39 @@ final class SkinnyProductTests: XCTestCase {
             }
         }
     }
+
+    /// A TN product with a small C over a deep batch, its depth blocks of 512 taken by the threads
+    /// (`SIMDKernels.depthBlocksProduct`): the packed product's bits (each block's chain from zero,
+    /// the blocks added in turn, as the element-by-element `unpackedProduct` makes them), on a
+    /// ragged last block, through `packedProduct`, and with B's depths picked from a larger matrix
+    /// (a batch's rows read where they lie) as the product of the gathered rows.
+    func testDeepTNProductInDepthBlocksHasThePackedProductsBits() throws {
+        try requireAVX512()
+        for (m, n, k) in [(64, 64, 4096), (40, 24, 3000), (128, 96, 2048), (33, 65, 1100)] {
+            XCTAssertTrue(SIMDKernels.takesDepthBlocks(m: m, n: n, k: k, enabled: true), "\(m)×\(n)×\(k)")
+            let a = values(k * m, seed: 11), b = values(k * n, seed: 12)
+            var expected = [Float](repeating: .nan, count: m * n)
+            SIMDKernels.unpackedProduct(.tn, m: m, n: n, k: k, a: a, b: b, c: &expected)
+            var blocks = [Float](repeating: .nan, count: m * n)
+            XCTAssertTrue(SIMDKernels.depthBlocksProduct(m: m, n: n, k: k, a: a, b: b, c: &blocks, enabled: true, avx512: true))
+            assertSameBits(blocks, expected, "depth blocks \(m)×\(n)×\(k)")
+            assertSameBits(packed(.tn, m: m, n: n, k: k, a, b), expected, "packedProduct \(m)×\(n)×\(k)")
+            // B's depths as rows of a larger matrix, in a shuffled order
+            let sourceRows = k + 37
+            let source = values(sourceRows * n, seed: 13)
+            var generator = SeededGenerator(seed: 14)
+            let rows = Array((0..<sourceRows).shuffled(using: &generator).prefix(k))
+            let gathered = rows.flatMap { source[($0 * n)..<($0 * n + n)] }
+            var picked = [Float](repeating: .nan, count: m * n)
+            SIMDKernels.unpackedProduct(.tn, m: m, n: n, k: k, a: a, b: gathered, c: &expected)
+            XCTAssertTrue(SIMDKernels.depthBlocksProduct(m: m, n: n, k: k, a: a, b: source, c: &picked, bDepths: rows,
+                                                          enabled: true, avx512: true))
+            assertSameBits(picked, expected, "depth blocks, rows picked, \(m)×\(n)×\(k)")
+        }
+        // one block deep, a depth under 8 times C's larger side, or too small a product: not taken
+        XCTAssertFalse(SIMDKernels.takesDepthBlocks(m: 64, n: 64, k: 512, enabled: true))
+        XCTAssertFalse(SIMDKernels.takesDepthBlocks(m: 256, n: 784, k: 4096, enabled: true))
+        XCTAssertFalse(SIMDKernels.takesDepthBlocks(m: 8, n: 8, k: 4096, enabled: true))
+        XCTAssertFalse(SIMDKernels.takesDepthBlocks(m: 64, n: 64, k: 4096, enabled: false))
+    }
 }
