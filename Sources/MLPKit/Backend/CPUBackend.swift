@@ -195,7 +195,8 @@ public final class CPUBackend: Backend {
         case .swift:
             SwiftMatrixProduct.multiply(layout, m: m, n: n, k: k, a: aPointer, b: bPointer, c: cPointer)
         case .blas, .packed:
-            if k > 0, SIMDKernels.smallProduct(layout, m: m, n: n, k: k, a: aPointer, b: bPointer, c: cPointer) {
+            if k > 0, SIMDKernels.skinnyKernel(layout, m: m, n: n, k: k) == nil,
+               SIMDKernels.smallProduct(layout, m: m, n: n, k: k, a: aPointer, b: bPointer, c: cPointer) {
                 break
             }
             if k > 0 {

@@ -106,6 +106,12 @@ enum SIMDKernels {
     /// The most columns of C (n) for which an NT product deeper than `shallowDepth` takes the
     /// narrow kernel (the C kernel's NARROW_MOST).
     static let narrowWidth = 8
+    /// Products within `smallProductLimit` whose largest operand has at least this many elements
+    /// (a 64-wide layer at batch 4096: the last layer's forward product 4096×1×64 reads 1 MB, its
+    /// delta 4096×64×1 writes 1 MB) take a skinny kernel where one does, split over the threads
+    /// (and the shallow one with the delta's ReLU mask), instead of the one-thread small product,
+    /// whose tiny operands (tiny's 64³, mnist's 10-wide products) stay with it.
+    static let skinnyOperandFrom = 1 << 16
 
     /// Which of `skinnyProduct`'s kernels takes this product, if any: with AVX-512, above the
     /// small product's size, an NT or NN product of depth at most `shallowDepth` (a field's
@@ -115,7 +121,9 @@ enum SIMDKernels {
     enum SkinnyKernel { case shallow, thin, short, narrow }
 
     static func skinnyKernel(_ layout: ProductLayout, m: Int, n: Int, k: Int, avx512: Bool = avx512) -> SkinnyKernel? {
-        guard avx512, m > 0, n > 0, k > 0, BLASLibrary.multiplyAdds(m: m, n: n, k: k) > smallProductLimit else { return nil }
+        guard avx512, m > 0, n > 0, k > 0,
+              BLASLibrary.multiplyAdds(m: m, n: n, k: k) > smallProductLimit || max(m * k, k * n, m * n) >= skinnyOperandFrom
+        else { return nil }
         switch layout {
         case .nn: return k <= shallowDepth ? .shallow : nil
         case .nt: return k <= shallowDepth ? (n * k <= shallowTransposeLimit ? .shallow : nil) : n <= narrowWidth ? .narrow : nil
