@@ -1,4 +1,4 @@
-#include "CMLPKitSIMD.h"
+#include "glibc_float.h"
 
 // Every operation below is the one written: no multiply-add contraction (Adam's bits must be
 // the Swift loop's; the product uses explicit fused multiply-adds).
@@ -138,7 +138,7 @@ AVX2 void mlpkit_adam_avx2(const MLPKitAdamJob *job, long start, long end) { MLP
 // - A vector whose v holds a lane outside {+0} ∪ [2⁻⁶⁰, 2¹⁰⁰] (a tiny or subnormal second
 //   moment, an infinity, a NaN, a negative one), or whose m, when m̂ divides, holds one outside
 //   {±0} ∪ ±[2⁻⁶⁰, 2¹⁰⁰], takes the divider's operations instead.
-#define AVX512 __attribute__((target("avx512f,avx512dq,avx512vl,avx512bw,avx2,fma")))
+#include "epilogue16.h"
 #define MLPKIT_FAST_LOW 0x21800000u   /* 2⁻⁶⁰ */
 #define MLPKIT_FAST_HIGH 0x71800000u  /* 2¹⁰⁰ */
 
@@ -572,7 +572,7 @@ static inline __attribute__((always_inline, target("avx512f"))) void product_row
     }
 }
 
-__attribute__((target("avx512f,avx2,fma"))) int mlpkit_small_product_avx512(int layout, long m, long n, long k, const float *a,
+AVX512 int mlpkit_small_product_avx512(int layout, long m, long n, long k, const float *a,
                                                                            const float *b, float *c) {
     return small_product(layout, m, n, k, a, b, c, product_rows_512);
 }
@@ -703,6 +703,24 @@ static inline __attribute__((always_inline, target("avx2,fma"))) void pack_panel
 #undef PACKED_DEPTH
 }
 
+// The product's epilogue for one tile (or a block of C): f(C + bias) with `bias` (the tile's first
+// column's), or C·f′(source) with `source` (the tile's first element's, `ld` floats a row); f by
+// `function`, as `epilogue` in epilogue16.h. Applied where C's sums are final (the last depth block).
+struct tile_epilogue {
+    const float *bias;
+    const float *source;
+    long ld;
+    int function;
+};
+
+// The epilogue moved to a tile `rows` rows and `columns` columns into its block (NULL stays NULL).
+static inline __attribute__((always_inline)) struct tile_epilogue tile_epilogue_at(const struct tile_epilogue *block, long rows,
+                                                                                   long columns) {
+    struct tile_epilogue t = {block->bias ? block->bias + columns : NULL,
+                              block->source ? block->source + rows * block->ld + columns : NULL, block->ld, block->function};
+    return t;
+}
+
 // C's tile on its way into the L1 cache while a kernel makes its sums (each row's two cache
 // lines, or three where it straddles one): 1024³ NN and 256×2048×1024 NT on one thread 6–8%
 // closer to one-thread OpenBLAS.
@@ -716,7 +734,9 @@ static inline __attribute__((always_inline)) void prefetch_tile(const float *c, 
 // C's rows×columns tile (at most 6×16, leading dimension ldc) from a packed panel of A
 // (depth×6) and of B (depth×16): stored, or added to C for every depth block after the first.
 static inline __attribute__((always_inline, target("avx2,fma"))) void packed_kernel(
-    long depth, const float *a, const float *b, float *c, long ldc, long rows, long columns, int accumulates) {
+    long depth, const float *a, const float *b, float *c, long ldc, long rows, long columns, int accumulates,
+    const struct tile_epilogue *epi) {
+    (void)epi;  // never given one: the epilogue is the AVX-512 tiles
     prefetch_tile(c, ldc, rows, columns);
     __m256 sums[PACKED_MR][2];
     for (int r = 0; r < PACKED_MR; ++r) sums[r][0] = sums[r][1] = _mm256_setzero_ps();
@@ -776,19 +796,21 @@ AVX2 void mlpkit_unpacked_product_avx2(long m, long n, long k, const float *a, l
 
 // One tile of C from packed panels of A and B (at most 6 rows by `width` columns), stored or added.
 typedef void (*packed_tile_kernel)(long depth, const float *a, const float *b, float *c, long ldc, long rows, long columns,
-                                   int accumulates);
+                                   int accumulates, const struct tile_epilogue *epi);
 
 // Every tile of a rows×columns block of C (leading dimension ldc) from packed A (its rows in
 // panels of `mr`, depth kc) and packed B (its columns in panels of `width`): stored, or added
 // to C. B's panels outermost, so that each stays in the cache over every panel of A.
 static inline __attribute__((always_inline, target("avx2,fma"))) void packed_tiles(
     long kc, const float *packedA, long rows, const float *packedB, long columns, float *c, long ldc, long width, long mr,
-    packed_tile_kernel kernel, int accumulates) {
+    packed_tile_kernel kernel, int accumulates, const struct tile_epilogue *epi) {
     for (long jr = 0; jr < columns; jr += width) {
         const long tileColumns = columns - jr < width ? columns - jr : width;
         for (long ir = 0; ir < rows; ir += mr) {
             const long tileRows = rows - ir < mr ? rows - ir : mr;
-            kernel(kc, packedA + ir * kc, packedB + jr * kc, c + ir * ldc + jr, ldc, tileRows, tileColumns, accumulates);
+            const struct tile_epilogue at = epi ? tile_epilogue_at(epi, ir, jr) : (struct tile_epilogue){0};
+            kernel(kc, packedA + ir * kc, packedB + jr * kc, c + ir * ldc + jr, ldc, tileRows, tileColumns, accumulates,
+                   epi ? &at : NULL);
         }
     }
 }
@@ -821,7 +843,7 @@ static inline __attribute__((always_inline, target("avx2,fma"))) void packed_pro
                 const long mc = m - ic < PACKED_MC ? m - ic : PACKED_MC;
                 pack_panels(a + ic * aRow + pc * aDepth, mc, aRow, kc, aDepth, NULL, mr, packedA);
                 // a panel of B (32 KiB at most with AVX2's kernel) stays in the L1 cache over every panel of A
-                packed_tiles(kc, packedA, mc, packedB, nc, c + ic * ldc + jc, ldc, width, mr, kernel, pc > 0);
+                packed_tiles(kc, packedA, mc, packedB, nc, c + ic * ldc + jc, ldc, width, mr, kernel, pc > 0, NULL);
             }
         }
     }
@@ -830,22 +852,28 @@ static inline __attribute__((always_inline, target("avx2,fma"))) void packed_pro
 // One tile of C from A read where it lies (A(r, p) at a[i·rowStride + p·depthStride], i = r, or
 // rows[r] where `rows` is given) and a packed panel of B: AVX-512's `direct_kernel_512`.
 typedef void (*direct_tile_kernel)(long depth, const float *a, long rowStride, long depthStride, const long *rows,
-                                   const float *b, float *c, long ldc, long tileRows, long columns, int accumulates);
+                                   const float *b, float *c, long ldc, long tileRows, long columns, int accumulates,
+                                   const struct tile_epilogue *epi);
 
 // `packed_tiles` with A read where it lies (rows `aRow` apart, depths `aDepth` apart; row r at
 // a + aRows[r]·aRow where `aRows` is given).
 static inline __attribute__((always_inline, target("avx2,fma"))) void direct_tiles(
     long kc, const float *a, long aRow, long aDepth, const long *aRows, long rows, const float *packedB, long columns, float *c,
-    long ldc, long width, long mr, direct_tile_kernel kernel, int accumulates) {
+    long ldc, long width, long mr, direct_tile_kernel kernel, int accumulates, const struct tile_epilogue *epi) {
     for (long jr = 0; jr < columns; jr += width) {
         const long tileColumns = columns - jr < width ? columns - jr : width;
         for (long ir = 0; ir < rows; ir += mr) {
             const long tileRows = rows - ir < mr ? rows - ir : mr;
+            const struct tile_epilogue at = epi ? tile_epilogue_at(epi, ir, jr) : (struct tile_epilogue){0};
             kernel(kc, aRows ? a : a + ir * aRow, aRow, aDepth, aRows ? aRows + ir : NULL, packedB + jr * kc, c + ir * ldc + jr, ldc,
-                   tileRows, tileColumns, accumulates);
+                   tileRows, tileColumns, accumulates, epi ? &at : NULL);
         }
     }
 }
+
+// The epilogue over a rows×columns block of C (leading dimension ldc) already computed: AVX-512's
+// `epilogue_block_512`, where the claimed product falls back to its element-by-element sums.
+typedef void (*block_epilogue)(float *c, long ldc, long rows, long columns, const struct tile_epilogue *epi);
 
 // Each thread's buffer for a whole operand packed once (`claimed_product`), grown as needed.
 static _Thread_local float *packed_whole;
@@ -866,7 +894,7 @@ static _Thread_local long packed_whole_capacity;
 static inline __attribute__((always_inline, target("avx2,fma"))) void claimed_product(
     long m, long n, long k, const float *a, long aRow, long aDepth, const long *aRows, const float *b, long bDepth, long bColumn,
     const long *bDepths, float *c, long ldc, long chunk, long *next, int splitsColumns, long width, long mr,
-    packed_tile_kernel kernel, direct_tile_kernel direct) {
+    packed_tile_kernel kernel, direct_tile_kernel direct, const struct tile_epilogue *epi, block_epilogue apply) {
     // at most what the packing buffers hold (the same on every thread, so the chunks agree)
     const long largest = splitsColumns ? PACKED_NC : PACKED_MC;
     chunk = chunk < 1 ? 1 : chunk > largest ? largest : chunk;
@@ -897,12 +925,21 @@ static inline __attribute__((always_inline, target("avx2,fma"))) void claimed_pr
         // has no row index): the same sums, element by element, chunk by chunk
         for (; claim * chunk < extent; claim = __atomic_fetch_add(next, 1, __ATOMIC_RELAXED)) {
             const long start = claim * chunk, count = extent - start < chunk ? extent - start : chunk;
-            if (splitsColumns)
+            if (splitsColumns) {
                 mlpkit_unpacked_product_avx2(m, count, k, a, aRow, aDepth, aRows, b + start * bColumn, bDepth, bColumn, bDepths,
                                              c + start, ldc);
-            else
+                if (epi) {
+                    const struct tile_epilogue at = tile_epilogue_at(epi, 0, start);
+                    apply(c + start, ldc, m, count, &at);
+                }
+            } else {
                 mlpkit_unpacked_product_avx2(count, n, k, aRows ? a : a + start * aRow, aRow, aDepth, aRows ? aRows + start : NULL,
                                              b, bDepth, bColumn, bDepths, c + start * ldc, ldc);
+                if (epi) {
+                    const struct tile_epilogue at = tile_epilogue_at(epi, start, 0);
+                    apply(c + start * ldc, ldc, count, n, &at);
+                }
+            }
         }
         return;
     }
@@ -917,23 +954,27 @@ static inline __attribute__((always_inline, target("avx2,fma"))) void claimed_pr
     }
     for (; claim * chunk < extent; claim = __atomic_fetch_add(next, 1, __ATOMIC_RELAXED)) {
         const long start = claim * chunk, count = extent - start < chunk ? extent - start : chunk;
+        // the chunk's epilogue, applied by the tiles of the last depth block (C's sums final there)
+        const struct tile_epilogue chunkEpilogue = epi ? tile_epilogue_at(epi, splitsColumns ? 0 : start, splitsColumns ? start : 0)
+                                                       : (struct tile_epilogue){0};
         for (long pc = 0; pc < k; pc += PACKED_KC) {
             const long kc = k - pc < PACKED_KC ? k - pc : PACKED_KC;
             const float *packed = whole + padded * pc;
+            const struct tile_epilogue *last = epi && pc + kc >= k ? &chunkEpilogue : NULL;
             if (splitsColumns) {
                 pack_panels(b + start * bColumn + (bDepths ? 0 : pc * bDepth), count, bColumn, kc, bDepth,
                             bDepths ? bDepths + pc : NULL, width, packed_b_block);
                 if (readsA)
                     direct_tiles(kc, a + pc * aDepth, aRow, aDepth, aRows, m, packed_b_block, count, c + start, ldc, width, mr,
-                                 direct, pc > 0);
+                                 direct, pc > 0, last);
                 else
-                    packed_tiles(kc, packed, m, packed_b_block, count, c + start, ldc, width, mr, kernel, pc > 0);
+                    packed_tiles(kc, packed, m, packed_b_block, count, c + start, ldc, width, mr, kernel, pc > 0, last);
             } else if (readsA) {
                 direct_tiles(kc, (aRows ? a : a + start * aRow) + pc * aDepth, aRow, aDepth, aRows ? aRows + start : NULL, count,
-                             packed, n, c + start * ldc, ldc, width, mr, direct, pc > 0);
+                             packed, n, c + start * ldc, ldc, width, mr, direct, pc > 0, last);
             } else {
                 pack_panels(a + start * aRow + pc * aDepth, count, aRow, kc, aDepth, NULL, mr, packed_a_block);
-                packed_tiles(kc, packed_a_block, count, packed, n, c + start * ldc, ldc, width, mr, kernel, pc > 0);
+                packed_tiles(kc, packed_a_block, count, packed, n, c + start * ldc, ldc, width, mr, kernel, pc > 0, last);
             }
         }
     }
@@ -943,7 +984,7 @@ AVX2 void mlpkit_claimed_product_avx2(long m, long n, long k, const float *a, lo
                                       const float *b, long bDepth, long bColumn, const long *bDepths, float *c, long ldc, long chunk,
                                       long *next, int splitsColumns) {
     claimed_product(m, n, k, a, aRow, aDepth, aRows, b, bDepth, bColumn, bDepths, c, ldc, chunk, next, splitsColumns, PACKED_NR,
-                    PACKED_MR, packed_kernel, NULL);
+                    PACKED_MR, packed_kernel, NULL, NULL, NULL);
 }
 
 AVX2 void mlpkit_packed_product_avx2(long m, long n, long k, const float *a, long aRow, long aDepth, const float *b,
@@ -963,8 +1004,30 @@ AVX2 void mlpkit_packed_product_avx2(long m, long n, long k, const float *a, lon
 enum { PACKED512_NR = 32, PACKED512_MR = 8 };
 
 // A tile's sums (rows × columns of C, at most 8 × 32) stored, or added to C.
-static inline __attribute__((always_inline, target("avx512f,avx2,fma"))) void store_tile_512(
-    __m512 sums[PACKED512_MR][2], float *c, long ldc, long rows, long columns, int accumulates) {
+static inline __attribute__((always_inline)) AVX512 void store_tile_512(
+    __m512 sums[PACKED512_MR][2], float *c, long ldc, long rows, long columns, int accumulates, const struct tile_epilogue *epi) {
+    if (epi) {
+        // C's final sums (the depth's last block added to the blocks before it), then the
+        // epilogue on each row's two vectors, as the backend's pass over C computes it
+        const long firstWidth = columns < 16 ? columns : 16, secondWidth = columns > 16 ? columns - 16 : 0;
+        const __mmask16 first = (__mmask16)(firstWidth >= 16 ? 0xFFFF : (1u << firstWidth) - 1);
+        const __mmask16 second = (__mmask16)(secondWidth >= 16 ? 0xFFFF : (1u << secondWidth) - 1);
+#pragma clang loop unroll(full)
+        for (int r = 0; r < PACKED512_MR; ++r) {
+            if (r >= rows) break;
+            float *row = c + r * ldc;
+            const float *source = epi->source ? epi->source + r * epi->ld : NULL;
+            __m512 x0 = sums[r][0], x1 = sums[r][1];
+            if (accumulates) x0 = _mm512_add_ps(_mm512_maskz_loadu_ps(first, row), x0);
+            _mm512_mask_storeu_ps(row, first, epilogue(x0, first, epi->bias, epi->function, source));
+            if (secondWidth) {
+                if (accumulates) x1 = _mm512_add_ps(_mm512_maskz_loadu_ps(second, row + 16), x1);
+                _mm512_mask_storeu_ps(row + 16, second, epilogue(x1, second, epi->bias ? epi->bias + 16 : NULL, epi->function,
+                                                                 source ? source + 16 : NULL));
+            }
+        }
+        return;
+    }
     if (rows == PACKED512_MR && columns == PACKED512_NR) {
         for (int r = 0; r < PACKED512_MR; ++r) {
             float *row = c + r * ldc;
@@ -998,9 +1061,9 @@ static inline __attribute__((always_inline, target("avx512f,avx2,fma"))) void st
 // a[r·rowStride + p·depthStride] for the tile's rows, read where it lies or from a packed panel
 // (`packed_kernel_512`); a row past `rows` reads the last row again, and its sums are never
 // stored. Each element one chain of fused multiply-adds over p in order: the same bits either way.
-static inline __attribute__((always_inline, target("avx512f,avx2,fma"))) void direct_kernel_512(
+static inline __attribute__((always_inline)) AVX512 void direct_kernel_512(
     long depth, const float *a, long rowStride, long depthStride, const long *rowIndex, const float *b, float *c, long ldc,
-    long rows, long columns, int accumulates) {
+    long rows, long columns, int accumulates, const struct tile_epilogue *epi) {
     prefetch_tile(c, ldc, rows, columns);
     const float *lines[PACKED512_MR];
     for (int r = 0; r < PACKED512_MR; ++r) {
@@ -1018,26 +1081,44 @@ static inline __attribute__((always_inline, target("avx512f,avx2,fma"))) void di
             sums[r][1] = _mm512_fmadd_ps(ar, b1, sums[r][1]);
         }
     }
-    store_tile_512(sums, c, ldc, rows, columns, accumulates);
+    store_tile_512(sums, c, ldc, rows, columns, accumulates, epi);
 }
 
 // A tile from a packed panel of A (depth×8, zero past the last row) and of B: the kernel above with
 // the panel's strides.
-static inline __attribute__((always_inline, target("avx512f,avx2,fma"))) void packed_kernel_512(
-    long depth, const float *a, const float *b, float *c, long ldc, long rows, long columns, int accumulates) {
-    direct_kernel_512(depth, a, 1, PACKED512_MR, NULL, b, c, ldc, rows, columns, accumulates);
+static inline __attribute__((always_inline)) AVX512 void packed_kernel_512(
+    long depth, const float *a, const float *b, float *c, long ldc, long rows, long columns, int accumulates,
+    const struct tile_epilogue *epi) {
+    direct_kernel_512(depth, a, 1, PACKED512_MR, NULL, b, c, ldc, rows, columns, accumulates, epi);
 }
 
-__attribute__((target("avx512f,avx2,fma"))) void mlpkit_packed_product_avx512(long m, long n, long k, const float *a, long aRow, long aDepth, const float *b, long bDepth,
+// `block_epilogue` with sixteen lanes: each row's vectors of C through `epilogue`.
+static AVX512 void epilogue_block_512(float *c, long ldc, long rows, long columns, const struct tile_epilogue *epi) {
+    for (long r = 0; r < rows; ++r)
+        for (long j = 0; j < columns; j += 16) {
+            const __mmask16 lanes = columns - j >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (columns - j)) - 1);
+            float *at = c + r * ldc + j;
+            _mm512_mask_storeu_ps(at, lanes, epilogue(_mm512_maskz_loadu_ps(lanes, at), lanes, epi->bias ? epi->bias + j : NULL,
+                                                      epi->function, epi->source ? epi->source + r * epi->ld + j : NULL));
+        }
+}
+
+AVX512 void mlpkit_packed_product_avx512(long m, long n, long k, const float *a, long aRow, long aDepth, const float *b, long bDepth,
                                   long bColumn, float *c, long ldc) {
     packed_product(m, n, k, a, aRow, aDepth, b, bDepth, bColumn, c, ldc, PACKED512_NR, PACKED512_MR, packed_kernel_512);
 }
 
-__attribute__((target("avx512f,avx2,fma"))) void mlpkit_claimed_product_avx512(
+AVX512 void mlpkit_claimed_product_avx512(
     long m, long n, long k, const float *a, long aRow, long aDepth, const long *aRows, const float *b, long bDepth, long bColumn,
-    const long *bDepths, float *c, long ldc, long chunk, long *next, int splitsColumns) {
-    claimed_product(m, n, k, a, aRow, aDepth, aRows, b, bDepth, bColumn, bDepths, c, ldc, chunk, next, splitsColumns, PACKED512_NR,
-                    PACKED512_MR, packed_kernel_512, direct_kernel_512);
+    const long *bDepths, float *c, long ldc, long chunk, long *next, int splitsColumns, const float *bias, int function,
+    const float *source) {
+    const struct tile_epilogue epi = {bias, source, ldc, function};
+    if (bias || source)
+        claimed_product(m, n, k, a, aRow, aDepth, aRows, b, bDepth, bColumn, bDepths, c, ldc, chunk, next, splitsColumns,
+                        PACKED512_NR, PACKED512_MR, packed_kernel_512, direct_kernel_512, &epi, epilogue_block_512);
+    else
+        claimed_product(m, n, k, a, aRow, aDepth, aRows, b, bDepth, bColumn, bDepths, c, ldc, chunk, next, splitsColumns,
+                        PACKED512_NR, PACKED512_MR, packed_kernel_512, direct_kernel_512, NULL, NULL);
 }
 
 #else
@@ -1096,9 +1177,9 @@ void mlpkit_claimed_product_avx2(long m, long n, long k, const float *a, long aR
 }
 void mlpkit_claimed_product_avx512(long m, long n, long k, const float *a, long aRow, long aDepth, const long *aRows,
                                    const float *b, long bDepth, long bColumn, const long *bDepths, float *c, long ldc, long chunk,
-                                   long *next, int splitsColumns) {
+                                   long *next, int splitsColumns, const float *bias, int function, const float *source) {
     (void)m; (void)n; (void)k; (void)a; (void)aRow; (void)aDepth; (void)aRows; (void)b; (void)bDepth; (void)bColumn;
-    (void)bDepths; (void)c; (void)ldc; (void)chunk; (void)next; (void)splitsColumns;
+    (void)bDepths; (void)c; (void)ldc; (void)chunk; (void)next; (void)splitsColumns; (void)bias; (void)function; (void)source;
 }
 
 #endif

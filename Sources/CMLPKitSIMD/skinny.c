@@ -1,5 +1,5 @@
 #include "glibc_float.h"
-#include "tanh16.h"
+#include "epilogue16.h"
 
 // Products with one dimension of at most 16 (a field's coordinates, a table's dozen columns, a
 // regression's few outputs), where the packed product's 8×32 tiles would be mostly padding: the
@@ -14,26 +14,6 @@ enum { SKINNY_KC = 512 };  // the packed product's depth block (PACKED_KC)
 // The lanes of a vector with `left` values to go (none for left ≤ 0).
 static inline AVX512 __mmask16 lanes_left(long left) {
     return left >= 16 ? (__mmask16)0xFFFF : left <= 0 ? (__mmask16)0 : (__mmask16)((1u << left) - 1);
-}
-
-// The product epilogue on one vector of C's row (columns j.. of row i), as the CPU backend's
-// passes compute it. With `bias`: f(x + bias), f by `function` (0 none, 1 ReLU as Swift's
-// max(x, 0): NaN stays NaN and −0 becomes +0, as max_ps(0, x) + 0 does; 2 MLPKit's tanh). With
-// `source` (the activation A, or Z): x·f′, ReLU's as a mask (x where A is above 0, not for NaN,
-// else +0), tanh's x·(1 − A·A).
-static inline __attribute__((always_inline)) AVX512 __m512 epilogue(__m512 x, __mmask16 lanes, const float *bias, int function,
-                                                                   const float *source) {
-    if (bias) {
-        x = _mm512_add_ps(x, _mm512_maskz_loadu_ps(lanes, bias));
-        if (function == 1) x = _mm512_add_ps(_mm512_max_ps(_mm512_setzero_ps(), x), _mm512_setzero_ps());
-        if (function == 2) x = tanh16(x);
-    }
-    if (source) {
-        const __m512 a = _mm512_maskz_loadu_ps(lanes, source);
-        if (function == 1) x = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(a, _mm512_setzero_ps(), _CMP_GT_OQ), x);
-        if (function == 2) x = _mm512_mul_ps(x, _mm512_sub_ps(_mm512_set1_ps(1.0f), _mm512_mul_ps(a, a)));
-    }
-    return x;
 }
 
 // Rows start..<end of C (m×n, row-major) = A·B̃ for a shallow depth k (at most SKINNY_KC): A is

@@ -488,10 +488,15 @@ private struct ClaimedTestJob: @unchecked Sendable {
     var bDepths: [Int]? = nil
 
     func take() {
-        let claimed = avx512 ? mlpkit_claimed_product_avx512 : mlpkit_claimed_product_avx2
         withOptionalPointer(aRows) { aRows in
             withOptionalPointer(bDepths) { bDepths in
-                claimed(m, n, k, a, aRow, aDepth, aRows, b, bDepth, bColumn, bDepths, c, n, chunk, next, splitsColumns)
+                if avx512 {
+                    mlpkit_claimed_product_avx512(m, n, k, a, aRow, aDepth, aRows, b, bDepth, bColumn, bDepths, c, n, chunk, next,
+                                                  splitsColumns, nil, 0, nil)
+                } else {
+                    mlpkit_claimed_product_avx2(m, n, k, a, aRow, aDepth, aRows, b, bDepth, bColumn, bDepths, c, n, chunk, next,
+                                                splitsColumns)
+                }
             }
         }
     }

@@ -269,4 +269,70 @@ final class SkinnyProductTests: XCTestCase {
         XCTAssertFalse(SIMDKernels.takesDepthBlocks(m: 8, n: 8, k: 4096, enabled: true))
         XCTAssertFalse(SIMDKernels.takesDepthBlocks(m: 64, n: 64, k: 4096, enabled: false))
     }
+
+    /// The packed product's claimed chunks with AVX-512 apply the epilogue as their tiles store the
+    /// final sums (`packedProduct(…, epilogue:)`): the bits of the product and then the backend's
+    /// pass (bias, bias+ReLU, bias+tanh, the ReLU mask, tanh′), NaN, ±∞, −0 and an exact cancellation
+    /// included, on chunks of rows and of columns, ragged tiles, a depth past one block of 512 (the
+    /// epilogue on the blocks' sum), and with A's rows picked where they lie.
+    func testClaimedProductEpiloguesHaveThePassesBits() throws {
+        try requireAVX512()
+        for (layout, m, n, k) in [(ProductLayout.nt, 128, 256, 300), (.nn, 4096, 64, 64), (.nt, 300, 70, 700), (.nn, 100, 333, 70)] {
+            XCTAssertTrue(SIMDKernels.claimsProduct(m: m, n: n, k: k, enabled: true), "\(layout) \(m)×\(n)×\(k)")
+            var a = values(m * k, seed: 21), b = values(k * n, seed: 22)
+            a[1] = 0; b[2] = -0.0
+            var bias = values(n, seed: 23)
+            bias[3] = .nan
+            let product = packed(layout, m: m, n: n, k: k, a, b)
+            bias[0] = -product[0]
+            bias[5] = .infinity
+            var activation = values(m * n, seed: 24)
+            for e in stride(from: 0, to: activation.count, by: 11) { activation[e] = [0, -0.0, .nan, -1][e % 4] }
+            let tanh = ActivationFunction.tanh
+            let definitions: [(String, SIMDKernels.SkinnyFunction, Bool, (Float, Int) -> Float)] = [
+                ("bias", .identity, true, { x, e in x + bias[e % n] }),
+                ("bias+ReLU", .relu, true, { x, e in max(x + bias[e % n], 0) }),
+                ("bias+tanh", .tanh, true, { x, e in tanh.apply(x + bias[e % n]) }),
+                ("mask", .relu, false, { x, e in activation[e] > 0 ? x : 0 }),
+                ("tanh′", .tanh, false, { x, e in x * tanh.derivative(from: activation[e]) }),
+            ]
+            for (name, function, forward, definition) in definitions {
+                let expected = (0..<product.count).map { definition(product[$0], $0) }
+                var c = [Float](repeating: 7, count: m * n)
+                let applied: Bool? = bias.withUnsafeBufferPointer { biasPointer in
+                    activation.withUnsafeBufferPointer { activationPointer in
+                        let epilogue: SIMDKernels.SkinnyEpilogue = forward
+                            ? .bias(biasPointer.baseAddress!, function: function)
+                            : .derivative(activationPointer.baseAddress!, function: function)
+                        return SIMDKernels.packedProduct(layout, m: m, n: n, k: k, a: a, b: b, c: &c, epilogue: epilogue,
+                                                         enabled: true, avx512: true)
+                    }
+                }
+                XCTAssertEqual(applied, true, "\(name) \(layout) \(m)×\(n)×\(k)")
+                assertSameBits(c, expected, "\(name) \(layout) \(m)×\(n)×\(k)")
+            }
+            // A's rows picked from a larger matrix, with bias and ReLU
+            let sourceRows = m + 9
+            let source = values(sourceRows * k, seed: 25)
+            var generator = SeededGenerator(seed: 26)
+            let rows = Array((0..<sourceRows).shuffled(using: &generator).prefix(m))
+            let gathered = rows.flatMap { source[($0 * k)..<($0 * k + k)] }
+            let gatheredProduct = packed(layout, m: m, n: n, k: k, gathered, b)
+            var c = [Float](repeating: 7, count: m * n)
+            let applied: Bool? = bias.withUnsafeBufferPointer { biasPointer in
+                SIMDKernels.selectedRowsProduct(layout, m: m, n: n, k: k, a: source, b: b, c: &c, rows: rows,
+                                                epilogue: .bias(biasPointer.baseAddress!, function: .relu), enabled: true, avx512: true)
+            }
+            XCTAssertEqual(applied, true, "rows picked \(layout) \(m)×\(n)×\(k)")
+            assertSameBits(c, (0..<(m * n)).map { max(gatheredProduct[$0] + bias[$0 % n], 0) }, "rows picked \(layout) \(m)×\(n)×\(k)")
+        }
+        // without AVX-512 the chunks leave the epilogue to the caller
+        var c = [Float](repeating: 7, count: 128 * 256)
+        let bias = values(256, seed: 27)
+        let applied: Bool? = bias.withUnsafeBufferPointer { biasPointer in
+            SIMDKernels.packedProduct(.nt, m: 128, n: 256, k: 300, a: values(128 * 300, seed: 28), b: values(256 * 300, seed: 29),
+                                      c: &c, epilogue: .bias(biasPointer.baseAddress!, function: .relu), enabled: true, avx512: false)
+        }
+        XCTAssertEqual(applied, false)
+    }
 }

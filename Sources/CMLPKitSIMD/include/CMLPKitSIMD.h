@@ -87,10 +87,13 @@ void mlpkit_claimed_product_avx2(long m, long n, long k, const float *a, long aR
                                  const float *b, long bDepth, long bColumn, const long *bDepths, float *c, long ldc, long chunk,
                                  long *next, int splitsColumns);
 
-/// `mlpkit_claimed_product_avx2` with the AVX-512 kernel (column chunks a multiple of 32).
+/// `mlpkit_claimed_product_avx2` with the AVX-512 kernel (column chunks a multiple of 32), and the
+/// product's epilogue on C's final sums, as the CPU backend's passes compute it (`epilogue16.h`):
+/// f(C + bias) with `bias` (n floats), or C·f′(source) with `source` (m×n, leading dimension ldc),
+/// f by `function` (0 none, 1 ReLU, 2 MLPKit's tanh); neither (NULL, NULL): C alone.
 void mlpkit_claimed_product_avx512(long m, long n, long k, const float *a, long aRow, long aDepth, const long *aRows,
                                    const float *b, long bDepth, long bColumn, const long *bDepths, float *c, long ldc, long chunk,
-                                   long *next, int splitsColumns);
+                                   long *next, int splitsColumns, const float *bias, int function, const float *source);
 
 /// The same sums as `mlpkit_packed_product_avx2`, element by element with no buffers: what it
 /// falls back to when its packing buffers cannot be allocated (and what the tests check that

@@ -199,22 +199,17 @@ public final class CPUBackend: Backend {
                SIMDKernels.smallProduct(layout, m: m, n: n, k: k, a: aPointer, b: bPointer, c: cPointer) {
                 break
             }
-            if k > 0 {
-                let skinny: SIMDKernels.SkinnyEpilogue = switch epilogue {
-                case .none: .none
-                case let .bias(bias, relu): .bias(UnsafePointer(bias), function: relu ? .relu : .identity)
-                case .reluMask(let activation): .derivative(UnsafePointer(activation), function: .relu)
-                case .biasTanh(let bias): .bias(bias, function: .tanh)
-                case .tanhDerivative(let source): .derivative(source, function: .tanh)
-                }
-                if let applied = SIMDKernels.skinnyProduct(layout, m: m, n: n, k: k, a: aPointer, b: bPointer, c: cPointer,
-                                                           epilogue: skinny) {
-                    return applied
-                }
+            let skinny = epilogue.skinny
+            if k > 0, let applied = SIMDKernels.skinnyProduct(layout, m: m, n: n, k: k, a: aPointer, b: bPointer, c: cPointer,
+                                                              epilogue: skinny) {
+                return applied
             }
             if let blas, k > 0, !SIMDKernels.prefersPackedProduct(m: m, n: n, k: k) {
                 blas.product(layout, m: m, n: n, k: k, a: aPointer, b: bPointer, c: cPointer)
-            } else if !SIMDKernels.packedProduct(layout, m: m, n: n, k: k, a: aPointer, b: bPointer, c: cPointer) {
+            } else if let applied = SIMDKernels.packedProduct(layout, m: m, n: n, k: k, a: aPointer, b: bPointer, c: cPointer,
+                                                              epilogue: skinny) {
+                return applied
+            } else {
                 SwiftMatrixProduct.multiply(layout, m: m, n: n, k: k, a: aPointer, b: bPointer, c: cPointer)
             }
         }
@@ -230,6 +225,17 @@ public final class CPUBackend: Backend {
         /// epilogues (`multiply` says whether it did; the activation passes do them otherwise)
         case biasTanh(UnsafePointer<Float>)
         case tanhDerivative(UnsafePointer<Float>)
+
+        /// The same epilogue for the kernels that apply it as they store C (`SIMDKernels`).
+        var skinny: SIMDKernels.SkinnyEpilogue {
+            switch self {
+            case .none: .none
+            case let .bias(bias, relu): .bias(UnsafePointer(bias), function: relu ? .relu : .identity)
+            case .reluMask(let activation): .derivative(UnsafePointer(activation), function: .relu)
+            case .biasTanh(let bias): .bias(bias, function: .tanh)
+            case .tanhDerivative(let source): .derivative(source, function: .tanh)
+            }
+        }
     }
 
     private func pointers(_ epilogue: ProductEpilogue<CPUBuffer>, count mn: Int, columns n: Int) throws -> EpiloguePointers {
@@ -294,14 +300,14 @@ public final class CPUBackend: Backend {
                                 into: indices.baseAddress)
             let (a, b) = layout == .tn ? (otherPointer, sourcePointer) : (sourcePointer, otherPointer)
             return SIMDKernels.selectedRowsProduct(layout, m: m, n: n, k: k, a: a, b: b, c: cPointer,
-                                                   rows: UnsafePointer(indices.baseAddress!))
+                                                   rows: UnsafePointer(indices.baseAddress!), epilogue: epiloguePointers.skinny)
         }
         // (`readsRowsInPlace` asked the same question as the kernel's wrapper, so it took the product)
-        guard taken else {
+        guard let applied = taken else {
             try gatheringProduct(layout, m: m, n: n, k: k, rows: rows, other: other, c: c, epilogue: epilogue)
             return
         }
-        applyEpilogue(epiloguePointers, c: cPointer, rows: m, columns: n)
+        if !applied { applyEpilogue(epiloguePointers, c: cPointer, rows: m, columns: n) }
     }
 
     /// Throws `outOfBounds` unless each of the `count` row indices is a whole number naming a row

@@ -230,6 +230,21 @@ enum SIMDKernels {
         // op(A)'s rows and op(B)'s depths picked from larger matrices (nil: in order)
         var aRows: UnsafePointer<Int>? = nil
         var bDepths: UnsafePointer<Int>? = nil
+        // the epilogue the AVX-512 claimed product applies (`appliesEpilogue`)
+        var bias: UnsafePointer<Float>? = nil
+        var function: SkinnyFunction = .identity
+        var source: UnsafePointer<Float>? = nil
+
+        /// Sets the epilogue where the claimed AVX-512 product takes this product; whether it did.
+        mutating func take(_ epilogue: SkinnyEpilogue) -> Bool {
+            guard avx512 else { return false }
+            switch epilogue {
+            case .none: return false
+            case let .bias(pointer, f): (bias, function) = (pointer, f)
+            case let .derivative(pointer, f): (source, function) = (pointer, f)
+            }
+            return true
+        }
     }
 
     /// Whether `packedProduct` takes this product in claimed chunks (`claimedProduct`).
@@ -254,16 +269,28 @@ enum SIMDKernels {
         _ layout: ProductLayout, m: Int, n: Int, k: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>,
         c: UnsafeMutablePointer<Float>, rows: UnsafePointer<Int>, enabled: Bool = enabled, avx512: Bool = avx512
     ) -> Bool {
-        guard readsSelectedRows(layout, m: m, n: n, k: k, enabled: enabled, avx512: avx512) else { return false }
+        selectedRowsProduct(layout, m: m, n: n, k: k, a: a, b: b, c: c, rows: rows, epilogue: .none, enabled: enabled,
+                            avx512: avx512) != nil
+    }
+
+    /// `selectedRowsProduct`, and the epilogue where the claimed AVX-512 product takes it: nil
+    /// when the product is not taken, else whether the epilogue was applied.
+    static func selectedRowsProduct(
+        _ layout: ProductLayout, m: Int, n: Int, k: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>,
+        c: UnsafeMutablePointer<Float>, rows: UnsafePointer<Int>, epilogue: SkinnyEpilogue, enabled: Bool = enabled,
+        avx512: Bool = avx512
+    ) -> Bool? {
+        guard readsSelectedRows(layout, m: m, n: n, k: k, enabled: enabled, avx512: avx512) else { return nil }
         if layout == .tn, depthBlocksProduct(m: m, n: n, k: k, a: a, b: b, c: c, bDepths: rows, enabled: enabled, avx512: avx512) {
-            return true
+            return false
         }
         let (aRow, aDepth, bDepth, bColumn) = layout.operandStrides(m: m, n: n, k: k)
         var job = PackedProductJob(m: m, n: n, k: k, aRow: aRow, aDepth: aDepth, bDepth: bDepth, bColumn: bColumn,
                                    a: a, b: b, c: c, splitsColumns: n > m, avx512: avx512)
         if layout == .tn { job.bDepths = rows } else { job.aRows = rows }
+        let applies = job.take(epilogue)
         claimedProduct(job)
-        return true
+        return applies
     }
 
     /// C = op(A)·op(B) (overwriting C) with the packed product (`mlpkit_packed_product_avx2`),
@@ -279,18 +306,30 @@ enum SIMDKernels {
         _ layout: ProductLayout, m: Int, n: Int, k: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>,
         c: UnsafeMutablePointer<Float>, enabled: Bool = enabled, avx512: Bool = avx512
     ) -> Bool {
-        guard enabled else { return false }
+        packedProduct(layout, m: m, n: n, k: k, a: a, b: b, c: c, epilogue: .none, enabled: enabled, avx512: avx512) != nil
+    }
+
+    /// `packedProduct`, and the epilogue where its claimed chunks take the product with AVX-512
+    /// (each tile's final sums through `epilogue16.h` while in the registers, as the backend's
+    /// passes compute it, instead of a pass over C afterwards): nil when the product is not
+    /// taken, else whether the epilogue was applied (the caller applies it if not).
+    static func packedProduct(
+        _ layout: ProductLayout, m: Int, n: Int, k: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>,
+        c: UnsafeMutablePointer<Float>, epilogue: SkinnyEpilogue, enabled: Bool = enabled, avx512: Bool = avx512
+    ) -> Bool? {
+        guard enabled else { return nil }
         let (aRow, aDepth, bDepth, bColumn) = layout.operandStrides(m: m, n: n, k: k)
         let splitsColumns = n > m
         var job = PackedProductJob(m: m, n: n, k: k, aRow: aRow, aDepth: aDepth, bDepth: bDepth, bColumn: bColumn,
                                    a: a, b: b, c: c, splitsColumns: splitsColumns, avx512: avx512)
         let parallel = BLASLibrary.multiplyAdds(m: m, n: n, k: k) >= BLASLibrary.splitFrom
         if layout == .tn, depthBlocksProduct(m: m, n: n, k: k, a: a, b: b, c: c, enabled: enabled, avx512: avx512) {
-            return true
+            return false
         }
         if claimsProduct(m: m, n: n, k: k, enabled: enabled) {
+            let applies = job.take(epilogue)
             claimedProduct(job)
-            return true
+            return applies
         }
         // blocks of whole tiles (six rows, or sixteen columns; eight and 32 with AVX-512)
         let (extent, tile) = splitsColumns ? (n, avx512 ? 32 : 16) : (m, avx512 ? 8 : 6)
@@ -308,7 +347,7 @@ enum SIMDKernels {
                 }
             }
         }
-        return true
+        return false
     }
 
     /// The packed product's depth block (simd.c's PACKED_KC): each element of C is one chain of
@@ -365,9 +404,12 @@ enum SIMDKernels {
                     let target = block == 0 ? job.c : job.scratch + (block - 1) * m * n
                     // one depth block: its chain from zero, as the packed product makes it
                     var next = 0
-                    let claimed = job.avx512 ? mlpkit_claimed_product_avx512 : mlpkit_claimed_product_avx2
-                    claimed(m, n, depth, job.a + from * m, 1, m, nil, job.bDepths == nil ? job.b + from * n : job.b, n, 1,
-                            job.bDepths.map { $0 + from }, target, n, max(m, 1), &next, 0)
+                    let (a, b, depths) = (job.a + from * m, job.bDepths == nil ? job.b + from * n : job.b, job.bDepths.map { $0 + from })
+                    if job.avx512 {
+                        mlpkit_claimed_product_avx512(m, n, depth, a, 1, m, nil, b, n, 1, depths, target, n, max(m, 1), &next, 0, nil, 0, nil)
+                    } else {
+                        mlpkit_claimed_product_avx2(m, n, depth, a, 1, m, nil, b, n, 1, depths, target, n, max(m, 1), &next, 0)
+                    }
                 }
             }
         }
@@ -418,10 +460,15 @@ enum SIMDKernels {
                 ParallelChunks.forEach(count: ParallelChunks.threads, chunk: 1, parallel: true, staysAwake: true, context: context) { context, _, _ in
                     let job = context.assumingMemoryBound(to: ClaimedProductJob.self).pointee
                     let p = job.product
-                    let claimed = p.avx512 ? mlpkit_claimed_product_avx512 : mlpkit_claimed_product_avx2
                     let chunk = p.splitsColumns ? SIMDKernels.claimedColumns : p.avx512 ? SIMDKernels.claimedRows512 : SIMDKernels.claimedRows
-                    claimed(p.m, p.n, p.k, p.a, p.aRow, p.aDepth, p.aRows, p.b, p.bDepth, p.bColumn, p.bDepths, p.c, p.n, chunk,
-                            job.next, p.splitsColumns ? 1 : 0)
+                    if p.avx512 {
+                        mlpkit_claimed_product_avx512(p.m, p.n, p.k, p.a, p.aRow, p.aDepth, p.aRows, p.b, p.bDepth, p.bColumn, p.bDepths,
+                                                      p.c, p.n, chunk, job.next, p.splitsColumns ? 1 : 0, p.bias, p.function.rawValue,
+                                                      p.source)
+                    } else {
+                        mlpkit_claimed_product_avx2(p.m, p.n, p.k, p.a, p.aRow, p.aDepth, p.aRows, p.b, p.bDepth, p.bColumn, p.bDepths,
+                                                    p.c, p.n, chunk, job.next, p.splitsColumns ? 1 : 0)
+                    }
                 }
             }
         }
