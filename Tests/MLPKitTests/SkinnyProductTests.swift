@@ -38,6 +38,51 @@ final class SkinnyProductTests: XCTestCase {
         XCTAssertEqual(wrong.count, 0, "\(message): first at \(wrong.prefix(3).map { ($0, x[$0], y[$0]) })", file: file, line: line)
     }
 
+    /// Each epilogue (bias, bias+ReLU, bias+tanh, the ReLU mask, tanh′) through `run` against the
+    /// packed product's C and then the backend's pass, on A and B from `seed` with a −0 product, a
+    /// bias with NaN, ∞ and an exact cancellation of C's first element, and an activation with
+    /// 0, −0, NaN and −1 every 11th element: `run` must apply it, with the pass's bits. Returns the bias.
+    @discardableResult
+    private func assertEpiloguesHaveThePassesBits(
+        _ layout: ProductLayout, m: Int, n: Int, k: Int, seed: UInt64,
+        _ run: ([Float], [Float], inout [Float], SIMDKernels.SkinnyEpilogue) -> Bool?,
+        file: StaticString = #filePath, line: UInt = #line
+    ) -> [Float] {
+        var a = values(m * k, seed: seed), b = values(k * n, seed: seed + 1)
+        a[1] = 0; b[2] = -0.0  // a −0 product
+        var bias = values(n, seed: seed + 2)
+        bias[3] = .nan
+        let product = packed(layout, m: m, n: n, k: k, a, b)
+        // a bias that cancels some elements exactly (to +0 or −0) and one that is ∞
+        bias[0] = -product[0]
+        bias[min(5, n - 1)] = .infinity
+        var activation = values(m * n, seed: seed + 3)
+        for e in stride(from: 0, to: activation.count, by: 11) { activation[e] = [0, -0.0, .nan, -1][e % 4] }
+        let tanh = ActivationFunction.tanh
+        let definitions: [(String, SIMDKernels.SkinnyFunction, Bool, (Float, Int) -> Float)] = [
+            ("bias", .identity, true, { x, e in x + bias[e % n] }),
+            ("bias+ReLU", .relu, true, { x, e in max(x + bias[e % n], 0) }),
+            ("bias+tanh", .tanh, true, { x, e in tanh.apply(x + bias[e % n]) }),
+            ("mask", .relu, false, { x, e in activation[e] > 0 ? x : 0 }),
+            ("tanh′", .tanh, false, { x, e in x * tanh.derivative(from: activation[e]) }),
+        ]
+        for (name, function, forward, definition) in definitions {
+            let expected = (0..<product.count).map { definition(product[$0], $0) }
+            var c = [Float](repeating: 7, count: m * n)
+            let applied: Bool? = bias.withUnsafeBufferPointer { biasPointer in
+                activation.withUnsafeBufferPointer { activationPointer in
+                    let epilogue: SIMDKernels.SkinnyEpilogue = forward
+                        ? .bias(biasPointer.baseAddress!, function: function)
+                        : .derivative(activationPointer.baseAddress!, function: function)
+                    return run(a, b, &c, epilogue)
+                }
+            }
+            XCTAssertEqual(applied, true, "\(name) \(layout) \(m)×\(n)×\(k)", file: file, line: line)
+            assertSameBits(c, expected, "\(name) \(layout) \(m)×\(n)×\(k)", file: file, line: line)
+        }
+        return bias
+    }
+
     /// Each kernel called directly over its whole range and in two pieces (a thread's share).
     func testKernelsHaveThePackedProductsBits() throws {
         try requireAVX512()
@@ -101,37 +146,8 @@ final class SkinnyProductTests: XCTestCase {
         // above the small product's 2¹⁸ multiply-adds, where the skinny kernels take over
         for (m, n, k) in [(400, 256, 3), (1700, 83, 2), (16500, 16, 1), (129, 200, 16)] {
             XCTAssertGreaterThan(m * n * k, SIMDKernels.smallProductLimit)
-            var a = values(m * k, seed: 12), b = values(k * n, seed: 13)
-            a[1] = 0; b[2] = -0.0  // a −0 product
-            var bias = values(n, seed: 14)
-            bias[3] = .nan
-            let product = packed(.nn, m: m, n: n, k: k, a, b)
-            // a bias that cancels some elements exactly (to +0 or −0) and one that is ∞
-            bias[0] = -product[0]
-            bias[min(5, n - 1)] = .infinity
-            var activation = values(m * n, seed: 15)
-            for e in stride(from: 0, to: activation.count, by: 11) { activation[e] = [0, -0.0, .nan, -1][e % 4] }
-            let tanh = ActivationFunction.tanh
-            let definitions: [(String, SIMDKernels.SkinnyFunction, Bool, (Float, Int) -> Float)] = [
-                ("bias", .identity, true, { x, e in x + bias[e % n] }),
-                ("bias+ReLU", .relu, true, { x, e in max(x + bias[e % n], 0) }),
-                ("bias+tanh", .tanh, true, { x, e in tanh.apply(x + bias[e % n]) }),
-                ("mask", .relu, false, { x, e in activation[e] > 0 ? x : 0 }),
-                ("tanh′", .tanh, false, { x, e in x * tanh.derivative(from: activation[e]) }),
-            ]
-            for (name, function, forward, definition) in definitions {
-                let expected = (0..<product.count).map { definition(product[$0], $0) }
-                var c = [Float](repeating: 7, count: m * n)
-                let applied: Bool? = bias.withUnsafeBufferPointer { biasPointer in
-                    activation.withUnsafeBufferPointer { activationPointer in
-                        let epilogue: SIMDKernels.SkinnyEpilogue = forward
-                            ? .bias(biasPointer.baseAddress!, function: function)
-                            : .derivative(activationPointer.baseAddress!, function: function)
-                        return SIMDKernels.skinnyProduct(.nn, m: m, n: n, k: k, a: a, b: b, c: &c, epilogue: epilogue, avx512: true)
-                    }
-                }
-                XCTAssertEqual(applied, true, "\(name) \(m)×\(n)×\(k)")
-                assertSameBits(c, expected, "\(name) \(m)×\(n)×\(k)")
+            assertEpiloguesHaveThePassesBits(.nn, m: m, n: n, k: k, seed: 12) { a, b, c, epilogue in
+                SIMDKernels.skinnyProduct(.nn, m: m, n: n, k: k, a: a, b: b, c: &c, epilogue: epilogue, avx512: true)
             }
         }
         // through the backend: the first layer's product with bias and ReLU, a delta's mask
@@ -279,38 +295,10 @@ final class SkinnyProductTests: XCTestCase {
         try requireAVX512()
         for (layout, m, n, k) in [(ProductLayout.nt, 128, 256, 300), (.nn, 4096, 64, 64), (.nt, 300, 70, 700), (.nn, 100, 333, 70)] {
             XCTAssertTrue(SIMDKernels.claimsProduct(m: m, n: n, k: k, enabled: true), "\(layout) \(m)×\(n)×\(k)")
-            var a = values(m * k, seed: 21), b = values(k * n, seed: 22)
-            a[1] = 0; b[2] = -0.0
-            var bias = values(n, seed: 23)
-            bias[3] = .nan
-            let product = packed(layout, m: m, n: n, k: k, a, b)
-            bias[0] = -product[0]
-            bias[5] = .infinity
-            var activation = values(m * n, seed: 24)
-            for e in stride(from: 0, to: activation.count, by: 11) { activation[e] = [0, -0.0, .nan, -1][e % 4] }
-            let tanh = ActivationFunction.tanh
-            let definitions: [(String, SIMDKernels.SkinnyFunction, Bool, (Float, Int) -> Float)] = [
-                ("bias", .identity, true, { x, e in x + bias[e % n] }),
-                ("bias+ReLU", .relu, true, { x, e in max(x + bias[e % n], 0) }),
-                ("bias+tanh", .tanh, true, { x, e in tanh.apply(x + bias[e % n]) }),
-                ("mask", .relu, false, { x, e in activation[e] > 0 ? x : 0 }),
-                ("tanh′", .tanh, false, { x, e in x * tanh.derivative(from: activation[e]) }),
-            ]
-            for (name, function, forward, definition) in definitions {
-                let expected = (0..<product.count).map { definition(product[$0], $0) }
-                var c = [Float](repeating: 7, count: m * n)
-                let applied: Bool? = bias.withUnsafeBufferPointer { biasPointer in
-                    activation.withUnsafeBufferPointer { activationPointer in
-                        let epilogue: SIMDKernels.SkinnyEpilogue = forward
-                            ? .bias(biasPointer.baseAddress!, function: function)
-                            : .derivative(activationPointer.baseAddress!, function: function)
-                        return SIMDKernels.packedProduct(layout, m: m, n: n, k: k, a: a, b: b, c: &c, epilogue: epilogue,
-                                                         enabled: true, avx512: true)
-                    }
-                }
-                XCTAssertEqual(applied, true, "\(name) \(layout) \(m)×\(n)×\(k)")
-                assertSameBits(c, expected, "\(name) \(layout) \(m)×\(n)×\(k)")
+            let bias = assertEpiloguesHaveThePassesBits(layout, m: m, n: n, k: k, seed: 21) { a, b, c, epilogue in
+                SIMDKernels.packedProduct(layout, m: m, n: n, k: k, a: a, b: b, c: &c, epilogue: epilogue, enabled: true, avx512: true)
             }
+            let b = values(k * n, seed: 22)
             // A's rows picked from a larger matrix, with bias and ReLU
             let sourceRows = m + 9
             let source = values(sourceRows * k, seed: 25)
