@@ -187,7 +187,7 @@ final class CPUParallelTests: XCTestCase {
     /// A large TN product whose depth is many times its C (a weight gradient over a large batch)
     /// is, with a pool of two threads, the sum of the products over the depth's two halves: bit
     /// for bit the two one-thread products added here, C overwritten (NaN-poisoned before), and
-    /// within rounding of Float64.
+    /// within rounding of Float64; from 2³⁰ multiply-adds too.
     func testDeepTNProductIsTheSumOfItsDepthHalves() throws {
         let blas = try requireBLAS()
         guard BLASLibrary.splitsLargeProducts, blas.splitsProducts else { throw XCTSkip("large products keep the BLAS's threads here") }
@@ -222,6 +222,27 @@ final class CPUParallelTests: XCTestCase {
                 var sum = 0.0
                 for p in 0..<k { sum += Double(a[p * m + i]) * Double(b[p * n + j]) }
                 difference += (Double(c[i * n + j]) - sum) * (Double(c[i * n + j]) - sum)
+                norm += sum * sum
+            }
+        }
+        XCTAssertLessThan((difference / norm).squareRoot(), 1e-6)
+        XCTAssertTrue(BLASLibrary.takesDepthHalves(.tn, m: m, n: n, k: k))
+        // from 2³⁰ multiply-adds too (where other products keep OpenBLAS's threads): C overwritten
+        // and within rounding of Float64; not a TN product shallower than 4 times C's larger side
+        let (bm, bn, bk) = (512, 520, 4096)
+        XCTAssertGreaterThanOrEqual(bm * bn * bk, BLASLibrary.largeSplitBelow)
+        XCTAssertTrue(BLASLibrary.takesDepthHalves(.tn, m: bm, n: bn, k: bk))
+        XCTAssertFalse(BLASLibrary.takesDepthHalves(.tn, m: 2048, n: 2048, k: 512))
+        XCTAssertFalse(BLASLibrary.takesDepthHalves(.nt, m: bm, n: bn, k: bk))
+        let (ba, bb) = (Self.randomValues(bk * bm, seed: 33), Self.randomValues(bk * bn, seed: 34))
+        let large = MatrixProductTests.blasProduct(blas, .tn, m: bm, n: bn, k: bk, a: ba, b: bb)
+        XCTAssertFalse(large.contains { $0.isNaN })
+        (difference, norm) = (0, 0)
+        for i in stride(from: 0, to: bm, by: 101) {
+            for j in 0..<bn {
+                var sum = 0.0
+                for p in 0..<bk { sum += Double(ba[p * bm + i]) * Double(bb[p * bn + j]) }
+                difference += (Double(large[i * bn + j]) - sum) * (Double(large[i * bn + j]) - sum)
                 norm += sum * sum
             }
         }

@@ -177,6 +177,16 @@ public final class BLASLibrary: @unchecked Sendable {
     /// 303 / 287; level from a ratio of 4 down (512×512×2048 303 / 304, 1024×1024×2048 291 / 292).
     static let depthSplitRatio = 4
 
+    /// Whether a product goes by `productInDepthHalves`: a TN product from `singleThreadBelow`
+    /// multiply-adds whose depth is at least `depthSplitRatio` times C's larger side, where the
+    /// pool has two threads, however large (from 2³⁰ too, where other products keep OpenBLAS's
+    /// threads: [8,512,512,8] at batch 4096, its 512×512×4096 weight gradient with its delta,
+    /// 14.45–15.40 → 14.24–14.67 ms, lower in five alternating pairs of five).
+    static func takesDepthHalves(_ layout: ProductLayout, m: Int, n: Int, k: Int) -> Bool {
+        layout == .tn && splitsLargeProducts && multiplyAdds(m: m, n: n, k: k) >= singleThreadBelow
+            && k >= depthSplitRatio * max(m, n)
+    }
+
     /// Whether such products are split (`MLPKIT_SPLIT_PRODUCTS=0` turns it off).
     let splitsProducts: Bool = getenv("MLPKIT_SPLIT_PRODUCTS").map { String(cString: $0) != "0" } ?? true
 
@@ -302,10 +312,11 @@ public final class BLASLibrary: @unchecked Sendable {
         // the mid-size ones chosen by the shape alone (not by the cores there are), so the bits
         // are the same everywhere; the large ones where the pool has two threads (OpenBLAS's
         // threaded product's bits depend on its threads anyway)
+        let inDepthHalves = Self.takesDepthHalves(layout, m: m, n: n, k: k)
         if allowsSplit, splitsProducts, work >= Self.splitFrom,
-           work < Self.singleThreadBelow || (Self.splitsLargeProducts && work < Self.largeSplitBelow) {
+           work < Self.singleThreadBelow || (Self.splitsLargeProducts && work < Self.largeSplitBelow) || inDepthHalves {
             useOneThread()
-            if layout == .tn, work >= Self.singleThreadBelow, k >= Self.depthSplitRatio * max(m, n) {
+            if inDepthHalves {
                 productInDepthHalves(m: m, n: n, k: k, a: a, b: b, c: c)
             } else {
                 productInChunks(layout, m: m, n: n, k: k, a: a, b: b, c: c, lda: lda, ldb: ldb,
