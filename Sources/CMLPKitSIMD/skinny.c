@@ -61,60 +61,114 @@ AVX512 void mlpkit_shallow_product_avx512(long n, long k, const float *a, const 
     }
 }
 
-enum { FEW_MOST = 16, FEW_SUMS = 4096, NARROW_MOST = 8 };  // the most rows `few_sums` takes, and the sums it holds
+enum { FEW_MOST = 16, NARROW_MOST = 8 };  // the most rows `few_product` takes; the narrow kernel's columns
 
-// How many lanes of the long operand a pass of `few_sums` takes for `rows` sums each: as many
-// whole vectors as FEW_SUMS floats hold (16 KB: the cache's), 256 for 16 rows, 4096 for one.
-static inline long few_group(long rows) { return FEW_SUMS / rows / 16 * 16; }
-
-// totals[r·group + l] = Σ_p long[p, start + l]·few[p, r] for r < rows (at most FEW_MOST) and
-// l < width (at most few_group(rows)), over each depth block in order from zero, the blocks added
-// in turn: `longer` is k×ldLong and `few` k×rows, both row-major. Each depth's row of the long
-// operand is read once, in order; the sums stay in a block on the stack (the cache's, not the
-// registers').
-static inline AVX512 void few_sums(long rows, long k, const float *longer, long ldLong, long start, long width,
-                                   const float *few, float *totals) {
-    float sums[FEW_SUMS];
-    const long group = few_group(rows), vectors = (width + 15) / 16;
-    for (long p0 = 0; p0 < k; p0 += SKINNY_KC) {
-        const long depth = k - p0 < SKINNY_KC ? k - p0 : SKINNY_KC;
-        for (long r = 0; r < rows; ++r)
-            for (long v = 0; v < vectors; ++v) _mm512_storeu_ps(sums + r * group + 16 * v, _mm512_setzero_ps());
+// One tile of C = Aᵀ·B with a few side: the R rows r0..r0+R−1 of the few side by V vectors (16·V
+// lanes from l0, `lanes` of the last vector) of the long side, its sums in R·V registers over each
+// depth block of SKINNY_KC in order from zero, the blocks added to C in turn (as the packed product
+// stores them). `longer` is k×ldLong and `fewer` k×few, both row-major; element (l, r) of C lies
+// at c[l·longStride + r·fewStride]: a vector's lanes are contiguous where longStride is 1 (the
+// short kernel: C's rows), else gathered and scattered (the thin kernel: C's columns, once per
+// tile and block). Each depth's 16·V values of the long operand are read once per tile, in order.
+static inline __attribute__((always_inline)) AVX512 void few_tile(const int R, const int V, long few, long p0, long depth,
+                                                                 const float *longer, long ldLong, const float *fewer, float *c,
+                                                                 long longStride, long fewStride, long l0, long r0, __mmask16 last) {
+    const __m512i index = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                                             _mm512_set1_epi32((int)longStride));
+    {
+        __m512 sums[FEW_MOST][4];
+        for (int r = 0; r < R; ++r)
+            for (int v = 0; v < V; ++v) sums[r][v] = _mm512_setzero_ps();
         for (long p = p0; p < p0 + depth; ++p) {
-            const float *line = longer + p * ldLong + start;
-            for (long v = 0; v < vectors; ++v) {
-                const __m512 x = _mm512_maskz_loadu_ps(lanes_left(width - 16 * v), line + 16 * v);
-                for (long r = 0; r < rows; ++r) {
-                    float *sum = sums + r * group + 16 * v;
-                    _mm512_storeu_ps(sum, _mm512_fmadd_ps(x, _mm512_set1_ps(few[p * rows + r]), _mm512_loadu_ps(sum)));
-                }
+            const float *line = longer + p * ldLong + l0;
+            __m512 x[4];
+            for (int v = 0; v < V; ++v) x[v] = _mm512_maskz_loadu_ps(v == V - 1 ? last : (__mmask16)0xFFFF, line + 16 * v);
+            const float *row = fewer + p * few + r0;
+            for (int r = 0; r < R; ++r) {
+                const __m512 y = _mm512_set1_ps(row[r]);
+                for (int v = 0; v < V; ++v) sums[r][v] = _mm512_fmadd_ps(x[v], y, sums[r][v]);
             }
         }
-        // the first block's chain, then each next block's added, as the packed product stores them
-        for (long r = 0; r < rows; ++r)
-            for (long v = 0; v < vectors; ++v) {
-                float *total = totals + r * group + 16 * v;
-                const __m512 block = _mm512_loadu_ps(sums + r * group + 16 * v);
-                _mm512_storeu_ps(total, p0 == 0 ? block : _mm512_add_ps(_mm512_loadu_ps(total), block));
+        for (int r = 0; r < R; ++r)
+            for (int v = 0; v < V; ++v) {
+                const __mmask16 lanes = v == V - 1 ? last : (__mmask16)0xFFFF;
+                float *at = c + (l0 + 16 * v) * longStride + (r0 + r) * fewStride;
+                if (longStride == 1) {
+                    const __m512 total = p0 == 0 ? sums[r][v] : _mm512_add_ps(_mm512_maskz_loadu_ps(lanes, at), sums[r][v]);
+                    _mm512_mask_storeu_ps(at, lanes, total);
+                } else {
+                    const __m512 total = p0 == 0 ? sums[r][v]
+                                                 : _mm512_add_ps(_mm512_mask_i32gather_ps(_mm512_setzero_ps(), lanes, index, at, 4),
+                                                                 sums[r][v]);
+                    _mm512_mask_i32scatter_ps(at, lanes, index, total, 4);
+                }
             }
     }
 }
 
-// C = Aᵀ·B where one side of C has at most FEW_MOST elements (`few`, the sums `few_sums` holds per
-// lane) and the other is long: the long side's elements start..<end, a group of lanes at a time,
-// element (l, r) of the group (long side l, few side r) stored at c[l·longStride + r·fewStride].
-// `longer` is the long operand (k×ldLong), `fewer` the few one (k×few).
-static inline AVX512 void few_product(long few, long k, const float *longer, long ldLong, const float *fewer, float *c,
-                                      long longStride, long fewStride, long start, long end) {
-    float totals[FEW_SUMS];
-    const long group = few_group(few);
-    for (long l0 = start; l0 < end; l0 += group) {
-        const long width = end - l0 < group ? end - l0 : group;
-        few_sums(few, k, longer, ldLong, l0, width, fewer, totals);
-        for (long r = 0; r < few; ++r)
-            for (long l = 0; l < width; ++l) c[(l0 + l) * longStride + r * fewStride] = totals[r * group + l];
+// Every tile of the long side's elements start..<end for the few side's rows r0..r0+R−1, V vectors
+// at a time (the last tile under a mask), one depth block after another, so that the block's rows
+// of the long operand (512 of them) stay in the cache over its tiles.
+static inline __attribute__((always_inline)) AVX512 void few_tiles(const int R, const int V, long few, long k, const float *longer,
+                                                                  long ldLong, const float *fewer, float *c, long longStride,
+                                                                  long fewStride, long start, long end, long r0) {
+    for (long p0 = 0; p0 < k; p0 += SKINNY_KC) {
+        const long depth = k - p0 < SKINNY_KC ? k - p0 : SKINNY_KC;
+        for (long l0 = start; l0 < end; l0 += 16 * V) {
+            const long left = end - l0;
+            if (left >= 16 * V) {
+                few_tile(R, V, few, p0, depth, longer, ldLong, fewer, c, longStride, fewStride, l0, r0, (__mmask16)0xFFFF);
+            } else {
+                // the ragged end: as many vectors as it needs, the last under a mask
+                const long vectors = (left + 15) / 16;
+                const __mmask16 last = lanes_left(left - 16 * (vectors - 1));
+                if (vectors == 1)
+                    few_tile(R, 1, few, p0, depth, longer, ldLong, fewer, c, longStride, fewStride, l0, r0, last);
+                else if (vectors == 2)
+                    few_tile(R, 2 < V ? 2 : V, few, p0, depth, longer, ldLong, fewer, c, longStride, fewStride, l0, r0, last);
+                else if (vectors == 3)
+                    few_tile(R, 3 < V ? 3 : V, few, p0, depth, longer, ldLong, fewer, c, longStride, fewStride, l0, r0, last);
+                else  // 4 (V is 4: left is under 16·V)
+                    few_tile(R, V, few, p0, depth, longer, ldLong, fewer, c, longStride, fewStride, l0, r0, last);
+            }
+        }
     }
 }
+
+// R rows of the few side at once, with as many vectors of the long side as keep R·V sums, the V
+// values of a depth and a broadcast within the 32 registers: V = 4 for up to 4 rows, 2 for up to
+// 8, 1 for up to 16.
+#define FEW_ROWS(R) few_tiles(R, (R) <= 4 ? 4 : (R) <= 8 ? 2 : 1, few, k, longer, ldLong, fewer, c, longStride, fewStride, start, end, r0)
+
+// C = Aᵀ·B where one side of C has at most FEW_MOST elements (`few`) and the other is long: the
+// long side's elements start..<end, element (l, r) stored at c[l·longStride + r·fewStride].
+// `longer` is the long operand (k×ldLong), `fewer` the few one (k×few). Against a pass keeping
+// the sums in a 16 KB block on the stack (each multiply-add a load and a store, rows 4 KB apart
+// aliasing each other's stores): 8×512×4096 on one thread 1.1 ms → see `few_tile`'s note in the
+// README's Speed section.
+static inline AVX512 void few_product(long few, long k, const float *longer, long ldLong, const float *fewer, float *c,
+                                      long longStride, long fewStride, long start, long end) {
+    const long r0 = 0;
+    switch (few) {
+    case 1: FEW_ROWS(1); break;
+    case 2: FEW_ROWS(2); break;
+    case 3: FEW_ROWS(3); break;
+    case 4: FEW_ROWS(4); break;
+    case 5: FEW_ROWS(5); break;
+    case 6: FEW_ROWS(6); break;
+    case 7: FEW_ROWS(7); break;
+    case 8: FEW_ROWS(8); break;
+    case 9: FEW_ROWS(9); break;
+    case 10: FEW_ROWS(10); break;
+    case 11: FEW_ROWS(11); break;
+    case 12: FEW_ROWS(12); break;
+    case 13: FEW_ROWS(13); break;
+    case 14: FEW_ROWS(14); break;
+    case 15: FEW_ROWS(15); break;
+    default: FEW_ROWS(16); break;
+    }
+}
+#undef FEW_ROWS
 
 // C (m×n) = Aᵀ·B for a thin B (n at most FEW_MOST): A is k×m, B is k×n, both row-major; C's rows
 // start..<end. The lanes run along C's rows (A's columns).

@@ -111,14 +111,16 @@ final class SkinnyProductTests: XCTestCase {
             }
         }
         // thin (C m×n, n ≤ 16, cut by rows) and short (m ≤ 16, cut by columns): C = Aᵀ·B, depths
-        // past one and two blocks of 512; passes of as many lanes as 4,096 sums hold (1030 wide with
-        // 4 sums: two passes of 1,024 and one of 6; 5,000 with one sum: two)
+        // past one and two blocks of 512; tiles of 64 lanes for up to 4 sums, 32 for up to 8, 16 for
+        // up to 16, and ragged ends of 1 to 4 vectors (37, 77 and 90 long, 100 and 600 with 3 sums)
         typealias Kernel = (Int, Int, Int, UnsafePointer<Float>?, UnsafePointer<Float>?, UnsafeMutablePointer<Float>?, Int, Int) -> Void
         let kernels: [(String, Kernel, [(Int, Int, Int)], Bool)] = [
             ("thin", mlpkit_thin_tn_product_avx512, [(1, 1, 1), (16, 2, 700), (37, 3, 513), (1030, 4, 1100), (256, 2, 4096), (17, 1, 64),
-                                                      (300, 13, 1100), (531, 16, 600), (5000, 1, 3)], true),
+                                                      (300, 13, 1100), (531, 16, 600), (5000, 1, 3), (77, 6, 700), (90, 8, 530),
+                                                      (41, 10, 513), (250, 5, 1030), (100, 3, 520)], true),
             ("short", mlpkit_short_tn_product_avx512, [(1, 1, 1), (2, 37, 700), (3, 600, 513), (4, 1030, 1100), (3, 256, 4096), (1, 17, 64),
-                                                       (13, 300, 1100), (16, 531, 600), (1, 5000, 3)], false),
+                                                       (13, 300, 1100), (16, 531, 600), (1, 5000, 3), (6, 77, 700), (8, 90, 530),
+                                                       (10, 41, 513), (5, 250, 1030), (3, 100, 520)], false),
         ]
         for (name, kernel, shapes, byRows) in kernels {
             for (m, n, k) in shapes {
