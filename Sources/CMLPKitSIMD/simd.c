@@ -1108,6 +1108,12 @@ AVX512 void mlpkit_packed_product_avx512(long m, long n, long k, const float *a,
     packed_product(m, n, k, a, aRow, aDepth, b, bDepth, bColumn, c, ldc, PACKED512_NR, PACKED512_MR, packed_kernel_512);
 }
 
+AVX512 void mlpkit_epilogue_block_avx512(float *c, long ldc, long rows, long columns, const float *bias, int function,
+                                         const float *source) {
+    const struct tile_epilogue epi = {bias, source, ldc, function};
+    epilogue_block_512(c, ldc, rows, columns, &epi);
+}
+
 AVX512 void mlpkit_claimed_product_avx512(
     long m, long n, long k, const float *a, long aRow, long aDepth, const long *aRows, const float *b, long bDepth, long bColumn,
     const long *bDepths, float *c, long ldc, long chunk, long *next, int splitsColumns, const float *bias, int function,
@@ -1174,6 +1180,10 @@ void mlpkit_claimed_product_avx2(long m, long n, long k, const float *a, long aR
                                  long *next, int splitsColumns) {
     (void)m; (void)n; (void)k; (void)a; (void)aRow; (void)aDepth; (void)aRows; (void)b; (void)bDepth; (void)bColumn;
     (void)bDepths; (void)c; (void)ldc; (void)chunk; (void)next; (void)splitsColumns;
+}
+void mlpkit_epilogue_block_avx512(float *c, long ldc, long rows, long columns, const float *bias, int function,
+                                  const float *source) {
+    (void)c; (void)ldc; (void)rows; (void)columns; (void)bias; (void)function; (void)source;
 }
 void mlpkit_claimed_product_avx512(long m, long n, long k, const float *a, long aRow, long aDepth, const long *aRows,
                                    const float *b, long bDepth, long bColumn, const long *bDepths, float *c, long ldc, long chunk,

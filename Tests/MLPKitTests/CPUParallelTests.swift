@@ -184,6 +184,54 @@ final class CPUParallelTests: XCTestCase {
         }
     }
 
+    /// A large product split into two blocks of C (`BLASLibrary.splitsLargeProducts`), in rows and
+    /// in columns, with AVX-512 applies the product's epilogue to each block after its `sgemm`:
+    /// the bits of the product and then the backend's pass (bias+ReLU, bias+tanh, the ReLU mask),
+    /// NaN and −0 in the activation included.
+    func testSplitLargeProductsApplyTheEpilogueWithThePassesBits() throws {
+        let blas = try requireBLAS()
+        guard BLASLibrary.splitsLargeProducts, blas.splitsProducts, SIMDKernels.avx512 else {
+            throw XCTSkip("no split large products with AVX-512 here")
+        }
+        let tanh = ActivationFunction.tanh
+        for (layout, m, n, k) in [(ProductLayout.nt, 4096, 256, 160), (.nt, 256, 1030, 520), (.nn, 2048, 512, 160)] {
+            XCTAssertGreaterThanOrEqual(m * n * k, BLASLibrary.singleThreadBelow)
+            let a = Self.randomValues(m * k, seed: 41), b = Self.randomValues(k * n, seed: 42)
+            var bias = Self.randomValues(n, seed: 43)
+            bias[1] = .nan
+            var activation = Self.randomValues(m * n, seed: 44)
+            for e in stride(from: 0, to: activation.count, by: 13) { activation[e] = [0, -0.0, .nan, -1][e % 4] }
+            let product = MatrixProductTests.blasProduct(blas, layout, m: m, n: n, k: k, a: a, b: b)
+            let cases: [(String, Bool, SIMDKernels.SkinnyFunction, (Float, Int) -> Float)] = [
+                ("bias+ReLU", true, .relu, { x, e in max(x + bias[e % n], 0) }),
+                ("bias+tanh", true, .tanh, { x, e in tanh.apply(x + bias[e % n]) }),
+                ("mask", false, .relu, { x, e in activation[e] > 0 ? x : 0 }),
+            ]
+            for (name, forward, function, definition) in cases {
+                var c = [Float](repeating: .nan, count: m * n)
+                let applied = a.withUnsafeBufferPointer { ap in
+                    b.withUnsafeBufferPointer { bp in
+                        bias.withUnsafeBufferPointer { biasPointer in
+                            activation.withUnsafeBufferPointer { activationPointer in
+                                c.withUnsafeMutableBufferPointer { cp in
+                                    blas.product(layout, m: m, n: n, k: k, a: ap.baseAddress!, b: bp.baseAddress!, c: cp.baseAddress!,
+                                                 epilogue: forward ? .bias(biasPointer.baseAddress!, function: function)
+                                                     : .derivative(activationPointer.baseAddress!, function: function))
+                                }
+                            }
+                        }
+                    }
+                }
+                XCTAssertTrue(applied, "\(name) \(layout) \(m)×\(n)×\(k)")
+                let wrong = (0..<(m * n)).filter {
+                    let expected = definition(product[$0], $0)
+                    return c[$0].bitPattern != expected.bitPattern && !(c[$0].isNaN && expected.isNaN)
+                }
+                XCTAssertEqual(wrong.count, 0, "\(name) \(layout) \(m)×\(n)×\(k): first at \(wrong.first ?? -1)")
+            }
+        }
+    }
+
     /// A large TN product whose depth is many times its C (a weight gradient over a large batch)
     /// is, with a pool of two threads, the sum of the products over the depth's two halves: bit
     /// for bit the two one-thread products added here, C overwritten (NaN-poisoned before), and

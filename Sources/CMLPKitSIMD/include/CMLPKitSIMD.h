@@ -87,6 +87,12 @@ void mlpkit_claimed_product_avx2(long m, long n, long k, const float *a, long aR
                                  const float *b, long bDepth, long bColumn, const long *bDepths, float *c, long ldc, long chunk,
                                  long *next, int splitsColumns);
 
+/// The product's epilogue (as `mlpkit_claimed_product_avx512` applies it) over a rows×columns
+/// block of C already computed (leading dimension ldc; `bias` the block's first column's, `source`
+/// its first element's, ldc floats a row). Only where `mlpkit_avx512_level()` is at least 1.
+void mlpkit_epilogue_block_avx512(float *c, long ldc, long rows, long columns, const float *bias, int function,
+                                  const float *source);
+
 /// `mlpkit_claimed_product_avx2` with the AVX-512 kernel (column chunks a multiple of 32), and the
 /// product's epilogue on C's final sums, as the CPU backend's passes compute it (`epilogue16.h`):
 /// f(C + bias) with `bias` (n floats), or C·f′(source) with `source` (m×n, leading dimension ldc),

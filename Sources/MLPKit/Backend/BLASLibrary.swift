@@ -199,6 +199,10 @@ public final class BLASLibrary: @unchecked Sendable {
         var b: UnsafePointer<Float>
         var c: UnsafeMutablePointer<Float>
         var splitsColumns: Bool
+        // the epilogue each block applies after its `sgemm` (AVX-512's `mlpkit_epilogue_block_avx512`)
+        var bias: UnsafePointer<Float>? = nil
+        var function: Int32 = 0
+        var source: UnsafePointer<Float>? = nil
     }
 
     /// The product as two independent products of blocks of C, each zeroing its block and
@@ -218,10 +222,17 @@ public final class BLASLibrary: @unchecked Sendable {
     /// on the number of cores; it is not always the same bits as one call, though: OpenBLAS's
     /// kernel rounds the last columns of a call differently (checked to agree to rounding in
     /// `CPUParallelTests`). `MLPKIT_SPLIT_PRODUCTS=0` turns the split off.
+    ///
+    /// With AVX-512, each block then applies the product's epilogue (`epilogue`) to itself, on the
+    /// thread that wrote it, while it is in that core's cache, instead of a pass over all of C
+    /// afterwards, split over both cores (each half reading the rows the other core had just
+    /// written): the same element-wise operations, so the same bits. Returns whether it did.
+    @discardableResult
     private func productInChunks(
         _ layout: ProductLayout, m: Int, n: Int, k: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>,
-        c: UnsafeMutablePointer<Float>, lda: Int, ldb: Int, transposeA: Int32, transposeB: Int32
-    ) {
+        c: UnsafeMutablePointer<Float>, lda: Int, ldb: Int, transposeA: Int32, transposeB: Int32,
+        epilogue: SIMDKernels.SkinnyEpilogue = .none
+    ) -> Bool {
         let tile = 16  // blocks a multiple of the kernel's 16-wide tiles
         let splitsColumns = m < 2 * tile || (layout != .tn && n > m)
         let extent = splitsColumns ? n : m
@@ -229,6 +240,14 @@ public final class BLASLibrary: @unchecked Sendable {
         let width = ParallelChunks.blockWidth(extent, pieces: pieces, multiple: tile)
         var job = ProductJob(sgemm: sgemm, layout: layout, transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k,
                              lda: lda, ldb: ldb, a: a, b: b, c: c, splitsColumns: splitsColumns)
+        var applies = false
+        if SIMDKernels.avx512 {
+            switch epilogue {
+            case .none: break
+            case let .bias(bias, function): (job.bias, job.function, applies) = (bias, function.rawValue, true)
+            case let .derivative(source, function): (job.source, job.function, applies) = (source, function.rawValue, true)
+            }
+        }
         withUnsafePointer(to: &job) { context in
             ParallelChunks.forEach(count: extent, chunk: width, parallel: true, staysAwake: true, context: context) { context, start, end in
                 let job = context.assumingMemoryBound(to: ProductJob.self).pointee
@@ -249,8 +268,15 @@ public final class BLASLibrary: @unchecked Sendable {
                 job.sgemm(
                     BLASLibrary.rowMajor, job.transposeA, job.transposeB, Int32(rows), Int32(columns), Int32(k), 1,
                     a, Int32(max(job.lda, 1)), b, Int32(max(job.ldb, 1)), 1, c, Int32(max(n, 1)))
+                if job.bias != nil || job.source != nil {
+                    // the block's epilogue: its first column's bias, its first element's source
+                    let column = job.splitsColumns ? start : 0, row = job.splitsColumns ? 0 : start
+                    mlpkit_epilogue_block_avx512(c, n, rows, columns, job.bias.map { $0 + column }, job.function,
+                                                 job.source.map { $0 + row * n + column })
+                }
             }
         }
+        return applies
     }
 
     private struct DepthJob {
@@ -298,10 +324,12 @@ public final class BLASLibrary: @unchecked Sendable {
     private static let transpose: Int32 = 112
 
     /// C[m×n] = op(A)·op(B), row-major, in the given layout (see `ProductLayout`).
+    @discardableResult
     func product(
         _ layout: ProductLayout, m: Int, n: Int, k: Int,
-        a: UnsafePointer<Float>, b: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>, allowsSplit: Bool = true
-    ) {
+        a: UnsafePointer<Float>, b: UnsafePointer<Float>, c: UnsafeMutablePointer<Float>, allowsSplit: Bool = true,
+        epilogue: SIMDKernels.SkinnyEpilogue = .none
+    ) -> Bool {
         let (transposeA, transposeB, lda, ldb): (Int32, Int32, Int, Int)
         switch layout {
         case .nt: (transposeA, transposeB, lda, ldb) = (Self.noTranspose, Self.transpose, k, k)
@@ -318,11 +346,10 @@ public final class BLASLibrary: @unchecked Sendable {
             useOneThread()
             if inDepthHalves {
                 productInDepthHalves(m: m, n: n, k: k, a: a, b: b, c: c)
-            } else {
-                productInChunks(layout, m: m, n: n, k: k, a: a, b: b, c: c, lda: lda, ldb: ldb,
-                                transposeA: transposeA, transposeB: transposeB)
+                return false
             }
-            return
+            return productInChunks(layout, m: m, n: n, k: k, a: a, b: b, c: c, lda: lda, ldb: ldb,
+                                   transposeA: transposeA, transposeB: transposeB, epilogue: epilogue)
         }
         let threads = chooseThreads(multiplyAdds: work)
         // C zeroed here in one contiguous pass and accumulated into (β = 1): with β = 0 OpenBLAS
@@ -338,5 +365,6 @@ public final class BLASLibrary: @unchecked Sendable {
         sgemm(
             Self.rowMajor, transposeA, transposeB, Int32(m), Int32(n), Int32(k), 1,
             a, Int32(max(lda, 1)), b, Int32(max(ldb, 1)), beta, c, Int32(max(n, 1)))
+        return false
     }
 }

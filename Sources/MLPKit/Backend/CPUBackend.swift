@@ -205,7 +205,7 @@ public final class CPUBackend: Backend {
                 return applied
             }
             if let blas, k > 0, !SIMDKernels.prefersPackedProduct(m: m, n: n, k: k) {
-                blas.product(layout, m: m, n: n, k: k, a: aPointer, b: bPointer, c: cPointer)
+                return blas.product(layout, m: m, n: n, k: k, a: aPointer, b: bPointer, c: cPointer, epilogue: skinny)
             } else if let applied = SIMDKernels.packedProduct(layout, m: m, n: n, k: k, a: aPointer, b: bPointer, c: cPointer,
                                                               epilogue: skinny) {
                 return applied
