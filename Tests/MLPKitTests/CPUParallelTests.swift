@@ -264,16 +264,7 @@ final class CPUParallelTests: XCTestCase {
         let (first, second) = (part(0..<half), part(half..<k))
         let expected = (0..<(m * n)).map { first[$0] + second[$0] }
         XCTAssertEqual((0..<(m * n)).filter { c[$0].bitPattern != expected[$0].bitPattern }.count, 0)
-        var difference = 0.0, norm = 0.0
-        for i in stride(from: 0, to: m, by: 37) {
-            for j in 0..<n {
-                var sum = 0.0
-                for p in 0..<k { sum += Double(a[p * m + i]) * Double(b[p * n + j]) }
-                difference += (Double(c[i * n + j]) - sum) * (Double(c[i * n + j]) - sum)
-                norm += sum * sum
-            }
-        }
-        XCTAssertLessThan((difference / norm).squareRoot(), 1e-6)
+        XCTAssertLessThan(Self.tnError(c, a, b, m: m, n: n, k: k, everyRow: 37), 1e-6)
         XCTAssertTrue(BLASLibrary.takesDepthHalves(.tn, m: m, n: n, k: k))
         // from 2³⁰ multiply-adds too (where other products keep OpenBLAS's threads): C overwritten
         // and within rounding of Float64; not a TN product shallower than 4 times C's larger side
@@ -285,16 +276,21 @@ final class CPUParallelTests: XCTestCase {
         let (ba, bb) = (Self.randomValues(bk * bm, seed: 33), Self.randomValues(bk * bn, seed: 34))
         let large = MatrixProductTests.blasProduct(blas, .tn, m: bm, n: bn, k: bk, a: ba, b: bb)
         XCTAssertFalse(large.contains { $0.isNaN })
-        (difference, norm) = (0, 0)
-        for i in stride(from: 0, to: bm, by: 101) {
-            for j in 0..<bn {
+        XCTAssertLessThan(Self.tnError(large, ba, bb, m: bm, n: bn, k: bk, everyRow: 101), 1e-6)
+    }
+
+    /// ‖C − Aᵀ·B‖ / ‖Aᵀ·B‖ over every `everyRow`th row of C (A k×m, B k×n), Aᵀ·B in Float64.
+    static func tnError(_ c: [Float], _ a: [Float], _ b: [Float], m: Int, n: Int, k: Int, everyRow: Int) -> Double {
+        var difference = 0.0, norm = 0.0
+        for i in stride(from: 0, to: m, by: everyRow) {
+            for j in 0..<n {
                 var sum = 0.0
-                for p in 0..<bk { sum += Double(ba[p * bm + i]) * Double(bb[p * bn + j]) }
-                difference += (Double(large[i * bn + j]) - sum) * (Double(large[i * bn + j]) - sum)
+                for p in 0..<k { sum += Double(a[p * m + i]) * Double(b[p * n + j]) }
+                difference += (Double(c[i * n + j]) - sum) * (Double(c[i * n + j]) - sum)
                 norm += sum * sum
             }
         }
-        XCTAssertLessThan((difference / norm).squareRoot(), 1e-6)
+        return (difference / norm).squareRoot()
     }
 
     /// Once a bias correction rounds to exactly 1 its division is skipped; the bits must be those
