@@ -240,13 +240,10 @@ public final class BLASLibrary: @unchecked Sendable {
         let width = ParallelChunks.blockWidth(extent, pieces: pieces, multiple: tile)
         var job = ProductJob(sgemm: sgemm, layout: layout, transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k,
                              lda: lda, ldb: ldb, a: a, b: b, c: c, splitsColumns: splitsColumns)
-        var applies = false
-        if SIMDKernels.avx512 {
-            switch epilogue {
-            case .none: break
-            case let .bias(bias, function): (job.bias, job.function, applies) = (bias, function.rawValue, true)
-            case let .derivative(source, function): (job.source, job.function, applies) = (source, function.rawValue, true)
-            }
+        let applies = SIMDKernels.avx512 && !epilogue.isNone
+        if applies {
+            let (bias, function, source) = epilogue.arguments
+            (job.bias, job.function, job.source) = (bias, function.rawValue, source)
         }
         withUnsafePointer(to: &job) { context in
             ParallelChunks.forEach(count: extent, chunk: width, parallel: true, staysAwake: true, context: context) { context, start, end in
@@ -323,7 +320,8 @@ public final class BLASLibrary: @unchecked Sendable {
     private static let noTranspose: Int32 = 111
     private static let transpose: Int32 = 112
 
-    /// C[m×n] = op(A)·op(B), row-major, in the given layout (see `ProductLayout`).
+    /// C[m×n] = op(A)·op(B), row-major, in the given layout (see `ProductLayout`); true when it
+    /// applied `epilogue` too (`productInChunks` with AVX-512), else the caller applies it.
     @discardableResult
     func product(
         _ layout: ProductLayout, m: Int, n: Int, k: Int,

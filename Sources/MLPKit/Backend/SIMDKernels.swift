@@ -151,6 +151,20 @@ enum SIMDKernels {
         case bias(UnsafePointer<Float>, function: SkinnyFunction)
         /// C·f′(source), source m×n (for ReLU: C where source > 0, else +0).
         case derivative(UnsafePointer<Float>, function: SkinnyFunction)
+
+        /// The C kernels' three epilogue arguments (bias, f, source): nil, identity, nil for none.
+        var arguments: (bias: UnsafePointer<Float>?, function: SkinnyFunction, source: UnsafePointer<Float>?) {
+            switch self {
+            case .none: (nil, .identity, nil)
+            case let .bias(bias, function): (bias, function, nil)
+            case let .derivative(source, function): (nil, function, source)
+            }
+        }
+
+        /// Whether there is an epilogue to apply.
+        var isNone: Bool {
+            if case .none = self { true } else { false }
+        }
     }
 
     /// C = op(A)·op(B) (overwriting C) by the kernel `skinnyKernel` names, with the packed
@@ -175,11 +189,8 @@ enum SIMDKernels {
         c: UnsafeMutablePointer<Float>, epilogue: SkinnyEpilogue, avx512: Bool = avx512
     ) -> Bool? {
         guard let kernel = skinnyKernel(layout, m: m, n: n, k: k, avx512: avx512) else { return nil }
-        let (bias, function, source): (UnsafePointer<Float>?, SkinnyFunction, UnsafePointer<Float>?) = switch (kernel, epilogue) {
-        case let (.shallow, .bias(bias, function)): (bias, function, nil)
-        case let (.shallow, .derivative(source, function)): (nil, function, source)
-        default: (nil, .identity, nil)
-        }
+        // only the shallow kernel takes an epilogue
+        let (bias, function, source) = kernel == .shallow ? epilogue.arguments : SkinnyEpilogue.none.arguments
         let applies = bias != nil || source != nil
         func run(_ b: UnsafePointer<Float>) {
             var job = SkinnyJob(m: m, n: n, k: k, a: a, b: b, c: c, kernel: kernel, bias: bias, function: function, source: source)
@@ -230,19 +241,15 @@ enum SIMDKernels {
         // op(A)'s rows and op(B)'s depths picked from larger matrices (nil: in order)
         var aRows: UnsafePointer<Int>? = nil
         var bDepths: UnsafePointer<Int>? = nil
-        // the epilogue the AVX-512 claimed product applies (`appliesEpilogue`)
+        // the epilogue the AVX-512 claimed product applies (`take`)
         var bias: UnsafePointer<Float>? = nil
         var function: SkinnyFunction = .identity
         var source: UnsafePointer<Float>? = nil
 
         /// Sets the epilogue where the claimed AVX-512 product takes this product; whether it did.
         mutating func take(_ epilogue: SkinnyEpilogue) -> Bool {
-            guard avx512 else { return false }
-            switch epilogue {
-            case .none: return false
-            case let .bias(pointer, f): (bias, function) = (pointer, f)
-            case let .derivative(pointer, f): (source, function) = (pointer, f)
-            }
+            guard avx512, !epilogue.isNone else { return false }
+            (bias, function, source) = epilogue.arguments
             return true
         }
     }
