@@ -1,3 +1,4 @@
+import Foundation
 import XCTest
 @testable import MLPKit
 
@@ -291,6 +292,95 @@ final class CPUParallelTests: XCTestCase {
             }
         }
         return (difference / norm).squareRoot()
+    }
+
+    /// Adam told the network's layout (`Backend.adamUpdate(…, layout:…)`), which on the CPU gives
+    /// each thread its rows of every layer's W and b: every parameter updated once, with the bits
+    /// of the update in claimed chunks (plain Adam, AdamW, clipping, two steps) and, for plain
+    /// Adam, of SEED.md §4's formula element by element; on layouts whose rows split evenly and
+    /// raggedly (450 rows: blocks of 256 and 194), a last layer of one block, and a layout too
+    /// large for owned rows.
+    func testAdamByOwnedRowsHasTheClaimedChunksBits() throws {
+        let layouts = try [[784, 256, 128, 10], [300, 450, 100, 3], [20, 1000, 600, 1]].map { try LayerLayout(sizes: $0) }
+        let variants = [AdamHyperparameters(), AdamHyperparameters(weightDecay: 0.01), AdamHyperparameters(weightDecay: 0.1, clipNorm: 0.5)]
+        let backend = CPUBackend()
+        for (which, layout) in layouts.enumerated() {
+            let count = layout.parameterCount
+            let owned = ElementwiseKernels.splitsAdamByOwnedRows(count: count, layout: layout, owns: true, avx512: true)
+            XCTAssertEqual(owned, ParallelChunks.threads > 1 && which < 2, "\(layout.sizes)")
+            for (index, h) in variants.enumerated() {
+                let initial = Self.randomValues(count, seed: UInt64(50 + index))
+                let buffers = try (0..<2).map { _ in try (0..<4).map { _ in try backend.makeBuffer(count: count) } }
+                for set in buffers { try initial.withUnsafeBufferPointer { try backend.upload($0, to: BufferSlice(set[0])) } }
+                for t in 1...2 {
+                    let gradients = Self.randomValues(count, seed: UInt64(500 + 10 * index + t), scale: 0.1)
+                    let (m0, v0, theta0) = (Array(UnsafeBufferPointer(start: buffers[0][2].pointer, count: count)),
+                                            Array(UnsafeBufferPointer(start: buffers[0][3].pointer, count: count)),
+                                            Array(UnsafeBufferPointer(start: buffers[0][0].pointer, count: count)))
+                    for set in buffers { try gradients.withUnsafeBufferPointer { try backend.upload($0, to: BufferSlice(set[1])) } }
+                    let (byLayout, inChunks) = (buffers[0], buffers[1])
+                    try backend.adamUpdate(parameters: BufferSlice(byLayout[0]), gradients: BufferSlice(byLayout[1]),
+                                           firstMoment: BufferSlice(byLayout[2]), secondMoment: BufferSlice(byLayout[3]),
+                                           layout: layout, hyperparameters: h, step: t)
+                    try backend.adamWUpdate(parameters: BufferSlice(inChunks[0]), gradients: BufferSlice(inChunks[1]),
+                                            firstMoment: BufferSlice(inChunks[2]), secondMoment: BufferSlice(inChunks[3]),
+                                            count: count, hyperparameters: h, step: t)
+                    var wrong = 0
+                    for array in 0..<4 where array != 1 {
+                        for i in 0..<count where byLayout[array].pointer[i].bitPattern != inChunks[array].pointer[i].bitPattern { wrong += 1 }
+                    }
+                    XCTAssertEqual(wrong, 0, "\(layout.sizes) variant \(index) step \(t): against claimed chunks")
+                    guard h.isPlainAdam else { continue }
+                    let (c1, c2) = h.biasCorrections(step: t)
+                    var unlike = 0
+                    for i in 0..<count {
+                        let mt = h.beta1 * m0[i] + (1 - h.beta1) * gradients[i]
+                        let vt = h.beta2 * v0[i] + (1 - h.beta2) * gradients[i] * gradients[i]
+                        let expected = theta0[i] - h.learningRate * (mt / c1) / ((vt / c2).squareRoot() + h.epsilon)
+                        if byLayout[0].pointer[i].bitPattern != expected.bitPattern || byLayout[2].pointer[i] != mt
+                            || byLayout[3].pointer[i] != vt { unlike += 1 }
+                    }
+                    XCTAssertEqual(unlike, 0, "\(layout.sizes) step \(t): against SEED.md's formula")
+                }
+            }
+        }
+    }
+
+    private struct OwnedPassRecord {
+        var runs: UnsafeMutablePointer<Int>
+        var threads: UnsafeMutablePointer<pthread_t>
+    }
+
+    /// Passes whose chunk i goes first to thread i (`ParallelChunks.forEach(…, owned: true)`):
+    /// every element's chunk runs once, with fewer chunks than threads, as many, or more (the rest
+    /// taken by whichever thread is free), a ragged last chunk, many passes in a row; from 32
+    /// chunks on the calling thread runs them all itself.
+    func testOwnedPassesRunEveryChunkOnce() {
+        for (count, chunk) in [(1, 1), (2, 1), (ParallelChunks.threads, 1), (100, 7), (31, 1), (64, 2), (40, 1)] {
+            let runs = UnsafeMutablePointer<Int>.allocate(capacity: count)
+            let threads = UnsafeMutablePointer<pthread_t>.allocate(capacity: count)
+            defer { runs.deallocate(); threads.deallocate() }
+            for pass in 0..<50 {
+                runs.initialize(repeating: 0, count: count)
+                var record = OwnedPassRecord(runs: runs, threads: threads)
+                withUnsafePointer(to: &record) { context in
+                    ParallelChunks.forEach(count: count, chunk: chunk, parallel: true, staysAwake: true, owned: true,
+                                           context: context) { context, start, end in
+                        let record = context.assumingMemoryBound(to: OwnedPassRecord.self).pointee
+                        for i in start..<end {
+                            record.runs[i] += 1
+                            record.threads[i] = pthread_self()
+                        }
+                    }
+                }
+                let wrong = (0..<count).filter { runs[$0] != 1 }
+                XCTAssertEqual(wrong.count, 0, "\(count) in chunks of \(chunk), pass \(pass): \(wrong.prefix(3).map { ($0, runs[$0]) })")
+                if (count + chunk - 1) / chunk >= 32 {
+                    XCTAssertTrue((0..<count).allSatisfy { pthread_equal(threads[$0], pthread_self()) != 0 },
+                                  "\(count) in chunks of \(chunk): the calling thread alone")
+                }
+            }
+        }
     }
 
     /// Once a bias correction rounds to exactly 1 its division is skipped; the bits must be those

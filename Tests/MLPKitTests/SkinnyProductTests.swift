@@ -26,10 +26,11 @@ final class SkinnyProductTests: XCTestCase {
         return result
     }
 
-    /// C of the packed product (the bits every AVX-512 product of these sizes has had).
+    /// C with the packed product's bits (the bits every AVX-512 product of these sizes has had),
+    /// element by element (`unpackedProduct`), whatever path the packed product takes.
     private func packed(_ layout: ProductLayout, m: Int, n: Int, k: Int, _ a: [Float], _ b: [Float]) -> [Float] {
         var c = [Float](repeating: .nan, count: m * n)
-        _ = SIMDKernels.packedProduct(layout, m: m, n: n, k: k, a: a, b: b, c: &c, enabled: true, avx512: true)
+        SIMDKernels.unpackedProduct(layout, m: m, n: n, k: k, a: a, b: b, c: &c)
         return c
     }
 
@@ -324,5 +325,52 @@ final class SkinnyProductTests: XCTestCase {
                                       c: &c, epilogue: .bias(biasPointer.baseAddress!, function: .relu), enabled: true, avx512: false)
         }
         XCTAssertEqual(applied, false)
+    }
+
+    /// Forward products (NT, C = A·Wᵀ) and weight gradients (TN, dW = dZᵀ·A) whose weight has at
+    /// least the batch's rows are cut into one fixed block of W's rows a thread
+    /// (`SIMDKernels.splitsByOwnedRows`): the packed product's bits, with every epilogue, on blocks
+    /// ragged against the 32-row cut and the tiles, a depth past one block of 512, and with the
+    /// batch's rows picked where they lie (NT's A rows, TN's B depths) as the product of the
+    /// gathered rows. Where the batch is the larger operand, claimed chunks stay.
+    func testProductsInOwnedBlocksHaveThePackedProductsBits() throws {
+        try requireAVX512()
+        guard ParallelChunks.threads > 1 else { throw XCTSkip("one thread: nothing to split") }
+        let shapes: [(ProductLayout, Int, Int, Int)] = [(.nt, 128, 256, 784), (.nt, 32, 200, 400), (.nt, 77, 333, 600),
+                                                         (.nt, 64, 64, 1100), (.tn, 256, 784, 128), (.tn, 200, 100, 150),
+                                                         (.tn, 300, 70, 200)]
+        for (layout, m, n, k) in shapes {
+            let context = "\(layout) \(m)×\(n)×\(k)"
+            XCTAssertTrue(SIMDKernels.claimsProduct(m: m, n: n, k: k, enabled: true), context)
+            XCTAssertTrue(SIMDKernels.splitsByOwnedRows(layout, m: m, n: n, k: k, avx512: true, owns: true), context)
+            let a = values(m * k, seed: 41), b = values(k * n, seed: 42)
+            var c = [Float](repeating: .nan, count: m * n)
+            XCTAssertEqual(SIMDKernels.packedProduct(layout, m: m, n: n, k: k, a: a, b: b, c: &c, epilogue: .none, enabled: true,
+                                                     avx512: true), false, context)
+            assertSameBits(c, packed(layout, m: m, n: n, k: k, a, b), context)
+            _ = assertEpiloguesHaveThePassesBits(layout, m: m, n: n, k: k, seed: 43) { a, b, c, epilogue in
+                SIMDKernels.packedProduct(layout, m: m, n: n, k: k, a: a, b: b, c: &c, epilogue: epilogue, enabled: true, avx512: true)
+            }
+            // the batch operand's rows picked from a larger matrix, shuffled
+            let (count, width) = layout == .tn ? (k, n) : (m, k)
+            let source = values((count + 13) * width, seed: 44)
+            var generator = SeededGenerator(seed: 45)
+            let rows = Array((0..<(count + 13)).shuffled(using: &generator).prefix(count))
+            let gathered = rows.flatMap { source[($0 * width)..<(($0 + 1) * width)] }
+            let other = layout == .tn ? values(k * m, seed: 46) : b
+            let expected = layout == .tn ? packed(layout, m: m, n: n, k: k, other, gathered) : packed(layout, m: m, n: n, k: k, gathered, other)
+            var picked = [Float](repeating: .nan, count: m * n)
+            XCTAssertTrue(SIMDKernels.selectedRowsProduct(layout, m: m, n: n, k: k, a: layout == .tn ? other : source,
+                                                          b: layout == .tn ? source : other, c: &picked, rows: rows,
+                                                          enabled: true, avx512: true), context)
+            assertSameBits(picked, expected, "rows picked \(context)")
+        }
+        // the batch the larger operand (or no AVX-512, or switched off): claimed chunks
+        XCTAssertFalse(SIMDKernels.splitsByOwnedRows(.nt, m: 300, n: 70, k: 700, avx512: true, owns: true))
+        XCTAssertFalse(SIMDKernels.splitsByOwnedRows(.tn, m: 64, n: 64, k: 4096, avx512: true, owns: true))
+        XCTAssertFalse(SIMDKernels.splitsByOwnedRows(.nn, m: 128, n: 256, k: 128, avx512: true, owns: true))
+        XCTAssertFalse(SIMDKernels.splitsByOwnedRows(.nt, m: 128, n: 256, k: 784, avx512: false, owns: true))
+        XCTAssertFalse(SIMDKernels.splitsByOwnedRows(.nt, m: 128, n: 256, k: 784, avx512: true, owns: false))
+        XCTAssertFalse(SIMDKernels.splitsByOwnedRows(.nt, m: 16, n: 32, k: 784, avx512: true, owns: true), "one tile: one block")
     }
 }

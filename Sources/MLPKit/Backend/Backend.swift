@@ -95,6 +95,17 @@ public protocol Backend: AnyObject {
         count: Int, hyperparameters: AdamHyperparameters, step: Int
     ) throws
 
+    /// One step of Adam over a network's parameters, laid out by `layout` (its `parameterCount`
+    /// of them): `adamUpdate` when `hyperparameters.isPlainAdam`, else `adamWUpdate`, which is
+    /// what the default does. The layout lets a backend split the update as it splits the
+    /// layers' products: the CPU's threads each update the rows of each layer that their
+    /// products read and write.
+    func adamUpdate(
+        parameters: BufferSlice<Buffer>, gradients: BufferSlice<Buffer>,
+        firstMoment: BufferSlice<Buffer>, secondMoment: BufferSlice<Buffer>,
+        layout: LayerLayout, hyperparameters: AdamHyperparameters, step: Int
+    ) throws
+
     /// Whether two independent products of `multiplyAdds` each (a layer's weight gradient and
     /// the previous layer's delta) are best run at once, one on each of two threads
     /// (`concurrently`), rather than one after the other, each on every thread. The default: no.
@@ -235,6 +246,20 @@ extension Backend {
         switch epilogue {
         case .biasActivation(_, let function, _), .activationDerivative(_, let function):
             throw BackendError.unsupported(backend: backendName, feature: BackendFeature.activation(function).description)
+        }
+    }
+
+    public func adamUpdate(
+        parameters: BufferSlice<Buffer>, gradients: BufferSlice<Buffer>,
+        firstMoment: BufferSlice<Buffer>, secondMoment: BufferSlice<Buffer>,
+        layout: LayerLayout, hyperparameters: AdamHyperparameters, step: Int
+    ) throws {
+        if hyperparameters.isPlainAdam {
+            try adamUpdate(parameters: parameters, gradients: gradients, firstMoment: firstMoment, secondMoment: secondMoment,
+                           count: layout.parameterCount, hyperparameters: hyperparameters, step: step)
+        } else {
+            try adamWUpdate(parameters: parameters, gradients: gradients, firstMoment: firstMoment, secondMoment: secondMoment,
+                            count: layout.parameterCount, hyperparameters: hyperparameters, step: step)
         }
     }
 

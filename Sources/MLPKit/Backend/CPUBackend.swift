@@ -421,6 +421,26 @@ public final class CPUBackend: Backend {
         firstMoment: BufferSlice<CPUBuffer>, secondMoment: BufferSlice<CPUBuffer>,
         count: Int, hyperparameters: AdamHyperparameters, step: Int
     ) throws {
+        try adam(parameters: parameters, gradients: gradients, firstMoment: firstMoment, secondMoment: secondMoment,
+                 count: count, hyperparameters: hyperparameters, step: step, layout: nil)
+    }
+
+    /// Plain Adam or AdamW (the CPU's `adamUpdate` honours both), each thread updating the rows
+    /// of each layer that its products read and write (`ElementwiseKernels.adam`): the same bits.
+    public func adamUpdate(
+        parameters: BufferSlice<CPUBuffer>, gradients: BufferSlice<CPUBuffer>,
+        firstMoment: BufferSlice<CPUBuffer>, secondMoment: BufferSlice<CPUBuffer>,
+        layout: LayerLayout, hyperparameters: AdamHyperparameters, step: Int
+    ) throws {
+        try adam(parameters: parameters, gradients: gradients, firstMoment: firstMoment, secondMoment: secondMoment,
+                 count: layout.parameterCount, hyperparameters: hyperparameters, step: step, layout: layout)
+    }
+
+    private func adam(
+        parameters: BufferSlice<CPUBuffer>, gradients: BufferSlice<CPUBuffer>,
+        firstMoment: BufferSlice<CPUBuffer>, secondMoment: BufferSlice<CPUBuffer>,
+        count: Int, hyperparameters: AdamHyperparameters, step: Int, layout: LayerLayout?
+    ) throws {
         guard step >= 1 else {
             throw BackendError.invalidArgument(operation: "adamUpdate", reason: "step \(step) must be at least 1")
         }
@@ -429,7 +449,7 @@ public final class CPUBackend: Backend {
         let m = try pointer(firstMoment, count: count, "adamUpdate first moment")
         let v = try pointer(secondMoment, count: count, "adamUpdate second moment")
         ElementwiseKernels.adam(parameters: theta, gradients: g, m: m, v: v, count: count,
-                                hyperparameters: hyperparameters, step: step)
+                                hyperparameters: hyperparameters, step: step, layout: layout)
     }
 
     /// AdamW with clipping, as `adamUpdate` (which on the CPU honours weight decay and clipping too).

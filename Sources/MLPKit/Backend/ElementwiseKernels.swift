@@ -409,7 +409,7 @@ enum ElementwiseKernels {
     static func adam(
         parameters theta: UnsafeMutablePointer<Float>, gradients g: UnsafePointer<Float>,
         m: UnsafeMutablePointer<Float>, v: UnsafeMutablePointer<Float>, count: Int,
-        hyperparameters: AdamHyperparameters, step: Int
+        hyperparameters: AdamHyperparameters, step: Int, layout: LayerLayout? = nil
     ) {
         let beta1 = hyperparameters.beta1, beta2 = hyperparameters.beta2
         let alpha = hyperparameters.learningRate, epsilon = hyperparameters.epsilon
@@ -427,6 +427,30 @@ enum ElementwiseKernels {
                           clips: gradientScale != 1, decays: hyperparameters.weightDecay != 0)
         // Element-wise, so a large update is split across threads (`ParallelChunks`) with the
         // same bits as one pass: each parameter's arithmetic does not depend on its chunk.
+        if let layout, splitsAdamByOwnedRows(count: count, layout: layout) {
+            // each thread the rows of every layer's W and b that its products read and write
+            // (`SIMDKernels.ownedBlockWidth`, block t of each layer in chunk t), where they are
+            // still in its core's caches: mnist's Adam 72 → 66 µs (and its first layer's weight
+            // gradient, by the same rows, 208 → 197 µs)
+            var owned = OwnedAdamJob(job: job, layout: layout)
+            withUnsafePointer(to: &owned) { context in
+                ParallelChunks.forEach(count: ParallelChunks.threads, chunk: 1, parallel: true, staysAwake: true, owned: true,
+                                       context: UnsafeRawPointer(context)) { context, block, _ in
+                    let owned = context.assumingMemoryBound(to: OwnedAdamJob.self).pointee
+                    let sizes = owned.layout.sizes
+                    for layer in 1..<sizes.count {
+                        let (rows, columns) = (sizes[layer], sizes[layer - 1])
+                        let width = SIMDKernels.ownedBlockWidth(rows)
+                        let first = block * width, last = min(first + width, rows)
+                        guard first < last else { continue }
+                        let weights = owned.layout.weightOffsets[layer - 1], biases = owned.layout.biasOffsets[layer - 1]
+                        ElementwiseKernels.adamRange(owned.job, start: weights + first * columns, end: weights + last * columns)
+                        ElementwiseKernels.adamRange(owned.job, start: biases + first, end: biases + last)
+                    }
+                }
+            }
+            return
+        }
         withUnsafePointer(to: &job) { context in
             ParallelChunks.forEach(count: count, chunk: adamChunk, parallel: count >= adamParallelThreshold,
                                    staysAwake: true, context: UnsafeRawPointer(context)) { context, start, end in
@@ -435,6 +459,26 @@ enum ElementwiseKernels {
             }
         }
     }
+
+    /// Whether `adam` over `count` parameters laid out by `layout` gives each thread its rows of
+    /// each layer (`SIMDKernels.ownedBlockWidth`) instead of claimed chunks: where the products
+    /// are cut by those rows too (AVX-512), and up to `ownedAdamLimit` parameters.
+    static func splitsAdamByOwnedRows(count: Int, layout: LayerLayout, owns: Bool = SIMDKernels.ownsBlocks,
+                                      avx512: Bool = SIMDKernels.avx512) -> Bool {
+        owns && avx512 && ParallelChunks.threads > 1 && count >= adamParallelThreshold && count <= ownedAdamLimit
+            && count == layout.parameterCount
+    }
+
+    /// Adam's operands with the layout whose rows `adam` gives each thread.
+    private struct OwnedAdamJob {
+        var job: AdamJob
+        var layout: LayerLayout
+    }
+
+    /// The most parameters whose Adam gives each thread its layers' owned rows: 8 MiB of θ, g, m
+    /// and v, about what the two cores' caches hold. Past it (wide's 8.4M) Adam streams from
+    /// memory wherever its rows lie, and claimed chunks let the faster core take more.
+    static let ownedAdamLimit = 1 << 19
 
     /// Parameters per chunk of a split Adam update (256 KiB of each array).
     static let adamChunk = 1 << 16

@@ -35,8 +35,9 @@ final class ParallelChunks: @unchecked Sendable {
     }()
 
     let helpers: Int
-    // generation << 32 | next unclaimed chunk: a claim is a compare-and-swap that fails for a
-    // helper still holding an earlier pass's job
+    // generation << 32 | next unclaimed chunk (or, in an owned pass, a bit for each chunk
+    // claimed): a claim is a compare-and-swap that fails for a helper still holding an earlier
+    // pass's job
     private let claims = Atomic<UInt64>(0)
     private let finished = Atomic<Int>(0)
     private let busy = Atomic<Bool>(false)
@@ -49,7 +50,7 @@ final class ParallelChunks: @unchecked Sendable {
     private let wake: UnsafeMutablePointer<sem_t>
     private var started = false
     // the current job, written and read under `mutex`
-    private var job = Job(generation: 0, body: nil, context: nil, count: 0, chunk: 1, chunks: 0, staysAwake: false)
+    private var job = Job(generation: 0, body: nil, context: nil, count: 0, chunk: 1, chunks: 0, staysAwake: false, owned: false)
 
     private struct Job {
         var generation: UInt64
@@ -59,6 +60,7 @@ final class ParallelChunks: @unchecked Sendable {
         var chunk: Int
         var chunks: Int
         var staysAwake: Bool
+        var owned: Bool
     }
 
     private init(helpers: Int) {
@@ -71,21 +73,32 @@ final class ParallelChunks: @unchecked Sendable {
 
     private func startHelpers() {
         started = true
-        for _ in 0..<helpers {
+        for index in 1...helpers {
             var thread = pthread_t()
-            let this = Unmanaged.passRetained(self).toOpaque()
+            let start = Unmanaged.passRetained(HelperStart(pool: self, index: index)).toOpaque()
             let result = pthread_create(&thread, nil, { argument in
-                Unmanaged<ParallelChunks>.fromOpaque(argument!).takeRetainedValue().helperLoop()
-            }, this)
+                let start = Unmanaged<HelperStart>.fromOpaque(argument!).takeRetainedValue()
+                start.pool.helperLoop(index: start.index)
+            }, start)
             if result == 0 {
                 pthread_detach(thread)
             } else {
-                Unmanaged<ParallelChunks>.fromOpaque(this).release()
+                Unmanaged<HelperStart>.fromOpaque(start).release()
             }
         }
     }
 
-    private func helperLoop() -> Never {
+    /// A helper's pool and its index (1, 2, …; the calling thread is 0).
+    private final class HelperStart {
+        let pool: ParallelChunks
+        let index: Int
+        init(pool: ParallelChunks, index: Int) {
+            self.pool = pool
+            self.index = index
+        }
+    }
+
+    private func helperLoop(index: Int) -> Never {
         var done: UInt64 = 0
         var awakeUntil = 0.0
         while true {
@@ -109,7 +122,7 @@ final class ParallelChunks: @unchecked Sendable {
             guard current.generation != done, let body = current.body, let context = current.context else { continue }
             done = current.generation
             claimChunks(current.generation, body: body, context: context, count: current.count, chunk: current.chunk,
-                        chunks: current.chunks)
+                        chunks: current.chunks, owned: current.owned, index: index)
             awakeUntil = current.staysAwake ? Self.now() + Self.awakeSeconds : 0
         }
     }
@@ -120,9 +133,9 @@ final class ParallelChunks: @unchecked Sendable {
         return Double(time.tv_sec) + Double(time.tv_nsec) * 1e-9
     }
 
-    func run(count: Int, chunk: Int, staysAwake: Bool = false, context: UnsafeRawPointer, _ body: Body) {
+    func run(count: Int, chunk: Int, staysAwake: Bool = false, owned: Bool = false, context: UnsafeRawPointer, _ body: Body) {
         let chunks = (count + chunk - 1) / chunk
-        guard chunks > 1, chunks < 1 << 31, busy.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged else {
+        guard chunks > 1, chunks < (owned ? 32 : 1 << 31), busy.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged else {
             // the same chunks on this thread (a split product's bits depend on its blocks)
             Self.inOrder(count: count, chunk: chunk, context: context, body)
             return
@@ -131,7 +144,7 @@ final class ParallelChunks: @unchecked Sendable {
         pthread_mutex_lock(mutex)
         let generation = (job.generation + 1) & 0xFFFF_FFFF
         job = Job(generation: generation == 0 ? 1 : generation, body: body, context: context, count: count, chunk: chunk,
-                  chunks: chunks, staysAwake: staysAwake)
+                  chunks: chunks, staysAwake: staysAwake, owned: owned)
         let current = job
         finished.store(0, ordering: .relaxed)
         claims.store(current.generation << 32, ordering: .releasing)
@@ -139,7 +152,8 @@ final class ParallelChunks: @unchecked Sendable {
         published.store(current.generation, ordering: .sequentiallyConsistent)
         let sleepers = sleeping.load(ordering: .sequentiallyConsistent)
         for _ in 0..<min(max(sleepers, 0), helpers) { sem_post(wake) }
-        claimChunks(current.generation, body: body, context: context, count: count, chunk: chunk, chunks: chunks)
+        claimChunks(current.generation, body: body, context: context, count: count, chunk: chunk, chunks: chunks, owned: owned,
+                    index: 0)
         // wait only for chunks a helper has claimed and not yet finished
         var spins = 0
         while finished.load(ordering: .acquiring) < chunks {
@@ -149,7 +163,12 @@ final class ParallelChunks: @unchecked Sendable {
         busy.store(false, ordering: .releasing)
     }
 
-    private func claimChunks(_ generation: UInt64, body: Body, context: UnsafeRawPointer, count: Int, chunk: Int, chunks: Int) {
+    private func claimChunks(_ generation: UInt64, body: Body, context: UnsafeRawPointer, count: Int, chunk: Int, chunks: Int,
+                             owned: Bool, index: Int) {
+        if owned {
+            claimOwnedChunks(generation, body: body, context: context, count: count, chunk: chunk, chunks: chunks, index: index)
+            return
+        }
         var value = claims.load(ordering: .acquiring)
         while value >> 32 == generation, Int(value & 0xFFFF_FFFF) < chunks {
             let (exchanged, original) = claims.weakCompareExchange(
@@ -164,6 +183,31 @@ final class ParallelChunks: @unchecked Sendable {
             value = claims.load(ordering: .acquiring)
         }
     }
+
+    /// An owned pass's claims: the low 32 bits of `claims` hold a bit for each chunk claimed.
+    /// Thread `index` takes chunk `index` first (the calling thread 0, helper i chunk i), then any
+    /// chunk left, lowest first: a block stays with the same thread from pass to pass while
+    /// every thread keeps up, and a late or missing one's is taken by the others.
+    private func claimOwnedChunks(_ generation: UInt64, body: Body, context: UnsafeRawPointer, count: Int, chunk: Int, chunks: Int,
+                                  index: Int) {
+        let all: UInt64 = (1 << UInt64(chunks)) - 1
+        var value = claims.load(ordering: .acquiring)
+        while value >> 32 == generation, value & all != all {
+            let free = ~value & all
+            let own: UInt64 = index < chunks ? 1 << UInt64(index) : 0
+            let bit = free & own != 0 ? own : free & (~free &+ 1)
+            let (exchanged, original) = claims.weakCompareExchange(
+                expected: value, desired: value | bit, successOrdering: .acquiringAndReleasing, failureOrdering: .acquiring)
+            guard exchanged else {
+                value = original
+                continue
+            }
+            let start = bit.trailingZeroBitCount * chunk
+            body(context, start, min(start + chunk, count))
+            finished.add(1, ordering: .releasing)
+            value = claims.load(ordering: .acquiring)
+        }
+    }
 }
 #else
 /// Elsewhere (`Synchronization.Atomic` needs macOS 15, above this package's deployment
@@ -173,7 +217,7 @@ final class ParallelChunks: @unchecked Sendable {
     static let shared: ParallelChunks? = nil
     let helpers = 0
 
-    func run(count: Int, chunk: Int, staysAwake: Bool = false, context: UnsafeRawPointer, _ body: Body) {
+    func run(count: Int, chunk: Int, staysAwake: Bool = false, owned: Bool = false, context: UnsafeRawPointer, _ body: Body) {
         Self.inOrder(count: count, chunk: chunk, context: context, body)
     }
 }
@@ -195,11 +239,14 @@ extension ParallelChunks {
     /// a split product's bits never depend on the number of cores).
     /// `staysAwake`: the helpers poll for the next pass for `awakeSeconds` before sleeping, so
     /// that a run of split products (the mnist step's) does not pay a wake-up each.
+    /// `owned`: chunk i goes first to thread i (the calling thread 0, then the helpers in order),
+    /// so that a pass cut the same way as the one before it gives each thread the same blocks (at
+    /// most 31 chunks; more run on the calling thread alone).
     @inline(__always)
-    static func forEach(count: Int, chunk: Int, parallel: Bool, staysAwake: Bool = false, context: UnsafeRawPointer,
-                        _ body: Body) {
+    static func forEach(count: Int, chunk: Int, parallel: Bool, staysAwake: Bool = false, owned: Bool = false,
+                        context: UnsafeRawPointer, _ body: Body) {
         if parallel, count > chunk, let pool = shared {
-            pool.run(count: count, chunk: chunk, staysAwake: staysAwake, context: context, body)
+            pool.run(count: count, chunk: chunk, staysAwake: staysAwake, owned: owned, context: context, body)
         } else {
             inOrder(count: count, chunk: chunk, context: context, body)
         }

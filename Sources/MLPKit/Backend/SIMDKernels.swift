@@ -245,6 +245,8 @@ enum SIMDKernels {
         var bias: UnsafePointer<Float>? = nil
         var function: SkinnyFunction = .identity
         var source: UnsafePointer<Float>? = nil
+        // the product's layout, which `ownedBlocksProduct` cuts by
+        var layout: ProductLayout = .nn
 
         /// Sets the epilogue where the claimed AVX-512 product takes this product; whether it did.
         mutating func take(_ epilogue: SkinnyEpilogue) -> Bool {
@@ -294,6 +296,7 @@ enum SIMDKernels {
         let (aRow, aDepth, bDepth, bColumn) = layout.operandStrides(m: m, n: n, k: k)
         var job = PackedProductJob(m: m, n: n, k: k, aRow: aRow, aDepth: aDepth, bDepth: bDepth, bColumn: bColumn,
                                    a: a, b: b, c: c, splitsColumns: n > m, avx512: avx512)
+        job.layout = layout
         if layout == .tn { job.bDepths = rows } else { job.aRows = rows }
         let applies = job.take(epilogue)
         claimedProduct(job)
@@ -329,6 +332,7 @@ enum SIMDKernels {
         let splitsColumns = n > m
         var job = PackedProductJob(m: m, n: n, k: k, aRow: aRow, aDepth: aDepth, bDepth: bDepth, bColumn: bColumn,
                                    a: a, b: b, c: c, splitsColumns: splitsColumns, avx512: avx512)
+        job.layout = layout
         let parallel = BLASLibrary.multiplyAdds(m: m, n: n, k: k) >= BLASLibrary.splitFrom
         if layout == .tn, depthBlocksProduct(m: m, n: n, k: k, a: a, b: b, c: c, enabled: enabled, avx512: avx512) {
             return false
@@ -458,6 +462,10 @@ enum SIMDKernels {
     /// `ParallelChunks`'s helpers: one pass whose every taker claims chunks from one counter until
     /// none is left (a taker that arrives late finds none and returns). The same bits as one call.
     private static func claimedProduct(_ product: PackedProductJob) {
+        if product.avx512, splitsByOwnedRows(product.layout, m: product.m, n: product.n, k: product.k, avx512: product.avx512) {
+            ownedBlocksProduct(product)
+            return
+        }
         // the counter on this thread's stack, not the heap (no allocation inside a step); every
         // taker is done with it when `forEach` returns
         var counter = 0
@@ -476,6 +484,63 @@ enum SIMDKernels {
                         mlpkit_claimed_product_avx2(p.m, p.n, p.k, p.a, p.aRow, p.aDepth, p.aRows, p.b, p.bDepth, p.bColumn, p.bDepths,
                                                     p.c, p.n, chunk, job.next, p.splitsColumns ? 1 : 0)
                     }
+                }
+            }
+        }
+    }
+
+    /// Whether claimed products that `splitsByOwnedRows` takes are cut into one fixed block a
+    /// thread (`MLPKIT_OWNED=0`: claimed chunks, as before).
+    static let ownsBlocks: Bool = getenv("MLPKIT_OWNED").map { String(cString: $0) != "0" } ?? true
+
+    /// The rows of a weight with `rows` rows in each thread's block: the same cut for a layer's
+    /// forward product (C's columns, W's rows), its weight gradient (C's rows) and Adam
+    /// (`ElementwiseKernels.adam` with a layout), so that each thread reads and writes the rows of
+    /// W, dW, m and v that it wrote the last time, in its own core's caches. Blocks of whole
+    /// AVX-512 tiles of C's columns (32).
+    static func ownedBlockWidth(_ rows: Int) -> Int {
+        ParallelChunks.blockWidth(rows, pieces: ParallelChunks.threads, multiple: 32)
+    }
+
+    /// Whether a claimed AVX-512 product is cut into one fixed block a thread by the rows of the
+    /// weight it reads or writes (`ownedBlockWidth`): an NT product (a forward product, C = A·Wᵀ)
+    /// by C's columns where W has at least as many rows as the batch (n ≥ m), a TN one (a weight
+    /// gradient, dW = dZᵀ·A) by C's rows where dW has at least as many rows as the batch (m ≥ k).
+    /// Where the batch is the larger operand ([32,64,64,1] at batch 4096), each thread reading all
+    /// of it costs more than the weight's rows gain: 6% slower steps there, so claimed chunks stay.
+    static func splitsByOwnedRows(_ layout: ProductLayout, m: Int, n: Int, k: Int, avx512: Bool = avx512,
+                                  owns: Bool = ownsBlocks) -> Bool {
+        guard owns, avx512, ParallelChunks.threads > 1 else { return false }
+        switch layout {
+        case .nt: return n >= m && ownedBlockWidth(n) < n
+        case .tn: return m >= k && ownedBlockWidth(m) < m
+        case .nn: return false
+        }
+    }
+
+    /// `claimedProduct` in one fixed block a thread (`splitsByOwnedRows`): block i the i-th to be
+    /// claimed, which is the calling thread's first (it claims as soon as it has published the
+    /// pass) and a helper's next; within its block each thread takes the claimed product's chunks
+    /// in turn. Each element's sums do not depend on its block: the same bits.
+    private static func ownedBlocksProduct(_ p: PackedProductJob) {
+        let byColumns = p.layout == .nt
+        let extent = byColumns ? p.n : p.m
+        var job = p
+        job.splitsColumns = byColumns
+        withUnsafePointer(to: &job) { context in
+            ParallelChunks.forEach(count: extent, chunk: ownedBlockWidth(extent), parallel: true, staysAwake: true, owned: true,
+                                   context: context) { context, start, end in
+                let p = context.assumingMemoryBound(to: PackedProductJob.self).pointee
+                var next = 0
+                if p.splitsColumns {
+                    mlpkit_claimed_product_avx512(p.m, end - start, p.k, p.a, p.aRow, p.aDepth, p.aRows, p.b + start * p.bColumn, p.bDepth,
+                                                  p.bColumn, p.bDepths, p.c + start, p.n, SIMDKernels.claimedColumns, &next, 1,
+                                                  p.bias.map { $0 + start }, p.function.rawValue, p.source.map { $0 + start })
+                } else {
+                    mlpkit_claimed_product_avx512(end - start, p.n, p.k, p.aRows == nil ? p.a + start * p.aRow : p.a, p.aRow, p.aDepth,
+                                                  p.aRows.map { $0 + start }, p.b, p.bDepth, p.bColumn, p.bDepths, p.c + start * p.n, p.n,
+                                                  SIMDKernels.claimedRows512, &next, 0, p.bias, p.function.rawValue,
+                                                  p.source.map { $0 + start * p.n })
                 }
             }
         }

@@ -325,16 +325,11 @@ public final class TrainingSession<B: Backend> {
         step += 1
         var h = hyperparameters
         h.learningRate = schedule.rate(base: h.learningRate, step: step)
-        if h.isPlainAdam {
-            try backend.adamUpdate(parameters: BufferSlice(parameters), gradients: BufferSlice(gradients),
-                                   firstMoment: BufferSlice(firstMoment), secondMoment: BufferSlice(secondMoment),
-                                   count: layout.parameterCount, hyperparameters: h, step: step)
-        } else {
-            // AdamW's decay and clipping by global norm (SEED.md's Adam when both are off)
-            try backend.adamWUpdate(parameters: BufferSlice(parameters), gradients: BufferSlice(gradients),
-                                    firstMoment: BufferSlice(firstMoment), secondMoment: BufferSlice(secondMoment),
-                                    count: layout.parameterCount, hyperparameters: h, step: step)
-        }
+        // plain Adam, or AdamW's decay and clipping by global norm (SEED.md's Adam when both are
+        // off), told the layout so that a backend may split it as it splits the layers' products
+        try backend.adamUpdate(parameters: BufferSlice(parameters), gradients: BufferSlice(gradients),
+                               firstMoment: BufferSlice(firstMoment), secondMoment: BufferSlice(secondMoment),
+                               layout: layout, hyperparameters: h, step: step)
         try endPhase(.optimizer)
     }
 
