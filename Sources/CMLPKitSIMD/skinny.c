@@ -61,7 +61,10 @@ AVX512 void mlpkit_shallow_product_avx512(long n, long k, const float *a, const 
     }
 }
 
-enum { FEW_MOST = 16, NARROW_MOST = 8 };  // the most rows `few_product` takes; the narrow kernel's columns
+// the most rows `few_product` takes; the narrow kernel's columns: up to twelve sums, A's sixteen
+// transposed rows and a broadcast fit the 32 registers (a classifier's ten outputs: 4096×10×128
+// NT at batch 4096 went to the packed product's 8×32 tiles, two-thirds padding)
+enum { FEW_MOST = 16, NARROW_MOST = 12 };
 
 // One tile of C = Aᵀ·B with a few side: the R rows r0..r0+R−1 of the few side by V vectors (16·V
 // lanes from l0, `lanes` of the last vector) of the long side, its sums in R·V registers over each
@@ -258,6 +261,7 @@ AVX512 void mlpkit_narrow_nt_product_avx512(long n, long k, const float *a, cons
         switch (n) {
 #define NARROW_CASE(N) case N: narrow_rows(N, k, a, b, c, i0, rows); break;
         NARROW_CASE(1) NARROW_CASE(2) NARROW_CASE(3) NARROW_CASE(4) NARROW_CASE(5) NARROW_CASE(6) NARROW_CASE(7) NARROW_CASE(8)
+        NARROW_CASE(9) NARROW_CASE(10) NARROW_CASE(11) NARROW_CASE(12)
 #undef NARROW_CASE
         default: break;
         }

@@ -98,10 +98,10 @@ final class SkinnyProductTests: XCTestCase {
                 assertSameBits(c, expected, "shallow \(m)×\(n)×\(k) cut at \(cut)")
             }
         }
-        // narrow: C = A·Bᵀ for n ≤ 8 (A's 16×16 tiles transposed in registers): ragged rows and
+        // narrow: C = A·Bᵀ for n ≤ 12 (A's 16×16 tiles transposed in registers): ragged rows and
         // depths, depths past one and two blocks of 512, cut anywhere (not only at whole tiles)
         for (m, n, k) in [(1, 1, 1), (16, 1, 16), (37, 3, 300), (4096, 3, 256), (100, 8, 1100), (17, 5, 17), (33, 7, 513),
-                          (50, 4, 1024), (300, 2, 31), (64, 6, 1040)] {
+                          (50, 4, 1024), (300, 2, 31), (64, 6, 1040), (4096, 10, 128), (77, 9, 600), (45, 11, 1030), (130, 12, 33)] {
             let a = values(m * k, seed: 5), b = values(n * k, seed: 6)
             let expected = packed(.nt, m: m, n: n, k: k, a, b)
             for cut in Set([0, m / 3, m]) {
@@ -193,7 +193,8 @@ final class SkinnyProductTests: XCTestCase {
             (.nt, 4096, 256, 2, .shallow), (.nn, 4096, 256, 3, .shallow), (.nt, 2000, 300, 8, .shallow),
             (.tn, 256, 2, 4096, .thin), (.tn, 3, 256, 4096, .short), (.tn, 4, 4, 20000, .thin),
             (.nt, 4096, 256, 13, .shallow), (.tn, 256, 13, 4096, .thin), (.tn, 16, 512, 4096, .short),
-            (.nt, 4096, 3, 256, .narrow), (.nt, 4096, 1, 256, .narrow), (.nt, 2000, 8, 1100, .narrow), (.nt, 4096, 9, 256, nil),
+            (.nt, 4096, 3, 256, .narrow), (.nt, 4096, 1, 256, .narrow), (.nt, 2000, 8, 1100, .narrow), (.nt, 4096, 10, 128, .narrow),
+            (.nt, 4096, 12, 256, .narrow), (.nt, 4096, 13, 256, nil),
             (.nt, 4096, 256, 17, nil), (.nt, 100, 5000, 8, nil), (.tn, 17, 256, 4096, nil), (.nn, 4096, 3, 256, nil),
             (.nt, 64, 64, 2, nil),  // small: the small product's
             // within the small product's size but with an operand of 2^16 elements or more (a

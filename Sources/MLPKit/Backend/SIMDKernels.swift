@@ -105,7 +105,7 @@ enum SIMDKernels {
     static let thinWidth = 16
     /// The most columns of C (n) for which an NT product deeper than `shallowDepth` takes the
     /// narrow kernel (the C kernel's NARROW_MOST).
-    static let narrowWidth = 8
+    static let narrowWidth = 12
     /// Products within `smallProductLimit` whose largest operand has at least this many elements
     /// (a 64-wide layer at batch 4096: the last layer's forward product 4096×1×64 reads 1 MB, its
     /// delta 4096×64×1 writes 1 MB) take a skinny kernel where one does, split over the threads
