@@ -430,8 +430,8 @@ enum ElementwiseKernels {
         if let layout, splitsAdamByOwnedRows(count: count, layout: layout) {
             // each thread the rows of every layer's W and b that its products read and write
             // (`SIMDKernels.ownedBlockWidth`, block t of each layer in chunk t), where they are
-            // still in its core's caches: mnist's Adam 72 → 66 µs (and its first layer's weight
-            // gradient, by the same rows, 208 → 197 µs)
+            // still in its core's caches: mnist's Adam 77 → 67 µs (with its first layer's weight
+            // gradient cut by the same rows, 210 → 195 µs; `--breakdown`, 3,000 steps)
             var owned = OwnedAdamJob(job: job, layout: layout)
             withUnsafePointer(to: &owned) { context in
                 ParallelChunks.forEach(count: ParallelChunks.threads, chunk: 1, parallel: true, staysAwake: true, owned: true,

@@ -73,7 +73,7 @@ final class ParallelChunks: @unchecked Sendable {
 
     private func startHelpers() {
         started = true
-        for index in 1...helpers {
+        for index in 1..<(helpers + 1) {
             var thread = pthread_t()
             let start = Unmanaged.passRetained(HelperStart(pool: self, index: index)).toOpaque()
             let result = pthread_create(&thread, nil, { argument in

@@ -518,10 +518,10 @@ enum SIMDKernels {
         }
     }
 
-    /// `claimedProduct` in one fixed block a thread (`splitsByOwnedRows`): block i the i-th to be
-    /// claimed, which is the calling thread's first (it claims as soon as it has published the
-    /// pass) and a helper's next; within its block each thread takes the claimed product's chunks
-    /// in turn. Each element's sums do not depend on its block: the same bits.
+    /// `claimedProduct` in one fixed block a thread (`splitsByOwnedRows`): block i goes first to
+    /// thread i (an owned `ParallelChunks` pass, as Adam's rows), and within its block a thread
+    /// takes the claimed product's chunks in turn. Each element's sums do not depend on its block:
+    /// the same bits.
     private static func ownedBlocksProduct(_ p: PackedProductJob) {
         let byColumns = p.layout == .nt
         let extent = byColumns ? p.n : p.m
