@@ -196,10 +196,12 @@ final class SkinnyProductTests: XCTestCase {
             (.nt, 4096, 3, 256, .narrow), (.nt, 4096, 1, 256, .narrow), (.nt, 2000, 8, 1100, .narrow), (.nt, 4096, 10, 128, .narrow),
             (.nt, 4096, 12, 256, .narrow), (.nt, 4096, 13, 256, nil),
             (.nt, 4096, 256, 17, nil), (.nt, 100, 5000, 8, nil), (.tn, 17, 256, 4096, nil), (.nn, 4096, 3, 256, nil),
-            (.nt, 64, 64, 2, nil),  // small: the small product's
-            // within the small product's size but with an operand of 2^16 elements or more (a
-            // 64-wide layer at batch 4096): skinny, split over the threads; under it, small
-            (.nn, 4096, 64, 1, .shallow), (.nt, 4096, 1, 64, .narrow), (.tn, 64, 1, 4096, .thin), (.nt, 1000, 1, 64, nil),
+            (.nt, 32, 64, 2, nil),  // small: the small product's
+            // within the small product's size but with an operand of 2^12 elements or more (a
+            // 64-wide layer at batch 4096, split over the threads; mnist's last layer and tiny's,
+            // on one): skinny; under it, small
+            (.nn, 4096, 64, 1, .shallow), (.nt, 4096, 1, 64, .narrow), (.tn, 64, 1, 4096, .thin), (.nt, 1000, 1, 64, .narrow),
+            (.tn, 10, 128, 128, .short), (.nn, 128, 128, 10, .shallow), (.nt, 64, 1, 64, .narrow), (.nt, 60, 1, 64, nil),
         ]
         for (layout, m, n, k, kernel) in cases {
             XCTAssertEqual(SIMDKernels.skinnyKernel(layout, m: m, n: n, k: k, avx512: true), kernel, "\(layout) \(m)×\(n)×\(k)")

@@ -107,11 +107,14 @@ enum SIMDKernels {
     /// narrow kernel (the C kernel's NARROW_MOST).
     static let narrowWidth = 12
     /// Products within `smallProductLimit` whose largest operand has at least this many elements
-    /// (a 64-wide layer at batch 4096: the last layer's forward product 4096×1×64 reads 1 MB, its
-    /// delta 4096×64×1 writes 1 MB) take a skinny kernel where one does, split over the threads
-    /// (and the shallow one with the delta's ReLU mask), instead of the one-thread small product,
-    /// whose tiny operands (tiny's 64³, mnist's 10-wide products) stay with it.
-    static let skinnyOperandFrom = 1 << 16
+    /// take a skinny kernel where one does (the shallow one with the delta's ReLU mask), split
+    /// over the threads where they are large enough (a 64-wide layer at batch 4096: the last
+    /// layer's forward product 4096×1×64 reads 1 MB, its delta 4096×64×1 writes 1 MB), instead
+    /// of the one-thread small product, whose 6×32 tiles are mostly padding there. From 2¹⁶ down
+    /// to 2¹² (`--breakdown`, alternating): mnist's last backward phase 14.0–14.2 → 10.2 µs (its
+    /// 10×128×128 weight gradient and 128×128×10 delta), tiny 25.9–26.6 → 25.1–26.1 µs (its last
+    /// layer's three products), [2,128,128,1] at batch 128 165–167 → 149–150 µs; at 2¹⁰, level.
+    static let skinnyOperandFrom = 1 << 12
 
     /// Which of `skinnyProduct`'s kernels takes this product, if any: with AVX-512, above the
     /// small product's size, an NT or NN product of depth at most `shallowDepth` (a field's
