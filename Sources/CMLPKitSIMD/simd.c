@@ -669,16 +669,15 @@ static inline __attribute__((always_inline, target("avx2,fma"))) void pack_panel
         for (long p = 0; p < depth; ++p) {
             const float *at = source + PACKED_DEPTH(p);
             long panel = 0;
-            // whole panels of a multiple of eight lines eight at a time (the compiler copied them
-            // one float at a time: mnist's first weight gradient packed its 32-row chunks of dZ so)
-            if (width % 8 == 0)
-                for (; panel + width <= count; panel += width) {
-                    float *row = packed + panel * depth + p * width;
-                    for (long j = 0; j < width; j += 8) _mm256_storeu_ps(row + j, _mm256_loadu_ps(at + panel + j));
-                }
+            // whole panels, those of a multiple of eight lines eight at a time (`width` is a
+            // constant where this is inlined; the compiler copied them one float at a time:
+            // mnist's first weight gradient packed its 32-row chunks of dZ so)
             for (; panel + width <= count; panel += width) {
                 float *row = packed + panel * depth + p * width;
-                for (long j = 0; j < width; ++j) row[j] = at[panel + j];
+                if (width % 8 == 0)
+                    for (long j = 0; j < width; j += 8) _mm256_storeu_ps(row + j, _mm256_loadu_ps(at + panel + j));
+                else
+                    for (long j = 0; j < width; ++j) row[j] = at[panel + j];
             }
             if (panel < count) {
                 float *row = packed + panel * depth + p * width;

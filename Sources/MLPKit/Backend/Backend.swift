@@ -96,10 +96,10 @@ public protocol Backend: AnyObject {
     ) throws
 
     /// One step of Adam over a network's parameters, laid out by `layout` (its `parameterCount`
-    /// of them): `adamUpdate` when `hyperparameters.isPlainAdam`, else `adamWUpdate`, which is
-    /// what the default does. The layout lets a backend split the update as it splits the
-    /// layers' products: the CPU's threads each update the rows of each layer that their
-    /// products read and write.
+    /// of them), as `adamWUpdate` (SEED.md's Adam when λ = 0 without clipping), which is what the
+    /// default runs. The layout lets a backend split the update as it splits the layers'
+    /// products: the CPU's threads each update the rows of each layer that their products read
+    /// and write.
     func adamUpdate(
         parameters: BufferSlice<Buffer>, gradients: BufferSlice<Buffer>,
         firstMoment: BufferSlice<Buffer>, secondMoment: BufferSlice<Buffer>,
@@ -254,13 +254,8 @@ extension Backend {
         firstMoment: BufferSlice<Buffer>, secondMoment: BufferSlice<Buffer>,
         layout: LayerLayout, hyperparameters: AdamHyperparameters, step: Int
     ) throws {
-        if hyperparameters.isPlainAdam {
-            try adamUpdate(parameters: parameters, gradients: gradients, firstMoment: firstMoment, secondMoment: secondMoment,
-                           count: layout.parameterCount, hyperparameters: hyperparameters, step: step)
-        } else {
-            try adamWUpdate(parameters: parameters, gradients: gradients, firstMoment: firstMoment, secondMoment: secondMoment,
-                            count: layout.parameterCount, hyperparameters: hyperparameters, step: step)
-        }
+        try adamWUpdate(parameters: parameters, gradients: gradients, firstMoment: firstMoment, secondMoment: secondMoment,
+                        count: layout.parameterCount, hyperparameters: hyperparameters, step: step)
     }
 
     public func adamWUpdate(

@@ -195,14 +195,15 @@ public final class CPUBackend: Backend {
         case .swift:
             SwiftMatrixProduct.multiply(layout, m: m, n: n, k: k, a: aPointer, b: bPointer, c: cPointer)
         case .blas, .packed:
-            if k > 0, SIMDKernels.skinnyKernel(layout, m: m, n: n, k: k) == nil,
-               SIMDKernels.smallProduct(layout, m: m, n: n, k: k, a: aPointer, b: bPointer, c: cPointer) {
-                break
-            }
+            // a skinny kernel first where one takes the product (it would be padding in the small
+            // product's tiles), then the small product
             let skinny = epilogue.skinny
             if k > 0, let applied = SIMDKernels.skinnyProduct(layout, m: m, n: n, k: k, a: aPointer, b: bPointer, c: cPointer,
                                                               epilogue: skinny) {
                 return applied
+            }
+            if k > 0, SIMDKernels.smallProduct(layout, m: m, n: n, k: k, a: aPointer, b: bPointer, c: cPointer) {
+                break
             }
             if let blas, k > 0, !SIMDKernels.prefersPackedProduct(m: m, n: n, k: k) {
                 return blas.product(layout, m: m, n: n, k: k, a: aPointer, b: bPointer, c: cPointer, epilogue: skinny)

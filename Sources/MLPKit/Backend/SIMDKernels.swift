@@ -251,6 +251,15 @@ enum SIMDKernels {
         // the product's layout, which `ownedBlocksProduct` cuts by
         var layout: ProductLayout = .nn
 
+        /// The job for op(A)·op(B) in `layout` (its operands' strides), split by columns where C is
+        /// wider than tall.
+        init(_ layout: ProductLayout, m: Int, n: Int, k: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>,
+             c: UnsafeMutablePointer<Float>, avx512: Bool) {
+            (self.m, self.n, self.k, self.a, self.b, self.c, self.avx512, self.layout) = (m, n, k, a, b, c, avx512, layout)
+            (aRow, aDepth, bDepth, bColumn) = layout.operandStrides(m: m, n: n, k: k)
+            splitsColumns = n > m
+        }
+
         /// Sets the epilogue where the claimed AVX-512 product takes this product; whether it did.
         mutating func take(_ epilogue: SkinnyEpilogue) -> Bool {
             guard avx512, !epilogue.isNone else { return false }
@@ -296,10 +305,7 @@ enum SIMDKernels {
         if layout == .tn, depthBlocksProduct(m: m, n: n, k: k, a: a, b: b, c: c, bDepths: rows, enabled: enabled, avx512: avx512) {
             return false
         }
-        let (aRow, aDepth, bDepth, bColumn) = layout.operandStrides(m: m, n: n, k: k)
-        var job = PackedProductJob(m: m, n: n, k: k, aRow: aRow, aDepth: aDepth, bDepth: bDepth, bColumn: bColumn,
-                                   a: a, b: b, c: c, splitsColumns: n > m, avx512: avx512)
-        job.layout = layout
+        var job = PackedProductJob(layout, m: m, n: n, k: k, a: a, b: b, c: c, avx512: avx512)
         if layout == .tn { job.bDepths = rows } else { job.aRows = rows }
         let applies = job.take(epilogue)
         claimedProduct(job)
@@ -331,11 +337,8 @@ enum SIMDKernels {
         c: UnsafeMutablePointer<Float>, epilogue: SkinnyEpilogue, enabled: Bool = enabled, avx512: Bool = avx512
     ) -> Bool? {
         guard enabled else { return nil }
-        let (aRow, aDepth, bDepth, bColumn) = layout.operandStrides(m: m, n: n, k: k)
-        let splitsColumns = n > m
-        var job = PackedProductJob(m: m, n: n, k: k, aRow: aRow, aDepth: aDepth, bDepth: bDepth, bColumn: bColumn,
-                                   a: a, b: b, c: c, splitsColumns: splitsColumns, avx512: avx512)
-        job.layout = layout
+        var job = PackedProductJob(layout, m: m, n: n, k: k, a: a, b: b, c: c, avx512: avx512)
+        let splitsColumns = job.splitsColumns
         let parallel = BLASLibrary.multiplyAdds(m: m, n: n, k: k) >= BLASLibrary.splitFrom
         if layout == .tn, depthBlocksProduct(m: m, n: n, k: k, a: a, b: b, c: c, enabled: enabled, avx512: avx512) {
             return false
@@ -465,7 +468,7 @@ enum SIMDKernels {
     /// `ParallelChunks`'s helpers: one pass whose every taker claims chunks from one counter until
     /// none is left (a taker that arrives late finds none and returns). The same bits as one call.
     private static func claimedProduct(_ product: PackedProductJob) {
-        if product.avx512, splitsByOwnedRows(product.layout, m: product.m, n: product.n, k: product.k, avx512: product.avx512) {
+        if splitsByOwnedRows(product.layout, m: product.m, n: product.n, k: product.k, avx512: product.avx512) {
             ownedBlocksProduct(product)
             return
         }
