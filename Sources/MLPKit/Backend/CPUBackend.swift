@@ -11,17 +11,29 @@ public final class CPUBuffer {
     /// The number of elements.
     public let count: Int
 
-    /// Zero-filled memory for `count` elements (calloc: large buffers take fresh zero pages
-    /// instead of being written), or nil when the allocation fails.
+    /// What `calloc` returned (`pointer` is the first cache-line boundary in it).
+    private let allocation: UnsafeMutableRawPointer
+
+    /// Cache lines are 64 bytes.
+    static let alignment = 64
+
+    /// Zero-filled memory for `count` elements starting on a cache-line boundary, or nil when the
+    /// allocation fails. calloc, so that large buffers take fresh zero pages instead of being
+    /// written, with 60 bytes of slack; its own pointers are 16 bytes past a boundary (a page's
+    /// start for the large ones), so that every 64-byte vector of a buffer straddled two cache
+    /// lines, and two threads writing the two halves of a matrix's rows shared a line in every row.
     init?(count: Int) {
+        let floats = max(count, 1) + (Self.alignment - 4) / MemoryLayout<Float>.stride
         guard count >= 0, count <= CPUBackend.maximumBufferCount,
-              let raw = calloc(max(count, 1), MemoryLayout<Float>.stride) else { return nil }
+              let raw = calloc(floats, MemoryLayout<Float>.stride) else { return nil }
         self.count = count
-        pointer = raw.bindMemory(to: Float.self, capacity: max(count, 1))
+        allocation = raw
+        let offset = (Self.alignment - Int(bitPattern: raw) % Self.alignment) % Self.alignment
+        pointer = (raw + offset).bindMemory(to: Float.self, capacity: max(count, 1))
     }
 
     deinit {
-        free(pointer)
+        free(allocation)
     }
 }
 
