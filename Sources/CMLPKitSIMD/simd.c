@@ -590,6 +590,8 @@ AVX512 int mlpkit_small_product_avx512(int layout, long m, long n, long k, const
 // 69–82 in the same runs: C is read and written once per block) and row blocks of 72 (A's block,
 // 144 KiB, stays in the L2 cache).
 enum { PACKED_MR = 6, PACKED_NR = 16, PACKED_KC = 512, PACKED_MC = 72, PACKED_NC = 1024 };
+// The AVX-512 kernel's tile: 8 rows by 32 columns (below).
+enum { PACKED512_NR = 32, PACKED512_MR = 8 };
 
 // Each thread's packing buffers (A's block 144 KiB, B's 2 MiB), made at its first product.
 static _Thread_local float *packed_a_block;
@@ -860,13 +862,21 @@ static inline __attribute__((always_inline, target("avx2,fma"))) void packed_pro
 }
 
 // One tile of C from A read where it lies (A(r, p) at a[i·rowStride + p·depthStride], i = r, or
-// rows[r] where `rows` is given) and a packed panel of B: AVX-512's `direct_kernel_512`.
+// rows[r] where `rows` is given) and a packed panel of B: AVX-512's `direct_kernel_512`. `ahead`
+// (or NULL): the next tile's eight rows of A, asked for into the L2 cache while this one runs.
 typedef void (*direct_tile_kernel)(long depth, const float *a, long rowStride, long depthStride, const long *rows,
                                    const float *b, float *c, long ldc, long tileRows, long columns, int accumulates,
-                                   const struct tile_epilogue *epi);
+                                   const struct tile_epilogue *epi, const float *const *ahead);
 
 // `packed_tiles` with A read where it lies (rows `aRow` apart, depths `aDepth` apart; row r at
-// a + aRows[r]·aRow where `aRows` is given).
+// a + aRows[r]·aRow where `aRows` is given). In the first panel of B's columns, where A's rows are
+// read for the first time (from another core's caches when they are the activations both threads
+// wrote, from L3 when they are the batch's rows), each tile asks for the next tile's rows: mnist's
+// second forward product 43.8–44.7 → 37.6–37.8 µs and its step 581–582 → 574–576 µs (`mlp bench
+// --config mnist --steps 2000 --breakdown`, three alternating pairs); [32,64,64,1] at batch 4096
+// 1.06–1.07 → 1.03 ms, others level. In a C harness with A's halves just written by the two
+// threads, 44.5–45.0 → 40.3–40.8 µs a thread; two or three tiles ahead, or into the first
+// level's cache, did no better.
 static inline __attribute__((always_inline, target("avx2,fma"))) void direct_tiles(
     long kc, const float *a, long aRow, long aDepth, const long *aRows, long rows, const float *packedB, long columns, float *c,
     long ldc, long width, long mr, direct_tile_kernel kernel, int accumulates, const struct tile_epilogue *epi) {
@@ -875,8 +885,17 @@ static inline __attribute__((always_inline, target("avx2,fma"))) void direct_til
         for (long ir = 0; ir < rows; ir += mr) {
             const long tileRows = rows - ir < mr ? rows - ir : mr;
             const struct tile_epilogue at = epi ? tile_epilogue_at(epi, ir, jr) : (struct tile_epilogue){0};
+            const float *ahead[PACKED512_MR];
+            const int asks = jr == 0 && aDepth == 1 && ir + mr < rows && mr == PACKED512_MR;
+            if (asks) {
+                const long next = ir + mr, count = rows - next < mr ? rows - next : mr;
+                for (long r = 0; r < PACKED512_MR; ++r) {
+                    const long line = next + (r < count ? r : count - 1);
+                    ahead[r] = a + (aRows ? aRows[line] : line) * aRow;
+                }
+            }
             kernel(kc, aRows ? a : a + ir * aRow, aRow, aDepth, aRows ? aRows + ir : NULL, packedB + jr * kc, c + ir * ldc + jr, ldc,
-                   tileRows, tileColumns, accumulates, epi ? &at : NULL);
+                   tileRows, tileColumns, accumulates, epi ? &at : NULL, asks ? ahead : NULL);
         }
     }
 }
@@ -1010,8 +1029,8 @@ AVX2 void mlpkit_packed_product_avx2(long m, long n, long k, const float *a, lon
 // with AVX2), one thread, `mlpkit_claimed_product_avx512` in a C harness, two rounds: mnist's
 // 128×256×784 NT 109 against 100–103 GFLOP/s, 256×784×128 TN 120 against 111–113, 128×256×128 NN
 // 117–119 against 108–110 (fewer loads of A per multiply-add, and 128 rows fill sixteen whole
-// panels where six-row panels leave a 2-row one); 1024³ NN 137–140 against 134–140.
-enum { PACKED512_NR = 32, PACKED512_MR = 8 };
+// panels where six-row panels leave a 2-row one); 1024³ NN 137–140 against 134–140. (The tile's
+// sizes, PACKED512_NR and PACKED512_MR, are with the AVX2 product's blocks above.)
 
 // A tile's sums (rows × columns of C, at most 8 × 32) stored, or added to C.
 static inline __attribute__((always_inline)) AVX512 void store_tile_512(
@@ -1073,7 +1092,7 @@ static inline __attribute__((always_inline)) AVX512 void store_tile_512(
 // stored. Each element one chain of fused multiply-adds over p in order: the same bits either way.
 static inline __attribute__((always_inline)) AVX512 void direct_kernel_512(
     long depth, const float *a, long rowStride, long depthStride, const long *rowIndex, const float *b, float *c, long ldc,
-    long rows, long columns, int accumulates, const struct tile_epilogue *epi) {
+    long rows, long columns, int accumulates, const struct tile_epilogue *epi, const float *const *ahead) {
     prefetch_tile(c, ldc, rows, columns);
     const float *lines[PACKED512_MR];
     for (int r = 0; r < PACKED512_MR; ++r) {
@@ -1082,13 +1101,20 @@ static inline __attribute__((always_inline)) AVX512 void direct_kernel_512(
     }
     __m512 sums[PACKED512_MR][2];
     for (int r = 0; r < PACKED512_MR; ++r) sums[r][0] = sums[r][1] = _mm512_setzero_ps();
-    for (long p = 0; p < depth; ++p) {
-        const __m512 b0 = _mm512_loadu_ps(b + p * PACKED512_NR), b1 = _mm512_loadu_ps(b + p * PACKED512_NR + 16);
-        const long at = p * depthStride;
-        for (int r = 0; r < PACKED512_MR; ++r) {
-            const __m512 ar = _mm512_set1_ps(lines[r][at]);
-            sums[r][0] = _mm512_fmadd_ps(ar, b0, sums[r][0]);
-            sums[r][1] = _mm512_fmadd_ps(ar, b1, sums[r][1]);
+    // sixteen depths at a time: one cache line of each row of A where its depths are adjacent,
+    // the next tile's line of each row asked for first when `ahead` is given
+    for (long p0 = 0; p0 < depth; p0 += 16) {
+        if (ahead)
+            for (int r = 0; r < PACKED512_MR; ++r) _mm_prefetch((const char *)(ahead[r] + p0), _MM_HINT_T1);
+        const long end = depth - p0 < 16 ? depth : p0 + 16;
+        for (long p = p0; p < end; ++p) {
+            const __m512 b0 = _mm512_loadu_ps(b + p * PACKED512_NR), b1 = _mm512_loadu_ps(b + p * PACKED512_NR + 16);
+            const long at = p * depthStride;
+            for (int r = 0; r < PACKED512_MR; ++r) {
+                const __m512 ar = _mm512_set1_ps(lines[r][at]);
+                sums[r][0] = _mm512_fmadd_ps(ar, b0, sums[r][0]);
+                sums[r][1] = _mm512_fmadd_ps(ar, b1, sums[r][1]);
+            }
         }
     }
     store_tile_512(sums, c, ldc, rows, columns, accumulates, epi);
@@ -1099,7 +1125,7 @@ static inline __attribute__((always_inline)) AVX512 void direct_kernel_512(
 static inline __attribute__((always_inline)) AVX512 void packed_kernel_512(
     long depth, const float *a, const float *b, float *c, long ldc, long rows, long columns, int accumulates,
     const struct tile_epilogue *epi) {
-    direct_kernel_512(depth, a, 1, PACKED512_MR, NULL, b, c, ldc, rows, columns, accumulates, epi);
+    direct_kernel_512(depth, a, 1, PACKED512_MR, NULL, b, c, ldc, rows, columns, accumulates, epi, NULL);
 }
 
 // `block_epilogue` with sixteen lanes: each row's vectors of C through `epilogue`.
