@@ -23,9 +23,10 @@ public final class CPUBuffer {
     /// start for the large ones), so that every 64-byte vector of a buffer straddled two cache
     /// lines, and two threads writing the two halves of a matrix's rows shared a line in every row.
     init?(count: Int) {
+        guard count >= 0, count <= CPUBackend.maximumBufferCount else { return nil }
+        // at most Int.max / 4 + 15 floats: no overflow
         let floats = max(count, 1) + (Self.alignment - 4) / MemoryLayout<Float>.stride
-        guard count >= 0, count <= CPUBackend.maximumBufferCount,
-              let raw = calloc(floats, MemoryLayout<Float>.stride) else { return nil }
+        guard let raw = calloc(floats, MemoryLayout<Float>.stride) else { return nil }
         self.count = count
         allocation = raw
         let offset = (Self.alignment - Int(bitPattern: raw) % Self.alignment) % Self.alignment
