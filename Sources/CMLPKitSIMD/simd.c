@@ -868,6 +868,16 @@ typedef void (*direct_tile_kernel)(long depth, const float *a, long rowStride, l
                                    const float *b, float *c, long ldc, long tileRows, long columns, int accumulates,
                                    const struct tile_epilogue *epi, const float *const *ahead);
 
+// A tile's eight rows of A: row r at a + r·rowStride, or a + rowIndex[r]·rowStride where
+// `rowIndex` is given; a row past `rows` is the last row again.
+static inline __attribute__((always_inline)) void tile_rows(const float *a, long rowStride, const long *rowIndex, long rows,
+                                                            const float *lines[PACKED512_MR]) {
+    for (int r = 0; r < PACKED512_MR; ++r) {
+        const long line = r < rows ? r : rows - 1;
+        lines[r] = a + (rowIndex ? rowIndex[line] : line) * rowStride;
+    }
+}
+
 // `packed_tiles` with A read where it lies (rows `aRow` apart, depths `aDepth` apart; row r at
 // a + aRows[r]·aRow where `aRows` is given). In the first panel of B's columns, where A's rows are
 // read for the first time (from another core's caches when they are the activations both threads
@@ -888,11 +898,8 @@ static inline __attribute__((always_inline, target("avx2,fma"))) void direct_til
             const float *ahead[PACKED512_MR];
             const int asks = jr == 0 && aDepth == 1 && ir + mr < rows && mr == PACKED512_MR;
             if (asks) {
-                const long next = ir + mr, count = rows - next < mr ? rows - next : mr;
-                for (long r = 0; r < PACKED512_MR; ++r) {
-                    const long line = next + (r < count ? r : count - 1);
-                    ahead[r] = a + (aRows ? aRows[line] : line) * aRow;
-                }
+                const long next = ir + mr;
+                tile_rows(aRows ? a : a + next * aRow, aRow, aRows ? aRows + next : NULL, rows - next, ahead);
             }
             kernel(kc, aRows ? a : a + ir * aRow, aRow, aDepth, aRows ? aRows + ir : NULL, packedB + jr * kc, c + ir * ldc + jr, ldc,
                    tileRows, tileColumns, accumulates, epi ? &at : NULL, asks ? ahead : NULL);
@@ -1095,10 +1102,7 @@ static inline __attribute__((always_inline)) AVX512 void direct_kernel_512(
     long rows, long columns, int accumulates, const struct tile_epilogue *epi, const float *const *ahead) {
     prefetch_tile(c, ldc, rows, columns);
     const float *lines[PACKED512_MR];
-    for (int r = 0; r < PACKED512_MR; ++r) {
-        const long line = r < rows ? r : rows - 1;
-        lines[r] = a + (rowIndex ? rowIndex[line] : line) * rowStride;
-    }
+    tile_rows(a, rowStride, rowIndex, rows, lines);
     __m512 sums[PACKED512_MR][2];
     for (int r = 0; r < PACKED512_MR; ++r) sums[r][0] = sums[r][1] = _mm512_setzero_ps();
     // sixteen depths at a time: one cache line of each row of A where its depths are adjacent,
