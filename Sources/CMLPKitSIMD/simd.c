@@ -664,6 +664,19 @@ static inline __attribute__((always_inline, target("avx2,fma"))) void pack_panel
     const float *source, long count, long lineStride, long depth, long depthStride, const long *depths, long width,
     float *packed) {
 #define PACKED_DEPTH(p) ((depths ? depths[p] : (p)) * depthStride)
+    if (lineStride == 1 && width == 8 && count % 16 == 0) {
+        // eight-line panels (TN's A): two panels (one cache line of each depth) at a time, depth
+        // after depth, so that the two panels are written in order
+        for (long panel = 0; panel < count; panel += 16) {
+            float *first = packed + panel * depth, *second = first + 8 * depth;
+            for (long p = 0; p < depth; ++p) {
+                const float *at = source + PACKED_DEPTH(p) + panel;
+                _mm256_storeu_ps(first + p * 8, _mm256_loadu_ps(at));
+                _mm256_storeu_ps(second + p * 8, _mm256_loadu_ps(at + 8));
+            }
+        }
+        return;
+    }
     if (lineStride == 1) {
         // the lines side by side in memory at each depth (B in NN and TN, A in TN): one pass along
         // each depth's run of lines, so the source is read in order (panel after panel, each
@@ -790,8 +803,11 @@ static inline __attribute__((always_inline, target("avx2,fma"))) void packed_ker
     }
 }
 
-AVX2 void mlpkit_unpacked_product_avx2(long m, long n, long k, const float *a, long aRow, long aDepth, const long *aRows,
-                                       const float *b, long bDepth, long bColumn, const long *bDepths, float *c, long ldc) {
+// The packed product's sums element by element (`mlpkit_unpacked_product_avx2`), with op(A)'s
+// depths picked too where `aDepths` is given (A(i, p) at a[i·aRow + aDepths[p]·aDepth]).
+static void unpacked_product(long m, long n, long k, const float *a, long aRow, long aDepth, const long *aRows,
+                             const long *aDepths, const float *b, long bDepth, long bColumn, const long *bDepths, float *c,
+                             long ldc) {
     for (long i = 0; i < m; ++i)
         for (long j = 0; j < n; ++j) {
             const float *row = a + (aRows ? aRows[i] : i) * aRow, *column = b + j * bColumn;
@@ -799,30 +815,43 @@ AVX2 void mlpkit_unpacked_product_avx2(long m, long n, long k, const float *a, l
             for (long pc = 0; pc < k; pc += PACKED_KC) {
                 const long end = k - pc < PACKED_KC ? k : pc + PACKED_KC;
                 float sum = 0;
-                for (long p = pc; p < end; ++p) sum = fmaf(row[p * aDepth], column[(bDepths ? bDepths[p] : p) * bDepth], sum);
+                for (long p = pc; p < end; ++p)
+                    sum = fmaf(row[(aDepths ? aDepths[p] : p) * aDepth], column[(bDepths ? bDepths[p] : p) * bDepth], sum);
                 total = pc == 0 ? sum : total + sum;
             }
             c[i * ldc + j] = total;
         }
 }
 
+AVX2 void mlpkit_unpacked_product_avx2(long m, long n, long k, const float *a, long aRow, long aDepth, const long *aRows,
+                                       const float *b, long bDepth, long bColumn, const long *bDepths, float *c, long ldc) {
+    unpacked_product(m, n, k, a, aRow, aDepth, aRows, NULL, b, bDepth, bColumn, bDepths, c, ldc);
+}
+
 // One tile of C from packed panels of A and B (at most 6 rows by `width` columns), stored or added.
 typedef void (*packed_tile_kernel)(long depth, const float *a, const float *b, float *c, long ldc, long rows, long columns,
                                    int accumulates, const struct tile_epilogue *epi);
 
+// Where B's panels and C's column panels lie: panel q of B at b + q·b, of C at c + q·c (floats).
+// Packed B: kc·width apart; B kept in panels (`claimed_product`'s bPanel): bPanel apart. Plain C:
+// `width` apart (columns side by side); C kept in panels: cPanel apart.
+struct panel_strides {
+    long b, c;
+};
+
 // Every tile of a rows×columns block of C (leading dimension ldc) from packed A (its rows in
-// panels of `mr`, depth kc) and packed B (its columns in panels of `width`): stored, or added
-// to C. B's panels outermost, so that each stays in the cache over every panel of A.
+// panels of `mr`, depth kc) and B's panels of `width` columns (`strides.b` apart): stored, or
+// added to C. B's panels outermost, so that each stays in the cache over every panel of A.
 static inline __attribute__((always_inline, target("avx2,fma"))) void packed_tiles(
     long kc, const float *packedA, long rows, const float *packedB, long columns, float *c, long ldc, long width, long mr,
-    packed_tile_kernel kernel, int accumulates, const struct tile_epilogue *epi) {
+    packed_tile_kernel kernel, int accumulates, const struct tile_epilogue *epi, struct panel_strides strides) {
     for (long jr = 0; jr < columns; jr += width) {
         const long tileColumns = columns - jr < width ? columns - jr : width;
         for (long ir = 0; ir < rows; ir += mr) {
             const long tileRows = rows - ir < mr ? rows - ir : mr;
             const struct tile_epilogue at = epi ? tile_epilogue_at(epi, ir, jr) : (struct tile_epilogue){0};
-            kernel(kc, packedA + ir * kc, packedB + jr * kc, c + ir * ldc + jr, ldc, tileRows, tileColumns, accumulates,
-                   epi ? &at : NULL);
+            kernel(kc, packedA + ir * kc, packedB + jr / width * strides.b, c + ir * ldc + jr / width * strides.c, ldc, tileRows,
+                   tileColumns, accumulates, epi ? &at : NULL);
         }
     }
 }
@@ -855,7 +884,8 @@ static inline __attribute__((always_inline, target("avx2,fma"))) void packed_pro
                 const long mc = m - ic < PACKED_MC ? m - ic : PACKED_MC;
                 pack_panels(a + ic * aRow + pc * aDepth, mc, aRow, kc, aDepth, NULL, mr, packedA);
                 // a panel of B (32 KiB at most with AVX2's kernel) stays in the L1 cache over every panel of A
-                packed_tiles(kc, packedA, mc, packedB, nc, c + ic * ldc + jc, ldc, width, mr, kernel, pc > 0, NULL);
+                packed_tiles(kc, packedA, mc, packedB, nc, c + ic * ldc + jc, ldc, width, mr, kernel, pc > 0, NULL,
+                             (struct panel_strides){kc * width, width});
             }
         }
     }
@@ -889,7 +919,8 @@ static inline __attribute__((always_inline)) void tile_rows(const float *a, long
 // level's cache, did no better.
 static inline __attribute__((always_inline, target("avx2,fma"))) void direct_tiles(
     long kc, const float *a, long aRow, long aDepth, const long *aRows, long rows, const float *packedB, long columns, float *c,
-    long ldc, long width, long mr, direct_tile_kernel kernel, int accumulates, const struct tile_epilogue *epi) {
+    long ldc, long width, long mr, direct_tile_kernel kernel, int accumulates, const struct tile_epilogue *epi,
+    struct panel_strides strides) {
     for (long jr = 0; jr < columns; jr += width) {
         const long tileColumns = columns - jr < width ? columns - jr : width;
         for (long ir = 0; ir < rows; ir += mr) {
@@ -901,8 +932,9 @@ static inline __attribute__((always_inline, target("avx2,fma"))) void direct_til
                 const long next = ir + mr;
                 tile_rows(aRows ? a : a + next * aRow, aRow, aRows ? aRows + next : NULL, rows - next, ahead);
             }
-            kernel(kc, aRows ? a : a + ir * aRow, aRow, aDepth, aRows ? aRows + ir : NULL, packedB + jr * kc, c + ir * ldc + jr, ldc,
-                   tileRows, tileColumns, accumulates, epi ? &at : NULL, asks ? ahead : NULL);
+            kernel(kc, aRows ? a : a + ir * aRow, aRow, aDepth, aRows ? aRows + ir : NULL, packedB + jr / width * strides.b,
+                   c + ir * ldc + jr / width * strides.c, ldc, tileRows, tileColumns, accumulates, epi ? &at : NULL,
+                   asks ? ahead : NULL);
         }
     }
 }
@@ -925,12 +957,20 @@ static _Thread_local long packed_whole_capacity;
 // (rows); it is held to the packing buffers' PACKED_NC columns or PACKED_MC rows.
 //
 // `aRows` (or NULL): op(A)'s row i is row aRows[i] of `a`; `bDepths` (or NULL): op(B)'s depth p is
-// depth bDepths[p] of `b`. A batch's rows are read where they lie in the data instead of gathered
-// first: the same sums, so the same bits as the product of the gathered copy.
+// depth bDepths[p] of `b`; `aDepths` (or NULL): op(A)'s depth p is depth aDepths[p] of `a` (TN's A).
+// A batch's rows are read where they lie in the data instead of gathered first: the same sums, so
+// the same bits as the product of the gathered copy.
+//
+// Operands kept in panels of `width` (a weight the CPU backend keeps in the order its forward
+// product packs it, and that weight's gradient): with `bPanel` > 0, B's line j at depth p is
+// b[(j / width)·bPanel + p·width + j % width] (the panels over the whole depth, never packed); with
+// `cPanel` > 0, C(i, j) is c[(j / width)·cPanel + i·ldc + j % width]. Either needs column chunks
+// that start on a panel (`chunk` a multiple of `width`).
 static inline __attribute__((always_inline, target("avx2,fma"))) void claimed_product(
-    long m, long n, long k, const float *a, long aRow, long aDepth, const long *aRows, const float *b, long bDepth, long bColumn,
-    const long *bDepths, float *c, long ldc, long chunk, long *next, int splitsColumns, long width, long mr,
-    packed_tile_kernel kernel, direct_tile_kernel direct, const struct tile_epilogue *epi, block_epilogue apply) {
+    long m, long n, long k, const float *a, long aRow, long aDepth, const long *aRows, const long *aDepths, const float *b,
+    long bDepth, long bColumn, const long *bDepths, long bPanel, float *c, long ldc, long cPanel, long chunk, long *next,
+    int splitsColumns, long width, long mr, packed_tile_kernel kernel, direct_tile_kernel direct, const struct tile_epilogue *epi,
+    block_epilogue apply) {
     // at most what the packing buffers hold (the same on every thread, so the chunks agree)
     const long largest = splitsColumns ? PACKED_NC : PACKED_MC;
     chunk = chunk < 1 ? 1 : chunk > largest ? largest : chunk;
@@ -942,11 +982,11 @@ static inline __attribute__((always_inline, target("avx2,fma"))) void claimed_pr
     // rows is read in order; one thread, alternating in a C harness: 128×256×784 NT 5–7% faster,
     // 128×128×256 NT (by rows) 8–10%, 128×256×128 NN 2%; TN, whose depths lie m apart, level or
     // slower, so it stays packed
-    const int readsA = direct && aDepth == 1;
+    const int readsA = direct && aDepth == 1 && !aDepths;
     const long lines = splitsColumns ? m : n, panel = splitsColumns ? mr : width;
     const long padded = (lines + panel - 1) / panel * panel;
-    // the other operand packed whole first, unless it is A and read where it lies
-    const int packsWhole = !(splitsColumns && readsA);
+    // the other operand packed whole first, unless it is A and read where it lies, or B and kept in panels
+    const int packsWhole = splitsColumns ? !readsA : !bPanel;
     const long need = packsWhole ? padded * (k > 0 ? k : 1) : 1;
     if (packed_whole_capacity < need) {
         void *block = NULL;
@@ -958,22 +998,24 @@ static inline __attribute__((always_inline, target("avx2,fma"))) void claimed_pr
     }
     if (k <= 0 || packed_whole_capacity < need || !packing_buffers() || (aRows && !readsA)) {
         // no depth, or no memory for the buffers, or A's rows picked where A is packed (the packing
-        // has no row index): the same sums, element by element, chunk by chunk
+        // has no row index): the same sums, element by element, chunk by chunk, and a panel of
+        // `width` columns at a time where B or C is kept in panels
         for (; claim * chunk < extent; claim = __atomic_fetch_add(next, 1, __ATOMIC_RELAXED)) {
             const long start = claim * chunk, count = extent - start < chunk ? extent - start : chunk;
-            if (splitsColumns) {
-                mlpkit_unpacked_product_avx2(m, count, k, a, aRow, aDepth, aRows, b + start * bColumn, bDepth, bColumn, bDepths,
-                                             c + start, ldc);
+            const long first = splitsColumns ? start : 0, columns = splitsColumns ? count : n;
+            const long rowStart = splitsColumns ? 0 : start, rows = splitsColumns ? m : count;
+            const float *rowsA = aRows ? a : a + rowStart * aRow;
+            const long *rowIndex = aRows ? aRows + rowStart : NULL;
+            const long step = bPanel || cPanel ? width : columns;
+            for (long j = first; j < first + columns; j += step) {
+                const long group = first + columns - j < step ? first + columns - j : step;
+                const float *bAt = bPanel ? b + j / width * bPanel : b + j * bColumn;
+                float *cAt = (cPanel ? c + j / width * cPanel : c + j) + rowStart * ldc;
+                unpacked_product(rows, group, k, rowsA, aRow, aDepth, rowIndex, aDepths, bAt, bPanel ? width : bDepth,
+                                 bPanel ? 1 : bColumn, bDepths, cAt, ldc);
                 if (epi) {
-                    const struct tile_epilogue at = tile_epilogue_at(epi, 0, start);
-                    apply(c + start, ldc, m, count, &at);
-                }
-            } else {
-                mlpkit_unpacked_product_avx2(count, n, k, aRows ? a : a + start * aRow, aRow, aDepth, aRows ? aRows + start : NULL,
-                                             b, bDepth, bColumn, bDepths, c + start * ldc, ldc);
-                if (epi) {
-                    const struct tile_epilogue at = tile_epilogue_at(epi, start, 0);
-                    apply(c + start * ldc, ldc, count, n, &at);
+                    const struct tile_epilogue at = tile_epilogue_at(epi, rowStart, j);
+                    apply(cAt, ldc, rows, group, &at);
                 }
             }
         }
@@ -983,7 +1025,7 @@ static inline __attribute__((always_inline, target("avx2,fma"))) void claimed_pr
     for (long pc = 0; packsWhole && pc < k; pc += PACKED_KC) {
         const long kc = k - pc < PACKED_KC ? k - pc : PACKED_KC;
         if (splitsColumns)
-            pack_panels(a + pc * aDepth, m, aRow, kc, aDepth, NULL, mr, whole + padded * pc);
+            pack_panels(aDepths ? a : a + pc * aDepth, m, aRow, kc, aDepth, aDepths ? aDepths + pc : NULL, mr, whole + padded * pc);
         else
             pack_panels(bDepths ? b : b + pc * bDepth, n, bColumn, kc, bDepth, bDepths ? bDepths + pc : NULL, width,
                         whole + padded * pc);
@@ -993,24 +1035,39 @@ static inline __attribute__((always_inline, target("avx2,fma"))) void claimed_pr
         // the chunk's epilogue, applied by the tiles of the last depth block (C's sums final there)
         const struct tile_epilogue chunkEpilogue = epi ? tile_epilogue_at(epi, splitsColumns ? 0 : start, splitsColumns ? start : 0)
                                                        : (struct tile_epilogue){0};
+        // the chunk's C, and its column panels' distance
+        float *chunkC = splitsColumns ? (cPanel ? c + start / width * cPanel : c + start) : c + start * ldc;
+        const long cStride = cPanel ? cPanel : width;
         for (long pc = 0; pc < k; pc += PACKED_KC) {
             const long kc = k - pc < PACKED_KC ? k - pc : PACKED_KC;
-            const float *packed = whole + padded * pc;
             const struct tile_epilogue *last = epi && pc + kc >= k ? &chunkEpilogue : NULL;
             if (splitsColumns) {
-                pack_panels(b + start * bColumn + (bDepths ? 0 : pc * bDepth), count, bColumn, kc, bDepth,
-                            bDepths ? bDepths + pc : NULL, width, packed_b_block);
+                const float *panels = packed_b_block;
+                struct panel_strides strides = {kc * width, cStride};
+                if (bPanel) {
+                    panels = b + start / width * bPanel + pc * width;
+                    strides.b = bPanel;
+                } else {
+                    pack_panels(b + start * bColumn + (bDepths ? 0 : pc * bDepth), count, bColumn, kc, bDepth,
+                                bDepths ? bDepths + pc : NULL, width, packed_b_block);
+                }
                 if (readsA)
-                    direct_tiles(kc, a + pc * aDepth, aRow, aDepth, aRows, m, packed_b_block, count, c + start, ldc, width, mr,
-                                 direct, pc > 0, last);
+                    direct_tiles(kc, a + pc * aDepth, aRow, aDepth, aRows, m, panels, count, chunkC, ldc, width, mr, direct, pc > 0,
+                                 last, strides);
                 else
-                    packed_tiles(kc, packed, m, packed_b_block, count, c + start, ldc, width, mr, kernel, pc > 0, last);
-            } else if (readsA) {
-                direct_tiles(kc, (aRows ? a : a + start * aRow) + pc * aDepth, aRow, aDepth, aRows ? aRows + start : NULL, count,
-                             packed, n, c + start * ldc, ldc, width, mr, direct, pc > 0, last);
+                    packed_tiles(kc, whole + padded * pc, m, panels, count, chunkC, ldc, width, mr, kernel, pc > 0, last, strides);
             } else {
-                pack_panels(a + start * aRow + pc * aDepth, count, aRow, kc, aDepth, NULL, mr, packed_a_block);
-                packed_tiles(kc, packed_a_block, count, packed, n, c + start * ldc, ldc, width, mr, kernel, pc > 0, last);
+                // B whole: packed above, or its panels where it is kept so
+                const float *panels = bPanel ? b + pc * width : whole + padded * pc;
+                const struct panel_strides strides = {bPanel ? bPanel : kc * width, cStride};
+                if (readsA) {
+                    direct_tiles(kc, (aRows ? a : a + start * aRow) + pc * aDepth, aRow, aDepth, aRows ? aRows + start : NULL, count,
+                                 panels, n, chunkC, ldc, width, mr, direct, pc > 0, last, strides);
+                } else {
+                    pack_panels(aDepths ? a + start * aRow : a + start * aRow + pc * aDepth, count, aRow, kc, aDepth,
+                                aDepths ? aDepths + pc : NULL, mr, packed_a_block);
+                    packed_tiles(kc, packed_a_block, count, panels, n, chunkC, ldc, width, mr, kernel, pc > 0, last, strides);
+                }
             }
         }
     }
@@ -1019,7 +1076,7 @@ static inline __attribute__((always_inline, target("avx2,fma"))) void claimed_pr
 AVX2 void mlpkit_claimed_product_avx2(long m, long n, long k, const float *a, long aRow, long aDepth, const long *aRows,
                                       const float *b, long bDepth, long bColumn, const long *bDepths, float *c, long ldc, long chunk,
                                       long *next, int splitsColumns) {
-    claimed_product(m, n, k, a, aRow, aDepth, aRows, b, bDepth, bColumn, bDepths, c, ldc, chunk, next, splitsColumns, PACKED_NR,
+    claimed_product(m, n, k, a, aRow, aDepth, aRows, NULL, b, bDepth, bColumn, bDepths, 0, c, ldc, 0, chunk, next, splitsColumns, PACKED_NR,
                     PACKED_MR, packed_kernel, NULL, NULL, NULL);
 }
 
@@ -1154,17 +1211,25 @@ AVX512 void mlpkit_epilogue_block_avx512(float *c, long ldc, long rows, long col
     epilogue_block_512(c, ldc, rows, columns, &epi);
 }
 
+AVX512 void mlpkit_panel_product_avx512(
+    long m, long n, long k, const float *a, long aRow, long aDepth, const long *aRows, const long *aDepths, const float *b,
+    long bDepth, long bColumn, const long *bDepths, long bPanel, float *c, long ldc, long cPanel, long chunk, long *next,
+    int splitsColumns, const float *bias, int function, const float *source) {
+    const struct tile_epilogue epi = {bias, source, ldc, function};
+    if (bias || source)
+        claimed_product(m, n, k, a, aRow, aDepth, aRows, aDepths, b, bDepth, bColumn, bDepths, bPanel, c, ldc, cPanel, chunk, next,
+                        splitsColumns, PACKED512_NR, PACKED512_MR, packed_kernel_512, direct_kernel_512, &epi, epilogue_block_512);
+    else
+        claimed_product(m, n, k, a, aRow, aDepth, aRows, aDepths, b, bDepth, bColumn, bDepths, bPanel, c, ldc, cPanel, chunk, next,
+                        splitsColumns, PACKED512_NR, PACKED512_MR, packed_kernel_512, direct_kernel_512, NULL, NULL);
+}
+
 AVX512 void mlpkit_claimed_product_avx512(
     long m, long n, long k, const float *a, long aRow, long aDepth, const long *aRows, const float *b, long bDepth, long bColumn,
     const long *bDepths, float *c, long ldc, long chunk, long *next, int splitsColumns, const float *bias, int function,
     const float *source) {
-    const struct tile_epilogue epi = {bias, source, ldc, function};
-    if (bias || source)
-        claimed_product(m, n, k, a, aRow, aDepth, aRows, b, bDepth, bColumn, bDepths, c, ldc, chunk, next, splitsColumns,
-                        PACKED512_NR, PACKED512_MR, packed_kernel_512, direct_kernel_512, &epi, epilogue_block_512);
-    else
-        claimed_product(m, n, k, a, aRow, aDepth, aRows, b, bDepth, bColumn, bDepths, c, ldc, chunk, next, splitsColumns,
-                        PACKED512_NR, PACKED512_MR, packed_kernel_512, direct_kernel_512, NULL, NULL);
+    mlpkit_panel_product_avx512(m, n, k, a, aRow, aDepth, aRows, NULL, b, bDepth, bColumn, bDepths, 0, c, ldc, 0, chunk, next,
+                                splitsColumns, bias, function, source);
 }
 
 #else
@@ -1230,6 +1295,14 @@ void mlpkit_claimed_product_avx512(long m, long n, long k, const float *a, long 
                                    long *next, int splitsColumns, const float *bias, int function, const float *source) {
     (void)m; (void)n; (void)k; (void)a; (void)aRow; (void)aDepth; (void)aRows; (void)b; (void)bDepth; (void)bColumn;
     (void)bDepths; (void)c; (void)ldc; (void)chunk; (void)next; (void)splitsColumns; (void)bias; (void)function; (void)source;
+}
+void mlpkit_panel_product_avx512(long m, long n, long k, const float *a, long aRow, long aDepth, const long *aRows,
+                                 const long *aDepths, const float *b, long bDepth, long bColumn, const long *bDepths, long bPanel,
+                                 float *c, long ldc, long cPanel, long chunk, long *next, int splitsColumns, const float *bias,
+                                 int function, const float *source) {
+    (void)m; (void)n; (void)k; (void)a; (void)aRow; (void)aDepth; (void)aRows; (void)aDepths; (void)b; (void)bDepth;
+    (void)bColumn; (void)bDepths; (void)bPanel; (void)c; (void)ldc; (void)cPanel; (void)chunk; (void)next; (void)splitsColumns;
+    (void)bias; (void)function; (void)source;
 }
 
 #endif

@@ -5,7 +5,7 @@ import XCTest
 /// Tuning variables set to values they cannot take are reported, one sentence each.
 final class EnvironmentSettingsTests: XCTestCase {
     func with(_ settings: [String: String], _ body: () -> Void) {
-        let names = ["MLPKIT_BLAS", "MLPKIT_HELPER_THREADS", "MLPKIT_SIMD", "MLPKIT_AVX512", "MLPKIT_SPLIT_PRODUCTS", "MLPKIT_CLAIMED", "MLPKIT_OWNED"]
+        let names = ["MLPKIT_BLAS", "MLPKIT_HELPER_THREADS", "MLPKIT_SIMD", "MLPKIT_AVX512", "MLPKIT_SPLIT_PRODUCTS", "MLPKIT_CLAIMED", "MLPKIT_OWNED", "MLPKIT_PANELS"]
         let saved = names.map { name in getenv(name).map { String(cString: $0) } }
         for name in names { unsetenv(name) }
         for (name, value) in settings { setenv(name, value, 1) }
@@ -18,7 +18,7 @@ final class EnvironmentSettingsTests: XCTestCase {
     }
 
     func testGoodValuesReportNothing() {
-        with(["MLPKIT_HELPER_THREADS": "0", "MLPKIT_SIMD": "1", "MLPKIT_AVX512": "0", "MLPKIT_SPLIT_PRODUCTS": "0", "MLPKIT_CLAIMED": "0", "MLPKIT_OWNED": "0"]) {
+        with(["MLPKIT_HELPER_THREADS": "0", "MLPKIT_SIMD": "1", "MLPKIT_AVX512": "0", "MLPKIT_SPLIT_PRODUCTS": "0", "MLPKIT_CLAIMED": "0", "MLPKIT_OWNED": "0", "MLPKIT_PANELS": "0"]) {
             XCTAssertEqual(EnvironmentSettings.problems(), [])
         }
         with(["MLPKIT_BLAS": BLASLibrary.shared?.name ?? "none"]) {
@@ -45,6 +45,9 @@ final class EnvironmentSettingsTests: XCTestCase {
         }
         with(["MLPKIT_OWNED": "2"]) {
             XCTAssertEqual(EnvironmentSettings.problems(), ["MLPKIT_OWNED=2 is neither 0 nor 1; taken as 1"])
+        }
+        with(["MLPKIT_PANELS": "off"]) {
+            XCTAssertEqual(EnvironmentSettings.problems(), ["MLPKIT_PANELS=off is neither 0 nor 1; taken as 1"])
         }
     }
 }

@@ -101,6 +101,17 @@ void mlpkit_claimed_product_avx512(long m, long n, long k, const float *a, long 
                                    const float *b, long bDepth, long bColumn, const long *bDepths, float *c, long ldc, long chunk,
                                    long *next, int splitsColumns, const float *bias, int function, const float *source);
 
+/// `mlpkit_claimed_product_avx512` with operands kept in panels of 32 (a weight the CPU backend keeps in
+/// its forward product's packed order, and that weight's gradient), and TN's A with picked depths:
+/// with `bPanel` > 0, B's line j at depth p is b[(j / 32)·bPanel + p·32 + j % 32] (never packed);
+/// with `cPanel` > 0, C(i, j) is c[(j / 32)·cPanel + i·ldc + j % 32]; either needs column chunks of a
+/// multiple of 32. `aDepths` (NULL: depths 0..<k): op(A)'s depth p is depth aDepths[p] of `a` (at
+/// a + aDepths[p]·aDepth). 0, 0 and NULL: `mlpkit_claimed_product_avx512`. The same bits.
+void mlpkit_panel_product_avx512(long m, long n, long k, const float *a, long aRow, long aDepth, const long *aRows,
+                                 const long *aDepths, const float *b, long bDepth, long bColumn, const long *bDepths, long bPanel,
+                                 float *c, long ldc, long cPanel, long chunk, long *next, int splitsColumns, const float *bias,
+                                 int function, const float *source);
+
 /// The same sums as `mlpkit_packed_product_avx2`, element by element with no buffers: what it
 /// falls back to when its packing buffers cannot be allocated (and what the tests check that
 /// fallback with). `aRows` and `bDepths` as for `mlpkit_claimed_product_avx2`.

@@ -129,6 +129,43 @@ public protocol Backend: AnyObject {
         _ layout: ProductLayout, m: Int, n: Int, k: Int, rows: SelectedRows<Buffer>, other: BufferSlice<Buffer>,
         c: BufferSlice<Buffer>, epilogue: ProductEpilogue<Buffer>
     ) throws
+
+    /// The width of the panels in which this backend keeps a first layer's weight W (`rows`×`columns`,
+    /// read by the forward product A·Wᵀ of batches of up to `batch` rows), or nil, the default:
+    /// in rows, as everywhere else. Kept in panels of w, W(j, p) lies at (j / w)·w·columns + w·p +
+    /// j % w: each panel holds w rows side by side, depth after depth, the order in which the
+    /// forward product packs B, so that it packs nothing. `TrainingSession` then keeps W, its
+    /// gradient and its moments so, and gives them back in rows.
+    func firstWeightPanels(rows: Int, columns: Int, batch: Int) -> Int?
+
+    /// C = A·Wᵀ (m×n) and the epilogue with W (n×k) kept in the panels `firstWeightPanels` gave:
+    /// the bits of `matrixProduct(.nt, …)` with W in rows.
+    func panelledProduct(
+        m: Int, n: Int, k: Int, input: BatchInput<Buffer>, panels: BufferSlice<Buffer>, c: BufferSlice<Buffer>,
+        epilogue: ProductEpilogue<Buffer>
+    ) throws
+
+    /// dW = dZᵀ·A (dZ `batch`×`rows`, A `batch`×`columns`) written into W's panels: the bits of
+    /// `matrixProduct(.tn, …)` in rows.
+    func panelledWeightGradient(
+        rows: Int, columns: Int, batch: Int, delta: BufferSlice<Buffer>, input: BatchInput<Buffer>, into panels: BufferSlice<Buffer>
+    ) throws
+
+    /// `adamUpdate(…, layout:, …)` with the first layer's weight kept in panels of
+    /// `firstWeightPanels` (nil: in rows): element-wise, so the order changes nothing but the
+    /// global norm that clipping sums, which a backend keeping panels sums in the rows' order.
+    func adamUpdate(
+        parameters: BufferSlice<Buffer>, gradients: BufferSlice<Buffer>,
+        firstMoment: BufferSlice<Buffer>, secondMoment: BufferSlice<Buffer>,
+        layout: LayerLayout, firstWeightPanels: Int?, hyperparameters: AdamHyperparameters, step: Int
+    ) throws
+}
+
+/// A batch's input rows for a first layer's product: a matrix of consecutive rows, or rows picked
+/// where they lie.
+public enum BatchInput<Buffer> {
+    case matrix(BufferSlice<Buffer>)
+    case selected(SelectedRows<Buffer>)
 }
 
 /// Rows picked from a matrix by index (a batch of a dataset's rows, in the batch's order): row i
@@ -147,6 +184,33 @@ public struct SelectedRows<Buffer> {
 
 extension Backend {
     public func runsConcurrently(multiplyAdds: Int) -> Bool { false }
+
+    public func firstWeightPanels(rows: Int, columns: Int, batch: Int) -> Int? { nil }
+
+    public func panelledProduct(
+        m: Int, n: Int, k: Int, input: BatchInput<Buffer>, panels: BufferSlice<Buffer>, c: BufferSlice<Buffer>,
+        epilogue: ProductEpilogue<Buffer>
+    ) throws {
+        throw BackendError.invalidArgument(operation: "panelledProduct", reason: "this backend keeps weights in rows")
+    }
+
+    public func panelledWeightGradient(
+        rows: Int, columns: Int, batch: Int, delta: BufferSlice<Buffer>, input: BatchInput<Buffer>, into panels: BufferSlice<Buffer>
+    ) throws {
+        throw BackendError.invalidArgument(operation: "panelledWeightGradient", reason: "this backend keeps weights in rows")
+    }
+
+    public func adamUpdate(
+        parameters: BufferSlice<Buffer>, gradients: BufferSlice<Buffer>,
+        firstMoment: BufferSlice<Buffer>, secondMoment: BufferSlice<Buffer>,
+        layout: LayerLayout, firstWeightPanels: Int?, hyperparameters: AdamHyperparameters, step: Int
+    ) throws {
+        guard firstWeightPanels == nil else {
+            throw BackendError.invalidArgument(operation: "adamUpdate", reason: "this backend keeps weights in rows")
+        }
+        try adamUpdate(parameters: parameters, gradients: gradients, firstMoment: firstMoment, secondMoment: secondMoment,
+                       layout: layout, hyperparameters: hyperparameters, step: step)
+    }
 
     public func readsRowsInPlace(_ layout: ProductLayout, m: Int, n: Int, k: Int) -> Bool { false }
 

@@ -61,6 +61,11 @@ public final class CPUBackend: Backend {
     public var concurrentTasks = true
     /// The product used.
     public let productEngine: ProductEngine
+    /// Whether `firstWeightPanels` may keep a first layer's weight in panels (false, or
+    /// `MLPKIT_PANELS=0`: always in rows; the same bits either way, which the tests check).
+    public var keepsWeightsInPanels = getenv("MLPKIT_PANELS").map { String(cString: $0) != "0" } ?? true
+    /// A weight in rows, or its gradient, for the panelled products' fallback (made at its first use).
+    var panelScratch: CPUBuffer?
 
     /// - Parameter useBLAS: false forces the Swift product even when a BLAS library is found.
     ///   Otherwise the BLAS library when there is one, else the packed AVX2 product where the
@@ -231,7 +236,7 @@ public final class CPUBackend: Backend {
     }
 
     /// An epilogue's operands, checked (before the product writes C).
-    private enum EpiloguePointers {
+    enum EpiloguePointers {
         case none
         case bias(UnsafeMutablePointer<Float>, relu: Bool)
         case reluMask(UnsafeMutablePointer<Float>)
@@ -252,7 +257,7 @@ public final class CPUBackend: Backend {
         }
     }
 
-    private func pointers(_ epilogue: ProductEpilogue<CPUBuffer>, count mn: Int, columns n: Int) throws -> EpiloguePointers {
+    func pointers(_ epilogue: ProductEpilogue<CPUBuffer>, count mn: Int, columns n: Int) throws -> EpiloguePointers {
         switch epilogue {
         case .none:
             return .none
@@ -265,7 +270,7 @@ public final class CPUBackend: Backend {
         }
     }
 
-    private func applyEpilogue(_ epilogue: EpiloguePointers, c cPointer: UnsafeMutablePointer<Float>, rows m: Int, columns n: Int) {
+    func applyEpilogue(_ epilogue: EpiloguePointers, c cPointer: UnsafeMutablePointer<Float>, rows m: Int, columns n: Int) {
         switch epilogue {
         case .none, .biasTanh, .tanhDerivative:
             break
@@ -327,7 +332,7 @@ public final class CPUBackend: Backend {
     /// Throws `outOfBounds` unless each of the `count` row indices is a whole number naming a row
     /// of `source` (`width` floats a row, from the slice's offset to its buffer's end); with `into`,
     /// writes them there as Ints. Every index is checked before the caller reads or writes a row.
-    private func checkRowIndices(_ indices: UnsafePointer<Float>, count: Int, source: BufferSlice<CPUBuffer>, width: Int,
+    func checkRowIndices(_ indices: UnsafePointer<Float>, count: Int, source: BufferSlice<CPUBuffer>, width: Int,
                                  operation: String, into checked: UnsafeMutablePointer<Int>? = nil) throws {
         let available = source.buffer.count - source.offset
         let sourceRows = width > 0 ? available / width : 0
@@ -450,10 +455,10 @@ public final class CPUBackend: Backend {
                  count: layout.parameterCount, hyperparameters: hyperparameters, step: step, layout: layout)
     }
 
-    private func adam(
+    func adam(
         parameters: BufferSlice<CPUBuffer>, gradients: BufferSlice<CPUBuffer>,
         firstMoment: BufferSlice<CPUBuffer>, secondMoment: BufferSlice<CPUBuffer>,
-        count: Int, hyperparameters: AdamHyperparameters, step: Int, layout: LayerLayout?
+        count: Int, hyperparameters: AdamHyperparameters, step: Int, layout: LayerLayout?, panels: WeightPanels? = nil
     ) throws {
         guard step >= 1 else {
             throw BackendError.invalidArgument(operation: "adamUpdate", reason: "step \(step) must be at least 1")
@@ -463,7 +468,7 @@ public final class CPUBackend: Backend {
         let m = try pointer(firstMoment, count: count, "adamUpdate first moment")
         let v = try pointer(secondMoment, count: count, "adamUpdate second moment")
         ElementwiseKernels.adam(parameters: theta, gradients: g, m: m, v: v, count: count,
-                                hyperparameters: hyperparameters, step: step, layout: layout)
+                                hyperparameters: hyperparameters, step: step, layout: layout, panels: panels)
     }
 
     /// AdamW with clipping, as `adamUpdate` (which on the CPU honours weight decay and clipping too).

@@ -409,7 +409,7 @@ enum ElementwiseKernels {
     static func adam(
         parameters theta: UnsafeMutablePointer<Float>, gradients g: UnsafePointer<Float>,
         m: UnsafeMutablePointer<Float>, v: UnsafeMutablePointer<Float>, count: Int,
-        hyperparameters: AdamHyperparameters, step: Int, layout: LayerLayout? = nil
+        hyperparameters: AdamHyperparameters, step: Int, layout: LayerLayout? = nil, panels: WeightPanels? = nil
     ) {
         let beta1 = hyperparameters.beta1, beta2 = hyperparameters.beta2
         let alpha = hyperparameters.learningRate, epsilon = hyperparameters.epsilon
@@ -419,7 +419,7 @@ enum ElementwiseKernels {
         // and AdamW's decoupled decay θ ← θ·(1 − α·λ) before the update.
         var gradientScale: Float = 1
         if let clipNorm = hyperparameters.clipNorm {
-            gradientScale = clipScale(g, count: count, clipNorm: clipNorm)
+            gradientScale = clipScale(g, count: count, clipNorm: clipNorm, panels: panels)
         }
         let decay = Float(1 - Double(alpha) * Double(hyperparameters.weightDecay))
         var job = AdamJob(theta: theta, g: g, m: m, v: v, beta1: beta1, beta2: beta2, alpha: alpha, epsilon: epsilon,
@@ -577,11 +577,30 @@ enum ElementwiseKernels {
 
     /// min(1, c / (‖g‖ + 1e-6)) for the `count` gradients at `g`, ‖g‖ accumulated in Float64
     /// (torch.nn.utils.clip_grad_norm_'s rule). 1 when the norm is within c; NaN when it is not finite.
-    static func clipScale(_ g: UnsafePointer<Float>, count: Int, clipNorm: Float) -> Float {
-        var sum = 0.0
-        for i in 0..<count { sum += Double(g[i]) * Double(g[i]) }
+    /// With `panels`, the first elements are a weight kept so (`WeightPanels`), summed in its rows' order.
+    static func clipScale(_ g: UnsafePointer<Float>, count: Int, clipNorm: Float, panels: WeightPanels? = nil) -> Float {
+        let sum = squaredNorm(g, count: count, panels: panels)
         let scale = Double(clipNorm) / (sum.squareRoot() + 1e-6)
         return scale < 1 ? Float(scale) : scale.isNaN ? .nan : 1
+    }
+
+    /// Σ g² in Float64 over the `count` gradients in their order, or, with `panels`, over the
+    /// weight kept so (its first elements) in its rows' order and then the rest: the same sum,
+    /// bit for bit, as over the gradients in rows (Float64 addition is not associative).
+    static func squaredNorm(_ g: UnsafePointer<Float>, count: Int, panels: WeightPanels? = nil) -> Double {
+        var sum = 0.0
+        var first = 0
+        if let panels, panels.rows * panels.columns <= count {
+            for j in 0..<panels.rows {
+                for p in 0..<panels.columns {
+                    let x = Double(g[panels.index(row: j, column: p)])
+                    sum += x * x
+                }
+            }
+            first = panels.rows * panels.columns
+        }
+        for i in first..<count { sum += Double(g[i]) * Double(g[i]) }
+        return sum
     }
 }
 

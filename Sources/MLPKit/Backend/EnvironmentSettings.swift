@@ -19,7 +19,7 @@ public enum EnvironmentSettings {
         if let helpers = value("MLPKIT_HELPER_THREADS"), Int(helpers).map({ $0 < 0 }) ?? true {
             problems.append("MLPKIT_HELPER_THREADS=\(helpers) is not a non-negative whole number; ignored")
         }
-        for name in ["MLPKIT_SIMD", "MLPKIT_AVX512", "MLPKIT_SPLIT_PRODUCTS", "MLPKIT_CLAIMED", "MLPKIT_OWNED"] {
+        for name in ["MLPKIT_SIMD", "MLPKIT_AVX512", "MLPKIT_SPLIT_PRODUCTS", "MLPKIT_CLAIMED", "MLPKIT_OWNED", "MLPKIT_PANELS"] {
             if let setting = value(name), setting != "0", setting != "1" {
                 problems.append("\(name)=\(setting) is neither 0 nor 1; taken as 1")
             }

@@ -241,9 +241,15 @@ enum SIMDKernels {
         var c: UnsafeMutablePointer<Float>
         var splitsColumns: Bool
         var avx512: Bool
-        // op(A)'s rows and op(B)'s depths picked from larger matrices (nil: in order)
+        // op(A)'s rows and depths and op(B)'s depths picked from larger matrices (nil: in order)
         var aRows: UnsafePointer<Int>? = nil
+        var aDepths: UnsafePointer<Int>? = nil
         var bDepths: UnsafePointer<Int>? = nil
+        // B or C kept in panels of 32 (`mlpkit_panel_product_avx512`'s bPanel and cPanel; 0: not)
+        var bPanel = 0
+        var cPanel = 0
+        // C's leading dimension
+        var ldc: Int
         // the epilogue the AVX-512 claimed product applies (`take`)
         var bias: UnsafePointer<Float>? = nil
         var function: SkinnyFunction = .identity
@@ -258,6 +264,7 @@ enum SIMDKernels {
             (self.m, self.n, self.k, self.a, self.b, self.c, self.avx512, self.layout) = (m, n, k, a, b, c, avx512, layout)
             (aRow, aDepth, bDepth, bColumn) = layout.operandStrides(m: m, n: n, k: k)
             splitsColumns = n > m
+            ldc = n
         }
 
         /// Sets the epilogue where the claimed AVX-512 product takes this product; whether it did.
@@ -467,8 +474,8 @@ enum SIMDKernels {
     /// C = op(A)·op(B) through `mlpkit_claimed_product_*` on the calling thread and
     /// `ParallelChunks`'s helpers: one pass whose every taker claims chunks from one counter until
     /// none is left (a taker that arrives late finds none and returns). The same bits as one call.
-    private static func claimedProduct(_ product: PackedProductJob) {
-        if splitsByOwnedRows(product.layout, m: product.m, n: product.n, k: product.k, avx512: product.avx512) {
+    private static func claimedProduct(_ product: PackedProductJob, owning: Bool = true) {
+        if owning, splitsByOwnedRows(product.layout, m: product.m, n: product.n, k: product.k, avx512: product.avx512) {
             ownedBlocksProduct(product)
             return
         }
@@ -483,9 +490,9 @@ enum SIMDKernels {
                     let p = job.product
                     let chunk = p.splitsColumns ? SIMDKernels.claimedColumns : p.avx512 ? SIMDKernels.claimedRows512 : SIMDKernels.claimedRows
                     if p.avx512 {
-                        mlpkit_claimed_product_avx512(p.m, p.n, p.k, p.a, p.aRow, p.aDepth, p.aRows, p.b, p.bDepth, p.bColumn, p.bDepths,
-                                                      p.c, p.n, chunk, job.next, p.splitsColumns ? 1 : 0, p.bias, p.function.rawValue,
-                                                      p.source)
+                        mlpkit_panel_product_avx512(p.m, p.n, p.k, p.a, p.aRow, p.aDepth, p.aRows, p.aDepths, p.b, p.bDepth, p.bColumn,
+                                                    p.bDepths, p.bPanel, p.c, p.ldc, p.cPanel, chunk, job.next, p.splitsColumns ? 1 : 0,
+                                                    p.bias, p.function.rawValue, p.source)
                     } else {
                         mlpkit_claimed_product_avx2(p.m, p.n, p.k, p.a, p.aRow, p.aDepth, p.aRows, p.b, p.bDepth, p.bColumn, p.bDepths,
                                                     p.c, p.n, chunk, job.next, p.splitsColumns ? 1 : 0)
@@ -528,8 +535,8 @@ enum SIMDKernels {
     /// thread i (an owned `ParallelChunks` pass, as Adam's rows), and within its block a thread
     /// takes the claimed product's chunks in turn. Each element's sums do not depend on its block:
     /// the same bits.
-    private static func ownedBlocksProduct(_ p: PackedProductJob) {
-        let byColumns = p.layout == .nt
+    private static func ownedBlocksProduct(_ p: PackedProductJob, byColumns: Bool? = nil) {
+        let byColumns = byColumns ?? (p.layout == .nt)
         let extent = byColumns ? p.n : p.m
         var job = p
         job.splitsColumns = byColumns
@@ -539,16 +546,61 @@ enum SIMDKernels {
                 let p = context.assumingMemoryBound(to: PackedProductJob.self).pointee
                 var next = 0
                 if p.splitsColumns {
-                    mlpkit_claimed_product_avx512(p.m, end - start, p.k, p.a, p.aRow, p.aDepth, p.aRows, p.b + start * p.bColumn, p.bDepth,
-                                                  p.bColumn, p.bDepths, p.c + start, p.n, SIMDKernels.claimedColumns, &next, 1,
-                                                  p.bias.map { $0 + start }, p.function.rawValue, p.source.map { $0 + start })
+                    // the block's first column of B and C (a panel's first, where either is kept in panels: blocks of whole 32s)
+                    let b = p.bPanel > 0 ? p.b + start / 32 * p.bPanel : p.b + start * p.bColumn
+                    let c = p.cPanel > 0 ? p.c + start / 32 * p.cPanel : p.c + start
+                    mlpkit_panel_product_avx512(p.m, end - start, p.k, p.a, p.aRow, p.aDepth, p.aRows, p.aDepths, b, p.bDepth, p.bColumn,
+                                                p.bDepths, p.bPanel, c, p.ldc, p.cPanel, SIMDKernels.claimedColumns, &next, 1,
+                                                p.bias.map { $0 + start }, p.function.rawValue, p.source.map { $0 + start })
                 } else {
-                    mlpkit_claimed_product_avx512(end - start, p.n, p.k, p.aRows == nil ? p.a + start * p.aRow : p.a, p.aRow, p.aDepth,
-                                                  p.aRows.map { $0 + start }, p.b, p.bDepth, p.bColumn, p.bDepths, p.c + start * p.n, p.n,
-                                                  SIMDKernels.claimedRows512, &next, 0, p.bias, p.function.rawValue,
-                                                  p.source.map { $0 + start * p.n })
+                    mlpkit_panel_product_avx512(end - start, p.n, p.k, p.aRows == nil ? p.a + start * p.aRow : p.a, p.aRow, p.aDepth,
+                                                p.aRows.map { $0 + start }, p.aDepths, p.b, p.bDepth, p.bColumn, p.bDepths, p.bPanel,
+                                                p.c + start * p.ldc, p.ldc, p.cPanel, SIMDKernels.claimedRows512, &next, 0, p.bias,
+                                                p.function.rawValue, p.source.map { $0 + start * p.ldc })
                 }
             }
+        }
+    }
+
+    /// The panel width of a weight kept in its forward product's packed order (`panelForward`).
+    static let weightPanel = 32
+
+    /// Z = A·Wᵀ (m×n) and the epilogue, W (n×k) kept in panels of 32 of its rows, each k×32 with
+    /// the rows side by side (W(j, p) at w[(j / 32)·32k + 32p + j % 32]): the order in which the
+    /// claimed product packs B, so that it packs nothing. A's rows where they lie (`rows`, or
+    /// 0..<m of `a`). For a product that `readsSelectedRows(.nt, …)` takes with n a multiple of
+    /// 32; the bits of that product of the weight in rows. Whether it applied the epilogue.
+    static func panelForward(
+        m: Int, n: Int, k: Int, a: UnsafePointer<Float>, rows: UnsafePointer<Int>?, panels: UnsafePointer<Float>,
+        c: UnsafeMutablePointer<Float>, epilogue: SkinnyEpilogue
+    ) -> Bool {
+        var job = PackedProductJob(.nt, m: m, n: n, k: k, a: a, b: panels, c: c, avx512: true)
+        job.aRows = rows
+        job.bPanel = k * weightPanel
+        let applies = job.take(epilogue)
+        claimedProduct(job)
+        return applies
+    }
+
+    /// dW = dZᵀ·A (n×k from dZ, rows×n, and A, rows×k) written in `panelForward`'s panels, as
+    /// its transpose dWᵀ = Aᵀ·dZ with C kept in panels of 32 columns (each element the same chain
+    /// of fused multiply-adds over the batch, a·b for b·a: the bits of the TN product in rows).
+    /// A's rows where they lie (`rows`, or 0..<batch of `a`). Cut by dW's rows as the forward
+    /// product and Adam cut them (`ownedBlockWidth`), or in claimed chunks of 64 of them. n a
+    /// multiple of 32.
+    static func panelWeightGradient(
+        n: Int, k: Int, batch: Int, delta: UnsafePointer<Float>, a: UnsafePointer<Float>, rows: UnsafePointer<Int>?,
+        panels: UnsafeMutablePointer<Float>
+    ) {
+        var job = PackedProductJob(.tn, m: k, n: n, k: batch, a: a, b: delta, c: panels, avx512: true)
+        job.aDepths = rows
+        job.cPanel = k * weightPanel
+        job.ldc = weightPanel
+        job.splitsColumns = true
+        if splitsByOwnedRows(.tn, m: n, n: k, k: batch) {
+            ownedBlocksProduct(job, byColumns: true)
+        } else {
+            claimedProduct(job, owning: false)
         }
     }
 

@@ -77,7 +77,8 @@ public final class TrainingSession<B: Backend> {
     private var outputWeights: [Float]?
     private var classWeightBuffer: B.Buffer?
 
-    // θ, dL/dθ, m and v, each one flat buffer in the layout W1, b1, W2, b2, …
+    // θ, dL/dθ, m and v, each one flat buffer in the layout W1, b1, W2, b2, …, W1 kept in
+    // `firstWeightPanels` where the backend keeps it so (in all four)
     let parameters: B.Buffer
     let gradients: B.Buffer
     let firstMoment: B.Buffer
@@ -96,6 +97,9 @@ public final class TrainingSession<B: Backend> {
     private var lossSums: B.Buffer
     private var lossSumCapacity: Int
     private var lastStep: (slot: Int, rows: Int)?
+    /// How the backend keeps W1 (`Backend.firstWeightPanels`; nil: in rows): in panels, the
+    /// session's products and Adam say so, and every upload and read-back reorders W1's block.
+    let firstWeightPanels: WeightPanels?
 
     /// Places `model` (and Adam's state, when resuming) on `backend`.
     /// - Throws: `ModelError` when the state does not fit the model, or the backend's errors.
@@ -166,9 +170,21 @@ public final class TrainingSession<B: Backend> {
         rowOrderCapacity = batchCapacity
         lossSums = try backend.makeBuffer(count: 1)
         lossSumCapacity = 1
-        try upload(model.parameters, to: parameters)
-        try upload(state.firstMoment, to: firstMoment)
-        try upload(state.secondMoment, to: secondMoment)
+        // W1 in panels where the first layer's products are the backend's panel products: a
+        // product epilogue (ReLU, or a one-layer model's bias), as for reading the batch in place
+        let (inputs, first) = (layout.sizes[0], layout.sizes[1])
+        firstWeightPanels = (model.activation == .relu || layout.layerCount == 1)
+            ? backend.firstWeightPanels(rows: first, columns: inputs, batch: batchCapacity)
+                .map { WeightPanels(rows: first, columns: inputs, width: $0) }
+            : nil
+        try uploadParameters(model.parameters, to: parameters)
+        try uploadParameters(state.firstMoment, to: firstMoment)
+        try uploadParameters(state.secondMoment, to: secondMoment)
+    }
+
+    /// θ, m or v in the flat layout, W1 reordered where the backend keeps it in panels.
+    private func uploadParameters(_ values: [Float], to buffer: B.Buffer) throws {
+        try upload(firstWeightPanels?.reorder(values, packs: true) ?? values, to: buffer)
     }
 
     /// The most rows a batch (and so `batchCapacity`) may have: 2^24, a data set's own limit.
@@ -327,9 +343,15 @@ public final class TrainingSession<B: Backend> {
         h.learningRate = schedule.rate(base: h.learningRate, step: step)
         // plain Adam, or AdamW's decay and clipping by global norm (SEED.md's Adam when both are
         // off), told the layout so that a backend may split it as it splits the layers' products
-        try backend.adamUpdate(parameters: BufferSlice(parameters), gradients: BufferSlice(gradients),
-                               firstMoment: BufferSlice(firstMoment), secondMoment: BufferSlice(secondMoment),
-                               layout: layout, hyperparameters: h, step: step)
+        if let firstWeightPanels {
+            try backend.adamUpdate(parameters: BufferSlice(parameters), gradients: BufferSlice(gradients),
+                                   firstMoment: BufferSlice(firstMoment), secondMoment: BufferSlice(secondMoment),
+                                   layout: layout, firstWeightPanels: firstWeightPanels.width, hyperparameters: h, step: step)
+        } else {
+            try backend.adamUpdate(parameters: BufferSlice(parameters), gradients: BufferSlice(gradients),
+                                   firstMoment: BufferSlice(firstMoment), secondMoment: BufferSlice(secondMoment),
+                                   layout: layout, hyperparameters: h, step: step)
+        }
         try endPhase(.optimizer)
     }
 
@@ -410,7 +432,12 @@ public final class TrainingSession<B: Backend> {
             let b = BufferSlice(parameters, offset: layout.biasOffsets[i - 1])
             let Z = BufferSlice(activations[i])
             let (m, n, k) = (rows, layout.sizes[i], layout.sizes[i - 1])
-            if i == 1, let selected {
+            if i == 1, firstWeightPanels != nil {
+                // W1 in panels: a ReLU network's first layer, or a one-layer model's only one
+                let epilogue: ProductEpilogue<B.Buffer> = layout.layerCount == 1 ? .bias(b) : .biasReLU(b)
+                try backend.panelledProduct(m: m, n: n, k: k, input: selected.map { .selected($0) } ?? .matrix(A), panels: W, c: Z,
+                                            epilogue: epilogue)
+            } else if i == 1, let selected {
                 let epilogue: ProductEpilogue<B.Buffer> = layout.layerCount == 1 ? .bias(b) : .biasReLU(b)
                 try backend.matrixProduct(.nt, m: m, n: n, k: k, rows: selected, other: W, c: Z, epilogue: epilogue)
             } else if i == layout.layerCount {
@@ -445,7 +472,10 @@ public final class TrainingSession<B: Backend> {
             // within their noise)
             func weightGradient() throws {
                 try backend.columnSums(dZ, rows: rows, columns: layout.sizes[i], into: db)
-                if i == 1, let selected {
+                if i == 1, firstWeightPanels != nil {
+                    try backend.panelledWeightGradient(rows: layout.sizes[1], columns: layout.sizes[0], batch: rows, delta: dZ,
+                                                       input: selected.map { .selected($0) } ?? .matrix(X), into: dW)
+                } else if i == 1, let selected {
                     try backend.matrixProduct(.tn, m: layout.sizes[i], n: layout.sizes[i - 1], k: rows, rows: selected, other: dZ,
                                               c: dW, epilogue: .none)
                 } else {
@@ -506,12 +536,12 @@ public final class TrainingSession<B: Backend> {
 
     /// The flat gradient of the last step (W1, b1, …).
     public func gradientValues() throws -> [Float] {
-        try download(gradients)
+        try downloadParameters(gradients)
     }
 
     /// The model with its current parameters.
     public func model() throws -> MLP {
-        var model = try MLP(layerSizes: layout.sizes, activation: activation, loss: loss, parameters: try download(parameters),
+        var model = try MLP(layerSizes: layout.sizes, activation: activation, loss: loss, parameters: try downloadParameters(parameters),
                             standardization: standardization)
         model.targetStandardization = targetStandardization
         return model
@@ -519,7 +549,13 @@ public final class TrainingSession<B: Backend> {
 
     /// Adam's current state.
     public func optimizerState() throws -> OptimizerState {
-        OptimizerState(step: step, firstMoment: try download(firstMoment), secondMoment: try download(secondMoment))
+        OptimizerState(step: step, firstMoment: try downloadParameters(firstMoment), secondMoment: try downloadParameters(secondMoment))
+    }
+
+    /// θ, dL/dθ, m or v in the flat layout, W1 in rows whichever way the backend keeps it.
+    private func downloadParameters(_ buffer: B.Buffer) throws -> [Float] {
+        let values = try download(buffer)
+        return firstWeightPanels?.reorder(values, packs: false) ?? values
     }
 
     private func download(_ buffer: B.Buffer) throws -> [Float] {
