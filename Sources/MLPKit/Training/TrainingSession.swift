@@ -342,16 +342,11 @@ public final class TrainingSession<B: Backend> {
         var h = hyperparameters
         h.learningRate = schedule.rate(base: h.learningRate, step: step)
         // plain Adam, or AdamW's decay and clipping by global norm (SEED.md's Adam when both are
-        // off), told the layout so that a backend may split it as it splits the layers' products
-        if let firstWeightPanels {
-            try backend.adamUpdate(parameters: BufferSlice(parameters), gradients: BufferSlice(gradients),
-                                   firstMoment: BufferSlice(firstMoment), secondMoment: BufferSlice(secondMoment),
-                                   layout: layout, firstWeightPanels: firstWeightPanels.width, hyperparameters: h, step: step)
-        } else {
-            try backend.adamUpdate(parameters: BufferSlice(parameters), gradients: BufferSlice(gradients),
-                                   firstMoment: BufferSlice(firstMoment), secondMoment: BufferSlice(secondMoment),
-                                   layout: layout, hyperparameters: h, step: step)
-        }
+        // off), told the layout so that a backend may split it as it splits the layers' products,
+        // and how it keeps W1 (the default, for W1 in rows, runs `adamUpdate(…, layout:, …)`)
+        try backend.adamUpdate(parameters: BufferSlice(parameters), gradients: BufferSlice(gradients),
+                               firstMoment: BufferSlice(firstMoment), secondMoment: BufferSlice(secondMoment),
+                               layout: layout, firstWeightPanels: firstWeightPanels?.width, hyperparameters: h, step: step)
         try endPhase(.optimizer)
     }
 
