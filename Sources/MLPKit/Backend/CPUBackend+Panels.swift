@@ -79,19 +79,14 @@ extension CPUBackend {
     ) throws -> R {
         switch input {
         case .matrix(let slice):
-            let elements = try self.elements(count, width, operation)
-            return try body(try pointer(slice, count: elements, operation), nil)
+            let elements = try self.elements(count, width, "\(operation) A")
+            return try body(try pointer(slice, count: elements, "\(operation) A"), nil)
         case .selected(let rows):
             guard rows.width == width else {
-                throw BackendError.invalidArgument(operation: operation, reason: "rows of width \(rows.width) for a depth of \(width)")
+                throw BackendError.invalidArgument(operation: "\(operation) rows",
+                                                   reason: "rows of width \(rows.width) for a depth of \(width)")
             }
-            let indexPointer = try pointer(rows.indices, count: count, "\(operation) row indices")
-            let source = try pointer(rows.source, count: 0, operation)
-            return try withUnsafeTemporaryAllocation(of: Int.self, capacity: max(count, 1)) { indices in
-                try checkRowIndices(indexPointer, count: count, source: rows.source, width: width, operation: operation,
-                                    into: indices.baseAddress)
-                return try body(source, UnsafePointer(indices.baseAddress!))
-            }
+            return try withCheckedRows(rows, count: count, width: width, operation: operation) { try body($0, $1) }
         }
     }
 
@@ -133,7 +128,7 @@ extension CPUBackend {
         let mn = try elements(m, n, "panelledProduct C")
         let cPointer = try pointer(c, count: mn, "panelledProduct C")
         let epiloguePointers = try pointers(epilogue, count: mn, columns: n)
-        let applied = try withInputRows(input, count: m, width: k, operation: "panelledProduct A") { a, rows in
+        let applied = try withInputRows(input, count: m, width: k, operation: "panelledProduct") { a, rows in
             SIMDKernels.panelForward(m: m, n: n, k: k, a: a, rows: rows, panels: weight, c: cPointer, epilogue: epiloguePointers.skinny)
         }
         if !applied { applyEpilogue(epiloguePointers, c: cPointer, rows: m, columns: n) }
@@ -160,7 +155,7 @@ extension CPUBackend {
             return
         }
         let dZ = try pointer(delta, count: try elements(batch, rows, "panelledWeightGradient dZ"), "panelledWeightGradient dZ")
-        try withInputRows(input, count: batch, width: columns, operation: "panelledWeightGradient A") { a, indices in
+        try withInputRows(input, count: batch, width: columns, operation: "panelledWeightGradient") { a, indices in
             SIMDKernels.panelWeightGradient(n: rows, k: columns, batch: batch, delta: dZ, a: a, rows: indices, panels: gradient)
         }
     }

@@ -311,15 +311,11 @@ public final class CPUBackend: Backend {
         let otherPointer = try pointer(other, count: try elements(k, layout == .tn ? m : n, otherName), otherName)
         let cPointer = try pointer(c, count: mn, "matrixProduct C")
         let epiloguePointers = try pointers(epilogue, count: mn, columns: n)
-        let indexPointer = try pointer(rows.indices, count: count, "matrixProduct row indices")
-        let sourcePointer = try pointer(rows.source, count: 0, "matrixProduct rows")
-        let taken = try withUnsafeTemporaryAllocation(of: Int.self, capacity: count) { indices in
-            // every index checked before C is written
-            try checkRowIndices(indexPointer, count: count, source: rows.source, width: width, operation: "matrixProduct rows",
-                                into: indices.baseAddress)
+        // every index checked before C is written
+        let taken = try withCheckedRows(rows, count: count, width: width, operation: "matrixProduct") { sourcePointer, indices in
             let (a, b) = layout == .tn ? (otherPointer, sourcePointer) : (sourcePointer, otherPointer)
-            return SIMDKernels.selectedRowsProduct(layout, m: m, n: n, k: k, a: a, b: b, c: cPointer,
-                                                   rows: UnsafePointer(indices.baseAddress!), epilogue: epiloguePointers.skinny)
+            return SIMDKernels.selectedRowsProduct(layout, m: m, n: n, k: k, a: a, b: b, c: cPointer, rows: indices,
+                                                   epilogue: epiloguePointers.skinny)
         }
         // (`readsRowsInPlace` asked the same question as the kernel's wrapper, so it took the product)
         guard let applied = taken else {
@@ -327,6 +323,22 @@ public final class CPUBackend: Backend {
             return
         }
         if !applied { applyEpilogue(epiloguePointers, c: cPointer, rows: m, columns: n) }
+    }
+
+    /// `body` with the selected rows' source and their first `count` indices as Ints, each index
+    /// checked (`checkRowIndices`) before `body` runs; the errors name "`operation` row indices"
+    /// (a short index buffer) and "`operation` rows" (the source, a bad index).
+    func withCheckedRows<R>(
+        _ rows: SelectedRows<CPUBuffer>, count: Int, width: Int, operation: String,
+        _ body: (UnsafeMutablePointer<Float>, UnsafePointer<Int>) throws -> R
+    ) throws -> R {
+        let indexPointer = try pointer(rows.indices, count: count, "\(operation) row indices")
+        let sourcePointer = try pointer(rows.source, count: 0, "\(operation) rows")
+        return try withUnsafeTemporaryAllocation(of: Int.self, capacity: max(count, 1)) { indices in
+            try checkRowIndices(indexPointer, count: count, source: rows.source, width: width, operation: "\(operation) rows",
+                                into: indices.baseAddress)
+            return try body(sourcePointer, UnsafePointer(indices.baseAddress!))
+        }
     }
 
     /// Throws `outOfBounds` unless each of the `count` row indices is a whole number naming a row

@@ -554,8 +554,8 @@ enum SIMDKernels {
                 var next = 0
                 if p.splitsColumns {
                     // the block's first column of B and C (a panel's first, where either is kept in panels: blocks of whole 32s)
-                    let b = p.bPanel > 0 ? p.b + start / 32 * p.bPanel : p.b + start * p.bColumn
-                    let c = p.cPanel > 0 ? p.c + start / 32 * p.cPanel : p.c + start
+                    let b = p.bPanel > 0 ? p.b + start / SIMDKernels.weightPanel * p.bPanel : p.b + start * p.bColumn
+                    let c = p.cPanel > 0 ? p.c + start / SIMDKernels.weightPanel * p.cPanel : p.c + start
                     // C in panels (a weight gradient in panels): chunks of up to `panelGradientColumns`,
                     // over whose columns the C kernel packs each tile of A once
                     let chunk = p.cPanel > 0 ? min(end - start, SIMDKernels.panelGradientColumns) : SIMDKernels.claimedColumns
