@@ -317,6 +317,53 @@ AVX512 void mlpkit_expf_avx512(const float *x, float *out, long count) {
     }
 }
 
+// Softmax cross-entropy over class labels, without weights, sixteen rows at a time (one row a
+// lane, its columns gathered): the float operations of `LossKernels.gradient`'s scalar loops for
+// each row, in the same order, so the same bits. Per row: the largest logit (z ≥ largest takes z,
+// as Swift's max, so a NaN never does), e = e^(z − largest) (expf's bits, in registers), their sum
+// from zero in column order, lse = largest + logf(sum) (glibc's logf, lane by lane),
+// d_j = (e_j·(1/sum) − [j = label])·scale, and the row's loss lse − z_label in `losses`.
+AVX512 void mlpkit_softmax_cross_entropy_avx512(const float *z, const int *labels, long rows, long columns, float scale,
+                                                float *d, float *losses) {
+    if (columns < 1 || columns > MLPKIT_SOFTMAX_COLUMNS) return;
+    const __m512i at = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                                          _mm512_set1_epi32((int)columns));
+    const __m512 zero = _mm512_setzero_ps(), one = _mm512_set1_ps(1), scales = _mm512_set1_ps(scale);
+    __m512 values[MLPKIT_SOFTMAX_COLUMNS];
+    for (long i = 0; i < rows; i += 16) {
+        const long count = rows - i < 16 ? rows - i : 16;
+        const __mmask16 live = (__mmask16)(count == 16 ? 0xFFFF : (1u << count) - 1);
+        const float *zb = z + i * columns;
+        __m512 largest = _mm512_set1_ps(-INFINITY);
+        for (long j = 0; j < columns; ++j) {
+            values[j] = _mm512_mask_i32gather_ps(zero, live, at, zb + j, 4);
+            largest = _mm512_mask_mov_ps(largest, _mm512_cmp_ps_mask(values[j], largest, _CMP_GE_OQ), values[j]);
+        }
+        __m512 sum = zero;
+        for (long j = 0; j < columns; ++j) {
+            const __m512 x = _mm512_sub_ps(values[j], largest);
+            const __m256 low = expf8(_mm512_castps512_ps256(x), (__mmask8)live);
+            const __m256 high = expf8(_mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(x), 1)), (__mmask8)(live >> 8));
+            values[j] = _mm512_castpd_ps(_mm512_insertf64x4(_mm512_castps_pd(_mm512_castps256_ps512(low)), _mm256_castps_pd(high), 1));
+            sum = _mm512_add_ps(sum, _mm512_maskz_mov_ps(live, values[j]));
+        }
+        float sums[16], logarithms[16] = {0};
+        _mm512_storeu_ps(sums, sum);
+        for (long r = 0; r < count; ++r) logarithms[r] = logf(sums[r]);
+        const __m512 lse = _mm512_add_ps(largest, _mm512_loadu_ps(logarithms));
+        const __m512 inverse = _mm512_div_ps(one, sum);
+        const __m512i label = _mm512_maskz_loadu_epi32(live, labels + i);
+        float *db = d + i * columns;
+        for (long j = 0; j < columns; ++j) {
+            const __m512 hot = _mm512_maskz_mov_ps(_mm512_cmpeq_epi32_mask(label, _mm512_set1_epi32((int)j)), one);
+            const __m512 g = _mm512_mul_ps(_mm512_sub_ps(_mm512_mul_ps(values[j], inverse), hot), scales);
+            _mm512_mask_i32scatter_ps(db + j, live, at, g, 4);
+        }
+        const __m512 picked = _mm512_mask_i32gather_ps(zero, live, _mm512_add_epi32(at, label), zb, 4);
+        _mm512_mask_storeu_ps(losses + i, live, _mm512_sub_ps(lse, picked));
+    }
+}
+
 // σ(x) as `ActivationFunction.sigmoid` computes it, eight at a time: e = expf(−x) and 1/(1 + e)
 // where x ≥ 0, else e = expf(x) and e/(1 + e) (NaN takes the second, as in Swift).
 AVX512 void mlpkit_sigmoid_avx512(const float *x, float *out, long count) {
@@ -1275,6 +1322,10 @@ void mlpkit_sigmoid_avx512(const float *x, float *out, long count) {
 
 void mlpkit_expf_avx512(const float *x, float *out, long count) {
     for (long i = 0; i < count; ++i) out[i] = expf(x[i]);
+}
+void mlpkit_softmax_cross_entropy_avx512(const float *z, const int *labels, long rows, long columns, float scale,
+                                         float *d, float *losses) {
+    (void)z; (void)labels; (void)rows; (void)columns; (void)scale; (void)d; (void)losses;
 }
 long mlpkit_check_sqrt_avx512(unsigned low, unsigned high) {
     (void)low; (void)high;

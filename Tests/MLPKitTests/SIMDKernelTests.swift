@@ -459,6 +459,51 @@ final class SIMDKernelTests: XCTestCase {
         }
     }
 
+    /// Cross-entropy over class labels without weights, sixteen rows at a time
+    /// (`mlpkit_softmax_cross_entropy_avx512`), equals the scalar loop bit for bit, gradient and
+    /// loss sum, at every row count around its blocks of 16 and `softmaxBlock`'s 256 and column
+    /// counts up to its limit and past it; the sum is within 1e-5 of a Float64 log-sum-exp; a
+    /// label outside the classes still poisons the loss.
+    func testSoftmaxRowsMatchTheScalarLoop() throws {
+        try requireSIMD()
+        guard mlpkit_avx512_level() > 0 else { throw XCTSkip("no AVX-512 here") }
+        var random = SeededGenerator(seed: 78)
+        for columns in [1, 2, 10, 17, 64, 65] {
+            for rows in [1, 15, 16, 17, 67, 256, 300] {
+                var logits = (0..<(rows * columns)).map { _ in Float.random(in: -12...12, using: &random) }
+                if rows > 3, columns > 1 { logits[2 * columns] = -.infinity }  // e^−∞ = 0 beside finite logits
+                let labels = (0..<rows).map { _ in Float(Int.random(in: 0..<columns, using: &random)) }
+                var results: [(Float, [Float])] = []
+                for avx512 in [false, true] {
+                    var gradient = [Float](repeating: .nan, count: rows * columns)
+                    let sum = gradient.withUnsafeMutableBufferPointer { d in
+                        LossKernels.gradient(.crossEntropy, targets: .classIndices, output: logits, target: labels, rows: rows,
+                                             columns: columns, gradient: d.baseAddress!, simd: true, avx512: avx512)
+                    }
+                    results.append((sum, gradient))
+                }
+                let context = "\(rows)×\(columns)"
+                XCTAssertEqual(results[0].0.bitPattern, results[1].0.bitPattern, context)
+                XCTAssertEqual(results[0].1.map(\.bitPattern), results[1].1.map(\.bitPattern), context)
+                var reference = 0.0
+                for i in 0..<rows {
+                    let row = logits[(i * columns)..<((i + 1) * columns)].map(Double.init)
+                    let largest = row.max()!
+                    reference += largest + log(row.map { exp($0 - largest) }.reduce(0, +)) - row[Int(labels[i])]
+                }
+                XCTAssertEqual(Double(results[1].0), reference, accuracy: 1e-5 * max(1, abs(reference)), context)
+            }
+        }
+        // a label that is no class: NaN, as the scalar loop makes it
+        let logits = (0..<40).map { Float($0 % 7) - 3 }
+        var gradient = [Float](repeating: 0, count: 40)
+        let sum = gradient.withUnsafeMutableBufferPointer { d in
+            LossKernels.gradient(.crossEntropy, targets: .classIndices, output: logits, target: [1, 2, 10, 3], rows: 4, columns: 10,
+                                 gradient: d.baseAddress!, simd: true, avx512: true)
+        }
+        XCTAssertTrue(sum.isNaN)
+    }
+
     /// A CPU backend with the packed product (as where no BLAS is installed) passes every row of
     /// the backend check against the Swift product, its split 257×130×200 products and 100-step
     /// training runs included.

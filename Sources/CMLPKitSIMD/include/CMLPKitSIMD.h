@@ -122,6 +122,17 @@ void mlpkit_unpacked_product_avx2(long m, long n, long k, const float *a, long a
 /// on every float, eight at a time. Only where `mlpkit_avx512_level()` is at least 1.
 void mlpkit_expf_avx512(const float *x, float *out, long count);
 
+/// The most columns `mlpkit_softmax_cross_entropy_avx512` takes.
+#define MLPKIT_SOFTMAX_COLUMNS 64
+
+/// Softmax cross-entropy's gradient over class labels, without weights, for a rows×columns
+/// output `z` (1 ≤ columns ≤ MLPKIT_SOFTMAX_COLUMNS, every label in 0..<columns, `d` apart from
+/// `z`): d = (softmax(z) − onehot)·scale and each row's loss lse − z_label in `losses`, sixteen
+/// rows at a time with the bits of the scalar loops. Only where `mlpkit_avx512_level()` is at
+/// least 1.
+void mlpkit_softmax_cross_entropy_avx512(const float *z, const int *labels, long rows, long columns, float scale,
+                                         float *d, float *losses);
+
 /// out[i] = σ(x[i]) for i in 0..<count (out may be x), the bits of `ActivationFunction.sigmoid`
 /// (whose e^x is glibc's expf), eight at a time. Only where `mlpkit_avx512_level()` is at least 1.
 void mlpkit_sigmoid_avx512(const float *x, float *out, long count);

@@ -735,6 +735,10 @@ enum LossKernels {
             // the exponentials of every row at once, eight at a time, where there is AVX-512:
             // z − max into the gradient's rows first (glibc's expf alone took most of mnist's loss)
             let vectorExponentials = simd && avx512 && SIMDKernels.vectorExp
+            if vectorExponentials, targets == .classIndices, !weighted,
+               let sum = softmaxRows(output: output, labels: target, rows: rows, columns: columns, gradient: gradient, scale: scale) {
+                return sum
+            }
             if vectorExponentials {
                 for i in 0..<rows {
                     let z = output + i * columns, d = gradient + i * columns
@@ -793,6 +797,38 @@ enum LossKernels {
         }
         return Float(total)
     }
+
+    /// Cross-entropy over class labels without weights, sixteen rows at a time
+    /// (`mlpkit_softmax_cross_entropy_avx512`: the scalar loop's operations for each row, so its
+    /// bits), in blocks of `softmaxBlock` rows whose labels and losses stay on the stack; the loss
+    /// sum in row order in Float64, as the loop adds it. Nil, having written nothing, where a label
+    /// is not a class (the loop then poisons the loss) or the output does not fit the kernel.
+    /// mnist's 128×10 output, a hot loop: 4.7–5.1 → 2.5–2.7 µs a call.
+    private static func softmaxRows(
+        output: UnsafePointer<Float>, labels target: UnsafePointer<Float>, rows: Int, columns: Int,
+        gradient: UnsafeMutablePointer<Float>, scale: Float
+    ) -> Float? {
+        let count = rows * columns
+        guard columns <= Int(MLPKIT_SOFTMAX_COLUMNS),
+              UnsafePointer(gradient) + count <= output || output + count <= UnsafePointer(gradient),
+              (0..<rows).allSatisfy({ classLabel(target[$0], classes: columns) >= 0 }) else { return nil }
+        var total = 0.0
+        withUnsafeTemporaryAllocation(of: Int32.self, capacity: softmaxBlock) { labels in
+            withUnsafeTemporaryAllocation(of: Float.self, capacity: softmaxBlock) { losses in
+                for first in stride(from: 0, to: rows, by: softmaxBlock) {
+                    let block = min(softmaxBlock, rows - first)
+                    for i in 0..<block { labels[i] = Int32(classLabel(target[first + i], classes: columns)) }
+                    mlpkit_softmax_cross_entropy_avx512(output + first * columns, labels.baseAddress!, block, columns, scale,
+                                                        gradient + first * columns, losses.baseAddress!)
+                    for i in 0..<block { total += Double(losses[i]) }
+                }
+            }
+        }
+        return Float(total)
+    }
+
+    /// Rows a block of `softmaxRows` (its labels and losses 1 KiB each).
+    static let softmaxBlock = 256
 
     /// A class-index target read as its class, as the GPU kernels' `class_label` reads it: a whole
     /// number in 0..<classes, or −1 for anything else (a fraction, a negative, NaN, ±∞, a class the
