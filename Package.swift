@@ -26,7 +26,7 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
-        // the checks the OpenCL and CUDA tests share (every operation against the CPU backend)
+        // the checks the backends' tests share (every operation against the CPU backend)
         .target(
             name: "BackendTestSupport",
             dependencies: ["MLPKit", "MLPKitKernels"],
@@ -34,7 +34,7 @@ let package = Package(
         ),
         .testTarget(
             name: "MLPKitTests",
-            dependencies: ["MLPKit"],
+            dependencies: ["MLPKit", "BackendTestSupport"],
             exclude: ["Fixtures"]
         ),
         .testTarget(

@@ -110,6 +110,50 @@ public enum OperationChecks {
         }
     }
 
+    /// Every loss, target encoding and weighting with the gradient written over the logits
+    /// (`gradient` the `output` slice itself) against the same call with the gradient apart, on
+    /// the same backend: the same bits. Narrow outputs, the CPU's sixteen-row softmax blocks
+    /// (past 256 rows), and the kernels' wide-row loss.
+    public static func checkInPlaceLoss<B: Backend>(_ backend: B, group: String, file: StaticString = #filePath,
+                                                    line: UInt = #line) throws {
+        var random = SeededGenerator(seed: 19)
+        let shapes = [(5, 3), (37, 10), (300, 10), (3, KernelLaunchPlanner.wideLossColumns + 6)]
+        for loss in Loss.allCases {
+            for encoding in [TargetEncoding.classIndices, .dense] {
+                for (index, (rows, columns)) in shapes.enumerated() {
+                    let output = random.values(rows * columns).map { $0 * 4 }
+                    let targets: [Float] = switch (loss, encoding) {
+                    case (_, .classIndices): random.labels(rows, classes: columns)
+                    case (.meanSquaredError, .dense): random.values(rows * columns)
+                    case (.crossEntropy, .dense): probabilityRows(&random, rows: rows, columns: columns, normalized: true)
+                    case (.binaryCrossEntropy, .dense): random.labels(rows * columns, classes: 2)
+                    }
+                    let classWeights = random.values(columns).map { abs($0) + 0.5 }
+                    let rowWeights = random.values(rows).map { abs($0) + 0.5 }
+                    let weightings: [(name: String, classes: [Float]?, rows: [Float]?)] =
+                        loss == .meanSquaredError ? [("unweighted", nil, nil), ("row weights", nil, rowWeights)]
+                        : [("unweighted", nil, nil), ("class weights", classWeights, nil),
+                           ("both weights", classWeights, rowWeights)]
+                    for weighting in weightings {
+                        func run(inPlace: Bool) throws -> (gradient: [Float], sum: Float) {
+                            try backend.lossGradient(loss, encoding, output: output, targets: targets, rows: rows,
+                                                     columns: columns, offset: index % 2 == 1 ? 4 : 0,
+                                                     classWeights: weighting.classes, rowWeights: weighting.rows,
+                                                     inPlace: inPlace)
+                        }
+                        let apart = try run(inPlace: false), inPlace = try run(inPlace: true)
+                        let name = "\(group): \(loss) \(encoding) \(weighting.name) \(rows)×\(columns) in place"
+                        XCTAssert(apart.sum.isFinite, "\(name): loss \(apart.sum)", file: file, line: line)
+                        XCTAssertEqual(inPlace.sum.bitPattern, apart.sum.bitPattern, "\(name): loss \(inPlace.sum) against \(apart.sum)",
+                                       file: file, line: line)
+                        XCTAssertEqual(inPlace.gradient.map(\.bitPattern), apart.gradient.map(\.bitPattern),
+                                       "\(name): gradient", file: file, line: line)
+                    }
+                }
+            }
+        }
+    }
+
     /// Positive target rows, summing to 1 when `normalized`.
     private static func probabilityRows(_ random: inout SeededGenerator, rows: Int, columns: Int, normalized: Bool) -> [Float] {
         var values = random.values(rows * columns).map { abs($0) + 0.01 }

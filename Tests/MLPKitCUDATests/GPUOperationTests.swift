@@ -65,6 +65,10 @@ final class GPUOperationTests: XCTestCase {
         try OperationChecks.checkLossGradients(SharedCUDA.backend(), shapes: shapes, group: "cuda loss")
     }
 
+    func testLossInPlace() throws {
+        try OperationChecks.checkInPlaceLoss(SharedCUDA.backend(), group: "CUDA")
+    }
+
     func testInvalidLabelPoisonsLoss() throws {
         try OperationChecks.checkInvalidLabelPoisonsLoss(SharedCUDA.backend())
     }

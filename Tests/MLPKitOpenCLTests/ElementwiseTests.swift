@@ -18,6 +18,11 @@ final class ElementwiseTests: XCTestCase {
         try OperationChecks.checkLossGradients(SharedBackends.backend(), shapes: shapes, group: "loss")
     }
 
+    /// The gradient written over the logits gives the bits of the gradient written apart.
+    func testLossInPlace() throws {
+        try OperationChecks.checkInPlaceLoss(SharedBackends.backend(), group: "OpenCL")
+    }
+
     /// A class index outside the classes makes the cross-entropy loss NaN, as on the CPU.
     func testInvalidLabelPoisonsLoss() throws {
         try OperationChecks.checkInvalidLabelPoisonsLoss(SharedBackends.backend())

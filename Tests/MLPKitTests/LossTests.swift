@@ -1,4 +1,5 @@
 import Foundation
+import BackendTestSupport
 import XCTest
 @testable import MLPKit
 
@@ -21,6 +22,48 @@ final class LossTests: XCTestCase {
         try g.withUnsafeMutableBufferPointer { try backend.download(BufferSlice(gradient), count: logits.count, into: $0) }
         try s.withUnsafeMutableBufferPointer { try backend.download(BufferSlice(sum), count: 1, into: $0) }
         return (s[0], g)
+    }
+
+    /// The gradient written over the logits (`Backend.lossGradient` allows it): every loss,
+    /// encoding and weighting gives the bits of the gradient written apart, with and without the
+    /// AVX-512 passes (cross-entropy's exponentials had gone into the gradient before the row's
+    /// loss read z[label], so in place its loss came from e^(z − max) instead of z).
+    func testLossInPlace() throws {
+        try OperationChecks.checkInPlaceLoss(CPUBackend(), group: "CPU")
+        // the scalar loops (no SIMD, no AVX-512), and a gradient that overlaps the logits one row on
+        var random = SeededGenerator(seed: 23)
+        let rows = 9, columns = 5
+        let logits = random.values(rows * columns).map { $0 * 3 }, labels = random.labels(rows, classes: columns)
+        for loss in Loss.allCases {
+            for (simd, avx512) in [(false, false), (true, false), (true, true)] {
+                func run(shift: Int?) -> (sum: Float, gradient: [Float]) {
+                    // the logits at row 1 of a buffer one row longer; the gradient apart (nil), or at row `shift`
+                    var buffer = [Float](repeating: .nan, count: (rows + 1) * columns)
+                    buffer.replaceSubrange(columns..<(rows + 1) * columns, with: logits)
+                    var apart = [Float](repeating: .nan, count: rows * columns)
+                    let sum = buffer.withUnsafeMutableBufferPointer { all in
+                        apart.withUnsafeMutableBufferPointer { apart in
+                            labels.withUnsafeBufferPointer { labels in
+                                LossKernels.gradient(loss, targets: .classIndices, output: all.baseAddress! + columns,
+                                                     target: labels.baseAddress!, rows: rows, columns: columns,
+                                                     gradient: shift.map { all.baseAddress! + $0 * columns } ?? apart.baseAddress!,
+                                                     simd: simd, avx512: avx512)
+                            }
+                        }
+                    }
+                    let gradient = shift.map { Array(buffer[$0 * columns..<($0 + rows) * columns]) } ?? apart
+                    return (sum, gradient)
+                }
+                let expected = run(shift: nil)
+                XCTAssert(expected.sum.isFinite, "\(loss)")
+                for shift in [0, 1] {
+                    let actual = run(shift: shift)
+                    let name = "\(loss), simd \(simd), avx512 \(avx512), the gradient at row \(shift)"
+                    XCTAssertEqual(actual.sum.bitPattern, expected.sum.bitPattern, "\(name): loss \(actual.sum) against \(expected.sum)")
+                    XCTAssertEqual(actual.gradient.map(\.bitPattern), expected.gradient.map(\.bitPattern), "\(name): gradient")
+                }
+            }
+        }
     }
 
     /// Two rows of three labels, worked by hand:

@@ -96,14 +96,16 @@ extension Backend {
 
     /// The loss gradient and loss sum of host arrays, every operand at `offset` (with
     /// `classWeights`, cross-entropy's rows weighted by class; with `rowWeights`, every loss's rows
-    /// weighted one by one).
+    /// weighted one by one). With `inPlace`, the gradient is written over the output's buffer.
     public func lossGradient(_ loss: Loss, _ encoding: TargetEncoding, output: [Float], targets: [Float], rows: Int,
-                             columns: Int, offset: Int = 0, classWeights: [Float]? = nil, rowWeights: [Float]? = nil) throws
+                             columns: Int, offset: Int = 0, classWeights: [Float]? = nil, rowWeights: [Float]? = nil,
+                             inPlace: Bool = false) throws
         -> (gradient: [Float], sum: Float)
     {
-        let gradient = try poisoned(rows * columns, offset: offset)
+        let outputSlice = try buffer(output, offset: offset)
+        let gradient = inPlace ? outputSlice : try poisoned(rows * columns, offset: offset)
         let sum = try poisoned(1, offset: offset)
-        try lossGradient(loss, targets: encoding, output: try buffer(output, offset: offset),
+        try lossGradient(loss, targets: encoding, output: outputSlice,
                          target: try buffer(targets, offset: offset), rows: rows, columns: columns,
                          gradient: gradient, lossSum: sum, classWeights: try classWeights.map { try buffer($0, offset: offset) },
                          rowWeights: try rowWeights.map { try buffer($0, offset: offset) })

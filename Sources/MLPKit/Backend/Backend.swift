@@ -43,7 +43,8 @@ public protocol Backend: AnyObject {
     /// cross-entropy each row's loss and gradient are scaled by its class's weight (for a dense
     /// row, Σ_j w_j·y_j); for binary cross-entropy output j's positive term is weighed by w_j
     /// (PyTorch's `pos_weight`: −[w_j·y·log σ(z) + (1 − y)·log(1 − σ(z))]). With `rowWeights`
-    /// (any loss; one per row), each row's by the row's own weight too.
+    /// (any loss; one per row), each row's by the row's own weight too. `gradient` may be `output`
+    /// itself (the gradient written over the logits in place), with the same results.
     func lossGradient(
         _ loss: Loss, targets: TargetEncoding, output: BufferSlice<Buffer>, target: BufferSlice<Buffer>,
         rows: Int, columns: Int, gradient: BufferSlice<Buffer>, lossSum: BufferSlice<Buffer>,

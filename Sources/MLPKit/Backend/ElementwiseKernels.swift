@@ -620,12 +620,19 @@ enum LossKernels {
         rowWeights: UnsafePointer<Float>? = nil, simd: Bool = SIMDKernels.enabled, avx512: Bool = SIMDKernels.avx512
     ) -> Float {
         guard rows > 0 else { return 0 }
+        if let copies = OperandCopies(targets: targets, output: output, target: target, rows: rows, columns: columns,
+                                      gradient: gradient, classWeights: classWeights, rowWeights: rowWeights) {
+            // the gradient overlaps an operand that the passes below would read after writing over
+            // it: the same passes on copies of the operands
+            return copies.withOperands { output, target, classWeights, rowWeights in
+                Self.gradient(loss, targets: targets, output: output, target: target, rows: rows, columns: columns,
+                              gradient: gradient, classWeights: classWeights, rowWeights: rowWeights, simd: simd,
+                              avx512: avx512)
+            }
+        }
         let scale = 1 / Float(rows)
         let weighted = classWeights != nil || rowWeights != nil
-        // whether the gradient lies apart from the logits (not written over them in place), which
-        // the passes that store into the gradient before reading the logits again need
         let count = rows * columns
-        let apart = UnsafePointer(gradient) + count <= output || output + count <= UnsafePointer(gradient)
         var total = 0.0
         switch loss {
         case .meanSquaredError:
@@ -682,8 +689,7 @@ enum LossKernels {
             // without overflow for any z; gradient (σ(z) − y)/B. With AVX-512, e^−|z| for the whole
             // batch at once into the gradient first (`mlpkit_expf_avx512`, expf's bits), which σ(z)
             // takes too: 1/(1 + e) for z ≥ 0, e/(1 + e) below, as `ActivationFunction.sigmoid`
-            // (not in place: the gradient cannot hold e while the logits are still to be read)
-            let sharedExponentials = simd && avx512 && SIMDKernels.vectorExp && apart
+            let sharedExponentials = simd && avx512 && SIMDKernels.vectorExp
             if sharedExponentials {
                 for k in 0..<count { gradient[k] = -abs(output[k]) }
                 mlpkit_expf_avx512(gradient, gradient, count)
@@ -737,7 +743,7 @@ enum LossKernels {
             // the exponentials of every row at once, eight at a time, where there is AVX-512:
             // z − max into the gradient's rows first (glibc's expf alone took most of mnist's loss)
             let vectorExponentials = simd && avx512 && SIMDKernels.vectorExp
-            if vectorExponentials, apart, targets == .classIndices, !weighted,
+            if vectorExponentials, targets == .classIndices, !weighted,
                let sum = softmaxRows(output: output, labels: target, rows: rows, columns: columns, gradient: gradient, scale: scale) {
                 return sum
             }
@@ -798,6 +804,51 @@ enum LossKernels {
             }
         }
         return Float(total)
+    }
+
+    /// Copies of the loss's operands, made when the gradient overlaps any of them: every pass
+    /// above reads the logits, targets and weights after it has begun writing the gradient
+    /// (cross-entropy's exponentials go into the gradient before the row's loss reads z[label];
+    /// MSE's four-row and AVX-512 passes read rows ahead of their stores). Nil when the gradient
+    /// lies apart from all of them, the step's case.
+    private struct OperandCopies {
+        let output: [Float], target: [Float], classWeights: [Float]?, rowWeights: [Float]?
+
+        init?(targets: TargetEncoding, output: UnsafePointer<Float>, target: UnsafePointer<Float>,
+              rows: Int, columns: Int, gradient: UnsafeMutablePointer<Float>, classWeights: UnsafePointer<Float>?,
+              rowWeights: UnsafePointer<Float>?) {
+            guard columns > 0 else { return nil }  // nothing written
+            let start = UnsafePointer(gradient), end = start + rows * columns
+            func overlaps(_ operand: UnsafePointer<Float>?, _ count: Int) -> Bool {
+                guard let operand, count > 0 else { return false }
+                return operand < end && start < operand + count
+            }
+            let targetCount = rows * targets.width(outputs: columns)
+            guard overlaps(output, rows * columns) || overlaps(target, targetCount) || overlaps(classWeights, columns)
+                || overlaps(rowWeights, rows) else { return nil }
+            self.output = Array(UnsafeBufferPointer(start: output, count: rows * columns))
+            self.target = Array(UnsafeBufferPointer(start: target, count: targetCount))
+            self.classWeights = classWeights.map { Array(UnsafeBufferPointer(start: $0, count: columns)) }
+            self.rowWeights = rowWeights.map { Array(UnsafeBufferPointer(start: $0, count: rows)) }
+        }
+
+        func withOperands<R>(
+            _ body: (UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>?, UnsafePointer<Float>?) -> R
+        ) -> R {
+            output.withUnsafeBufferPointer { output in
+                target.withUnsafeBufferPointer { target in
+                    func optional(_ values: [Float]?, _ next: (UnsafePointer<Float>?) -> R) -> R {
+                        guard let values else { return next(nil) }
+                        return values.withUnsafeBufferPointer { next($0.baseAddress!) }
+                    }
+                    return optional(classWeights) { classWeights in
+                        optional(rowWeights) { rowWeights in
+                            body(output.baseAddress!, target.baseAddress!, classWeights, rowWeights)
+                        }
+                    }
+                }
+            }
+        }
     }
 
     /// Cross-entropy over class labels without weights, sixteen rows at a time
