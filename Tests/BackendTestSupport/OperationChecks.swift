@@ -86,14 +86,8 @@ public enum OperationChecks {
         for loss in losses {
             for encoding in [TargetEncoding.classIndices, .dense] {
                 for (index, (rows, columns)) in shapes.enumerated() {
-                    let output = random.values(rows * columns).map { $0 * 4 }
-                    let targets: [Float] = switch (loss, encoding) {
-                    case (_, .classIndices): random.labels(rows, classes: columns)
-                    case (.meanSquaredError, .dense): random.values(rows * columns)
-                    case (.crossEntropy, .dense): probabilityRows(&random, rows: rows, columns: columns,
-                                                                  normalized: index % 2 == 0)
-                    case (.binaryCrossEntropy, .dense): random.labels(rows * columns, classes: 2)
-                    }
+                    let (output, targets) = lossOperands(&random, loss, encoding, rows: rows, columns: columns,
+                                                         normalized: index % 2 == 0)
                     let offset = index % 2 == 1 ? 4 : 0
                     func run<C: Backend>(_ b: C) throws -> (gradient: [Float], sum: Float) {
                         try b.lossGradient(loss, encoding, output: output, targets: targets, rows: rows, columns: columns,
@@ -121,13 +115,8 @@ public enum OperationChecks {
         for loss in Loss.allCases {
             for encoding in [TargetEncoding.classIndices, .dense] {
                 for (index, (rows, columns)) in shapes.enumerated() {
-                    let output = random.values(rows * columns).map { $0 * 4 }
-                    let targets: [Float] = switch (loss, encoding) {
-                    case (_, .classIndices): random.labels(rows, classes: columns)
-                    case (.meanSquaredError, .dense): random.values(rows * columns)
-                    case (.crossEntropy, .dense): probabilityRows(&random, rows: rows, columns: columns, normalized: true)
-                    case (.binaryCrossEntropy, .dense): random.labels(rows * columns, classes: 2)
-                    }
+                    let (output, targets) = lossOperands(&random, loss, encoding, rows: rows, columns: columns,
+                                                         normalized: true)
                     let classWeights = random.values(columns).map { abs($0) + 0.5 }
                     let rowWeights = random.values(rows).map { abs($0) + 0.5 }
                     let weightings: [(name: String, classes: [Float]?, rows: [Float]?)] =
@@ -152,6 +141,20 @@ public enum OperationChecks {
                 }
             }
         }
+    }
+
+    /// Random logits (in [−4, 4)) and targets for `loss`: class indices, or dense rows (MSE's
+    /// values, cross-entropy's positive rows, summing to 1 when `normalized`, binary labels).
+    private static func lossOperands(_ random: inout SeededGenerator, _ loss: Loss, _ encoding: TargetEncoding, rows: Int,
+                                     columns: Int, normalized: Bool) -> (output: [Float], targets: [Float]) {
+        let output = random.values(rows * columns).map { $0 * 4 }
+        let targets: [Float] = switch (loss, encoding) {
+        case (_, .classIndices): random.labels(rows, classes: columns)
+        case (.meanSquaredError, .dense): random.values(rows * columns)
+        case (.crossEntropy, .dense): probabilityRows(&random, rows: rows, columns: columns, normalized: normalized)
+        case (.binaryCrossEntropy, .dense): random.labels(rows * columns, classes: 2)
+        }
+        return (output, targets)
     }
 
     /// Positive target rows, summing to 1 when `normalized`.
