@@ -30,14 +30,16 @@ final class LossTests: XCTestCase {
     /// loss read z[label], so in place its loss came from e^(z − max) instead of z).
     func testLossInPlace() throws {
         try OperationChecks.checkInPlaceLoss(CPUBackend(), group: "CPU")
-        // the scalar loops (no SIMD, no AVX-512), and a gradient that overlaps the logits one row on
+        // the scalar loops (no SIMD, no AVX-512) too, with the gradient a row before the logits
+        // (overlapping all but their last row) and exactly over them
         var random = SeededGenerator(seed: 23)
         let rows = 9, columns = 5
         let logits = random.values(rows * columns).map { $0 * 3 }, labels = random.labels(rows, classes: columns)
         for loss in Loss.allCases {
             for (simd, avx512) in [(false, false), (true, false), (true, true)] {
                 func run(shift: Int?) -> (sum: Float, gradient: [Float]) {
-                    // the logits at row 1 of a buffer one row longer; the gradient apart (nil), or at row `shift`
+                    // the logits at row 1 of a buffer one row longer; the gradient apart (nil), or at row
+                    // `shift` (1: in place)
                     var buffer = [Float](repeating: .nan, count: (rows + 1) * columns)
                     buffer.replaceSubrange(columns..<(rows + 1) * columns, with: logits)
                     var apart = [Float](repeating: .nan, count: rows * columns)
