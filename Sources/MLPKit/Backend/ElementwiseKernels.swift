@@ -620,15 +620,10 @@ enum LossKernels {
         rowWeights: UnsafePointer<Float>? = nil, simd: Bool = SIMDKernels.enabled, avx512: Bool = SIMDKernels.avx512
     ) -> Float {
         guard rows > 0 else { return 0 }
-        if let copies = OperandCopies(targets: targets, output: output, target: target, rows: rows, columns: columns,
-                                      gradient: gradient, classWeights: classWeights, rowWeights: rowWeights) {
-            // the gradient overlaps an operand that the passes below would read after writing over
-            // it: the same passes on copies of the operands
-            return copies.withOperands { output, target, classWeights, rowWeights in
-                Self.gradient(loss, targets: targets, output: output, target: target, rows: rows, columns: columns,
-                              gradient: gradient, classWeights: classWeights, rowWeights: rowWeights, simd: simd,
-                              avx512: avx512)
-            }
+        if let sum = gradientOnCopies(loss, targets: targets, output: output, target: target, rows: rows, columns: columns,
+                                      gradient: gradient, classWeights: classWeights, rowWeights: rowWeights, simd: simd,
+                                      avx512: avx512) {
+            return sum
         }
         let scale = 1 / Float(rows)
         let weighted = classWeights != nil || rowWeights != nil
@@ -806,48 +801,38 @@ enum LossKernels {
         return Float(total)
     }
 
-    /// Copies of the loss's operands, made when the gradient overlaps any of them: every pass
-    /// above reads the logits, targets and weights after it has begun writing the gradient
-    /// (cross-entropy's exponentials go into the gradient before the row's loss reads z[label];
-    /// MSE's four-row and AVX-512 passes read rows ahead of their stores). Nil when the gradient
-    /// lies apart from all of them, the step's case.
-    private struct OperandCopies {
-        let output: [Float], target: [Float], classWeights: [Float]?, rowWeights: [Float]?
-
-        init?(targets: TargetEncoding, output: UnsafePointer<Float>, target: UnsafePointer<Float>,
-              rows: Int, columns: Int, gradient: UnsafeMutablePointer<Float>, classWeights: UnsafePointer<Float>?,
-              rowWeights: UnsafePointer<Float>?) {
-            guard columns > 0 else { return nil }  // nothing written
-            let start = UnsafePointer(gradient), end = start + rows * columns
-            func overlaps(_ operand: UnsafePointer<Float>?, _ count: Int) -> Bool {
-                guard let operand, count > 0 else { return false }
-                return operand < end && start < operand + count
-            }
-            let targetCount = rows * targets.width(outputs: columns)
-            guard overlaps(output, rows * columns) || overlaps(target, targetCount) || overlaps(classWeights, columns)
-                || overlaps(rowWeights, rows) else { return nil }
-            self.output = Array(UnsafeBufferPointer(start: output, count: rows * columns))
-            self.target = Array(UnsafeBufferPointer(start: target, count: targetCount))
-            self.classWeights = classWeights.map { Array(UnsafeBufferPointer(start: $0, count: columns)) }
-            self.rowWeights = rowWeights.map { Array(UnsafeBufferPointer(start: $0, count: rows)) }
+    /// `gradient` on copies of the loss's operands, made when the gradient overlaps any of them
+    /// (in place over the logits, say): every pass above reads the logits, targets and weights after
+    /// it has begun writing the gradient (cross-entropy's exponentials go into the gradient before
+    /// the row's loss reads z[label]; MSE's four-row and AVX-512 passes read rows ahead of their
+    /// stores). Nil when the gradient lies apart from all of them, the step's case.
+    private static func gradientOnCopies(
+        _ loss: Loss, targets: TargetEncoding, output: UnsafePointer<Float>, target: UnsafePointer<Float>,
+        rows: Int, columns: Int, gradient: UnsafeMutablePointer<Float>, classWeights: UnsafePointer<Float>?,
+        rowWeights: UnsafePointer<Float>?, simd: Bool, avx512: Bool
+    ) -> Float? {
+        let count = rows * columns, targetCount = rows * targets.width(outputs: columns)
+        let start = UnsafePointer(gradient), end = start + count
+        func overlaps(_ operand: UnsafePointer<Float>?, _ length: Int) -> Bool {
+            guard let operand, length > 0 else { return false }
+            return operand < end && start < operand + length
         }
-
-        func withOperands<R>(
-            _ body: (UnsafePointer<Float>, UnsafePointer<Float>, UnsafePointer<Float>?, UnsafePointer<Float>?) -> R
-        ) -> R {
-            output.withUnsafeBufferPointer { output in
-                target.withUnsafeBufferPointer { target in
-                    func optional(_ values: [Float]?, _ next: (UnsafePointer<Float>?) -> R) -> R {
-                        guard let values else { return next(nil) }
-                        return values.withUnsafeBufferPointer { next($0.baseAddress!) }
-                    }
-                    return optional(classWeights) { classWeights in
-                        optional(rowWeights) { rowWeights in
-                            body(output.baseAddress!, target.baseAddress!, classWeights, rowWeights)
-                        }
-                    }
-                }
-            }
+        // nothing written when there are no columns
+        guard count > 0, overlaps(output, count) || overlaps(target, targetCount) || overlaps(classWeights, columns)
+            || overlaps(rowWeights, rows) else { return nil }
+        // the operands one after another in one array: the logits, the targets, then the weights given
+        let operands: [(UnsafePointer<Float>?, Int)] = [(output, count), (target, targetCount), (classWeights, columns),
+                                                         (rowWeights, rows)]
+        var copies: [Float] = []
+        for case let (operand?, length) in operands {
+            copies.append(contentsOf: UnsafeBufferPointer(start: operand, count: length))
+        }
+        return copies.withUnsafeBufferPointer { copies in
+            let output = copies.baseAddress!, target = output + count, weights = target + targetCount
+            return Self.gradient(loss, targets: targets, output: output, target: target, rows: rows, columns: columns,
+                                 gradient: gradient, classWeights: classWeights.map { _ in weights },
+                                 rowWeights: rowWeights.map { _ in weights + (classWeights == nil ? 0 : columns) },
+                                 simd: simd, avx512: avx512)
         }
     }
 
